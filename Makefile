@@ -1,0 +1,65 @@
+# nqrust front door. `make run` and `make test` work on a fresh Debian 12
+# machine as root: they install what is missing, build, and go.
+BUILD      ?= build
+ASAN_BUILD ?= build-asan
+PYTHON     ?= /usr/bin/python3
+MESON_OPTS ?=
+
+.PHONY: all deps test-deps build asan run stop test unit integration valgrind \
+	banned bench clean
+
+all: build
+
+deps:
+	@scripts/deps.sh build run
+
+test-deps:
+	@scripts/deps.sh build run test
+
+$(BUILD)/build.ninja:
+	meson setup $(BUILD) $(MESON_OPTS)
+
+$(ASAN_BUILD)/build.ninja:
+	meson setup $(ASAN_BUILD) -Db_sanitize=address,undefined -Db_lundef=false $(MESON_OPTS)
+
+build: deps $(BUILD)/build.ninja
+	ninja -C $(BUILD)
+
+asan: test-deps $(ASAN_BUILD)/build.ninja
+	ninja -C $(ASAN_BUILD)
+
+# Start agent + manager on localhost with the embedded database.
+run: build
+	@scripts/run-local.sh start $(BUILD)
+
+stop:
+	@scripts/run-local.sh stop $(BUILD)
+
+banned:
+	@scripts/check-banned.sh
+
+unit: test-deps $(BUILD)/build.ninja
+	ninja -C $(BUILD)
+	meson test -C $(BUILD) --suite unit --print-errorlogs
+
+valgrind: unit
+	meson test -C $(BUILD) --suite unit --print-errorlogs \
+		--wrapper 'valgrind --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite --quiet'
+
+# Integration tests run against the ASan/UBSan build of every daemon.
+integration: asan
+	NQRUST_BUILD_DIR=$(CURDIR)/$(ASAN_BUILD) $(PYTHON) -m pytest -q -ra \
+		-p no:cacheprovider tests/integration
+
+test: test-deps banned
+	$(MAKE) --no-print-directory unit
+	$(MAKE) --no-print-directory asan
+	meson test -C $(ASAN_BUILD) --suite unit --print-errorlogs
+	$(MAKE) --no-print-directory valgrind
+	$(MAKE) --no-print-directory integration
+
+bench: build test-deps
+	$(PYTHON) bench/clone.py --build $(BUILD)
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD)

@@ -1,0 +1,52 @@
+/* The agent's process-wide context. One instance, created by main.c and
+ * passed to every route handler as userdata. */
+#pragma once
+
+#include <stdbool.h>
+
+#include <sys/types.h>
+
+#include "../common/error.h"
+
+struct http_route;
+
+enum mount_driver { DRIVER_AUTO, DRIVER_KERNEL, DRIVER_FUSE };
+
+struct agent_config {
+	char *listen_unix;     /* socket path, "" for none */
+	char *listen_tcp;      /* "HOST:PORT" or NULL */
+	char *token_file;      /* bearer token for TCP, 0600 */
+	char *cred_dir;
+	char *mount_root;      /* allowed root of every mount base */
+	char *image_dir;
+	char *state_dir;
+	char *mount_driver;    /* auto|kernel|fuse */
+	unsigned probe_timeout; /* seconds */
+	char *mount_cifs_path;
+	char *smbfs_path;
+	char *umount_path;
+	char *log_level;
+	char *socket_group;    /* group allowed on the unix socket */
+};
+
+struct mount_table;
+
+struct agent {
+	struct agent_config cfg;
+	enum mount_driver driver;
+	int cred_dirfd;   /* O_DIRECTORY fds, opened once at start */
+	int image_dirfd;
+	int state_dirfd;
+	char *token;      /* owned; wiped at exit */
+	gid_t socket_gid; /* (gid_t)-1 when unset */
+	struct mount_table *mounts;
+};
+
+/* Fill defaults, parse --config and flags; returns 1 for --help. */
+int agent_config_load(struct agent_config *c, int argc, char **argv,
+	struct nq_error *err);
+void agent_config_release(struct agent_config *c);
+/* Default mount base: <mount_root>/smb into buf. */
+int agent_default_mount_base(const struct agent *a, char *buf, size_t bufsz);
+/* Allow-listed route table for main.c. */
+const struct http_route *agent_routes(size_t *ret_n);

@@ -1,0 +1,116 @@
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/types.h>
+
+#include "../common/config.h"
+#include "../common/validate.h"
+#include "agent.h"
+
+static int
+check_abs_path(const char *name, const char *v, struct nq_error *err)
+{
+	if (v[0] != '/')
+		return nq_error_set(err, "invalid_field", name,
+			"%s must be an absolute path", name);
+	return validate_path_under(name, v, "/", err);
+}
+
+static int
+check_driver(const char *name, const char *v, struct nq_error *err)
+{
+	if (strcmp(v, "auto") && strcmp(v, "kernel") && strcmp(v, "fuse"))
+		return nq_error_set(err, "invalid_field", name,
+			"%s must be auto, kernel or fuse", name);
+	return 0;
+}
+
+#define E(n, t, ck, h) { #n, t, offsetof(struct agent_config, n), 0, h, ck }
+static const struct config_entry table[] = {
+	E(listen_unix, CFG_STRING, NULL, "unix socket path (default /run/nqrust/agent.sock)"),
+	E(listen_tcp, CFG_STRING, NULL, "HOST:PORT for TCP (needs --token-file)"),
+	E(token_file, CFG_STRING, check_abs_path, "file holding the TCP bearer token (0600)"),
+	E(cred_dir, CFG_STRING, check_abs_path, "credential store (default /etc/nqrust/storage-creds)"),
+	E(mount_root, CFG_STRING, check_abs_path, "allowed root of every mount base (default /var/lib/nqrust)"),
+	E(image_dir, CFG_STRING, check_abs_path, "base images (default /var/lib/nqrust/images)"),
+	E(state_dir, CFG_STRING, check_abs_path, "agent state (default /var/lib/nqrust/agent)"),
+	E(mount_driver, CFG_STRING, check_driver, "auto|kernel|fuse (default auto)"),
+	E(probe_timeout, CFG_UINT, NULL, "deadline in seconds for mount, probe, statvfs (default 30)"),
+	E(mount_cifs_path, CFG_STRING, check_abs_path, "mount.cifs program (default /sbin/mount.cifs)"),
+	E(smbfs_path, CFG_STRING, check_abs_path, "nqrust-smbfs program (default: beside the agent)"),
+	E(umount_path, CFG_STRING, check_abs_path, "umount program (default /bin/umount)"),
+	E(log_level, CFG_STRING, NULL, "debug|info|warn|error (default info)"),
+	E(socket_group, CFG_STRING, NULL, "group allowed to use the unix socket (default: root only)"),
+};
+#undef E
+
+static int
+set_default(char **field, const char *v)
+{
+	if (*field)
+		return 0;
+	*field = strdup(v);
+	return *field ? 0 : -ENOMEM;
+}
+
+/* nqrust-smbfs is installed beside nqrust-agent. */
+static int
+default_smbfs_path(char **field)
+{
+	char self[4096], *slash;
+	ssize_t n;
+
+	if (*field)
+		return 0;
+	n = readlink("/proc/self/exe", self, sizeof self - 32);
+	if (n <= 0)
+		return set_default(field, "/usr/lib/nqrust/nqrust-smbfs");
+	self[n] = '\0';
+	slash = strrchr(self, '/');
+	snprintf(slash + 1, sizeof self - (size_t)(slash + 1 - self), "nqrust-smbfs");
+	return set_default(field, self);
+}
+
+int
+agent_config_load(struct agent_config *c, int argc, char **argv, struct nq_error *err)
+{
+	int r;
+
+	c->probe_timeout = 30;
+	r = config_parse_args(table, ARRAY_SIZE(table), c, argc, argv,
+		"nqrust-agent", err);
+	if (r != 0)
+		return r;
+	if (c->probe_timeout < 1 || c->probe_timeout > 600)
+		return nq_error_set(err, "invalid_field", "probe_timeout",
+			"probe_timeout must be between 1 and 600 seconds");
+	if ((r = set_default(&c->listen_unix, "/run/nqrust/agent.sock")) < 0 ||
+	    (r = set_default(&c->cred_dir, "/etc/nqrust/storage-creds")) < 0 ||
+	    (r = set_default(&c->mount_root, "/var/lib/nqrust")) < 0 ||
+	    (r = set_default(&c->image_dir, "/var/lib/nqrust/images")) < 0 ||
+	    (r = set_default(&c->state_dir, "/var/lib/nqrust/agent")) < 0 ||
+	    (r = set_default(&c->mount_driver, "auto")) < 0 ||
+	    (r = set_default(&c->mount_cifs_path, "/sbin/mount.cifs")) < 0 ||
+	    (r = set_default(&c->umount_path, "/bin/umount")) < 0 ||
+	    (r = set_default(&c->log_level, "info")) < 0 ||
+	    (r = default_smbfs_path(&c->smbfs_path)) < 0)
+		return r;
+	if (c->listen_tcp && !c->token_file)
+		return nq_error_set(err, "invalid_field", "token_file",
+			"listen_tcp requires token_file: TCP clients must present a bearer token");
+	return 0;
+}
+
+void
+agent_config_release(struct agent_config *c)
+{
+	config_release(table, ARRAY_SIZE(table), c);
+}
+
+int
+agent_default_mount_base(const struct agent *a, char *buf, size_t bufsz)
+{
+	int n = snprintf(buf, bufsz, "%s/smb",
+		strcmp(a->cfg.mount_root, "/") ? a->cfg.mount_root : "");
+	return n < 0 || (size_t)n >= bufsz ? -ENAMETOOLONG : 0;
+}

@@ -1,0 +1,233 @@
+/* nqrust-agent: the privileged half. Runs as root on each VM host, in the
+ * foreground, logging to stderr; exits cleanly on SIGTERM/SIGINT. */
+#include <fcntl.h>
+#include <grp.h>
+#include <libgen.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "../common/fsutil.h"
+#include "../common/http_server.h"
+#include "../common/log.h"
+#include "agent.h"
+#include "mounts.h"
+
+static int
+open_dir(const char *path, mode_t mode, int *ret)
+{
+	int r = fs_mkdir_p(path, mode), fd;
+
+	if (r < 0)
+		return r;
+	fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return negerrno();
+	*ret = fd;
+	return 0;
+}
+
+static int
+read_token(const char *path, char **ret)
+{
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	char buf[512];
+	struct stat st;
+	ssize_t n;
+
+	if (fd < 0)
+		return negerrno();
+	if (fstat(fd, &st) < 0)
+		return negerrno();
+	if (st.st_mode & 077) {
+		log_error("token file must not be readable by group or others path=%s", path);
+		return -EPERM;
+	}
+	n = read(fd, buf, sizeof buf - 1);
+	if (n <= 0)
+		return n < 0 ? negerrno() : -EINVAL;
+	buf[n] = '\0';
+	buf[strcspn(buf, "\r\n")] = '\0';
+	if (strlen(buf) < 16) {
+		explicit_bzero(buf, sizeof buf);
+		log_error("token file holds fewer than 16 characters path=%s", path);
+		return -EINVAL;
+	}
+	*ret = strdup(buf);
+	explicit_bzero(buf, sizeof buf);
+	return *ret ? 0 : -ENOMEM;
+}
+
+static bool
+token_matches(const char *want, const char *got)
+{
+	size_t lw = strlen(want), lg = strlen(got);
+	unsigned char diff = (unsigned char)(lw != lg);
+
+	for (size_t i = 0; i < lw; i++)
+		diff |= (unsigned char)(want[i] ^ (i < lg ? got[i] : 0));
+	return diff == 0;
+}
+
+/* Unix socket: the file mode already limits who connects; SO_PEERCRED
+ * is checked again so only root, our own uid and the socket group pass.
+ * TCP: a bearer token, compared in constant time. */
+static int
+authorize(struct http_request *req, struct http_response *resp)
+{
+	struct agent *a = req->userdata;
+
+	if (req->via_unix) {
+		if (req->peer_uid == 0 || req->peer_uid == geteuid() ||
+		    (a->socket_gid != (gid_t)-1 && req->peer_gid == a->socket_gid))
+			return 0;
+		http_reply_errorf(resp, "forbidden", NULL, "peer is not allowed to use the agent");
+		return -1;
+	}
+	const char *h = http_header(req, "Authorization");
+	if (a->token && h && !strncmp(h, "Bearer ", 7) && token_matches(a->token, h + 7))
+		return 0;
+	http_reply_errorf(resp, "unauthorized", NULL, "a valid bearer token is required");
+	return -1;
+}
+
+static int
+split_hostport(const char *s, char *host, size_t hostsz, unsigned *port)
+{
+	const char *colon = strrchr(s, ':');
+	char *end;
+	size_t hl;
+
+	if (!colon)
+		return -EINVAL;
+	hl = (size_t)(colon - s);
+	if (s[0] == '[' && hl >= 2 && s[hl - 1] == ']')
+		s++, hl -= 2;
+	if (hl == 0 || hl >= hostsz)
+		return -EINVAL;
+	memcpy(host, s, hl);
+	host[hl] = '\0';
+	unsigned long p = strtoul(colon + 1, &end, 10);
+	if (!colon[1] || *end || p > 65535)
+		return -EINVAL;
+	*port = (unsigned)p;
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct agent a = { .cred_dirfd = -1, .image_dirfd = -1, .state_dirfd = -1,
+			   .socket_gid = (gid_t)-1 };
+	struct nq_error err = { 0 };
+	struct http_server *srv = NULL;
+	enum log_level lvl;
+	char tcp_host[256] = "";
+	unsigned tcp_port = 0;
+	sigset_t sigs;
+	int r, sig = 0, rc = 1;
+
+	r = agent_config_load(&a.cfg, argc, argv, &err);
+	if (r == 1)
+		return 0;
+	if (r < 0) {
+		fprintf(stderr, "nqrust-agent: %s\n", err.message[0] ? err.message : strerror(-r));
+		return 2;
+	}
+	if (log_level_parse(a.cfg.log_level, &lvl) < 0) {
+		fprintf(stderr, "nqrust-agent: log_level must be debug, info, warn or error\n");
+		return 2;
+	}
+	log_set_level(lvl);
+	a.driver = !strcmp(a.cfg.mount_driver, "kernel") ? DRIVER_KERNEL
+		   : !strcmp(a.cfg.mount_driver, "fuse") ? DRIVER_FUSE : DRIVER_AUTO;
+	if (a.cfg.listen_tcp &&
+	    split_hostport(a.cfg.listen_tcp, tcp_host, sizeof tcp_host, &tcp_port) < 0) {
+		fprintf(stderr, "nqrust-agent: listen_tcp must be HOST:PORT\n");
+		return 2;
+	}
+	if (a.cfg.socket_group && *a.cfg.socket_group) {
+		struct group *g = getgrnam(a.cfg.socket_group);
+		if (!g) {
+			fprintf(stderr, "nqrust-agent: no such group '%s'\n", a.cfg.socket_group);
+			return 2;
+		}
+		a.socket_gid = g->gr_gid;
+	}
+	umask(022);
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGHUP);
+	/* Block before any thread starts so only sigwait sees them. */
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+
+	if ((r = open_dir(a.cfg.cred_dir, 0700, &a.cred_dirfd)) < 0 ||
+	    (r = open_dir(a.cfg.state_dir, 0700, &a.state_dirfd)) < 0 ||
+	    (r = open_dir(a.cfg.image_dir, 0755, &a.image_dirfd)) < 0 ||
+	    (r = fs_mkdir_p(a.cfg.mount_root, 0755)) < 0) {
+		log_error("cannot prepare directories err=%s", strerror(-r));
+		goto out;
+	}
+	fchmod(a.cred_dirfd, 0700);
+	if (a.cfg.token_file && (r = read_token(a.cfg.token_file, &a.token)) < 0) {
+		log_error("cannot read token file path=%s err=%s", a.cfg.token_file, strerror(-r));
+		goto out;
+	}
+	if ((r = mount_table_new(&a.mounts)) < 0)
+		goto out;
+	r = mounts_restore(&a);
+	if (r < 0)
+		log_warn("cannot restore mount records err=%s", strerror(-r));
+
+	char sockdir[PATH_MAX];
+	const char *unix_path = a.cfg.listen_unix && *a.cfg.listen_unix ? a.cfg.listen_unix : NULL;
+	if (unix_path) {
+		snprintf(sockdir, sizeof sockdir, "%s", unix_path);
+		if ((r = fs_mkdir_p(dirname(sockdir), 0755)) < 0) {
+			log_error("cannot create socket directory err=%s", strerror(-r));
+			goto out;
+		}
+	}
+	size_t nroutes;
+	const struct http_route *routes = agent_routes(&nroutes);
+	struct http_server_opts so = {
+		.routes = routes, .nroutes = nroutes,
+		.unix_path = unix_path, .unix_mode = 0660,
+		.tcp_host = a.cfg.listen_tcp ? tcp_host : NULL, .tcp_port = tcp_port,
+		.auth = authorize, .userdata = &a, .max_connections = 256,
+	};
+	r = http_server_start(&so, &srv);
+	if (r < 0) {
+		log_error("cannot listen err=%s", strerror(-r));
+		goto out;
+	}
+	if (unix_path && a.socket_gid != (gid_t)-1 && chown(unix_path, 0, a.socket_gid) < 0)
+		log_warn("cannot set the socket's group err=%s", strerror(errno));
+	log_info("nqrust-agent listening unix=%s tcp=%s driver=%s mount_root=%s",
+		unix_path ? unix_path : "-", a.cfg.listen_tcp ? a.cfg.listen_tcp : "-",
+		a.cfg.mount_driver, a.cfg.mount_root);
+	if (a.cfg.listen_tcp)
+		log_info("tcp port=%u", http_server_tcp_port(srv));
+
+	while (sigwait(&sigs, &sig) == 0 && sig == SIGHUP)
+		log_info("SIGHUP ignored; restart the agent to reload its configuration");
+	log_info("shutting down signal=%d; mounts stay in place for the next start", sig);
+	rc = 0;
+out:
+	http_server_stop(srv);
+	mount_table_free(a.mounts);
+	if (a.token) {
+		explicit_bzero(a.token, strlen(a.token));
+		free(a.token);
+	}
+	closep(&a.cred_dirfd);
+	closep(&a.image_dirfd);
+	closep(&a.state_dirfd);
+	agent_config_release(&a.cfg);
+	return rc;
+}

@@ -1,0 +1,654 @@
+/* The mount table. Locking: one mutex guards the lists; a condition
+ * variable is broadcast whenever an entry changes state. Slow work (running
+ * a mount helper, probing, unmounting) happens with the lock released while
+ * the entry is MOUNTING or UNMOUNTING, so other identities proceed and
+ * requests for the same identity wait for the one attempt. */
+#include "mounts.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "../common/fsutil.h"
+#include "../common/log.h"
+#include "credstore.h"
+#include "mountinfo.h"
+#include "smb_mount.h"
+#include "mounts_store.h"
+
+enum entry_state { ME_MOUNTING, ME_MOUNTED, ME_UNMOUNTING, ME_FAILED };
+
+struct mount_entry {
+	struct mount_entry *next;
+	char key[2048];
+	struct smb_mount_spec spec;
+	char mount_point[PATH_MAX];
+	char source[600];
+	enum mount_driver driver;
+	enum entry_state state;
+	struct nq_error failure; /* valid in ME_FAILED */
+	unsigned refs;           /* backends referencing it */
+	unsigned pins;           /* in-flight operations */
+	unsigned waiters;
+};
+
+struct backend_rec {
+	struct backend_rec *next;
+	char id[NQ_UUID_LEN + 1];
+	struct smb_mount_spec spec;
+	char subdir[NQ_SUBDIR_MAX + 1];
+	char mount_base[PATH_MAX];
+	struct mount_entry *m; /* referenced mount, or NULL */
+};
+
+struct mount_table {
+	pthread_mutex_t lock;
+	pthread_cond_t changed;
+	struct mount_entry *mounts;
+	struct backend_rec *backends;
+	bool kernel_unavailable;
+};
+
+int
+mount_table_new(struct mount_table **ret)
+{
+	struct mount_table *t = calloc(1, sizeof *t);
+
+	if (!t)
+		return -ENOMEM;
+	pthread_mutex_init(&t->lock, NULL);
+	pthread_cond_init(&t->changed, NULL);
+	*ret = t;
+	return 0;
+}
+
+static void
+entry_free(struct mount_entry *e)
+{
+	smb_mount_spec_release(&e->spec);
+	free(e);
+}
+
+static void
+rec_free(struct backend_rec *b)
+{
+	smb_mount_spec_release(&b->spec);
+	free(b);
+}
+
+void
+mount_table_free(struct mount_table *t)
+{
+	if (!t)
+		return;
+	while (t->mounts) {
+		struct mount_entry *e = t->mounts;
+		t->mounts = e->next;
+		entry_free(e);
+	}
+	while (t->backends) {
+		struct backend_rec *b = t->backends;
+		t->backends = b->next;
+		rec_free(b);
+	}
+	pthread_cond_destroy(&t->changed);
+	pthread_mutex_destroy(&t->lock);
+	free(t);
+}
+
+const char *
+mount_driver_name(enum mount_driver d)
+{
+	return d == DRIVER_KERNEL ? "kernel" : d == DRIVER_FUSE ? "fuse" : "auto";
+}
+
+static int
+make_key(const struct smb_mount_spec *s, const char *base, char *buf, size_t bufsz)
+{
+	char k[1800];
+	int r = smb_spec_key(s, k, sizeof k);
+
+	if (r < 0)
+		return r;
+	r = snprintf(buf, bufsz, "%s|%s", k, base);
+	return r < 0 || (size_t)r >= bufsz ? -ENAMETOOLONG : 0;
+}
+
+static struct backend_rec *
+find_rec(struct mount_table *t, const char *id)
+{
+	for (struct backend_rec *b = t->backends; b; b = b->next)
+		if (!strcmp(b->id, id))
+			return b;
+	return NULL;
+}
+
+static void
+unlink_entry(struct mount_table *t, struct mount_entry *e)
+{
+	for (struct mount_entry **pp = &t->mounts; *pp; pp = &(*pp)->next)
+		if (*pp == e) {
+			*pp = e->next;
+			return;
+		}
+}
+
+static bool
+still_mounted(const struct mount_entry *e)
+{
+	struct mountinfo_entry *mi = NULL;
+	size_t n = 0;
+	bool ok;
+
+	if (mountinfo_read(&mi, &n) < 0)
+		return true; /* cannot tell: assume it is */
+	const struct mountinfo_entry *m = mountinfo_find(mi, n, e->mount_point);
+	ok = m && mountinfo_is_smb(m) && !strcmp(m->source, e->source);
+	mountinfo_free(mi, n);
+	return ok;
+}
+
+/* A mount point for a new entry: <base>/<server>:<share>, or with a ~N
+ * suffix when another identity (or a foreign mount) already has it. */
+static int
+choose_mount_point(struct mount_table *t, const struct smb_mount_spec *s,
+	const char *base, char *buf, size_t bufsz)
+{
+	struct mountinfo_entry *mi = NULL;
+	size_t n = 0;
+	int r = -EEXIST;
+
+	if (mountinfo_read(&mi, &n) < 0)
+		n = 0;
+	for (unsigned i = 1; i < 100 && r == -EEXIST; i++) {
+		char cand[PATH_MAX];
+		bool taken = false;
+		int k = i == 1 ? snprintf(cand, sizeof cand, "%s/%s:%s", base, s->server, s->share)
+			       : snprintf(cand, sizeof cand, "%s/%s:%s~%u", base, s->server,
+				       s->share, i);
+		if (k < 0 || (size_t)k >= sizeof cand) {
+			r = -ENAMETOOLONG;
+			break;
+		}
+		for (struct mount_entry *e = t->mounts; e; e = e->next)
+			if (!strcmp(e->mount_point, cand) &&
+			    (e->state != ME_FAILED || e->refs))
+				taken = true;
+		if (!taken && mountinfo_find(mi, n, cand))
+			taken = true;
+		if (!taken) {
+			snprintf(buf, bufsz, "%s", cand);
+			r = 0;
+		}
+	}
+	mountinfo_free(mi, n);
+	return r;
+}
+
+/* Create the mount point directory: base with mkdir -p, the leaf without
+ * following a symlink, and check the result really is that directory. */
+static int
+prepare_mount_point(const char *base, const char *mp)
+{
+	struct stat st;
+	char real[PATH_MAX];
+	int r = fs_mkdir_p(base, 0700);
+
+	if (r < 0)
+		return r;
+	if (mkdir(mp, 0700) < 0 && errno != EEXIST)
+		return negerrno();
+	if (lstat(mp, &st) < 0)
+		return negerrno();
+	if (!S_ISDIR(st.st_mode))
+		return -ENOTDIR;
+	if (!realpath(mp, real) || strcmp(real, mp) != 0)
+		return -ELOOP;
+	return 0;
+}
+
+/* Find or create the mounted entry for (spec, base), mounting with the
+ * credentials of backend `cred_id`. Called and returns with the lock held;
+ * on success the entry is pinned. */
+static int
+acquire_locked(struct agent *a, const char *cred_id, const struct smb_mount_spec *s,
+	const char *base, struct mount_entry **ret, struct nq_error *err)
+{
+	struct mount_table *t = a->mounts;
+	char key[2048];
+	int r = make_key(s, base, key, sizeof key);
+
+	if (r < 0)
+		return nq_error_setr(err, r, "invalid_field", NULL, "mount identity too long");
+	for (;;) {
+		struct mount_entry *e = NULL;
+
+		/* A failed entry still referenced by backends is retried in
+		 * place; an unreferenced failed one only lives for its waiters. */
+		for (struct mount_entry *x = t->mounts; x; x = x->next)
+			if (!strcmp(x->key, key) && (x->state != ME_FAILED || x->refs))
+				e = x;
+		if (e && (e->state == ME_MOUNTING || e->state == ME_UNMOUNTING)) {
+			e->waiters++;
+			while (e->state == ME_MOUNTING || e->state == ME_UNMOUNTING)
+				pthread_cond_wait(&t->changed, &t->lock);
+			e->waiters--;
+			if (e->state == ME_FAILED) {
+				struct nq_error f = e->failure;
+
+				if (e->waiters == 0 && e->refs == 0) {
+					unlink_entry(t, e);
+					entry_free(e);
+				}
+				if (f.code[0]) {
+					if (err)
+						*err = f;
+					return -EIO;
+				}
+			}
+			continue; /* look again: mounted, or unmounted meanwhile */
+		}
+		if (e && e->state == ME_MOUNTED && still_mounted(e)) {
+			e->pins++;
+			*ret = e;
+			return 0;
+		}
+		if (e) {
+			log_warn("share is not mounted any more, mounting again "
+				 "mount_point=%s", e->mount_point);
+		} else {
+			e = calloc(1, sizeof *e);
+			if (!e)
+				return -ENOMEM;
+			snprintf(e->key, sizeof e->key, "%s", key);
+			if ((r = smb_mount_spec_copy(s, &e->spec)) < 0 ||
+			    (r = choose_mount_point(t, s, base, e->mount_point,
+				     sizeof e->mount_point)) < 0) {
+				entry_free(e);
+				return nq_error_setr(err, r, "smb_mount_failed", NULL,
+					"no usable mount point under %s: %s", base, strerror(-r));
+			}
+			smb_unc(s, e->source, sizeof e->source);
+			e->next = t->mounts;
+			t->mounts = e;
+		}
+		e->state = ME_MOUNTING;
+
+		/* Mount with the lock released; this entry is MOUNTING. */
+		char cred[PATH_MAX] = "";
+		bool ku = t->kernel_unavailable;
+		enum mount_driver drv = DRIVER_FUSE;
+		struct nq_error merr = { 0 };
+
+		pthread_mutex_unlock(&t->lock);
+		if (s->username[0])
+			credstore_path(a, cred_id, cred, sizeof cred);
+		r = prepare_mount_point(base, e->mount_point);
+		if (r < 0)
+			nq_error_set(&merr, "smb_mount_failed", "mount_base",
+				"cannot create the mount point %s: %s", e->mount_point,
+				strerror(-r));
+		else
+			r = smb_mount_run(a, s, s->username[0] ? cred : NULL,
+				e->mount_point, &ku, &drv, &merr);
+		pthread_mutex_lock(&t->lock);
+		t->kernel_unavailable = ku;
+		if (r < 0) {
+			rmdir(e->mount_point);
+			e->failure = merr;
+			if (!e->failure.code[0])
+				nq_error_set(&e->failure, "smb_mount_failed", NULL,
+					"mounting %s failed", e->source);
+			e->state = ME_FAILED;
+			pthread_cond_broadcast(&t->changed);
+			if (err)
+				*err = e->failure;
+			if (e->waiters == 0 && e->refs == 0) {
+				unlink_entry(t, e);
+				entry_free(e);
+			}
+			return r;
+		}
+		log_info("mounted source=%s mount_point=%s driver=%s", e->source,
+			e->mount_point, mount_driver_name(drv));
+		e->driver = drv;
+		e->state = ME_MOUNTED;
+		e->pins++;
+		pthread_cond_broadcast(&t->changed);
+		*ret = e;
+		return 0;
+	}
+}
+
+/* Drop a pin or reference; unmount when neither remains. Lock held; it is
+ * released and retaken around the unmount. */
+static void
+release_locked(struct agent *a, struct mount_entry *e)
+{
+	struct mount_table *t = a->mounts;
+
+	if (e->refs || e->pins || e->state != ME_MOUNTED)
+		return;
+	e->state = ME_UNMOUNTING;
+	pthread_mutex_unlock(&t->lock);
+	int r = smb_unmount_run(a, e->mount_point);
+	pthread_mutex_lock(&t->lock);
+	if (r < 0) {
+		log_warn("unmount failed mount_point=%s err=%s", e->mount_point, strerror(-r));
+		e->state = ME_MOUNTED;
+	} else {
+		log_info("unmounted source=%s mount_point=%s", e->source, e->mount_point);
+		unlink_entry(t, e);
+		pthread_cond_broadcast(&t->changed);
+		/* Waiters see FAILED with no code and look again. */
+		e->state = ME_FAILED;
+		memset(&e->failure, 0, sizeof e->failure);
+		if (e->waiters == 0)
+			entry_free(e);
+		return;
+	}
+	pthread_cond_broadcast(&t->changed);
+}
+
+static int
+volume_dir_of(const struct mount_entry *e, const char *subdir, char *buf, size_t bufsz)
+{
+	int n = snprintf(buf, bufsz, "%s%s%s", e->mount_point, subdir[0] ? "/" : "", subdir);
+
+	return n < 0 || (size_t)n >= bufsz ? -ENAMETOOLONG : 0;
+}
+
+static void
+persist_locked(struct agent *a, const struct backend_rec *b)
+{
+	struct stored_backend sb = { 0 };
+
+	snprintf(sb.id, sizeof sb.id, "%s", b->id);
+	sb.spec = b->spec; /* shallow: only read */
+	snprintf(sb.subdir, sizeof sb.subdir, "%s", b->subdir);
+	snprintf(sb.mount_base, sizeof sb.mount_base, "%s", b->mount_base);
+	if (b->m) {
+		snprintf(sb.mount_point, sizeof sb.mount_point, "%s", b->m->mount_point);
+		snprintf(sb.driver, sizeof sb.driver, "%s", mount_driver_name(b->m->driver));
+	}
+	int r = store_backend_save(a, &sb);
+	if (r < 0)
+		log_warn("cannot save backend record backend_id=%s err=%s", b->id,
+			strerror(-r));
+}
+
+int
+mounts_attach(struct agent *a, const struct mount_request *req,
+	struct mount_result *ret, struct nq_error *err)
+{
+	struct mount_table *t = a->mounts;
+	struct mount_entry *e = NULL;
+	struct backend_rec *b;
+	struct mount_result res = { 0 };
+	int r;
+
+	if (req->spec.username[0] && !credstore_exists(a, req->backend_id))
+		return nq_error_setr(err, -ENOENT, "smb_cred_missing", NULL,
+			"no credentials are stored for backend %s; save the backend's "
+			"password again (PUT /v1/storage/smb/credentials/%s)",
+			req->backend_id, req->backend_id);
+
+	pthread_mutex_lock(&t->lock);
+	r = acquire_locked(a, req->backend_id, &req->spec, req->mount_base, &e, err);
+	if (r < 0) {
+		pthread_mutex_unlock(&t->lock);
+		return r;
+	}
+	pthread_mutex_unlock(&t->lock);
+
+	r = smb_probe_writable(&req->spec, e->mount_point, req->subdir,
+		(int)a->cfg.probe_timeout * 1000, err);
+
+	pthread_mutex_lock(&t->lock);
+	if (r < 0) {
+		e->pins--;
+		release_locked(a, e);
+		pthread_mutex_unlock(&t->lock);
+		return r;
+	}
+	b = find_rec(t, req->backend_id);
+	if (!b) {
+		b = calloc(1, sizeof *b);
+		if (!b) {
+			e->pins--;
+			release_locked(a, e);
+			pthread_mutex_unlock(&t->lock);
+			return -ENOMEM;
+		}
+		snprintf(b->id, sizeof b->id, "%s", req->backend_id);
+		b->next = t->backends;
+		t->backends = b;
+	}
+	struct mount_entry *old = b->m;
+	smb_mount_spec_release(&b->spec);
+	smb_mount_spec_copy(&req->spec, &b->spec);
+	snprintf(b->subdir, sizeof b->subdir, "%s", req->subdir);
+	snprintf(b->mount_base, sizeof b->mount_base, "%s", req->mount_base);
+	if (old != e) {
+		e->refs++;
+		b->m = e;
+	}
+	persist_locked(a, b);
+	snprintf(res.mount_point, sizeof res.mount_point, "%s", e->mount_point);
+	volume_dir_of(e, b->subdir, res.volume_dir, sizeof res.volume_dir);
+	res.driver = e->driver;
+	e->pins--;
+	if (old && old != e) {
+		old->refs--;
+		release_locked(a, old);
+	}
+	pthread_mutex_unlock(&t->lock);
+	*ret = res;
+	return 0;
+}
+
+int
+mounts_detach(struct agent *a, const char *backend_id, struct nq_error *err)
+{
+	struct mount_table *t = a->mounts;
+	struct backend_rec *b;
+	(void)err;
+
+	pthread_mutex_lock(&t->lock);
+	b = find_rec(t, backend_id);
+	if (b) {
+		for (struct backend_rec **pp = &t->backends; *pp; pp = &(*pp)->next)
+			if (*pp == b) {
+				*pp = b->next;
+				break;
+			}
+		store_backend_remove(a, backend_id);
+		if (b->m) {
+			b->m->refs--;
+			release_locked(a, b->m);
+		}
+		rec_free(b);
+	} else {
+		store_backend_remove(a, backend_id);
+	}
+	pthread_mutex_unlock(&t->lock);
+	return 0;
+}
+
+int
+mounts_pin_volume_dir(struct agent *a, const char *backend_id, char *buf,
+	size_t bufsz, struct nq_error *err)
+{
+	struct mount_table *t = a->mounts;
+	struct mount_entry *e = NULL;
+	struct backend_rec *b;
+	int r;
+
+	pthread_mutex_lock(&t->lock);
+	b = find_rec(t, backend_id);
+	if (!b) {
+		pthread_mutex_unlock(&t->lock);
+		return nq_error_setr(err, -ENOENT, "not_found", "backend_id",
+			"backend %s has no mount on this host; mount it first "
+			"(POST /v1/storage/smb/mounts)", backend_id);
+	}
+	if (b->spec.username[0] && !credstore_exists(a, backend_id) &&
+	    !(b->m && b->m->state == ME_MOUNTED && still_mounted(b->m))) {
+		pthread_mutex_unlock(&t->lock);
+		return nq_error_setr(err, -ENOENT, "smb_cred_missing", NULL,
+			"no credentials are stored for backend %s; save the backend's "
+			"password again", backend_id);
+	}
+	r = acquire_locked(a, backend_id, &b->spec, b->mount_base, &e, err);
+	if (r < 0) {
+		pthread_mutex_unlock(&t->lock);
+		return r;
+	}
+	/* The record may have been remounted on a new entry. */
+	b = find_rec(t, backend_id);
+	if (b && b->m != e) {
+		struct mount_entry *old = b->m;
+		e->refs++;
+		b->m = e;
+		persist_locked(a, b);
+		if (old) {
+			old->refs--;
+			release_locked(a, old);
+		}
+	}
+	volume_dir_of(e, b ? b->subdir : "", buf, bufsz);
+	pthread_mutex_unlock(&t->lock);
+	return 0;
+}
+
+void
+mounts_unpin(struct agent *a, const char *backend_id)
+{
+	struct mount_table *t = a->mounts;
+	struct backend_rec *b;
+
+	pthread_mutex_lock(&t->lock);
+	b = find_rec(t, backend_id);
+	if (b && b->m && b->m->pins) {
+		b->m->pins--;
+		release_locked(a, b->m);
+	}
+	pthread_mutex_unlock(&t->lock);
+}
+
+int
+mounts_capacity(struct agent *a, const char *backend_id, struct capacity *ret,
+	struct nq_error *err)
+{
+	char dir[PATH_MAX];
+	int r = mounts_pin_volume_dir(a, backend_id, dir, sizeof dir, err);
+
+	if (r < 0)
+		return r;
+	r = smb_capacity(dir, (int)a->cfg.probe_timeout * 1000, ret);
+	mounts_unpin(a, backend_id);
+	if (r == -ETIMEDOUT)
+		return nq_error_setr(err, r, "smb_timeout", NULL,
+			"the SMB server did not answer a capacity query within %u s",
+			a->cfg.probe_timeout);
+	if (r < 0)
+		return nq_error_setr(err, r, "smb_mount_failed", NULL,
+			"cannot read the share's capacity: %s", strerror(-r));
+	return 0;
+}
+
+json_t *
+mounts_list_json(struct agent *a)
+{
+	struct mount_table *t = a->mounts;
+	json_t *arr = json_array();
+
+	pthread_mutex_lock(&t->lock);
+	for (struct mount_entry *e = t->mounts; e && arr; e = e->next) {
+		if (e->state != ME_MOUNTED)
+			continue;
+		json_t *ids = json_array();
+		for (struct backend_rec *b = t->backends; b; b = b->next)
+			if (b->m == e)
+				json_array_append_new(ids, json_string(b->id));
+		json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:o}",
+			"mount_point", e->mount_point, "source", e->source,
+			"driver", mount_driver_name(e->driver), "backends", ids));
+	}
+	pthread_mutex_unlock(&t->lock);
+	return arr;
+}
+
+/* Restore one backend record: adopt its mount when mountinfo still shows
+ * it (same mount point, same source, one of our fs types). */
+static void
+restore_one(struct agent *a, struct stored_backend *sb)
+{
+	struct mount_table *t = a->mounts;
+	struct backend_rec *b = calloc(1, sizeof *b);
+	struct mountinfo_entry *mi = NULL;
+	size_t n = 0;
+	char key[2048], unc[600];
+
+	if (!b) {
+		smb_mount_spec_release(&sb->spec);
+		return;
+	}
+	snprintf(b->id, sizeof b->id, "%s", sb->id);
+	b->spec = sb->spec; /* takes ownership */
+	memset(&sb->spec, 0, sizeof sb->spec);
+	snprintf(b->subdir, sizeof b->subdir, "%s", sb->subdir);
+	snprintf(b->mount_base, sizeof b->mount_base, "%s", sb->mount_base);
+	b->next = t->backends;
+	t->backends = b;
+
+	if (!sb->mount_point[0] || make_key(&b->spec, b->mount_base, key, sizeof key) < 0)
+		return;
+	smb_unc(&b->spec, unc, sizeof unc);
+	for (struct mount_entry *e = t->mounts; e; e = e->next)
+		if (!strcmp(e->key, key)) {
+			e->refs++;
+			b->m = e;
+			return;
+		}
+	if (mountinfo_read(&mi, &n) < 0)
+		return;
+	const struct mountinfo_entry *m = mountinfo_find(mi, n, sb->mount_point);
+	if (m && mountinfo_is_smb(m) && !strcmp(m->source, unc)) {
+		struct mount_entry *e = calloc(1, sizeof *e);
+		if (e && smb_mount_spec_copy(&b->spec, &e->spec) >= 0) {
+			snprintf(e->key, sizeof e->key, "%s", key);
+			snprintf(e->mount_point, sizeof e->mount_point, "%s", sb->mount_point);
+			snprintf(e->source, sizeof e->source, "%s", unc);
+			e->driver = !strcmp(m->fstype, "fuse.nqrust-smbfs") ? DRIVER_FUSE
+									     : DRIVER_KERNEL;
+			e->state = ME_MOUNTED;
+			e->refs = 1;
+			e->next = t->mounts;
+			t->mounts = e;
+			b->m = e;
+			log_info("adopted existing mount source=%s mount_point=%s driver=%s",
+				unc, e->mount_point, mount_driver_name(e->driver));
+		} else {
+			free(e);
+		}
+	} else {
+		log_info("share of backend not mounted; will mount on first use "
+			 "backend_id=%s source=%s", b->id, unc);
+	}
+	mountinfo_free(mi, n);
+}
+
+int
+mounts_restore(struct agent *a)
+{
+	int r;
+
+	pthread_mutex_lock(&a->mounts->lock);
+	r = store_backend_load_all(a, restore_one);
+	pthread_mutex_unlock(&a->mounts->lock);
+	return r;
+}

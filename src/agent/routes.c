@@ -1,0 +1,322 @@
+/* The agent's whole privileged surface: one route table, one page. Every
+ * handler parses strictly (unknown keys are errors), validates with the
+ * allow-lists in validate.c, and only then calls into the modules, which
+ * build every path themselves from the validated ids. */
+#include <string.h>
+
+#include "../common/http_server.h"
+#include "../common/log.h"
+#include "../common/validate.h"
+#include "agent.h"
+#include "credstore.h"
+#include "mounts.h"
+#include "volumes.h"
+
+#define AGENT(req) ((struct agent *)(req)->userdata)
+
+static bool
+param_uuid(struct http_request *req, unsigned i, const char *field,
+	char out[NQ_UUID_LEN + 1], struct http_response *resp)
+{
+	struct nq_error err = { 0 };
+
+	if (validate_uuid(field, req->params[i], out, &err) < 0) {
+		http_reply_error(resp, &err);
+		return false;
+	}
+	return true;
+}
+
+/* PUT /v1/storage/smb/credentials/{backend_id} {username, password, domain?} */
+static void
+put_credentials(struct http_request *req, struct http_response *resp)
+{
+	static const char *const keys[] = { "username", "password", "domain", NULL };
+	char id[NQ_UUID_LEN + 1];
+	struct nq_error err = { 0 };
+	const char *user, *pass, *dom;
+	json_t *body = NULL;
+	int r;
+
+	if (!param_uuid(req, 0, "backend_id", id, resp))
+		return;
+	if (http_parse_object(req, keys, &body, &err) < 0 ||
+	    json_req_string(body, "username", &user, &err) < 0 ||
+	    json_req_string(body, "password", &pass, &err) < 0 ||
+	    json_get_string(body, "domain", &dom, &err) < 0 ||
+	    validate_username("username", user, &err) < 0 ||
+	    validate_password("password", pass,
+		    json_string_length(json_object_get(body, "password")), &err) < 0 ||
+	    (dom && *dom && validate_domain("domain", dom, &err) < 0))
+		goto fail;
+	if (!*user) {
+		nq_error_set(&err, "invalid_field", "username",
+			"username must not be empty (guest backends need no credentials)");
+		goto fail;
+	}
+	r = credstore_put(AGENT(req), id, user, pass,
+		json_string_length(json_object_get(body, "password")), dom);
+	if (r < 0) {
+		nq_error_setr(&err, r, "io_error", NULL,
+			"cannot write the credentials file: %s", strerror(-r));
+		goto fail;
+	}
+	log_info("credentials stored backend_id=%s", id);
+	json_decref(body);
+	http_reply_empty(resp, 204);
+	return;
+fail:
+	json_decref(body);
+	http_reply_error(resp, &err);
+}
+
+/* DELETE /v1/storage/smb/credentials/{backend_id} */
+static void
+delete_credentials(struct http_request *req, struct http_response *resp)
+{
+	char id[NQ_UUID_LEN + 1];
+	int r;
+
+	if (!param_uuid(req, 0, "backend_id", id, resp))
+		return;
+	r = credstore_delete(AGENT(req), id);
+	if (r < 0) {
+		http_reply_errorf(resp, "io_error", NULL,
+			"cannot delete the credentials file: %s", strerror(-r));
+		return;
+	}
+	log_info("credentials deleted backend_id=%s", id);
+	http_reply_empty(resp, 204);
+}
+
+/* Parse and validate a mount request body into req (spec owned by caller). */
+static int
+parse_mount(struct agent *a, json_t *body, struct mount_request *mr, struct nq_error *err)
+{
+	const char *id, *server, *share, *subdir, *user, *dom, *vers, *opts, *base;
+	char canon_base[PATH_MAX];
+	int r;
+
+	if ((r = json_req_string(body, "backend_id", &id, err)) < 0 ||
+	    (r = json_req_string(body, "server", &server, err)) < 0 ||
+	    (r = json_req_string(body, "share", &share, err)) < 0 ||
+	    (r = json_get_string(body, "subdir", &subdir, err)) < 0 ||
+	    (r = json_get_string(body, "username", &user, err)) < 0 ||
+	    (r = json_get_string(body, "domain", &dom, err)) < 0 ||
+	    (r = json_get_string(body, "smb_version", &vers, err)) < 0 ||
+	    (r = json_get_string(body, "mount_options", &opts, err)) < 0 ||
+	    (r = json_get_string(body, "mount_base", &base, err)) < 0)
+		return r;
+	if ((r = validate_uuid("backend_id", id, mr->backend_id, err)) < 0 ||
+	    (r = validate_server("server", server, mr->spec.server,
+		     sizeof mr->spec.server, err)) < 0 ||
+	    (r = validate_share("share", share, err)) < 0 ||
+	    (r = validate_subdir("subdir", subdir ? subdir : "", mr->subdir,
+		     sizeof mr->subdir, err)) < 0 ||
+	    (user && *user && (r = validate_username("username", user, err)) < 0) ||
+	    (dom && *dom && (r = validate_domain("domain", dom, err)) < 0) ||
+	    (r = validate_smb_version("smb_version", vers, err)) < 0 ||
+	    (r = validate_mount_options("mount_options", opts ? opts : "",
+		     &mr->spec.opts, err)) < 0)
+		return r;
+	if (dom && *dom && !(user && *user))
+		return nq_error_set(err, "invalid_field", "domain",
+			"domain needs a username; guest mounts have no domain");
+	if (!base || !*base) {
+		r = agent_default_mount_base(a, canon_base, sizeof canon_base);
+		if (r < 0)
+			return nq_error_setr(err, r, "internal_error", NULL, "mount base too long");
+		base = canon_base;
+	}
+	r = validate_path_under("mount_base", base, a->cfg.mount_root, err);
+	if (r < 0)
+		return r;
+	if (!strcmp(base, a->cfg.mount_root))
+		return nq_error_set(err, "invalid_field", "mount_base",
+			"mount_base must be a directory below %s, not the root itself",
+			a->cfg.mount_root);
+	snprintf(mr->mount_base, sizeof mr->mount_base, "%s", base);
+	snprintf(mr->spec.share, sizeof mr->spec.share, "%s", share);
+	snprintf(mr->spec.username, sizeof mr->spec.username, "%s", user ? user : "");
+	snprintf(mr->spec.domain, sizeof mr->spec.domain, "%s", dom ? dom : "");
+	snprintf(mr->spec.version, sizeof mr->spec.version, "%s",
+		vers && *vers ? vers : "default");
+	return 0;
+}
+
+/* POST /v1/storage/smb/mounts */
+static void
+post_mount(struct http_request *req, struct http_response *resp)
+{
+	static const char *const keys[] = { "backend_id", "server", "share", "subdir",
+		"username", "domain", "smb_version", "mount_options", "mount_base", NULL };
+	struct mount_request mr = { 0 };
+	struct mount_result res;
+	struct nq_error err = { 0 };
+	json_t *body = NULL;
+
+	if (http_parse_object(req, keys, &body, &err) < 0 ||
+	    parse_mount(AGENT(req), body, &mr, &err) < 0 ||
+	    mounts_attach(AGENT(req), &mr, &res, &err) < 0) {
+		if (!nq_error_is_set(&err))
+			nq_error_set(&err, "internal_error", NULL, "mount failed");
+		log_info("mount refused backend_id=%s code=%s field=%s", mr.backend_id,
+			err.code, err.field);
+		http_reply_error(resp, &err);
+		goto out;
+	}
+	http_reply_json(resp, 200, json_pack("{s:s, s:s, s:s, s:s}",
+		"backend_id", mr.backend_id, "mount_point", res.mount_point,
+		"volume_dir", res.volume_dir, "driver", mount_driver_name(res.driver)));
+out:
+	smb_mount_spec_release(&mr.spec);
+	json_decref(body);
+}
+
+static void
+list_mounts(struct http_request *req, struct http_response *resp)
+{
+	http_reply_json(resp, 200, mounts_list_json(AGENT(req)));
+}
+
+static void
+delete_mount(struct http_request *req, struct http_response *resp)
+{
+	char id[NQ_UUID_LEN + 1];
+	struct nq_error err = { 0 };
+
+	if (!param_uuid(req, 0, "backend_id", id, resp))
+		return;
+	if (mounts_detach(AGENT(req), id, &err) < 0) {
+		http_reply_error(resp, &err);
+		return;
+	}
+	http_reply_empty(resp, 204);
+}
+
+static void
+get_capacity(struct http_request *req, struct http_response *resp)
+{
+	char id[NQ_UUID_LEN + 1];
+	struct nq_error err = { 0 };
+	struct capacity c;
+
+	if (!param_uuid(req, 0, "backend_id", id, resp))
+		return;
+	if (mounts_capacity(AGENT(req), id, &c, &err) < 0) {
+		http_reply_error(resp, &err);
+		return;
+	}
+	http_reply_json(resp, 200, json_pack("{s:I, s:I, s:I}",
+		"total_bytes", (json_int_t)c.total_bytes,
+		"used_bytes", (json_int_t)c.used_bytes,
+		"free_bytes", (json_int_t)c.free_bytes));
+}
+
+/* POST /v1/storage/smb/volumes {backend_id, volume_id, image?, size_bytes?} */
+static void
+post_volume(struct http_request *req, struct http_response *resp)
+{
+	static const char *const keys[] = { "backend_id", "volume_id", "image",
+		"size_bytes", NULL };
+	char bid[NQ_UUID_LEN + 1], vid[NQ_UUID_LEN + 1];
+	struct nq_error err = { 0 };
+	const char *b, *v, *image;
+	unsigned long long size = 0;
+	struct volume_info info;
+	json_t *body = NULL;
+
+	if (http_parse_object(req, keys, &body, &err) < 0 ||
+	    json_req_string(body, "backend_id", &b, &err) < 0 ||
+	    json_req_string(body, "volume_id", &v, &err) < 0 ||
+	    json_get_string(body, "image", &image, &err) < 0 ||
+	    json_get_u64(body, "size_bytes", &size, NULL, &err) < 0 ||
+	    validate_uuid("backend_id", b, bid, &err) < 0 ||
+	    validate_uuid("volume_id", v, vid, &err) < 0 ||
+	    (image && validate_image_name("image", image, &err) < 0) ||
+	    volumes_create(AGENT(req), bid, vid, image, size, &info, &err) < 0) {
+		http_reply_error(resp, &err);
+		json_decref(body);
+		return;
+	}
+	json_decref(body);
+	http_reply_json(resp, 201, json_pack("{s:s, s:I, s:I, s:I}", "path", info.path,
+		"size_bytes", (json_int_t)info.size_bytes,
+		"allocated_bytes", (json_int_t)info.allocated_bytes,
+		"bytes_copied", (json_int_t)info.copy.bytes_written));
+}
+
+static void
+list_volumes(struct http_request *req, struct http_response *resp)
+{
+	char id[NQ_UUID_LEN + 1];
+	struct nq_error err = { 0 };
+	json_t *arr;
+
+	if (!param_uuid(req, 0, "backend_id", id, resp))
+		return;
+	if (volumes_list(AGENT(req), id, &arr, &err) < 0) {
+		http_reply_error(resp, &err);
+		return;
+	}
+	http_reply_json(resp, 200, arr);
+}
+
+static void
+delete_volume(struct http_request *req, struct http_response *resp)
+{
+	char bid[NQ_UUID_LEN + 1], vid[NQ_UUID_LEN + 1];
+	struct nq_error err = { 0 };
+
+	if (!param_uuid(req, 0, "backend_id", bid, resp) ||
+	    !param_uuid(req, 1, "volume_id", vid, resp))
+		return;
+	if (volumes_delete(AGENT(req), bid, vid, &err) < 0) {
+		http_reply_error(resp, &err);
+		return;
+	}
+	http_reply_empty(resp, 204);
+}
+
+static void
+list_images(struct http_request *req, struct http_response *resp)
+{
+	json_t *arr;
+	int r = images_list(AGENT(req), &arr);
+
+	if (r < 0) {
+		http_reply_errorf(resp, "io_error", NULL,
+			"cannot list the image directory: %s", strerror(-r));
+		return;
+	}
+	http_reply_json(resp, 200, arr);
+}
+
+static void
+healthz(struct http_request *req, struct http_response *resp)
+{
+	(void)req;
+	http_reply_json(resp, 200, json_pack("{s:s}", "status", "ok"));
+}
+
+static const struct http_route routes[] = {
+	{ "PUT", "/v1/storage/smb/credentials/{backend_id}", put_credentials,
+	  ROUTE_SENSITIVE, 8192, NULL },
+	{ "DELETE", "/v1/storage/smb/credentials/{backend_id}", delete_credentials, 0, 0, NULL },
+	{ "POST", "/v1/storage/smb/mounts", post_mount, 0, 16384, NULL },
+	{ "GET", "/v1/storage/smb/mounts", list_mounts, 0, 0, NULL },
+	{ "DELETE", "/v1/storage/smb/mounts/{backend_id}", delete_mount, 0, 0, NULL },
+	{ "GET", "/v1/storage/smb/mounts/{backend_id}/capacity", get_capacity, 0, 0, NULL },
+	{ "POST", "/v1/storage/smb/volumes", post_volume, 0, 4096, NULL },
+	{ "GET", "/v1/storage/smb/volumes/{backend_id}", list_volumes, 0, 0, NULL },
+	{ "DELETE", "/v1/storage/smb/volumes/{backend_id}/{volume_id}", delete_volume, 0, 0, NULL },
+	{ "GET", "/v1/images", list_images, 0, 0, NULL },
+	{ "GET", "/healthz", healthz, ROUTE_NO_AUTH, 0, NULL },
+};
+
+const struct http_route *
+agent_routes(size_t *ret_n)
+{
+	*ret_n = ARRAY_SIZE(routes);
+	return routes;
+}

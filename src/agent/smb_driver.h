@@ -1,0 +1,63 @@
+/* SMB mount drivers: the argv each driver runs and the classification of
+ * its failure into the contract's error codes. Pure functions (no I/O),
+ * golden-tested byte for byte in tests/golden/. */
+#pragma once
+
+#include "../common/error.h"
+#include "../common/spawn.h"
+#include "../common/validate.h"
+
+/* What identifies one mount: two requests share a mount only when every
+ * field here is equal. The password is not part of it (it is in the
+ * credentials file of the backend that made the mount). */
+struct smb_mount_spec {
+	char server[NQ_SERVER_MAX + 1];   /* canonical (validate_server) */
+	char share[NQ_SHARE_MAX + 1];
+	char username[NQ_USER_MAX + 1];   /* "" = guest */
+	char domain[NQ_DOMAIN_MAX + 1];
+	char version[8];                  /* "default", "2.0", … */
+	struct mount_opts opts;           /* validated extra options */
+};
+
+void smb_mount_spec_release(struct smb_mount_spec *s);
+/* Deep copy; -ENOMEM. */
+int smb_mount_spec_copy(const struct smb_mount_spec *src, struct smb_mount_spec *dst);
+/* "//server/share" into buf. */
+int smb_unc(const struct smb_mount_spec *s, char *buf, size_t bufsz);
+/* Stable identity key ("server|share|user|domain|vers|opts"), for equality. */
+int smb_spec_key(const struct smb_mount_spec *s, char *buf, size_t bufsz);
+
+/* The VM-image defaults every mount gets. */
+#define SMB_DEFAULT_OPTS "uid=0,gid=0,file_mode=0600,dir_mode=0700,nobrl,soft,nodev,nosuid,noexec"
+
+/* argv for the kernel driver:
+ *   <program> //server/share <mount_point> -o <options>
+ * options = credentials=<cred_path> (or guest), [domain=D,] [vers=V,]
+ *           SMB_DEFAULT_OPTS, [ip=<addr>,] extra options in order.
+ * vers is omitted for "default"; ip= is added for IPv6 literals. The result
+ * is a NULL-terminated array; free it with smb_argv_free. */
+int smb_kernel_argv(const struct smb_mount_spec *s, const char *program,
+	const char *cred_path, const char *mount_point, char ***ret);
+/* argv for the FUSE driver (nqrust-smbfs):
+ *   <program> //server/share <mount_point> -o <options>
+ * options = credentials=<cred_path> (or guest), [domain=D,] [vers=V,]
+ *           SMB_DEFAULT_OPTS, timeout=<secs>, then the extra options that
+ *           nqrust-smbfs understands (port, ro, rw, hard, soft, noperm,
+ *           cache, actimeo); kernel-only tuning options are dropped. */
+int smb_fuse_argv(const struct smb_mount_spec *s, const char *program,
+	const char *cred_path, const char *mount_point, unsigned timeout_s,
+	char ***ret);
+void smb_argv_free(char **argv);
+
+/* Classify a failed mount helper run (mount.cifs or nqrust-smbfs) from
+ * "mount error(N)" in its stderr (not its exit status), a timeout, or a
+ * resolver message. Fills err with one of smb_auth_failed (13),
+ * smb_share_not_found (2, 6), smb_bad_option (22, 95, 93, 71),
+ * smb_unreachable (111, 113, 101, 112, 104, "could not resolve"),
+ * smb_timeout (110, or r->timed_out), smb_cred_missing (126, "credentials
+ * file"), smb_not_writable (30), cifs_unavailable (19), or smb_mount_failed
+ * otherwise. The message is an operator-actionable sentence naming the
+ * server and share, and never quotes the helper's stderr verbatim beyond
+ * the errno text. Returns N (or 0 when there was none). */
+int smb_classify_mount_error(const struct smb_mount_spec *s,
+	const struct spawn_result *r, struct nq_error *err);

@@ -1,0 +1,23 @@
+/* Running the mount drivers, unmounting, probing writability and reading
+ * capacity, each under a deadline. Called by mounts.c without its lock. */
+#pragma once
+
+#include <stdbool.h>
+
+#include "agent.h"
+#include "mounts.h"
+#include "smb_driver.h"
+
+/* Mount s at mount_point with the agent's driver policy. *kernel_unavailable
+ * is read and updated (auto mode remembers that the kernel has no cifs).
+ * On success *ret_driver says which driver mounted it. */
+int smb_mount_run(struct agent *a, const struct smb_mount_spec *s,
+	const char *cred_path, const char *mount_point, bool *kernel_unavailable,
+	enum mount_driver *ret_driver, struct nq_error *err);
+/* umount, then a lazy umount if that fails; then rmdir the mount point. */
+int smb_unmount_run(struct agent *a, const char *mount_point);
+/* Create subdir beneath mount_point (no symlinks), then create, write,
+ * fsync and delete a probe file in it, all within timeout_ms. */
+int smb_probe_writable(const struct smb_mount_spec *s, const char *mount_point,
+	const char *subdir, int timeout_ms, struct nq_error *err);
+int smb_capacity(const char *dir, int timeout_ms, struct capacity *ret);

@@ -1,0 +1,256 @@
+#include "volumes.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "../common/log.h"
+#include "../common/validate.h"
+#include "mounts.h"
+
+static void
+volume_name(const char *volume_id, char *buf, size_t bufsz, bool tmp)
+{
+	snprintf(buf, bufsz, tmp ? ".smb-%s.raw.tmp" : "smb-%s.raw", volume_id);
+}
+
+static int
+open_volume_dir(struct agent *a, const char *backend_id, char *path, size_t pathsz,
+	struct nq_error *err)
+{
+	int r = mounts_pin_volume_dir(a, backend_id, path, pathsz, err);
+	int fd;
+
+	if (r < 0)
+		return r;
+	fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0) {
+		r = negerrno();
+		mounts_unpin(a, backend_id);
+		return nq_error_setr(err, r, "io_error", NULL,
+			"cannot open the backend's volume directory: %s", strerror(-r));
+	}
+	return fd;
+}
+
+static int
+io_error(struct nq_error *err, int r, const char *what)
+{
+	if (r == -ENOSPC || r == -EDQUOT)
+		return nq_error_setr(err, r, "no_space", NULL,
+			"the share ran out of space while %s", what);
+	if (r == -EACCES || r == -EPERM || r == -EROFS)
+		return nq_error_setr(err, r, "smb_not_writable", NULL,
+			"the share refused a write while %s (%s)", what, strerror(-r));
+	return nq_error_setr(err, r, "io_error", NULL, "%s failed: %s", what, strerror(-r));
+}
+
+static int
+fill_clone(struct agent *a, int dst, const char *image, uint64_t *size,
+	struct copy_stats *stats, struct nq_error *err)
+{
+	_cleanup_close_ int src = -1;
+	struct stat st;
+	int r;
+
+	src = fs_open_beneath(a->image_dirfd, image, O_RDONLY, 0);
+	if (src < 0 || fstat(src, &st) < 0 || !S_ISREG(st.st_mode))
+		return nq_error_setr(err, -ENOENT, "image_not_found", "image",
+			"no base image named '%s' in the agent's image directory", image);
+	if (*size == 0)
+		*size = (uint64_t)st.st_size;
+	if (*size < (uint64_t)st.st_size)
+		return nq_error_setr(err, -EINVAL, "invalid_field", "size_bytes",
+			"size_bytes (%llu) is smaller than the image (%lld bytes)",
+			(unsigned long long)*size, (long long)st.st_size);
+	r = fs_sparse_copy(src, dst, stats);
+	if (r < 0)
+		return io_error(err, r, "copying the base image");
+	return 0;
+}
+
+int
+volumes_create(struct agent *a, const char *backend_id, const char *volume_id,
+	const char *image, uint64_t size_bytes, struct volume_info *ret,
+	struct nq_error *err)
+{
+	char dir[PATH_MAX], name[80], tmp[80];
+	struct volume_info info = { 0 };
+	_cleanup_close_ int dfd = -1, fd = -1;
+	struct stat st;
+	int r;
+
+	if (!image && size_bytes == 0)
+		return nq_error_set(err, "missing_field", "size_bytes",
+			"size_bytes is required when no image is given");
+	if (size_bytes > VOLUME_SIZE_MAX)
+		return nq_error_set(err, "invalid_field", "size_bytes",
+			"size_bytes must be at most %llu", VOLUME_SIZE_MAX);
+	dfd = open_volume_dir(a, backend_id, dir, sizeof dir, err);
+	if (dfd < 0)
+		return dfd;
+	volume_name(volume_id, name, sizeof name, false);
+	volume_name(volume_id, tmp, sizeof tmp, true);
+	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+		r = nq_error_setr(err, -EEXIST, "volume_exists", "volume_id",
+			"volume %s already exists on this backend", volume_id);
+		goto out;
+	}
+	/* A temp file left by an interrupted create is ours to replace. */
+	unlinkat(dfd, tmp, 0);
+	fd = openat(dfd, tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		r = io_error(err, negerrno(), "creating the volume file");
+		goto out;
+	}
+	if (image) {
+		r = fill_clone(a, fd, image, &size_bytes, &info.copy, err);
+		if (r < 0)
+			goto fail;
+	}
+	if (fstat(fd, &st) < 0 || ((uint64_t)st.st_size < size_bytes &&
+				   ftruncate(fd, (off_t)size_bytes) < 0)) {
+		r = io_error(err, negerrno(), "sizing the volume file");
+		goto fail;
+	}
+	if (fsync(fd) < 0) {
+		r = io_error(err, negerrno(), "flushing the volume file");
+		goto fail;
+	}
+	if (renameat(dfd, tmp, dfd, name) < 0) {
+		r = io_error(err, negerrno(), "renaming the volume file into place");
+		goto fail;
+	}
+	fsync(dfd);
+	if (fstat(fd, &st) < 0) {
+		r = io_error(err, negerrno(), "reading the volume's size");
+		goto out;
+	}
+	snprintf(info.path, sizeof info.path, "%s/%s", dir, name);
+	info.size_bytes = (uint64_t)st.st_size;
+	info.allocated_bytes = (uint64_t)st.st_blocks * 512;
+	log_info("volume created backend_id=%s volume_id=%s image=%s size=%llu "
+		 "data_written=%llu", backend_id, volume_id, image ? image : "-",
+		(unsigned long long)info.size_bytes,
+		(unsigned long long)info.copy.bytes_written);
+	*ret = info;
+	r = 0;
+	goto out;
+fail:
+	unlinkat(dfd, tmp, 0);
+out:
+	mounts_unpin(a, backend_id);
+	return r;
+}
+
+static bool
+parse_volume_name(const char *n, char id[NQ_UUID_LEN + 1])
+{
+	size_t len = strlen(n);
+
+	if (len != 4 + NQ_UUID_LEN + 4 || strncmp(n, "smb-", 4) != 0 ||
+	    strcmp(n + len - 4, ".raw") != 0)
+		return false;
+	char tmp[NQ_UUID_LEN + 1];
+	memcpy(tmp, n + 4, NQ_UUID_LEN);
+	tmp[NQ_UUID_LEN] = '\0';
+	return validate_uuid("volume_id", tmp, id, NULL) == 0 && !strcmp(id, tmp);
+}
+
+int
+volumes_list(struct agent *a, const char *backend_id, json_t **ret, struct nq_error *err)
+{
+	char dir[PATH_MAX];
+	int dfd = open_volume_dir(a, backend_id, dir, sizeof dir, err);
+	json_t *arr;
+	DIR *d;
+	struct dirent *de;
+
+	if (dfd < 0)
+		return dfd;
+	d = fdopendir(dfd);
+	if (!d) {
+		close(dfd);
+		mounts_unpin(a, backend_id);
+		return io_error(err, negerrno(), "listing volumes");
+	}
+	arr = json_array();
+	while (arr && (de = readdir(d))) {
+		char id[NQ_UUID_LEN + 1], path[PATH_MAX + 512];
+		struct stat st;
+
+		if (!parse_volume_name(de->d_name, id) ||
+		    fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    !S_ISREG(st.st_mode))
+			continue;
+		snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
+		json_array_append_new(arr, json_pack("{s:s, s:s, s:I, s:I}",
+			"volume_id", id, "path", path, "size_bytes", (json_int_t)st.st_size,
+			"allocated_bytes", (json_int_t)st.st_blocks * 512));
+	}
+	closedir(d);
+	mounts_unpin(a, backend_id);
+	if (!arr)
+		return -ENOMEM;
+	*ret = arr;
+	return 0;
+}
+
+int
+volumes_delete(struct agent *a, const char *backend_id, const char *volume_id,
+	struct nq_error *err)
+{
+	char dir[PATH_MAX], name[80], tmp[80];
+	_cleanup_close_ int dfd = open_volume_dir(a, backend_id, dir, sizeof dir, err);
+	int r = 0;
+
+	if (dfd < 0)
+		return dfd;
+	volume_name(volume_id, name, sizeof name, false);
+	volume_name(volume_id, tmp, sizeof tmp, true);
+	if (unlinkat(dfd, name, 0) < 0 && errno != ENOENT)
+		r = io_error(err, negerrno(), "deleting the volume file");
+	unlinkat(dfd, tmp, 0);
+	if (r == 0) {
+		fsync(dfd);
+		log_info("volume deleted backend_id=%s volume_id=%s", backend_id, volume_id);
+	}
+	mounts_unpin(a, backend_id);
+	return r;
+}
+
+int
+images_list(struct agent *a, json_t **ret)
+{
+	int fd = openat(a->image_dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	json_t *arr;
+	DIR *d;
+	struct dirent *de;
+
+	if (fd < 0)
+		return negerrno();
+	d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return negerrno();
+	}
+	arr = json_array();
+	while (arr && (de = readdir(d))) {
+		struct stat st;
+
+		if (validate_image_name("image", de->d_name, NULL) < 0 ||
+		    fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    !S_ISREG(st.st_mode))
+			continue;
+		json_array_append_new(arr, json_pack("{s:s, s:I, s:I}", "name", de->d_name,
+			"size_bytes", (json_int_t)st.st_size,
+			"allocated_bytes", (json_int_t)st.st_blocks * 512));
+	}
+	closedir(d);
+	if (!arr)
+		return -ENOMEM;
+	*ret = arr;
+	return 0;
+}

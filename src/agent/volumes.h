@@ -1,0 +1,36 @@
+/* Volumes on a mounted SMB backend: <volume_dir>/smb-<uuid>.raw, created
+ * from a base image in the image dir (sparse-aware: only data extents are
+ * copied) or empty and sparse. Ids are validated UUIDs; the agent builds
+ * every path itself. */
+#pragma once
+
+#include <jansson.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "../common/fsutil.h"
+#include "agent.h"
+
+#define VOLUME_SIZE_MAX (64ULL << 40) /* 64 TiB */
+
+struct volume_info {
+	char path[PATH_MAX + 128];
+	uint64_t size_bytes;
+	uint64_t allocated_bytes;
+	struct copy_stats copy;
+};
+
+/* image may be NULL (then size_bytes is required); size_bytes 0 means the
+ * image's size. */
+int volumes_create(struct agent *a, const char *backend_id, const char *volume_id,
+	const char *image, uint64_t size_bytes, struct volume_info *ret,
+	struct nq_error *err);
+/* [{volume_id, path, size_bytes, allocated_bytes}]; caller owns *ret. */
+int volumes_list(struct agent *a, const char *backend_id, json_t **ret,
+	struct nq_error *err);
+/* Idempotent. */
+int volumes_delete(struct agent *a, const char *backend_id, const char *volume_id,
+	struct nq_error *err);
+/* [{name, size_bytes, allocated_bytes}] of the image dir; caller owns. */
+int images_list(struct agent *a, json_t **ret);

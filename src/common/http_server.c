@@ -1,0 +1,621 @@
+/* libmicrohttpd wrapper: see http_server.h for the order of checks. */
+#include "http_server.h"
+
+#include <microhttpd.h>
+#include <netdb.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+
+#include "log.h"
+
+#if MHD_VERSION < 0x00097002
+typedef int MHD_RESULT;
+#else
+typedef enum MHD_Result MHD_RESULT;
+#endif
+
+struct listener {
+	struct http_server *srv;
+	struct MHD_Daemon *d;
+	int fd;
+	bool is_unix;
+	unsigned port;
+};
+
+struct http_server {
+	struct http_server_opts o;
+	struct listener unix_l, tcp_l;
+	char *unix_path;
+};
+
+/* Per-request state, allocated on the first callback. */
+struct req_state {
+	const struct http_route *route;
+	int early_status; /* 404/405/401/413/415 decided before the body */
+	struct http_response early;
+	char *path;       /* owned copy the params point into */
+	const char *params[HTTP_MAX_PARAMS];
+	unsigned nparams;
+	char *body;
+	size_t body_len, body_cap, body_max;
+	bool too_large;
+	struct timespec start;
+};
+
+/* ---- responses ---------------------------------------------------------- */
+
+void
+http_reply_json(struct http_response *r, int status, json_t *json)
+{
+	char *s = json ? json_dumps(json, JSON_COMPACT) : NULL;
+
+	json_decref(json);
+	free(r->body);
+	r->status = s ? status : 500;
+	r->body = s ? s : strdup("{\"error\":{\"code\":\"internal_error\",\"message\":\"out of memory\"}}");
+	r->body_len = r->body ? strlen(r->body) : 0;
+	r->content_type = "application/json";
+}
+
+void
+http_reply_error(struct http_response *r, const struct nq_error *err)
+{
+	json_t *e = json_pack("{s:s, s:s}", "code", err->code, "message", err->message);
+
+	if (e && err->field[0])
+		json_object_set_new(e, "field", json_string(err->field));
+	http_reply_json(r, nq_error_http_status(err->code), json_pack("{s:o}", "error", e));
+}
+
+void
+http_reply_errorf(struct http_response *r, const char *code, const char *field,
+	const char *fmt, ...)
+{
+	struct nq_error err = { 0 };
+	va_list ap;
+
+	snprintf(err.code, sizeof err.code, "%s", code);
+	snprintf(err.field, sizeof err.field, "%s", field ? field : "");
+	va_start(ap, fmt);
+	vsnprintf(err.message, sizeof err.message, fmt, ap);
+	va_end(ap);
+	http_reply_error(r, &err);
+}
+
+void
+http_reply_empty(struct http_response *r, int status)
+{
+	free(r->body);
+	r->body = NULL;
+	r->body_len = 0;
+	r->status = status;
+	r->content_type = NULL;
+}
+
+const char *
+http_header(const struct http_request *req, const char *name)
+{
+	return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
+}
+
+/* ---- JSON body helpers -------------------------------------------------- */
+
+int
+http_parse_object(const struct http_request *req, const char *const *allowed,
+	json_t **ret, struct nq_error *err)
+{
+	json_error_t jerr;
+	json_t *obj;
+	const char *key;
+	json_t *val;
+
+	if (!req->body || req->body_len == 0)
+		return nq_error_set(err, "invalid_json", NULL,
+			"the request body must be a JSON object");
+	obj = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &jerr);
+	if (!obj)
+		return nq_error_set(err, "invalid_json", NULL,
+			"the request body is not valid JSON: %s (line %d, column %d)",
+			jerr.text, jerr.line, jerr.column);
+	if (!json_is_object(obj)) {
+		json_decref(obj);
+		return nq_error_set(err, "invalid_json", NULL,
+			"the request body must be a JSON object");
+	}
+	json_object_foreach(obj, key, val) {
+		bool ok = false;
+
+		for (const char *const *a = allowed; a && *a; a++)
+			if (strcmp(*a, key) == 0)
+				ok = true;
+		if (!ok) {
+			/* The key is echoed as the field name; cap it. */
+			nq_error_set(err, "unknown_field", key,
+				"unknown field '%.48s'", key);
+			json_decref(obj);
+			return -EINVAL;
+		}
+	}
+	*ret = obj;
+	return 0;
+}
+
+int
+json_get_string(json_t *obj, const char *key, const char **ret, struct nq_error *err)
+{
+	json_t *v = json_object_get(obj, key);
+
+	if (!v || json_is_null(v)) {
+		*ret = NULL;
+		return 0;
+	}
+	if (!json_is_string(v))
+		return nq_error_set(err, "invalid_field", key, "%s must be a string", key);
+	if (strlen(json_string_value(v)) != json_string_length(v))
+		return nq_error_set(err, "invalid_field", key,
+			"%s must not contain NUL characters", key);
+	*ret = json_string_value(v);
+	return 0;
+}
+
+int
+json_req_string(json_t *obj, const char *key, const char **ret, struct nq_error *err)
+{
+	const char *s;
+	int r = json_get_string(obj, key, &s, err);
+
+	if (r < 0)
+		return r;
+	if (!s)
+		return nq_error_set(err, "missing_field", key, "%s is required", key);
+	*ret = s;
+	return 0;
+}
+
+int
+json_get_u64(json_t *obj, const char *key, unsigned long long *ret,
+	bool *ret_present, struct nq_error *err)
+{
+	json_t *v = json_object_get(obj, key);
+
+	if (ret_present)
+		*ret_present = false;
+	if (!v || json_is_null(v))
+		return 0;
+	if (!json_is_integer(v) || json_integer_value(v) < 0)
+		return nq_error_set(err, "invalid_field", key,
+			"%s must be a non-negative integer", key);
+	*ret = (unsigned long long)json_integer_value(v);
+	if (ret_present)
+		*ret_present = true;
+	return 0;
+}
+
+/* ---- routing ------------------------------------------------------------ */
+
+/* Match path against pattern segment by segment; {x} matches one non-empty
+ * segment. On a match the params are NUL-terminated in place in `path`. */
+static bool
+route_match(const char *pattern, char *path, const char **params, unsigned *nparams)
+{
+	size_t lens[HTTP_MAX_PARAMS];
+	const char *p = pattern;
+	char *s = path;
+	unsigned n = 0;
+
+	for (;;) {
+		if (*p == '\0' && *s == '\0')
+			break;
+		if (*p != '/' || *s != '/')
+			return false;
+		p++, s++;
+		size_t plen = strcspn(p, "/"), slen = strcspn(s, "/");
+
+		if (*p == '{') {
+			if (slen == 0 || n >= HTTP_MAX_PARAMS)
+				return false;
+			params[n] = s;
+			lens[n++] = slen;
+		} else if (plen != slen || strncmp(p, s, plen) != 0) {
+			return false;
+		}
+		p += plen, s += slen;
+	}
+	for (unsigned k = 0; k < n; k++)
+		((char *)params[k])[lens[k]] = '\0';
+	*nparams = n;
+	return true;
+}
+
+static const struct http_route *
+find_route(const struct http_server *srv, const char *method, const char *url,
+	struct req_state *st, bool *ret_path_known)
+{
+	*ret_path_known = false;
+	for (size_t i = 0; i < srv->o.nroutes; i++) {
+		const struct http_route *rt = &srv->o.routes[i];
+		_cleanup_free_ char *copy = strdup(url);
+		unsigned n = 0;
+
+		if (!copy)
+			return NULL;
+		if (!route_match(rt->pattern, copy, st->params, &n))
+			continue;
+		*ret_path_known = true;
+		if (strcmp(rt->method, method) != 0)
+			continue;
+		st->nparams = n;
+		st->path = TAKE_PTR(copy);
+		return rt;
+	}
+	return NULL;
+}
+
+/* ---- MHD glue ----------------------------------------------------------- */
+
+static MHD_RESULT
+queue(struct MHD_Connection *conn, struct http_response *r)
+{
+	struct MHD_Response *resp;
+	MHD_RESULT ret;
+
+	resp = MHD_create_response_from_buffer(r->body_len, r->body,
+		r->body ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+	if (!resp)
+		return MHD_NO;
+	r->body = NULL; /* now owned by MHD */
+	if (r->content_type)
+		MHD_add_response_header(resp, "Content-Type", r->content_type);
+	MHD_add_response_header(resp, "Cache-Control", "no-store");
+	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+	if (r->extra_headers) {
+		char *save = NULL;
+		for (char *line = strtok_r(r->extra_headers, "\n", &save); line;
+		     line = strtok_r(NULL, "\n", &save)) {
+			char *colon = strchr(line, ':');
+			if (!colon)
+				continue;
+			*colon = '\0';
+			const char *v = colon + 1;
+			while (*v == ' ')
+				v++;
+			MHD_add_response_header(resp, line, v);
+		}
+	}
+	ret = MHD_queue_response(conn, (unsigned)r->status, resp);
+	MHD_destroy_response(resp);
+	return ret;
+}
+
+static void
+response_release(struct http_response *r)
+{
+	free(r->body);
+	free(r->extra_headers);
+	r->body = r->extra_headers = NULL;
+}
+
+static bool
+content_type_is_json(struct MHD_Connection *conn)
+{
+	const char *ct = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Type");
+
+	if (!ct)
+		return false;
+	size_t n = strcspn(ct, "; ");
+	return n == strlen("application/json") &&
+	       strncasecmp(ct, "application/json", n) == 0;
+}
+
+static void
+fill_peer(struct http_request *req, struct MHD_Connection *conn, bool is_unix)
+{
+	const union MHD_ConnectionInfo *ci;
+	struct ucred cred;
+	socklen_t len = sizeof cred;
+
+	req->via_unix = is_unix;
+	req->peer_uid = (uid_t)-1;
+	req->peer_gid = (gid_t)-1;
+	if (!is_unix)
+		return;
+	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+	if (ci && getsockopt(ci->connect_fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0)
+		req->peer_uid = cred.uid, req->peer_gid = cred.gid;
+}
+
+static MHD_RESULT
+on_request(void *cls, struct MHD_Connection *conn, const char *url,
+	const char *method, const char *version, const char *upload_data,
+	size_t *upload_data_size, void **con_cls)
+{
+	struct listener *l = cls;
+	struct http_server *srv = l->srv;
+	struct req_state *st = *con_cls;
+	(void)version;
+
+	if (!st) {
+		bool path_known;
+
+		st = calloc(1, sizeof *st);
+		if (!st)
+			return MHD_NO;
+		*con_cls = st;
+		clock_gettime(CLOCK_MONOTONIC, &st->start);
+		st->route = find_route(srv, method, url, st, &path_known);
+		if (!st->route) {
+			st->early_status = path_known ? 405 : 404;
+			if (path_known)
+				http_reply_errorf(&st->early, "method_not_allowed", NULL,
+					"method %s is not allowed on this path", method);
+			else
+				http_reply_errorf(&st->early, "not_found", NULL,
+					"no such endpoint");
+			return MHD_YES;
+		}
+		st->body_max = st->route->body_max ? st->route->body_max
+						   : HTTP_BODY_MAX_DEFAULT;
+		struct http_request req = {
+			.method = method, .path = url, .conn = conn,
+			.userdata = srv->o.userdata, .route_data = st->route->data,
+		};
+		fill_peer(&req, conn, l->is_unix);
+		if (srv->o.auth && !(st->route->flags & ROUTE_NO_AUTH) &&
+		    srv->o.auth(&req, &st->early) != 0) {
+			st->early_status = st->early.status ? st->early.status : 401;
+			return MHD_YES;
+		}
+		const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+			"Content-Length");
+		if (cl && strtoull(cl, NULL, 10) > st->body_max) {
+			st->early_status = 413;
+			http_reply_errorf(&st->early, "body_too_large", NULL,
+				"the request body exceeds %zu bytes", st->body_max);
+		}
+		return MHD_YES;
+	}
+
+	if (*upload_data_size) {
+		size_t n = *upload_data_size;
+
+		*upload_data_size = 0;
+		if (st->early_status || st->too_large)
+			return MHD_YES;
+		if (st->body_len + n > st->body_max) {
+			st->too_large = true;
+			return MHD_YES;
+		}
+		if (st->body_len + n + 1 > st->body_cap) {
+			size_t cap = st->body_len + n + 1;
+			char *nb = realloc(st->body, cap);
+			if (!nb)
+				return MHD_NO;
+			st->body = nb;
+			st->body_cap = cap;
+		}
+		memcpy(st->body + st->body_len, upload_data, n);
+		st->body_len += n;
+		st->body[st->body_len] = '\0';
+		return MHD_YES;
+	}
+
+	/* Final call: the whole body is in. */
+	struct http_response resp = { .status = 500 };
+	MHD_RESULT ret;
+
+	if (st->early_status) {
+		resp = st->early;
+		memset(&st->early, 0, sizeof st->early);
+		resp.status = st->early_status;
+	} else if (st->too_large) {
+		http_reply_errorf(&resp, "body_too_large", NULL,
+			"the request body exceeds %zu bytes", st->body_max);
+	} else if (st->body_len && !(st->route->flags & ROUTE_RAW_BODY) &&
+		   !content_type_is_json(conn)) {
+		http_reply_errorf(&resp, "unsupported_media_type", NULL,
+			"the request body must be sent as application/json");
+	} else {
+		struct http_request req = {
+			.method = method, .path = url, .nparams = st->nparams,
+			.body = st->body, .body_len = st->body_len, .conn = conn,
+			.userdata = srv->o.userdata, .route_data = st->route->data,
+		};
+		memcpy(req.params, st->params, sizeof req.params);
+		fill_peer(&req, conn, l->is_unix);
+		http_reply_errorf(&resp, "internal_error", NULL, "the handler produced no reply");
+		st->route->handler(&req, &resp);
+	}
+	if (st->body && st->body_cap)
+		explicit_bzero(st->body, st->body_cap); /* may hold a password */
+
+	struct timespec end;
+	clock_gettime(CLOCK_MONOTONIC, &end);
+	long ms = (end.tv_sec - st->start.tv_sec) * 1000 +
+		  (end.tv_nsec - st->start.tv_nsec) / 1000000;
+	/* Only method, path and status: never a body, never a header. */
+	log_emit(resp.status >= 500 ? LOG_LVL_WARN : LOG_LVL_DEBUG,
+		"request method=%s path=%.200s status=%d ms=%ld", method, url,
+		resp.status, ms);
+	ret = queue(conn, &resp);
+	response_release(&resp);
+	return ret;
+}
+
+static void
+on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+	enum MHD_RequestTerminationCode toe)
+{
+	struct req_state *st = *con_cls;
+	(void)cls, (void)conn, (void)toe;
+
+	if (!st)
+		return;
+	if (st->body) {
+		explicit_bzero(st->body, st->body_cap);
+		free(st->body);
+	}
+	response_release(&st->early);
+	free(st->path);
+	free(st);
+	*con_cls = NULL;
+}
+
+static int
+listen_unix(const char *path, mode_t mode)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct stat stt;
+	_cleanup_close_ int fd = -1;
+
+	if (strlen(path) >= sizeof sa.sun_path)
+		return -ENAMETOOLONG;
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	/* Replace a stale socket, but never anything else at that path. */
+	if (lstat(path, &stt) == 0) {
+		if (!S_ISSOCK(stt.st_mode))
+			return -EEXIST;
+		if (unlink(path) < 0)
+			return negerrno();
+	}
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return negerrno();
+	mode_t old = umask(0177);
+	int r = bind(fd, (struct sockaddr *)&sa, sizeof sa);
+	umask(old);
+	if (r < 0)
+		return negerrno();
+	if (chmod(path, mode) < 0 || listen(fd, 64) < 0)
+		return negerrno();
+	return TAKE_FD(fd);
+}
+
+static int
+listen_tcp(const char *host, unsigned port, unsigned *ret_port)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
+				  .ai_flags = AI_PASSIVE | AI_NUMERICSERV };
+	struct addrinfo *res = NULL;
+	char portstr[8];
+	int fd = -1, r, one = 1;
+
+	snprintf(portstr, sizeof portstr, "%u", port);
+	r = getaddrinfo(host, portstr, &hints, &res);
+	if (r != 0)
+		return -EADDRNOTAVAIL;
+	for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, 0);
+		if (fd < 0)
+			continue;
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+		if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, 64) == 0)
+			break;
+		close(fd);
+		fd = -1;
+	}
+	r = fd < 0 ? negerrno() : 0;
+	freeaddrinfo(res);
+	if (fd < 0)
+		return r;
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof ss;
+	if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0)
+		*ret_port = ntohs(ss.ss_family == AF_INET6
+				? ((struct sockaddr_in6 *)&ss)->sin6_port
+				: ((struct sockaddr_in *)&ss)->sin_port);
+	return fd;
+}
+
+static int
+start_listener(struct http_server *srv, struct listener *l, int fd, bool is_unix)
+{
+	unsigned maxc = srv->o.max_connections ? srv->o.max_connections : 128;
+
+	l->srv = srv;
+	l->fd = fd;
+	l->is_unix = is_unix;
+	l->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD |
+			MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ITC,
+		0, NULL, NULL, on_request, l,
+		MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
+		MHD_OPTION_NOTIFY_COMPLETED, on_completed, l,
+		MHD_OPTION_CONNECTION_LIMIT, maxc,
+		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)3600,
+		MHD_OPTION_END);
+	return l->d ? 0 : -EIO;
+}
+
+int
+http_server_start(const struct http_server_opts *o, struct http_server **ret)
+{
+	struct http_server *srv = calloc(1, sizeof *srv);
+	int fd, r;
+
+	if (!srv)
+		return -ENOMEM;
+	srv->o = *o;
+	srv->unix_l.fd = srv->tcp_l.fd = -1;
+	if (o->unix_path) {
+		srv->unix_path = strdup(o->unix_path);
+		fd = listen_unix(o->unix_path, o->unix_mode ? o->unix_mode : 0660);
+		if (fd < 0 || !srv->unix_path) {
+			r = fd < 0 ? fd : -ENOMEM;
+			goto fail;
+		}
+		r = start_listener(srv, &srv->unix_l, fd, true);
+		if (r < 0)
+			goto fail;
+	}
+	if (o->tcp_host) {
+		fd = listen_tcp(o->tcp_host, o->tcp_port, &srv->tcp_l.port);
+		if (fd < 0) {
+			r = fd;
+			goto fail;
+		}
+		r = start_listener(srv, &srv->tcp_l, fd, false);
+		if (r < 0)
+			goto fail;
+	}
+	*ret = srv;
+	return 0;
+fail:
+	http_server_stop(srv);
+	return r;
+}
+
+unsigned
+http_server_tcp_port(const struct http_server *s)
+{
+	return s->tcp_l.port;
+}
+
+static void
+stop_listener(struct listener *l)
+{
+	/* MHD closes a listen socket it was given when it stops. */
+	if (l->d)
+		MHD_stop_daemon(l->d);
+	else if (l->fd >= 0)
+		close(l->fd);
+	l->d = NULL;
+	l->fd = -1;
+}
+
+void
+http_server_stop(struct http_server *s)
+{
+	if (!s)
+		return;
+	stop_listener(&s->unix_l);
+	stop_listener(&s->tcp_l);
+	if (s->unix_path)
+		unlink(s->unix_path);
+	free(s->unix_path);
+	free(s);
+}

@@ -1,0 +1,111 @@
+/* HTTP server wrapper on libmicrohttpd: a route table with {param} path
+ * segments, JSON bodies with a size cap, errors in the contract shape
+ * {"error":{"code","message","field"}}, unix-socket and TCP listeners,
+ * and an authorisation hook run before any handler.
+ *
+ * Order of checks per request: route match (404/405), auth hook (401/403),
+ * content type and body cap (415/413), then the handler. */
+#pragma once
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "error.h"
+
+#define HTTP_MAX_PARAMS 4
+#define HTTP_BODY_MAX_DEFAULT (64 * 1024)
+
+struct http_request {
+	const char *method;
+	const char *path;
+	const char *params[HTTP_MAX_PARAMS]; /* {param} segments, in order */
+	unsigned nparams;
+	const char *body; /* NUL-terminated, may be NULL when empty */
+	size_t body_len;
+	void *conn;       /* struct MHD_Connection * */
+	bool via_unix;
+	uid_t peer_uid;   /* valid when via_unix (SO_PEERCRED) */
+	gid_t peer_gid;
+	void *userdata;   /* server-wide, from http_server_opts */
+	const void *route_data;
+};
+
+/* What a handler produces. The body is owned by the response. */
+struct http_response {
+	int status;
+	char *body;          /* owned */
+	size_t body_len;
+	const char *content_type;
+	char *extra_headers; /* owned, "Name: value\n" lines, may be NULL */
+};
+
+typedef void (*http_handler_fn)(struct http_request *req,
+	struct http_response *resp);
+/* Return 0 to let the request through; otherwise fill resp (401/403). */
+typedef int (*http_auth_fn)(struct http_request *req, struct http_response *resp);
+
+enum {
+	ROUTE_SENSITIVE = 1 << 0, /* body never logged, even on error */
+	ROUTE_NO_AUTH = 1 << 1,   /* auth hook skipped (login, healthz) */
+	ROUTE_RAW_BODY = 1 << 2,  /* body need not be JSON */
+	ROUTE_PREFIX = 1 << 3,    /* pattern matches as a path prefix */
+};
+
+struct http_route {
+	const char *method;  /* "GET", "POST", … */
+	const char *pattern; /* "/v1/storage/smb/volumes/{id}/{vid}" */
+	http_handler_fn handler;
+	unsigned flags;
+	size_t body_max;     /* 0: HTTP_BODY_MAX_DEFAULT */
+	const void *data;
+};
+
+struct http_server_opts {
+	const struct http_route *routes;
+	size_t nroutes;
+	const char *unix_path; /* NULL: none; socket created with unix_mode */
+	mode_t unix_mode;
+	const char *tcp_host;  /* NULL: none */
+	unsigned tcp_port;
+	http_auth_fn auth;     /* NULL: everyone */
+	void *userdata;
+	unsigned max_connections;
+};
+
+struct http_server;
+
+int http_server_start(const struct http_server_opts *o, struct http_server **ret);
+/* The bound TCP port (useful with port 0). */
+unsigned http_server_tcp_port(const struct http_server *s);
+/* Stop listening, wait for in-flight requests, free. NULL-safe. */
+void http_server_stop(struct http_server *s);
+
+/* Response helpers. json is stolen (decref'd). */
+void http_reply_json(struct http_response *r, int status, json_t *json);
+void http_reply_error(struct http_response *r, const struct nq_error *err);
+/* Shorthand: code/field/message without a struct at the call site. */
+void http_reply_errorf(struct http_response *r, const char *code,
+	const char *field, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+void http_reply_empty(struct http_response *r, int status);
+/* Request header value (case-insensitive name) or NULL. */
+const char *http_header(const struct http_request *req, const char *name);
+
+/* Parse req->body as a JSON object with JSON_REJECT_DUPLICATES; only keys
+ * in `allowed` (NULL-terminated) are accepted. On failure fills err
+ * (invalid_json / unknown_field with the field named) and returns -EINVAL.
+ * Caller owns *ret. */
+int http_parse_object(const struct http_request *req,
+	const char *const *allowed, json_t **ret, struct nq_error *err);
+/* Fetch an optional string member: NULL when absent or null; -EINVAL with
+ * err set when it is present but not a string. */
+int json_get_string(json_t *obj, const char *key, const char **ret,
+	struct nq_error *err);
+/* Same for a required string. */
+int json_req_string(json_t *obj, const char *key, const char **ret,
+	struct nq_error *err);
+/* Optional non-negative integer: *ret untouched when absent. */
+int json_get_u64(json_t *obj, const char *key, unsigned long long *ret,
+	bool *ret_present, struct nq_error *err);

@@ -1,0 +1,236 @@
+/* libcurl client for the agent API: see agent_client.h. */
+#include "agent_client.h"
+
+#include <curl/curl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "macro.h"
+
+struct agent_client {
+	char *unix_path; /* NULL for TCP */
+	char *base;      /* "http://agent" or the http URL without trailing '/' */
+	char *auth_header; /* "Authorization: Bearer …" or NULL */
+};
+
+struct buf {
+	char *p;
+	size_t len;
+	bool overflow;
+};
+
+static size_t
+on_data(char *ptr, size_t size, size_t nmemb, void *ud)
+{
+	struct buf *b = ud;
+	size_t n = size * nmemb;
+
+	if (b->len + n > AGENT_REPLY_MAX) {
+		b->overflow = true;
+		return 0;
+	}
+	char *np = realloc(b->p, b->len + n + 1);
+	if (!np)
+		return 0;
+	memcpy(np + b->len, ptr, n);
+	b->p = np;
+	b->len += n;
+	b->p[b->len] = '\0';
+	return n;
+}
+
+int
+agent_client_new(const char *spec, const char *token, struct agent_client **ret)
+{
+	struct agent_client *a = calloc(1, sizeof *a);
+
+	if (!a)
+		return -ENOMEM;
+	if (strncmp(spec, "unix:", 5) == 0 && spec[5] == '/') {
+		a->unix_path = strdup(spec + 5);
+		a->base = strdup("http://agent");
+	} else if (strncmp(spec, "http://", 7) == 0 || strncmp(spec, "https://", 8) == 0) {
+		a->base = strdup(spec);
+		if (a->base) {
+			size_t n = strlen(a->base);
+			while (n > 0 && a->base[n - 1] == '/')
+				a->base[--n] = '\0';
+		}
+	} else {
+		free(a);
+		return -EINVAL;
+	}
+	if (token && *token) {
+		size_t n = strlen(token) + 32;
+		a->auth_header = malloc(n);
+		if (a->auth_header)
+			snprintf(a->auth_header, n, "Authorization: Bearer %s", token);
+	}
+	if (!a->base || (spec[0] == 'u' && !a->unix_path) ||
+	    (token && *token && !a->auth_header)) {
+		agent_client_free(a);
+		return -ENOMEM;
+	}
+	*ret = a;
+	return 0;
+}
+
+void
+agent_client_free(struct agent_client *a)
+{
+	if (!a)
+		return;
+	free(a->unix_path);
+	free(a->base);
+	if (a->auth_header) {
+		explicit_bzero(a->auth_header, strlen(a->auth_header));
+		free(a->auth_header);
+	}
+	free(a);
+}
+
+void
+agent_reply_release(struct agent_reply *r)
+{
+	if (!r)
+		return;
+	json_decref(r->json);
+	r->json = NULL;
+}
+
+/* Copy the agent's error object into err; a generic one otherwise. */
+static void
+error_from_reply(const struct agent_reply *rep, struct nq_error *err)
+{
+	json_t *e = rep->json ? json_object_get(rep->json, "error") : NULL;
+	const char *code = json_string_value(json_object_get(e, "code"));
+	const char *msg = json_string_value(json_object_get(e, "message"));
+	const char *field = json_string_value(json_object_get(e, "field"));
+
+	if (!code)
+		nq_error_set(err, "agent_unavailable", NULL,
+			"the agent answered with HTTP status %d", rep->status);
+	else
+		nq_error_set(err, code, field, "%s", msg ? msg : code);
+}
+
+int
+agent_call(struct agent_client *a, const char *method, const char *path,
+	const char *body, size_t body_len, long timeout_ms,
+	struct agent_reply *ret, struct nq_error *err)
+{
+	struct buf b = { 0 };
+	struct curl_slist *hdrs = NULL;
+	char url[1024];
+	long status = 0;
+	CURLcode rc;
+	CURL *c;
+
+	ret->status = 0;
+	ret->json = NULL;
+	if ((size_t)snprintf(url, sizeof url, "%s%s", a->base, path) >= sizeof url)
+		return nq_error_setr(err, -ENAMETOOLONG, "internal_error", NULL,
+			"agent URL too long");
+	c = curl_easy_init();
+	if (!c)
+		return nq_error_setr(err, -ENOMEM, "internal_error", NULL, "out of memory");
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	if (a->unix_path)
+		curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, a->unix_path);
+	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout_ms);
+	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms < 2000 ? timeout_ms : 2000L);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+	hdrs = curl_slist_append(hdrs, "Accept: application/json");
+	if (a->auth_header)
+		hdrs = curl_slist_append(hdrs, a->auth_header);
+	if (body) {
+		hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
+		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)body_len);
+	} else if (strcmp(method, "GET") != 0 && strcmp(method, "DELETE") != 0) {
+		curl_easy_setopt(c, CURLOPT_POSTFIELDS, "");
+		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, 0L);
+	}
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
+	rc = curl_easy_perform(c);
+	if (rc == CURLE_OK)
+		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+	curl_easy_cleanup(c);
+	curl_slist_free_all(hdrs);
+
+	if (rc != CURLE_OK) {
+		free(b.p);
+		log_debug("agent request failed method=%s path=%s curl=\"%s\"", method,
+			path, curl_easy_strerror(rc));
+		if (rc == CURLE_OPERATION_TIMEDOUT)
+			return nq_error_setr(err, -EHOSTUNREACH, "agent_unavailable", NULL,
+				"the agent did not answer within %ld ms", timeout_ms);
+		return nq_error_setr(err, -EHOSTUNREACH, "agent_unavailable", NULL,
+			"the agent is not reachable: %s", curl_easy_strerror(rc));
+	}
+	ret->status = (int)status;
+	if (b.p && b.len)
+		ret->json = json_loadb(b.p, b.len, 0, NULL);
+	free(b.p);
+	if (status >= 200 && status < 300)
+		return 0;
+	if (status >= 500 || status < 200) {
+		nq_error_set(err, "agent_unavailable", NULL,
+			"the agent failed with HTTP status %ld", status);
+		/* Keep the agent's message when it gave one. */
+		json_t *e = json_object_get(ret->json, "error");
+		const char *msg = json_string_value(json_object_get(e, "message"));
+		if (msg && err)
+			snprintf(err->message, sizeof err->message,
+				"the agent failed: %s", msg);
+		return -EHOSTUNREACH;
+	}
+	error_from_reply(ret, err);
+	return -EREMOTEIO;
+}
+
+int
+json_append_string(char *buf, size_t bufsz, size_t *pos, const char *s)
+{
+	size_t p = *pos;
+
+#define PUT(ch)                          \
+	do {                             \
+		if (p + 1 >= bufsz)      \
+			goto nospace;    \
+		buf[p++] = (ch);         \
+	} while (0)
+
+	PUT('"');
+	for (const unsigned char *q = (const unsigned char *)s; *q; q++) {
+		static const char hex[] = "0123456789abcdef";
+
+		if (*q == '"' || *q == '\\') {
+			PUT('\\');
+			PUT((char)*q);
+		} else if (*q < 0x20) {
+			PUT('\\');
+			PUT('u');
+			PUT('0');
+			PUT('0');
+			PUT(hex[*q >> 4]);
+			PUT(hex[*q & 15]);
+		} else {
+			PUT((char)*q);
+		}
+	}
+	PUT('"');
+#undef PUT
+	buf[p] = '\0';
+	*pos = p;
+	return 0;
+nospace:
+	buf[p < bufsz ? p : bufsz - 1] = '\0';
+	return -ENOSPC;
+}

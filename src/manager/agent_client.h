@@ -1,0 +1,41 @@
+/* The manager's client for the agent API (DESIGN.md §6), on libcurl:
+ * "unix:PATH" (base URL http://agent over the socket) or "http://HOST:PORT"
+ * with a bearer token. Thread-safe: every call uses its own easy handle. */
+#pragma once
+
+#include <jansson.h>
+#include <stddef.h>
+
+#include "error.h"
+
+#define AGENT_REPLY_MAX (1024 * 1024)
+
+struct agent_client;
+
+/* spec: "unix:/run/nqrust/agent.sock" or "http://host:port". token may be
+ * NULL (unix socket). The client keeps copies. */
+int agent_client_new(const char *spec, const char *token,
+	struct agent_client **ret);
+void agent_client_free(struct agent_client *a);
+
+struct agent_reply {
+	int status;  /* HTTP status, 0 when no reply arrived */
+	json_t *json; /* owned; NULL for an empty or non-JSON body */
+};
+void agent_reply_release(struct agent_reply *r);
+
+/* One request. body (may be NULL) is sent as application/json and is not
+ * copied: a caller sending a password wipes its buffer afterwards.
+ * Returns 0 for a 2xx reply (*ret filled). Otherwise returns <0 with err
+ * filled and *ret still filled with what arrived:
+ *  - no connection / timeout / 5xx: -EHOSTUNREACH, code agent_unavailable
+ *    (timeouts also set ret->status = 0);
+ *  - 4xx: -EREMOTEIO, the agent's own {code, message, field}. */
+int agent_call(struct agent_client *a, const char *method, const char *path,
+	const char *body, size_t body_len, long timeout_ms,
+	struct agent_reply *ret, struct nq_error *err);
+
+/* Append s as a JSON string literal (quotes included) to buf at *pos.
+ * -ENOSPC when it does not fit (buf is then still NUL-terminated). Used to
+ * build bodies that carry a password without a json_t copy of it. */
+int json_append_string(char *buf, size_t bufsz, size_t *pos, const char *s);

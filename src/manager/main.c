@@ -1,0 +1,261 @@
+/* nqrust-manager: the unprivileged half (DESIGN.md §2, §7). Configuration
+ * and intent in a SQL database, the live backend registry in memory, the
+ * public REST API on HTTP; privileged work is asked of the agent. */
+#include <curl/curl.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "fsutil.h"
+#include "log.h"
+#include "manager.h"
+
+static void
+healthz(struct http_request *req, struct http_response *resp)
+{
+	(void)req;
+	http_reply_json(resp, 200, json_pack("{s:s}", "status", "ok"));
+}
+
+static void
+metrics(struct http_request *req, struct http_response *resp)
+{
+	struct manager *m = req->userdata;
+	struct registry_item *items = NULL;
+	char *buf = NULL;
+	size_t n = 0, len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	if (!f || registry_snapshot(m->reg, &items, &n) < 0) {
+		if (f)
+			fclose(f);
+		free(buf);
+		http_reply_errorf(resp, "internal_error", NULL, "out of memory");
+		return;
+	}
+	fprintf(f, "# TYPE nqrust_backends gauge\nnqrust_backends %zu\n", n);
+	fprintf(f, "# TYPE nqrust_backend_up gauge\n");
+	for (size_t i = 0; i < n; i++)
+		fprintf(f, "nqrust_backend_up{id=\"%s\",kind=\"%s\"} %d\n", items[i].b->id,
+			items[i].b->ops->kind, strcmp(items[i].st.status, "ok") == 0);
+	fclose(f);
+	registry_items_free(items, n);
+	free(resp->body);
+	resp->status = 200;
+	resp->body = buf;
+	resp->body_len = len;
+	resp->content_type = "text/plain; version=0.0.4";
+}
+
+static const struct http_route misc_routes[] = {
+	{ "GET", "/healthz", healthz, ROUTE_NO_AUTH, 0, NULL },
+	{ "GET", "/metrics", metrics, ROUTE_NO_AUTH, 0, NULL },
+};
+
+static int
+build_routes(struct http_route **ret, size_t *ret_n)
+{
+	const struct { const struct http_route *r; size_t n; } parts[] = {
+		{ misc_routes, ARRAY_SIZE(misc_routes) },
+		{ auth_routes, auth_routes_count },
+		{ storage_routes, storage_routes_count },
+		{ volume_routes, volume_routes_count },
+	};
+	size_t total = 0, k = 0;
+	struct http_route *v;
+
+	for (size_t i = 0; i < ARRAY_SIZE(parts); i++)
+		total += parts[i].n;
+	v = calloc(total, sizeof *v);
+	if (!v)
+		return -ENOMEM;
+	for (size_t i = 0; i < ARRAY_SIZE(parts); i++)
+		for (size_t j = 0; j < parts[i].n; j++)
+			v[k++] = parts[i].r[j];
+	*ret = v;
+	*ret_n = total;
+	return 0;
+}
+
+/* The agent token: first line of the file, whitespace trimmed. */
+static int
+read_token(const char *path, char *buf, size_t sz)
+{
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	ssize_t n;
+
+	if (fd < 0)
+		return negerrno();
+	n = read(fd, buf, sz - 1);
+	if (n < 0)
+		return negerrno();
+	buf[n] = '\0';
+	buf[strcspn(buf, "\r\n")] = '\0';
+	return buf[0] ? 0 : -EINVAL;
+}
+
+static int
+setup(struct manager *m, int argc, char **argv)
+{
+	char msg[512] = "", token[512] = "";
+	enum log_level lvl;
+	unsigned applied = 0;
+	int r;
+
+	mgr_config_defaults(&m->cfg);
+	for (int i = 1; i < argc; i++) {
+		const char *path = NULL;
+		if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
+			path = argv[i + 1];
+		else if (strncmp(argv[i], "--config=", 9) == 0)
+			path = argv[i] + 9;
+		if (path && (r = mgr_config_load(&m->cfg, path, msg, sizeof msg)) < 0) {
+			fprintf(stderr, "nqrust-manager: %s\n", msg);
+			return r;
+		}
+	}
+	r = mgr_config_args(&m->cfg, argc, argv, msg, sizeof msg);
+	if (r == 1) {
+		mgr_config_usage(argv[0]);
+		exit(0);
+	}
+	if (r >= 0)
+		r = mgr_config_finish(&m->cfg, msg, sizeof msg);
+	if (r < 0) {
+		fprintf(stderr, "nqrust-manager: %s\n", msg);
+		mgr_config_usage(argv[0]);
+		return r;
+	}
+	if (log_level_parse(m->cfg.log_level, &lvl) < 0) {
+		fprintf(stderr, "nqrust-manager: bad log-level\n");
+		return -EINVAL;
+	}
+	log_set_level(lvl);
+	umask(077);
+	if ((r = fs_mkdir_p(m->cfg.state_dir, 0700)) < 0) {
+		log_error("cannot create state dir path=%s err=%d", m->cfg.state_dir, r);
+		return r;
+	}
+	if (auth_init() < 0 || curl_global_init(CURL_GLOBAL_DEFAULT) != 0)
+		return -EIO;
+	if (m->cfg.agent_token_file[0] &&
+	    (r = read_token(m->cfg.agent_token_file, token, sizeof token)) < 0) {
+		log_error("cannot read agent token file path=%s err=%d",
+			m->cfg.agent_token_file, r);
+		return r;
+	}
+	r = agent_client_new(m->cfg.agent, token[0] ? token : NULL, &m->env.agent);
+	explicit_bzero(token, sizeof token);
+	if (r < 0)
+		return r;
+	m->env.localfile_root = m->cfg.volumes_dir;
+	m->env.call_timeout_ms = m->cfg.call_timeout_ms;
+	m->env.status_timeout_ms = m->cfg.status_timeout_ms;
+
+	r = db_open(m->cfg.database, &m->db);
+	if (r < 0) {
+		log_error("cannot open database err=%d", r);
+		return r;
+	}
+	r = db_migrate(m->db, db_migrations, db_migrations_count, &applied);
+	if (r < 0) {
+		log_error("database migration failed err=%d", r);
+		return r;
+	}
+	log_info("database ready engine=%s migrations_applied=%u", db_engine(m->db), applied);
+
+	m->rl_user = calloc(1, sizeof *m->rl_user);
+	m->rl_addr = calloc(1, sizeof *m->rl_addr);
+	if (!m->rl_user || !m->rl_addr)
+		return -ENOMEM;
+	ratelimit_init(m->rl_user, m->cfg.login_max_failures, m->cfg.login_window,
+		m->cfg.login_lockout);
+	ratelimit_init(m->rl_addr, m->cfg.login_max_failures * 4, m->cfg.login_window,
+		m->cfg.login_lockout);
+	pthread_mutex_init(&m->rl_lock, NULL);
+	pthread_mutex_init(&m->mutate_lock, NULL);
+	sem_init(&m->hash_slots, 0, 2);
+	{
+		/* A real argon2id hash of a random string, so that failed logins
+		 * for unknown users cost as much as for known ones. */
+		char junk[AUTH_TOKEN_LEN + 1];
+		auth_new_token(junk);
+		r = auth_hash_password(junk, strlen(junk), m->dummy_hash);
+		if (r < 0)
+			return r;
+	}
+	r = auth_bootstrap(m);
+	if (r < 0) {
+		log_error("cannot create the first user err=%d", r);
+		return r;
+	}
+	r = registry_new(&m->reg);
+	if (r >= 0)
+		r = storage_load(m);
+	if (r < 0) {
+		log_error("cannot load backends err=%d", r);
+		return r;
+	}
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	static struct manager m;
+	struct http_server *srv = NULL;
+	struct http_route *routes = NULL;
+	size_t nroutes = 0;
+	sigset_t sigs;
+	int sig, r;
+
+	/* Block the stop signals before any thread exists; main waits for
+	 * them with sigwait. */
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	r = setup(&m, argc, argv);
+	if (r < 0)
+		return 1;
+	r = build_routes(&routes, &nroutes);
+	if (r < 0)
+		return 1;
+	struct http_server_opts o = {
+		.routes = routes, .nroutes = nroutes,
+		.tcp_host = m.cfg.listen_host, .tcp_port = m.cfg.listen_port,
+		.auth = mgr_auth_hook, .userdata = &m, .max_connections = 256,
+	};
+	r = http_server_start(&o, &srv);
+	if (r < 0) {
+		log_error("cannot listen address=%s err=%d", m.cfg.listen, r);
+		return 1;
+	}
+	r = storage_refresher_start(&m);
+	if (r < 0) {
+		log_error("cannot start the status refresher err=%d", r);
+		http_server_stop(srv);
+		return 1;
+	}
+	log_info("listening host=%s port=%u agent=%s", m.cfg.listen_host,
+		http_server_tcp_port(srv), m.cfg.agent);
+
+	while (sigwait(&sigs, &sig) == 0)
+		if (sig == SIGTERM || sig == SIGINT)
+			break;
+	log_info("stopping signal=%d", sig);
+	http_server_stop(srv);
+	storage_refresher_stop(&m);
+	registry_free(m.reg);
+	db_close(m.db);
+	agent_client_free(m.env.agent);
+	free(m.rl_user);
+	free(m.rl_addr);
+	free(routes);
+	curl_global_cleanup();
+	return 0;
+}

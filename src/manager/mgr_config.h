@@ -1,0 +1,44 @@
+/* nqrust-manager settings: one declarative table, read from a config file
+ * ("key = value" lines, '#' comments; keys are the long flag names) and
+ * then from the command line, which wins. Nothing secret lives here: the
+ * agent token is read from --agent-token-file, the admin password from the
+ * environment. */
+#pragma once
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+struct mgr_config {
+	char listen[300];          /* HOST:PORT */
+	char listen_host[256];     /* derived from listen */
+	unsigned listen_port;      /* derived from listen */
+	char database[2048];       /* "" → sqlite:<state_dir>/manager.db */
+	char state_dir[PATH_MAX];
+	char agent[PATH_MAX + 8];  /* unix:PATH or http://HOST:PORT */
+	char agent_token_file[PATH_MAX];
+	char volumes_dir[PATH_MAX]; /* "" → <state_dir>/volumes */
+	char log_level[16];
+	unsigned refresh_interval;  /* seconds between status refreshes */
+	unsigned status_timeout_ms; /* per capacity check */
+	unsigned call_timeout_ms;   /* per mount/probe/volume call */
+	unsigned token_ttl;         /* seconds */
+	unsigned login_max_failures;
+	unsigned login_window;      /* seconds */
+	unsigned login_lockout;     /* seconds */
+};
+
+void mgr_config_defaults(struct mgr_config *c);
+/* Apply one setting by key; -EINVAL (with msg) for an unknown key or a bad
+ * value. */
+int mgr_config_set(struct mgr_config *c, const char *key, const char *value,
+	char *msg, size_t msgsz);
+/* Load a config file; -errno or -EINVAL with msg naming the line. */
+int mgr_config_load(struct mgr_config *c, const char *path, char *msg, size_t msgsz);
+/* Parse argv (after a --config, if any, was loaded). Returns 1 when
+ * --help was asked for, 0 on success, -EINVAL with msg. */
+int mgr_config_args(struct mgr_config *c, int argc, char **argv, char *msg,
+	size_t msgsz);
+/* Fill derived fields (listen host/port, database, volumes_dir). */
+int mgr_config_finish(struct mgr_config *c, char *msg, size_t msgsz);
+void mgr_config_usage(const char *argv0);

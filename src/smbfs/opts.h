@@ -1,0 +1,47 @@
+/* nqrust-smbfs command line: //SERVER/SHARE MOUNTPOINT [-o OPTS]... [-f]
+ * Pure parsing and validation (no I/O besides realpath of the mount
+ * point), so it can be unit-tested. */
+#pragma once
+
+#include "credfile.h"
+#include "smbops.h"
+
+#include <stdbool.h>
+
+#define SMBFS_SERVER_MAX 255
+#define SMBFS_SHARE_MAX 80
+/* libsmbclient hands credentials over in 256-byte buffers. */
+#define SMBFS_CRED_MAX 255
+
+/* Everything owned by the struct; release with smbfs_opts_release. */
+struct smbfs_opts {
+	char *unc;        /* "//server/share" as given */
+	char *server;     /* hostname, IPv4, or "[v6]" */
+	char *share;
+	char *mountpoint; /* absolute */
+	char *cred_path;  /* credentials= */
+	bool guest;
+	struct smb_creds creds; /* filled by main from cred_path */
+	char *domain;     /* domain= or the cred file's domain; NULL = default */
+	bool domain_from_opt;
+	unsigned port;
+	unsigned timeout_s;
+	const char *vers; /* as given, for messages ("default" if absent) */
+	const char *proto_min, *proto_max;
+	struct smbfs_view view;
+	bool nodev, nosuid, noexec;
+	double actimeo;
+	bool foreground;
+	/* On failure: a hint naming the offending option (never its value). */
+	char error[160];
+};
+
+/* Parse argv into *o (always initialised, so smbfs_opts_release is safe).
+ * Returns 0 or -EINVAL with o->error set. */
+int smbfs_opts_parse(int argc, char **argv, struct smbfs_opts *o);
+
+/* After o->creds is loaded: require a username, check lengths, take the
+ * cred file's domain unless domain= was given. 0 or -EINVAL. */
+int smbfs_opts_check_creds(struct smbfs_opts *o);
+
+void smbfs_opts_release(struct smbfs_opts *o);

@@ -1,0 +1,682 @@
+/* nqrust-smbfs FUSE operations; see smbops.h.
+ *
+ * Every libsmbclient call runs under fs->lock: one SMBCCTX is not
+ * thread-safe, and a read or write is an lseek followed by the transfer on
+ * a handle whose offset is shared state. */
+#include "smbops.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+/* Preferred I/O size we advertise; matches max_read/max_write. */
+#define SMBFS_IO_SIZE (1024 * 1024)
+/* Longest FUSE path we turn into a URL (each byte may become 3). */
+#define SMBFS_PATH_MAX 4096
+
+static struct smbfs *
+fs_get(void)
+{
+	return fuse_get_context()->private_data;
+}
+
+static SMBCFILE *
+fh_file(const struct fuse_file_info *fi)
+{
+	return (SMBCFILE *)(uintptr_t)fi->fh;
+}
+
+/* errno after a failed libsmbclient call, as a negative value (never 0). */
+static int
+smb_err(void)
+{
+	return errno > 0 ? -errno : -EIO;
+}
+
+#define LOCKED(fs, stmt)                                  \
+	do {                                              \
+		pthread_mutex_lock(&(fs)->lock);          \
+		stmt;                                     \
+		pthread_mutex_unlock(&(fs)->lock);        \
+	} while (0)
+
+int
+smbfs_url_encode(char *out, size_t cap, size_t *len, const char *s, size_t n)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t l = *len;
+
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+			     (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+			     c == '~' || c == '-' || c == '/';
+
+		if (l + (plain ? 1 : 3) + 1 > cap)
+			return -ENAMETOOLONG;
+		if (plain) {
+			out[l++] = (char)c;
+		} else {
+			out[l++] = '%';
+			out[l++] = hex[c >> 4];
+			out[l++] = hex[c & 15];
+		}
+	}
+	out[l] = '\0';
+	*len = l;
+	return 0;
+}
+
+int
+smbfs_url_encode_raw(char *out, size_t cap, size_t *len, const char *s)
+{
+	size_t n = strlen(s);
+
+	if (*len + n + 1 > cap)
+		return -ENAMETOOLONG;
+	memcpy(out + *len, s, n + 1);
+	*len += n;
+	return 0;
+}
+
+char *
+smbfs_url(const struct smbfs *fs, const char *path)
+{
+	size_t plen = strlen(path), cap, len;
+	char *url;
+	int r;
+
+	if (plen > SMBFS_PATH_MAX) {
+		errno = ENAMETOOLONG;
+		return NULL;
+	}
+	cap = fs->base_len + 3 * plen + 2;
+	url = malloc(cap);
+	if (!url) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	memcpy(url, fs->base_url, fs->base_len);
+	len = fs->base_len;
+	url[len] = '\0';
+	if (path[0] != '/')
+		url[len++] = '/';
+	r = smbfs_url_encode(url, cap, &len, path, plen);
+	if (r < 0) {
+		free(url);
+		errno = -r;
+		return NULL;
+	}
+	return url;
+}
+
+/* Make the stat libsmbclient produced look like the mount options say. */
+static void
+present_stat(const struct smbfs *fs, struct stat *st)
+{
+	bool dir = S_ISDIR(st->st_mode);
+	bool dos_ro = !(st->st_mode & S_IWUSR);
+	mode_t perm = dir ? fs->view.dir_mode : fs->view.file_mode;
+
+	if (!dir && dos_ro)
+		perm &= (mode_t) ~(S_IWUSR | S_IWGRP | S_IWOTH);
+	st->st_mode = (dir ? S_IFDIR : S_IFREG) | (perm & 07777);
+	st->st_uid = fs->view.uid;
+	st->st_gid = fs->view.gid;
+	st->st_nlink = dir ? 2 : 1;
+	st->st_blksize = SMBFS_IO_SIZE;
+	/* libsmbclient derives st_blocks from the size; see the report in
+	 * the README about allocation. Keep its value. */
+}
+
+static int
+op_getattr(const char *path, struct stat *st, struct fuse_file_info *fi)
+{
+	struct smbfs *fs = fs_get();
+	char *url;
+	int r;
+
+	memset(st, 0, sizeof(*st));
+	if (fi && fi->fh) {
+		LOCKED(fs, r = smbc_getFunctionFstat(fs->ctx)(fs->ctx, fh_file(fi), st) < 0 ? smb_err() : 0);
+	} else {
+		url = smbfs_url(fs, path);
+		if (!url)
+			return -errno;
+		LOCKED(fs, r = smbc_getFunctionStat(fs->ctx)(fs->ctx, url, st) < 0 ? smb_err() : 0);
+		free(url);
+	}
+	if (r == 0)
+		present_stat(fs, st);
+	return r;
+}
+
+static int
+op_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off_t off,
+	struct fuse_file_info *fi, enum fuse_readdir_flags flags)
+{
+	struct smbfs *fs = fs_get();
+	struct smbc_dirent *de;
+	SMBCFILE *dir;
+	char *url;
+	int r = 0;
+
+	(void)off;
+	(void)fi;
+	(void)flags;
+	url = smbfs_url(fs, path);
+	if (!url)
+		return -errno;
+	pthread_mutex_lock(&fs->lock);
+	dir = smbc_getFunctionOpendir(fs->ctx)(fs->ctx, url);
+	if (!dir) {
+		r = smb_err();
+		goto out;
+	}
+	while ((de = smbc_getFunctionReaddir(fs->ctx)(fs->ctx, dir)) != NULL) {
+		if (de->smbc_type != SMBC_DIR && de->smbc_type != SMBC_FILE &&
+		    de->smbc_type != SMBC_LINK)
+			continue;
+		if (filler(buf, de->name, NULL, 0, 0))
+			break;
+	}
+	smbc_getFunctionClosedir(fs->ctx)(fs->ctx, dir);
+out:
+	pthread_mutex_unlock(&fs->lock);
+	free(url);
+	return r;
+}
+
+/* Open flags for libsmbclient: write access always as O_RDWR (fstat fails
+ * on O_WRONLY handles), no O_APPEND (the kernel passes offsets). */
+static int
+smb_open_flags(int flags)
+{
+	int acc = flags & O_ACCMODE;
+	int out = (acc == O_RDONLY) ? O_RDONLY : O_RDWR;
+
+	return out | (flags & (O_CREAT | O_EXCL | O_TRUNC));
+}
+
+static void
+set_cache_mode(const struct smbfs *fs, struct fuse_file_info *fi)
+{
+	switch (fs->view.cache) {
+	case SMBFS_CACHE_NONE:
+		fi->direct_io = 1;
+		break;
+	case SMBFS_CACHE_LOOSE:
+		fi->keep_cache = 1;
+		break;
+	case SMBFS_CACHE_STRICT:
+		break;
+	}
+}
+
+static int
+do_open(const char *path, int flags, mode_t mode, struct fuse_file_info *fi)
+{
+	struct smbfs *fs = fs_get();
+	SMBCFILE *f;
+	char *url;
+	int r = 0;
+
+	if (fs->view.ro && ((flags & O_ACCMODE) != O_RDONLY ||
+			    (flags & (O_CREAT | O_TRUNC))))
+		return -EROFS;
+	url = smbfs_url(fs, path);
+	if (!url)
+		return -errno;
+	LOCKED(fs, f = smbc_getFunctionOpen(fs->ctx)(fs->ctx, url,
+			   smb_open_flags(flags), mode);
+	       r = f ? 0 : smb_err());
+	free(url);
+	if (r < 0)
+		return r;
+	fi->fh = (uint64_t)(uintptr_t)f;
+	set_cache_mode(fs, fi);
+	return 0;
+}
+
+static int
+op_open(const char *path, struct fuse_file_info *fi)
+{
+	return do_open(path, fi->flags, 0, fi);
+}
+
+static int
+op_create(const char *path, mode_t mode, struct fuse_file_info *fi)
+{
+	return do_open(path, fi->flags | O_CREAT, mode & 0777, fi);
+}
+
+static int
+op_read(const char *path, char *buf, size_t size, off_t off,
+	struct fuse_file_info *fi)
+{
+	struct smbfs *fs = fs_get();
+	SMBCFILE *f = fh_file(fi);
+	size_t done = 0;
+	int r = 0;
+
+	(void)path;
+	pthread_mutex_lock(&fs->lock);
+	if (smbc_getFunctionLseek(fs->ctx)(fs->ctx, f, off, SEEK_SET) < 0) {
+		r = smb_err();
+		goto out;
+	}
+	while (done < size) {
+		ssize_t n = smbc_getFunctionRead(fs->ctx)(fs->ctx, f,
+			buf + done, size - done);
+
+		if (n < 0) {
+			r = smb_err();
+			break;
+		}
+		if (n == 0)
+			break;
+		done += (size_t)n;
+	}
+out:
+	pthread_mutex_unlock(&fs->lock);
+	if (r < 0 && done == 0)
+		return r;
+	return (int)done;
+}
+
+static int
+op_write(const char *path, const char *buf, size_t size, off_t off,
+	struct fuse_file_info *fi)
+{
+	struct smbfs *fs = fs_get();
+	SMBCFILE *f = fh_file(fi);
+	size_t done = 0;
+	int r = 0;
+
+	(void)path;
+	if (fs->view.ro)
+		return -EROFS;
+	pthread_mutex_lock(&fs->lock);
+	if (smbc_getFunctionLseek(fs->ctx)(fs->ctx, f, off, SEEK_SET) < 0) {
+		r = smb_err();
+		goto out;
+	}
+	while (done < size) {
+		ssize_t n = smbc_getFunctionWrite(fs->ctx)(fs->ctx, f,
+			buf + done, size - done);
+
+		if (n < 0) {
+			r = smb_err();
+			break;
+		}
+		if (n == 0) {
+			r = -EIO;
+			break;
+		}
+		done += (size_t)n;
+	}
+out:
+	pthread_mutex_unlock(&fs->lock);
+	if (r < 0 && done == 0)
+		return r;
+	return (int)done;
+}
+
+static int
+op_truncate(const char *path, off_t size, struct fuse_file_info *fi)
+{
+	struct smbfs *fs = fs_get();
+	SMBCFILE *f;
+	char *url;
+	int r = 0;
+
+	if (fs->view.ro)
+		return -EROFS;
+	if (size < 0)
+		return -EINVAL;
+	if (fi && fi->fh) {
+		LOCKED(fs, r = smbc_getFunctionFtruncate(fs->ctx)(fs->ctx,
+				       fh_file(fi), size) < 0 ? smb_err() : 0);
+		return r;
+	}
+	url = smbfs_url(fs, path);
+	if (!url)
+		return -errno;
+	pthread_mutex_lock(&fs->lock);
+	f = smbc_getFunctionOpen(fs->ctx)(fs->ctx, url, O_RDWR, 0);
+	if (!f) {
+		r = smb_err();
+	} else {
+		if (smbc_getFunctionFtruncate(fs->ctx)(fs->ctx, f, size) < 0)
+			r = smb_err();
+		smbc_getFunctionClose(fs->ctx)(fs->ctx, f);
+	}
+	pthread_mutex_unlock(&fs->lock);
+	free(url);
+	return r;
+}
+
+/* libsmbclient has no flush/fsync call: every write above is synchronous
+ * (it returned only after the server acknowledged it), so there is nothing
+ * left in this process to push. Durability beyond that is the server's. */
+static int
+op_fsync(const char *path, int datasync, struct fuse_file_info *fi)
+{
+	(void)path;
+	(void)datasync;
+	(void)fi;
+	return 0;
+}
+
+static int
+op_flush(const char *path, struct fuse_file_info *fi)
+{
+	(void)path;
+	(void)fi;
+	return 0;
+}
+
+static int
+op_release(const char *path, struct fuse_file_info *fi)
+{
+	struct smbfs *fs = fs_get();
+	int r;
+
+	(void)path;
+	if (!fi->fh)
+		return 0;
+	LOCKED(fs, r = smbc_getFunctionClose(fs->ctx)(fs->ctx, fh_file(fi)) < 0 ? smb_err() : 0);
+	fi->fh = 0;
+	return r;
+}
+
+/* Run one path-based libsmbclient call under the lock. */
+enum path_op { P_UNLINK, P_RMDIR, P_MKDIR };
+
+static int
+path_call(const char *path, enum path_op op, mode_t mode)
+{
+	struct smbfs *fs = fs_get();
+	char *url;
+	int r;
+
+	if (fs->view.ro)
+		return -EROFS;
+	url = smbfs_url(fs, path);
+	if (!url)
+		return -errno;
+	pthread_mutex_lock(&fs->lock);
+	switch (op) {
+	case P_UNLINK:
+		r = smbc_getFunctionUnlink(fs->ctx)(fs->ctx, url);
+		break;
+	case P_RMDIR:
+		r = smbc_getFunctionRmdir(fs->ctx)(fs->ctx, url);
+		break;
+	case P_MKDIR:
+	default:
+		r = smbc_getFunctionMkdir(fs->ctx)(fs->ctx, url, mode);
+		break;
+	}
+	r = r < 0 ? smb_err() : 0;
+	pthread_mutex_unlock(&fs->lock);
+	free(url);
+	return r;
+}
+
+static int
+op_unlink(const char *path)
+{
+	return path_call(path, P_UNLINK, 0);
+}
+
+static int
+op_rmdir(const char *path)
+{
+	return path_call(path, P_RMDIR, 0);
+}
+
+static int
+op_mkdir(const char *path, mode_t mode)
+{
+	return path_call(path, P_MKDIR, mode & 0777);
+}
+
+static int
+op_rename(const char *from, const char *to, unsigned int flags)
+{
+	struct smbfs *fs = fs_get();
+	char *ufrom = NULL, *uto = NULL;
+	struct stat st;
+	int r = 0;
+
+	if (fs->view.ro)
+		return -EROFS;
+	if (flags & ~RENAME_NOREPLACE)
+		return -EINVAL;
+	ufrom = smbfs_url(fs, from);
+	uto = ufrom ? smbfs_url(fs, to) : NULL;
+	if (!uto) {
+		r = -errno;
+		goto out;
+	}
+	pthread_mutex_lock(&fs->lock);
+	if ((flags & RENAME_NOREPLACE) &&
+	    smbc_getFunctionStat(fs->ctx)(fs->ctx, uto, &st) == 0)
+		r = -EEXIST;
+	else if (smbc_getFunctionRename(fs->ctx)(fs->ctx, ufrom, fs->ctx, uto) < 0)
+		r = smb_err();
+	pthread_mutex_unlock(&fs->lock);
+out:
+	free(ufrom);
+	free(uto);
+	return r;
+}
+
+static int
+op_statfs(const char *path, struct statvfs *out)
+{
+	struct smbfs *fs = fs_get();
+	struct statvfs sv;
+	unsigned long long unit, total, bfree, avail;
+	char *url;
+	int r;
+
+	(void)path;
+	/* Always ask about the share root: statvfs opens its argument. */
+	url = smbfs_url(fs, "/");
+	if (!url)
+		return -errno;
+	memset(&sv, 0, sizeof(sv));
+	LOCKED(fs, r = smbc_getFunctionStatVFS(fs->ctx)(fs->ctx, url, &sv) < 0 ? smb_err() : 0);
+	free(url);
+	if (r < 0)
+		return r;
+	/* libsmbclient's units: bytes = blocks * f_bsize (bytes per sector)
+	 * * f_frsize (sectors per allocation unit). */
+	unit = (unsigned long long)sv.f_bsize * (sv.f_frsize ? sv.f_frsize : 1);
+	if (unit == 0)
+		unit = 1;
+	total = sv.f_blocks * unit;
+	bfree = sv.f_bfree * unit;
+	avail = sv.f_bavail * unit;
+	memset(out, 0, sizeof(*out));
+	out->f_bsize = 4096;
+	out->f_frsize = 4096;
+	out->f_blocks = total / 4096;
+	out->f_bfree = bfree / 4096;
+	out->f_bavail = avail / 4096;
+	out->f_files = sv.f_files;
+	out->f_ffree = sv.f_ffree;
+	out->f_favail = sv.f_ffree;
+	out->f_namemax = 255;
+	return 0;
+}
+
+static void
+ts_to_tv(const struct timespec *ts, struct timeval *tv)
+{
+	tv->tv_sec = ts->tv_sec;
+	tv->tv_usec = ts->tv_nsec / 1000;
+}
+
+static int
+op_utimens(const char *path, const struct timespec tv[2],
+	struct fuse_file_info *fi)
+{
+	struct smbfs *fs = fs_get();
+	struct timeval t[2];
+	struct timeval now;
+	struct stat st;
+	char *url;
+	int r = 0;
+
+	(void)fi;
+	if (fs->view.ro)
+		return -EROFS;
+	url = smbfs_url(fs, path);
+	if (!url)
+		return -errno;
+	gettimeofday(&now, NULL);
+	pthread_mutex_lock(&fs->lock);
+	if (tv && (tv[0].tv_nsec == UTIME_OMIT || tv[1].tv_nsec == UTIME_OMIT) &&
+	    smbc_getFunctionStat(fs->ctx)(fs->ctx, url, &st) < 0) {
+		r = smb_err();
+		goto out;
+	}
+	for (int i = 0; i < 2; i++) {
+		if (!tv || tv[i].tv_nsec == UTIME_NOW)
+			t[i] = now;
+		else if (tv[i].tv_nsec == UTIME_OMIT)
+			ts_to_tv(i == 0 ? &st.st_atim : &st.st_mtim, &t[i]);
+		else
+			ts_to_tv(&tv[i], &t[i]);
+	}
+	if (smbc_getFunctionUtimes(fs->ctx)(fs->ctx, url, t) < 0)
+		r = smb_err();
+out:
+	pthread_mutex_unlock(&fs->lock);
+	free(url);
+	return r;
+}
+
+/* Ownership and permissions are presentation options (uid=, gid=,
+ * file_mode=, dir_mode=): accept and ignore changes like mount.cifs does
+ * without unix extensions. */
+static int
+op_chmod(const char *path, mode_t mode, struct fuse_file_info *fi)
+{
+	(void)path;
+	(void)mode;
+	(void)fi;
+	return fs_get()->view.ro ? -EROFS : 0;
+}
+
+static int
+op_chown(const char *path, uid_t uid, gid_t gid, struct fuse_file_info *fi)
+{
+	(void)path;
+	(void)uid;
+	(void)gid;
+	(void)fi;
+	return fs_get()->view.ro ? -EROFS : 0;
+}
+
+static void *
+op_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
+{
+	struct smbfs *fs = fs_get();
+
+	/* Big requests: libfuse 3.14 negotiates max_pages from max_write. */
+	if (conn->max_write < SMBFS_IO_SIZE || conn->max_write > SMBFS_IO_SIZE)
+		conn->max_write = SMBFS_IO_SIZE;
+	/* max_read is left alone: libfuse rejects INIT (EPROTO) when it
+	 * differs from the max_read= mount option, and unset it is
+	 * unlimited (bounded by max_pages). */
+	conn->want &= ~(unsigned)FUSE_CAP_WRITEBACK_CACHE;
+	/* Unlink is immediate: no .fuse_hidden files left on the share. */
+	cfg->hard_remove = 1;
+	cfg->use_ino = 0;
+	cfg->nullpath_ok = 0;
+	cfg->kernel_cache = fs->view.cache == SMBFS_CACHE_LOOSE;
+	cfg->direct_io = fs->view.cache == SMBFS_CACHE_NONE;
+	return fs;
+}
+
+static const struct fuse_operations smbfs_ops = {
+	.init = op_init,
+	.getattr = op_getattr,
+	.readdir = op_readdir,
+	.open = op_open,
+	.create = op_create,
+	.read = op_read,
+	.write = op_write,
+	.truncate = op_truncate,
+	.fsync = op_fsync,
+	.flush = op_flush,
+	.release = op_release,
+	.unlink = op_unlink,
+	.mkdir = op_mkdir,
+	.rmdir = op_rmdir,
+	.rename = op_rename,
+	.statfs = op_statfs,
+	.utimens = op_utimens,
+	.chmod = op_chmod,
+	.chown = op_chown,
+};
+
+const struct fuse_operations *
+smbfs_operations(void)
+{
+	return &smbfs_ops;
+}
+
+int
+smbfs_probe(struct smbfs *fs)
+{
+	struct stat st;
+	SMBCFILE *dir;
+	char *url;
+	int r = 0;
+
+	url = smbfs_url(fs, "/");
+	if (!url)
+		return -errno;
+	pthread_mutex_lock(&fs->lock);
+	dir = smbc_getFunctionOpendir(fs->ctx)(fs->ctx, url);
+	if (!dir) {
+		r = smb_err();
+	} else {
+		smbc_getFunctionClosedir(fs->ctx)(fs->ctx, dir);
+		if (smbc_getFunctionStat(fs->ctx)(fs->ctx, url, &st) < 0)
+			r = smb_err();
+		else if (!S_ISDIR(st.st_mode))
+			r = -ENOTDIR;
+	}
+	pthread_mutex_unlock(&fs->lock);
+	free(url);
+	return r;
+}
+
+void
+smbfs_release(struct smbfs *fs)
+{
+	if (!fs)
+		return;
+	if (fs->ctx) {
+		/* shutdown_ctx=1 closes every handle still open. */
+		smbc_free_context(fs->ctx, 1);
+		fs->ctx = NULL;
+	}
+	free(fs->base_url);
+	fs->base_url = NULL;
+	fs->base_len = 0;
+}

@@ -1,0 +1,64 @@
+/* nqrust-smbfs: the FUSE operations on top of one libsmbclient context.
+ *
+ * libsmbclient contexts are not thread-safe; every call into the library
+ * goes through struct smbfs's mutex, so the FUSE loop may run
+ * multi-threaded. File handles (fi->fh) are SMBCFILE pointers owned by the
+ * open file until release. */
+#pragma once
+
+#define FUSE_USE_VERSION 35
+
+#include <fuse.h>
+#include <libsmbclient.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <sys/types.h>
+
+/* How file data may be cached by the kernel (mount.cifs cache=). */
+enum smbfs_cache {
+	SMBFS_CACHE_STRICT = 0, /* page cache, dropped on open */
+	SMBFS_CACHE_NONE,       /* direct I/O */
+	SMBFS_CACHE_LOOSE,      /* page cache kept across opens */
+};
+
+/* Presentation options; owned by main, read-only after mount. */
+struct smbfs_view {
+	uid_t uid;
+	gid_t gid;
+	mode_t file_mode;
+	mode_t dir_mode;
+	bool ro;
+	enum smbfs_cache cache;
+};
+
+struct smbfs {
+	SMBCCTX *ctx;           /* owned; freed by smbfs_release */
+	pthread_mutex_t lock;   /* serializes every libsmbclient call */
+	char *base_url;         /* "smb://host:port/share", owned */
+	size_t base_len;
+	struct smbfs_view view;
+};
+
+/* Percent-encode path (a FUSE path starting with '/') after fs->base_url.
+ * libsmbclient URL-decodes paths and treats '?' as the start of options,
+ * so every byte outside [A-Za-z0-9._~/-] is encoded. Returns a malloc'ed
+ * URL (caller frees) or NULL with errno set. */
+char *smbfs_url(const struct smbfs *fs, const char *path);
+
+/* Append the percent-encoding of s (n bytes) to out (capacity cap, used
+ * *len); -ENAMETOOLONG when it does not fit. */
+int smbfs_url_encode(char *out, size_t cap, size_t *len, const char *s,
+	size_t n);
+
+/* Append s verbatim (no encoding); -ENAMETOOLONG when it does not fit. */
+int smbfs_url_encode_raw(char *out, size_t cap, size_t *len, const char *s);
+
+/* The operation table; the fuse private_data must be a struct smbfs *. */
+const struct fuse_operations *smbfs_operations(void);
+
+/* Probe the share root (stat + opendir). Returns 0 or -errno as
+ * libsmbclient reported it. */
+int smbfs_probe(struct smbfs *fs);
+
+/* Free the context (closing every handle) and the URL. NULL-safe. */
+void smbfs_release(struct smbfs *fs);

@@ -1,0 +1,147 @@
+"""Volumes on the SMB share: sparse clones of base images, empty sparse
+volumes, listing, deletion, and 20 concurrent creates on one mount."""
+
+import concurrent.futures
+import filecmp
+import os
+import subprocess
+
+import pytest
+
+from fixtures_agent import new_id
+
+MiB = 1 << 20
+GiB = 1 << 30
+
+
+def make_sparse_image(path, size=GiB, data=64 * MiB, chunks=16):
+    """A base image of `size` apparent bytes holding `data` bytes of data in
+    `chunks` extents spread across the file (like a real rootfs)."""
+    per = data // chunks
+    step = size // chunks
+    with open(path, "wb") as f:
+        f.truncate(size)
+        for i in range(chunks):
+            f.seek(i * step + (i % 3) * MiB)
+            f.write(os.urandom(per))
+    return path
+
+
+def du_bytes(path):
+    out = subprocess.run(["du", "-s", "--block-size=1", path], capture_output=True,
+                         text=True, check=True).stdout
+    return int(out.split()[0])
+
+
+@pytest.fixture
+def backend(agent, smbd):
+    bid = new_id()
+    st, r = agent.mount(backend_id=bid, server=smbd.host, share="guest",
+                        subdir="nqrust-vols", mount_options="port=%d" % smbd.port)
+    assert st == 200, r
+    return bid, r
+
+
+def test_clone_is_sparse_and_identical(agent, smbd, backend):
+    bid, m = backend
+    img = make_sparse_image(os.path.join(agent.image_dir, "base.raw"))
+    st, imgs = agent.request("GET", "/v1/images")
+    assert st == 200
+    assert imgs == [{"name": "base.raw", "size_bytes": GiB,
+                     "allocated_bytes": os.stat(img).st_blocks * 512}]
+    vid = new_id()
+    st, r = agent.request("POST", "/v1/storage/smb/volumes",
+                          {"backend_id": bid, "volume_id": vid, "image": "base.raw"})
+    assert st == 201, r
+    assert r["path"] == "%s/smb-%s.raw" % (m["volume_dir"], vid)
+    assert r["size_bytes"] == GiB
+    assert r["bytes_copied"] <= 70 * MiB  # only data extents crossed the wire
+    backing = os.path.join(smbd.shares["guest"], "nqrust-vols", "smb-%s.raw" % vid)
+    assert os.path.getsize(backing) == GiB
+    assert du_bytes(backing) <= 70 * MiB, du_bytes(backing)
+    assert filecmp.cmp(img, backing, shallow=False)
+    # No temp file is left, and the listing reports it.
+    assert sorted(os.listdir(os.path.dirname(backing))) == ["smb-%s.raw" % vid]
+    st, lst = agent.request("GET", "/v1/storage/smb/volumes/" + bid)
+    assert st == 200 and len(lst) == 1
+    assert lst[0]["volume_id"] == vid and lst[0]["size_bytes"] == GiB
+    assert 0 < lst[0]["allocated_bytes"] <= 70 * MiB
+
+
+def test_clone_grows_to_requested_size(agent, smbd, backend):
+    bid, _ = backend
+    make_sparse_image(os.path.join(agent.image_dir, "small.img"), size=8 * MiB,
+                      data=2 * MiB, chunks=2)
+    vid = new_id()
+    st, r = agent.request("POST", "/v1/storage/smb/volumes",
+                          {"backend_id": bid, "volume_id": vid, "image": "small.img",
+                           "size_bytes": 64 * MiB})
+    assert st == 201, r
+    assert r["size_bytes"] == 64 * MiB
+    st, r = agent.request("POST", "/v1/storage/smb/volumes",
+                          {"backend_id": bid, "volume_id": new_id(), "image": "small.img",
+                           "size_bytes": MiB})
+    assert st == 400 and r["error"]["field"] == "size_bytes"
+
+
+def test_empty_volume_and_delete(agent, smbd, backend):
+    bid, _ = backend
+    vid = new_id()
+    st, r = agent.request("POST", "/v1/storage/smb/volumes",
+                          {"backend_id": bid, "volume_id": vid, "size_bytes": 10 * GiB})
+    assert st == 201, r
+    backing = os.path.join(smbd.shares["guest"], "nqrust-vols", "smb-%s.raw" % vid)
+    assert os.path.getsize(backing) == 10 * GiB and du_bytes(backing) < MiB
+    st, r = agent.request("POST", "/v1/storage/smb/volumes",
+                          {"backend_id": bid, "volume_id": vid, "size_bytes": GiB})
+    assert st == 409 and r["error"]["code"] == "volume_exists"
+    assert agent.request("DELETE", "/v1/storage/smb/volumes/%s/%s" % (bid, vid))[0] == 204
+    assert not os.path.exists(backing)
+    assert agent.request("DELETE", "/v1/storage/smb/volumes/%s/%s" % (bid, vid))[0] == 204
+
+
+def test_missing_image_and_size(agent, backend):
+    bid, _ = backend
+    st, r = agent.request("POST", "/v1/storage/smb/volumes",
+                          {"backend_id": bid, "volume_id": new_id(), "image": "nope.raw"})
+    assert st == 422 and r["error"]["code"] == "image_not_found"
+    st, r = agent.request("POST", "/v1/storage/smb/volumes",
+                          {"backend_id": bid, "volume_id": new_id()})
+    assert st == 400 and r["error"]["field"] == "size_bytes"
+
+
+def test_twenty_concurrent_volumes_one_mount(agent, smbd, backend):
+    bid, m = backend
+    make_sparse_image(os.path.join(agent.image_dir, "tiny.img"), size=16 * MiB,
+                      data=MiB, chunks=4)
+    vids = [new_id() for _ in range(20)]
+
+    def create(v):
+        return agent.request("POST", "/v1/storage/smb/volumes",
+                             {"backend_id": bid, "volume_id": v, "image": "tiny.img"})
+
+    with concurrent.futures.ThreadPoolExecutor(20) as ex:
+        res = list(ex.map(create, vids))
+    assert all(st == 201 for st, _ in res), res
+    assert agent.mounts() == [m["mount_point"]]
+    st, lst = agent.request("GET", "/v1/storage/smb/volumes/" + bid)
+    assert sorted(v["volume_id"] for v in lst) == sorted(vids)
+
+
+def test_volume_after_agent_restart_and_unmount(agent, smbd, backend):
+    """After a host restart (share gone) the agent mounts again by itself."""
+    bid, m = backend
+    agent.stop()
+    subprocess.run(["/bin/umount", m["mount_point"]], check=True)
+    agent.start()
+    vid = new_id()
+    st, r = agent.request("POST", "/v1/storage/smb/volumes",
+                          {"backend_id": bid, "volume_id": vid, "size_bytes": MiB})
+    assert st == 201, r
+    assert agent.mounts() == [m["mount_point"]]
+
+
+def test_unknown_backend_volume(agent):
+    st, r = agent.request("POST", "/v1/storage/smb/volumes",
+                          {"backend_id": new_id(), "volume_id": new_id(), "size_bytes": 1})
+    assert st == 404 and r["error"]["code"] == "not_found"

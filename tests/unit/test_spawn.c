@@ -1,0 +1,331 @@
+/* spawn_run: exit codes, capture and its cap, deadline, stdin, exec errors
+ * and helpers that leave a grandchild holding the pipes. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../../src/common/spawn.h"
+
+static int64_t
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int
+run(const char *const *argv, int timeout_ms, struct spawn_result *res)
+{
+	struct spawn_opts o = { .argv = argv, .timeout_ms = timeout_ms };
+
+	return spawn_run(&o, res);
+}
+
+static void
+test_exit_code_and_stdout(void **state)
+{
+	const char *const ok[] = { "/bin/echo", "hello", "world", NULL };
+	const char *const f[] = { "/bin/sh", "-c", "exit 7", NULL };
+	struct spawn_result r = { 0 };
+
+	(void)state;
+	assert_int_equal(run(ok, 5000, &r), 0);
+	assert_true(r.exited);
+	assert_int_equal(r.exit_code, 0);
+	assert_true(spawn_ok(&r));
+	assert_string_equal(r.out, "hello world\n");
+	assert_string_equal(r.err, "");
+	spawn_result_release(&r);
+
+	assert_int_equal(run(f, 5000, &r), 0);
+	assert_true(r.exited);
+	assert_int_equal(r.exit_code, 7);
+	assert_false(spawn_ok(&r));
+	assert_false(r.timed_out);
+	spawn_result_release(&r);
+	spawn_result_release(NULL);
+}
+
+static void
+test_stderr_capture(void **state)
+{
+	const char *const argv[] = { "/bin/sh", "-c",
+		"echo 'mount error(13): Permission denied' >&2; exit 32", NULL };
+	struct spawn_result r = { 0 };
+
+	(void)state;
+	assert_int_equal(run(argv, 5000, &r), 0);
+	assert_int_equal(r.exit_code, 32);
+	assert_string_equal(r.err, "mount error(13): Permission denied\n");
+	assert_string_equal(r.out, "");
+	spawn_result_release(&r);
+}
+
+static void
+test_capture_cap(void **state)
+{
+	/* 1 MiB on each stream against a 1000-byte cap: capped, and the child
+	 * is never blocked by a full pipe. */
+	const char *const argv[] = { "/bin/sh", "-c",
+		"head -c 1048576 /dev/zero | tr '\\0' a; "
+		"head -c 1048576 /dev/zero | tr '\\0' b >&2; exit 3", NULL };
+	struct spawn_opts o = { .argv = argv, .timeout_ms = 10000,
+		.capture_max = 1000 };
+	struct spawn_result r = { 0 };
+
+	(void)state;
+	assert_int_equal(spawn_run(&o, &r), 0);
+	assert_false(r.timed_out);
+	assert_int_equal(r.exit_code, 3);
+	assert_int_equal(strlen(r.out), 1000);
+	assert_int_equal(strlen(r.err), 1000);
+	assert_int_equal(strspn(r.out, "a"), 1000);
+	assert_int_equal(strspn(r.err, "b"), 1000);
+	spawn_result_release(&r);
+}
+
+static void
+test_default_capture_cap(void **state)
+{
+	const char *const argv[] = { "/bin/sh", "-c",
+		"head -c 200000 /dev/zero | tr '\\0' x >&2", NULL };
+	struct spawn_result r = { 0 };
+
+	(void)state;
+	assert_int_equal(run(argv, 10000, &r), 0);
+	assert_int_equal(strlen(r.err), SPAWN_CAPTURE_MAX);
+	spawn_result_release(&r);
+}
+
+static void
+test_timeout_kills_group(void **state)
+{
+	/* The shell's child sleep is in the same group: both must die, or the
+	 * pipe would stay open for the full 10 s. */
+	const char *const argv[] = { "/bin/sh", "-c", "sleep 10; echo late", NULL };
+	const char *const direct[] = { "/bin/sleep", "10", NULL };
+	struct spawn_result r = { 0 };
+	int64_t t0 = mono_ms();
+
+	(void)state;
+	assert_int_equal(run(argv, 300, &r), 0);
+	assert_true(mono_ms() - t0 < 2000);
+	assert_true(mono_ms() - t0 >= 300);
+	assert_true(r.timed_out);
+	assert_true(r.signaled);
+	assert_int_equal(r.term_signal, SIGKILL);
+	assert_false(spawn_ok(&r));
+	assert_string_equal(r.out, "");
+	spawn_result_release(&r);
+
+	t0 = mono_ms();
+	assert_int_equal(run(direct, 200, &r), 0);
+	assert_true(mono_ms() - t0 < 1500);
+	assert_true(r.timed_out);
+	spawn_result_release(&r);
+}
+
+static void
+test_exec_errors(void **state)
+{
+	const char *const missing[] = { "/nonexistent/program", NULL };
+	const char *const relative[] = { "sleep", "1", NULL };
+	const char *const dotrel[] = { "./x", NULL };
+	char path[] = "/tmp/nq-spawn-noexec-XXXXXX";
+	const char *const notexec[] = { path, NULL };
+	const char *const empty[] = { NULL };
+	struct spawn_result r = { .exit_code = 99 };
+	int fd = mkstemp(path);
+
+	(void)state;
+	assert_true(fd >= 0);
+	assert_int_equal(fchmod(fd, 0644), 0);
+	close(fd);
+	assert_int_equal(run(missing, 1000, &r), -ENOENT);
+	assert_int_equal(r.exit_code, 99); /* untouched */
+	assert_int_equal(run(relative, 1000, &r), -EINVAL);
+	assert_int_equal(run(dotrel, 1000, &r), -EINVAL);
+	assert_int_equal(run(notexec, 1000, &r), -EACCES);
+	unlink(path);
+	assert_int_equal(run(empty, 1000, &r), -EINVAL);
+	assert_int_equal(spawn_run(NULL, &r), -EINVAL);
+	assert_null(r.out);
+}
+
+static void
+test_stdin_data(void **state)
+{
+	const char *const cat[] = { "/bin/cat", NULL };
+	const char *const wc[] = { "/usr/bin/wc", "-c", NULL };
+	const char *const ignore[] = { "/bin/true", NULL };
+	static char big[1 << 20];
+	struct spawn_opts o = { .argv = cat, .timeout_ms = 5000,
+		.stdin_data = "line one\nline two\n", .stdin_len = 18 };
+	struct spawn_result r = { 0 };
+
+	(void)state;
+	assert_int_equal(spawn_run(&o, &r), 0);
+	assert_string_equal(r.out, "line one\nline two\n");
+	spawn_result_release(&r);
+
+	/* More than a pipe buffer: written as the child reads. */
+	memset(big, 'z', sizeof big);
+	o = (struct spawn_opts){ .argv = wc, .timeout_ms = 5000,
+		.stdin_data = big, .stdin_len = sizeof big };
+	assert_int_equal(spawn_run(&o, &r), 0);
+	assert_string_equal(r.out, "1048576\n");
+	spawn_result_release(&r);
+
+	/* A child that never reads: no SIGPIPE kills the test. */
+	o = (struct spawn_opts){ .argv = ignore, .timeout_ms = 5000,
+		.stdin_data = big, .stdin_len = sizeof big };
+	assert_int_equal(spawn_run(&o, &r), 0);
+	assert_true(spawn_ok(&r));
+	spawn_result_release(&r);
+}
+
+static void
+test_stdin_is_dev_null(void **state)
+{
+	const char *const cat[] = { "/bin/cat", NULL };
+	struct spawn_result r = { 0 };
+
+	(void)state;
+	assert_int_equal(run(cat, 2000, &r), 0);
+	assert_false(r.timed_out);
+	assert_string_equal(r.out, "");
+	spawn_result_release(&r);
+}
+
+static void
+test_environment(void **state)
+{
+	const char *const env[] = { "/usr/bin/env", NULL };
+	const char *const custom[] = { "FOO=bar", NULL };
+	struct spawn_opts o = { .argv = env, .timeout_ms = 2000 };
+	struct spawn_result r = { 0 };
+
+	(void)state;
+	setenv("NQ_TEST_SECRET", "leak", 1);
+	assert_int_equal(spawn_run(&o, &r), 0);
+	assert_string_equal(r.out,
+		"PATH=/usr/sbin:/usr/bin:/sbin:/bin\nLANG=C\nLC_ALL=C\n");
+	spawn_result_release(&r);
+	o.envp = custom;
+	assert_int_equal(spawn_run(&o, &r), 0);
+	assert_string_equal(r.out, "FOO=bar\n");
+	spawn_result_release(&r);
+}
+
+static void
+test_fds_and_signals_reset(void **state)
+{
+	/* No inherited descriptor beyond 0-2, an empty signal mask, and its own
+	 * process group. */
+	const char *const argv[] = { "/bin/sh", "-c",
+		"ls /proc/self/fd | wc -l; grep SigBlk /proc/self/status; "
+		"grep SigIgn /proc/self/status; "
+		"[ \"$(ps -o pgid= -p $$ | tr -d ' ')\" = \"$$\" ] && echo leader",
+		NULL };
+	struct spawn_result r = { 0 };
+	int leak = open("/dev/null", O_RDONLY); /* deliberately not CLOEXEC */
+	sigset_t set, old;
+
+	(void)state;
+	assert_true(leak >= 0);
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigprocmask(SIG_BLOCK, &set, &old);
+	signal(SIGHUP, SIG_IGN);
+	assert_int_equal(run(argv, 5000, &r), 0);
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	signal(SIGHUP, SIG_DFL);
+	close(leak);
+	/* ls's own fds: 0,1,2 and the one it opens for the directory. glibc
+	 * keeps its two internal RT signals (32, 33) ignored across the
+	 * spawn; every standard signal must be back to default. */
+	{
+		const char *ign = strstr(r.out, "SigIgn:\t");
+		unsigned long long mask;
+
+		assert_non_null(ign);
+		mask = strtoull(ign + 8, NULL, 16);
+		assert_int_equal(mask & 0x7fffffffULL, 0); /* signals 1..31 */
+	}
+	assert_non_null(strstr(r.out, "4\nSigBlk:\t0000000000000000\n"));
+	assert_non_null(strstr(r.out, "leader\n"));
+	spawn_result_release(&r);
+}
+
+static void
+test_daemonizing_child(void **state)
+{
+	/* The shell exits at once; its background sleep keeps the pipes open
+	 * for 5 s. spawn_run must come back after the short grace. */
+	const char *const argv[] = { "/bin/sh", "-c",
+		"echo started; sleep 5 & exit 0", NULL };
+	const char *const setsid_argv[] = { "/usr/bin/setsid", "-f", "/bin/sleep",
+		"5", NULL };
+	struct spawn_result r = { 0 };
+	int64_t t0 = mono_ms();
+
+	(void)state;
+	assert_int_equal(run(argv, 20000, &r), 0);
+	assert_true(mono_ms() - t0 < 1500);
+	assert_true(spawn_ok(&r));
+	assert_false(r.timed_out);
+	assert_string_equal(r.out, "started\n");
+	spawn_result_release(&r);
+
+	t0 = mono_ms();
+	assert_int_equal(run(setsid_argv, 20000, &r), 0);
+	assert_true(mono_ms() - t0 < 1500);
+	assert_true(spawn_ok(&r));
+	spawn_result_release(&r);
+}
+
+static void
+test_no_deadline(void **state)
+{
+	const char *const argv[] = { "/bin/sh", "-c", "sleep 0.1; echo done", NULL };
+	struct spawn_result r = { 0 };
+
+	(void)state;
+	assert_int_equal(run(argv, 0, &r), 0);
+	assert_string_equal(r.out, "done\n");
+	spawn_result_release(&r);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_exit_code_and_stdout),
+		cmocka_unit_test(test_stderr_capture),
+		cmocka_unit_test(test_capture_cap),
+		cmocka_unit_test(test_default_capture_cap),
+		cmocka_unit_test(test_timeout_kills_group),
+		cmocka_unit_test(test_exec_errors),
+		cmocka_unit_test(test_stdin_data),
+		cmocka_unit_test(test_stdin_is_dev_null),
+		cmocka_unit_test(test_environment),
+		cmocka_unit_test(test_fds_and_signals_reset),
+		cmocka_unit_test(test_daemonizing_child),
+		cmocka_unit_test(test_no_deadline),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
