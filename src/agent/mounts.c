@@ -438,7 +438,7 @@ mounts_attach(struct agent *a, const struct mount_request *req,
 	}
 	persist_locked(a, b);
 	snprintf(res.mount_point, sizeof res.mount_point, "%s", e->mount_point);
-	volume_dir_of(e, b->subdir, res.volume_dir, sizeof res.volume_dir);
+	(void)volume_dir_of(e, b->subdir, res.volume_dir, sizeof res.volume_dir);
 	res.driver = e->driver;
 	e->pins--;
 	if (old && old != e) {
@@ -480,7 +480,7 @@ mounts_detach(struct agent *a, const char *backend_id, struct nq_error *err)
 
 int
 mounts_pin_volume_dir(struct agent *a, const char *backend_id, char *buf,
-	size_t bufsz, struct nq_error *err)
+	size_t bufsz, enum mount_driver *ret_driver, struct nq_error *err)
 {
 	struct mount_table *t = a->mounts;
 	struct mount_entry *e = NULL;
@@ -519,9 +519,11 @@ mounts_pin_volume_dir(struct agent *a, const char *backend_id, char *buf,
 			release_locked(a, old);
 		}
 	}
-	volume_dir_of(e, b ? b->subdir : "", buf, bufsz);
+	r = volume_dir_of(e, b ? b->subdir : "", buf, bufsz);
+	if (ret_driver)
+		*ret_driver = e->driver;
 	pthread_mutex_unlock(&t->lock);
-	return 0;
+	return r;
 }
 
 void
@@ -544,7 +546,7 @@ mounts_capacity(struct agent *a, const char *backend_id, struct capacity *ret,
 	struct nq_error *err)
 {
 	char dir[PATH_MAX];
-	int r = mounts_pin_volume_dir(a, backend_id, dir, sizeof dir, err);
+	int r = mounts_pin_volume_dir(a, backend_id, dir, sizeof dir, NULL, err);
 
 	if (r < 0)
 		return r;

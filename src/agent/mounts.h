@@ -45,7 +45,7 @@ int mounts_detach(struct agent *a, const char *backend_id, struct nq_error *err)
  * host restart, say). -ENOENT with err "not_found" for unknown backends.
  * The mount is pinned until mounts_unpin. */
 int mounts_pin_volume_dir(struct agent *a, const char *backend_id,
-	char *buf, size_t bufsz, struct nq_error *err);
+	char *buf, size_t bufsz, enum mount_driver *ret_driver, struct nq_error *err);
 void mounts_unpin(struct agent *a, const char *backend_id);
 int mounts_capacity(struct agent *a, const char *backend_id,
 	struct capacity *ret, struct nq_error *err);

@@ -240,9 +240,10 @@ post_volume(struct http_request *req, struct http_response *resp)
 		return;
 	}
 	json_decref(body);
-	http_reply_json(resp, 201, json_pack("{s:s, s:I, s:I, s:I}", "path", info.path,
+	http_reply_json(resp, 201, json_pack("{s:s, s:I, s:o, s:I}", "path", info.path,
 		"size_bytes", (json_int_t)info.size_bytes,
-		"allocated_bytes", (json_int_t)info.allocated_bytes,
+		"allocated_bytes", info.allocated_bytes < 0 ? json_null()
+							    : json_integer(info.allocated_bytes),
 		"bytes_copied", (json_int_t)info.copy.bytes_written));
 }
 

@@ -169,9 +169,14 @@ probe_fn(void *arg)
 	snprintf(c->step, sizeof c->step, "write");
 	if (pwrite(fd, data, sizeof data, 0) != (ssize_t)sizeof data || fsync(fd) < 0) {
 		c->err_no = errno ? errno : EIO;
+		close(TAKE_FD(fd));
 		unlinkat(dfd, name, 0);
 		return -c->err_no;
 	}
+	/* SMB servers refuse to delete a file that is still open. */
+	snprintf(c->step, sizeof c->step, "close");
+	if (close(TAKE_FD(fd)) < 0)
+		return c->err_no = errno, -c->err_no;
 	snprintf(c->step, sizeof c->step, "delete");
 	if (unlinkat(dfd, name, 0) < 0)
 		return c->err_no = errno, -c->err_no;

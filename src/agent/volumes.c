@@ -18,9 +18,9 @@ volume_name(const char *volume_id, char *buf, size_t bufsz, bool tmp)
 
 static int
 open_volume_dir(struct agent *a, const char *backend_id, char *path, size_t pathsz,
-	struct nq_error *err)
+	enum mount_driver *ret_driver, struct nq_error *err)
 {
-	int r = mounts_pin_volume_dir(a, backend_id, path, pathsz, err);
+	int r = mounts_pin_volume_dir(a, backend_id, path, pathsz, ret_driver, err);
 	int fd;
 
 	if (r < 0)
@@ -33,6 +33,18 @@ open_volume_dir(struct agent *a, const char *backend_id, char *path, size_t path
 			"cannot open the backend's volume directory: %s", strerror(-r));
 	}
 	return fd;
+}
+
+static int64_t
+allocated(const struct stat *st, enum mount_driver drv)
+{
+	return drv == DRIVER_FUSE ? -1 : (int64_t)st->st_blocks * 512;
+}
+
+static json_t *
+allocated_json(int64_t v)
+{
+	return v < 0 ? json_null() : json_integer(v);
 }
 
 static int
@@ -78,6 +90,7 @@ volumes_create(struct agent *a, const char *backend_id, const char *volume_id,
 {
 	char dir[PATH_MAX], name[80], tmp[80];
 	struct volume_info info = { 0 };
+	enum mount_driver drv = DRIVER_KERNEL;
 	_cleanup_close_ int dfd = -1, fd = -1;
 	struct stat st;
 	int r;
@@ -88,7 +101,7 @@ volumes_create(struct agent *a, const char *backend_id, const char *volume_id,
 	if (size_bytes > VOLUME_SIZE_MAX)
 		return nq_error_set(err, "invalid_field", "size_bytes",
 			"size_bytes must be at most %llu", VOLUME_SIZE_MAX);
-	dfd = open_volume_dir(a, backend_id, dir, sizeof dir, err);
+	dfd = open_volume_dir(a, backend_id, dir, sizeof dir, &drv, err);
 	if (dfd < 0)
 		return dfd;
 	volume_name(volume_id, name, sizeof name, false);
@@ -119,18 +132,23 @@ volumes_create(struct agent *a, const char *backend_id, const char *volume_id,
 		r = io_error(err, negerrno(), "flushing the volume file");
 		goto fail;
 	}
+	/* SMB servers refuse to rename a file that is still open. */
+	if (close(TAKE_FD(fd)) < 0) {
+		r = io_error(err, negerrno(), "closing the volume file");
+		goto fail;
+	}
 	if (renameat(dfd, tmp, dfd, name) < 0) {
 		r = io_error(err, negerrno(), "renaming the volume file into place");
 		goto fail;
 	}
 	fsync(dfd);
-	if (fstat(fd, &st) < 0) {
+	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
 		r = io_error(err, negerrno(), "reading the volume's size");
 		goto out;
 	}
 	snprintf(info.path, sizeof info.path, "%s/%s", dir, name);
 	info.size_bytes = (uint64_t)st.st_size;
-	info.allocated_bytes = (uint64_t)st.st_blocks * 512;
+	info.allocated_bytes = allocated(&st, drv);
 	log_info("volume created backend_id=%s volume_id=%s image=%s size=%llu "
 		 "data_written=%llu", backend_id, volume_id, image ? image : "-",
 		(unsigned long long)info.size_bytes,
@@ -139,6 +157,9 @@ volumes_create(struct agent *a, const char *backend_id, const char *volume_id,
 	r = 0;
 	goto out;
 fail:
+	/* SMB servers refuse to delete a file that is still open. */
+	if (fd >= 0)
+		close(TAKE_FD(fd));
 	unlinkat(dfd, tmp, 0);
 out:
 	mounts_unpin(a, backend_id);
@@ -163,7 +184,8 @@ int
 volumes_list(struct agent *a, const char *backend_id, json_t **ret, struct nq_error *err)
 {
 	char dir[PATH_MAX];
-	int dfd = open_volume_dir(a, backend_id, dir, sizeof dir, err);
+	enum mount_driver drv = DRIVER_KERNEL;
+	int dfd = open_volume_dir(a, backend_id, dir, sizeof dir, &drv, err);
 	json_t *arr;
 	DIR *d;
 	struct dirent *de;
@@ -186,9 +208,9 @@ volumes_list(struct agent *a, const char *backend_id, json_t **ret, struct nq_er
 		    !S_ISREG(st.st_mode))
 			continue;
 		snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
-		json_array_append_new(arr, json_pack("{s:s, s:s, s:I, s:I}",
+		json_array_append_new(arr, json_pack("{s:s, s:s, s:I, s:o}",
 			"volume_id", id, "path", path, "size_bytes", (json_int_t)st.st_size,
-			"allocated_bytes", (json_int_t)st.st_blocks * 512));
+			"allocated_bytes", allocated_json(allocated(&st, drv))));
 	}
 	closedir(d);
 	mounts_unpin(a, backend_id);
@@ -203,7 +225,7 @@ volumes_delete(struct agent *a, const char *backend_id, const char *volume_id,
 	struct nq_error *err)
 {
 	char dir[PATH_MAX], name[80], tmp[80];
-	_cleanup_close_ int dfd = open_volume_dir(a, backend_id, dir, sizeof dir, err);
+	_cleanup_close_ int dfd = open_volume_dir(a, backend_id, dir, sizeof dir, NULL, err);
 	int r = 0;
 
 	if (dfd < 0)

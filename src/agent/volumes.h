@@ -17,7 +17,7 @@
 struct volume_info {
 	char path[PATH_MAX + 128];
 	uint64_t size_bytes;
-	uint64_t allocated_bytes;
+	int64_t allocated_bytes; /* -1: the mount cannot tell (FUSE driver) */
 	struct copy_stats copy;
 };
 
@@ -26,7 +26,9 @@ struct volume_info {
 int volumes_create(struct agent *a, const char *backend_id, const char *volume_id,
 	const char *image, uint64_t size_bytes, struct volume_info *ret,
 	struct nq_error *err);
-/* [{volume_id, path, size_bytes, allocated_bytes}]; caller owns *ret. */
+/* [{volume_id, path, size_bytes, allocated_bytes}]; caller owns *ret.
+ * allocated_bytes is null on FUSE mounts: libsmbclient does not expose the
+ * server's allocation size, so st_blocks there is derived from the size. */
 int volumes_list(struct agent *a, const char *backend_id, json_t **ret,
 	struct nq_error *err);
 /* Idempotent. */

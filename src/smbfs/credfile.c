@@ -1,4 +1,7 @@
 /* Credentials file parser; see credfile.h. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
 #include "credfile.h"
 
 #include <errno.h>

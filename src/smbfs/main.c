@@ -7,6 +7,9 @@
  * an optional hint line, never containing a secret) goes to stderr and the
  * exit status is 32. Without -f the process daemonizes after the mount
  * exists, so the parent's exit 0 means "mounted". */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
 #include "credfile.h"
 #include "opts.h"
 #include "smbops.h"
@@ -28,6 +31,17 @@
 #define EXIT_MOUNT_FAILED 32
 #ifndef SMBFS_MULTITHREAD
 #define SMBFS_MULTITHREAD 1
+#endif
+
+#if defined(__SANITIZE_ADDRESS__)
+/* libsmbclient's one-time module init keeps a talloc'ed log file name
+ * (debug_set_logfile) for the life of the process; not ours to free. */
+const char *__lsan_default_suppressions(void);
+const char *
+__lsan_default_suppressions(void)
+{
+	return "leak:debug_set_logfile\nleak:libtalloc.so\n";
+}
 #endif
 
 /* Print the contract's failure report and exit 32. hint may be NULL. */
@@ -213,6 +227,10 @@ classify(int e)
 	case ENODEV:
 	case ENXIO:
 		return ENOENT;
+	case ECONNABORTED:
+		/* seen when connecting to a host that never answers SYN
+		 * outlasts timeout= */
+		return ETIMEDOUT;
 	case ECONNREFUSED:
 	case EHOSTUNREACH:
 	case ENETUNREACH:
@@ -314,47 +332,6 @@ build_fuse_args(const struct smbfs_opts *o, struct fuse_args *args)
 	add_arg(args, buf);
 }
 
-/* Raise the kernel's readahead for this mount to one request (1 MiB):
- * FUSE starts at 128 KiB, which halves sequential read throughput. The
- * mount's device number comes from mountinfo, because stat() on the mount
- * would wait for the FUSE INIT that only the loop answers. Best effort. */
-static void
-raise_readahead(const char *mountpoint)
-{
-	char line[4096], path[96];
-	unsigned maj, min, fmaj = 0, fmin = 0;
-	bool found = false;
-	FILE *f;
-	int fd;
-
-	f = fopen("/proc/self/mountinfo", "re");
-	if (!f)
-		return;
-	while (fgets(line, sizeof(line), f)) {
-		char mp[4096];
-
-		/* id parent maj:min root mountpoint ... ("\040"-escaped) */
-		if (sscanf(line, "%*u %*u %u:%u %*s %4095s", &maj, &min, mp) == 3 &&
-		    strcmp(mp, mountpoint) == 0) {
-			/* keep the last (topmost) match */
-			found = true;
-			fmaj = maj;
-			fmin = min;
-		}
-	}
-	fclose(f);
-	if (!found)
-		return;
-	snprintf(path, sizeof(path), "/sys/class/bdi/%u:%u/read_ahead_kb", fmaj, fmin);
-	fd = open(path, O_WRONLY | O_CLOEXEC);
-	if (fd < 0)
-		return;
-	if (write(fd, "1024", 4) < 0) {
-		/* best effort */
-	}
-	close(fd);
-}
-
 /* Serve until unmounted. libsmbclient calls are serialized by fs->lock,
  * so worker threads only overlap the kernel round trips. */
 static int
@@ -385,14 +362,14 @@ main(int argc, char **argv)
 
 	r = smbfs_opts_parse(argc, argv, &o);
 	if (r < 0)
-		die(-r, "%s", o.error);
+		die(-r, "%s", o.error[0] ? o.error : "invalid arguments");
 	if (o.cred_path) {
 		r = credfile_read(o.cred_path, &o.creds);
 		if (r < 0)
 			die(ENOKEY, "cannot read %s: %s", o.cred_path, strerror(-r));
 		r = smbfs_opts_check_creds(&o);
 		if (r < 0)
-			die(-r, "%s", o.error);
+			die(-r, "%s", o.error[0] ? o.error : "invalid credentials file");
 	}
 	if (stat(o.mountpoint, &st) < 0)
 		die(errno, "mount point %s: %s", o.mountpoint, strerror(errno));
@@ -403,6 +380,7 @@ main(int argc, char **argv)
 	if (pthread_mutex_init(&fs.lock, NULL) != 0)
 		die(ENOMEM, NULL);
 	fs.view = o.view;
+	fs.mountpoint = o.mountpoint;
 	r = build_base_url(&o, &fs);
 	if (r < 0)
 		die(-r, "malformed share name");
@@ -421,7 +399,6 @@ main(int argc, char **argv)
 		die(errno > 0 && errno != ENOENT ? errno : EIO,
 			"could not mount FUSE on %s (is /dev/fuse usable?)",
 			o.mountpoint);
-	raise_readahead(o.mountpoint);
 	fflush(stderr);
 	fuse_log_on = true;
 	/* Parent exits 0 here with the mount in place; the child carries on

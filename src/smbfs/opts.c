@@ -1,4 +1,7 @@
 /* nqrust-smbfs command-line parsing; see opts.h. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
 #include "opts.h"
 
 #include <arpa/inet.h>

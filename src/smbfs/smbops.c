@@ -3,7 +3,10 @@
  * Every libsmbclient call runs under fs->lock: one SMBCCTX is not
  * thread-safe, and a read or write is an lseek followed by the transfer on
  * a handle whose offset is shared state. */
-#include "smbops.h"
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include "ops_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -19,104 +22,6 @@
 
 /* Preferred I/O size we advertise; matches max_read/max_write. */
 #define SMBFS_IO_SIZE (1024 * 1024)
-/* Longest FUSE path we turn into a URL (each byte may become 3). */
-#define SMBFS_PATH_MAX 4096
-
-static struct smbfs *
-fs_get(void)
-{
-	return fuse_get_context()->private_data;
-}
-
-static SMBCFILE *
-fh_file(const struct fuse_file_info *fi)
-{
-	return (SMBCFILE *)(uintptr_t)fi->fh;
-}
-
-/* errno after a failed libsmbclient call, as a negative value (never 0). */
-static int
-smb_err(void)
-{
-	return errno > 0 ? -errno : -EIO;
-}
-
-#define LOCKED(fs, stmt)                                  \
-	do {                                              \
-		pthread_mutex_lock(&(fs)->lock);          \
-		stmt;                                     \
-		pthread_mutex_unlock(&(fs)->lock);        \
-	} while (0)
-
-int
-smbfs_url_encode(char *out, size_t cap, size_t *len, const char *s, size_t n)
-{
-	static const char hex[] = "0123456789ABCDEF";
-	size_t l = *len;
-
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)s[i];
-		bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-			     (c >= '0' && c <= '9') || c == '.' || c == '_' ||
-			     c == '~' || c == '-' || c == '/';
-
-		if (l + (plain ? 1 : 3) + 1 > cap)
-			return -ENAMETOOLONG;
-		if (plain) {
-			out[l++] = (char)c;
-		} else {
-			out[l++] = '%';
-			out[l++] = hex[c >> 4];
-			out[l++] = hex[c & 15];
-		}
-	}
-	out[l] = '\0';
-	*len = l;
-	return 0;
-}
-
-int
-smbfs_url_encode_raw(char *out, size_t cap, size_t *len, const char *s)
-{
-	size_t n = strlen(s);
-
-	if (*len + n + 1 > cap)
-		return -ENAMETOOLONG;
-	memcpy(out + *len, s, n + 1);
-	*len += n;
-	return 0;
-}
-
-char *
-smbfs_url(const struct smbfs *fs, const char *path)
-{
-	size_t plen = strlen(path), cap, len;
-	char *url;
-	int r;
-
-	if (plen > SMBFS_PATH_MAX) {
-		errno = ENAMETOOLONG;
-		return NULL;
-	}
-	cap = fs->base_len + 3 * plen + 2;
-	url = malloc(cap);
-	if (!url) {
-		errno = ENOMEM;
-		return NULL;
-	}
-	memcpy(url, fs->base_url, fs->base_len);
-	len = fs->base_len;
-	url[len] = '\0';
-	if (path[0] != '/')
-		url[len++] = '/';
-	r = smbfs_url_encode(url, cap, &len, path, plen);
-	if (r < 0) {
-		free(url);
-		errno = -r;
-		return NULL;
-	}
-	return url;
-}
 
 /* Make the stat libsmbclient produced look like the mount options say. */
 static void
@@ -137,6 +42,17 @@ present_stat(const struct smbfs *fs, struct stat *st)
 	 * the README about allocation. Keep its value. */
 }
 
+static pthread_once_t readahead_once = PTHREAD_ONCE_INIT;
+
+static void
+readahead_once_fn(void)
+{
+	const struct smbfs *fs = fs_get();
+
+	if (fs->mountpoint)
+		smbfs_raise_readahead(fs->mountpoint);
+}
+
 static int
 op_getattr(const char *path, struct stat *st, struct fuse_file_info *fi)
 {
@@ -144,6 +60,7 @@ op_getattr(const char *path, struct stat *st, struct fuse_file_info *fi)
 	char *url;
 	int r;
 
+	pthread_once(&readahead_once, readahead_once_fn);
 	memset(st, 0, sizeof(*st));
 	if (fi && fi->fh) {
 		LOCKED(fs, r = smbc_getFunctionFstat(fs->ctx)(fs->ctx, fh_file(fi), st) < 0 ? smb_err() : 0);
@@ -398,6 +315,22 @@ op_release(const char *path, struct fuse_file_info *fi)
 	return r;
 }
 
+/* The kernel sends RELEASE asynchronously: an unlink or rename right
+ * after close() can reach the server while our handle is still open, and
+ * Samba refuses it with a sharing violation (EBUSY). Retry for up to ~2 s
+ * with the lock dropped so the pending release can run. */
+#define BUSY_RETRIES 100
+#define BUSY_SLEEP_US 20000
+
+static bool
+busy_retry(int r, int attempt)
+{
+	if (r != -EBUSY || attempt >= BUSY_RETRIES)
+		return false;
+	usleep(BUSY_SLEEP_US);
+	return true;
+}
+
 /* Run one path-based libsmbclient call under the lock. */
 enum path_op { P_UNLINK, P_RMDIR, P_MKDIR };
 
@@ -413,21 +346,25 @@ path_call(const char *path, enum path_op op, mode_t mode)
 	url = smbfs_url(fs, path);
 	if (!url)
 		return -errno;
-	pthread_mutex_lock(&fs->lock);
-	switch (op) {
-	case P_UNLINK:
-		r = smbc_getFunctionUnlink(fs->ctx)(fs->ctx, url);
-		break;
-	case P_RMDIR:
-		r = smbc_getFunctionRmdir(fs->ctx)(fs->ctx, url);
-		break;
-	case P_MKDIR:
-	default:
-		r = smbc_getFunctionMkdir(fs->ctx)(fs->ctx, url, mode);
-		break;
+	for (int attempt = 0;; attempt++) {
+		pthread_mutex_lock(&fs->lock);
+		switch (op) {
+		case P_UNLINK:
+			r = smbc_getFunctionUnlink(fs->ctx)(fs->ctx, url);
+			break;
+		case P_RMDIR:
+			r = smbc_getFunctionRmdir(fs->ctx)(fs->ctx, url);
+			break;
+		case P_MKDIR:
+		default:
+			r = smbc_getFunctionMkdir(fs->ctx)(fs->ctx, url, mode);
+			break;
+		}
+		r = r < 0 ? smb_err() : 0;
+		pthread_mutex_unlock(&fs->lock);
+		if (!busy_retry(r, attempt))
+			break;
 	}
-	r = r < 0 ? smb_err() : 0;
-	pthread_mutex_unlock(&fs->lock);
 	free(url);
 	return r;
 }
@@ -468,126 +405,23 @@ op_rename(const char *from, const char *to, unsigned int flags)
 		r = -errno;
 		goto out;
 	}
-	pthread_mutex_lock(&fs->lock);
-	if ((flags & RENAME_NOREPLACE) &&
-	    smbc_getFunctionStat(fs->ctx)(fs->ctx, uto, &st) == 0)
-		r = -EEXIST;
-	else if (smbc_getFunctionRename(fs->ctx)(fs->ctx, ufrom, fs->ctx, uto) < 0)
-		r = smb_err();
-	pthread_mutex_unlock(&fs->lock);
+	for (int attempt = 0;; attempt++) {
+		r = 0;
+		pthread_mutex_lock(&fs->lock);
+		if ((flags & RENAME_NOREPLACE) &&
+		    smbc_getFunctionStat(fs->ctx)(fs->ctx, uto, &st) == 0)
+			r = -EEXIST;
+		else if (smbc_getFunctionRename(fs->ctx)(fs->ctx, ufrom,
+				 fs->ctx, uto) < 0)
+			r = smb_err();
+		pthread_mutex_unlock(&fs->lock);
+		if (!busy_retry(r, attempt))
+			break;
+	}
 out:
 	free(ufrom);
 	free(uto);
 	return r;
-}
-
-static int
-op_statfs(const char *path, struct statvfs *out)
-{
-	struct smbfs *fs = fs_get();
-	struct statvfs sv;
-	unsigned long long unit, total, bfree, avail;
-	char *url;
-	int r;
-
-	(void)path;
-	/* Always ask about the share root: statvfs opens its argument. */
-	url = smbfs_url(fs, "/");
-	if (!url)
-		return -errno;
-	memset(&sv, 0, sizeof(sv));
-	LOCKED(fs, r = smbc_getFunctionStatVFS(fs->ctx)(fs->ctx, url, &sv) < 0 ? smb_err() : 0);
-	free(url);
-	if (r < 0)
-		return r;
-	/* libsmbclient's units: bytes = blocks * f_bsize (bytes per sector)
-	 * * f_frsize (sectors per allocation unit). */
-	unit = (unsigned long long)sv.f_bsize * (sv.f_frsize ? sv.f_frsize : 1);
-	if (unit == 0)
-		unit = 1;
-	total = sv.f_blocks * unit;
-	bfree = sv.f_bfree * unit;
-	avail = sv.f_bavail * unit;
-	memset(out, 0, sizeof(*out));
-	out->f_bsize = 4096;
-	out->f_frsize = 4096;
-	out->f_blocks = total / 4096;
-	out->f_bfree = bfree / 4096;
-	out->f_bavail = avail / 4096;
-	out->f_files = sv.f_files;
-	out->f_ffree = sv.f_ffree;
-	out->f_favail = sv.f_ffree;
-	out->f_namemax = 255;
-	return 0;
-}
-
-static void
-ts_to_tv(const struct timespec *ts, struct timeval *tv)
-{
-	tv->tv_sec = ts->tv_sec;
-	tv->tv_usec = ts->tv_nsec / 1000;
-}
-
-static int
-op_utimens(const char *path, const struct timespec tv[2],
-	struct fuse_file_info *fi)
-{
-	struct smbfs *fs = fs_get();
-	struct timeval t[2];
-	struct timeval now;
-	struct stat st;
-	char *url;
-	int r = 0;
-
-	(void)fi;
-	if (fs->view.ro)
-		return -EROFS;
-	url = smbfs_url(fs, path);
-	if (!url)
-		return -errno;
-	gettimeofday(&now, NULL);
-	pthread_mutex_lock(&fs->lock);
-	if (tv && (tv[0].tv_nsec == UTIME_OMIT || tv[1].tv_nsec == UTIME_OMIT) &&
-	    smbc_getFunctionStat(fs->ctx)(fs->ctx, url, &st) < 0) {
-		r = smb_err();
-		goto out;
-	}
-	for (int i = 0; i < 2; i++) {
-		if (!tv || tv[i].tv_nsec == UTIME_NOW)
-			t[i] = now;
-		else if (tv[i].tv_nsec == UTIME_OMIT)
-			ts_to_tv(i == 0 ? &st.st_atim : &st.st_mtim, &t[i]);
-		else
-			ts_to_tv(&tv[i], &t[i]);
-	}
-	if (smbc_getFunctionUtimes(fs->ctx)(fs->ctx, url, t) < 0)
-		r = smb_err();
-out:
-	pthread_mutex_unlock(&fs->lock);
-	free(url);
-	return r;
-}
-
-/* Ownership and permissions are presentation options (uid=, gid=,
- * file_mode=, dir_mode=): accept and ignore changes like mount.cifs does
- * without unix extensions. */
-static int
-op_chmod(const char *path, mode_t mode, struct fuse_file_info *fi)
-{
-	(void)path;
-	(void)mode;
-	(void)fi;
-	return fs_get()->view.ro ? -EROFS : 0;
-}
-
-static int
-op_chown(const char *path, uid_t uid, gid_t gid, struct fuse_file_info *fi)
-{
-	(void)path;
-	(void)uid;
-	(void)gid;
-	(void)fi;
-	return fs_get()->view.ro ? -EROFS : 0;
 }
 
 static void *
@@ -627,10 +461,10 @@ static const struct fuse_operations smbfs_ops = {
 	.mkdir = op_mkdir,
 	.rmdir = op_rmdir,
 	.rename = op_rename,
-	.statfs = op_statfs,
-	.utimens = op_utimens,
-	.chmod = op_chmod,
-	.chown = op_chown,
+	.statfs = smbfs_op_statfs,
+	.utimens = smbfs_op_utimens,
+	.chmod = smbfs_op_chmod,
+	.chown = smbfs_op_chown,
 };
 
 const struct fuse_operations *

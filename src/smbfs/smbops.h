@@ -6,6 +6,9 @@
  * open file until release. */
 #pragma once
 
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
 #define FUSE_USE_VERSION 35
 
 #include <fuse.h>
@@ -37,6 +40,7 @@ struct smbfs {
 	char *base_url;         /* "smb://host:port/share", owned */
 	size_t base_len;
 	struct smbfs_view view;
+	const char *mountpoint; /* absolute; borrowed from the options */
 };
 
 /* Percent-encode path (a FUSE path starting with '/') after fs->base_url.
@@ -59,6 +63,10 @@ const struct fuse_operations *smbfs_operations(void);
 /* Probe the share root (stat + opendir). Returns 0 or -errno as
  * libsmbclient reported it. */
 int smbfs_probe(struct smbfs *fs);
+
+/* Raise /sys/class/bdi/<dev>/read_ahead_kb of the mount at mountpoint to
+ * 1 MiB (implemented in readahead.c). Best effort, no error. */
+void smbfs_raise_readahead(const char *mountpoint);
 
 /* Free the context (closing every handle) and the URL. NULL-safe. */
 void smbfs_release(struct smbfs *fs);

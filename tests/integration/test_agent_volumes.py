@@ -37,7 +37,7 @@ def du_bytes(path):
 def backend(agent, smbd):
     bid = new_id()
     st, r = agent.mount(backend_id=bid, server=smbd.host, share="guest",
-                        subdir="nqrust-vols", mount_options="port=%d" % smbd.port)
+                        subdir="vols-" + bid[:8], mount_options="port=%d" % smbd.port)
     assert st == 200, r
     return bid, r
 
@@ -54,9 +54,9 @@ def test_clone_is_sparse_and_identical(agent, smbd, backend):
                           {"backend_id": bid, "volume_id": vid, "image": "base.raw"})
     assert st == 201, r
     assert r["path"] == "%s/smb-%s.raw" % (m["volume_dir"], vid)
-    assert r["size_bytes"] == GiB
+    assert r["size_bytes"] == GiB and r["allocated_bytes"] is None
     assert r["bytes_copied"] <= 70 * MiB  # only data extents crossed the wire
-    backing = os.path.join(smbd.shares["guest"], "nqrust-vols", "smb-%s.raw" % vid)
+    backing = os.path.join(smbd.shares["guest"], "vols-" + bid[:8], "smb-%s.raw" % vid)
     assert os.path.getsize(backing) == GiB
     assert du_bytes(backing) <= 70 * MiB, du_bytes(backing)
     assert filecmp.cmp(img, backing, shallow=False)
@@ -65,7 +65,10 @@ def test_clone_is_sparse_and_identical(agent, smbd, backend):
     st, lst = agent.request("GET", "/v1/storage/smb/volumes/" + bid)
     assert st == 200 and len(lst) == 1
     assert lst[0]["volume_id"] == vid and lst[0]["size_bytes"] == GiB
-    assert 0 < lst[0]["allocated_bytes"] <= 70 * MiB
+    # Through the FUSE driver the server's allocation is not visible
+    # (libsmbclient derives st_blocks from the size): the agent says so
+    # with null rather than a made-up number. du above is the real check.
+    assert m["driver"] == "fuse" and lst[0]["allocated_bytes"] is None
 
 
 def test_clone_grows_to_requested_size(agent, smbd, backend):
@@ -90,7 +93,7 @@ def test_empty_volume_and_delete(agent, smbd, backend):
     st, r = agent.request("POST", "/v1/storage/smb/volumes",
                           {"backend_id": bid, "volume_id": vid, "size_bytes": 10 * GiB})
     assert st == 201, r
-    backing = os.path.join(smbd.shares["guest"], "nqrust-vols", "smb-%s.raw" % vid)
+    backing = os.path.join(smbd.shares["guest"], "vols-" + bid[:8], "smb-%s.raw" % vid)
     assert os.path.getsize(backing) == 10 * GiB and du_bytes(backing) < MiB
     st, r = agent.request("POST", "/v1/storage/smb/volumes",
                           {"backend_id": bid, "volume_id": vid, "size_bytes": GiB})

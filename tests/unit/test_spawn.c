@@ -9,6 +9,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <string.h>
@@ -24,6 +26,32 @@ mono_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Gone or a zombie (it may be reparented to a PID 1 that does not reap)
+ * within a second. */
+static bool
+process_gone(pid_t pid)
+{
+	for (int i = 0; i < 100; i++) {
+		char path[64], buf[256];
+		FILE *f;
+		const char *rp;
+
+		snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+		f = fopen(path, "r");
+		if (!f)
+			return true;
+		buf[0] = '\0';
+		if (!fgets(buf, sizeof buf, f))
+			buf[0] = '\0';
+		fclose(f);
+		rp = strrchr(buf, ')');
+		if (rp && rp[1] == ' ' && (rp[2] == 'Z' || rp[2] == 'X'))
+			return true;
+		usleep(10000);
+	}
+	return false;
 }
 
 static int
@@ -130,6 +158,20 @@ test_timeout_kills_group(void **state)
 	assert_false(spawn_ok(&r));
 	assert_string_equal(r.out, "");
 	spawn_result_release(&r);
+
+	/* The grandchild itself must be gone, not just its pipe ignored. */
+	{
+		const char *const bg[] = { "/bin/sh", "-c", "sleep 10 & echo $!; wait",
+			NULL };
+		long pid;
+
+		assert_int_equal(run(bg, 300, &r), 0);
+		assert_true(r.timed_out);
+		pid = strtol(r.out, NULL, 10);
+		assert_true(pid > 1);
+		assert_true(process_gone((pid_t)pid));
+		spawn_result_release(&r);
+	}
 
 	t0 = mono_ms();
 	assert_int_equal(run(direct, 200, &r), 0);
@@ -238,7 +280,7 @@ test_fds_and_signals_reset(void **state)
 	const char *const argv[] = { "/bin/sh", "-c",
 		"ls /proc/self/fd | wc -l; grep SigBlk /proc/self/status; "
 		"grep SigIgn /proc/self/status; "
-		"[ \"$(ps -o pgid= -p $$ | tr -d ' ')\" = \"$$\" ] && echo leader",
+		"set -- $(cat /proc/$$/stat); [ \"$5\" = \"$$\" ] && echo leader",
 		NULL };
 	struct spawn_result r = { 0 };
 	int leak = open("/dev/null", O_RDONLY); /* deliberately not CLOEXEC */

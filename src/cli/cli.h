@@ -1,0 +1,42 @@
+/* nqrust: command-line client of the manager API (DESIGN.md §5, §7). */
+#pragma once
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+struct cli {
+	const char *url;   /* manager base URL, no trailing slash */
+	char *token;       /* owned; NULL when not logged in */
+	bool json;         /* --json: print API JSON as is */
+};
+
+/* One API call. body (may be NULL) is sent as JSON; the dumped copy is
+ * wiped after the call, since it may carry a password. Returns the HTTP
+ * status (>= 100) with *ret (may be NULL) holding the parsed reply (owned),
+ * or -errno when the manager could not be reached (message printed). */
+int cli_request(const struct cli *c, const char *method, const char *path,
+	json_t *body, json_t **ret);
+/* Print an API error reply to stderr; returns the exit code (1). */
+int cli_print_error(int status, json_t *reply);
+
+/* Read a password: one line from stdin with --password-stdin, else a
+ * no-echo prompt on /dev/tty. *ret is owned by the caller (wipe + free). */
+int cli_read_password(bool from_stdin, const char *prompt, char **ret);
+void cli_free_secret(char *s);
+
+/* Output. */
+void cli_print_json(json_t *j);
+void cli_print_backends(json_t *arr);
+void cli_print_backend(json_t *b);
+void cli_print_volumes(json_t *arr);
+/* "1.5 GiB"; buf of at least 16 bytes. */
+void cli_human_bytes(unsigned long long n, char *buf, size_t sz);
+/* "10G", "512M", "4096" → bytes; -EINVAL. */
+int cli_parse_size(const char *s, unsigned long long *ret);
+
+/* Token file ($XDG_CONFIG_HOME or ~/.config)/nqrust/token. */
+int cli_token_path(char *buf, size_t sz);
+int cli_save_token(const char *token);
+/* Owned string or NULL. */
+char *cli_load_token(void);

@@ -1,0 +1,470 @@
+/* nqrust — command-line client of the nqrust manager.
+ *
+ *   nqrust [--url URL] [--token T] [--json] COMMAND ...
+ *
+ * The token comes from --token, else NQRUST_TOKEN, else the file written
+ * by `nqrust login` (~/.config/nqrust/token, mode 0600). Passwords are read
+ * from a no-echo prompt or with --password-stdin, never from argv. */
+#include <curl/curl.h>
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+#define DEFAULT_URL "http://127.0.0.1:18080"
+
+static const char usage_text[] =
+	"usage: nqrust [--url URL] [--token TOKEN] [--json] COMMAND\n"
+	"\n"
+	"  login --username USER [--password-stdin]\n"
+	"  logout\n"
+	"  backend list\n"
+	"  backend get ID|NAME\n"
+	"  backend create --name NAME [--kind smb|localfile] [--server HOST --share SHARE\n"
+	"                 [--username USER [--domain DOM]] [--smb-version V] [--subdir DIR]\n"
+	"                 [--mount-options OPTS] [--mount-base DIR]] [--path DIR]\n"
+	"                 [--default] [--password-stdin]\n"
+	"  backend update ID|NAME [--name NAME] [--server …] [--share …] [--username …]\n"
+	"                 [--domain …] [--smb-version …] [--subdir …] [--mount-options …]\n"
+	"                 [--mount-base …] [--path …] [--default]\n"
+	"                 [--rotate-password] [--password-stdin]\n"
+	"  backend rotate-password ID|NAME [--password-stdin]\n"
+	"  backend delete ID|NAME\n"
+	"  volume list\n"
+	"  volume create --backend ID|NAME --size SIZE [--image NAME]\n"
+	"  volume delete ID\n"
+	"\n"
+	"Environment: NQRUST_URL, NQRUST_TOKEN.\n";
+
+static int
+usage(int code)
+{
+	fputs(usage_text, code ? stderr : stdout);
+	return code;
+}
+
+enum {
+	O_NAME = 1000, O_KIND, O_SERVER, O_SHARE, O_USERNAME, O_DOMAIN, O_SMBVER,
+	O_SUBDIR, O_MOUNTOPTS, O_MOUNTBASE, O_PATH, O_DEFAULT, O_PWSTDIN, O_ROTATE,
+	O_BACKEND, O_SIZE, O_IMAGE,
+};
+
+static const struct option cmd_opts[] = {
+	{ "name", required_argument, NULL, O_NAME },
+	{ "kind", required_argument, NULL, O_KIND },
+	{ "server", required_argument, NULL, O_SERVER },
+	{ "share", required_argument, NULL, O_SHARE },
+	{ "username", required_argument, NULL, O_USERNAME },
+	{ "domain", required_argument, NULL, O_DOMAIN },
+	{ "smb-version", required_argument, NULL, O_SMBVER },
+	{ "subdir", required_argument, NULL, O_SUBDIR },
+	{ "mount-options", required_argument, NULL, O_MOUNTOPTS },
+	{ "mount-base", required_argument, NULL, O_MOUNTBASE },
+	{ "path", required_argument, NULL, O_PATH },
+	{ "default", no_argument, NULL, O_DEFAULT },
+	{ "password-stdin", no_argument, NULL, O_PWSTDIN },
+	{ "rotate-password", no_argument, NULL, O_ROTATE },
+	{ "backend", required_argument, NULL, O_BACKEND },
+	{ "size", required_argument, NULL, O_SIZE },
+	{ "image", required_argument, NULL, O_IMAGE },
+	{ NULL, 0, NULL, 0 },
+};
+
+/* What a subcommand was given. */
+struct args {
+	json_t *config;   /* config keys given on the command line */
+	const char *name, *kind, *username, *backend, *size, *image;
+	bool set_default, password_stdin, rotate;
+	const char *positional;
+};
+
+static const char *
+config_key(int opt)
+{
+	switch (opt) {
+	case O_SERVER: return "server";
+	case O_SHARE: return "share";
+	case O_USERNAME: return "username";
+	case O_DOMAIN: return "domain";
+	case O_SMBVER: return "smb_version";
+	case O_SUBDIR: return "subdir";
+	case O_MOUNTOPTS: return "mount_options";
+	case O_MOUNTBASE: return "mount_base";
+	case O_PATH: return "path";
+	default: return NULL;
+	}
+}
+
+/* getopt_long accepts unambiguous prefixes ("--password" would mean
+ * --password-stdin, and the next word — maybe a password — would become an
+ * argument). Demand exact option names, and never echo a value. */
+static int
+exact_options(int argc, char **argv, const struct option *opts)
+{
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		size_t n;
+		bool ok = false;
+
+		if (strcmp(a, "--") == 0)
+			break;
+		if (strncmp(a, "--", 2) != 0)
+			continue;
+		n = strcspn(a + 2, "=");
+		for (const struct option *o = opts; o->name; o++) {
+			if (strlen(o->name) == n && strncmp(o->name, a + 2, n) == 0) {
+				ok = true;
+				if (o->has_arg == required_argument && !a[2 + n])
+					i++; /* skip its value */
+			}
+		}
+		if (!ok) {
+			fprintf(stderr, "nqrust: unknown option '--%.*s'\n", (int)n, a + 2);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+static int
+parse_args(int argc, char **argv, struct args *a)
+{
+	int opt;
+
+	memset(a, 0, sizeof *a);
+	if (exact_options(argc, argv, cmd_opts) < 0)
+		return -EINVAL;
+	a->config = json_object();
+	optind = 1;
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, "", cmd_opts, NULL)) != -1) {
+		const char *key = config_key(opt);
+
+		if (key) {
+			json_object_set_new(a->config, key, json_string(optarg));
+			if (opt == O_USERNAME)
+				a->username = optarg;
+			continue;
+		}
+		switch (opt) {
+		case O_NAME: a->name = optarg; break;
+		case O_KIND: a->kind = optarg; break;
+		case O_DEFAULT: a->set_default = true; break;
+		case O_PWSTDIN: a->password_stdin = true; break;
+		case O_ROTATE: a->rotate = true; break;
+		case O_BACKEND: a->backend = optarg; break;
+		case O_SIZE: a->size = optarg; break;
+		case O_IMAGE: a->image = optarg; break;
+		default: {
+			/* Name the option, never echo a value (it could be a
+			 * password typed by mistake). */
+			const char *bad = argv[optind - 1];
+			fprintf(stderr, "nqrust: unknown or incomplete option '%.*s'\n",
+				(int)strcspn(bad, "="), bad);
+			return -EINVAL;
+		}
+		}
+	}
+	if (optind < argc)
+		a->positional = argv[optind++];
+	if (optind < argc) {
+		fprintf(stderr, "nqrust: unexpected argument '%s'\n", argv[optind]);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int
+ok_or_error(int status, json_t *reply, int want)
+{
+	if (status < 0)
+		return 1;
+	if (status != want)
+		return cli_print_error(status, reply);
+	return 0;
+}
+
+/* ID, or the id of the backend with that name. */
+static int
+resolve_backend(const struct cli *c, const char *ref, char *buf, size_t sz)
+{
+	json_t *list = NULL, *b;
+	size_t i;
+	int status;
+
+	status = cli_request(c, "GET", "/v1/storage/backends", NULL, &list);
+	if (status != 200) {
+		ok_or_error(status, list, 200);
+		json_decref(list);
+		return -EIO;
+	}
+	json_array_foreach(list, i, b) {
+		const char *id = json_string_value(json_object_get(b, "id"));
+		const char *name = json_string_value(json_object_get(b, "name"));
+
+		if ((id && strcmp(id, ref) == 0) || (name && strcmp(name, ref) == 0)) {
+			snprintf(buf, sz, "%s", id);
+			json_decref(list);
+			return 0;
+		}
+	}
+	json_decref(list);
+	fprintf(stderr, "nqrust: no backend with id or name '%s'\n", ref);
+	return -ENOENT;
+}
+
+static int
+cmd_login(struct cli *c, struct args *a)
+{
+	json_t *reply = NULL;
+	char *pw = NULL;
+	int status, rc;
+
+	if (!a->username) {
+		fprintf(stderr, "nqrust: login needs --username\n");
+		return 2;
+	}
+	if (cli_read_password(a->password_stdin, "Password: ", &pw) < 0)
+		return 1;
+	json_t *body = json_pack("{s:s, s:s}", "username", a->username, "password", pw);
+	cli_free_secret(pw);
+	free(c->token);
+	c->token = NULL;
+	status = cli_request(c, "POST", "/v1/auth/login", body, &reply);
+	json_decref(body);
+	rc = ok_or_error(status, reply, 200);
+	if (rc == 0) {
+		const char *tok = json_string_value(json_object_get(reply, "token"));
+		int r = tok ? cli_save_token(tok) : -EPROTO;
+		if (r < 0) {
+			fprintf(stderr, "nqrust: cannot save the token: %s\n", strerror(-r));
+			rc = 1;
+		} else if (c->json) {
+			json_t *j = json_pack("{s:b, s:s}", "logged_in", 1, "username", a->username);
+			cli_print_json(j);
+			json_decref(j);
+		} else {
+			printf("Logged in as %s.\n", a->username);
+		}
+	}
+	json_decref(reply);
+	return rc;
+}
+
+static int
+simple(struct cli *c, const char *method, const char *path, json_t *body, int want,
+	void (*print)(json_t *), const char *done_msg)
+{
+	json_t *reply = NULL;
+	int status = cli_request(c, method, path, body, &reply);
+	int rc = ok_or_error(status, reply, want);
+
+	if (rc == 0) {
+		if (c->json && reply)
+			cli_print_json(reply);
+		else if (print && reply)
+			print(reply);
+		else if (done_msg && !c->json)
+			printf("%s\n", done_msg);
+	}
+	json_decref(reply);
+	return rc;
+}
+
+static int
+cmd_backend(struct cli *c, const char *sub, struct args *a)
+{
+	char id[128], path[256];
+	char *pw = NULL;
+	int rc;
+
+	if (strcmp(sub, "list") == 0)
+		return simple(c, "GET", "/v1/storage/backends", NULL, 200, cli_print_backends, NULL);
+	if (strcmp(sub, "create") == 0) {
+		if (!a->name) {
+			fprintf(stderr, "nqrust: backend create needs --name\n");
+			return 2;
+		}
+		if (a->username && *a->username &&
+		    cli_read_password(a->password_stdin, "SMB password: ", &pw) < 0)
+			return 1;
+		if (pw)
+			json_object_set_new(a->config, "password", json_string(pw));
+		cli_free_secret(pw);
+		json_t *body = json_pack("{s:s, s:s, s:O}", "name", a->name, "kind",
+			a->kind ? a->kind : "smb", "config", a->config);
+		if (a->set_default)
+			json_object_set_new(body, "is_default", json_true());
+		rc = simple(c, "POST", "/v1/storage/backends", body, 201, cli_print_backend, NULL);
+		json_decref(body);
+		return rc;
+	}
+	if (!a->positional) {
+		fprintf(stderr, "nqrust: backend %s needs an ID or NAME\n", sub);
+		return 2;
+	}
+	if (resolve_backend(c, a->positional, id, sizeof id) < 0)
+		return 1;
+	snprintf(path, sizeof path, "/v1/storage/backends/%s", id);
+	if (strcmp(sub, "get") == 0)
+		return simple(c, "GET", path, NULL, 200, cli_print_backend, NULL);
+	if (strcmp(sub, "delete") == 0)
+		return simple(c, "DELETE", path, NULL, 204, NULL, "Backend removed.");
+	if (strcmp(sub, "update") == 0 || strcmp(sub, "rotate-password") == 0) {
+		bool rotate = a->rotate || a->password_stdin || strcmp(sub, "rotate-password") == 0;
+		json_t *body = json_object();
+
+		if (a->name)
+			json_object_set_new(body, "name", json_string(a->name));
+		if (json_object_size(a->config))
+			json_object_set(body, "config", a->config);
+		if (a->set_default)
+			json_object_set_new(body, "is_default", json_true());
+		if (rotate) {
+			if (cli_read_password(a->password_stdin, "New SMB password: ", &pw) < 0) {
+				json_decref(body);
+				return 1;
+			}
+			json_object_set_new(body, "rotate_password", json_string(pw));
+			cli_free_secret(pw);
+		}
+		rc = simple(c, "PATCH", path, body, 200, cli_print_backend, NULL);
+		json_decref(body);
+		return rc;
+	}
+	fprintf(stderr, "nqrust: unknown backend command '%s'\n", sub);
+	return 2;
+}
+
+static int
+cmd_volume(struct cli *c, const char *sub, struct args *a)
+{
+	char id[128], path[256];
+	unsigned long long size = 0;
+	int rc;
+
+	if (strcmp(sub, "list") == 0)
+		return simple(c, "GET", "/v1/volumes", NULL, 200, cli_print_volumes, NULL);
+	if (strcmp(sub, "create") == 0) {
+		if (!a->backend || (!a->size && !a->image)) {
+			fprintf(stderr, "nqrust: volume create needs --backend and --size\n");
+			return 2;
+		}
+		if (a->size && cli_parse_size(a->size, &size) < 0) {
+			fprintf(stderr, "nqrust: bad --size '%s' (e.g. 4096, 512M, 10G)\n", a->size);
+			return 2;
+		}
+		if (resolve_backend(c, a->backend, id, sizeof id) < 0)
+			return 1;
+		json_t *body = json_pack("{s:s}", "backend_id", id);
+		if (size)
+			json_object_set_new(body, "size_bytes", json_integer((json_int_t)size));
+		if (a->image)
+			json_object_set_new(body, "image", json_string(a->image));
+		rc = simple(c, "POST", "/v1/volumes", body, 201, NULL, NULL);
+		if (rc == 0 && !c->json)
+			printf("Volume created.\n");
+		json_decref(body);
+		return rc;
+	}
+	if (strcmp(sub, "delete") == 0) {
+		if (!a->positional) {
+			fprintf(stderr, "nqrust: volume delete needs an ID\n");
+			return 2;
+		}
+		snprintf(path, sizeof path, "/v1/volumes/%s", a->positional);
+		return simple(c, "DELETE", path, NULL, 204, NULL, "Volume deleted.");
+	}
+	fprintf(stderr, "nqrust: unknown volume command '%s'\n", sub);
+	return 2;
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option global[] = {
+		{ "url", required_argument, NULL, 'u' },
+		{ "token", required_argument, NULL, 't' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct cli c = { .url = getenv("NQRUST_URL") };
+	const char *token = getenv("NQRUST_TOKEN");
+	struct args a;
+	int opt, rc;
+
+	opterr = 0;
+	/* Only the options before the command are global. */
+	int gargc = 1;
+	while (gargc < argc && argv[gargc][0] == '-') {
+		bool takes = strcmp(argv[gargc], "--url") == 0 || strcmp(argv[gargc], "--token") == 0;
+		gargc += takes ? 2 : 1;
+	}
+	if (exact_options(gargc < argc ? gargc : argc, argv, global) < 0)
+		return usage(2);
+	while ((opt = getopt_long(argc, argv, "+h", global, NULL)) != -1) {
+		switch (opt) {
+		case 'u': c.url = optarg; break;
+		case 't': token = optarg; break;
+		case 'j': c.json = true; break;
+		case 'h': return usage(0);
+		default:
+			fprintf(stderr, "nqrust: unknown or incomplete option '%.*s'\n",
+				(int)strcspn(argv[optind - 1], "="), argv[optind - 1]);
+			return usage(2);
+		}
+	}
+	if (optind >= argc)
+		return usage(2);
+	if (!c.url || !*c.url)
+		c.url = DEFAULT_URL;
+	char *url = strdup(c.url);
+	if (!url)
+		return 1;
+	for (size_t n = strlen(url); n > 0 && url[n - 1] == '/'; n--)
+		url[n - 1] = '\0';
+	c.url = url;
+	c.token = token && *token ? strdup(token) : cli_load_token();
+
+	const char *cmd = argv[optind];
+	int sub_argc = argc - optind;
+	char **sub_argv = argv + optind;
+	const char *sub = NULL;
+
+	if (strcmp(cmd, "backend") == 0 || strcmp(cmd, "volume") == 0) {
+		if (sub_argc < 2) {
+			free(url);
+			return usage(2);
+		}
+		sub = sub_argv[1];
+		sub_argc--;
+		sub_argv++;
+	}
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	if (parse_args(sub_argc, sub_argv, &a) < 0) {
+		rc = 2;
+	} else if (strcmp(cmd, "login") == 0) {
+		rc = cmd_login(&c, &a);
+	} else if (strcmp(cmd, "logout") == 0) {
+		rc = simple(&c, "POST", "/v1/auth/logout", NULL, 204, NULL, "Logged out.");
+	} else if (strcmp(cmd, "backend") == 0) {
+		rc = cmd_backend(&c, sub, &a);
+	} else if (strcmp(cmd, "volume") == 0) {
+		rc = cmd_volume(&c, sub, &a);
+	} else {
+		fprintf(stderr, "nqrust: unknown command '%s'\n", cmd);
+		rc = usage(2);
+	}
+	json_decref(a.config);
+	if (c.token) {
+		explicit_bzero(c.token, strlen(c.token));
+		free(c.token);
+	}
+	free(url);
+	curl_global_cleanup();
+	return rc;
+}
