@@ -91,3 +91,21 @@ credstore_exists(struct agent *a, const char *backend_id)
 	return fstatat(a->cred_dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
 	       S_ISREG(st.st_mode);
 }
+
+int
+credstore_read(struct agent *a, const char *backend_id, struct secret **ret)
+{
+	char name[64], *text = NULL;
+	size_t len = 0;
+	int r = file_name(backend_id, name, sizeof name);
+
+	if (r < 0)
+		return r;
+	r = fs_read_file(a->cred_dirfd, name, 8192, &text, &len);
+	if (r < 0)
+		return r;
+	r = secret_new(text, len, ret);
+	explicit_bzero(text, len);
+	free(text);
+	return r;
+}

@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "../common/secret.h"
 #include "agent.h"
 
 /* Write username, password (len bytes, may hold any byte but CR, LF, NUL)
@@ -15,6 +16,8 @@ int credstore_put(struct agent *a, const char *backend_id, const char *username,
 /* Idempotent: 0 when the file is gone afterwards. */
 int credstore_delete(struct agent *a, const char *backend_id);
 bool credstore_exists(struct agent *a, const char *backend_id);
+/* The whole file as a secret (caller frees); -ENOENT when missing. */
+int credstore_read(struct agent *a, const char *backend_id, struct secret **ret);
 /* Absolute path of the file (for mount.cifs credentials=). */
 int credstore_path(const struct agent *a, const char *backend_id, char *buf,
 	size_t bufsz);

@@ -131,15 +131,16 @@ main(int argc, char **argv)
 	int r, sig = 0, rc = 1;
 
 	r = agent_config_load(&a.cfg, argc, argv, &err);
-	if (r == 1)
-		return 0;
-	if (r < 0) {
-		fprintf(stderr, "nqrust-agent: %s\n", err.message[0] ? err.message : strerror(-r));
-		return 2;
+	if (r != 0) {
+		if (r < 0)
+			fprintf(stderr, "nqrust-agent: %s\n",
+				err.message[0] ? err.message : strerror(-r));
+		agent_config_release(&a.cfg);
+		return r == 1 ? 0 : 2;
 	}
 	if (log_level_parse(a.cfg.log_level, &lvl) < 0) {
 		fprintf(stderr, "nqrust-agent: log_level must be debug, info, warn or error\n");
-		return 2;
+		goto out;
 	}
 	log_set_level(lvl);
 	a.driver = !strcmp(a.cfg.mount_driver, "kernel") ? DRIVER_KERNEL
@@ -147,13 +148,13 @@ main(int argc, char **argv)
 	if (a.cfg.listen_tcp &&
 	    split_hostport(a.cfg.listen_tcp, tcp_host, sizeof tcp_host, &tcp_port) < 0) {
 		fprintf(stderr, "nqrust-agent: listen_tcp must be HOST:PORT\n");
-		return 2;
+		goto out;
 	}
 	if (a.cfg.socket_group && *a.cfg.socket_group) {
 		struct group *g = getgrnam(a.cfg.socket_group);
 		if (!g) {
 			fprintf(stderr, "nqrust-agent: no such group '%s'\n", a.cfg.socket_group);
-			return 2;
+			goto out;
 		}
 		a.socket_gid = g->gr_gid;
 	}

@@ -25,6 +25,10 @@ struct mount_entry {
 	struct mount_entry *next;
 	char key[2048];
 	struct smb_mount_spec spec;
+	/* The credentials file content the mount was made with (NULL for
+	 * guest): a backend only shares this mount if its own file matches,
+	 * so a wrong password never rides on someone else's mount. */
+	struct secret *cred;
 	char mount_point[PATH_MAX];
 	char source[600];
 	enum mount_driver driver;
@@ -68,6 +72,7 @@ mount_table_new(struct mount_table **ret)
 static void
 entry_free(struct mount_entry *e)
 {
+	secret_free(e->cred);
 	smb_mount_spec_release(&e->spec);
 	free(e);
 }
@@ -215,7 +220,8 @@ prepare_mount_point(const char *base, const char *mp)
  * on success the entry is pinned. */
 static int
 acquire_locked(struct agent *a, const char *cred_id, const struct smb_mount_spec *s,
-	const char *base, struct mount_entry **ret, struct nq_error *err)
+	const char *base, const struct secret *cred_snap, struct mount_entry **ret,
+	struct nq_error *err)
 {
 	struct mount_table *t = a->mounts;
 	char key[2048];
@@ -229,7 +235,8 @@ acquire_locked(struct agent *a, const char *cred_id, const struct smb_mount_spec
 		/* A failed entry still referenced by backends is retried in
 		 * place; an unreferenced failed one only lives for its waiters. */
 		for (struct mount_entry *x = t->mounts; x; x = x->next)
-			if (!strcmp(x->key, key) && (x->state != ME_FAILED || x->refs))
+			if (!strcmp(x->key, key) && secret_equal(x->cred, cred_snap) &&
+			    (x->state != ME_FAILED || x->refs))
 				e = x;
 		if (e && (e->state == ME_MOUNTING || e->state == ME_UNMOUNTING)) {
 			e->waiters++;
@@ -264,7 +271,9 @@ acquire_locked(struct agent *a, const char *cred_id, const struct smb_mount_spec
 			if (!e)
 				return -ENOMEM;
 			snprintf(e->key, sizeof e->key, "%s", key);
-			if ((r = smb_mount_spec_copy(s, &e->spec)) < 0 ||
+			if ((cred_snap && (r = secret_new(cred_snap->buf, cred_snap->len,
+						   &e->cred)) < 0) ||
+			    (r = smb_mount_spec_copy(s, &e->spec)) < 0 ||
 			    (r = choose_mount_point(t, s, base, e->mount_point,
 				     sizeof e->mount_point)) < 0) {
 				entry_free(e);
@@ -388,16 +397,17 @@ mounts_attach(struct agent *a, const struct mount_request *req,
 	struct mount_entry *e = NULL;
 	struct backend_rec *b;
 	struct mount_result res = { 0 };
+	_cleanup_secret_ struct secret *cred = NULL;
 	int r;
 
-	if (req->spec.username[0] && !credstore_exists(a, req->backend_id))
+	if (req->spec.username[0] && credstore_read(a, req->backend_id, &cred) < 0)
 		return nq_error_setr(err, -ENOENT, "smb_cred_missing", NULL,
 			"no credentials are stored for backend %s; save the backend's "
 			"password again (PUT /v1/storage/smb/credentials/%s)",
 			req->backend_id, req->backend_id);
 
 	pthread_mutex_lock(&t->lock);
-	r = acquire_locked(a, req->backend_id, &req->spec, req->mount_base, &e, err);
+	r = acquire_locked(a, req->backend_id, &req->spec, req->mount_base, cred, &e, err);
 	if (r < 0) {
 		pthread_mutex_unlock(&t->lock);
 		return r;
@@ -495,14 +505,25 @@ mounts_pin_volume_dir(struct agent *a, const char *backend_id, char *buf,
 			"backend %s has no mount on this host; mount it first "
 			"(POST /v1/storage/smb/mounts)", backend_id);
 	}
-	if (b->spec.username[0] && !credstore_exists(a, backend_id) &&
-	    !(b->m && b->m->state == ME_MOUNTED && still_mounted(b->m))) {
+	/* The backend's own live mount serves it even after a password
+	 * rotation; only a missing mount is made again, with current creds. */
+	if (b->m && b->m->state == ME_MOUNTED && still_mounted(b->m)) {
+		e = b->m;
+		e->pins++;
+		r = volume_dir_of(e, b->subdir, buf, bufsz);
+		if (ret_driver)
+			*ret_driver = e->driver;
+		pthread_mutex_unlock(&t->lock);
+		return r;
+	}
+	_cleanup_secret_ struct secret *cred = NULL;
+	if (b->spec.username[0] && credstore_read(a, backend_id, &cred) < 0) {
 		pthread_mutex_unlock(&t->lock);
 		return nq_error_setr(err, -ENOENT, "smb_cred_missing", NULL,
 			"no credentials are stored for backend %s; save the backend's "
 			"password again", backend_id);
 	}
-	r = acquire_locked(a, backend_id, &b->spec, b->mount_base, &e, err);
+	r = acquire_locked(a, backend_id, &b->spec, b->mount_base, cred, &e, err);
 	if (r < 0) {
 		pthread_mutex_unlock(&t->lock);
 		return r;
@@ -610,8 +631,11 @@ restore_one(struct agent *a, struct stored_backend *sb)
 	if (!sb->mount_point[0] || make_key(&b->spec, b->mount_base, key, sizeof key) < 0)
 		return;
 	smb_unc(&b->spec, unc, sizeof unc);
+	_cleanup_secret_ struct secret *cred = NULL;
+	if (b->spec.username[0])
+		credstore_read(a, b->id, &cred);
 	for (struct mount_entry *e = t->mounts; e; e = e->next)
-		if (!strcmp(e->key, key)) {
+		if (!strcmp(e->key, key) && !strcmp(e->mount_point, sb->mount_point)) {
 			e->refs++;
 			b->m = e;
 			return;
@@ -621,7 +645,8 @@ restore_one(struct agent *a, struct stored_backend *sb)
 	const struct mountinfo_entry *m = mountinfo_find(mi, n, sb->mount_point);
 	if (m && mountinfo_is_smb(m) && !strcmp(m->source, unc)) {
 		struct mount_entry *e = calloc(1, sizeof *e);
-		if (e && smb_mount_spec_copy(&b->spec, &e->spec) >= 0) {
+		if (e && smb_mount_spec_copy(&b->spec, &e->spec) >= 0 &&
+		    (!cred || secret_new(cred->buf, cred->len, &e->cred) >= 0)) {
 			snprintf(e->key, sizeof e->key, "%s", key);
 			snprintf(e->mount_point, sizeof e->mount_point, "%s", sb->mount_point);
 			snprintf(e->source, sizeof e->source, "%s", unc);
@@ -634,8 +659,8 @@ restore_one(struct agent *a, struct stored_backend *sb)
 			b->m = e;
 			log_info("adopted existing mount source=%s mount_point=%s driver=%s",
 				unc, e->mount_point, mount_driver_name(e->driver));
-		} else {
-			free(e);
+		} else if (e) {
+			entry_free(e);
 		}
 	} else {
 		log_info("share of backend not mounted; will mount on first use "

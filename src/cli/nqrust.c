@@ -138,7 +138,7 @@ parse_args(int argc, char **argv, struct args *a)
 	if (exact_options(argc, argv, cmd_opts) < 0)
 		return -EINVAL;
 	a->config = json_object();
-	optind = 1;
+	optind = 0; /* 0: full re-initialisation (GNU), so options may follow arguments */
 	opterr = 0;
 	while ((opt = getopt_long(argc, argv, "", cmd_opts, NULL)) != -1) {
 		const char *key = config_key(opt);

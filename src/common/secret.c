@@ -43,3 +43,17 @@ secret_free(struct secret *s)
 	explicit_bzero(s, sizeof *s);
 	free(s);
 }
+
+bool
+secret_equal(const struct secret *a, const struct secret *b)
+{
+	unsigned char diff = 0;
+
+	if (!a || !b)
+		return a == b;
+	if (a->len != b->len)
+		return false;
+	for (size_t i = 0; i < a->len; i++)
+		diff |= (unsigned char)(a->buf[i] ^ b->buf[i]);
+	return diff == 0;
+}

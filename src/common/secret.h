@@ -3,6 +3,7 @@
  * function that formats it for a log or an error. */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 
 struct secret {
@@ -12,6 +13,9 @@ struct secret {
 
 /* Copy len bytes of s into a new secret; -ENOMEM. */
 int secret_new(const char *s, size_t len, struct secret **ret);
+/* Same length and bytes, compared in constant time for equal lengths.
+ * Two NULLs are equal; NULL and non-NULL are not. */
+bool secret_equal(const struct secret *a, const struct secret *b);
 /* explicit_bzero and free; NULL-safe. */
 void secret_free(struct secret *s);
 static inline void

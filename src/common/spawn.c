@@ -31,12 +31,31 @@
 /* Poll slice when pidfd_open is unavailable and exit must be polled. */
 #define SPAWN_POLL_SLICE_MS 20
 
-static const char *const default_env[] = {
+/* The minimal environment children get. Sanitizer settings are passed
+ * through (they are never secret) so instrumented test builds of helpers
+ * report where the test harness looks. */
+static const char *default_env[8] = {
 	"PATH=/usr/sbin:/usr/bin:/sbin:/bin",
 	"LANG=C",
 	"LC_ALL=C",
 	NULL,
 };
+static pthread_once_t default_env_once = PTHREAD_ONCE_INIT;
+
+static void
+default_env_init(void)
+{
+	static const char *const pass[] = { "ASAN_OPTIONS=", "UBSAN_OPTIONS=",
+		"LSAN_OPTIONS=" };
+	extern char **environ;
+	size_t n = 3;
+
+	for (char **e = environ; e && *e && n + 1 < ARRAY_SIZE(default_env); e++)
+		for (size_t i = 0; i < ARRAY_SIZE(pass); i++)
+			if (!strncmp(*e, pass[i], strlen(pass[i])))
+				default_env[n++] = *e;
+	default_env[n] = NULL;
+}
 
 struct capture {
 	int fd;
@@ -354,6 +373,7 @@ spawn_run(const struct spawn_opts *o, struct spawn_result *ret)
 		posix_spawn_file_actions_destroy(&fa);
 		return -r;
 	}
+	pthread_once(&default_env_once, default_env_init);
 	r = prepare_child(&fa, &attr, in_r, out_w, err_w);
 	if (r == 0)
 		r = -posix_spawn(&st.pid, o->argv[0], &fa, &attr,

@@ -5,6 +5,7 @@ dir) lives under one private temp dir, so several runs side by side never
 collide and nothing under /etc, /var or /run is touched.
 """
 
+import glob
 import http.client
 import json
 import os
@@ -106,7 +107,11 @@ class Agent:
     def start(self):
         self._log = open(self.log_path, "ab")
         env = dict(os.environ)
-        env.setdefault("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=0")
+        # Sanitizer reports (agent and the helpers it spawns, which have no
+        # stderr once daemonized) go to files that cleanup() checks.
+        san = os.path.join(self.root, "sanitizer")
+        env["ASAN_OPTIONS"] = "detect_leaks=1:log_path=" + san
+        env["UBSAN_OPTIONS"] = "print_stacktrace=1:log_path=" + san
         self.proc = subprocess.Popen(self.args(), stdout=self._log, stderr=self._log,
                                      stdin=subprocess.DEVNULL, env=env)
         deadline = time.monotonic() + 20
@@ -194,10 +199,26 @@ class Agent:
     def mounts(self):
         return mounts_under(self.mount_root)
 
+    def sanitizer_reports(self):
+        out = []
+        for p in glob.glob(os.path.join(self.root, "sanitizer.*")):
+            with open(p, errors="replace") as f:
+                text = f.read()
+            # A bare "Suppressions used" summary (smbfs suppresses one known
+            # leak inside libsmbclient's startup) is not a report.
+            if "ERROR:" in text or "runtime error" in text:
+                out.append(text)
+        return out
+
     def cleanup(self):
-        self.stop()
-        unmount_all(self.mount_root)
+        rc = self.stop()
+        unmount_all(self.mount_root)  # lets FUSE daemons exit and report
+        time.sleep(0.3)
+        reports = self.sanitizer_reports()
+        log = self.log()
         subprocess.run(["rm", "-rf", "--one-file-system", self.root], check=False)
+        assert not reports, "sanitizer reports:\n" + "\n".join(reports)
+        assert rc == 0, "agent exited %s on SIGTERM:\n%s" % (rc, log[-4000:])
 
 
 def new_id():

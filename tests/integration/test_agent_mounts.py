@@ -223,3 +223,34 @@ def test_share_unmounted_behind_our_back_is_mounted_again(agent, smbd):
 def test_unknown_backend_capacity_is_404(agent):
     st, r = agent.request("GET", "/v1/storage/smb/mounts/%s/capacity" % new_id())
     assert st == 404 and r["error"]["code"] == "not_found"
+
+
+def test_wrong_password_never_rides_on_an_existing_mount(agent, smbd):
+    good, bad, same = new_id(), new_id(), new_id()
+    assert agent.put_creds(good, smbd.user, smbd.password)[0] == 204
+    st, g = agent.mount(**smb_body(smbd, "secure", backend_id=good, username=smbd.user))
+    assert st == 200, g
+    # Same server, share, user and options, but a wrong password: the agent
+    # must try its own mount (and fail) instead of reusing the good one.
+    assert agent.put_creds(bad, smbd.user, "not-" + smbd.password)[0] == 204
+    st, r = agent.mount(**smb_body(smbd, "secure", backend_id=bad, username=smbd.user))
+    assert st == 422 and r["error"]["code"] == "smb_auth_failed", r
+    # The right password for the same user shares the mount.
+    assert agent.put_creds(same, smbd.user, smbd.password)[0] == 204
+    st, r = agent.mount(**smb_body(smbd, "secure", backend_id=same, username=smbd.user))
+    assert st == 200 and r["mount_point"] == g["mount_point"]
+    assert len(agent.mounts()) == 1
+
+
+def test_rotation_keeps_the_live_mount(agent, smbd):
+    bid = new_id()
+    assert agent.put_creds(bid, smbd.user, smbd.password)[0] == 204
+    st, m = agent.mount(**smb_body(smbd, "secure", backend_id=bid, username=smbd.user))
+    assert st == 200
+    # Rotating credentials (even to ones the server would refuse) does not
+    # remount: the backend keeps using its live mount for volumes.
+    assert agent.put_creds(bid, smbd.user, "rotated-" + smbd.password)[0] == 204
+    st, r = agent.request("POST", "/v1/storage/smb/volumes",
+                          {"backend_id": bid, "volume_id": new_id(), "size_bytes": 1 << 20})
+    assert st == 201, r
+    assert agent.mounts() == [m["mount_point"]]

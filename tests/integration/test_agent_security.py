@@ -218,5 +218,7 @@ def test_bad_config_is_a_clear_error():
         with pytest.raises(RuntimeError) as e:
             a.start()
         assert "mount_driver must be auto, kernel or fuse" in str(e.value)
+        assert a.proc.returncode == 2
+        a.proc = None  # it exited by design; cleanup checks clean exits only
     finally:
         a.cleanup()

@@ -64,7 +64,7 @@ def test_cli_scenario(manager, agent, smbd):
     # Probe failure and duplicate name: exit 1 with the API's code.
     rc, out, err = cli.run("backend", "create", "--name", "bad", "--server", smbd.host,
                            "--share", "secure", "--username", smbd.user,
-                           "--mount-options", port, "--password-stdin",
+                           "--mount-options", port + ",noatime", "--password-stdin",
                            stdin="wrong\n")
     assert rc == 1 and "smb_auth_failed" in err
     rc, out, err = cli.run("backend", "create", "--name", "g", "--server", smbd.host,

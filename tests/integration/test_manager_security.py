@@ -116,8 +116,10 @@ def _cmdlines():
 def test_password_appears_nowhere(manager, agent, smbd):
     st, b = manager.create_backend("sec", smb_config(smbd, "secure", user=True))
     assert st == 201, b
-    st, body = manager.create_backend("sec-bad", smb_config(smbd, "secure", user=True,
-                                                            password="bad " + smbd.password))
+    # Different options: a fresh mount, so the wrong password is really tried.
+    st, body = manager.create_backend("sec-bad", smb_config(
+        smbd, "secure", user=True, password="bad " + smbd.password,
+        mount_options="port=%d,noatime" % smbd.port))
     assert st == 422
     st, body = manager.request("PATCH", "/v1/storage/backends/" + b["id"],
                                {"rotate_password": smbd.password})
