@@ -245,8 +245,12 @@ find_route(const struct http_server *srv, const char *method, const char *url,
 
 		if (!copy)
 			return NULL;
-		if (!route_match(rt->pattern, copy, st->params, &n))
+		if (rt->flags & ROUTE_PREFIX) {
+			if (strncmp(url, rt->pattern, strlen(rt->pattern)) != 0)
+				continue;
+		} else if (!route_match(rt->pattern, copy, st->params, &n)) {
 			continue;
+		}
 		*ret_path_known = true;
 		if (strcmp(rt->method, method) != 0)
 			continue;

@@ -50,7 +50,8 @@ enum {
 	ROUTE_SENSITIVE = 1 << 0, /* body never logged, even on error */
 	ROUTE_NO_AUTH = 1 << 1,   /* auth hook skipped (login, healthz) */
 	ROUTE_RAW_BODY = 1 << 2,  /* body need not be JSON */
-	ROUTE_PREFIX = 1 << 3,    /* pattern matches as a path prefix */
+	ROUTE_PREFIX = 1 << 3,    /* pattern matches every path starting with it
+				     (no {params}); list such routes last */
 };
 
 struct http_route {

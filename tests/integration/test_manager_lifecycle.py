@@ -1,6 +1,7 @@
 """Rotate, remove and restart, end to end: manager + agent + real smbd, on
 SQLite and PostgreSQL."""
 
+import uuid
 import os
 import subprocess
 
@@ -93,7 +94,7 @@ def test_remove_refused_while_volume_exists(manager, agent, smbd):
     assert st == 201, vol
     assert vol["backend_id"] == bid and vol["size_bytes"] == 4 << 20
     # A file the manager does not manage, written through the agent.
-    other = "5d3c1a9e-7b1f-4c61-9a7e-2f9f3b1e0c42"
+    other = str(uuid.uuid4())
     st, ov = agent.request("POST", "/v1/storage/smb/volumes",
                            {"backend_id": bid, "volume_id": other,
                             "size_bytes": 1 << 20})

@@ -61,10 +61,17 @@ deny_unless_header(struct http_request *req, struct http_response *resp)
 	return -1;
 }
 
+static void
+static_files(struct http_request *req, struct http_response *resp)
+{
+	http_reply_json(resp, 200, json_pack("{s:s}", "path", req->path));
+}
+
 static const struct http_route routes[] = {
 	{ "POST", "/v1/things/{a}/sub/{b}", echo, 0, 256, NULL },
 	{ "GET", "/v1/things/{a}", get_thing, 0, 0, NULL },
 	{ "GET", "/open", open_route, ROUTE_NO_AUTH, 0, NULL },
+	{ "GET", "/ui/", static_files, ROUTE_NO_AUTH | ROUTE_PREFIX, 0, NULL },
 };
 
 struct buf {
@@ -122,7 +129,7 @@ req(const char *method, const char *path, const char *ctype, const char *body,
 static int
 setup(void **state)
 {
-	struct http_server_opts o = { .routes = routes, .nroutes = 3,
+	struct http_server_opts o = { .routes = routes, .nroutes = 4,
 				      .unix_path = sock_path, .unix_mode = 0660,
 				      .auth = deny_unless_header };
 	(void)state;
@@ -219,6 +226,17 @@ test_body_checks(void **state)
 		400);
 }
 
+static void
+test_prefix_route(void **state)
+{
+	struct buf b;
+	(void)state;
+	assert_int_equal(req("GET", "/ui/app/main.js", NULL, NULL, false, &b), 200);
+	assert_string_equal(b.data, "{\"path\":\"/ui/app/main.js\"}");
+	assert_int_equal(req("GET", "/ui", NULL, NULL, false, &b), 404);
+	assert_int_equal(req("POST", "/ui/x", "application/json", "{}", false, &b), 405);
+}
+
 int
 main(void)
 {
@@ -228,6 +246,7 @@ main(void)
 		cmocka_unit_test(test_routing_errors),
 		cmocka_unit_test(test_auth_hook_runs_first),
 		cmocka_unit_test(test_body_checks),
+		cmocka_unit_test(test_prefix_route),
 	};
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	int r = cmocka_run_group_tests(tests, setup, teardown);
