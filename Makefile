@@ -6,7 +6,7 @@ PYTHON     ?= /usr/bin/python3
 MESON_OPTS ?=
 
 .PHONY: all deps test-deps build asan run stop test unit integration valgrind \
-	banned bench clean
+	banned fuzz bench clean
 
 all: build
 
@@ -56,7 +56,25 @@ test: test-deps banned
 	$(MAKE) --no-print-directory asan
 	meson test -C $(ASAN_BUILD) --suite unit --print-errorlogs
 	$(MAKE) --no-print-directory valgrind
+	$(MAKE) --no-print-directory fuzz
 	$(MAKE) --no-print-directory integration
+
+# A short libFuzzer run of every target in tests/fuzz (FUZZ_SECONDS each).
+FUZZ_SECONDS ?= 30
+fuzz: test-deps
+	@mkdir -p $(BUILD)/fuzz
+	@for f in tests/fuzz/fuzz_*.c; do \
+		n=$$(basename $$f .c); \
+		clang -std=gnu11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
+			-fno-sanitize-recover=undefined $$f src/common/validate.c \
+			src/common/validate_opts.c src/common/error.c \
+			-o $(BUILD)/fuzz/$$n || exit 1; \
+		echo "fuzz: $$n for $(FUZZ_SECONDS)s"; \
+		mkdir -p $(BUILD)/fuzz/corpus-$$n; \
+		$(BUILD)/fuzz/$$n -max_total_time=$(FUZZ_SECONDS) $(BUILD)/fuzz/corpus-$$n \
+			> $(BUILD)/fuzz/$$n.log 2>&1 || { tail -40 $(BUILD)/fuzz/$$n.log; exit 1; }; \
+		tail -1 $(BUILD)/fuzz/$$n.log; \
+	done
 
 bench: build test-deps
 	$(PYTHON) bench/clone.py --build $(BUILD)

@@ -19,42 +19,7 @@
 #include "smb_mount.h"
 #include "mounts_store.h"
 
-enum entry_state { ME_MOUNTING, ME_MOUNTED, ME_UNMOUNTING, ME_FAILED };
-
-struct mount_entry {
-	struct mount_entry *next;
-	char key[2048];
-	struct smb_mount_spec spec;
-	/* The credentials file content the mount was made with (NULL for
-	 * guest): a backend only shares this mount if its own file matches,
-	 * so a wrong password never rides on someone else's mount. */
-	struct secret *cred;
-	char mount_point[PATH_MAX];
-	char source[600];
-	enum mount_driver driver;
-	enum entry_state state;
-	struct nq_error failure; /* valid in ME_FAILED */
-	unsigned refs;           /* backends referencing it */
-	unsigned pins;           /* in-flight operations */
-	unsigned waiters;
-};
-
-struct backend_rec {
-	struct backend_rec *next;
-	char id[NQ_UUID_LEN + 1];
-	struct smb_mount_spec spec;
-	char subdir[NQ_SUBDIR_MAX + 1];
-	char mount_base[PATH_MAX];
-	struct mount_entry *m; /* referenced mount, or NULL */
-};
-
-struct mount_table {
-	pthread_mutex_t lock;
-	pthread_cond_t changed;
-	struct mount_entry *mounts;
-	struct backend_rec *backends;
-	bool kernel_unavailable;
-};
+#include "mounts_internal.h"
 
 int
 mount_table_new(struct mount_table **ret)
@@ -69,8 +34,8 @@ mount_table_new(struct mount_table **ret)
 	return 0;
 }
 
-static void
-entry_free(struct mount_entry *e)
+void
+mounts_entry_free(struct mount_entry *e)
 {
 	secret_free(e->cred);
 	smb_mount_spec_release(&e->spec);
@@ -92,7 +57,7 @@ mount_table_free(struct mount_table *t)
 	while (t->mounts) {
 		struct mount_entry *e = t->mounts;
 		t->mounts = e->next;
-		entry_free(e);
+		mounts_entry_free(e);
 	}
 	while (t->backends) {
 		struct backend_rec *b = t->backends;
@@ -110,8 +75,8 @@ mount_driver_name(enum mount_driver d)
 	return d == DRIVER_KERNEL ? "kernel" : d == DRIVER_FUSE ? "fuse" : "auto";
 }
 
-static int
-make_key(const struct smb_mount_spec *s, const char *base, char *buf, size_t bufsz)
+int
+mounts_make_key(const struct smb_mount_spec *s, const char *base, char *buf, size_t bufsz)
 {
 	char k[1800];
 	int r = smb_spec_key(s, k, sizeof k);
@@ -141,8 +106,8 @@ unlink_entry(struct mount_table *t, struct mount_entry *e)
 		}
 }
 
-static bool
-still_mounted(const struct mount_entry *e)
+bool
+mounts_still_mounted(const struct mount_entry *e)
 {
 	struct mountinfo_entry *mi = NULL;
 	size_t n = 0;
@@ -225,7 +190,7 @@ acquire_locked(struct agent *a, const char *cred_id, const struct smb_mount_spec
 {
 	struct mount_table *t = a->mounts;
 	char key[2048];
-	int r = make_key(s, base, key, sizeof key);
+	int r = mounts_make_key(s, base, key, sizeof key);
 
 	if (r < 0)
 		return nq_error_setr(err, r, "invalid_field", NULL, "mount identity too long");
@@ -248,7 +213,7 @@ acquire_locked(struct agent *a, const char *cred_id, const struct smb_mount_spec
 
 				if (e->waiters == 0 && e->refs == 0) {
 					unlink_entry(t, e);
-					entry_free(e);
+					mounts_entry_free(e);
 				}
 				if (f.code[0]) {
 					if (err)
@@ -258,7 +223,7 @@ acquire_locked(struct agent *a, const char *cred_id, const struct smb_mount_spec
 			}
 			continue; /* look again: mounted, or unmounted meanwhile */
 		}
-		if (e && e->state == ME_MOUNTED && still_mounted(e)) {
+		if (e && e->state == ME_MOUNTED && mounts_still_mounted(e)) {
 			e->pins++;
 			*ret = e;
 			return 0;
@@ -276,7 +241,7 @@ acquire_locked(struct agent *a, const char *cred_id, const struct smb_mount_spec
 			    (r = smb_mount_spec_copy(s, &e->spec)) < 0 ||
 			    (r = choose_mount_point(t, s, base, e->mount_point,
 				     sizeof e->mount_point)) < 0) {
-				entry_free(e);
+				mounts_entry_free(e);
 				return nq_error_setr(err, r, "smb_mount_failed", NULL,
 					"no usable mount point under %s: %s", base, strerror(-r));
 			}
@@ -317,7 +282,7 @@ acquire_locked(struct agent *a, const char *cred_id, const struct smb_mount_spec
 				*err = e->failure;
 			if (e->waiters == 0 && e->refs == 0) {
 				unlink_entry(t, e);
-				entry_free(e);
+				mounts_entry_free(e);
 			}
 			return r;
 		}
@@ -356,7 +321,7 @@ release_locked(struct agent *a, struct mount_entry *e)
 		e->state = ME_FAILED;
 		memset(&e->failure, 0, sizeof e->failure);
 		if (e->waiters == 0)
-			entry_free(e);
+			mounts_entry_free(e);
 		return;
 	}
 	pthread_cond_broadcast(&t->changed);
@@ -507,7 +472,7 @@ mounts_pin_volume_dir(struct agent *a, const char *backend_id, char *buf,
 	}
 	/* The backend's own live mount serves it even after a password
 	 * rotation; only a missing mount is made again, with current creds. */
-	if (b->m && b->m->state == ME_MOUNTED && still_mounted(b->m)) {
+	if (b->m && b->m->state == ME_MOUNTED && mounts_still_mounted(b->m)) {
 		e = b->m;
 		e->pins++;
 		r = volume_dir_of(e, b->subdir, buf, bufsz);
@@ -583,99 +548,3 @@ mounts_capacity(struct agent *a, const char *backend_id, struct capacity *ret,
 	return 0;
 }
 
-json_t *
-mounts_list_json(struct agent *a)
-{
-	struct mount_table *t = a->mounts;
-	json_t *arr = json_array();
-
-	pthread_mutex_lock(&t->lock);
-	for (struct mount_entry *e = t->mounts; e && arr; e = e->next) {
-		if (e->state != ME_MOUNTED)
-			continue;
-		json_t *ids = json_array();
-		for (struct backend_rec *b = t->backends; b; b = b->next)
-			if (b->m == e)
-				json_array_append_new(ids, json_string(b->id));
-		json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:o}",
-			"mount_point", e->mount_point, "source", e->source,
-			"driver", mount_driver_name(e->driver), "backends", ids));
-	}
-	pthread_mutex_unlock(&t->lock);
-	return arr;
-}
-
-/* Restore one backend record: adopt its mount when mountinfo still shows
- * it (same mount point, same source, one of our fs types). */
-static void
-restore_one(struct agent *a, struct stored_backend *sb)
-{
-	struct mount_table *t = a->mounts;
-	struct backend_rec *b = calloc(1, sizeof *b);
-	struct mountinfo_entry *mi = NULL;
-	size_t n = 0;
-	char key[2048], unc[600];
-
-	if (!b) {
-		smb_mount_spec_release(&sb->spec);
-		return;
-	}
-	snprintf(b->id, sizeof b->id, "%s", sb->id);
-	b->spec = sb->spec; /* takes ownership */
-	memset(&sb->spec, 0, sizeof sb->spec);
-	snprintf(b->subdir, sizeof b->subdir, "%s", sb->subdir);
-	snprintf(b->mount_base, sizeof b->mount_base, "%s", sb->mount_base);
-	b->next = t->backends;
-	t->backends = b;
-
-	if (!sb->mount_point[0] || make_key(&b->spec, b->mount_base, key, sizeof key) < 0)
-		return;
-	smb_unc(&b->spec, unc, sizeof unc);
-	_cleanup_secret_ struct secret *cred = NULL;
-	if (b->spec.username[0])
-		credstore_read(a, b->id, &cred);
-	for (struct mount_entry *e = t->mounts; e; e = e->next)
-		if (!strcmp(e->key, key) && !strcmp(e->mount_point, sb->mount_point)) {
-			e->refs++;
-			b->m = e;
-			return;
-		}
-	if (mountinfo_read(&mi, &n) < 0)
-		return;
-	const struct mountinfo_entry *m = mountinfo_find(mi, n, sb->mount_point);
-	if (m && mountinfo_is_smb(m) && !strcmp(m->source, unc)) {
-		struct mount_entry *e = calloc(1, sizeof *e);
-		if (e && smb_mount_spec_copy(&b->spec, &e->spec) >= 0 &&
-		    (!cred || secret_new(cred->buf, cred->len, &e->cred) >= 0)) {
-			snprintf(e->key, sizeof e->key, "%s", key);
-			snprintf(e->mount_point, sizeof e->mount_point, "%s", sb->mount_point);
-			snprintf(e->source, sizeof e->source, "%s", unc);
-			e->driver = !strcmp(m->fstype, "fuse.nqrust-smbfs") ? DRIVER_FUSE
-									     : DRIVER_KERNEL;
-			e->state = ME_MOUNTED;
-			e->refs = 1;
-			e->next = t->mounts;
-			t->mounts = e;
-			b->m = e;
-			log_info("adopted existing mount source=%s mount_point=%s driver=%s",
-				unc, e->mount_point, mount_driver_name(e->driver));
-		} else if (e) {
-			entry_free(e);
-		}
-	} else {
-		log_info("share of backend not mounted; will mount on first use "
-			 "backend_id=%s source=%s", b->id, unc);
-	}
-	mountinfo_free(mi, n);
-}
-
-int
-mounts_restore(struct agent *a)
-{
-	int r;
-
-	pthread_mutex_lock(&a->mounts->lock);
-	r = store_backend_load_all(a, restore_one);
-	pthread_mutex_unlock(&a->mounts->lock);
-	return r;
-}
