@@ -186,7 +186,7 @@ prepare_mount_point(const char *base, const char *mp)
 static int
 acquire_locked(struct agent *a, const char *cred_id, const struct smb_mount_spec *s,
 	const char *base, const struct secret *cred_snap, struct mount_entry **ret,
-	struct nq_error *err)
+	bool *ret_reused, struct nq_error *err)
 {
 	struct mount_table *t = a->mounts;
 	char key[2048];
@@ -226,6 +226,8 @@ acquire_locked(struct agent *a, const char *cred_id, const struct smb_mount_spec
 		if (e && e->state == ME_MOUNTED && mounts_still_mounted(e)) {
 			e->pins++;
 			*ret = e;
+			if (ret_reused)
+				*ret_reused = true;
 			return 0;
 		}
 		if (e) {
@@ -293,6 +295,8 @@ acquire_locked(struct agent *a, const char *cred_id, const struct smb_mount_spec
 		e->pins++;
 		pthread_cond_broadcast(&t->changed);
 		*ret = e;
+		if (ret_reused)
+			*ret_reused = false;
 		return 0;
 	}
 }
@@ -372,15 +376,26 @@ mounts_attach(struct agent *a, const struct mount_request *req,
 			req->backend_id, req->backend_id);
 
 	pthread_mutex_lock(&t->lock);
-	r = acquire_locked(a, req->backend_id, &req->spec, req->mount_base, cred, &e, err);
+	bool reused = false;
+	r = acquire_locked(a, req->backend_id, &req->spec, req->mount_base, cred, &e,
+		&reused, err);
 	if (r < 0) {
 		pthread_mutex_unlock(&t->lock);
 		return r;
 	}
 	pthread_mutex_unlock(&t->lock);
 
-	r = smb_probe_writable(&req->spec, e->mount_point, req->subdir,
-		(int)a->cfg.probe_timeout * 1000, err);
+	/* Sharing a live mount must not skip authentication: the server may
+	 * have changed the password since the mount was made. */
+	r = 0;
+	if (reused && req->spec.username[0]) {
+		char cred_path[PATH_MAX];
+		credstore_path(a, req->backend_id, cred_path, sizeof cred_path);
+		r = smb_check_credentials(a, &req->spec, cred_path, e->mount_point, err);
+	}
+	if (r >= 0)
+		r = smb_probe_writable(&req->spec, e->mount_point, req->subdir,
+			(int)a->cfg.probe_timeout * 1000, err);
 
 	pthread_mutex_lock(&t->lock);
 	if (r < 0) {
@@ -488,7 +503,7 @@ mounts_pin_volume_dir(struct agent *a, const char *backend_id, char *buf,
 			"no credentials are stored for backend %s; save the backend's "
 			"password again", backend_id);
 	}
-	r = acquire_locked(a, backend_id, &b->spec, b->mount_base, cred, &e, err);
+	r = acquire_locked(a, backend_id, &b->spec, b->mount_base, cred, &e, NULL, err);
 	if (r < 0) {
 		pthread_mutex_unlock(&t->lock);
 		return r;

@@ -27,9 +27,28 @@ is_mounted_here(const char *mount_point)
 	return found;
 }
 
+/* Append one argument to a NULL-terminated argv from smb_*_argv. */
 static int
-run_driver(struct agent *a, enum mount_driver d, const struct smb_mount_spec *s,
-	const char *cred_path, const char *mount_point, struct nq_error *err)
+argv_append(char ***argv, const char *arg)
+{
+	size_t n = 0;
+	char **v;
+
+	while ((*argv)[n])
+		n++;
+	v = realloc(*argv, (n + 2) * sizeof *v);
+	if (!v)
+		return -ENOMEM;
+	*argv = v;
+	v[n] = strdup(arg);
+	v[n + 1] = NULL;
+	return v[n] ? 0 : -ENOMEM;
+}
+
+static int
+run_driver_ex(struct agent *a, enum mount_driver d, const struct smb_mount_spec *s,
+	const char *cred_path, const char *mount_point, bool check_only,
+	struct nq_error *err)
 {
 	char **argv = NULL;
 	struct spawn_result res = { 0 };
@@ -40,9 +59,13 @@ run_driver(struct agent *a, enum mount_driver d, const struct smb_mount_spec *s,
 	else
 		r = smb_fuse_argv(s, a->cfg.smbfs_path, cred_path, mount_point,
 			a->cfg.probe_timeout, &argv);
-	if (r < 0)
+	if (r >= 0 && check_only)
+		r = argv_append(&argv, "--check");
+	if (r < 0) {
+		smb_argv_free(argv);
 		return nq_error_setr(err, r, "internal_error", NULL,
 			"cannot build the mount command: %s", strerror(-r));
+	}
 
 	struct spawn_opts o = { .argv = (const char *const *)argv,
 				.timeout_ms = timeout_ms + (d == DRIVER_FUSE ? 2000 : 0) };
@@ -56,7 +79,7 @@ run_driver(struct agent *a, enum mount_driver d, const struct smb_mount_spec *s,
 		return nq_error_setr(err, r, "smb_mount_failed", NULL,
 			"cannot run the %s mount helper: %s",
 			d == DRIVER_KERNEL ? "kernel" : "FUSE", strerror(-r));
-	if (spawn_ok(&res) && is_mounted_here(mount_point)) {
+	if (spawn_ok(&res) && (check_only || is_mounted_here(mount_point))) {
 		spawn_result_release(&res);
 		return 0;
 	}
@@ -72,6 +95,20 @@ run_driver(struct agent *a, enum mount_driver d, const struct smb_mount_spec *s,
 		err ? err->code : "");
 	spawn_result_release(&res);
 	return n > 0 ? -n : -EIO;
+}
+
+static int
+run_driver(struct agent *a, enum mount_driver d, const struct smb_mount_spec *s,
+	const char *cred_path, const char *mount_point, struct nq_error *err)
+{
+	return run_driver_ex(a, d, s, cred_path, mount_point, false, err);
+}
+
+int
+smb_check_credentials(struct agent *a, const struct smb_mount_spec *s,
+	const char *cred_path, const char *mount_point, struct nq_error *err)
+{
+	return run_driver_ex(a, DRIVER_FUSE, s, cred_path, mount_point, true, err);
 }
 
 int

@@ -14,6 +14,11 @@
 int smb_mount_run(struct agent *a, const struct smb_mount_spec *s,
 	const char *cred_path, const char *mount_point, bool *kernel_unavailable,
 	enum mount_driver *ret_driver, struct nq_error *err);
+/* Prove that cred_path's credentials are accepted by the server now,
+ * without mounting (nqrust-smbfs --check): used before a backend shares a
+ * mount another backend made. Same error codes as a mount. */
+int smb_check_credentials(struct agent *a, const struct smb_mount_spec *s,
+	const char *cred_path, const char *mount_point, struct nq_error *err);
 /* umount, then a lazy umount if that fails; then rmdir the mount point. */
 int smb_unmount_run(struct agent *a, const char *mount_point);
 /* Create subdir beneath mount_point (no symlinks), then create, write,

@@ -390,6 +390,14 @@ main(int argc, char **argv)
 	r = smbfs_probe(&fs);
 	if (r < 0)
 		die_probe(&o, -r);
+	if (o.check_only) {
+		/* The share answered and accepted these credentials: that is
+		 * all --check proves. Nothing is mounted. */
+		smbfs_release(&fs);
+		pthread_mutex_destroy(&fs.lock);
+		smbfs_opts_release(&o);
+		return 0;
+	}
 
 	build_fuse_args(&o, &args);
 	fuse = fuse_new(&args, smbfs_operations(), sizeof(struct fuse_operations), &fs);

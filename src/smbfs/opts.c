@@ -291,6 +291,8 @@ smbfs_opts_parse(int argc, char **argv, struct smbfs_opts *o)
 
 		if (strcmp(a, "-f") == 0) {
 			o->foreground = true;
+		} else if (strcmp(a, "--check") == 0) {
+			o->check_only = true;
 		} else if (strcmp(a, "-o") == 0) {
 			if (i + 1 >= argc)
 				return fail(o, "-o needs an argument");

@@ -32,6 +32,7 @@ struct smbfs_opts {
 	bool nodev, nosuid, noexec;
 	double actimeo;
 	bool foreground;
+	bool check_only;  /* --check: connect, authenticate, probe, exit */
 	/* On failure: a hint naming the offending option (never its value). */
 	char error[160];
 };

@@ -254,3 +254,33 @@ def test_rotation_keeps_the_live_mount(agent, smbd):
                           {"backend_id": bid, "volume_id": new_id(), "size_bytes": 1 << 20})
     assert st == 201, r
     assert agent.mounts() == [m["mount_point"]]
+
+
+def test_stale_password_cannot_reuse_a_live_mount(agent):
+    """The server's password changes while the share is mounted: a backend
+    presenting the old password must be refused even though a live mount
+    made with that password exists (reuse re-authenticates)."""
+    import subprocess
+    from smbd import SMBPASSWD, Smbd
+
+    with Smbd() as s:
+        first, stale, fresh = new_id(), new_id(), new_id()
+        assert agent.put_creds(first, s.user, s.password)[0] == 204
+        st, m = agent.mount(**smb_body(s, "secure", backend_id=first, username=s.user))
+        assert st == 200, m
+        new_pw = "changed " + s.password
+        r = subprocess.run([SMBPASSWD, "-c", s.conf, "-s", s.user],
+                           input=((new_pw + "\n") * 2).encode(), capture_output=True)
+        assert r.returncode == 0, r.stderr
+        assert agent.put_creds(stale, s.user, s.password)[0] == 204
+        st, r = agent.mount(**smb_body(s, "secure", backend_id=stale, username=s.user))
+        assert st == 422 and r["error"]["code"] == "smb_auth_failed", r
+        # The new password mounts, and the first backend's live mount
+        # keeps serving it.
+        assert agent.put_creds(fresh, s.user, new_pw)[0] == 204
+        st, r = agent.mount(**smb_body(s, "secure", backend_id=fresh, username=s.user))
+        assert st == 200, r
+        st, cap = agent.request("GET", "/v1/storage/smb/mounts/%s/capacity" % first)
+        assert st == 200, cap
+        for b in (first, fresh):
+            assert agent.request("DELETE", "/v1/storage/smb/mounts/" + b)[0] == 204

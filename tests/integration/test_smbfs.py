@@ -503,3 +503,16 @@ def test_concurrent_io_from_many_threads(mounter, smbd):
             off = (rnd * nthreads + i) * chunk
             assert body[off:off + chunk] == bytes([i + 1]) * chunk
     os.unlink(path)
+
+
+def test_check_authenticates_without_mounting(mounter, smbd, credfile):
+    unc = "//%s/secure" % smbd.host
+    opts = "credentials=%s,port=%d" % (credfile(), smbd.port)
+    r = mounter.run(unc, opts, extra=["--check"])
+    assert r.returncode == 0, r.stderr
+    assert mountinfo(r.mountpoint) is None  # nothing was mounted
+    bad = "credentials=%s,port=%d" % (credfile(password="nope"), smbd.port)
+    r = mounter.run(unc, bad, extra=["--check"])
+    assert r.returncode == 32
+    assert r.stderr.startswith(b"mount error(13):")
+    assert mountinfo(r.mountpoint) is None
