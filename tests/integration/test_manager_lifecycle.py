@@ -62,6 +62,11 @@ def test_rotate_keeps_live_mount_and_new_mounts_use_new_password(manager, agent)
             "rot-new", smb_config(s, "secure", user=True, password=new,
                                   mount_options=fresh))
         assert st == 201, body
+        # Same options as the live mount: sharing it re-authenticates, so
+        # the old password is refused there too.
+        st, body = manager.create_backend(
+            "rot-old-shared", smb_config(s, "secure", user=True, password=old))
+        assert st == 422 and body["error"]["code"] == "smb_auth_failed", body
 
         # The rotated backend's own credentials mount afresh too: a config
         # change forces a new mount with the stored (new) password.
