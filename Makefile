@@ -6,7 +6,7 @@ PYTHON     ?= /usr/bin/python3
 MESON_OPTS ?=
 
 .PHONY: all deps test-deps build asan run stop test unit integration valgrind \
-	banned fuzz bench clean
+	banned fuzz bench clean browser demo-image
 
 all: build
 
@@ -29,8 +29,13 @@ asan: test-deps $(ASAN_BUILD)/build.ninja
 	ninja -C $(ASAN_BUILD)
 
 # Start agent + manager on localhost with the embedded database.
-run: build
+run: build demo-image
 	@scripts/run-local.sh start $(BUILD)
+
+# A small bootable image in the agent's default image dir (cached there).
+# Exit 3 (no kernel package reachable) leaves VMs without a demo image.
+demo-image:
+	@scripts/demo-image.sh /var/lib/nqrust/images || [ $$? -eq 3 ]
 
 stop:
 	@scripts/run-local.sh stop $(BUILD)
@@ -58,6 +63,16 @@ test: test-deps banned
 	$(MAKE) --no-print-directory valgrind
 	$(MAKE) --no-print-directory fuzz
 	$(MAKE) --no-print-directory integration
+	$(MAKE) --no-print-directory browser
+
+# The web UI in headless Debian Chromium (playwright-core from npm, pinned by
+# tests/browser/package-lock.json) against real smbd, agent and manager.
+# Screenshots go to $(BUILD)/screenshots.
+browser: test-deps $(BUILD)/build.ninja
+	ninja -C $(BUILD)
+	@[ -d tests/browser/node_modules ] || \
+		(cd tests/browser && npm ci --no-audit --no-fund)
+	NQRUST_BUILD_DIR=$(CURDIR)/$(BUILD) PYTHON=$(PYTHON) node --test tests/browser/
 
 # A short libFuzzer run of every target in tests/fuzz (FUZZ_SECONDS each).
 FUZZ_SECONDS ?= 30

@@ -6,9 +6,9 @@ set -euo pipefail
 build_pkgs=(gcc make meson ninja-build pkg-config libmicrohttpd-dev libjansson-dev
 	libcurl4-openssl-dev libsmbclient-dev libfuse3-dev libsodium-dev libpq-dev
 	libsqlite3-dev)
-run_pkgs=(fuse3 cifs-utils util-linux curl)
+run_pkgs=(fuse3 cifs-utils util-linux curl qemu-system-x86 busybox-static)
 test_pkgs=(libcmocka-dev samba smbclient python3 python3-pytest qemu-utils valgrind
-	postgresql clang libclang-rt-14-dev)
+	postgresql clang libclang-rt-14-dev chromium nodejs)
 
 want=()
 for group in "${@:-build run}"; do
@@ -27,6 +27,15 @@ for p in "${want[@]}"; do
 	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
 		missing+=("$p")
 	fi
+done
+# npm for the browser tests: Debian's package, unless an npm is already on
+# PATH (a NodeSource nodejs bundles its own and conflicts with Debian's).
+for g in "${@:-build run}"; do
+	for w in $g; do
+		if [ "$w" = test ] && ! command -v npm >/dev/null 2>&1; then
+			missing+=(npm)
+		fi
+	done
 done
 [ ${#missing[@]} -eq 0 ] && exit 0
 

@@ -27,9 +27,14 @@ struct agent_config {
 	char *umount_path;
 	char *log_level;
 	char *socket_group;    /* group allowed on the unix socket */
+	char *firecracker_path; /* VMM programs (vmm_*.c) */
+	char *qemu_path;
+	char *hypervisor;      /* auto|firecracker|qemu (default auto) */
+	bool qemu_kvm;         /* QEMU: -accel kvm (default tcg) */
 };
 
 struct mount_table;
+struct vm_table;
 
 struct agent {
 	struct agent_config cfg;
@@ -40,6 +45,7 @@ struct agent {
 	char *token;      /* owned; wiped at exit */
 	gid_t socket_gid; /* (gid_t)-1 when unset */
 	struct mount_table *mounts;
+	struct vm_table *vms;
 };
 
 /* Fill defaults, parse --config and flags; returns 1 for --help. */
@@ -50,3 +56,5 @@ void agent_config_release(struct agent_config *c);
 int agent_default_mount_base(const struct agent *a, char *buf, size_t bufsz);
 /* Allow-listed route table for main.c. */
 const struct http_route *agent_routes(size_t *ret_n);
+/* The VM part of it (routes_vms.c). */
+const struct http_route *agent_vm_routes(size_t *ret_n);

@@ -25,6 +25,15 @@ check_driver(const char *name, const char *v, struct nq_error *err)
 	return 0;
 }
 
+static int
+check_hypervisor(const char *name, const char *v, struct nq_error *err)
+{
+	if (strcmp(v, "auto") && strcmp(v, "firecracker") && strcmp(v, "qemu"))
+		return nq_error_set(err, "invalid_field", name,
+			"%s must be auto, firecracker or qemu", name);
+	return 0;
+}
+
 #define E(n, t, ck, h) { #n, t, offsetof(struct agent_config, n), 0, h, ck }
 static const struct config_entry table[] = {
 	E(listen_unix, CFG_STRING, NULL, "unix socket path (default /run/nqrust/agent.sock)"),
@@ -41,6 +50,10 @@ static const struct config_entry table[] = {
 	E(umount_path, CFG_STRING, check_abs_path, "umount program (default /bin/umount)"),
 	E(log_level, CFG_STRING, NULL, "debug|info|warn|error (default info)"),
 	E(socket_group, CFG_STRING, NULL, "group allowed to use the unix socket (default: root only)"),
+	E(firecracker_path, CFG_STRING, check_abs_path, "firecracker program (default /usr/bin/firecracker)"),
+	E(qemu_path, CFG_STRING, check_abs_path, "qemu program (default /usr/bin/qemu-system-x86_64)"),
+	E(hypervisor, CFG_STRING, check_hypervisor, "auto|firecracker|qemu (default auto: firecracker when installed)"),
+	E(qemu_kvm, CFG_BOOL, NULL, "run QEMU guests with KVM instead of TCG (default false)"),
 };
 #undef E
 
@@ -93,6 +106,9 @@ agent_config_load(struct agent_config *c, int argc, char **argv, struct nq_error
 	    (r = set_default(&c->mount_cifs_path, "/sbin/mount.cifs")) < 0 ||
 	    (r = set_default(&c->umount_path, "/bin/umount")) < 0 ||
 	    (r = set_default(&c->log_level, "info")) < 0 ||
+	    (r = set_default(&c->firecracker_path, "/usr/bin/firecracker")) < 0 ||
+	    (r = set_default(&c->qemu_path, "/usr/bin/qemu-system-x86_64")) < 0 ||
+	    (r = set_default(&c->hypervisor, "auto")) < 0 ||
 	    (r = default_smbfs_path(&c->smbfs_path)) < 0)
 		return r;
 	if (c->listen_tcp && !c->token_file)

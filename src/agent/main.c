@@ -15,6 +15,7 @@
 #include "../common/log.h"
 #include "agent.h"
 #include "mounts.h"
+#include "vms.h"
 
 static int
 open_dir(const char *path, mode_t mode, int *ret)
@@ -184,6 +185,13 @@ main(int argc, char **argv)
 	r = mounts_restore(&a);
 	if (r < 0)
 		log_warn("cannot restore mount records err=%s", strerror(-r));
+	if ((r = vm_table_new(&a.vms)) < 0)
+		goto out;
+	r = vms_restore(&a);
+	if (r < 0) {
+		log_error("cannot restore VM records err=%s", strerror(-r));
+		goto out;
+	}
 
 	char sockdir[PATH_MAX];
 	const char *unix_path = a.cfg.listen_unix && *a.cfg.listen_unix ? a.cfg.listen_unix : NULL;
@@ -221,6 +229,7 @@ main(int argc, char **argv)
 	rc = 0;
 out:
 	http_server_stop(srv);
+	vm_table_free(a.vms);
 	mount_table_free(a.mounts);
 	if (a.token) {
 		explicit_bzero(a.token, strlen(a.token));

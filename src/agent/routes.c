@@ -315,9 +315,21 @@ static const struct http_route routes[] = {
 	{ "GET", "/healthz", healthz, ROUTE_NO_AUTH, 0, NULL },
 };
 
+/* Storage routes, then the VM routes of routes_vms.c, in one table built
+ * once before the server starts. */
 const struct http_route *
 agent_routes(size_t *ret_n)
 {
-	*ret_n = ARRAY_SIZE(routes);
-	return routes;
+	static struct http_route all[ARRAY_SIZE(routes) + 16];
+	static size_t n;
+	size_t nvm;
+	const struct http_route *vm = agent_vm_routes(&nvm);
+
+	if (!n && ARRAY_SIZE(routes) + nvm <= ARRAY_SIZE(all)) {
+		memcpy(all, routes, sizeof routes);
+		memcpy(all + ARRAY_SIZE(routes), vm, nvm * sizeof *vm);
+		n = ARRAY_SIZE(routes) + nvm;
+	}
+	*ret_n = n;
+	return all;
 }

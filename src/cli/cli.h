@@ -35,6 +35,13 @@ void cli_human_bytes(unsigned long long n, char *buf, size_t sz);
 /* "10G", "512M", "4096" → bytes; -EINVAL. */
 int cli_parse_size(const char *s, unsigned long long *ret);
 
+/* VMs and images (cli_vms.c). */
+struct vm_args {
+	const char *name, *image, *backend, *vcpus, *memory, *positional;
+};
+int cli_cmd_vm(struct cli *c, const char *sub, const struct vm_args *a);
+int cli_cmd_image(struct cli *c, const char *sub);
+
 /* Token file ($XDG_CONFIG_HOME or ~/.config)/nqrust/token. */
 int cli_token_path(char *buf, size_t sz);
 int cli_save_token(const char *token);

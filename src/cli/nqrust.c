@@ -36,6 +36,11 @@ static const char usage_text[] =
 	"  volume list\n"
 	"  volume create --backend ID|NAME --size SIZE [--image NAME]\n"
 	"  volume delete ID\n"
+	"  image list\n"
+	"  vm list\n"
+	"  vm get|start|stop|restart|delete ID|NAME\n"
+	"  vm create --name NAME --image IMAGE [--vcpus N] [--memory MIB]\n"
+	"            [--backend ID|NAME]   (default backend when omitted)\n"
 	"\n"
 	"Environment: NQRUST_URL, NQRUST_TOKEN.\n";
 
@@ -49,7 +54,7 @@ usage(int code)
 enum {
 	O_NAME = 1000, O_KIND, O_SERVER, O_SHARE, O_USERNAME, O_DOMAIN, O_SMBVER,
 	O_SUBDIR, O_MOUNTOPTS, O_MOUNTBASE, O_PATH, O_DEFAULT, O_PWSTDIN, O_ROTATE,
-	O_BACKEND, O_SIZE, O_IMAGE,
+	O_BACKEND, O_SIZE, O_IMAGE, O_VCPUS, O_MEMORY,
 };
 
 static const struct option cmd_opts[] = {
@@ -70,13 +75,15 @@ static const struct option cmd_opts[] = {
 	{ "backend", required_argument, NULL, O_BACKEND },
 	{ "size", required_argument, NULL, O_SIZE },
 	{ "image", required_argument, NULL, O_IMAGE },
+	{ "vcpus", required_argument, NULL, O_VCPUS },
+	{ "memory", required_argument, NULL, O_MEMORY },
 	{ NULL, 0, NULL, 0 },
 };
 
 /* What a subcommand was given. */
 struct args {
 	json_t *config;   /* config keys given on the command line */
-	const char *name, *kind, *username, *backend, *size, *image;
+	const char *name, *kind, *username, *backend, *size, *image, *vcpus, *memory;
 	bool set_default, password_stdin, rotate;
 	const char *positional;
 };
@@ -158,6 +165,8 @@ parse_args(int argc, char **argv, struct args *a)
 		case O_BACKEND: a->backend = optarg; break;
 		case O_SIZE: a->size = optarg; break;
 		case O_IMAGE: a->image = optarg; break;
+		case O_VCPUS: a->vcpus = optarg; break;
+		case O_MEMORY: a->memory = optarg; break;
 		default: {
 			/* Name the option, never echo a value (it could be a
 			 * password typed by mistake). */
@@ -435,7 +444,8 @@ main(int argc, char **argv)
 	char **sub_argv = argv + optind;
 	const char *sub = NULL;
 
-	if (strcmp(cmd, "backend") == 0 || strcmp(cmd, "volume") == 0) {
+	if (strcmp(cmd, "backend") == 0 || strcmp(cmd, "volume") == 0 ||
+	    strcmp(cmd, "vm") == 0 || strcmp(cmd, "image") == 0) {
 		if (sub_argc < 2) {
 			free(url);
 			return usage(2);
@@ -455,6 +465,12 @@ main(int argc, char **argv)
 		rc = cmd_backend(&c, sub, &a);
 	} else if (strcmp(cmd, "volume") == 0) {
 		rc = cmd_volume(&c, sub, &a);
+	} else if (strcmp(cmd, "vm") == 0) {
+		struct vm_args va = { a.name, a.image, a.backend, a.vcpus, a.memory,
+			a.positional };
+		rc = cli_cmd_vm(&c, sub, &va);
+	} else if (strcmp(cmd, "image") == 0) {
+		rc = cli_cmd_image(&c, sub);
 	} else {
 		fprintf(stderr, "nqrust: unknown command '%s'\n", cmd);
 		rc = usage(2);

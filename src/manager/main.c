@@ -11,6 +11,9 @@
 #include "fsutil.h"
 #include "log.h"
 #include "manager.h"
+#include "routes_ui.h"
+#include "hosts.h"
+#include "vms.h"
 
 static void
 healthz(struct http_request *req, struct http_response *resp)
@@ -62,6 +65,10 @@ build_routes(struct http_route **ret, size_t *ret_n)
 		{ auth_routes, auth_routes_count },
 		{ storage_routes, storage_routes_count },
 		{ volume_routes, volume_routes_count },
+		{ vm_routes, vm_routes_count },
+		{ image_routes, image_routes_count },
+		{ host_routes, host_routes_count },
+		{ ui_routes, ui_routes_count }, /* prefix routes: keep last */
 	};
 	size_t total = 0, k = 0;
 	struct http_route *v;
@@ -191,6 +198,7 @@ setup(struct manager *m, int argc, char **argv)
 		log_error("cannot create the first user err=%d", r);
 		return r;
 	}
+	(void)ui_init(&m->cfg);
 	r = registry_new(&m->reg);
 	if (r >= 0)
 		r = storage_load(m);
@@ -241,6 +249,8 @@ main(int argc, char **argv)
 		http_server_stop(srv);
 		return 1;
 	}
+	if (hosts_heartbeat(&m, NULL, NULL) < 0)
+		log_warn("the agent did not answer; the host registers on its next call");
 	log_info("listening host=%s port=%u agent=%s", m.cfg.listen_host,
 		http_server_tcp_port(srv), m.cfg.agent);
 
@@ -249,6 +259,7 @@ main(int argc, char **argv)
 			break;
 	log_info("stopping signal=%d", sig);
 	http_server_stop(srv);
+	vms_wait_idle();
 	storage_refresher_stop(&m);
 	registry_free(m.reg);
 	db_close(m.db);

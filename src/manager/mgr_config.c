@@ -27,6 +27,8 @@ static const struct opt opts[] = {
 	{ "agent-token-file", OPT_STR, S(agent_token_file), 0, 0, "file holding the agent's bearer token (TCP)" },
 	{ "volumes-dir", OPT_STR, S(volumes_dir), 0, 0, "localfile backend root (<state-dir>/volumes)" },
 	{ "log-level", OPT_STR, S(log_level), 0, 0, "debug|info|warn|error (info)" },
+	{ "web-dir", OPT_STR, S(web_dir), 0, 0, "web UI files (<binary dir>/../web or /usr/share/nqrust/web)" },
+	{ "docs-dir", OPT_STR, S(docs_dir), 0, 0, "runbooks linked from the UI (<web-dir>/../docs)" },
 	{ "refresh-interval", OPT_UINT, S(refresh_interval), 1, 3600, "seconds between backend status checks (5)" },
 	{ "status-timeout-ms", OPT_UINT, S(status_timeout_ms), 50, 60000, "timeout of one status check (1500)" },
 	{ "call-timeout-ms", OPT_UINT, S(call_timeout_ms), 100, 600000, "timeout of mounts and volume calls (60000)" },

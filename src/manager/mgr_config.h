@@ -19,6 +19,8 @@ struct mgr_config {
 	char agent_token_file[PATH_MAX];
 	char volumes_dir[PATH_MAX]; /* "" → <state_dir>/volumes */
 	char log_level[16];
+	char web_dir[PATH_MAX];     /* "" → <binary dir>/../web, else /usr/share/nqrust/web */
+	char docs_dir[PATH_MAX];    /* "" → <web-dir>/../docs */
 	unsigned refresh_interval;  /* seconds between status refreshes */
 	unsigned status_timeout_ms; /* per capacity check */
 	unsigned call_timeout_ms;   /* per mount/probe/volume call */

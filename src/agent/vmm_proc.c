@@ -1,0 +1,139 @@
+/* Process helpers shared by the hypervisor drivers: launch a VMM detached
+ * into its own session, recognise it again by (pid, starttime), stop it. */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../common/macro.h"
+#include "vmm.h"
+
+extern char **environ;
+
+const struct vmm_ops *
+vmm_find(const char *name)
+{
+	if (!strcmp(name, "firecracker"))
+		return &vmm_firecracker_ops;
+	if (!strcmp(name, "qemu"))
+		return &vmm_qemu_ops;
+	return NULL;
+}
+
+int
+vmm_spawn(const char *const *argv, const char *log_path, pid_t *ret_pid)
+{
+	static const char *const envp[] = { "PATH=/usr/sbin:/usr/bin:/sbin:/bin",
+		"LANG=C", NULL };
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t attr;
+	sigset_t none, all;
+	pid_t pid;
+	int r;
+
+	if (argv[0][0] != '/')
+		return -EINVAL;
+	posix_spawn_file_actions_init(&fa);
+	posix_spawnattr_init(&attr);
+	sigemptyset(&none);
+	sigfillset(&all);
+	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+	posix_spawn_file_actions_addopen(&fa, 1, log_path,
+		O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW, 0600);
+	posix_spawn_file_actions_adddup2(&fa, 1, 2);
+	/* A new session: the VMM outlives the agent and no signal aimed at
+	 * the agent's group reaches it. The agent blocks SIGTERM for sigwait;
+	 * the child must not inherit that mask. */
+	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK |
+		POSIX_SPAWN_SETSIGDEF);
+	posix_spawnattr_setsigmask(&attr, &none);
+	posix_spawnattr_setsigdefault(&attr, &all);
+	r = posix_spawn(&pid, argv[0], &fa, &attr, (char *const *)argv,
+		(char *const *)envp);
+	posix_spawn_file_actions_destroy(&fa);
+	posix_spawnattr_destroy(&attr);
+	if (r != 0)
+		return -r;
+	*ret_pid = pid;
+	return 0;
+}
+
+int
+vmm_proc_starttime(pid_t pid, unsigned long long *ret)
+{
+	char path[64], buf[1024], *p, *save = NULL;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -ESRCH;
+	n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n <= 0)
+		return -ESRCH;
+	buf[n] = '\0';
+	/* comm may hold spaces and parentheses: fields follow the last ')'. */
+	p = strrchr(buf, ')');
+	if (!p || p[1] != ' ')
+		return -EIO;
+	p += 2;
+	/* field 3 (state) is the first token here; starttime is field 22. */
+	char *tok = strtok_r(p, " ", &save);
+	if (!tok || *tok == 'Z' || *tok == 'X')
+		return -ESRCH;
+	for (int field = 4; field <= 22; field++) {
+		tok = strtok_r(NULL, " ", &save);
+		if (!tok)
+			return -EIO;
+	}
+	*ret = strtoull(tok, NULL, 10);
+	return 0;
+}
+
+bool
+vmm_proc_alive(const struct vmm_proc *p)
+{
+	unsigned long long st;
+
+	if (p->pid <= 0)
+		return false;
+	/* Reap our own children; adopted ones belong to init. */
+	if (waitpid(p->pid, NULL, WNOHANG) == p->pid)
+		return false;
+	if (vmm_proc_starttime(p->pid, &st) < 0)
+		return false;
+	return st == p->starttime;
+}
+
+bool
+vmm_proc_wait_exit(const struct vmm_proc *p, int timeout_ms)
+{
+	struct timespec ts = { 0, 20 * 1000 * 1000 };
+
+	for (int waited = 0; waited <= timeout_ms; waited += 20) {
+		if (!vmm_proc_alive(p))
+			return true;
+		nanosleep(&ts, NULL);
+	}
+	return !vmm_proc_alive(p);
+}
+
+void
+vmm_proc_kill(const struct vmm_proc *p)
+{
+	if (!vmm_proc_alive(p))
+		return;
+	kill(p->pid, SIGTERM);
+	if (vmm_proc_wait_exit(p, 3000))
+		return;
+	kill(p->pid, SIGKILL);
+	(void)vmm_proc_wait_exit(p, 5000);
+}

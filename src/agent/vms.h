@@ -1,0 +1,48 @@
+/* VM supervision in the agent. One record per VM under
+ * <state_dir>/vms/<id>.json (what to boot and the pid + start time of its
+ * VMM), a run dir <state_dir>/vms/<id>/ (API socket, console log). The
+ * VMM runs in its own session, so VMs keep running across an agent
+ * restart; vms_restore adopts them again. While a VM runs, its backend's
+ * mount is pinned.
+ *
+ * Every request arrives as validated ids and image names; the rootfs path
+ * is <volume_dir of backend>/smb-<volume_id>.raw, built here. */
+#pragma once
+
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "../common/validate.h"
+#include "agent.h"
+
+#define VM_MAX 256
+#define VM_BOOT_ARGS_MAX 256
+
+struct vm_create {
+	char id[NQ_UUID_LEN + 1];
+	char backend_id[NQ_UUID_LEN + 1];
+	char volume_id[NQ_UUID_LEN + 1];
+	unsigned vcpus, memory_mib;
+	char kernel[129], initrd[129];        /* image dir names; initrd "" */
+	char boot_args[VM_BOOT_ARGS_MAX + 1]; /* "" : the driver's default */
+	char hypervisor[16];                  /* "" : the agent's default */
+	bool start;
+};
+
+int vm_table_new(struct vm_table **ret);
+void vm_table_free(struct vm_table *t);
+/* Load the records and adopt the VMMs that are still running. */
+int vms_restore(struct agent *a);
+/* The hypervisor used when a request names none. */
+const char *vms_default_hypervisor(const struct agent *a);
+
+/* Each returns the VM as JSON in *ret (caller owns) on success. */
+int vms_create(struct agent *a, const struct vm_create *c, json_t **ret,
+	struct nq_error *err);
+int vms_start(struct agent *a, const char *id, json_t **ret, struct nq_error *err);
+int vms_stop(struct agent *a, const char *id, json_t **ret, struct nq_error *err);
+int vms_restart(struct agent *a, const char *id, json_t **ret, struct nq_error *err);
+int vms_get(struct agent *a, const char *id, json_t **ret, struct nq_error *err);
+/* Stop (kill after the deadline) and forget. Idempotent. */
+int vms_delete(struct agent *a, const char *id, struct nq_error *err);
+json_t *vms_list(struct agent *a);

@@ -1,0 +1,52 @@
+/* VMs in the manager: rows in `vms`, a rootfs volume per VM in `volumes`,
+ * and the agent that runs them. Creating a VM is a tracked operation: the
+ * row is written at once in state "provisioning" and a worker clones the
+ * image onto the backend (volume provisioning → ready) and boots it. A
+ * failure leaves the VM in state "error" with its cause and no volume
+ * (no file, no row); POST /v1/vms/{id}/start retries. */
+#pragma once
+
+#include <jansson.h>
+
+#include "auth.h"
+#include "error.h"
+#include "http_server.h"
+
+struct manager;
+
+#define VM_CALL_TIMEOUT_MS 60000
+
+struct vm_new {
+	const char *name;
+	unsigned vcpus, memory_mib;
+	const char *image_id;
+	const char *backend_id; /* NULL: the default backend */
+};
+
+/* A base image and the boot files beside it in the agent's image dir. */
+struct image_boot {
+	char kernel[129];
+	char initrd[129]; /* "" when none */
+	unsigned long long size_bytes;
+};
+
+/* Look image_id up on the agent: err image_not_found when absent. */
+int images_resolve(struct manager *m, const char *image_id, struct image_boot *ret,
+	struct nq_error *err);
+
+int vms_create(struct manager *m, const struct vm_new *v,
+	char ret_id[AUTH_UUID_LEN + 1], struct nq_error *err);
+enum vm_action { VM_START, VM_STOP, VM_RESTART };
+int vms_action(struct manager *m, const char *id, enum vm_action act,
+	struct nq_error *err);
+int vms_delete(struct manager *m, const char *id, struct nq_error *err);
+/* One VM (with its volume) or every VM; new references, NULL on error. */
+json_t *vms_get_json(struct manager *m, const char *id, struct nq_error *err);
+json_t *vms_list_json(struct manager *m);
+/* Wait for provisioning workers (shutdown). */
+void vms_wait_idle(void);
+
+extern const struct http_route vm_routes[];
+extern const size_t vm_routes_count;
+extern const struct http_route image_routes[];
+extern const size_t image_routes_count;

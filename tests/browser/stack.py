@@ -1,0 +1,81 @@
+#!/usr/bin/python3
+"""Start a throwaway smbd + nqrust-agent + nqrust-manager for the browser
+tests, print one JSON line with URLs and credentials on stdout, then keep
+running until stdin closes or SIGTERM arrives, and clean everything up.
+
+Reuses the integration fixtures (tests/integration) so the browser tests
+drive exactly the daemons the pytest suite does. Loopback only."""
+
+import json
+import os
+import shutil
+import signal
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "integration"))
+
+from fixtures_agent import Agent  # noqa: E402
+from fixtures_manager import Manager  # noqa: E402
+from smbd import Smbd  # noqa: E402
+
+try:  # VM support (issue 4): the fake Firecracker the integration tests use
+    from fixtures_vm import FakeFirecracker, kill_vmms  # noqa: E402
+except ImportError:
+    FakeFirecracker = kill_vmms = None
+
+IMAGE_NAME = "tiny.raw"
+IMAGE_SIZE = 64 * 1024 * 1024
+
+
+def main():
+    def on_term(*_):
+        raise SystemExit(0)  # unwinds into the cleanup below
+
+    signal.signal(signal.SIGTERM, on_term)
+    smbd = agent = manager = fc = None
+    try:
+        smbd = Smbd().start()
+        extra = []
+        if FakeFirecracker is not None:
+            fc = FakeFirecracker()
+            extra = ["--firecracker-path", fc.path]
+        agent = Agent(extra_args=extra).start()
+        # A sparse base image for the VM wizard (images come from the
+        # agent's image dir) and a kernel beside it for the fake VMM.
+        with open(os.path.join(agent.image_dir, IMAGE_NAME), "wb") as f:
+            f.truncate(IMAGE_SIZE)
+        with open(os.path.join(agent.image_dir, "vmlinux"), "wb") as f:
+            f.write(b"\x7fELF fake kernel for the fake firecracker")
+        manager = Manager(agent, admin_password="ui-" + os.urandom(6).hex()).start()
+        print(json.dumps({
+            "url": manager.url,
+            "admin_user": "admin",
+            "admin_password": manager.admin_password,
+            "smb": {"host": smbd.host, "port": smbd.port, "user": smbd.user,
+                    "password": smbd.password, "shares": smbd.shares},
+            "image": IMAGE_NAME,
+            "manager_log": manager.log_path,
+            "agent_log": agent.log_path,
+        }), flush=True)
+        # Wait for the parent: stdin EOF (parent died or closed it) or SIGTERM.
+        while sys.stdin.buffer.read(1):
+            pass
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        if agent is not None and kill_vmms is not None:
+            kill_vmms(agent)  # no VMM outlives the run
+        for obj in (manager, agent):
+            if obj is not None:
+                try:
+                    obj.cleanup()
+                except Exception as e:  # report, keep cleaning up
+                    print("stack: cleanup: %s" % e, file=sys.stderr)
+        if smbd is not None:
+            smbd.stop()
+        if fc is not None:
+            shutil.rmtree(fc.dir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,344 @@
+// The web UI end to end in headless Chromium against a real smbd, agent
+// and manager (issue 5): log in, add SMB backends through the dialog
+// (password and guest), a wrong password shown beside its field, live
+// capacity, password rotation, Remove refused while a volume or VM lives
+// on the backend and allowed after, and the VM wizard when the manager
+// has VM routes.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import { apiClient, launchBrowser, rawGet, screenshot, startStack } from './harness.mjs';
+
+let stack, browser, page, api;
+let vmsAvailable = false;
+const consoleErrors = []; // script errors and CSP violations
+
+async function openAddDialog() {
+	await page.getByRole('button', { name: 'Add backend' }).click();
+	const dlg = page.locator('dialog.backend-dialog');
+	await dlg.waitFor();
+	return dlg;
+}
+
+async function fillSmb(dlg, { name, share, username, password, advanced = true }) {
+	await dlg.getByLabel('Name', { exact: true }).fill(name);
+	await dlg.getByLabel('Kind').selectOption('smb');
+	await dlg.getByLabel('Server').fill(stack.smb.host);
+	await dlg.getByLabel('Share name').fill(share);
+	await dlg.getByLabel('Username').fill(username || '');
+	await dlg.getByLabel('Password', { exact: true }).fill(password || '');
+	if (advanced) {
+		await dlg.getByRole('button', { name: 'Show advanced options' }).click();
+		await dlg.getByLabel('Extra mount options').fill(`port=${stack.smb.port}`);
+	}
+}
+
+function row(name) {
+	return page.locator(`#backends tbody tr[data-name="${name}"]`);
+}
+
+async function backendByName(name) {
+	const r = await api('GET', '/v1/storage/backends');
+	assert.equal(r.status, 200);
+	return r.body.find((b) => b.name === name);
+}
+
+// No password value may remain anywhere in the page once a form is done.
+async function assertNoSecretInDom(secret) {
+	const html = await page.content();
+	assert.ok(!html.includes(secret), 'the password is still in the DOM');
+	const values = await page.$$eval('input', (ns) => ns.map((n) => n.value));
+	assert.ok(!values.includes(secret), 'an input still holds the password');
+}
+
+describe('web UI', { timeout: 600_000 }, () => {
+	before(async () => {
+		stack = await startStack();
+		api = await apiClient(stack.url, stack.admin_user, stack.admin_password);
+		vmsAvailable = (await api('GET', '/v1/vms')).status === 200;
+		browser = await launchBrowser();
+		page = await browser.ctx.newPage();
+		page.on('pageerror', (e) => consoleErrors.push(e.message));
+		// HTTP error replies the UI handles (401, 409, 422) are logged by
+		// Chromium as "Failed to load resource"; anything else is a defect.
+		page.on('console', (m) => {
+			if (m.type() === 'error' && !/Failed to load resource/.test(m.text())) consoleErrors.push(m.text());
+		});
+	});
+	after(async () => {
+		if (browser) await browser.close();
+		if (stack) await stack.stop();
+	});
+
+	it('serves the UI with a strict CSP and refuses paths outside it', async () => {
+		const r = await fetch(stack.url + '/');
+		assert.equal(r.status, 200);
+		assert.match(r.headers.get('content-security-policy'), /default-src 'self'/);
+		assert.match(r.headers.get('content-type'), /^text\/html/);
+		for (const p of ['/assets/../index.html', '/assets/%2e%2e/index.html', '/docs/../README.md',
+			'/assets/.secret.js', '/assets/app.js.bak']) {
+			const x = await rawGet(stack.url, p);
+			assert.equal(x.status, 404, p);
+		}
+		const js = await fetch(stack.url + '/assets/app.js');
+		assert.match(js.headers.get('content-type'), /^text\/javascript/);
+		const md = await fetch(stack.url + '/docs/troubleshooting-smb.md');
+		assert.equal(md.status, 200);
+	});
+
+	it('logs in (and rejects a wrong password)', async () => {
+		await page.goto(stack.url + '/#/storage');
+		await page.getByLabel('Username').fill('admin');
+		await page.getByLabel('Password').fill('not-the-password');
+		await page.getByRole('button', { name: 'Sign in' }).click();
+		await page.locator('#login-error', { hasText: 'invalid username or password' }).waitFor();
+		await page.getByLabel('Password').fill(stack.admin_password);
+		await page.getByRole('button', { name: 'Sign in' }).click();
+		await page.getByRole('navigation', { name: 'Main' }).waitFor();
+		for (const link of ['VMs', 'Storage', 'Images'])
+			await page.getByRole('link', { name: link, exact: true }).waitFor();
+		await row('localfile-default').waitFor();
+		await assertNoSecretInDom(stack.admin_password);
+	});
+
+	it('keeps focus inside the Add dialog and returns it on Escape', async () => {
+		const dlg = await openAddDialog();
+		for (let i = 0; i < 25; i++) {
+			await page.keyboard.press('Tab');
+			assert.ok(await dlg.evaluate((d) => d.contains(document.activeElement)), `focus left the dialog after ${i + 1} Tabs`);
+		}
+		await page.keyboard.press('Escape');
+		await dlg.waitFor({ state: 'detached' });
+		assert.equal(await page.evaluate(() => document.activeElement.id), 'add-backend');
+	});
+
+	it('checks fields on the client before calling the API', async () => {
+		const dlg = await openAddDialog();
+		await dlg.getByLabel('Name', { exact: true }).fill('bad one');
+		await dlg.getByLabel('Server').fill('nas:445');
+		await dlg.getByLabel('Share name').fill('a/b');
+		await dlg.getByLabel('Username').fill('someone');
+		await dlg.getByRole('button', { name: 'Add backend' }).click();
+		const server = dlg.getByLabel('Server');
+		assert.equal(await server.getAttribute('aria-invalid'), 'true');
+		assert.match(await dlg.locator('[data-field] .field-error').nth(2).textContent(), /IPv6|\[\]/);
+		assert.equal(await dlg.getByLabel('Share name').getAttribute('aria-invalid'), 'true');
+		assert.equal(await dlg.getByLabel('Password', { exact: true }).getAttribute('aria-invalid'), 'true');
+		await dlg.getByRole('button', { name: 'Cancel' }).click();
+		await dlg.waitFor({ state: 'detached' });
+		assert.equal(await backendByName('bad one'), undefined);
+	});
+
+	it('shows a wrong SMB password beside the password field and keeps the form', async () => {
+		const dlg = await openAddDialog();
+		await fillSmb(dlg, { name: 'nas-wrong', share: 'secure', username: stack.smb.user, password: 'definitely-wrong' });
+		await dlg.getByRole('button', { name: 'Add backend' }).click();
+		const pw = dlg.getByLabel('Password', { exact: true });
+		const pwError = dlg.locator(`#${await pw.getAttribute('id')}-error`);
+		await pwError.filter({ hasText: /rejected|password/ }).waitFor();
+		assert.equal(await pw.getAttribute('aria-invalid'), 'true');
+		const box = dlg.locator('.alert[data-code="smb_auth_failed"]');
+		await box.waitFor();
+		assert.match(await box.textContent(), /Cause:.*What to do:/s);
+		assert.ok(await box.getByRole('link', { name: /Troubleshooting guide/ }).count() === 1);
+		// Everything typed is still there.
+		assert.equal(await dlg.getByLabel('Name', { exact: true }).inputValue(), 'nas-wrong');
+		assert.equal(await dlg.getByLabel('Server').inputValue(), stack.smb.host);
+		assert.equal(await dlg.getByLabel('Share name').inputValue(), 'secure');
+		assert.equal(await dlg.getByLabel('Username').inputValue(), stack.smb.user);
+		assert.equal(await dlg.getByLabel('Extra mount options').inputValue(), `port=${stack.smb.port}`);
+		assert.equal(await pw.inputValue(), 'definitely-wrong');
+		await screenshot(page, 'storage-add-auth-error');
+		await dlg.getByRole('button', { name: 'Cancel' }).click();
+		await dlg.waitFor({ state: 'detached' });
+		assert.equal(await backendByName('nas-wrong'), undefined);
+	});
+
+	it('adds an SMB backend with a password through the dialog', async () => {
+		const dlg = await openAddDialog();
+		await fillSmb(dlg, { name: 'nas-secure', share: 'secure', username: stack.smb.user, password: stack.smb.password });
+		assert.equal(await dlg.getByLabel('SMB version').inputValue(), 'default');
+		assert.equal(await dlg.getByLabel('Mount base directory').getAttribute('placeholder'), '/var/lib/nqrust/smb');
+		await screenshot(page, 'storage-add-dialog-advanced');
+		await dlg.getByRole('button', { name: 'Add backend' }).click();
+		await dlg.waitFor({ state: 'detached' });
+		await row('nas-secure').waitFor();
+		await assertNoSecretInDom(stack.smb.password);
+		const b = await backendByName('nas-secure');
+		assert.equal(b.kind, 'smb');
+		assert.equal(b.has_password, true);
+		assert.equal(b.config.username, stack.smb.user);
+	});
+
+	it('adds a guest SMB backend through the dialog', async () => {
+		const dlg = await openAddDialog();
+		await fillSmb(dlg, { name: 'nas-guest', share: 'guest' });
+		await dlg.getByRole('button', { name: 'Add backend' }).click();
+		await dlg.waitFor({ state: 'detached' });
+		await row('nas-guest').waitFor();
+		const b = await backendByName('nas-guest');
+		assert.equal(b.has_password, false);
+		assert.equal(b.config.username, '');
+	});
+
+	it('shows status, kind, location and live capacity in the table', async () => {
+		const r = row('nas-secure');
+		await r.locator('.dot.ok').waitFor();
+		await r.locator('.cap-text').filter({ hasText: /\/.*\(\d+%\)/ }).waitFor();
+		assert.match(await r.locator('.cap-text').textContent(), /^[\d.]+ \w?i?B \/ [\d.]+ \w+B \(\d+%\)$/);
+		assert.equal(await r.locator('.badge.external').textContent(), 'external');
+		assert.equal(await r.locator('code.loc').textContent(), `//${stack.smb.host}/secure`);
+		assert.match(await r.locator('.status').getAttribute('title'), /ok/);
+		// The bar is as long as the percentage says.
+		const pct = Number(await r.getByRole('meter').getAttribute('aria-valuenow'));
+		const [bar, fill] = await r.locator('.bar').evaluate((n) => [n.clientWidth, n.firstChild.clientWidth]);
+		assert.ok(Math.abs(fill - (bar * pct) / 100) <= 2, `bar ${fill}px of ${bar}px for ${pct}%`);
+		assert.equal(await row('localfile-default').locator('.badge.default').count(), 1);
+		assert.equal(await row('localfile-default').locator('.badge.external').count(), 0);
+		await screenshot(page, 'storage-page');
+	});
+
+	it('rotates the SMB password from the Edit dialog', async () => {
+		await row('nas-secure').getByRole('button', { name: 'Edit nas-secure' }).click();
+		const dlg = page.locator('dialog.backend-dialog');
+		const rotate = dlg.locator('fieldset.rotate');
+		await rotate.waitFor();
+		assert.match(await rotate.locator('legend').textContent(), /Rotate SMB password/);
+		const bg = await rotate.evaluate((n) => getComputedStyle(n).backgroundColor);
+		assert.equal(bg, 'rgb(255, 247, 230)'); // amber
+		// Every config field is editable.
+		for (const label of ['Server', 'Share name', 'Username', 'Domain / Workgroup', 'SMB version',
+			'Subdirectory', 'Extra mount options', 'Mount base directory'])
+			assert.ok(await dlg.getByLabel(label, { exact: true }).isEditable(), label);
+		assert.equal(await dlg.getByLabel('Extra mount options').inputValue(), `port=${stack.smb.port}`);
+		await dlg.getByLabel('New SMB password').fill(stack.smb.password);
+		await dlg.getByRole('button', { name: 'Save changes' }).click();
+		await dlg.waitFor({ state: 'detached' });
+		await page.locator('.toast', { hasText: 'Saved backend nas-secure' }).waitFor();
+		await assertNoSecretInDom(stack.smb.password);
+		const b = await backendByName('nas-secure');
+		assert.equal(b.has_password, true);
+		assert.equal(b.status, 'ok');
+	});
+
+	it('refuses Remove while a volume lives on the backend, then removes it', async () => {
+		const b = await backendByName('nas-secure');
+		const v = await api('POST', '/v1/volumes', { backend_id: b.id, size_bytes: 1 << 20 });
+		assert.equal(v.status, 201, JSON.stringify(v.body));
+		// The table refreshes by itself: the count goes to 1 without a reload.
+		await row('nas-secure').locator('td', { hasText: /^1$/ }).waitFor();
+
+		await row('nas-secure').getByRole('button', { name: 'Remove nas-secure' }).click();
+		const dlg = page.locator('dialog.remove-dialog');
+		await dlg.getByRole('button', { name: 'Remove backend' }).click();
+		const inUse = dlg.locator('.in-use');
+		await inUse.waitFor();
+		assert.ok((await inUse.textContent()).includes(v.body.id), 'the 409 names the volume');
+		await dlg.getByRole('button', { name: 'Cancel' }).click();
+		await dlg.waitFor({ state: 'detached' });
+		assert.ok(await backendByName('nas-secure'));
+
+		assert.equal((await api('DELETE', '/v1/volumes/' + v.body.id)).status, 204);
+		await row('nas-secure').getByRole('button', { name: 'Remove nas-secure' }).click();
+		await dlg.getByRole('button', { name: 'Remove backend' }).click();
+		await dlg.waitFor({ state: 'detached' });
+		await row('nas-secure').waitFor({ state: 'detached' });
+		assert.equal(await backendByName('nas-secure'), undefined);
+	});
+
+	it('creates a VM on the SMB backend with the wizard, stops and starts it', async (t) => {
+		if (!vmsAvailable) {
+			t.skip('the manager has no /v1/vms yet (issue 4)');
+			return;
+		}
+		const guest = await backendByName('nas-guest');
+		await page.getByRole('link', { name: 'VMs', exact: true }).click();
+		await page.getByRole('button', { name: 'Create VM' }).click();
+		const wz = page.locator('dialog.wizard');
+		await wz.getByLabel('VM name').fill('web-1');
+		await wz.getByRole('button', { name: 'Next' }).click();
+		await wz.getByLabel('vCPUs').fill('1');
+		await wz.getByLabel('Memory (MiB)').fill('256');
+		await wz.getByRole('button', { name: 'Next' }).click();
+		await wz.getByRole('radio', { name: new RegExp(stack.image) }).check();
+		await wz.getByRole('button', { name: 'Next' }).click();
+		const sel = wz.getByLabel('Storage backend');
+		await sel.waitFor();
+		const def = (await api('GET', '/v1/storage/backends')).body.find((b) => b.is_default);
+		assert.equal(await sel.inputValue(), def.id, 'the default backend is preselected');
+		const options = await sel.locator('option').allTextContents();
+		assert.equal(options.length, (await api('GET', '/v1/storage/backends')).body.length);
+		assert.ok(options.every((o) => /free/.test(o)), 'each option shows free space');
+		await sel.selectOption(guest.id);
+		await screenshot(page, 'wizard-step4');
+		await wz.getByRole('button', { name: 'Next' }).click();
+		try {
+			await page.locator('dialog.wizard[data-step="5"]').waitFor();
+		} catch (e) {
+			await screenshot(page, 'failure-wizard');
+			throw e;
+		}
+		await wz.locator('dl.review', { hasText: 'nas-guest' }).waitFor();
+		await wz.getByRole('button', { name: 'Create VM' }).click();
+		await wz.waitFor({ state: 'detached', timeout: 120_000 });
+		const vmRow = page.locator('#vms tbody tr[data-name="web-1"]');
+		await vmRow.waitFor();
+		const vm = (await api('GET', '/v1/vms')).body.find((x) => x.name === 'web-1');
+		assert.equal(vm.storage_backend_id, guest.id);
+		if ((await vmRow.getAttribute('data-state')) !== 'running') {
+			await vmRow.getByRole('button', { name: 'Start web-1', exact: true }).click();
+		}
+		await page.locator('#vms tr[data-name="web-1"][data-state="running"]').waitFor({ timeout: 120_000 });
+		await screenshot(page, 'vms-page');
+		await vmRow.getByRole('button', { name: 'Stop web-1', exact: true }).click();
+		await page.locator('#vms tr[data-name="web-1"][data-state="stopped"]').waitFor({ timeout: 120_000 });
+		await vmRow.getByRole('button', { name: 'Start web-1', exact: true }).click();
+		await page.locator('#vms tr[data-name="web-1"][data-state="running"]').waitFor({ timeout: 120_000 });
+
+		// Remove refused while the VM's disk is on the backend.
+		await page.getByRole('link', { name: 'Storage', exact: true }).click();
+		await row('nas-guest').getByRole('button', { name: 'Remove nas-guest' }).click();
+		const dlg = page.locator('dialog.remove-dialog');
+		await dlg.getByRole('button', { name: 'Remove backend' }).click();
+		await dlg.locator('.in-use', { hasText: 'web-1' }).waitFor();
+		await dlg.getByRole('button', { name: 'Cancel' }).click();
+
+		await page.getByRole('link', { name: 'VMs', exact: true }).click();
+		await vmRow.getByRole('button', { name: 'Delete web-1', exact: true }).click();
+		await page.locator('dialog').getByRole('button', { name: 'Delete VM' }).click();
+		await vmRow.waitFor({ state: 'detached', timeout: 120_000 });
+		await page.getByRole('link', { name: 'Storage', exact: true }).click();
+	});
+
+	it('removes the guest backend once nothing lives on it', async () => {
+		await row('nas-guest').getByRole('button', { name: 'Remove nas-guest' }).click();
+		const dlg = page.locator('dialog.remove-dialog');
+		await dlg.getByRole('button', { name: 'Remove backend' }).click();
+		await dlg.waitFor({ state: 'detached' });
+		await row('nas-guest').waitFor({ state: 'detached' });
+		assert.equal(await backendByName('nas-guest'), undefined);
+	});
+
+	it('shows the SMB runbook with cause, confirmation and fix for every code', async () => {
+		await page.goto(stack.url + '/#/runbook/smb_timeout');
+		await page.locator('#rb-smb_timeout.highlight').waitFor();
+		for (const code of ['smb_auth_failed', 'smb_share_not_found', 'smb_bad_option', 'smb_unreachable',
+			'smb_timeout', 'smb_cred_missing', 'smb_not_writable', 'smb_mount_failed', 'cifs_unavailable']) {
+			const text = await page.locator('#rb-' + code).textContent();
+			assert.match(text, /Cause: \S.*How to confirm: \S.*How to fix: \S/s, code);
+		}
+	});
+
+	it('ran without script errors or CSP violations', () => {
+		assert.deepEqual([...new Set(consoleErrors)], []);
+	});
+
+	it('left no password in the daemon logs', () => {
+		for (const log of [stack.manager_log, stack.agent_log]) {
+			const text = fs.readFileSync(log, 'utf8');
+			assert.ok(text.length > 0, log);
+			for (const secret of [stack.smb.password, stack.admin_password, 'definitely-wrong'])
+				assert.ok(!text.includes(secret), `${log} contains a password`);
+		}
+	});
+});

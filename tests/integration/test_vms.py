@@ -1,0 +1,223 @@
+"""VM lifecycle through the manager (DESIGN.md §5) with the fake Firecracker
+on a real SMB backend: provisioning as a tracked operation, the requests the
+VMM received, rootfs on the share, delete, failure with the SMB server
+stopped during provisioning, and an agent restart under running VMs."""
+
+import os
+
+import pytest
+
+from fixtures_agent import Agent
+from fixtures_manager import smb_config, wait_for
+from fixtures_vm import kill_vmms, proc_running
+from smbd import Smbd
+
+MiB = 1 << 20
+
+
+@pytest.fixture
+def agent(fake_fc):
+    """The manager fixtures' agent, with the fake Firecracker installed."""
+    a = Agent(extra_args=["--firecracker-path", fake_fc.path]).start()
+    with open(os.path.join(a.image_dir, "vmlinux"), "wb") as f:
+        f.write(b"\x7fELF fake kernel")
+    yield a
+    kill_vmms(a)
+    a.cleanup()
+
+
+def put_image(agent, name="rootfs.ext4", size=16 * MiB, data=b"rootfs!"):
+    with open(os.path.join(agent.image_dir, name), "wb") as f:
+        f.truncate(size)
+        f.write(data)
+
+
+def wait_state(manager, vm_id, states=("running", "error", "stopped"), timeout=60):
+    def poll():
+        st, vm = manager.request("GET", "/v1/vms/" + vm_id)
+        assert st == 200, vm
+        return vm if vm["state"] in states else None
+    vm = wait_for(poll, timeout=timeout)
+    assert vm, "VM %s did not settle" % vm_id
+    return vm
+
+
+def backing_file(shares_dir, vm):
+    return os.path.join(shares_dir, os.path.basename(vm["volume"]["path"]))
+
+
+def test_vm_lifecycle_on_smb(manager, agent, fake_fc, smbd):
+    put_image(agent)
+    st, b = manager.create_backend("vmstore", smb_config(smbd))
+    assert st == 201, b
+    st, imgs = manager.request("GET", "/v1/images")
+    assert st == 200 and imgs == [{"id": "rootfs.ext4", "name": "rootfs.ext4",
+                                   "size_bytes": 16 * MiB, "kernel": "vmlinux",
+                                   "initrd": None}], imgs
+    st, vm = manager.request("POST", "/v1/vms", {
+        "name": "web-1", "vcpus": 2, "memory_mib": 256, "image_id": "rootfs.ext4",
+        "storage_backend_id": b["id"]})
+    assert st == 201, vm
+    assert vm["state"] in ("provisioning", "running") and vm["host_id"] == "local"
+    vm = wait_state(manager, vm["id"])
+    assert vm["state"] == "running", vm
+    assert vm["volume"]["state"] == "ready"
+    path = vm["volume"]["path"]
+    backing = backing_file(smbd.shares["guest"], vm)
+    with open(backing, "rb") as f:
+        assert f.read(7) == b"rootfs!"
+    assert os.path.getsize(backing) == 16 * MiB
+    reqs = fake_fc.requests(vm["id"])
+    assert [(r["method"], r["path"], r["status"]) for r in reqs] == [
+        ("PUT", "/machine-config", 204), ("PUT", "/boot-source", 204),
+        ("PUT", "/drives/rootfs", 204), ("PUT", "/actions", 204)]
+    assert reqs[0]["body"]["vcpu_count"] == 2 and reqs[0]["body"]["mem_size_mib"] == 256
+    assert reqs[2]["body"]["path_on_host"] == path and path.startswith(agent.mount_base)
+    assert reqs[2]["body"]["is_root_device"] is True
+
+    st, hosts = manager.request("GET", "/v1/hosts")
+    assert st == 200 and hosts[0]["id"] == "local" and "smb" in hosts[0]["backend_kinds"]
+    assert "firecracker" in hosts[0]["hypervisors"] and hosts[0]["status"] == "live"
+
+    fake_fc.clear()
+    for action, state in (("stop", "stopped"), ("start", "running"),
+                          ("restart", "running")):
+        st, r = manager.request("POST", "/v1/vms/%s/%s" % (vm["id"], action))
+        assert st == 200 and r["state"] == state, (action, r)
+    actions = [q["body"]["action_type"] for q in fake_fc.requests(vm["id"])
+               if q["path"] == "/actions"]
+    assert actions == ["SendCtrlAltDel", "InstanceStart", "SendCtrlAltDel",
+                       "InstanceStart"]
+    assert all(q["body"]["path_on_host"] == path for q in fake_fc.requests(vm["id"])
+               if q["path"] == "/drives/rootfs")
+
+    st, r = manager.request("DELETE", "/v1/storage/backends/" + b["id"])
+    assert st == 409, r
+    st, _ = manager.request("DELETE", "/v1/vms/" + vm["id"])
+    assert st == 204
+    assert not os.path.exists(backing)
+    st, _ = manager.request("GET", "/v1/vms/" + vm["id"])
+    assert st == 404
+    st, vols = manager.request("GET", "/v1/volumes")
+    assert st == 200 and vols == []
+    st, r = manager.request("DELETE", "/v1/storage/backends/" + b["id"])
+    assert st == 204, r
+
+
+def test_vm_refusals(manager, agent, smbd):
+    put_image(agent)
+    st, r = manager.request("POST", "/v1/vms", {"name": "x", "vcpus": 1,
+                                                "memory_mib": 128, "image_id": "rootfs.ext4"})
+    # The default backend is localfile: no host runs VMs on it.
+    assert st == 422 and r["error"]["code"] == "no_host", r
+    st, b = manager.create_backend("vmstore", smb_config(smbd))
+    assert st == 201
+    body = {"name": "x", "vcpus": 1, "memory_mib": 128, "image_id": "nope.ext4",
+            "storage_backend_id": b["id"]}
+    st, r = manager.request("POST", "/v1/vms", body)
+    assert st == 422 and r["error"]["code"] == "image_not_found", r
+    body["image_id"] = "rootfs.ext4"
+    body["vcpus"] = 0
+    st, r = manager.request("POST", "/v1/vms", body)
+    assert st == 400 and r["error"]["field"] == "vcpus", r
+    st, r = manager.request("POST", "/v1/vms", dict(body, vcpus=1, extra=1))
+    assert st == 400 and r["error"]["field"] == "extra", r
+    st, vms = manager.request("GET", "/v1/vms")
+    assert st == 200 and vms == []
+
+
+def test_smb_down_during_provisioning(manager, agent, fake_fc):
+    srv = Smbd().start()
+    try:
+        # Big enough that the clone is still running when the server goes.
+        path = os.path.join(agent.image_dir, "big.ext4")
+        chunk = os.urandom(MiB)
+        with open(path, "wb") as f:
+            for _ in range(768):
+                f.write(chunk)
+        st, b = manager.create_backend("flaky", smb_config(srv))
+        assert st == 201, b
+        st, vm = manager.request("POST", "/v1/vms", {
+            "name": "db-1", "vcpus": 1, "memory_mib": 128, "image_id": "big.ext4",
+            "storage_backend_id": b["id"]})
+        assert st == 201, vm
+        # The clone of 768 MiB runs in the background: the server goes now.
+        srv._stop_proc()
+        share = srv.shares["guest"]
+        vm = wait_state(manager, vm["id"], timeout=120)
+        assert vm["state"] == "error", vm
+        assert "provisioning the rootfs" in vm["error"] and "flaky" in vm["error"], vm
+        assert vm["volume"] is None
+        st, vols = manager.request("GET", "/v1/volumes")
+        assert st == 200 and vols == []
+        assert fake_fc.requests(vm["id"]) == []
+
+        srv._write_conf()
+        srv._spawn_and_wait()
+        st, r = manager.request("POST", "/v1/vms/%s/start" % vm["id"])
+        assert st == 200 and r["state"] in ("provisioning", "running"), r
+        vm = wait_state(manager, vm["id"], timeout=120)
+        assert vm["state"] == "running", vm
+        assert os.path.getsize(backing_file(share, vm)) == 768 * MiB
+        st, _ = manager.request("DELETE", "/v1/vms/" + vm["id"])
+        assert st == 204
+    finally:
+        kill_vmms(agent)
+        srv.stop()
+
+
+def test_agent_restart_keeps_vms(manager, agent, fake_fc, smbd):
+    put_image(agent)
+    st, b = manager.create_backend("vmstore", smb_config(smbd))
+    assert st == 201, b
+    ids = []
+    for n in ("a", "b"):
+        st, vm = manager.request("POST", "/v1/vms", {
+            "name": "vm-" + n, "vcpus": 1, "memory_mib": 128,
+            "image_id": "rootfs.ext4", "storage_backend_id": b["id"]})
+        assert st == 201, vm
+        ids.append(vm["id"])
+    for i in ids:
+        assert wait_state(manager, i)["state"] == "running"
+    st, avms = agent.request("GET", "/v1/vms")
+    pids = {v["id"]: v["pid"] for v in avms}
+    agent.restart()
+    for i in ids:
+        assert proc_running(pids[i])
+        st, vm = manager.request("GET", "/v1/vms/" + i)
+        assert st == 200 and vm["state"] == "running", vm
+    st, r = manager.request("POST", "/v1/vms/%s/restart" % ids[0])
+    assert st == 200 and r["state"] == "running", r
+    st, r = manager.request("POST", "/v1/vms/%s/stop" % ids[1])
+    assert st == 200 and r["state"] == "stopped", r
+    assert not proc_running(pids[ids[1]])
+    for i in ids:
+        st, _ = manager.request("DELETE", "/v1/vms/" + i)
+        assert st == 204
+
+
+def test_cli_vm_commands(manager, agent, fake_fc, smbd):
+    from test_cli import Cli
+    put_image(agent)
+    cli = Cli(manager)
+    manager.login()
+    cli.env["NQRUST_TOKEN"] = manager.token
+    st, b = manager.create_backend("clistore", smb_config(smbd))
+    assert st == 201, b
+    imgs = cli.json("image", "list")
+    assert [i["id"] for i in imgs] == ["rootfs.ext4"]
+    vm = cli.json("vm", "create", "--name", "cli-1", "--image", "rootfs.ext4",
+                  "--vcpus", "2", "--memory", "192", "--backend", "clistore")
+    assert vm["vcpus"] == 2 and vm["memory_mib"] == 192
+    vm = wait_state(manager, vm["id"])
+    assert vm["state"] == "running", vm
+    rc, out, err = cli.run("vm", "list")
+    assert rc == 0 and "cli-1" in out and "running" in out, (out, err)
+    assert cli.json("vm", "stop", "cli-1")["state"] == "stopped"
+    assert cli.json("vm", "start", "cli-1")["state"] == "running"
+    assert cli.json("vm", "restart", vm["id"])["state"] == "running"
+    rc, out, err = cli.run("vm", "delete", "cli-1")
+    assert rc == 0 and "VM deleted." in out, err
+    assert cli.json("vm", "list") == []
+    rc, out, err = cli.run("vm", "start", "cli-1")
+    assert rc == 1 and "no VM" in err

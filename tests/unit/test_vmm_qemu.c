@@ -1,0 +1,142 @@
+/* QEMU driver argv (golden file, byte for byte), KVM switch, refusal of
+ * paths QEMU's option syntax cannot carry, and the driver table. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "../../src/agent/vmm.h"
+
+#define VM_ID "0b7e2a5c-1d2f-4c11-9a57-3f6b8a9e0c41"
+
+static void
+make_spec(struct vmm_spec *s)
+{
+	memset(s, 0, sizeof *s);
+	snprintf(s->id, sizeof s->id, "%s", VM_ID);
+	s->vcpus = 2;
+	s->memory_mib = 256;
+	snprintf(s->kernel, sizeof s->kernel, "/var/lib/nqrust/images/demo.vmlinuz");
+	snprintf(s->initrd, sizeof s->initrd, "/var/lib/nqrust/images/demo.initrd");
+	snprintf(s->boot_args, sizeof s->boot_args, "console=ttyS0 panic=-1 quiet");
+	snprintf(s->rootfs, sizeof s->rootfs, "/var/lib/nqrust/smb/127.0.0.1:vmstore/"
+		"smb-5c1a0f2e-7b3d-4e8f-a1c2-9d0e6b4f3a21.raw");
+	snprintf(s->run_dir, sizeof s->run_dir, "/var/lib/nqrust/agent/vms/%s", VM_ID);
+	snprintf(s->program, sizeof s->program, "/usr/bin/qemu-system-x86_64");
+}
+
+static char *
+joined(const struct vmm_argv *v)
+{
+	static char got[65536];
+	size_t len = 0;
+
+	got[0] = '\0';
+	for (const char *const *p = v->argv; *p; p++) {
+		assert_null(strchr(*p, '\n'));
+		len += (size_t)snprintf(got + len, sizeof got - len, "%s\n", *p);
+		assert_true(len < sizeof got);
+	}
+	return got;
+}
+
+static void
+test_golden(void **state)
+{
+	struct vmm_spec s;
+	struct vmm_argv *v = calloc(1, sizeof *v);
+	char path[512], want[65536];
+	size_t n;
+	FILE *f;
+
+	(void)state;
+	make_spec(&s);
+	assert_int_equal(vmm_qemu_argv(&s, 2400000, v), 0);
+	snprintf(path, sizeof path, "%s/qemu_microvm.argv", GOLDEN_DIR);
+	f = fopen(path, "re");
+	assert_non_null(f);
+	n = fread(want, 1, sizeof want - 1, f);
+	fclose(f);
+	want[n] = '\0';
+	assert_string_equal(joined(v), want);
+	free(v);
+}
+
+static void
+test_kvm_no_initrd_no_tsc(void **state)
+{
+	struct vmm_spec s;
+	struct vmm_argv *v = calloc(1, sizeof *v);
+	const char *got;
+
+	(void)state;
+	make_spec(&s);
+	s.kvm = true;
+	s.initrd[0] = '\0';
+	assert_int_equal(vmm_qemu_argv(&s, 0, v), 0);
+	got = joined(v);
+	assert_non_null(strstr(got, "-accel\nkvm\n"));
+	assert_null(strstr(got, "-initrd"));
+	assert_null(strstr(got, "tsc_early_khz"));
+	assert_non_null(strstr(got, "-append\nconsole=ttyS0 panic=-1 quiet\n"));
+	free(v);
+}
+
+static void
+test_comma_refused(void **state)
+{
+	struct vmm_spec s;
+	struct vmm_argv *v = calloc(1, sizeof *v);
+
+	(void)state;
+	make_spec(&s);
+	snprintf(s.rootfs, sizeof s.rootfs, "/mnt/a,b/smb-x.raw");
+	assert_int_equal(vmm_qemu_argv(&s, 0, v), -EINVAL);
+	free(v);
+}
+
+static void
+test_driver_table(void **state)
+{
+	(void)state;
+	assert_ptr_equal(vmm_find("firecracker"), &vmm_firecracker_ops);
+	assert_ptr_equal(vmm_find("qemu"), &vmm_qemu_ops);
+	assert_null(vmm_find("kvmtool"));
+	assert_null(vmm_find(""));
+}
+
+static void
+test_proc_gone(void **state)
+{
+	struct vmm_proc p = { .pid = 0, .starttime = 1 };
+	unsigned long long st;
+
+	(void)state;
+	assert_false(vmm_proc_alive(&p));
+	/* Our own process: alive with its own start time, not with another. */
+	assert_int_equal(vmm_proc_starttime(getpid(), &st), 0);
+	p.pid = getpid();
+	p.starttime = st;
+	assert_true(vmm_proc_alive(&p));
+	p.starttime = st + 1;
+	assert_false(vmm_proc_alive(&p));
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_golden),
+		cmocka_unit_test(test_kvm_no_initrd_no_tsc),
+		cmocka_unit_test(test_comma_refused),
+		cmocka_unit_test(test_driver_table),
+		cmocka_unit_test(test_proc_gone),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,69 @@
+// The public REST API (DESIGN.md §5), nothing else. The session is the
+// HttpOnly cookie set by /v1/auth/login; writes carry X-CSRF-Token, which
+// is kept in sessionStorage (per tab) and never the session token itself.
+
+const CSRF_KEY = 'nqrust.csrf';
+const USER_KEY = 'nqrust.user';
+
+export class ApiError extends Error {
+	constructor(status, body) {
+		const e = (body && body.error) || {};
+		super(e.message || `request failed (HTTP ${status})`);
+		this.status = status;
+		this.code = e.code || 'http_' + status;
+		this.field = e.field || null;
+		this.body = body;
+	}
+}
+
+let onUnauthorized = () => {};
+export function setUnauthorizedHandler(fn) { onUnauthorized = fn; }
+
+export async function api(method, path, body) {
+	const headers = { Accept: 'application/json' };
+	const init = { method, headers, credentials: 'same-origin', cache: 'no-store' };
+	if (body !== undefined) {
+		headers['Content-Type'] = 'application/json';
+		init.body = JSON.stringify(body);
+	}
+	if (method !== 'GET') {
+		const csrf = sessionStorage.getItem(CSRF_KEY);
+		if (csrf) headers['X-CSRF-Token'] = csrf;
+	}
+	let resp;
+	try {
+		resp = await fetch(path, init);
+	} catch (e) {
+		throw new ApiError(0, { error: { code: 'network_error',
+			message: 'cannot reach the manager: ' + e.message } });
+	}
+	const text = await resp.text();
+	let data = null;
+	if (text) {
+		try { data = JSON.parse(text); } catch { data = null; }
+	}
+	if (!resp.ok) {
+		const err = new ApiError(resp.status, data);
+		if ((resp.status === 401 || err.code === 'csrf_required') && path !== '/v1/auth/login')
+			onUnauthorized(err);
+		throw err;
+	}
+	return data;
+}
+
+export async function login(username, password) {
+	const r = await api('POST', '/v1/auth/login', { username, password });
+	sessionStorage.setItem(CSRF_KEY, r.csrf_token);
+	sessionStorage.setItem(USER_KEY, r.username || username);
+	return r.username || username;
+}
+
+export async function logout() {
+	try { await api('POST', '/v1/auth/logout'); } finally {
+		sessionStorage.removeItem(CSRF_KEY);
+		sessionStorage.removeItem(USER_KEY);
+	}
+}
+
+export function haveSession() { return !!sessionStorage.getItem(CSRF_KEY); }
+export function sessionUser() { return sessionStorage.getItem(USER_KEY); }

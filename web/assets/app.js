@@ -1,0 +1,132 @@
+// nqrust web UI: login, the signed-in layout and a hash router.
+import { api, login, logout, setUnauthorizedHandler, haveSession, sessionUser } from './api.js';
+import { el, loadRunbook, RUNBOOK_URL } from './ui.js';
+import { storagePage } from './storage.js';
+import { vmsPage, imagesPage } from './vms.js';
+
+const app = document.getElementById('app');
+let current = null; // the mounted page: { destroy() }
+let user = null;
+
+const pages = {
+	vms: { title: 'Virtual machines', nav: 'VMs', mount: vmsPage },
+	storage: { title: 'Storage', nav: 'Storage', mount: storagePage },
+	images: { title: 'Images', nav: 'Images', mount: imagesPage },
+};
+
+function unmount() {
+	if (current && current.destroy) current.destroy();
+	current = null;
+	document.querySelectorAll('dialog').forEach((d) => d.remove());
+}
+
+function showLogin(message) {
+	unmount();
+	user = null;
+	const err = el('p', { id: 'login-error', class: 'field-error', role: 'alert' }, message || '');
+	const u = el('input', { id: 'login-user', name: 'username', autocomplete: 'username',
+		required: true, value: 'admin' });
+	const p = el('input', { id: 'login-password', name: 'password', type: 'password',
+		autocomplete: 'current-password', required: true, 'aria-describedby': 'login-error' });
+	const btn = el('button', { type: 'submit', class: 'btn primary' }, 'Sign in');
+	const form = el('form', { class: 'login-card', 'aria-labelledby': 'login-title', novalidate: true },
+		el('h1', { id: 'login-title' }, 'nqrust'),
+		el('p', { class: 'muted' }, 'Sign in to manage VMs and storage.'),
+		el('div', { class: 'field' }, el('label', { for: 'login-user' }, 'Username'), u),
+		el('div', { class: 'field' }, el('label', { for: 'login-password' }, 'Password'), p),
+		err, btn);
+	form.addEventListener('submit', async (e) => {
+		e.preventDefault();
+		err.textContent = '';
+		if (!u.value || !p.value) {
+			err.textContent = 'Enter a username and a password.';
+			(u.value ? p : u).focus();
+			return;
+		}
+		btn.disabled = true;
+		try {
+			user = await login(u.value, p.value);
+			p.value = '';
+			route();
+		} catch (ex) {
+			p.value = '';
+			err.textContent = ex.message;
+			p.focus();
+		} finally {
+			btn.disabled = false;
+		}
+	});
+	app.replaceChildren(el('main', { id: 'main', class: 'login-wrap' }, form));
+	(u.value ? p : u).focus();
+}
+
+function layout(active) {
+	const nav = el('nav', { 'aria-label': 'Main' },
+		el('ul', {}, Object.entries(pages).map(([key, pg]) =>
+			el('li', {}, el('a', { href: '#/' + key, 'aria-current': key === active ? 'page' : null,
+				class: key === active ? 'active' : '' }, pg.nav)))));
+	const out = el('button', { type: 'button', class: 'btn ghost', onclick: async () => {
+		await logout().catch(() => {});
+		location.hash = '#/storage';
+		showLogin('Signed out.');
+	} }, 'Sign out');
+	const main = el('main', { id: 'main', tabindex: '-1' });
+	app.replaceChildren(
+		el('header', { class: 'topbar' }, el('a', { class: 'brand', href: '#/vms' }, 'nqrust'), nav,
+			el('span', { class: 'spacer' }),
+			el('span', { class: 'muted user' }, user ? 'Signed in as ' + user : ''), out),
+		main);
+	return main;
+}
+
+async function runbookPage(main, code) {
+	const rb = await loadRunbook();
+	const sections = Object.entries(rb);
+	main.append(el('h1', {}, 'Troubleshooting SMB backends'),
+		el('p', {}, 'Full text: ', el('a', { href: RUNBOOK_URL }, 'docs/troubleshooting-smb.md')));
+	for (const [c, e] of sections) {
+		const s = el('section', { class: 'card runbook' + (c === code ? ' highlight' : ''), id: 'rb-' + c },
+			el('h2', {}, el('code', {}, c)),
+			el('p', {}, el('strong', {}, 'Cause: '), e.cause || ''),
+			el('p', {}, el('strong', {}, 'How to confirm: '), e.confirm || ''),
+			el('p', {}, el('strong', {}, 'How to fix: '), e.fix || ''));
+		main.append(s);
+	}
+	const target = code && document.getElementById('rb-' + code);
+	if (target) target.scrollIntoView();
+	return {};
+}
+
+async function route() {
+	const h = location.hash.replace(/^#\/?/, '');
+	const [key, arg] = h.split('/');
+	if (!user && !haveSession()) return showLogin();
+	unmount();
+	if (key === 'runbook') {
+		const main = layout(null);
+		document.title = 'Troubleshooting — nqrust';
+		current = await runbookPage(main, arg);
+		return;
+	}
+	const name = pages[key] ? key : 'storage';
+	if (!pages[key]) { history.replaceState(null, '', '#/storage'); }
+	const main = layout(name);
+	document.title = pages[name].title + ' — nqrust';
+	current = pages[name].mount(main);
+}
+
+setUnauthorizedHandler((err) => {
+	if (err.status === 401 || err.code === 'csrf_required') showLogin('Your session has ended; sign in again.');
+});
+window.addEventListener('hashchange', route);
+
+// A session cookie may still be valid (reload): probe it once.
+(async () => {
+	if (haveSession()) {
+		try {
+			await api('GET', '/v1/storage/backends');
+			user = sessionUser() || 'admin';
+		} catch { return; /* the 401 handler shows the login form */ }
+	}
+	route();
+})();
