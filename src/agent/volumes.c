@@ -6,6 +6,9 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include <pthread.h>
+#include <time.h>
+
 #include "../common/log.h"
 #include "../common/validate.h"
 #include "mounts.h"
@@ -33,6 +36,97 @@ open_volume_dir(struct agent *a, const char *backend_id, char *path, size_t path
 			"cannot open the backend's volume directory: %s", strerror(-r));
 	}
 	return fd;
+}
+
+/* A temp file nobody has written for this long is what an interrupted
+ * clone (server gone mid-copy, agent killed) left behind. A live clone
+ * writes continuously, so another host's clone into the same share is
+ * never this old. */
+#define STALE_TMP_SECS (10 * 60)
+#define INFLIGHT_MAX 256
+
+/* Volume ids this agent is creating right now (never swept). */
+static pthread_mutex_t inflight_lock = PTHREAD_MUTEX_INITIALIZER;
+static char inflight[INFLIGHT_MAX][NQ_UUID_LEN + 1];
+
+static bool
+inflight_add(const char *id)
+{
+	bool ok = false;
+
+	pthread_mutex_lock(&inflight_lock);
+	for (size_t i = 0; i < INFLIGHT_MAX && !ok; i++)
+		if (!inflight[i][0]) {
+			snprintf(inflight[i], sizeof inflight[i], "%s", id);
+			ok = true;
+		}
+	pthread_mutex_unlock(&inflight_lock);
+	return ok;
+}
+
+static void
+inflight_del(const char *id)
+{
+	pthread_mutex_lock(&inflight_lock);
+	for (size_t i = 0; i < INFLIGHT_MAX; i++)
+		if (!strcmp(inflight[i], id))
+			inflight[i][0] = '\0';
+	pthread_mutex_unlock(&inflight_lock);
+}
+
+static bool
+inflight_has(const char *id)
+{
+	bool found = false;
+
+	pthread_mutex_lock(&inflight_lock);
+	for (size_t i = 0; i < INFLIGHT_MAX && !found; i++)
+		found = !strcmp(inflight[i], id);
+	pthread_mutex_unlock(&inflight_lock);
+	return found;
+}
+
+/* ".smb-<uuid>.raw.tmp" → uuid, or false. */
+static bool
+parse_tmp_name(const char *n, char id[NQ_UUID_LEN + 1])
+{
+	size_t len = strlen(n);
+
+	if (len != 5 + NQ_UUID_LEN + 8 || strncmp(n, ".smb-", 5) != 0 ||
+	    strcmp(n + len - 8, ".raw.tmp") != 0)
+		return false;
+	memcpy(id, n + 5, NQ_UUID_LEN);
+	id[NQ_UUID_LEN] = '\0';
+	return validate_uuid("volume_id", id, id, NULL) == 0;
+}
+
+/* Remove stale temp files of interrupted clones in the volume dir. */
+static void
+sweep_stale_tmp(int dfd, const char *backend_id)
+{
+	int fd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	time_t now = time(NULL);
+	struct dirent *de;
+	DIR *d;
+
+	if (fd < 0 || !(d = fdopendir(fd))) {
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	while ((de = readdir(d))) {
+		char id[NQ_UUID_LEN + 1];
+		struct stat st;
+
+		if (!parse_tmp_name(de->d_name, id) || inflight_has(id) ||
+		    fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    !S_ISREG(st.st_mode) || now - st.st_mtime < STALE_TMP_SECS)
+			continue;
+		if (unlinkat(dirfd(d), de->d_name, 0) == 0)
+			log_info("removed the temp file of an interrupted clone "
+				 "backend_id=%s volume_id=%s", backend_id, id);
+	}
+	closedir(d);
 }
 
 static int64_t
@@ -111,6 +205,12 @@ volumes_create(struct agent *a, const char *backend_id, const char *volume_id,
 			"volume %s already exists on this backend", volume_id);
 		goto out;
 	}
+	if (!inflight_add(volume_id)) {
+		r = nq_error_setr(err, -EBUSY, "io_error", NULL,
+			"too many volume creations in progress on this host; retry");
+		goto out;
+	}
+	sweep_stale_tmp(dfd, backend_id);
 	/* A temp file left by an interrupted create is ours to replace. */
 	unlinkat(dfd, tmp, 0);
 	fd = openat(dfd, tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
@@ -162,6 +262,7 @@ fail:
 		close(TAKE_FD(fd));
 	unlinkat(dfd, tmp, 0);
 out:
+	inflight_del(volume_id);
 	mounts_unpin(a, backend_id);
 	return r;
 }

@@ -148,3 +148,26 @@ def test_unknown_backend_volume(agent):
     st, r = agent.request("POST", "/v1/storage/smb/volumes",
                           {"backend_id": new_id(), "volume_id": new_id(), "size_bytes": 1})
     assert st == 404 and r["error"]["code"] == "not_found"
+
+
+def test_stale_temp_files_of_interrupted_clones_are_swept(agent, smbd, backend):
+    """A clone cut off mid-copy (server gone) leaves .smb-<id>.raw.tmp; the
+    next create in that directory removes it once nobody has written it for
+    10 minutes, and leaves fresh ones (a clone in progress elsewhere) alone."""
+    bid, _ = backend
+    d = os.path.join(smbd.shares["guest"], "vols-" + bid[:8])
+    stale = os.path.join(d, ".smb-%s.raw.tmp" % new_id())
+    fresh = os.path.join(d, ".smb-%s.raw.tmp" % new_id())
+    other = os.path.join(d, ".smb-not-a-uuid.raw.tmp")
+    for p in (stale, fresh, other):
+        with open(p, "wb") as f:
+            f.write(b"partial")
+    old = os.stat(stale).st_mtime - 3600
+    os.utime(stale, (old, old))
+    os.utime(other, (old, old))
+    st, r = agent.request("POST", "/v1/storage/smb/volumes",
+                          {"backend_id": bid, "volume_id": new_id(), "size_bytes": MiB})
+    assert st == 201, r
+    assert not os.path.exists(stale)
+    assert os.path.exists(fresh) and os.path.exists(other)
+    assert "removed the temp file of an interrupted clone" in agent.log()
