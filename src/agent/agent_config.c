@@ -90,8 +90,9 @@ agent_config_load(struct agent_config *c, int argc, char **argv, struct nq_error
 	int r;
 
 	c->probe_timeout = 30;
-	r = config_parse_args(table, ARRAY_SIZE(table), c, argc, argv,
-		"nqrust-agent", err);
+	r = config_parse_args(table, ARRAY_SIZE(table), c, argc, argv, err);
+	if (r == 1)
+		config_usage(table, ARRAY_SIZE(table), "nqrust-agent", stdout);
 	if (r != 0)
 		return r;
 	if (c->probe_timeout < 1 || c->probe_timeout > 600)

@@ -41,11 +41,20 @@ read_small_file(const char *path, char **ret, size_t *ret_len)
 	return 0;
 }
 
+static bool
+name_eq(const char *a, const char *b)
+{
+	for (; *a && *b; a++, b++)
+		if (*a != *b && !((*a == '-' || *a == '_') && (*b == '-' || *b == '_')))
+			return false;
+	return *a == *b;
+}
+
 static const struct config_entry *
 lookup(const struct config_entry *t, size_t n, const char *name)
 {
 	for (size_t i = 0; i < n; i++)
-		if (strcmp(t[i].name, name) == 0)
+		if (name_eq(t[i].name, name))
 			return &t[i];
 	return NULL;
 }
@@ -71,15 +80,23 @@ config_set(const struct config_entry *t, size_t n, void *obj, const char *name,
 		*(char **)field = dup;
 		return 0;
 	}
+	case CFG_STRBUF:
+		if (strlen(value) >= e->size)
+			return nq_error_set(err, "invalid_field", e->name,
+				"%s is too long (at most %zu characters)", e->name, e->size - 1);
+		memcpy(field, value, strlen(value) + 1);
+		return 0;
 	case CFG_UINT: {
+		unsigned max = e->max ? e->max : UINT_MAX;
 		char *end;
 		unsigned long v;
 
 		errno = 0;
 		v = strtoul(value, &end, 10);
-		if (!*value || *end || errno || v > UINT_MAX || value[0] == '-')
-			return nq_error_set(err, "invalid_field", name,
-				"%s must be a non-negative integer", name);
+		if (!*value || *end || errno || v > UINT_MAX || value[0] == '-' ||
+		    v < e->min || v > max)
+			return nq_error_set(err, "invalid_field", e->name,
+				"%s must be an integer in %u..%u", e->name, e->min, max);
 		*(unsigned *)field = (unsigned)v;
 		return 0;
 	}
@@ -139,8 +156,15 @@ config_load_file(const struct config_entry *t, size_t n, void *obj,
 		key = trim(line);
 		val = trim(eq + 1);
 		r = config_set(t, n, obj, key, val, err);
-		if (r < 0)
+		if (r < 0) {
+			if (err) {
+				char sub[sizeof err->message];
+				snprintf(sub, sizeof sub, "%s", err->message);
+				snprintf(err->message, sizeof err->message, "%.200s:%u: %s",
+					path, lineno, sub);
+			}
 			return r;
+		}
 	}
 	return 0;
 }
@@ -155,10 +179,10 @@ flag_to_name(const char *flag, char *buf, size_t bufsz)
 	buf[i] = '\0';
 }
 
-static void
-usage(const struct config_entry *t, size_t n, const char *progname)
+void
+config_usage(const struct config_entry *t, size_t n, const char *progname, FILE *out)
 {
-	printf("usage: %s [--config FILE] [options]\n", progname);
+	fprintf(out, "usage: %s [--config FILE] [options]\n", progname);
 	for (size_t i = 0; i < n; i++) {
 		char flag[64];
 		size_t k;
@@ -166,30 +190,31 @@ usage(const struct config_entry *t, size_t n, const char *progname)
 		for (k = 0; t[i].name[k] && k + 1 < sizeof flag; k++)
 			flag[k] = t[i].name[k] == '_' ? '-' : t[i].name[k];
 		flag[k] = '\0';
-		printf("  --%-18s %s\n", flag, t[i].help ? t[i].help : "");
+		fprintf(out, "  --%-20s %s\n", flag, t[i].help ? t[i].help : "");
 	}
 }
 
 int
 config_parse_args(const struct config_entry *t, size_t n, void *obj, int argc,
-	char **argv, const char *progname, struct nq_error *err)
+	char **argv, struct nq_error *err)
 {
 	int r;
 
 	/* --config first, so flags override the file whatever their order. */
 	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-			usage(t, n, progname);
+		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
 			return 1;
-		}
+		const char *file = NULL;
 		if (!strcmp(argv[i], "--config")) {
 			if (i + 1 >= argc)
 				return nq_error_set(err, "invalid_field", "config",
 					"--config needs a file name");
-			r = config_load_file(t, n, obj, argv[i + 1], err);
-			if (r < 0)
-				return r;
+			file = argv[++i];
+		} else if (!strncmp(argv[i], "--config=", 9)) {
+			file = argv[i] + 9;
 		}
+		if (file && (r = config_load_file(t, n, obj, file, err)) < 0)
+			return r;
 	}
 	for (int i = 1; i < argc; i++) {
 		char name[64];
@@ -216,7 +241,7 @@ config_parse_args(const struct config_entry *t, size_t n, void *obj, int argc,
 			val = argv[++i];
 		}
 		if (!strcmp(name, "config"))
-			continue;
+			continue; /* loaded above */
 		r = config_set(t, n, obj, name, val, err);
 		if (r < 0)
 			return r;

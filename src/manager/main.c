@@ -112,17 +112,7 @@ setup(struct manager *m, int argc, char **argv)
 	int r;
 
 	mgr_config_defaults(&m->cfg);
-	for (int i = 1; i < argc; i++) {
-		const char *path = NULL;
-		if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
-			path = argv[i + 1];
-		else if (strncmp(argv[i], "--config=", 9) == 0)
-			path = argv[i] + 9;
-		if (path && (r = mgr_config_load(&m->cfg, path, msg, sizeof msg)) < 0) {
-			fprintf(stderr, "nqrust-manager: %s\n", msg);
-			return r;
-		}
-	}
+	/* Loads --config FILE first, then applies the other flags. */
 	r = mgr_config_args(&m->cfg, argc, argv, msg, sizeof msg);
 	if (r == 1) {
 		mgr_config_usage(argv[0]);

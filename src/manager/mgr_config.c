@@ -6,38 +6,36 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config.h"
 #include "macro.h"
 
-enum opt_type { OPT_STR, OPT_UINT };
-
-struct opt {
-	const char *name;
-	enum opt_type type;
-	size_t off, size;
-	unsigned min, max;
-	const char *help;
+#define STR(f, h) { #f, CFG_STRBUF, offsetof(struct mgr_config, f), 0, h, NULL, \
+	sizeof(((struct mgr_config *)0)->f), 0, 0 }
+#define UINT(f, lo, hi, h) { #f, CFG_UINT, offsetof(struct mgr_config, f), 0, h, NULL, \
+	0, lo, hi }
+/* The manager's settings: flags (--state-dir) and config file keys
+ * (state-dir or state_dir) come from this one table, parsed by
+ * src/common/config.c like the agent's. */
+static const struct config_entry opts[] = {
+	STR(listen, "HOST:PORT to serve the API on (127.0.0.1:18080)"),
+	STR(database, "sqlite:PATH or postgres://… (sqlite:<state-dir>/manager.db)"),
+	STR(state_dir, "state directory (/var/lib/nqrust/manager)"),
+	STR(agent, "unix:PATH or http://HOST:PORT (unix:/run/nqrust/agent.sock)"),
+	STR(agent_token_file, "file holding the agent's bearer token (TCP)"),
+	STR(volumes_dir, "localfile backend root (<state-dir>/volumes)"),
+	STR(log_level, "debug|info|warn|error (info)"),
+	STR(web_dir, "web UI files (<binary dir>/../web or /usr/share/nqrust/web)"),
+	STR(docs_dir, "runbooks linked from the UI (<web-dir>/../docs)"),
+	UINT(refresh_interval, 1, 3600, "seconds between backend status checks (5)"),
+	UINT(status_timeout_ms, 50, 60000, "timeout of one status check (1500)"),
+	UINT(call_timeout_ms, 100, 600000, "timeout of mounts and volume calls (60000)"),
+	UINT(token_ttl, 60, 31536000, "API token lifetime in seconds (43200)"),
+	UINT(login_max_failures, 1, 1000, "failed logins before a lockout (5)"),
+	UINT(login_window, 1, 86400, "seconds in which failures count (60)"),
+	UINT(login_lockout, 1, 86400, "lockout in seconds (60)"),
 };
-
-#define S(field) offsetof(struct mgr_config, field), sizeof(((struct mgr_config *)0)->field)
-static const struct opt opts[] = {
-	{ "listen", OPT_STR, S(listen), 0, 0, "HOST:PORT to serve the API on (127.0.0.1:18080)" },
-	{ "database", OPT_STR, S(database), 0, 0, "sqlite:PATH or postgres://… (sqlite:<state-dir>/manager.db)" },
-	{ "state-dir", OPT_STR, S(state_dir), 0, 0, "state directory (/var/lib/nqrust/manager)" },
-	{ "agent", OPT_STR, S(agent), 0, 0, "unix:PATH or http://HOST:PORT (unix:/run/nqrust/agent.sock)" },
-	{ "agent-token-file", OPT_STR, S(agent_token_file), 0, 0, "file holding the agent's bearer token (TCP)" },
-	{ "volumes-dir", OPT_STR, S(volumes_dir), 0, 0, "localfile backend root (<state-dir>/volumes)" },
-	{ "log-level", OPT_STR, S(log_level), 0, 0, "debug|info|warn|error (info)" },
-	{ "web-dir", OPT_STR, S(web_dir), 0, 0, "web UI files (<binary dir>/../web or /usr/share/nqrust/web)" },
-	{ "docs-dir", OPT_STR, S(docs_dir), 0, 0, "runbooks linked from the UI (<web-dir>/../docs)" },
-	{ "refresh-interval", OPT_UINT, S(refresh_interval), 1, 3600, "seconds between backend status checks (5)" },
-	{ "status-timeout-ms", OPT_UINT, S(status_timeout_ms), 50, 60000, "timeout of one status check (1500)" },
-	{ "call-timeout-ms", OPT_UINT, S(call_timeout_ms), 100, 600000, "timeout of mounts and volume calls (60000)" },
-	{ "token-ttl", OPT_UINT, S(token_ttl), 60, 31536000, "API token lifetime in seconds (43200)" },
-	{ "login-max-failures", OPT_UINT, S(login_max_failures), 1, 1000, "failed logins before a lockout (5)" },
-	{ "login-window", OPT_UINT, S(login_window), 1, 86400, "seconds in which failures count (60)" },
-	{ "login-lockout", OPT_UINT, S(login_lockout), 1, 86400, "lockout in seconds (60)" },
-};
-#undef S
+#undef STR
+#undef UINT
 
 void
 mgr_config_defaults(struct mgr_config *c)
@@ -56,122 +54,40 @@ mgr_config_defaults(struct mgr_config *c)
 	c->login_lockout = 60;
 }
 
+static int
+with_msg(int r, const struct nq_error *err, char *msg, size_t msgsz)
+{
+	if (r < 0)
+		snprintf(msg, msgsz, "%s", err->message);
+	return r;
+}
+
 int
 mgr_config_set(struct mgr_config *c, const char *key, const char *value,
 	char *msg, size_t msgsz)
 {
-	for (size_t i = 0; i < ARRAY_SIZE(opts); i++) {
-		const struct opt *o = &opts[i];
-		char *dst = (char *)c + o->off;
+	struct nq_error err = { 0 };
 
-		if (strcmp(o->name, key) != 0)
-			continue;
-		if (o->type == OPT_STR) {
-			if (strlen(value) >= o->size) {
-				snprintf(msg, msgsz, "value of %s is too long", key);
-				return -EINVAL;
-			}
-			memcpy(dst, value, strlen(value) + 1);
-			return 0;
-		}
-		char *end = NULL;
-		errno = 0;
-		unsigned long v = strtoul(value, &end, 10);
-		if (errno || !*value || *end || v < o->min || v > o->max) {
-			snprintf(msg, msgsz, "%s must be an integer in %u..%u", key,
-				o->min, o->max);
-			return -EINVAL;
-		}
-		*(unsigned *)dst = (unsigned)v;
-		return 0;
-	}
-	snprintf(msg, msgsz, "unknown setting '%.64s'", key);
-	return -EINVAL;
-}
-
-static char *
-trim(char *s)
-{
-	char *e;
-
-	while (*s == ' ' || *s == '\t')
-		s++;
-	e = s + strlen(s);
-	while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\n' || e[-1] == '\r'))
-		*--e = '\0';
-	return s;
+	return with_msg(config_set(opts, ARRAY_SIZE(opts), c, key, value, &err), &err,
+		msg, msgsz);
 }
 
 int
 mgr_config_load(struct mgr_config *c, const char *path, char *msg, size_t msgsz)
 {
-	FILE *f = fopen(path, "re");
-	char line[4096];
-	unsigned lineno = 0;
-	int r = 0;
+	struct nq_error err = { 0 };
 
-	if (!f) {
-		r = negerrno();
-		snprintf(msg, msgsz, "cannot open config file %s", path);
-		return r;
-	}
-	while (fgets(line, sizeof line, f)) {
-		char *p = trim(line), *eq;
-
-		lineno++;
-		if (!*p || *p == '#')
-			continue;
-		eq = strchr(p, '=');
-		if (!eq) {
-			snprintf(msg, msgsz, "%s:%u: expected key = value", path, lineno);
-			r = -EINVAL;
-			break;
-		}
-		*eq = '\0';
-		char sub[256];
-		r = mgr_config_set(c, trim(p), trim(eq + 1), sub, sizeof sub);
-		if (r < 0) {
-			snprintf(msg, msgsz, "%s:%u: %s", path, lineno, sub);
-			break;
-		}
-	}
-	fclose(f);
-	return r;
+	return with_msg(config_load_file(opts, ARRAY_SIZE(opts), c, path, &err), &err,
+		msg, msgsz);
 }
 
 int
 mgr_config_args(struct mgr_config *c, int argc, char **argv, char *msg, size_t msgsz)
 {
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i], *val;
-		char key[64];
+	struct nq_error err = { 0 };
 
-		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0)
-			return 1;
-		if (strncmp(a, "--", 2) != 0) {
-			snprintf(msg, msgsz, "unexpected argument '%.64s'", a);
-			return -EINVAL;
-		}
-		a += 2;
-		const char *eq = strchr(a, '=');
-		if (eq) {
-			snprintf(key, sizeof key, "%.*s", (int)(eq - a), a);
-			val = eq + 1;
-		} else {
-			snprintf(key, sizeof key, "%s", a);
-			if (i + 1 >= argc) {
-				snprintf(msg, msgsz, "--%s needs a value", key);
-				return -EINVAL;
-			}
-			val = argv[++i];
-		}
-		if (strcmp(key, "config") == 0)
-			continue; /* loaded before */
-		int r = mgr_config_set(c, key, val, msg, msgsz);
-		if (r < 0)
-			return r;
-	}
-	return 0;
+	return with_msg(config_parse_args(opts, ARRAY_SIZE(opts), c, argc, argv, &err),
+		&err, msg, msgsz);
 }
 
 int
@@ -229,7 +145,5 @@ mgr_config_finish(struct mgr_config *c, char *msg, size_t msgsz)
 void
 mgr_config_usage(const char *argv0)
 {
-	fprintf(stderr, "usage: %s [--config FILE] [--OPTION VALUE]...\n", argv0);
-	for (size_t i = 0; i < ARRAY_SIZE(opts); i++)
-		fprintf(stderr, "  --%-20s %s\n", opts[i].name, opts[i].help);
+	config_usage(opts, ARRAY_SIZE(opts), argv0, stderr);
 }

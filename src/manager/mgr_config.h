@@ -37,8 +37,8 @@ int mgr_config_set(struct mgr_config *c, const char *key, const char *value,
 	char *msg, size_t msgsz);
 /* Load a config file; -errno or -EINVAL with msg naming the line. */
 int mgr_config_load(struct mgr_config *c, const char *path, char *msg, size_t msgsz);
-/* Parse argv (after a --config, if any, was loaded). Returns 1 when
- * --help was asked for, 0 on success, -EINVAL with msg. */
+/* Parse argv: a --config FILE is loaded first, then the other flags win.
+ * Returns 1 when --help was asked for, 0 on success, -EINVAL with msg. */
 int mgr_config_args(struct mgr_config *c, int argc, char **argv, char *msg,
 	size_t msgsz);
 /* Fill derived fields (listen host/port, database, volumes_dir). */
