@@ -29,25 +29,6 @@ validate_boot_args(const char *v, struct nq_error *err)
 }
 
 static int
-get_count(json_t *body, const char *key, unsigned lo, unsigned hi, unsigned *ret,
-	struct nq_error *err)
-{
-	unsigned long long v = 0;
-	bool present = false;
-	int r = json_get_u64(body, key, &v, &present, err);
-
-	if (r < 0)
-		return r;
-	if (!present)
-		return nq_error_set(err, "missing_field", key, "%s is required", key);
-	if (v < lo || v > hi)
-		return nq_error_set(err, "invalid_field", key,
-			"%s must be between %u and %u", key, lo, hi);
-	*ret = (unsigned)v;
-	return 0;
-}
-
-static int
 parse_create(json_t *body, struct vm_create *c, struct nq_error *err)
 {
 	const char *id, *bid, *vid, *kernel, *initrd, *args, *hv;
@@ -67,8 +48,8 @@ parse_create(json_t *body, struct vm_create *c, struct nq_error *err)
 	    (r = validate_image_name("kernel", kernel, err)) < 0 ||
 	    (initrd && *initrd && (r = validate_image_name("initrd", initrd, err)) < 0) ||
 	    (args && (r = validate_boot_args(args, err)) < 0) ||
-	    (r = get_count(body, "vcpus", 1, 32, &c->vcpus, err)) < 0 ||
-	    (r = get_count(body, "memory_mib", 64, 262144, &c->memory_mib, err)) < 0)
+	    (r = json_req_uint(body, "vcpus", 1, 32, &c->vcpus, err)) < 0 ||
+	    (r = json_req_uint(body, "memory_mib", 64, 262144, &c->memory_mib, err)) < 0)
 		return r;
 	if (hv && *hv && !vmm_find(hv))
 		return nq_error_set(err, "invalid_field", "hypervisor",

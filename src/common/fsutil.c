@@ -291,7 +291,9 @@ fs_read_file(int dirfd, const char *name, size_t cap, char **ret,
 
 	if (!ret || cap >= SIZE_MAX - 1)
 		return -EINVAL;
-	fd = fs_open_beneath(dirfd, name, O_RDONLY | O_NOCTTY, 0);
+	/* O_NONBLOCK: opening a FIFO planted in place of the file must not
+	 * block; anything but a regular file is refused below. */
+	fd = fs_open_beneath(dirfd, name, O_RDONLY | O_NONBLOCK | O_NOCTTY, 0);
 	if (fd < 0)
 		return fd;
 	if (fstat(fd, &st) < 0)

@@ -19,8 +19,9 @@ int fs_open_beneath(int dirfd, const char *relpath, int flags, mode_t mode);
 /* mkdir -p of relpath beneath dirfd (no symlinks followed); returns an
  * O_DIRECTORY fd of the last component, caller owns it. */
 int fs_mkdir_beneath(int dirfd, const char *relpath, mode_t mode);
-/* Read a whole small file (cap bytes at most, -EFBIG beyond) beneath dirfd;
- * *ret is NUL-terminated and owned by the caller. */
+/* Read a whole small regular file (cap bytes at most, -EFBIG beyond)
+ * beneath dirfd; -EINVAL for anything else (a FIFO does not block). *ret is
+ * NUL-terminated and owned by the caller. */
 int fs_read_file(int dirfd, const char *name, size_t cap, char **ret,
 	size_t *ret_len);
 

@@ -197,6 +197,25 @@ json_get_u64(json_t *obj, const char *key, unsigned long long *ret,
 	return 0;
 }
 
+int
+json_req_uint(json_t *obj, const char *key, unsigned lo, unsigned hi, unsigned *ret,
+	struct nq_error *err)
+{
+	unsigned long long v = 0;
+	bool present = false;
+	int r = json_get_u64(obj, key, &v, &present, err);
+
+	if (r < 0)
+		return r;
+	if (!present)
+		return nq_error_set(err, "missing_field", key, "%s is required", key);
+	if (v < lo || v > hi)
+		return nq_error_set(err, "invalid_field", key,
+			"%s must be between %u and %u", key, lo, hi);
+	*ret = (unsigned)v;
+	return 0;
+}
+
 /* ---- routing ------------------------------------------------------------ */
 
 /* Match path against pattern segment by segment; {x} matches one non-empty

@@ -107,6 +107,9 @@ int json_get_string(json_t *obj, const char *key, const char **ret,
 /* Same for a required string. */
 int json_req_string(json_t *obj, const char *key, const char **ret,
 	struct nq_error *err);
+/* Required integer in [lo, hi]: missing_field / invalid_field naming key. */
+int json_req_uint(json_t *obj, const char *key, unsigned lo, unsigned hi,
+	unsigned *ret, struct nq_error *err);
 /* Optional non-negative integer: *ret untouched when absent. */
 int json_get_u64(json_t *obj, const char *key, unsigned long long *ret,
 	bool *ret_present, struct nq_error *err);

@@ -99,48 +99,10 @@ ui_not_found(struct http_response *resp)
 	http_reply_errorf(resp, "not_found", NULL, "no such file");
 }
 
-/* Read a regular file of at most UI_FILE_MAX bytes from fd. */
-static int
-read_regular(int fd, char **ret, size_t *ret_len)
-{
-	_cleanup_free_ char *buf = NULL;
-	size_t len = 0;
-	struct stat st;
-
-	if (fstat(fd, &st) < 0)
-		return negerrno();
-	if (!S_ISREG(st.st_mode))
-		return -EINVAL;
-	if ((uint64_t)st.st_size > UI_FILE_MAX)
-		return -EFBIG;
-	buf = malloc(UI_FILE_MAX + 2);
-	if (!buf)
-		return -ENOMEM;
-	for (;;) {
-		ssize_t n = read(fd, buf + len, UI_FILE_MAX + 1 - len);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return negerrno();
-		}
-		if (n == 0)
-			break;
-		len += (size_t)n;
-		if (len > UI_FILE_MAX)
-			return -EFBIG;
-	}
-	buf[len] = '\0';
-	*ret = TAKE_PTR(buf);
-	*ret_len = len;
-	return 0;
-}
-
 static void
 serve(int dirfd, const char *rel, struct http_response *resp)
 {
 	const char *type = ui_content_type(rel);
-	_cleanup_close_ int fd = -1;
 	char *data = NULL;
 	size_t len = 0;
 	int r;
@@ -149,16 +111,12 @@ serve(int dirfd, const char *rel, struct http_response *resp)
 		ui_not_found(resp);
 		return;
 	}
-	/* O_NONBLOCK: a FIFO planted in the tree must not hang a thread;
-	 * read_regular() then refuses anything but a regular file. */
-	fd = fs_open_beneath(dirfd, rel, O_RDONLY | O_NONBLOCK | O_NOCTTY, 0);
-	if (fd < 0) {
-		ui_not_found(resp);
-		return;
-	}
-	r = read_regular(fd, &data, &len);
+	/* fs_read_file: beneath dirfd without symlinks, regular files only,
+	 * and a planted FIFO does not hang the thread. */
+	r = fs_read_file(dirfd, rel, UI_FILE_MAX, &data, &len);
 	if (r < 0) {
-		log_warn("cannot read UI file path=%s err=%d", rel, r);
+		if (r != -ENOENT)
+			log_warn("cannot read UI file path=%s err=%d", rel, r);
 		ui_not_found(resp);
 		return;
 	}

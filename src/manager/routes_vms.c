@@ -7,25 +7,6 @@
 #include "validate.h"
 #include "vms.h"
 
-static int
-get_count(json_t *body, const char *key, unsigned lo, unsigned hi, unsigned *ret,
-	struct nq_error *err)
-{
-	unsigned long long v = 0;
-	bool present = false;
-	int r = json_get_u64(body, key, &v, &present, err);
-
-	if (r < 0)
-		return r;
-	if (!present)
-		return nq_error_set(err, "missing_field", key, "%s is required", key);
-	if (v < lo || v > hi)
-		return nq_error_set(err, "invalid_field", key,
-			"%s must be between %u and %u", key, lo, hi);
-	*ret = (unsigned)v;
-	return 0;
-}
-
 static void
 reply_vm(struct http_request *req, struct http_response *resp, int status,
 	const char *id)
@@ -66,8 +47,8 @@ create_vm(struct http_request *req, struct http_response *resp)
 	    json_get_string(body, "storage_backend_id", &v.backend_id, &err) < 0 ||
 	    validate_name("name", v.name, &err) < 0 ||
 	    validate_image_name("image_id", v.image_id, &err) < 0 ||
-	    get_count(body, "vcpus", 1, 32, &v.vcpus, &err) < 0 ||
-	    get_count(body, "memory_mib", 64, 262144, &v.memory_mib, &err) < 0)
+	    json_req_uint(body, "vcpus", 1, 32, &v.vcpus, &err) < 0 ||
+	    json_req_uint(body, "memory_mib", 64, 262144, &v.memory_mib, &err) < 0)
 		goto fail;
 	if (v.backend_id && (!*v.backend_id || strlen(v.backend_id) > BACKEND_ID_MAX)) {
 		nq_error_set(&err, "invalid_field", "storage_backend_id",

@@ -63,7 +63,8 @@ op_getattr(const char *path, struct stat *st, struct fuse_file_info *fi)
 	pthread_once(&readahead_once, readahead_once_fn);
 	memset(st, 0, sizeof(*st));
 	if (fi && fi->fh) {
-		LOCKED(fs, r = smbc_getFunctionFstat(fs->ctx)(fs->ctx, fh_file(fi), st) < 0 ? smb_err() : 0);
+		LOCKED(fs, SMBCFILE *f = fh_file_locked(fs, fi);
+		       r = !f || smbc_getFunctionFstat(fs->ctx)(fs->ctx, f, st) < 0 ? smb_err() : 0);
 	} else {
 		url = smbfs_url(fs, path);
 		if (!url)
@@ -138,27 +139,49 @@ set_cache_mode(const struct smbfs *fs, struct fuse_file_info *fi)
 	}
 }
 
+SMBCFILE *
+fh_file_locked(struct smbfs *fs, const struct fuse_file_info *fi)
+{
+	struct smbfs_fh *h = fh_get(fi);
+
+	if (!h) {
+		errno = EBADF;
+		return NULL;
+	}
+	if (!h->f)
+		h->f = smbc_getFunctionOpen(fs->ctx)(fs->ctx, h->url, h->flags, 0);
+	return h->f;
+}
+
 static int
 do_open(const char *path, int flags, mode_t mode, struct fuse_file_info *fi)
 {
 	struct smbfs *fs = fs_get();
-	SMBCFILE *f;
-	char *url;
+	struct smbfs_fh *h;
 	int r = 0;
 
 	if (fs->view.ro && ((flags & O_ACCMODE) != O_RDONLY ||
 			    (flags & (O_CREAT | O_TRUNC))))
 		return -EROFS;
-	url = smbfs_url(fs, path);
-	if (!url)
-		return -errno;
-	LOCKED(fs, f = smbc_getFunctionOpen(fs->ctx)(fs->ctx, url,
-			   smb_open_flags(flags), mode);
-	       r = f ? 0 : smb_err());
-	free(url);
-	if (r < 0)
+	h = calloc(1, sizeof *h);
+	if (!h)
+		return -ENOMEM;
+	h->url = smbfs_url(fs, path);
+	if (!h->url) {
+		r = -errno;
+		free(h);
 		return r;
-	fi->fh = (uint64_t)(uintptr_t)f;
+	}
+	h->flags = smb_open_flags(flags) & O_ACCMODE;
+	LOCKED(fs, h->f = smbc_getFunctionOpen(fs->ctx)(fs->ctx, h->url,
+			   smb_open_flags(flags), mode);
+	       r = h->f ? 0 : smb_err());
+	if (r < 0) {
+		free(h->url);
+		free(h);
+		return r;
+	}
+	fi->fh = (uint64_t)(uintptr_t)h;
 	set_cache_mode(fs, fi);
 	return 0;
 }
@@ -180,13 +203,14 @@ op_read(const char *path, char *buf, size_t size, off_t off,
 	struct fuse_file_info *fi)
 {
 	struct smbfs *fs = fs_get();
-	SMBCFILE *f = fh_file(fi);
+	SMBCFILE *f;
 	size_t done = 0;
 	int r = 0;
 
 	(void)path;
 	pthread_mutex_lock(&fs->lock);
-	if (smbc_getFunctionLseek(fs->ctx)(fs->ctx, f, off, SEEK_SET) < 0) {
+	f = fh_file_locked(fs, fi);
+	if (!f || smbc_getFunctionLseek(fs->ctx)(fs->ctx, f, off, SEEK_SET) < 0) {
 		r = smb_err();
 		goto out;
 	}
@@ -214,7 +238,7 @@ op_write(const char *path, const char *buf, size_t size, off_t off,
 	struct fuse_file_info *fi)
 {
 	struct smbfs *fs = fs_get();
-	SMBCFILE *f = fh_file(fi);
+	SMBCFILE *f;
 	size_t done = 0;
 	int r = 0;
 
@@ -222,7 +246,8 @@ op_write(const char *path, const char *buf, size_t size, off_t off,
 	if (fs->view.ro)
 		return -EROFS;
 	pthread_mutex_lock(&fs->lock);
-	if (smbc_getFunctionLseek(fs->ctx)(fs->ctx, f, off, SEEK_SET) < 0) {
+	f = fh_file_locked(fs, fi);
+	if (!f || smbc_getFunctionLseek(fs->ctx)(fs->ctx, f, off, SEEK_SET) < 0) {
 		r = smb_err();
 		goto out;
 	}
@@ -260,8 +285,9 @@ op_truncate(const char *path, off_t size, struct fuse_file_info *fi)
 	if (size < 0)
 		return -EINVAL;
 	if (fi && fi->fh) {
-		LOCKED(fs, r = smbc_getFunctionFtruncate(fs->ctx)(fs->ctx,
-				       fh_file(fi), size) < 0 ? smb_err() : 0);
+		LOCKED(fs, SMBCFILE *h = fh_file_locked(fs, fi);
+		       r = !h || smbc_getFunctionFtruncate(fs->ctx)(fs->ctx, h, size) < 0
+			       ? smb_err() : 0);
 		return r;
 	}
 	url = smbfs_url(fs, path);
@@ -296,29 +322,51 @@ op_fsync(const char *path, int datasync, struct fuse_file_info *fi)
 static int
 op_flush(const char *path, struct fuse_file_info *fi)
 {
+	struct smbfs *fs = fs_get();
+	struct smbfs_fh *h = fh_get(fi);
+	int r = 0;
+
+	/* close(2) waits for FLUSH: close the SMB handle now (see
+	 * struct smbfs_fh) so the server sees the file closed on return. */
+	/* Several FLUSHes can race (a spawned child's exec closes its copy of
+	 * the descriptor while the owner closes its own): test under the lock. */
 	(void)path;
-	(void)fi;
-	return 0;
+	if (!h)
+		return 0;
+	pthread_mutex_lock(&fs->lock);
+	if (h->f) {
+		r = smbc_getFunctionClose(fs->ctx)(fs->ctx, h->f) < 0 ? smb_err() : 0;
+		h->f = NULL;
+	}
+	pthread_mutex_unlock(&fs->lock);
+	return r;
 }
 
 static int
 op_release(const char *path, struct fuse_file_info *fi)
 {
 	struct smbfs *fs = fs_get();
-	int r;
+	struct smbfs_fh *h = fh_get(fi);
+	int r = 0;
 
 	(void)path;
-	if (!fi->fh)
+	if (!h)
 		return 0;
-	LOCKED(fs, r = smbc_getFunctionClose(fs->ctx)(fs->ctx, fh_file(fi)) < 0 ? smb_err() : 0);
+	pthread_mutex_lock(&fs->lock);
+	if (h->f)
+		r = smbc_getFunctionClose(fs->ctx)(fs->ctx, h->f) < 0 ? smb_err() : 0;
+	pthread_mutex_unlock(&fs->lock);
+	free(h->url);
+	free(h);
 	fi->fh = 0;
 	return r;
 }
 
 /* The kernel sends RELEASE asynchronously: an unlink or rename right
  * after close() can reach the server while our handle is still open, and
- * Samba refuses it with a sharing violation (EBUSY). Retry for up to ~2 s
- * with the lock dropped so the pending release can run. */
+ * Samba refuses it with a sharing violation (EBUSY). Flush closes our
+ * handle synchronously (struct smbfs_fh), so this only covers other
+ * openers: retry for up to ~2 s with the lock dropped. */
 #define BUSY_RETRIES 100
 #define BUSY_SLEEP_US 20000
 

@@ -516,3 +516,23 @@ def test_check_authenticates_without_mounting(mounter, smbd, credfile):
     assert r.returncode == 32
     assert r.stderr.startswith(b"mount error(13):")
     assert mountinfo(r.mountpoint) is None
+
+
+def test_handle_closed_on_close_even_after_a_child_exec(mounter, smbd):
+    """A child spawned while a file is open closes its copy at exec, which
+    sends FLUSH for our file: I/O must keep working (lazy reopen), and once
+    we close, the file can be renamed at once (the server saw the close)."""
+    mp = mounter.mount("//%s/guest" % smbd.host, guest_opts(smbd))
+    for i in range(5):
+        tmp = os.path.join(mp, "flush-%d.tmp" % i)
+        fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        os.pwrite(fd, b"a" * 65536, 0)
+        subprocess.run(["/bin/true"], check=True)  # exec closes its copy: FLUSH
+        os.pwrite(fd, b"b" * 65536, 65536)
+        assert os.pread(fd, 4, 0) == b"aaaa" and os.pread(fd, 4, 65536) == b"bbbb"
+        os.fsync(fd)
+        os.close(fd)
+        os.rename(tmp, os.path.join(mp, "flush-%d.raw" % i))
+        with open(os.path.join(smbd.shares["guest"], "flush-%d.raw" % i), "rb") as f:
+            assert f.read() == b"a" * 65536 + b"b" * 65536
+        os.unlink(os.path.join(mp, "flush-%d.raw" % i))

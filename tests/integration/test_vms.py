@@ -178,7 +178,8 @@ def test_agent_restart_keeps_vms(manager, agent, fake_fc, smbd):
         assert st == 201, vm
         ids.append(vm["id"])
     for i in ids:
-        assert wait_state(manager, i)["state"] == "running"
+        vm = wait_state(manager, i)
+        assert vm["state"] == "running", vm
     st, avms = agent.request("GET", "/v1/vms")
     pids = {v["id"]: v["pid"] for v in avms}
     agent.restart()
