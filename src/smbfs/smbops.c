@@ -319,20 +319,14 @@ op_fsync(const char *path, int datasync, struct fuse_file_info *fi)
 	return 0;
 }
 
+/* Close h's SMB handle if it is open. Several FLUSHes can race (a spawned
+ * child's exec closes its copy of the descriptor while the owner closes
+ * its own), so the test is made under the lock. */
 static int
-op_flush(const char *path, struct fuse_file_info *fi)
+fh_close(struct smbfs *fs, struct smbfs_fh *h)
 {
-	struct smbfs *fs = fs_get();
-	struct smbfs_fh *h = fh_get(fi);
 	int r = 0;
 
-	/* close(2) waits for FLUSH: close the SMB handle now (see
-	 * struct smbfs_fh) so the server sees the file closed on return. */
-	/* Several FLUSHes can race (a spawned child's exec closes its copy of
-	 * the descriptor while the owner closes its own): test under the lock. */
-	(void)path;
-	if (!h)
-		return 0;
 	pthread_mutex_lock(&fs->lock);
 	if (h->f) {
 		r = smbc_getFunctionClose(fs->ctx)(fs->ctx, h->f) < 0 ? smb_err() : 0;
@@ -342,20 +336,27 @@ op_flush(const char *path, struct fuse_file_info *fi)
 	return r;
 }
 
+/* close(2) waits for FLUSH: close the SMB handle now (see struct smbfs_fh)
+ * so the server sees the file closed when close returns. */
+static int
+op_flush(const char *path, struct fuse_file_info *fi)
+{
+	struct smbfs_fh *h = fh_get(fi);
+
+	(void)path;
+	return h ? fh_close(fs_get(), h) : 0;
+}
+
 static int
 op_release(const char *path, struct fuse_file_info *fi)
 {
-	struct smbfs *fs = fs_get();
 	struct smbfs_fh *h = fh_get(fi);
-	int r = 0;
+	int r;
 
 	(void)path;
 	if (!h)
 		return 0;
-	pthread_mutex_lock(&fs->lock);
-	if (h->f)
-		r = smbc_getFunctionClose(fs->ctx)(fs->ctx, h->f) < 0 ? smb_err() : 0;
-	pthread_mutex_unlock(&fs->lock);
+	r = fh_close(fs_get(), h);
 	free(h->url);
 	free(h);
 	fi->fh = 0;
