@@ -477,8 +477,11 @@ smb_provision(const struct backend_env *env, const char *id, const void *cfg,
 	json_decref(o);
 	if (!body)
 		return nq_error_setr(err, -ENOMEM, "internal_error", NULL, "out of memory");
-	r = call(env, "POST", "/v1/storage/smb/volumes", body, env->call_timeout_ms,
-		&rep, err);
+	/* A clone moves the image's data: not bounded by the short call
+	 * timeout (VM provisioning runs in a background worker). */
+	r = call(env, "POST", "/v1/storage/smb/volumes", body,
+		env->provision_timeout_ms > 0 ? env->provision_timeout_ms
+					      : env->call_timeout_ms, &rep, err);
 	if (r >= 0) {
 		const char *p = json_string_value(json_object_get(rep.json, "path"));
 		snprintf(ret->path, sizeof ret->path, "%s", p ? p : "");

@@ -29,6 +29,7 @@ static const struct config_entry opts[] = {
 	UINT(refresh_interval, 1, 3600, "seconds between backend status checks (5)"),
 	UINT(status_timeout_ms, 50, 60000, "timeout of one status check (1500)"),
 	UINT(call_timeout_ms, 100, 600000, "timeout of mounts and volume calls (60000)"),
+	UINT(provision_timeout, 10, 86400, "seconds one volume clone may take (3600)"),
 	UINT(token_ttl, 60, 31536000, "API token lifetime in seconds (43200)"),
 	UINT(login_max_failures, 1, 1000, "failed logins before a lockout (5)"),
 	UINT(login_window, 1, 86400, "seconds in which failures count (60)"),
@@ -48,6 +49,7 @@ mgr_config_defaults(struct mgr_config *c)
 	c->refresh_interval = 5;
 	c->status_timeout_ms = 1500;
 	c->call_timeout_ms = 60000;
+	c->provision_timeout = 3600;
 	c->token_ttl = 43200;
 	c->login_max_failures = 5;
 	c->login_window = 60;

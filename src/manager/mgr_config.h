@@ -24,6 +24,7 @@ struct mgr_config {
 	unsigned refresh_interval;  /* seconds between status refreshes */
 	unsigned status_timeout_ms; /* per capacity check */
 	unsigned call_timeout_ms;   /* per mount/probe/volume call */
+	unsigned provision_timeout; /* seconds for one volume clone */
 	unsigned token_ttl;         /* seconds */
 	unsigned login_max_failures;
 	unsigned login_window;      /* seconds */

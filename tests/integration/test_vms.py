@@ -222,3 +222,29 @@ def test_cli_vm_commands(manager, agent, fake_fc, smbd):
     assert cli.json("vm", "list") == []
     rc, out, err = cli.run("vm", "start", "cli-1")
     assert rc == 1 and "no VM" in err
+
+
+def test_provisioning_is_not_cut_off_by_the_call_timeout(manager_factory, agent, fake_fc,
+                                                         smbd):
+    """A clone that takes longer than --call-timeout-ms (mounts, probes) still
+    completes: provisioning has its own --provision-timeout."""
+    import re
+    m = manager_factory(extra_args=["--call-timeout-ms", "1000"])
+    path = os.path.join(agent.image_dir, "large.ext4")
+    chunk = os.urandom(MiB)
+    with open(path, "wb") as f:
+        for _ in range(768):
+            f.write(chunk)
+    st, b = m.create_backend("slowclone", smb_config(smbd))
+    assert st == 201, b
+    st, vm = m.request("POST", "/v1/vms", {
+        "name": "big-1", "vcpus": 1, "memory_mib": 128, "image_id": "large.ext4",
+        "storage_backend_id": b["id"]})
+    assert st == 201, vm
+    vm = wait_state(m, vm["id"], timeout=120)
+    assert vm["state"] == "running", vm
+    # The test means something only if the clone outlasted the call timeout.
+    took = [int(x) for x in re.findall(
+        r"method=POST path=/v1/storage/smb/volumes status=201 ms=(\d+)", agent.log())]
+    assert took and max(took) > 1000, took
+    assert m.request("DELETE", "/v1/vms/" + vm["id"])[0] == 204
