@@ -1,4 +1,5 @@
-/* Background status refresher: every refresh-interval seconds, check each
+/* Background status refresher: every refresh-interval seconds, heartbeat
+ * the host (its row's last_seen, kinds and hypervisors), check each
  * backend's capacity with a short timeout and cache the result in the
  * registry. Listing reads the cache only, so a dead agent or server makes
  * a row `unreachable` without making the list slow; a server that comes
@@ -6,6 +7,7 @@
 #include <errno.h>
 #include <time.h>
 
+#include "hosts.h"
 #include "log.h"
 #include "manager.h"
 
@@ -21,6 +23,9 @@ refresher_main(void *arg)
 
 		m->refresh_now = false;
 		pthread_mutex_unlock(&m->refresh_lock);
+		struct nq_error herr = { 0 };
+		if (hosts_heartbeat(m, NULL, &herr) < 0)
+			log_debug("host heartbeat failed code=%s", herr.code);
 		if (registry_snapshot(m->reg, &items, &n) >= 0) {
 			for (size_t i = 0; i < n && !__atomic_load_n(&m->stopping, __ATOMIC_RELAXED); i++)
 				storage_refresh_one(m, items[i].b);

@@ -248,3 +248,13 @@ def test_provisioning_is_not_cut_off_by_the_call_timeout(manager_factory, agent,
         r"method=POST path=/v1/storage/smb/volumes status=201 ms=(\d+)", agent.log())]
     assert took and max(took) > 1000, took
     assert m.request("DELETE", "/v1/vms/" + vm["id"])[0] == 204
+
+
+def test_host_heartbeats_without_api_traffic(manager_factory, agent):
+    """The manager heartbeats its host every refresh interval on its own."""
+    import time
+    manager_factory(extra_args=["--refresh-interval", "1"])
+    before = agent.log().count("path=/v1/host status=200")
+    time.sleep(3.5)  # no API calls meanwhile
+    beats = agent.log().count("path=/v1/host status=200") - before
+    assert beats >= 2, beats
