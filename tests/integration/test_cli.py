@@ -1,8 +1,10 @@
 """The nqrust CLI drives the storage scenario against a real manager,
 agent and smbd (SQLite and PostgreSQL)."""
 
+import atexit
 import json
 import os
+import shutil
 import stat
 import subprocess
 import tempfile
@@ -14,6 +16,7 @@ from fixtures_manager import ADMIN_PASSWORD
 class Cli:
     def __init__(self, manager):
         self.home = tempfile.mkdtemp(prefix="nqrust-cli-")
+        atexit.register(shutil.rmtree, self.home, True)  # holds the CLI's token
         self.env = {"PATH": "/usr/bin:/bin", "HOME": self.home,
                     "NQRUST_URL": manager.url}
 
