@@ -102,17 +102,16 @@ parse_record(json_t *j, struct stored_backend *b, struct nq_error *err)
 int
 store_backend_load_all(struct agent *a, void (*cb)(struct agent *a, struct stored_backend *b))
 {
-	int dfd = dirfd_backends(a);
+	_cleanup_close_ int dfd = dirfd_backends(a);
 	DIR *d;
 	struct dirent *de;
+	int r;
 
 	if (dfd < 0)
 		return dfd;
-	d = fdopendir(dfd);
-	if (!d) {
-		close(dfd);
-		return negerrno();
-	}
+	r = fs_opendir(dfd, &d);
+	if (r < 0)
+		return r;
 	while ((de = readdir(d))) {
 		size_t len = strlen(de->d_name);
 		_cleanup_free_ char *text = NULL;

@@ -222,18 +222,14 @@ vms_restore(struct agent *a)
 	struct dirent *de;
 	size_t k = 0;
 	DIR *d;
-	int fd;
+	int r;
 
 	t->dirfd = fs_mkdir_beneath(a->state_dirfd, "vms", 0700);
 	if (t->dirfd < 0)
 		return t->dirfd;
-	fd = dup(t->dirfd);
-	d = fd >= 0 ? fdopendir(fd) : NULL;
-	if (!d) {
-		if (fd >= 0)
-			close(fd);
-		return -errno;
-	}
+	r = fs_opendir(t->dirfd, &d);
+	if (r < 0)
+		return r;
 	while ((de = readdir(d)) && k < VM_MAX) {
 		size_t l = strlen(de->d_name);
 		struct vm *vm;

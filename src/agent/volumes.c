@@ -104,16 +104,12 @@ parse_tmp_name(const char *n, char id[NQ_UUID_LEN + 1])
 static void
 sweep_stale_tmp(int dfd, const char *backend_id)
 {
-	int fd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	time_t now = time(NULL);
 	struct dirent *de;
 	DIR *d;
 
-	if (fd < 0 || !(d = fdopendir(fd))) {
-		if (fd >= 0)
-			close(fd);
+	if (fs_opendir(dfd, &d) < 0)
 		return;
-	}
 	while ((de = readdir(d))) {
 		char id[NQ_UUID_LEN + 1];
 		struct stat st;
@@ -286,18 +282,18 @@ volumes_list(struct agent *a, const char *backend_id, json_t **ret, struct nq_er
 {
 	char dir[PATH_MAX];
 	enum mount_driver drv = DRIVER_KERNEL;
-	int dfd = open_volume_dir(a, backend_id, dir, sizeof dir, &drv, err);
+	_cleanup_close_ int dfd = open_volume_dir(a, backend_id, dir, sizeof dir, &drv, err);
 	json_t *arr;
 	DIR *d;
 	struct dirent *de;
+	int r;
 
 	if (dfd < 0)
 		return dfd;
-	d = fdopendir(dfd);
-	if (!d) {
-		close(dfd);
+	r = fs_opendir(dfd, &d);
+	if (r < 0) {
 		mounts_unpin(a, backend_id);
-		return io_error(err, negerrno(), "listing volumes");
+		return io_error(err, r, "listing volumes");
 	}
 	arr = json_array();
 	while (arr && (de = readdir(d))) {
@@ -347,18 +343,13 @@ volumes_delete(struct agent *a, const char *backend_id, const char *volume_id,
 int
 images_list(struct agent *a, json_t **ret)
 {
-	int fd = openat(a->image_dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	json_t *arr;
 	DIR *d;
 	struct dirent *de;
+	int r = fs_opendir(a->image_dirfd, &d);
 
-	if (fd < 0)
-		return negerrno();
-	d = fdopendir(fd);
-	if (!d) {
-		close(fd);
-		return negerrno();
-	}
+	if (r < 0)
+		return r;
 	arr = json_array();
 	while (arr && (de = readdir(d))) {
 		struct stat st;

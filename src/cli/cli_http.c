@@ -9,40 +9,18 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include "../common/capped_buf.h"
 #include "cli.h"
 
 #define REPLY_MAX (8 * 1024 * 1024)
 #define PASSWORD_MAX 1024
-
-struct buf {
-	char *p;
-	size_t len;
-};
-
-static size_t
-on_data(char *ptr, size_t size, size_t nmemb, void *ud)
-{
-	struct buf *b = ud;
-	size_t n = size * nmemb;
-
-	if (b->len + n > REPLY_MAX)
-		return 0;
-	char *np = realloc(b->p, b->len + n + 1);
-	if (!np)
-		return 0;
-	memcpy(np + b->len, ptr, n);
-	b->p = np;
-	b->len += n;
-	b->p[b->len] = '\0';
-	return n;
-}
 
 int
 cli_request(const struct cli *c, const char *method, const char *path,
 	json_t *body, json_t **ret)
 {
 	struct curl_slist *hdrs = NULL;
-	struct buf b = { 0 };
+	struct capped_buf b = { .max = REPLY_MAX };
 	char url[2048], *auth = NULL, *payload = NULL;
 	long status = 0;
 	CURLcode rc;
@@ -59,7 +37,7 @@ cli_request(const struct cli *c, const char *method, const char *path,
 	curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
 	curl_easy_setopt(h, CURLOPT_TIMEOUT, 300L);
 	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 10L);
-	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, capped_buf_write);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, &b);
 	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
 	hdrs = curl_slist_append(hdrs, "Accept: application/json");

@@ -466,3 +466,21 @@ out:
 	free(c.buf);
 	return r;
 }
+
+int
+fs_opendir(int dirfd, DIR **ret)
+{
+	int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d;
+
+	if (fd < 0)
+		return negerrno();
+	d = fdopendir(fd);
+	if (!d) {
+		int r = negerrno();
+		close(fd);
+		return r;
+	}
+	*ret = d;
+	return 0;
+}

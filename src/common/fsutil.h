@@ -2,6 +2,7 @@
  * beneath a directory fd, sparse-aware copy. All return 0 or -errno. */
 #pragma once
 
+#include <dirent.h>
 #include <stdint.h>
 #include <stddef.h>
 #include <sys/types.h>
@@ -24,6 +25,10 @@ int fs_mkdir_beneath(int dirfd, const char *relpath, mode_t mode);
  * NUL-terminated and owned by the caller. */
 int fs_read_file(int dirfd, const char *name, size_t cap, char **ret,
 	size_t *ret_len);
+
+/* A DIR stream over dirfd's directory that does not consume dirfd (it
+ * reads through its own O_CLOEXEC descriptor). Caller closedir()s it. */
+int fs_opendir(int dirfd, DIR **ret);
 
 struct copy_stats {
 	uint64_t bytes_written; /* data bytes that crossed to dst */

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "capped_buf.h"
 #include "log.h"
 #include "macro.h"
 
@@ -14,32 +15,6 @@ struct agent_client {
 	char *base;      /* "http://agent" or the http URL without trailing '/' */
 	char *auth_header; /* "Authorization: Bearer …" or NULL */
 };
-
-struct buf {
-	char *p;
-	size_t len;
-	bool overflow;
-};
-
-static size_t
-on_data(char *ptr, size_t size, size_t nmemb, void *ud)
-{
-	struct buf *b = ud;
-	size_t n = size * nmemb;
-
-	if (b->len + n > AGENT_REPLY_MAX) {
-		b->overflow = true;
-		return 0;
-	}
-	char *np = realloc(b->p, b->len + n + 1);
-	if (!np)
-		return 0;
-	memcpy(np + b->len, ptr, n);
-	b->p = np;
-	b->len += n;
-	b->p[b->len] = '\0';
-	return n;
-}
 
 int
 agent_client_new(const char *spec, const char *token, struct agent_client **ret)
@@ -121,7 +96,7 @@ agent_call(struct agent_client *a, const char *method, const char *path,
 	const char *body, size_t body_len, long timeout_ms,
 	struct agent_reply *ret, struct nq_error *err)
 {
-	struct buf b = { 0 };
+	struct capped_buf b = { .max = AGENT_REPLY_MAX };
 	struct curl_slist *hdrs = NULL;
 	char url[1024];
 	long status = 0;
@@ -143,7 +118,7 @@ agent_call(struct agent_client *a, const char *method, const char *path,
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout_ms);
 	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms < 2000 ? timeout_ms : 2000L);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, capped_buf_write);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
 	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
 	hdrs = curl_slist_append(hdrs, "Accept: application/json");
