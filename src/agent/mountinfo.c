@@ -150,3 +150,18 @@ mountinfo_is_smb(const struct mountinfo_entry *e)
 	return !strcmp(e->fstype, "cifs") || !strcmp(e->fstype, "smb3") ||
 	       !strcmp(e->fstype, "fuse.nqrust-smbfs");
 }
+
+int
+mountinfo_has_smb(const char *mount_point, const char *source)
+{
+	struct mountinfo_entry *mi = NULL;
+	size_t n = 0;
+	int r = mountinfo_read(&mi, &n);
+
+	if (r < 0)
+		return r;
+	const struct mountinfo_entry *m = mountinfo_find(mi, n, mount_point);
+	r = m && mountinfo_is_smb(m) && (!source || !strcmp(m->source, source));
+	mountinfo_free(mi, n);
+	return r;
+}

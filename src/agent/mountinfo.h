@@ -20,3 +20,7 @@ const struct mountinfo_entry *mountinfo_find(const struct mountinfo_entry *e,
 	size_t n, const char *mount_point);
 /* True for the fstypes our drivers create. */
 bool mountinfo_is_smb(const struct mountinfo_entry *e);
+/* 1 when /proc/self/mountinfo shows one of our fs types mounted at
+ * mount_point (with that source, when source is not NULL), 0 when not,
+ * -errno when mountinfo cannot be read. */
+int mountinfo_has_smb(const char *mount_point, const char *source);

@@ -109,16 +109,8 @@ unlink_entry(struct mount_table *t, struct mount_entry *e)
 bool
 mounts_still_mounted(const struct mount_entry *e)
 {
-	struct mountinfo_entry *mi = NULL;
-	size_t n = 0;
-	bool ok;
-
-	if (mountinfo_read(&mi, &n) < 0)
-		return true; /* cannot tell: assume it is */
-	const struct mountinfo_entry *m = mountinfo_find(mi, n, e->mount_point);
-	ok = m && mountinfo_is_smb(m) && !strcmp(m->source, e->source);
-	mountinfo_free(mi, n);
-	return ok;
+	/* When mountinfo cannot be read, assume it still is. */
+	return mountinfo_has_smb(e->mount_point, e->source) != 0;
 }
 
 /* A mount point for a new entry: <base>/<server>:<share>, or with a ~N

@@ -15,16 +15,7 @@
 static bool
 is_mounted_here(const char *mount_point)
 {
-	struct mountinfo_entry *mi = NULL;
-	size_t n = 0;
-	bool found;
-
-	if (mountinfo_read(&mi, &n) < 0)
-		return false;
-	const struct mountinfo_entry *e = mountinfo_find(mi, n, mount_point);
-	found = e && mountinfo_is_smb(e);
-	mountinfo_free(mi, n);
-	return found;
+	return mountinfo_has_smb(mount_point, NULL) > 0;
 }
 
 /* Append one argument to a NULL-terminated argv from smb_*_argv. */

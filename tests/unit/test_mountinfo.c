@@ -64,6 +64,9 @@ test_read_self(void **state)
 	assert_int_equal(mountinfo_read(&e, &n), 0);
 	assert_non_null(mountinfo_find(e, n, "/"));
 	mountinfo_free(e, n);
+	/* "/" is mounted, but not by one of our SMB drivers. */
+	assert_int_equal(mountinfo_has_smb("/", NULL), 0);
+	assert_int_equal(mountinfo_has_smb("/no/such/mount", NULL), 0);
 }
 
 int
