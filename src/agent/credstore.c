@@ -80,18 +80,6 @@ credstore_delete(struct agent *a, const char *backend_id)
 	return 0;
 }
 
-bool
-credstore_exists(struct agent *a, const char *backend_id)
-{
-	char name[64];
-	struct stat st;
-
-	if (file_name(backend_id, name, sizeof name) < 0)
-		return false;
-	return fstatat(a->cred_dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-	       S_ISREG(st.st_mode);
-}
-
 int
 credstore_read(struct agent *a, const char *backend_id, struct secret **ret)
 {

@@ -15,7 +15,6 @@ int credstore_put(struct agent *a, const char *backend_id, const char *username,
 	const char *password, size_t password_len, const char *domain);
 /* Idempotent: 0 when the file is gone afterwards. */
 int credstore_delete(struct agent *a, const char *backend_id);
-bool credstore_exists(struct agent *a, const char *backend_id);
 /* The whole file as a secret (caller frees); -ENOENT when missing. */
 int credstore_read(struct agent *a, const char *backend_id, struct secret **ret);
 /* Absolute path of the file (for mount.cifs credentials=). */

@@ -40,6 +40,17 @@ teardown(void **state)
 	return rmdir(dir);
 }
 
+/* The file is there and readable as ours (not through a symlink). */
+static bool
+credstore_exists(struct agent *ag, const char *bid)
+{
+	struct secret *sec = NULL;
+	int r = credstore_read(ag, bid, &sec);
+
+	secret_free(sec);
+	return r == 0;
+}
+
 static char *
 slurp(const char *path)
 {
