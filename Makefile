@@ -43,7 +43,11 @@ stop:
 banned:
 	@scripts/check-banned.sh
 
+# A build dir configured before cmocka was installed (by `make run`) has no
+# unit tests yet: reconfigure it once.
 unit: test-deps $(BUILD)/build.ninja
+	@meson introspect $(BUILD) --targets | grep -q '"test_validate"' || \
+		meson setup --reconfigure $(BUILD) $(MESON_OPTS)
 	ninja -C $(BUILD)
 	meson test -C $(BUILD) --suite unit --print-errorlogs
 
