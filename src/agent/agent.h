@@ -18,6 +18,7 @@ struct agent_config {
 	char *token_file;      /* bearer token for TCP, 0600 */
 	char *cred_dir;
 	char *mount_root;      /* allowed root of every mount base */
+	char *local_root;      /* allowed root of localfile backend dirs */
 	char *image_dir;
 	char *state_dir;
 	char *mount_driver;    /* auto|kernel|fuse */
@@ -35,6 +36,7 @@ struct agent_config {
 
 struct mount_table;
 struct vm_table;
+struct localdirs;
 
 struct agent {
 	struct agent_config cfg;
@@ -45,6 +47,7 @@ struct agent {
 	char *token;      /* owned; wiped at exit */
 	gid_t socket_gid; /* (gid_t)-1 when unset */
 	struct mount_table *mounts;
+	struct localdirs *locals;
 	struct vm_table *vms;
 };
 

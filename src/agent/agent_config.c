@@ -1,3 +1,4 @@
+#include <limits.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
@@ -41,6 +42,7 @@ static const struct config_entry table[] = {
 	E(token_file, CFG_STRING, check_abs_path, "file holding the TCP bearer token (0600)"),
 	E(cred_dir, CFG_STRING, check_abs_path, "credential store (default /etc/nqrust/storage-creds)"),
 	E(mount_root, CFG_STRING, check_abs_path, "allowed root of every mount base (default /var/lib/nqrust)"),
+	E(local_root, CFG_STRING, check_abs_path, "allowed root of localfile backend directories (default <mount-root>/local)"),
 	E(image_dir, CFG_STRING, check_abs_path, "base images (default /var/lib/nqrust/images)"),
 	E(state_dir, CFG_STRING, check_abs_path, "agent state (default /var/lib/nqrust/agent)"),
 	E(mount_driver, CFG_STRING, check_driver, "auto|kernel|fuse (default auto)"),
@@ -112,6 +114,14 @@ agent_config_load(struct agent_config *c, int argc, char **argv, struct nq_error
 	    (r = set_default(&c->hypervisor, "auto")) < 0 ||
 	    (r = default_smbfs_path(&c->smbfs_path)) < 0)
 		return r;
+	if (!c->local_root) {
+		char buf[PATH_MAX];
+		if ((size_t)snprintf(buf, sizeof buf, "%s/local",
+			    strcmp(c->mount_root, "/") ? c->mount_root : "") >= sizeof buf)
+			return nq_error_set(err, "invalid_field", "mount_root", "mount_root is too long");
+		if ((r = set_default(&c->local_root, buf)) < 0)
+			return r;
+	}
 	if (c->listen_tcp && !c->token_file)
 		return nq_error_set(err, "invalid_field", "token_file",
 			"listen_tcp requires token_file: TCP clients must present a bearer token");

@@ -14,6 +14,7 @@
 #include "../common/http_server.h"
 #include "../common/log.h"
 #include "agent.h"
+#include "localdirs.h"
 #include "mounts.h"
 #include "vms.h"
 
@@ -185,6 +186,14 @@ main(int argc, char **argv)
 	r = mounts_restore(&a);
 	if (r < 0)
 		log_warn("cannot restore mount records err=%s", strerror(-r));
+	if ((r = localdirs_new(&a.locals)) < 0)
+		goto out;
+	r = localdirs_restore(&a);
+	if (r < 0) {
+		log_error("cannot prepare the local root path=%s err=%s", a.cfg.local_root,
+			strerror(-r));
+		goto out;
+	}
 	if ((r = vm_table_new(&a.vms)) < 0)
 		goto out;
 	r = vms_restore(&a);
@@ -231,6 +240,7 @@ out:
 	http_server_stop(srv);
 	vm_table_free(a.vms);
 	mount_table_free(a.mounts);
+	localdirs_free(a.locals);
 	if (a.token) {
 		explicit_bzero(a.token, strlen(a.token));
 		free(a.token);

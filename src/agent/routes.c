@@ -9,10 +9,24 @@
 #include "../common/validate.h"
 #include "agent.h"
 #include "credstore.h"
+#include "localdirs.h"
 #include "mounts.h"
 #include "volumes.h"
 
 #define AGENT(req) ((struct agent *)(req)->userdata)
+
+static const enum volume_kind kind_smb = VOLUME_SMB, kind_local = VOLUME_LOCAL;
+#define KIND(req) (*(const enum volume_kind *)(req)->route_data)
+
+/* SMB backend ids are the manager's UUIDs; a localfile backend may also
+ * be the built-in "localfile-default". */
+static int
+check_backend_id(enum volume_kind k, const char *field, const char *in,
+	char out[NQ_UUID_LEN + 1], struct nq_error *err)
+{
+	return k == VOLUME_SMB ? validate_uuid(field, in, out, err)
+			       : validate_backend_id(field, in, out, err);
+}
 
 static bool
 param_uuid(struct http_request *req, unsigned i, const char *field,
@@ -195,6 +209,15 @@ delete_mount(struct http_request *req, struct http_response *resp)
 }
 
 static void
+reply_capacity(struct http_response *resp, const struct capacity *c)
+{
+	http_reply_json(resp, 200, json_pack("{s:I, s:I, s:I}",
+		"total_bytes", (json_int_t)c->total_bytes,
+		"used_bytes", (json_int_t)c->used_bytes,
+		"free_bytes", (json_int_t)c->free_bytes));
+}
+
+static void
 get_capacity(struct http_request *req, struct http_response *resp)
 {
 	char id[NQ_UUID_LEN + 1];
@@ -207,13 +230,10 @@ get_capacity(struct http_request *req, struct http_response *resp)
 		http_reply_error(resp, &err);
 		return;
 	}
-	http_reply_json(resp, 200, json_pack("{s:I, s:I, s:I}",
-		"total_bytes", (json_int_t)c.total_bytes,
-		"used_bytes", (json_int_t)c.used_bytes,
-		"free_bytes", (json_int_t)c.free_bytes));
+	reply_capacity(resp, &c);
 }
 
-/* POST /v1/storage/smb/volumes {backend_id, volume_id, image?, size_bytes?} */
+/* POST /v1/storage/<kind>/volumes {backend_id, volume_id, image?, size_bytes?} */
 static void
 post_volume(struct http_request *req, struct http_response *resp)
 {
@@ -231,10 +251,10 @@ post_volume(struct http_request *req, struct http_response *resp)
 	    json_req_string(body, "volume_id", &v, &err) < 0 ||
 	    json_get_string(body, "image", &image, &err) < 0 ||
 	    json_get_u64(body, "size_bytes", &size, NULL, &err) < 0 ||
-	    validate_uuid("backend_id", b, bid, &err) < 0 ||
+	    check_backend_id(KIND(req), "backend_id", b, bid, &err) < 0 ||
 	    validate_uuid("volume_id", v, vid, &err) < 0 ||
 	    (image && validate_image_name("image", image, &err) < 0) ||
-	    volumes_create(AGENT(req), bid, vid, image, size, &info, &err) < 0) {
+	    volumes_create(AGENT(req), KIND(req), bid, vid, image, size, &info, &err) < 0) {
 		http_reply_error(resp, &err);
 		json_decref(body);
 		return;
@@ -254,9 +274,8 @@ list_volumes(struct http_request *req, struct http_response *resp)
 	struct nq_error err = { 0 };
 	json_t *arr;
 
-	if (!param_uuid(req, 0, "backend_id", id, resp))
-		return;
-	if (volumes_list(AGENT(req), id, &arr, &err) < 0) {
+	if (check_backend_id(KIND(req), "backend_id", req->params[0], id, &err) < 0 ||
+	    volumes_list(AGENT(req), KIND(req), id, &arr, &err) < 0) {
 		http_reply_error(resp, &err);
 		return;
 	}
@@ -269,14 +288,74 @@ delete_volume(struct http_request *req, struct http_response *resp)
 	char bid[NQ_UUID_LEN + 1], vid[NQ_UUID_LEN + 1];
 	struct nq_error err = { 0 };
 
-	if (!param_uuid(req, 0, "backend_id", bid, resp) ||
-	    !param_uuid(req, 1, "volume_id", vid, resp))
-		return;
-	if (volumes_delete(AGENT(req), bid, vid, &err) < 0) {
+	if (check_backend_id(KIND(req), "backend_id", req->params[0], bid, &err) < 0 ||
+	    validate_uuid("volume_id", req->params[1], vid, &err) < 0 ||
+	    volumes_delete(AGENT(req), KIND(req), bid, vid, &err) < 0) {
 		http_reply_error(resp, &err);
 		return;
 	}
 	http_reply_empty(resp, 204);
+}
+
+/* PUT /v1/storage/localfile/backends/{backend_id} {path?}: register (or
+ * move) a localfile backend's directory below --local-root. */
+static void
+put_local_backend(struct http_request *req, struct http_response *resp)
+{
+	static const char *const keys[] = { "path", NULL };
+	char id[NQ_UUID_LEN + 1], dir[PATH_MAX];
+	struct nq_error err = { 0 };
+	const char *path = NULL;
+	json_t *body = NULL;
+
+	if (validate_backend_id("backend_id", req->params[0], id, &err) < 0 ||
+	    http_parse_object(req, keys, &body, &err) < 0 ||
+	    json_get_string(body, "path", &path, &err) < 0 ||
+	    localdirs_attach(AGENT(req), id, path, dir, sizeof dir, &err) < 0) {
+		log_info("localfile backend refused backend_id=%s code=%s field=%s", id,
+			err.code, err.field);
+		http_reply_error(resp, &err);
+		json_decref(body);
+		return;
+	}
+	json_decref(body);
+	http_reply_json(resp, 200, json_pack("{s:s, s:s}", "backend_id", id,
+		"volume_dir", dir));
+}
+
+static void
+list_local_backends(struct http_request *req, struct http_response *resp)
+{
+	http_reply_json(resp, 200, localdirs_list_json(AGENT(req)));
+}
+
+static void
+delete_local_backend(struct http_request *req, struct http_response *resp)
+{
+	char id[NQ_UUID_LEN + 1];
+	struct nq_error err = { 0 };
+
+	if (validate_backend_id("backend_id", req->params[0], id, &err) < 0 ||
+	    localdirs_detach(AGENT(req), id, &err) < 0) {
+		http_reply_error(resp, &err);
+		return;
+	}
+	http_reply_empty(resp, 204);
+}
+
+static void
+local_capacity(struct http_request *req, struct http_response *resp)
+{
+	char id[NQ_UUID_LEN + 1];
+	struct nq_error err = { 0 };
+	struct capacity c;
+
+	if (validate_backend_id("backend_id", req->params[0], id, &err) < 0 ||
+	    localdirs_capacity(AGENT(req), id, &c, &err) < 0) {
+		http_reply_error(resp, &err);
+		return;
+	}
+	reply_capacity(resp, &c);
 }
 
 static void
@@ -308,9 +387,22 @@ static const struct http_route routes[] = {
 	{ "GET", "/v1/storage/smb/mounts", list_mounts, 0, 0, NULL },
 	{ "DELETE", "/v1/storage/smb/mounts/{backend_id}", delete_mount, 0, 0, NULL },
 	{ "GET", "/v1/storage/smb/mounts/{backend_id}/capacity", get_capacity, 0, 0, NULL },
-	{ "POST", "/v1/storage/smb/volumes", post_volume, 0, 4096, NULL },
-	{ "GET", "/v1/storage/smb/volumes/{backend_id}", list_volumes, 0, 0, NULL },
-	{ "DELETE", "/v1/storage/smb/volumes/{backend_id}/{volume_id}", delete_volume, 0, 0, NULL },
+	{ "POST", "/v1/storage/smb/volumes", post_volume, 0, 4096, &kind_smb },
+	{ "GET", "/v1/storage/smb/volumes/{backend_id}", list_volumes, 0, 0, &kind_smb },
+	{ "DELETE", "/v1/storage/smb/volumes/{backend_id}/{volume_id}", delete_volume, 0, 0,
+	  &kind_smb },
+	{ "PUT", "/v1/storage/localfile/backends/{backend_id}", put_local_backend, 0, 8192,
+	  NULL },
+	{ "GET", "/v1/storage/localfile/backends", list_local_backends, 0, 0, NULL },
+	{ "DELETE", "/v1/storage/localfile/backends/{backend_id}", delete_local_backend, 0, 0,
+	  NULL },
+	{ "GET", "/v1/storage/localfile/backends/{backend_id}/capacity", local_capacity, 0, 0,
+	  NULL },
+	{ "POST", "/v1/storage/localfile/volumes", post_volume, 0, 4096, &kind_local },
+	{ "GET", "/v1/storage/localfile/volumes/{backend_id}", list_volumes, 0, 0,
+	  &kind_local },
+	{ "DELETE", "/v1/storage/localfile/volumes/{backend_id}/{volume_id}", delete_volume,
+	  0, 0, &kind_local },
 	{ "GET", "/v1/images", list_images, 0, 0, NULL },
 	{ "GET", "/healthz", healthz, ROUTE_NO_AUTH, 0, NULL },
 };

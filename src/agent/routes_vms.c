@@ -31,7 +31,7 @@ validate_boot_args(const char *v, struct nq_error *err)
 static int
 parse_create(json_t *body, struct vm_create *c, struct nq_error *err)
 {
-	const char *id, *bid, *vid, *kernel, *initrd, *args, *hv;
+	const char *id, *bid, *vid, *kernel, *initrd, *args, *hv, *kind;
 	json_t *start = json_object_get(body, "start");
 	int r;
 
@@ -42,8 +42,15 @@ parse_create(json_t *body, struct vm_create *c, struct nq_error *err)
 	    (r = json_get_string(body, "initrd", &initrd, err)) < 0 ||
 	    (r = json_get_string(body, "boot_args", &args, err)) < 0 ||
 	    (r = json_get_string(body, "hypervisor", &hv, err)) < 0 ||
-	    (r = validate_uuid("id", id, c->id, err)) < 0 ||
-	    (r = validate_uuid("backend_id", bid, c->backend_id, err)) < 0 ||
+	    (r = json_get_string(body, "backend_kind", &kind, err)) < 0 ||
+	    (r = validate_uuid("id", id, c->id, err)) < 0)
+		return r;
+	if (volume_kind_parse(kind, &c->backend_kind) < 0)
+		return nq_error_set(err, "invalid_field", "backend_kind",
+			"backend_kind must be smb or localfile");
+	if ((r = c->backend_kind == VOLUME_SMB
+			 ? validate_uuid("backend_id", bid, c->backend_id, err)
+			 : validate_backend_id("backend_id", bid, c->backend_id, err)) < 0 ||
 	    (r = validate_uuid("volume_id", vid, c->volume_id, err)) < 0 ||
 	    (r = validate_image_name("kernel", kernel, err)) < 0 ||
 	    (initrd && *initrd && (r = validate_image_name("initrd", initrd, err)) < 0) ||
@@ -64,12 +71,12 @@ parse_create(json_t *body, struct vm_create *c, struct nq_error *err)
 	return 0;
 }
 
-/* POST /v1/vms {id, backend_id, volume_id, vcpus, memory_mib, kernel,
+/* POST /v1/vms {id, backend_kind?, backend_id, volume_id, vcpus, memory_mib, kernel,
  * initrd?, boot_args?, hypervisor?, start?} */
 static void
 post_vm(struct http_request *req, struct http_response *resp)
 {
-	static const char *const keys[] = { "id", "backend_id", "volume_id", "vcpus",
+	static const char *const keys[] = { "id", "backend_kind", "backend_id", "volume_id", "vcpus",
 		"memory_mib", "kernel", "initrd", "boot_args", "hypervisor", "start", NULL };
 	struct vm_create c = { 0 };
 	struct nq_error err = { 0 };
@@ -139,8 +146,8 @@ get_host(struct http_request *req, struct http_response *resp)
 		json_array_append_new(hv, json_string("firecracker"));
 	if (access(a->cfg.qemu_path, X_OK) == 0)
 		json_array_append_new(hv, json_string("qemu"));
-	http_reply_json(resp, 200, json_pack("{s:[s], s:o, s:s}",
-		"backend_kinds", "smb", "hypervisors", hv,
+	http_reply_json(resp, 200, json_pack("{s:[s, s], s:o, s:s}",
+		"backend_kinds", "smb", "localfile", "hypervisors", hv,
 		"default_hypervisor", vms_default_hypervisor(a)));
 }
 

@@ -14,7 +14,6 @@
 #include "../common/fsutil.h"
 #include "../common/log.h"
 #include "../common/macro.h"
-#include "mounts.h"
 #include "vmm.h"
 #include "vms.h"
 
@@ -82,14 +81,32 @@ running(struct vm *vm)
 	return vmm_proc_alive(&vm->proc);
 }
 
+/* rootfs path: pin the backend's mount (remounting it if needed). */
+static int
+pin_rootfs(struct agent *a, struct vm *vm, struct nq_error *err)
+{
+	int r = volumes_pin_rootfs(a, vm->c.backend_kind, vm->c.backend_id, vm->c.volume_id,
+		vm->rootfs, sizeof vm->rootfs, err);
+
+	if (r >= 0)
+		vm->pinned = true;
+	return r;
+}
+
+static void
+unpin_rootfs(struct agent *a, struct vm *vm)
+{
+	if (vm->pinned)
+		volumes_unpin(a, vm->c.backend_kind, vm->c.backend_id);
+	vm->pinned = false;
+}
+
 /* A VMM that exited by itself (guest poweroff) releases its mount. */
 static void
 settle(struct agent *a, struct vm *vm)
 {
-	if (vm->pinned && !running(vm)) {
-		mounts_unpin(a, vm->c.backend_id);
-		vm->pinned = false;
-	}
+	if (!running(vm))
+		unpin_rootfs(a, vm);
 }
 
 static json_t *
@@ -99,8 +116,9 @@ vm_json(struct agent *a, struct vm *vm)
 
 	settle(a, vm);
 	up = running(vm);
-	return json_pack("{s:s, s:s, s:s, s:i, s:i, s:s, s:s, s:s, s:s, s:s, s:o}",
-		"id", vm->c.id, "backend_id", vm->c.backend_id,
+	return json_pack("{s:s, s:s, s:s, s:s, s:i, s:i, s:s, s:s, s:s, s:s, s:s, s:o}",
+		"id", vm->c.id, "backend_kind", volume_kind_name(vm->c.backend_kind),
+		"backend_id", vm->c.backend_id,
 		"volume_id", vm->c.volume_id, "vcpus", (int)vm->c.vcpus,
 		"memory_mib", (int)vm->c.memory_mib, "kernel", vm->c.kernel,
 		"initrd", vm->c.initrd, "hypervisor", vm->c.hypervisor,
@@ -112,8 +130,9 @@ static int
 save(struct agent *a, struct vm *vm)
 {
 	char name[NQ_UUID_LEN + 8];
-	json_t *j = json_pack("{s:s, s:s, s:s, s:i, s:i, s:s, s:s, s:s, s:s, s:I, s:I}",
-		"id", vm->c.id, "backend_id", vm->c.backend_id,
+	json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:i, s:i, s:s, s:s, s:s, s:s, s:I, s:I}",
+		"id", vm->c.id, "backend_kind", volume_kind_name(vm->c.backend_kind),
+		"backend_id", vm->c.backend_id,
 		"volume_id", vm->c.volume_id, "vcpus", (int)vm->c.vcpus,
 		"memory_mib", (int)vm->c.memory_mib, "kernel", vm->c.kernel,
 		"initrd", vm->c.initrd, "boot_args", vm->c.boot_args,
@@ -166,7 +185,11 @@ load_one(struct agent *a, const char *file, struct vm **ret)
 	r = validate_uuid("id", id, vm->c.id, NULL);
 	copy_str(id, sizeof id, j, "backend_id");
 	if (r >= 0)
-		r = validate_uuid("backend_id", id, vm->c.backend_id, NULL);
+		r = validate_backend_id("backend_id", id, vm->c.backend_id, NULL);
+	/* Records from before localfile VMs have no kind: smb. */
+	if (r >= 0)
+		r = volume_kind_parse(json_string_value(json_object_get(j, "backend_kind")),
+			&vm->c.backend_kind);
 	copy_str(id, sizeof id, j, "volume_id");
 	if (r >= 0)
 		r = validate_uuid("volume_id", id, vm->c.volume_id, NULL);
@@ -190,28 +213,6 @@ load_one(struct agent *a, const char *file, struct vm **ret)
 		return -EINVAL;
 	}
 	*ret = vm;
-	return 0;
-}
-
-/* rootfs path: pin the backend's mount (remounting it if needed). */
-static int
-pin_rootfs(struct agent *a, struct vm *vm, struct nq_error *err)
-{
-	char dir[PATH_MAX];
-	struct stat st;
-	int r;
-
-	r = mounts_pin_volume_dir(a, vm->c.backend_id, dir, sizeof dir, NULL, err);
-	if (r < 0)
-		return r;
-	snprintf(vm->rootfs, sizeof vm->rootfs, "%s/smb-%s.raw", dir, vm->c.volume_id);
-	if (lstat(vm->rootfs, &st) < 0 || !S_ISREG(st.st_mode)) {
-		mounts_unpin(a, vm->c.backend_id);
-		return nq_error_setr(err, -ENOENT, "volume_missing", "volume_id",
-			"volume %s does not exist on backend %s", vm->c.volume_id,
-			vm->c.backend_id);
-	}
-	vm->pinned = true;
 	return 0;
 }
 
@@ -304,8 +305,7 @@ do_start(struct agent *a, struct vm *vm, struct nq_error *err)
 	fill_spec(a, vm, &spec);
 	r = ops->start(&spec, &p, err);
 	if (r < 0) {
-		mounts_unpin(a, vm->c.backend_id);
-		vm->pinned = false;
+		unpin_rootfs(a, vm);
 		return r;
 	}
 	vm->proc = p;
@@ -334,11 +334,7 @@ do_stop(struct agent *a, struct vm *vm)
 	}
 	vm->proc.pid = 0;
 	vm->proc.starttime = 0;
-	settle(a, vm);
-	if (vm->pinned) {
-		mounts_unpin(a, vm->c.backend_id);
-		vm->pinned = false;
-	}
+	unpin_rootfs(a, vm);
 	(void)save(a, vm);
 }
 
@@ -388,7 +384,7 @@ vms_create(struct agent *a, const struct vm_create *c, json_t **ret, struct nq_e
 	if (c->start)
 		r = do_start(a, vm, err);
 	else if ((r = pin_rootfs(a, vm, err)) >= 0)
-		mounts_unpin(a, vm->c.backend_id), vm->pinned = false;
+		unpin_rootfs(a, vm);
 	if (r < 0)
 		goto fail;
 	r = save(a, vm);

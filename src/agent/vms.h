@@ -6,7 +6,7 @@
  * mount is pinned.
  *
  * Every request arrives as validated ids and image names; the rootfs path
- * is <volume_dir of backend>/smb-<volume_id>.raw, built here. */
+ * is the backend's volume file (volumes_pin_rootfs), built there. */
 #pragma once
 
 #include <jansson.h>
@@ -14,12 +14,14 @@
 
 #include "../common/validate.h"
 #include "agent.h"
+#include "volumes.h"
 
 #define VM_MAX 256
 #define VM_BOOT_ARGS_MAX 256
 
 struct vm_create {
 	char id[NQ_UUID_LEN + 1];
+	enum volume_kind backend_kind;
 	char backend_id[NQ_UUID_LEN + 1];
 	char volume_id[NQ_UUID_LEN + 1];
 	unsigned vcpus, memory_mib;

@@ -11,21 +11,55 @@
 
 #include "../common/log.h"
 #include "../common/validate.h"
+#include "localdirs.h"
 #include "mounts.h"
 
-static void
-volume_name(const char *volume_id, char *buf, size_t bufsz, bool tmp)
+static const char *
+prefix(enum volume_kind k)
 {
-	snprintf(buf, bufsz, tmp ? ".smb-%s.raw.tmp" : "smb-%s.raw", volume_id);
+	return k == VOLUME_LOCAL ? "local" : "smb";
 }
 
-static int
-open_volume_dir(struct agent *a, const char *backend_id, char *path, size_t pathsz,
-	enum mount_driver *ret_driver, struct nq_error *err)
+const char *
+volume_kind_name(enum volume_kind k)
 {
-	int r = mounts_pin_volume_dir(a, backend_id, path, pathsz, ret_driver, err);
-	int fd;
+	return k == VOLUME_LOCAL ? "localfile" : "smb";
+}
 
+int
+volume_kind_parse(const char *s, enum volume_kind *ret)
+{
+	if (!s || !*s || !strcmp(s, "smb"))
+		*ret = VOLUME_SMB;
+	else if (!strcmp(s, "localfile"))
+		*ret = VOLUME_LOCAL;
+	else
+		return -EINVAL;
+	return 0;
+}
+
+static void
+volume_name(enum volume_kind k, const char *volume_id, char *buf, size_t bufsz, bool tmp)
+{
+	snprintf(buf, bufsz, tmp ? ".%s-%s.raw.tmp" : "%s-%s.raw", prefix(k), volume_id);
+}
+
+/* The backend's volume directory as an fd, its path in path. An SMB
+ * backend's mount is pinned until release_volume_dir. alloc_known: the
+ * file system reports real allocation (not through the FUSE driver). */
+static int
+open_volume_dir(struct agent *a, enum volume_kind k, const char *backend_id, char *path,
+	size_t pathsz, bool *alloc_known, struct nq_error *err)
+{
+	enum mount_driver drv = DRIVER_KERNEL;
+	int r, fd;
+
+	if (k == VOLUME_LOCAL) {
+		if (alloc_known)
+			*alloc_known = true;
+		return localdirs_open(a, backend_id, path, pathsz, err);
+	}
+	r = mounts_pin_volume_dir(a, backend_id, path, pathsz, &drv, err);
 	if (r < 0)
 		return r;
 	fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -35,7 +69,16 @@ open_volume_dir(struct agent *a, const char *backend_id, char *path, size_t path
 		return nq_error_setr(err, r, "io_error", NULL,
 			"cannot open the backend's volume directory: %s", strerror(-r));
 	}
+	if (alloc_known)
+		*alloc_known = drv != DRIVER_FUSE;
 	return fd;
+}
+
+static void
+release_volume_dir(struct agent *a, enum volume_kind k, const char *backend_id)
+{
+	if (k == VOLUME_SMB)
+		mounts_unpin(a, backend_id);
 }
 
 /* A temp file nobody has written for this long is what an interrupted
@@ -86,23 +129,27 @@ inflight_has(const char *id)
 	return found;
 }
 
-/* ".smb-<uuid>.raw.tmp" → uuid, or false. */
+/* "[.]<prefix>-<uuid>.raw[.tmp]" → uuid (as written: lower case), or
+ * false. */
 static bool
-parse_tmp_name(const char *n, char id[NQ_UUID_LEN + 1])
+parse_name(enum volume_kind k, const char *n, bool tmp, char id[NQ_UUID_LEN + 1])
 {
-	size_t len = strlen(n);
+	char want[80], got[NQ_UUID_LEN + 1];
 
-	if (len != 5 + NQ_UUID_LEN + 8 || strncmp(n, ".smb-", 5) != 0 ||
-	    strcmp(n + len - 8, ".raw.tmp") != 0)
+	volume_name(k, "00000000-0000-0000-0000-000000000000", want, sizeof want, tmp);
+	if (strlen(n) != strlen(want))
 		return false;
-	memcpy(id, n + 5, NQ_UUID_LEN);
-	id[NQ_UUID_LEN] = '\0';
-	return validate_uuid("volume_id", id, id, NULL) == 0;
+	size_t off = strlen(prefix(k)) + 1 + tmp;
+	if (strncmp(n, want, off) || strcmp(n + off + NQ_UUID_LEN, want + off + NQ_UUID_LEN))
+		return false;
+	memcpy(got, n + off, NQ_UUID_LEN);
+	got[NQ_UUID_LEN] = '\0';
+	return validate_uuid("volume_id", got, id, NULL) == 0 && !strcmp(id, got);
 }
 
 /* Remove stale temp files of interrupted clones in the volume dir. */
 static void
-sweep_stale_tmp(int dfd, const char *backend_id)
+sweep_stale_tmp(enum volume_kind k, int dfd, const char *backend_id)
 {
 	time_t now = time(NULL);
 	struct dirent *de;
@@ -114,7 +161,7 @@ sweep_stale_tmp(int dfd, const char *backend_id)
 		char id[NQ_UUID_LEN + 1];
 		struct stat st;
 
-		if (!parse_tmp_name(de->d_name, id) || inflight_has(id) ||
+		if (!parse_name(k, de->d_name, true, id) || inflight_has(id) ||
 		    fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
 		    !S_ISREG(st.st_mode) || now - st.st_mtime < STALE_TMP_SECS)
 			continue;
@@ -126,9 +173,9 @@ sweep_stale_tmp(int dfd, const char *backend_id)
 }
 
 static int64_t
-allocated(const struct stat *st, enum mount_driver drv)
+allocated(const struct stat *st, bool known)
 {
-	return drv == DRIVER_FUSE ? -1 : (int64_t)st->st_blocks * 512;
+	return known ? (int64_t)st->st_blocks * 512 : -1;
 }
 
 static json_t *
@@ -138,19 +185,20 @@ allocated_json(int64_t v)
 }
 
 static int
-io_error(struct nq_error *err, int r, const char *what)
+io_error(enum volume_kind k, struct nq_error *err, int r, const char *what)
 {
 	if (r == -ENOSPC || r == -EDQUOT)
 		return nq_error_setr(err, r, "no_space", NULL,
-			"the share ran out of space while %s", what);
+			"the backend ran out of space while %s", what);
 	if (r == -EACCES || r == -EPERM || r == -EROFS)
-		return nq_error_setr(err, r, "smb_not_writable", NULL,
-			"the share refused a write while %s (%s)", what, strerror(-r));
+		return nq_error_setr(err, r, k == VOLUME_SMB ? "smb_not_writable" : "not_writable",
+			NULL, "the %s refused a write while %s (%s)",
+			k == VOLUME_SMB ? "share" : "backend directory", what, strerror(-r));
 	return nq_error_setr(err, r, "io_error", NULL, "%s failed: %s", what, strerror(-r));
 }
 
 static int
-fill_clone(struct agent *a, int dst, const char *image, uint64_t *size,
+fill_clone(struct agent *a, enum volume_kind k, int dst, const char *image, uint64_t *size,
 	struct copy_stats *stats, struct nq_error *err)
 {
 	_cleanup_close_ int src = -1;
@@ -169,18 +217,18 @@ fill_clone(struct agent *a, int dst, const char *image, uint64_t *size,
 			(unsigned long long)*size, (long long)st.st_size);
 	r = fs_sparse_copy(src, dst, stats);
 	if (r < 0)
-		return io_error(err, r, "copying the base image");
+		return io_error(k, err, r, "copying the base image");
 	return 0;
 }
 
 int
-volumes_create(struct agent *a, const char *backend_id, const char *volume_id,
-	const char *image, uint64_t size_bytes, struct volume_info *ret,
-	struct nq_error *err)
+volumes_create(struct agent *a, enum volume_kind k, const char *backend_id,
+	const char *volume_id, const char *image, uint64_t size_bytes,
+	struct volume_info *ret, struct nq_error *err)
 {
 	char dir[PATH_MAX], name[80], tmp[80];
 	struct volume_info info = { 0 };
-	enum mount_driver drv = DRIVER_KERNEL;
+	bool alloc_known = true;
 	_cleanup_close_ int dfd = -1, fd = -1;
 	struct stat st;
 	int r;
@@ -191,11 +239,11 @@ volumes_create(struct agent *a, const char *backend_id, const char *volume_id,
 	if (size_bytes > VOLUME_SIZE_MAX)
 		return nq_error_set(err, "invalid_field", "size_bytes",
 			"size_bytes must be at most %llu", VOLUME_SIZE_MAX);
-	dfd = open_volume_dir(a, backend_id, dir, sizeof dir, &drv, err);
+	dfd = open_volume_dir(a, k, backend_id, dir, sizeof dir, &alloc_known, err);
 	if (dfd < 0)
 		return dfd;
-	volume_name(volume_id, name, sizeof name, false);
-	volume_name(volume_id, tmp, sizeof tmp, true);
+	volume_name(k, volume_id, name, sizeof name, false);
+	volume_name(k, volume_id, tmp, sizeof tmp, true);
 	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
 		r = nq_error_setr(err, -EEXIST, "volume_exists", "volume_id",
 			"volume %s already exists on this backend", volume_id);
@@ -206,83 +254,72 @@ volumes_create(struct agent *a, const char *backend_id, const char *volume_id,
 			"too many volume creations in progress on this host; retry");
 		goto out;
 	}
-	sweep_stale_tmp(dfd, backend_id);
+	sweep_stale_tmp(k, dfd, backend_id);
 	/* A temp file left by an interrupted create is ours to replace. */
 	unlinkat(dfd, tmp, 0);
 	fd = openat(dfd, tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0) {
-		r = io_error(err, negerrno(), "creating the volume file");
-		goto out;
+		r = io_error(k, err, negerrno(), "creating the volume file");
+		goto done;
 	}
 	if (image) {
-		r = fill_clone(a, fd, image, &size_bytes, &info.copy, err);
+		r = fill_clone(a, k, fd, image, &size_bytes, &info.copy, err);
 		if (r < 0)
 			goto fail;
 	}
 	if (fstat(fd, &st) < 0 || ((uint64_t)st.st_size < size_bytes &&
 				   ftruncate(fd, (off_t)size_bytes) < 0)) {
-		r = io_error(err, negerrno(), "sizing the volume file");
+		r = io_error(k, err, negerrno(), "sizing the volume file");
 		goto fail;
 	}
 	if (fsync(fd) < 0) {
-		r = io_error(err, negerrno(), "flushing the volume file");
+		r = io_error(k, err, negerrno(), "flushing the volume file");
 		goto fail;
 	}
 	/* SMB servers refuse to rename a file that is still open. */
 	if (close(TAKE_FD(fd)) < 0) {
-		r = io_error(err, negerrno(), "closing the volume file");
+		r = io_error(k, err, negerrno(), "closing the volume file");
 		goto fail;
 	}
 	if (renameat(dfd, tmp, dfd, name) < 0) {
-		r = io_error(err, negerrno(), "renaming the volume file into place");
+		r = io_error(k, err, negerrno(), "renaming the volume file into place");
 		goto fail;
 	}
 	fsync(dfd);
 	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
-		r = io_error(err, negerrno(), "reading the volume's size");
-		goto out;
+		r = io_error(k, err, negerrno(), "reading the volume's size");
+		goto done;
 	}
 	snprintf(info.path, sizeof info.path, "%s/%s", dir, name);
 	info.size_bytes = (uint64_t)st.st_size;
-	info.allocated_bytes = allocated(&st, drv);
-	log_info("volume created backend_id=%s volume_id=%s image=%s size=%llu "
-		 "data_written=%llu", backend_id, volume_id, image ? image : "-",
-		(unsigned long long)info.size_bytes,
+	info.allocated_bytes = allocated(&st, alloc_known);
+	log_info("volume created kind=%s backend_id=%s volume_id=%s image=%s size=%llu "
+		 "data_written=%llu", volume_kind_name(k), backend_id, volume_id,
+		image ? image : "-", (unsigned long long)info.size_bytes,
 		(unsigned long long)info.copy.bytes_written);
 	*ret = info;
 	r = 0;
-	goto out;
+	goto done;
 fail:
 	/* SMB servers refuse to delete a file that is still open. */
 	if (fd >= 0)
 		close(TAKE_FD(fd));
 	unlinkat(dfd, tmp, 0);
-out:
+done:
 	inflight_del(volume_id);
-	mounts_unpin(a, backend_id);
+out:
+	release_volume_dir(a, k, backend_id);
 	return r;
 }
 
-static bool
-parse_volume_name(const char *n, char id[NQ_UUID_LEN + 1])
-{
-	size_t len = strlen(n);
-
-	if (len != 4 + NQ_UUID_LEN + 4 || strncmp(n, "smb-", 4) != 0 ||
-	    strcmp(n + len - 4, ".raw") != 0)
-		return false;
-	char tmp[NQ_UUID_LEN + 1];
-	memcpy(tmp, n + 4, NQ_UUID_LEN);
-	tmp[NQ_UUID_LEN] = '\0';
-	return validate_uuid("volume_id", tmp, id, NULL) == 0 && !strcmp(id, tmp);
-}
-
 int
-volumes_list(struct agent *a, const char *backend_id, json_t **ret, struct nq_error *err)
+volumes_list(struct agent *a, enum volume_kind k, const char *backend_id, json_t **ret,
+	struct nq_error *err)
 {
 	char dir[PATH_MAX];
-	enum mount_driver drv = DRIVER_KERNEL;
-	_cleanup_close_ int dfd = open_volume_dir(a, backend_id, dir, sizeof dir, &drv, err);
+	bool alloc_known = true;
+	_cleanup_close_ int dfd = open_volume_dir(a, k, backend_id, dir, sizeof dir,
+		&alloc_known, err);
 	json_t *arr;
 	DIR *d;
 	struct dirent *de;
@@ -292,25 +329,25 @@ volumes_list(struct agent *a, const char *backend_id, json_t **ret, struct nq_er
 		return dfd;
 	r = fs_opendir(dfd, &d);
 	if (r < 0) {
-		mounts_unpin(a, backend_id);
-		return io_error(err, r, "listing volumes");
+		release_volume_dir(a, k, backend_id);
+		return io_error(k, err, r, "listing volumes");
 	}
 	arr = json_array();
 	while (arr && (de = readdir(d))) {
 		char id[NQ_UUID_LEN + 1], path[PATH_MAX + 512];
 		struct stat st;
 
-		if (!parse_volume_name(de->d_name, id) ||
+		if (!parse_name(k, de->d_name, false, id) ||
 		    fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
 		    !S_ISREG(st.st_mode))
 			continue;
 		snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
 		json_array_append_new(arr, json_pack("{s:s, s:s, s:I, s:o}",
 			"volume_id", id, "path", path, "size_bytes", (json_int_t)st.st_size,
-			"allocated_bytes", allocated_json(allocated(&st, drv))));
+			"allocated_bytes", allocated_json(allocated(&st, alloc_known))));
 	}
 	closedir(d);
-	mounts_unpin(a, backend_id);
+	release_volume_dir(a, k, backend_id);
 	if (!arr)
 		return -ENOMEM;
 	*ret = arr;
@@ -318,26 +355,57 @@ volumes_list(struct agent *a, const char *backend_id, json_t **ret, struct nq_er
 }
 
 int
-volumes_delete(struct agent *a, const char *backend_id, const char *volume_id,
-	struct nq_error *err)
+volumes_delete(struct agent *a, enum volume_kind k, const char *backend_id,
+	const char *volume_id, struct nq_error *err)
 {
 	char dir[PATH_MAX], name[80], tmp[80];
-	_cleanup_close_ int dfd = open_volume_dir(a, backend_id, dir, sizeof dir, NULL, err);
+	_cleanup_close_ int dfd = open_volume_dir(a, k, backend_id, dir, sizeof dir, NULL, err);
 	int r = 0;
 
 	if (dfd < 0)
 		return dfd;
-	volume_name(volume_id, name, sizeof name, false);
-	volume_name(volume_id, tmp, sizeof tmp, true);
+	volume_name(k, volume_id, name, sizeof name, false);
+	volume_name(k, volume_id, tmp, sizeof tmp, true);
 	if (unlinkat(dfd, name, 0) < 0 && errno != ENOENT)
-		r = io_error(err, negerrno(), "deleting the volume file");
+		r = io_error(k, err, negerrno(), "deleting the volume file");
 	unlinkat(dfd, tmp, 0);
 	if (r == 0) {
 		fsync(dfd);
-		log_info("volume deleted backend_id=%s volume_id=%s", backend_id, volume_id);
+		log_info("volume deleted kind=%s backend_id=%s volume_id=%s",
+			volume_kind_name(k), backend_id, volume_id);
 	}
-	mounts_unpin(a, backend_id);
+	release_volume_dir(a, k, backend_id);
 	return r;
+}
+
+int
+volumes_pin_rootfs(struct agent *a, enum volume_kind k, const char *backend_id,
+	const char *volume_id, char *ret_path, size_t pathsz, struct nq_error *err)
+{
+	char dir[PATH_MAX], name[80];
+	_cleanup_close_ int dfd = open_volume_dir(a, k, backend_id, dir, sizeof dir, NULL, err);
+	struct stat st;
+
+	if (dfd < 0)
+		return dfd;
+	volume_name(k, volume_id, name, sizeof name, false);
+	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode)) {
+		release_volume_dir(a, k, backend_id);
+		return nq_error_setr(err, -ENOENT, "volume_missing", "volume_id",
+			"volume %s does not exist on %s backend %s", volume_id,
+			volume_kind_name(k), backend_id);
+	}
+	if ((size_t)snprintf(ret_path, pathsz, "%s/%s", dir, name) >= pathsz) {
+		release_volume_dir(a, k, backend_id);
+		return nq_error_setr(err, -ENAMETOOLONG, "io_error", NULL, "rootfs path too long");
+	}
+	return 0;
+}
+
+void
+volumes_unpin(struct agent *a, enum volume_kind k, const char *backend_id)
+{
+	release_volume_dir(a, k, backend_id);
 }
 
 int

@@ -77,6 +77,7 @@ static const struct {
 	{ "smb_timeout", 422 },
 	{ "smb_cred_missing", 422 },
 	{ "smb_not_writable", 422 },
+	{ "not_writable", 422 },
 	{ "smb_mount_failed", 422 },
 	{ "cifs_unavailable", 422 },
 	{ "image_not_found", 422 },

@@ -324,6 +324,27 @@ bad:
 		"%s must be a UUID (8-4-4-4-12 hexadecimal digits)", field);
 }
 
+int
+validate_backend_id(const char *field, const char *in, char ret[NQ_UUID_LEN + 1],
+	struct nq_error *err)
+{
+	size_t len = in ? strnlen(in, NQ_UUID_LEN + 1) : 0;
+
+	if (validate_uuid(field, in, ret, NULL) == 0)
+		return 0;
+	if (len == 0 || len > NQ_UUID_LEN || !(is_digit(in[0]) || (in[0] >= 'a' && in[0] <= 'z')))
+		goto bad;
+	for (size_t i = 0; i < len; i++)
+		if (!is_digit(in[i]) && !(in[i] >= 'a' && in[i] <= 'z') && in[i] != '-')
+			goto bad;
+	memcpy(ret, in, len + 1);
+	return 0;
+bad:
+	return nq_error_set(err, INVALID, field,
+		"%s must be a UUID or 1..%d of a-z, 0-9 and '-' starting with a letter or digit",
+		field, NQ_UUID_LEN);
+}
+
 static int
 validate_cred_text(const char *field, const char *what, const char *in,
 	size_t max, struct nq_error *err)

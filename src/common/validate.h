@@ -40,6 +40,11 @@ int validate_smb_version(const char *field, const char *in, struct nq_error *err
 /* Lowercase canonical 8-4-4-4-12 hex UUID (upper case accepted, lowered). */
 int validate_uuid(const char *field, const char *in, char ret[NQ_UUID_LEN + 1],
 	struct nq_error *err);
+/* Backend id: a UUID (canonicalised as above) or a slug of 1..36 of
+ * [a-z0-9-] starting with a letter or digit, such as the manager's
+ * built-in "localfile-default". Safe as a file name. */
+int validate_backend_id(const char *field, const char *in, char ret[NQ_UUID_LEN + 1],
+	struct nq_error *err);
 /* Username / domain / password for a credentials file: no CR, LF, NUL;
  * length caps. Usernames and domains are also refused if they contain ','
  * or '=' or start with a space, since mount.cifs cannot carry them. */

@@ -19,7 +19,6 @@
 /* Process-wide settings the kinds need. */
 struct backend_env {
 	struct agent_client *agent;
-	const char *localfile_root; /* manager-side directory for localfile */
 	long call_timeout_ms;       /* mounts/probes */
 	long provision_timeout_ms;  /* a volume clone: multi-GB images take a while */
 	long status_timeout_ms;     /* capacity for status: short */

@@ -1,31 +1,24 @@
-/* Backend kind "localfile": volumes as sparse files in a directory.
+/* Backend kind "localfile": volumes as sparse files local-<volume_id>.raw
+ * in a directory on the VM host, served by the agent
+ * (its /v1/storage/localfile routes). config.path is that directory; it must lie
+ * below the agent's --local-root, which only the agent knows, so the
+ * manager checks its form and the agent checks where it is. Empty means
+ * the local root itself.
  *
- * Interim: the agent has no localfile storage route yet, so the manager
- * serves this kind itself, confined to its own localfile root
- * (--volumes-dir, default <state-dir>/volumes). Capacity is statvfs of the
- * directory. When the agent grows a localfile storage route, only this file
- * changes. */
-#include <fcntl.h>
+ * The agent keeps a record per backend, and every provisioning first
+ * registers the backend again (an idempotent PUT): a host that never saw
+ * this backend, or lost its state, learns it on first use. */
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/statvfs.h>
-#include <unistd.h>
 
 #include "backend.h"
-#include "fsutil.h"
+#include "log.h"
 #include "validate.h"
 
 struct localfile_cfg {
-	char path[PATH_MAX]; /* "" means env->localfile_root */
+	char path[PATH_MAX]; /* "" means the agent's local root */
 };
-
-static const char *
-dir_of(const struct backend_env *env, const struct localfile_cfg *c)
-{
-	return c->path[0] ? c->path : env->localfile_root;
-}
 
 static int
 lf_parse(const struct backend_env *env, enum parse_mode mode, json_t *config,
@@ -36,18 +29,22 @@ lf_parse(const struct backend_env *env, enum parse_mode mode, json_t *config,
 	const char *key;
 	json_t *val;
 	int r;
+	(void)env, (void)mode;
 
 	*ret_secret = NULL;
-	(void)mode;
 	if (base)
 		c = *(const struct localfile_cfg *)base;
 	if (config && !json_is_object(config))
 		return nq_error_set(err, "invalid_field", "config", "config must be an object");
 	json_object_foreach(config, key, val) {
-		if (strcmp(key, "path") != 0)
-			return nq_error_set(err, "unknown_field", "config.path",
-				"unknown field 'config.%.40s'", key);
-		if (json_is_null(val)) {
+		if (strcmp(key, "path") != 0) {
+			char field[64];
+			snprintf(field, sizeof field, "config.%.40s", key);
+			return nq_error_set(err, "unknown_field", field,
+				"unknown field '%s' (a localfile backend takes only "
+				"config.path)", field);
+		}
+		if (json_is_null(val) || (json_is_string(val) && !*json_string_value(val))) {
 			c.path[0] = '\0';
 			continue;
 		}
@@ -58,11 +55,11 @@ lf_parse(const struct backend_env *env, enum parse_mode mode, json_t *config,
 		if (strlen(v) >= sizeof c.path)
 			return nq_error_set(err, "invalid_field", "config.path",
 				"config.path is too long");
-		r = validate_path_under("config.path", v, env->localfile_root, err);
+		/* Form only; the agent checks it lies below its local root. */
+		r = validate_path_under("config.path", v, "/", err);
 		if (r < 0)
 			return r;
-		snprintf(c.path, sizeof c.path, "%s",
-			strcmp(v, env->localfile_root) == 0 ? "" : v);
+		snprintf(c.path, sizeof c.path, "%s", v);
 	}
 	memcpy(ret_cfg, &c, sizeof c);
 	return 0;
@@ -71,7 +68,10 @@ lf_parse(const struct backend_env *env, enum parse_mode mode, json_t *config,
 static json_t *
 lf_to_json(const struct backend_env *env, const void *cfg)
 {
-	return json_pack("{s:s}", "path", dir_of(env, cfg));
+	const struct localfile_cfg *c = cfg;
+	(void)env;
+
+	return json_pack("{s:o}", "path", c->path[0] ? json_string(c->path) : json_null());
 }
 
 static bool
@@ -95,23 +95,47 @@ lf_creds_differ(const void *a, const void *b)
 	return false;
 }
 
+/* The agent names its body field "path"; the API names it config.path. */
+static void
+map_field(struct nq_error *err)
+{
+	if (!strcmp(err->field, "path"))
+		snprintf(err->field, sizeof err->field, "config.path");
+}
+
+/* PUT /v1/storage/localfile/backends/{id}: register, create the
+ * directory, prove it writable. */
+static int
+attach(const struct backend_env *env, const char *id, const struct localfile_cfg *c,
+	struct nq_error *err)
+{
+	struct agent_reply rep = { 0 };
+	_cleanup_free_ char *body = NULL;
+	char path[160];
+	json_t *o = c->path[0] ? json_pack("{s:s}", "path", c->path) : json_object();
+	int r;
+
+	body = o ? json_dumps(o, JSON_COMPACT) : NULL;
+	json_decref(o);
+	if (!body)
+		return nq_error_setr(err, -ENOMEM, "internal_error", NULL, "out of memory");
+	snprintf(path, sizeof path, "/v1/storage/localfile/backends/%s", id);
+	r = agent_call(env->agent, "PUT", path, body, strlen(body), env->call_timeout_ms,
+		&rep, err);
+	agent_reply_release(&rep);
+	if (r < 0)
+		map_field(err);
+	return r;
+}
+
 static int
 lf_create(const struct backend_env *env, const char *id, const void *cfg,
 	const struct secret *secret, struct nq_error *err)
 {
-	const char *dir = dir_of(env, cfg);
-	struct statvfs sv;
-	int r;
-	(void)id;
-
 	if (secret)
 		return nq_error_set(err, "invalid_field", "config.password",
 			"a localfile backend takes no password");
-	r = fs_mkdir_p(dir, 0750);
-	if (r < 0 || statvfs(dir, &sv) < 0 || access(dir, W_OK) < 0)
-		return nq_error_setr(err, r < 0 ? r : negerrno(), "invalid_field",
-			"config.path", "the directory cannot be created or written");
-	return 0;
+	return attach(env, id, cfg, err);
 }
 
 static int
@@ -127,30 +151,54 @@ static int
 lf_reconfigure(const struct backend_env *env, const char *id, const void *old_cfg,
 	const void *new_cfg, const struct secret *secret, struct nq_error *err)
 {
-	(void)old_cfg;
-	return lf_create(env, id, new_cfg, secret, err);
+	struct nq_error ignore = { 0 };
+	int r = lf_create(env, id, new_cfg, secret, err);
+
+	/* A refused path leaves the old registration as it was. */
+	if (r < 0 && attach(env, id, old_cfg, &ignore) < 0)
+		log_warn("cannot restore the localfile registration backend=%s code=%s", id,
+			ignore.code);
+	return r;
+}
+
+static uint64_t
+get_u64(json_t *o, const char *k)
+{
+	json_t *v = json_object_get(o, k);
+
+	return json_is_integer(v) && json_integer_value(v) >= 0
+		       ? (uint64_t)json_integer_value(v) : 0;
 }
 
 static int
 lf_capacity(const struct backend_env *env, const char *id, const void *cfg,
 	bool may_remount, struct capacity *ret, struct nq_error *err)
 {
-	struct statvfs sv;
-	(void)id, (void)may_remount;
+	struct agent_reply rep = { 0 };
+	char path[160];
+	int r;
 
-	if (statvfs(dir_of(env, cfg), &sv) < 0)
-		return nq_error_setr(err, negerrno(), "io_error", NULL,
-			"the backend directory is not accessible");
-	ret->total_bytes = (uint64_t)sv.f_blocks * sv.f_frsize;
-	ret->free_bytes = (uint64_t)sv.f_bavail * sv.f_frsize;
-	ret->used_bytes = ((uint64_t)sv.f_blocks - sv.f_bfree) * sv.f_frsize;
-	return 0;
-}
-
-static void
-volume_name(const char *volume_id, char *buf, size_t sz)
-{
-	snprintf(buf, sz, "local-%s.raw", volume_id);
+	snprintf(path, sizeof path, "/v1/storage/localfile/backends/%s/capacity", id);
+	r = agent_call(env->agent, "GET", path, NULL, 0, env->status_timeout_ms, &rep, err);
+	if (r < 0 && rep.status == 404) {
+		agent_reply_release(&rep);
+		if (!may_remount)
+			return -ENOENT;
+		/* The host does not know this backend yet: register it. */
+		memset(err, 0, sizeof *err);
+		r = attach(env, id, cfg, err);
+		if (r < 0)
+			return r;
+		r = agent_call(env->agent, "GET", path, NULL, 0, env->status_timeout_ms,
+			&rep, err);
+	}
+	if (r >= 0) {
+		ret->total_bytes = get_u64(rep.json, "total_bytes");
+		ret->used_bytes = get_u64(rep.json, "used_bytes");
+		ret->free_bytes = get_u64(rep.json, "free_bytes");
+	}
+	agent_reply_release(&rep);
+	return r;
 }
 
 static int
@@ -158,64 +206,70 @@ lf_provision(const struct backend_env *env, const char *id, const void *cfg,
 	const char *volume_id, const char *image, uint64_t size_bytes,
 	struct volume_info *ret, struct nq_error *err)
 {
-	const char *dir = dir_of(env, cfg);
-	_cleanup_close_ int dfd = -1, fd = -1;
-	char name[80];
-	struct stat st;
-	(void)id;
+	struct agent_reply rep = { 0 };
+	_cleanup_free_ char *body = NULL;
+	json_t *o;
+	int r;
 
-	if (image)
-		return nq_error_set(err, "invalid_field", "image",
-			"cloning images onto localfile backends is not supported yet");
-	dfd = open(dir, O_DIRECTORY | O_RDONLY | O_CLOEXEC);
-	if (dfd < 0)
-		return nq_error_setr(err, negerrno(), "io_error", NULL,
-			"the backend directory is not accessible");
-	volume_name(volume_id, name, sizeof name);
-	fd = openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return nq_error_setr(err, negerrno(), errno == EEXIST ? "volume_exists" : "io_error",
-			NULL, "cannot create the volume file");
-	if (ftruncate(fd, (off_t)size_bytes) < 0 || fstat(fd, &st) < 0) {
-		int r = negerrno();
-		unlinkat(dfd, name, 0);
-		return nq_error_setr(err, r, r == -ENOSPC || r == -EFBIG ? "no_space" : "io_error",
-			NULL, "cannot size the volume file");
+	r = attach(env, id, cfg, err);
+	if (r < 0)
+		return r;
+	o = json_pack("{s:s, s:s}", "backend_id", id, "volume_id", volume_id);
+	if (o && image)
+		json_object_set_new(o, "image", json_string(image));
+	if (o && size_bytes)
+		json_object_set_new(o, "size_bytes", json_integer((json_int_t)size_bytes));
+	body = o ? json_dumps(o, JSON_COMPACT) : NULL;
+	json_decref(o);
+	if (!body)
+		return nq_error_setr(err, -ENOMEM, "internal_error", NULL, "out of memory");
+	/* A clone moves the image's data: not bounded by the short call
+	 * timeout (VM provisioning runs in a background worker). */
+	r = agent_call(env->agent, "POST", "/v1/storage/localfile/volumes", body,
+		strlen(body), env->provision_timeout_ms > 0 ? env->provision_timeout_ms
+							    : env->call_timeout_ms,
+		&rep, err);
+	if (r >= 0) {
+		const char *p = json_string_value(json_object_get(rep.json, "path"));
+		snprintf(ret->path, sizeof ret->path, "%s", p ? p : "");
+		ret->size_bytes = get_u64(rep.json, "size_bytes");
+		ret->allocated_bytes = get_u64(rep.json, "allocated_bytes");
 	}
-	if ((size_t)snprintf(ret->path, sizeof ret->path, "%.4000s/%.80s", dir, name) >=
-	    sizeof ret->path) {
-		unlinkat(dfd, name, 0);
-		return nq_error_setr(err, -ENAMETOOLONG, "io_error", NULL, "path too long");
-	}
-	ret->size_bytes = (uint64_t)st.st_size;
-	ret->allocated_bytes = (uint64_t)st.st_blocks * 512;
-	return 0;
+	agent_reply_release(&rep);
+	return r;
 }
 
 static int
 lf_delete_volume(const struct backend_env *env, const char *id, const void *cfg,
 	const char *volume_id, struct nq_error *err)
 {
-	_cleanup_close_ int dfd = open(dir_of(env, cfg), O_DIRECTORY | O_RDONLY | O_CLOEXEC);
-	char name[80];
-	(void)id;
+	struct agent_reply rep = { 0 };
+	char path[200];
+	int r;
+	(void)cfg;
 
-	if (dfd < 0)
-		return nq_error_setr(err, negerrno(), "io_error", NULL,
-			"the backend directory is not accessible");
-	volume_name(volume_id, name, sizeof name);
-	if (unlinkat(dfd, name, 0) < 0 && errno != ENOENT)
-		return nq_error_setr(err, negerrno(), "io_error", NULL,
-			"cannot delete the volume file");
-	return 0;
+	snprintf(path, sizeof path, "/v1/storage/localfile/volumes/%s/%s", id, volume_id);
+	r = agent_call(env->agent, "DELETE", path, NULL, 0, env->call_timeout_ms, &rep, err);
+	if (r < 0 && rep.status == 404)
+		r = 0; /* the host never knew the backend: nothing to delete */
+	agent_reply_release(&rep);
+	return r;
 }
 
 static int
 lf_destroy(const struct backend_env *env, const char *id, const void *cfg,
 	struct nq_error *err)
 {
-	(void)env, (void)id, (void)cfg, (void)err;
-	return 0; /* files stay where they are */
+	struct agent_reply rep = { 0 };
+	char path[160];
+	int r;
+	(void)cfg;
+
+	/* The files stay where they are; the host forgets the directory. */
+	snprintf(path, sizeof path, "/v1/storage/localfile/backends/%s", id);
+	r = agent_call(env->agent, "DELETE", path, NULL, 0, env->call_timeout_ms, &rep, err);
+	agent_reply_release(&rep);
+	return r;
 }
 
 const struct backend_ops backend_localfile_ops = {

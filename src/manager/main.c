@@ -147,7 +147,6 @@ setup(struct manager *m, int argc, char **argv)
 	explicit_bzero(token, sizeof token);
 	if (r < 0)
 		return r;
-	m->env.localfile_root = m->cfg.volumes_dir;
 	m->env.call_timeout_ms = m->cfg.call_timeout_ms;
 	m->env.provision_timeout_ms = (long)m->cfg.provision_timeout * 1000;
 	m->env.status_timeout_ms = m->cfg.status_timeout_ms;

@@ -22,7 +22,6 @@ static const struct config_entry opts[] = {
 	STR(state_dir, "state directory (/var/lib/nqrust/manager)"),
 	STR(agent, "unix:PATH or http://HOST:PORT (unix:/run/nqrust/agent.sock)"),
 	STR(agent_token_file, "file holding the agent's bearer token (TCP)"),
-	STR(volumes_dir, "localfile backend root (<state-dir>/volumes)"),
 	STR(log_level, "debug|info|warn|error (info)"),
 	STR(web_dir, "web UI files (<binary dir>/../web or /usr/share/nqrust/web)"),
 	STR(docs_dir, "runbooks linked from the UI (<web-dir>/../docs)"),
@@ -124,16 +123,6 @@ mgr_config_finish(struct mgr_config *c, char *msg, size_t msgsz)
 	    (size_t)snprintf(c->database, sizeof c->database, "sqlite:%s/manager.db",
 		    c->state_dir) >= sizeof c->database) {
 		snprintf(msg, msgsz, "state-dir is too long");
-		return -EINVAL;
-	}
-	if (!c->volumes_dir[0] &&
-	    (size_t)snprintf(c->volumes_dir, sizeof c->volumes_dir, "%s/volumes",
-		    c->state_dir) >= sizeof c->volumes_dir) {
-		snprintf(msg, msgsz, "state-dir is too long");
-		return -EINVAL;
-	}
-	if (c->volumes_dir[0] != '/') {
-		snprintf(msg, msgsz, "volumes-dir must be an absolute path");
 		return -EINVAL;
 	}
 	if (strncmp(c->agent, "unix:/", 6) != 0 && strncmp(c->agent, "http://", 7) != 0 &&

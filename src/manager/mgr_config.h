@@ -17,7 +17,6 @@ struct mgr_config {
 	char state_dir[PATH_MAX];
 	char agent[PATH_MAX + 8];  /* unix:PATH or http://HOST:PORT */
 	char agent_token_file[PATH_MAX];
-	char volumes_dir[PATH_MAX]; /* "" → <state_dir>/volumes */
 	char log_level[16];
 	char web_dir[PATH_MAX];     /* "" → <binary dir>/../web, else /usr/share/nqrust/web */
 	char docs_dir[PATH_MAX];    /* "" → <web-dir>/../docs */
@@ -42,6 +41,6 @@ int mgr_config_load(struct mgr_config *c, const char *path, char *msg, size_t ms
  * Returns 1 when --help was asked for, 0 on success, -EINVAL with msg. */
 int mgr_config_args(struct mgr_config *c, int argc, char **argv, char *msg,
 	size_t msgsz);
-/* Fill derived fields (listen host/port, database, volumes_dir). */
+/* Fill derived fields (listen host/port, database). */
 int mgr_config_finish(struct mgr_config *c, char *msg, size_t msgsz);
 void mgr_config_usage(const char *argv0);

@@ -104,9 +104,6 @@ storage_load(struct manager *m)
 	char now[24], def[BACKEND_ID_MAX + 1];
 	int r;
 
-	r = fs_mkdir_p(m->cfg.volumes_dir, 0750);
-	if (r < 0)
-		log_warn("cannot create volumes dir path=%s err=%d", m->cfg.volumes_dir, r);
 	now_str(now);
 	const char *p[] = { BACKEND_DEFAULT_ID, now };
 	r = db_exec(m->db,

@@ -174,7 +174,8 @@ agent_boot(struct manager *m, const struct db_rows *row, const char *vid,
 {
 	struct agent_reply rep = { 0 };
 	const char *id = db_rows_get(row, 0, 0);
-	char path[128];
+	char path[128], kind[16];
+	struct backend *b;
 	char *body;
 	json_t *o;
 	int r;
@@ -187,8 +188,15 @@ agent_boot(struct manager *m, const struct db_rows *row, const char *vid,
 	}
 	agent_reply_release(&rep);
 	memset(err, 0, sizeof *err);
-	o = json_pack("{s:s, s:s, s:s, s:I, s:I, s:s, s:b}", "id", id,
-		"backend_id", db_rows_get(row, 0, 5), "volume_id", vid,
+	/* The agent finds the rootfs by backend kind, id and volume id. */
+	b = registry_get(m->reg, db_rows_get(row, 0, 5));
+	if (!b)
+		return nq_error_setr(err, -ENOENT, "not_found", NULL,
+			"the VM's storage backend was removed");
+	snprintf(kind, sizeof kind, "%s", b->ops->kind);
+	backend_unref(b);
+	o = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:s, s:b}", "id", id,
+		"backend_kind", kind, "backend_id", db_rows_get(row, 0, 5), "volume_id", vid,
 		"vcpus", (json_int_t)strtoll(db_rows_get(row, 0, 2), NULL, 10),
 		"memory_mib", (json_int_t)strtoll(db_rows_get(row, 0, 3), NULL, 10),
 		"kernel", db_rows_get(row, 0, 8), "start", 1);

@@ -92,6 +92,10 @@ fuzz_misc(const char *in, size_t len)
 
 	(void)validate_smb_version("smb_version", in, &err);
 	(void)validate_uuid("id", in, uuid, &err);
+	/* A backend id becomes a file name: never a path, never hidden. */
+	if (validate_backend_id("backend_id", in, uuid, &err) == 0)
+		CHECK(uuid[0] != '.' && uuid[0] != '-' && !strchr(uuid, '/') &&
+		      strlen(uuid) <= NQ_UUID_LEN && strlen(uuid) > 0);
 	(void)validate_username("username", in, &err);
 	(void)validate_domain("domain", in, &err);
 	(void)validate_password("password", in, len, &err);

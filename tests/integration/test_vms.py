@@ -104,12 +104,78 @@ def test_vm_lifecycle_on_smb(manager, agent, fake_fc, smbd):
     assert st == 204, r
 
 
-def test_vm_refusals(manager, agent, smbd):
+def test_vm_lifecycle_on_localfile(manager, agent, fake_fc):
+    """The default backend, localfile, keeps the rootfs in the agent's local
+    root; a second localfile backend in a directory of its own works the
+    same way and cannot point outside that root."""
     put_image(agent)
-    st, r = manager.request("POST", "/v1/vms", {"name": "x", "vcpus": 1,
-                                                "memory_mib": 128, "image_id": "rootfs.ext4"})
-    # The default backend is localfile: no host runs VMs on it.
-    assert st == 422 and r["error"]["code"] == "no_host", r
+    local = os.path.join(agent.mount_root, "local")
+    st, vm = manager.request("POST", "/v1/vms", {
+        "name": "local-1", "vcpus": 1, "memory_mib": 128, "image_id": "rootfs.ext4"})
+    assert st == 201, vm
+    assert vm["storage_backend_id"] == "localfile-default"
+    vm = wait_state(manager, vm["id"])
+    assert vm["state"] == "running", vm
+    path = vm["volume"]["path"]
+    assert path == os.path.join(local, "local-%s.raw" % vm["volume"]["id"])
+    with open(path, "rb") as f:
+        assert f.read(7) == b"rootfs!"
+    drive = [q for q in fake_fc.requests(vm["id"]) if q["path"] == "/drives/rootfs"]
+    assert drive[0]["body"]["path_on_host"] == path
+    st, vols = manager.request("GET", "/v1/volumes")
+    assert st == 200 and vols[0]["allocated_bytes"] == os.stat(path).st_blocks * 512
+    for action, state in (("stop", "stopped"), ("start", "running"),
+                          ("restart", "running")):
+        st, r = manager.request("POST", "/v1/vms/%s/%s" % (vm["id"], action))
+        assert st == 200 and r["state"] == state, (action, r)
+    assert all(q["body"]["path_on_host"] == path for q in fake_fc.requests(vm["id"])
+               if q["path"] == "/drives/rootfs")
+    st, _ = manager.request("DELETE", "/v1/vms/" + vm["id"])
+    assert st == 204 and not os.path.exists(path)
+    st, vols = manager.request("GET", "/v1/volumes")
+    assert st == 200 and vols == []
+
+    for bad in ("/etc", agent.mount_root, local + "/../x", "rel/dir"):
+        st, r = manager.create_backend("bad", {"path": bad}, kind="localfile")
+        assert st == 400 and r["error"]["field"] == "config.path", (bad, r)
+    st, r = manager.create_backend("bad", {"path": local, "server": "x"},
+                                   kind="localfile")
+    assert st == 400 and r["error"]["field"] == "config.server", r
+    assert "bad" not in manager.backends()
+    fast = os.path.join(local, "fast")
+    st, b = manager.create_backend("fast", {"path": fast}, kind="localfile")
+    assert st == 201 and b["config"] == {"path": fast}, b
+    assert b["capacity"]["total_bytes"] > 0 or b["status"] != "ok"
+    st, vm = manager.request("POST", "/v1/vms", {
+        "name": "local-2", "vcpus": 1, "memory_mib": 128, "image_id": "rootfs.ext4",
+        "storage_backend_id": b["id"]})
+    assert st == 201, vm
+    vm = wait_state(manager, vm["id"])
+    assert vm["state"] == "running", vm
+    assert os.path.dirname(vm["volume"]["path"]) == fast
+    st, r = manager.request("DELETE", "/v1/storage/backends/" + b["id"])
+    assert st == 409 and r["error"]["code"] == "backend_in_use", r
+    st, _ = manager.request("DELETE", "/v1/vms/" + vm["id"])
+    assert st == 204
+    st, _ = manager.request("DELETE", "/v1/storage/backends/" + b["id"])
+    assert st == 204
+    st, lst = agent.request("GET", "/v1/storage/localfile/backends")
+    assert b["id"] not in [x["backend_id"] for x in lst]
+    assert os.path.isdir(fast)  # files and directories stay
+
+
+def test_vm_refusals(manager_factory, agent, smbd):
+    put_image(agent)
+    # A host without any hypervisor cannot take the VM.
+    bare = Agent(extra_args=["--firecracker-path", "/nonexistent/firecracker",
+                             "--qemu-path", "/nonexistent/qemu"]).start()
+    try:
+        st, r = manager_factory(agent_obj=bare).request("POST", "/v1/vms", {
+            "name": "x", "vcpus": 1, "memory_mib": 128, "image_id": "rootfs.ext4"})
+        assert st == 422 and r["error"]["code"] == "no_host", r
+    finally:
+        bare.cleanup()
+    manager = manager_factory()
     st, b = manager.create_backend("vmstore", smb_config(smbd))
     assert st == 201
     body = {"name": "x", "vcpus": 1, "memory_mib": 128, "image_id": "nope.ext4",

@@ -20,7 +20,7 @@
 
 /* ---- parsing ---------------------------------------------------------- */
 
-static struct backend_env env = { .localfile_root = "/tmp" };
+static struct backend_env env = { 0 };
 
 static int
 parse(enum parse_mode mode, const char *json, const void *base, void *cfg,
@@ -226,7 +226,7 @@ test_create_failure_cleans_up(void **state)
 	char spec[128], cfg[8192] = { 0 };
 	struct secret *pw = NULL;
 	struct nq_error err;
-	struct backend_env e = { .localfile_root = "/tmp", .call_timeout_ms = 5000,
+	struct backend_env e = { .call_timeout_ms = 5000,
 		.status_timeout_ms = 1000 };
 	(void)state;
 

@@ -24,7 +24,6 @@ test_defaults(void **state)
 	assert_string_equal(c.listen_host, "127.0.0.1");
 	assert_int_equal(c.listen_port, 18080);
 	assert_string_equal(c.database, "sqlite:/var/lib/nqrust/manager/manager.db");
-	assert_string_equal(c.volumes_dir, "/var/lib/nqrust/manager/volumes");
 }
 
 static void

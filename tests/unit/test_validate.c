@@ -186,6 +186,32 @@ test_version(void **state)
 }
 
 static void
+test_backend_id(void **state)
+{
+	char out[NQ_UUID_LEN + 1] = "untouched";
+	struct nq_error err = { 0 };
+	static const char *const bad[] = { "", "-x", "Localfile", "a/b", "..", ".hidden",
+		"a b", "a_b", "localfile-default\n", "abcdefghijklmnopqrstuvwxyz0123456789x",
+		"../etc" };
+
+	(void)state;
+	assert_int_equal(validate_backend_id("backend_id", "localfile-default", out, &err), 0);
+	assert_string_equal(out, "localfile-default");
+	assert_int_equal(validate_backend_id("backend_id",
+		"123E4567-E89B-12D3-A456-426614174000", out, &err), 0);
+	assert_string_equal(out, "123e4567-e89b-12d3-a456-426614174000");
+	assert_int_equal(validate_backend_id("backend_id",
+		"abcdefghijklmnopqrstuvwxyz0123456789", out, &err), 0);
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		char o[NQ_UUID_LEN + 1] = "untouched";
+
+		expect_invalid(validate_backend_id("backend_id", bad[i], o, &err), &err,
+			"backend_id");
+		assert_string_equal(o, "untouched");
+	}
+}
+
+static void
 test_uuid(void **state)
 {
 	char out[NQ_UUID_LEN + 1] = "untouched";
@@ -478,6 +504,7 @@ main(void)
 		cmocka_unit_test(test_subdir),
 		cmocka_unit_test(test_version),
 		cmocka_unit_test(test_uuid),
+		cmocka_unit_test(test_backend_id),
 		cmocka_unit_test(test_names),
 		cmocka_unit_test(test_credentials_text),
 		cmocka_unit_test(test_mount_options_accept),
