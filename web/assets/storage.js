@@ -22,7 +22,7 @@ export function location_(b) {
 		const sub = c.subdir ? '/' + c.subdir.replace(/^\/+/, '') : '';
 		return `//${c.server}/${c.share}${sub}`;
 	}
-	return c.path || (b.kind === 'localfile' ? '(manager volumes dir)' : '');
+	return c.path || (b.kind === 'localfile' ? '(host local root)' : '');
 }
 
 // The bar's width goes through the CSSOM: a style="" attribute would be
@@ -261,7 +261,7 @@ export function backendDialog(existing, onSaved) {
 		smbBox.append(rotateBox);
 	}
 	const lfBox = el('div', { class: 'kind-localfile' },
-		wrap('path', 'Directory', 'Absolute path under the manager\'s volumes directory; blank = the directory itself.'));
+		wrap('path', 'Directory', 'Absolute directory on the VM host below the agent\'s local root (--local-root, default /var/lib/nqrust/local); blank = the local root itself.'));
 
 	const formError = el('div', { class: 'form-error', 'aria-live': 'assertive' });
 	const progress = el('p', { class: 'progress', role: 'status', hidden: true },
