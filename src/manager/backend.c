@@ -1,4 +1,6 @@
 /* The table of backend kinds: one line per kind. */
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "backend.h"
@@ -16,4 +18,96 @@ backend_ops_find(const char *kind)
 		if (strcmp(kinds[i]->kind, kind) == 0)
 			return kinds[i];
 	return NULL;
+}
+
+static uint64_t
+get_u64(json_t *o, const char *k)
+{
+	json_t *v = json_object_get(o, k);
+
+	return json_is_integer(v) && json_integer_value(v) >= 0
+		       ? (uint64_t)json_integer_value(v) : 0;
+}
+
+int
+backend_agent_capacity(const struct backend_env *env, const char *path, const char *id,
+	const void *cfg, bool may_remount, backend_reattach_fn reattach,
+	struct capacity *ret, struct nq_error *err)
+{
+	struct agent_reply rep = { 0 };
+	int r;
+
+	r = agent_call(env->agent, "GET", path, NULL, 0, env->status_timeout_ms, &rep, err);
+	if (r < 0 && rep.status == 404) {
+		agent_reply_release(&rep);
+		if (!may_remount)
+			return -ENOENT;
+		/* The host forgot this backend (it restarted, or never saw it):
+		 * establish it again, then ask once more. */
+		memset(err, 0, sizeof *err);
+		r = reattach(env, id, cfg, err);
+		if (r < 0)
+			return r;
+		r = agent_call(env->agent, "GET", path, NULL, 0, env->status_timeout_ms,
+			&rep, err);
+	}
+	if (r >= 0) {
+		ret->total_bytes = get_u64(rep.json, "total_bytes");
+		ret->used_bytes = get_u64(rep.json, "used_bytes");
+		ret->free_bytes = get_u64(rep.json, "free_bytes");
+	}
+	agent_reply_release(&rep);
+	return r;
+}
+
+int
+backend_agent_volume_create(const struct backend_env *env, const char *kind,
+	const char *id, const char *volume_id, const char *image, uint64_t size_bytes,
+	struct volume_info *ret, struct nq_error *err)
+{
+	struct agent_reply rep = { 0 };
+	_cleanup_free_ char *body = NULL;
+	char path[64];
+	json_t *o;
+	int r;
+
+	o = json_pack("{s:s, s:s}", "backend_id", id, "volume_id", volume_id);
+	if (o && image)
+		json_object_set_new(o, "image", json_string(image));
+	if (o && size_bytes)
+		json_object_set_new(o, "size_bytes", json_integer((json_int_t)size_bytes));
+	body = o ? json_dumps(o, JSON_COMPACT) : NULL;
+	json_decref(o);
+	if (!body)
+		return nq_error_setr(err, -ENOMEM, "internal_error", NULL, "out of memory");
+	snprintf(path, sizeof path, "/v1/storage/%s/volumes", kind);
+	/* A clone moves the image's data: not bounded by the short call
+	 * timeout (VM provisioning runs in a background worker). */
+	r = agent_call(env->agent, "POST", path, body, strlen(body),
+		env->provision_timeout_ms > 0 ? env->provision_timeout_ms
+					      : env->call_timeout_ms, &rep, err);
+	if (r >= 0) {
+		const char *p = json_string_value(json_object_get(rep.json, "path"));
+		snprintf(ret->path, sizeof ret->path, "%s", p ? p : "");
+		ret->size_bytes = get_u64(rep.json, "size_bytes");
+		ret->allocated_bytes = get_u64(rep.json, "allocated_bytes");
+	}
+	agent_reply_release(&rep);
+	return r;
+}
+
+int
+backend_agent_volume_delete(const struct backend_env *env, const char *kind,
+	const char *id, const char *volume_id, struct nq_error *err)
+{
+	struct agent_reply rep = { 0 };
+	char path[200];
+	int r;
+
+	snprintf(path, sizeof path, "/v1/storage/%s/volumes/%s/%s", kind, id, volume_id);
+	r = agent_call(env->agent, "DELETE", path, NULL, 0, env->call_timeout_ms, &rep, err);
+	if (r < 0 && rep.status == 404)
+		r = 0; /* the host does not know the backend: nothing to delete */
+	agent_reply_release(&rep);
+	return r;
 }

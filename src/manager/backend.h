@@ -93,6 +93,23 @@ struct backend_ops {
 extern const struct backend_ops backend_localfile_ops;
 extern const struct backend_ops backend_smb_ops;
 
+/* Helpers for kinds whose volumes the agent serves under
+ * /v1/storage/<kind>/. */
+typedef int (*backend_reattach_fn)(const struct backend_env *env, const char *id,
+	const void *cfg, struct nq_error *err);
+/* GET path (a capacity route). On 404 the host does not know the backend:
+ * -ENOENT, or with may_remount, reattach and ask again. */
+int backend_agent_capacity(const struct backend_env *env, const char *path,
+	const char *id, const void *cfg, bool may_remount, backend_reattach_fn reattach,
+	struct capacity *ret, struct nq_error *err);
+/* POST /v1/storage/<kind>/volumes under the provisioning timeout. */
+int backend_agent_volume_create(const struct backend_env *env, const char *kind,
+	const char *id, const char *volume_id, const char *image, uint64_t size_bytes,
+	struct volume_info *ret, struct nq_error *err);
+/* DELETE /v1/storage/<kind>/volumes/<id>/<volume_id>; 404 counts as done. */
+int backend_agent_volume_delete(const struct backend_env *env, const char *kind,
+	const char *id, const char *volume_id, struct nq_error *err);
+
 /* The kind table, or NULL for an unknown kind. */
 const struct backend_ops *backend_ops_find(const char *kind);
 

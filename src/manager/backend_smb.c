@@ -415,46 +415,24 @@ smb_reconfigure(const struct backend_env *env, const char *id, const void *old_c
 	return 0;
 }
 
-static uint64_t
-get_u64(json_t *o, const char *k)
+static int
+remount(const struct backend_env *env, const char *id, const void *cfg,
+	struct nq_error *err)
 {
-	json_t *v = json_object_get(o, k);
-
-	return json_is_integer(v) && json_integer_value(v) >= 0
-		       ? (uint64_t)json_integer_value(v) : 0;
+	return post_mount(env, id, cfg, env->call_timeout_ms, err);
 }
 
 static int
 smb_capacity(const struct backend_env *env, const char *id, const void *cfg,
 	bool may_remount, struct capacity *ret, struct nq_error *err)
 {
-	struct agent_reply rep = { 0 };
 	char path[160];
-	int r;
 
 	snprintf(path, sizeof path, "/v1/storage/smb/mounts/%s/capacity", id);
-	r = call(env, "GET", path, NULL, env->status_timeout_ms, &rep, err);
-	if (r < 0 && rep.status == 404 && !may_remount) {
-		agent_reply_release(&rep);
-		return -ENOENT;
-	}
-	if (r < 0 && rep.status == 404) {
-		/* The agent forgot this backend (it restarted, or the server
-		 * was away when it rebuilt its table): mount it again with the
-		 * credentials it still holds. */
-		agent_reply_release(&rep);
-		r = post_mount(env, id, cfg, env->call_timeout_ms, err);
-		if (r < 0)
-			return r;
-		r = call(env, "GET", path, NULL, env->status_timeout_ms, &rep, err);
-	}
-	if (r >= 0) {
-		ret->total_bytes = get_u64(rep.json, "total_bytes");
-		ret->used_bytes = get_u64(rep.json, "used_bytes");
-		ret->free_bytes = get_u64(rep.json, "free_bytes");
-	}
-	agent_reply_release(&rep);
-	return r;
+	/* On 404 the agent forgot this backend (it restarted, or the server
+	 * was away when it rebuilt its table): mount it again with the
+	 * credentials it still holds. */
+	return backend_agent_capacity(env, path, id, cfg, may_remount, remount, ret, err);
 }
 
 static int
@@ -462,51 +440,17 @@ smb_provision(const struct backend_env *env, const char *id, const void *cfg,
 	const char *volume_id, const char *image, uint64_t size_bytes,
 	struct volume_info *ret, struct nq_error *err)
 {
-	struct agent_reply rep = { 0 };
-	_cleanup_free_ char *body = NULL;
-	json_t *o;
-	int r;
 	(void)cfg;
-
-	o = json_pack("{s:s, s:s}", "backend_id", id, "volume_id", volume_id);
-	if (o && image)
-		json_object_set_new(o, "image", json_string(image));
-	if (o && size_bytes)
-		json_object_set_new(o, "size_bytes", json_integer((json_int_t)size_bytes));
-	body = o ? json_dumps(o, JSON_COMPACT) : NULL;
-	json_decref(o);
-	if (!body)
-		return nq_error_setr(err, -ENOMEM, "internal_error", NULL, "out of memory");
-	/* A clone moves the image's data: not bounded by the short call
-	 * timeout (VM provisioning runs in a background worker). */
-	r = call(env, "POST", "/v1/storage/smb/volumes", body,
-		env->provision_timeout_ms > 0 ? env->provision_timeout_ms
-					      : env->call_timeout_ms, &rep, err);
-	if (r >= 0) {
-		const char *p = json_string_value(json_object_get(rep.json, "path"));
-		snprintf(ret->path, sizeof ret->path, "%s", p ? p : "");
-		ret->size_bytes = get_u64(rep.json, "size_bytes");
-		ret->allocated_bytes = get_u64(rep.json, "allocated_bytes");
-	}
-	agent_reply_release(&rep);
-	return r;
+	return backend_agent_volume_create(env, "smb", id, volume_id, image, size_bytes,
+		ret, err);
 }
 
 static int
 smb_delete_volume(const struct backend_env *env, const char *id, const void *cfg,
 	const char *volume_id, struct nq_error *err)
 {
-	struct agent_reply rep = { 0 };
-	char path[200];
-	int r;
 	(void)cfg;
-
-	snprintf(path, sizeof path, "/v1/storage/smb/volumes/%s/%s", id, volume_id);
-	r = call(env, "DELETE", path, NULL, env->call_timeout_ms, &rep, err);
-	if (r < 0 && rep.status == 404)
-		r = 0;
-	agent_reply_release(&rep);
-	return r;
+	return backend_agent_volume_delete(env, "smb", id, volume_id, err);
 }
 
 static int
