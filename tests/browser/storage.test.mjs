@@ -310,6 +310,39 @@ describe('web UI', { timeout: 600_000 }, () => {
 		await page.getByRole('link', { name: 'Storage', exact: true }).click();
 	});
 
+	it('creates a VM on the default localfile backend with the wizard', async (t) => {
+		if (!vmsAvailable) {
+			t.skip('the manager has no /v1/vms yet (issue 4)');
+			return;
+		}
+		await page.getByRole('link', { name: 'VMs', exact: true }).click();
+		await page.getByRole('button', { name: 'Create VM' }).click();
+		const wz = page.locator('dialog.wizard');
+		await wz.getByLabel('VM name').fill('local-1');
+		await wz.getByRole('button', { name: 'Next' }).click();
+		await wz.getByRole('button', { name: 'Next' }).click();
+		await wz.getByRole('radio', { name: new RegExp(stack.image) }).check();
+		await wz.getByRole('button', { name: 'Next' }).click();
+		const sel = wz.getByLabel('Storage backend');
+		await sel.waitFor();
+		assert.equal(await sel.inputValue(), 'localfile-default', 'the default backend is preselected');
+		await wz.getByRole('button', { name: 'Next' }).click();
+		await wz.locator('dl.review', { hasText: 'localfile-default' }).waitFor();
+		await wz.getByRole('button', { name: 'Create VM' }).click();
+		await wz.waitFor({ state: 'detached', timeout: 120_000 });
+		const vmRow = page.locator('#vms tbody tr[data-name="local-1"]');
+		await page.locator('#vms tr[data-name="local-1"][data-state="running"]').waitFor({ timeout: 120_000 });
+		const vm = (await api('GET', '/v1/vms')).body.find((x) => x.name === 'local-1');
+		assert.equal(vm.storage_backend_id, 'localfile-default');
+		assert.match(vm.volume.path, /\/local-[0-9a-f-]{36}\.raw$/);
+		assert.ok(fs.existsSync(vm.volume.path), 'the rootfs is a file on the host');
+		await vmRow.getByRole('button', { name: 'Delete local-1', exact: true }).click();
+		await page.locator('dialog').getByRole('button', { name: 'Delete VM' }).click();
+		await vmRow.waitFor({ state: 'detached', timeout: 120_000 });
+		assert.ok(!fs.existsSync(vm.volume.path), 'delete removed the file');
+		await page.getByRole('link', { name: 'Storage', exact: true }).click();
+	});
+
 	it('removes the guest backend once nothing lives on it', async () => {
 		await row('nas-guest').getByRole('button', { name: 'Remove nas-guest' }).click();
 		const dlg = page.locator('dialog.remove-dialog');
