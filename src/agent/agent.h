@@ -32,6 +32,7 @@ struct agent_config {
 	char *qemu_path;
 	char *hypervisor;      /* auto|firecracker|qemu (default auto) */
 	bool qemu_kvm;         /* QEMU: -accel kvm (default tcg) */
+	unsigned vm_stop_timeout; /* seconds from a graceful stop to the kill */
 };
 
 struct mount_table;

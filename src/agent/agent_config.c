@@ -56,6 +56,7 @@ static const struct config_entry table[] = {
 	E(qemu_path, CFG_STRING, check_abs_path, "qemu program (default /usr/bin/qemu-system-x86_64)"),
 	E(hypervisor, CFG_STRING, check_hypervisor, "auto|firecracker|qemu (default auto: firecracker when installed)"),
 	E(qemu_kvm, CFG_BOOL, NULL, "run QEMU guests with KVM instead of TCG (default false)"),
+	E(vm_stop_timeout, CFG_UINT, NULL, "seconds a VM gets to shut down before it is killed (default 15)"),
 };
 #undef E
 
@@ -92,6 +93,7 @@ agent_config_load(struct agent_config *c, int argc, char **argv, struct nq_error
 	int r;
 
 	c->probe_timeout = 30;
+	c->vm_stop_timeout = 15;
 	r = config_parse_args(table, ARRAY_SIZE(table), c, argc, argv, err);
 	if (r == 1)
 		config_usage(table, ARRAY_SIZE(table), "nqrust-agent", stdout);
@@ -100,6 +102,9 @@ agent_config_load(struct agent_config *c, int argc, char **argv, struct nq_error
 	if (c->probe_timeout < 1 || c->probe_timeout > 600)
 		return nq_error_set(err, "invalid_field", "probe_timeout",
 			"probe_timeout must be between 1 and 600 seconds");
+	if (c->vm_stop_timeout < 1 || c->vm_stop_timeout > 600)
+		return nq_error_set(err, "invalid_field", "vm_stop_timeout",
+			"vm_stop_timeout must be between 1 and 600 seconds");
 	if ((r = set_default(&c->listen_unix, "/run/nqrust/agent.sock")) < 0 ||
 	    (r = set_default(&c->cred_dir, "/etc/nqrust/storage-creds")) < 0 ||
 	    (r = set_default(&c->mount_root, "/var/lib/nqrust")) < 0 ||

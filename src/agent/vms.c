@@ -1,6 +1,21 @@
-/* VM supervision: records, VMM processes, adoption after restart. All
- * operations hold the table lock: VM operations are rare and short, and
- * one lock keeps pin/unpin of the backend mounts exact. */
+/* VM supervision: records, VMM processes, adoption after restart.
+ *
+ * Locking. The table lock protects the array and every field of every
+ * struct vm, and is never held across a slow call: starting a VMM, stopping
+ * one and waiting for it to exit (up to --vm-stop-timeout), pinning a
+ * backend (which may mount a network share) or unpinning one (which may
+ * unmount it). So a slow stop of one VM never holds up GET /v1/vms, which
+ * the manager polls with a short timeout, nor operations on other VMs.
+ *
+ * An operation claims its VM under the lock: it waits on `idle` while
+ * another operation holds the VM (two operations on one VM run one after
+ * the other), sets busy, copies the VM, drops the lock and works on its
+ * copy only; then it writes the copy back under the lock, clears busy and
+ * wakes the waiters. Nobody else writes a busy VM: list and get report it
+ * as it was when the operation began (its state and pid from then), and
+ * settle() leaves it to the operation. A VM that vms_create has reserved
+ * but not yet started is not listed. `pinned` changes only on the copy an
+ * operation owns or under the lock, so every pin has exactly one unpin. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -16,19 +31,21 @@
 #include "../common/macro.h"
 #include "vmm.h"
 #include "vms.h"
-
-#define VM_STOP_DEADLINE_MS 15000
-#define VM_RECORD_MAX 8192
+#include "vms_store.h"
 
 struct vm {
 	struct vm_create c;
 	struct vmm_proc proc;
-	bool pinned; /* backend mount pinned while the VMM runs */
+	bool pinned;   /* backend mount pinned while the VMM runs */
+	bool busy;     /* an operation works on a copy; see the top */
+	bool creating; /* reserved by vms_create, not started yet */
+	bool up;       /* the VMM ran when last looked at (settle, claim) */
 	char rootfs[PATH_MAX + 128];
 };
 
 struct vm_table {
 	pthread_mutex_t lock;
+	pthread_cond_t idle; /* broadcast when a VM stops being busy */
 	struct vm *v[VM_MAX];
 	int dirfd; /* <state_dir>/vms */
 };
@@ -41,6 +58,7 @@ vm_table_new(struct vm_table **ret)
 	if (!t)
 		return -ENOMEM;
 	pthread_mutex_init(&t->lock, NULL);
+	pthread_cond_init(&t->idle, NULL);
 	t->dirfd = -1;
 	*ret = t;
 	return 0;
@@ -54,6 +72,7 @@ vm_table_free(struct vm_table *t)
 	for (size_t i = 0; i < VM_MAX; i++)
 		free(t->v[i]);
 	closep(&t->dirfd);
+	pthread_cond_destroy(&t->idle);
 	pthread_mutex_destroy(&t->lock);
 	free(t);
 }
@@ -93,6 +112,7 @@ pin_rootfs(struct agent *a, struct vm *vm, struct nq_error *err)
 	return r;
 }
 
+/* Outside the table lock, on a VM the caller owns (a copy, or restore). */
 static void
 unpin_rootfs(struct agent *a, struct vm *vm)
 {
@@ -101,21 +121,43 @@ unpin_rootfs(struct agent *a, struct vm *vm)
 	vm->pinned = false;
 }
 
-/* A VMM that exited by itself (guest poweroff) releases its mount. */
+/* An unpin settle() owes, paid once the table lock is dropped: releasing
+ * a share's last pin unmounts it. */
+struct unpin {
+	enum volume_kind kind;
+	char backend_id[NQ_UUID_LEN + 1];
+};
+
+/* Under the lock: refresh `up`; a VMM that exited by itself (guest
+ * poweroff) releases its mount into owed[*n]. A busy VM is left to its
+ * operation, which holds the pin on its copy. */
 static void
-settle(struct agent *a, struct vm *vm)
+settle(struct vm *vm, struct unpin *owed, size_t *n)
 {
-	if (!running(vm))
-		unpin_rootfs(a, vm);
+	if (vm->busy)
+		return;
+	vm->up = running(vm);
+	if (vm->up || !vm->pinned)
+		return;
+	vm->pinned = false;
+	owed[*n].kind = vm->c.backend_kind;
+	memcpy(owed[*n].backend_id, vm->c.backend_id, sizeof owed[*n].backend_id);
+	(*n)++;
 }
 
-static json_t *
-vm_json(struct agent *a, struct vm *vm)
+static void
+pay_unpins(struct agent *a, const struct unpin *owed, size_t n)
 {
-	bool up;
+	for (size_t i = 0; i < n; i++)
+		volumes_unpin(a, owed[i].kind, owed[i].backend_id);
+}
 
-	settle(a, vm);
-	up = running(vm);
+/* Under the lock; state and pid as last seen (settle or claim). */
+static json_t *
+vm_json(const struct vm *vm)
+{
+	bool up = vm->up;
+
 	return json_pack("{s:s, s:s, s:s, s:s, s:i, s:i, s:s, s:s, s:s, s:s, s:s, s:o}",
 		"id", vm->c.id, "backend_kind", volume_kind_name(vm->c.backend_kind),
 		"backend_id", vm->c.backend_id,
@@ -127,93 +169,9 @@ vm_json(struct agent *a, struct vm *vm)
 }
 
 static int
-save(struct agent *a, struct vm *vm)
+save(struct agent *a, const struct vm *vm)
 {
-	char name[NQ_UUID_LEN + 8];
-	json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:i, s:i, s:s, s:s, s:s, s:s, s:I, s:I}",
-		"id", vm->c.id, "backend_kind", volume_kind_name(vm->c.backend_kind),
-		"backend_id", vm->c.backend_id,
-		"volume_id", vm->c.volume_id, "vcpus", (int)vm->c.vcpus,
-		"memory_mib", (int)vm->c.memory_mib, "kernel", vm->c.kernel,
-		"initrd", vm->c.initrd, "boot_args", vm->c.boot_args,
-		"hypervisor", vm->c.hypervisor, "pid", (json_int_t)vm->proc.pid,
-		"starttime", (json_int_t)vm->proc.starttime);
-	char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
-	int r;
-
-	json_decref(j);
-	if (!text)
-		return -ENOMEM;
-	snprintf(name, sizeof name, "%s.json", vm->c.id);
-	r = fs_write_atomic(a->vms->dirfd, name, text, strlen(text), 0600);
-	free(text);
-	return r;
-}
-
-static void
-copy_str(char *dst, size_t sz, json_t *obj, const char *key)
-{
-	const char *s = json_string_value(json_object_get(obj, key));
-	snprintf(dst, sz, "%s", s ? s : "");
-}
-
-/* Records are written by us, but re-validate: a corrupt file must not
- * make the agent build a path from it. */
-static int
-load_one(struct agent *a, const char *file, struct vm **ret)
-{
-	_cleanup_free_ char *text = NULL;
-	char id[NQ_UUID_LEN + 1];
-	struct vm *vm;
-	json_t *j;
-	int r;
-
-	r = fs_read_file(a->vms->dirfd, file, VM_RECORD_MAX, &text, NULL);
-	if (r < 0)
-		return r;
-	j = json_loads(text, JSON_REJECT_DUPLICATES, NULL);
-	if (!json_is_object(j)) {
-		json_decref(j);
-		return -EINVAL;
-	}
-	vm = calloc(1, sizeof *vm);
-	if (!vm) {
-		json_decref(j);
-		return -ENOMEM;
-	}
-	copy_str(id, sizeof id, j, "id");
-	r = validate_uuid("id", id, vm->c.id, NULL);
-	copy_str(id, sizeof id, j, "backend_id");
-	if (r >= 0)
-		r = validate_backend_id("backend_id", id, vm->c.backend_id, NULL);
-	/* Records from before localfile VMs have no kind: smb. */
-	if (r >= 0)
-		r = volume_kind_parse(json_string_value(json_object_get(j, "backend_kind")),
-			&vm->c.backend_kind);
-	copy_str(id, sizeof id, j, "volume_id");
-	if (r >= 0)
-		r = validate_uuid("volume_id", id, vm->c.volume_id, NULL);
-	copy_str(vm->c.kernel, sizeof vm->c.kernel, j, "kernel");
-	copy_str(vm->c.initrd, sizeof vm->c.initrd, j, "initrd");
-	copy_str(vm->c.boot_args, sizeof vm->c.boot_args, j, "boot_args");
-	copy_str(vm->c.hypervisor, sizeof vm->c.hypervisor, j, "hypervisor");
-	vm->c.vcpus = (unsigned)json_integer_value(json_object_get(j, "vcpus"));
-	vm->c.memory_mib = (unsigned)json_integer_value(json_object_get(j, "memory_mib"));
-	vm->proc.pid = (pid_t)json_integer_value(json_object_get(j, "pid"));
-	vm->proc.starttime =
-		(unsigned long long)json_integer_value(json_object_get(j, "starttime"));
-	json_decref(j);
-	if (r >= 0 && (validate_image_name("kernel", vm->c.kernel, NULL) < 0 ||
-		       (vm->c.initrd[0] &&
-			validate_image_name("initrd", vm->c.initrd, NULL) < 0) ||
-		       !vmm_find(vm->c.hypervisor)))
-		r = -EINVAL;
-	if (r < 0) {
-		free(vm);
-		return -EINVAL;
-	}
-	*ret = vm;
-	return 0;
+	return vm_record_save(a->vms->dirfd, &vm->c, &vm->proc);
 }
 
 int
@@ -236,8 +194,14 @@ vms_restore(struct agent *a)
 		struct vm *vm;
 		if (l < 6 || strcmp(de->d_name + l - 5, ".json") || de->d_name[0] == '.')
 			continue;
-		if (load_one(a, de->d_name, &vm) < 0) {
+		vm = calloc(1, sizeof *vm);
+		if (!vm) {
+			closedir(d);
+			return -ENOMEM;
+		}
+		if (vm_record_load(t->dirfd, de->d_name, &vm->c, &vm->proc) < 0) {
 			log_warn("ignoring unreadable VM record file=%s", de->d_name);
+			free(vm);
 			continue;
 		}
 		if (vmm_proc_alive(&vm->proc)) {
@@ -257,7 +221,7 @@ vms_restore(struct agent *a)
 }
 
 static void
-fill_spec(struct agent *a, struct vm *vm, struct vmm_spec *s)
+fill_spec(struct agent *a, const struct vm *vm, struct vmm_spec *s)
 {
 	bool fc = !strcmp(vm->c.hypervisor, "firecracker");
 
@@ -290,9 +254,10 @@ do_start(struct agent *a, struct vm *vm, struct nq_error *err)
 	char rel[NQ_UUID_LEN + 8];
 	int r, fd;
 
-	settle(a, vm);
 	if (running(vm))
 		return 0;
+	/* A VMM that exited by itself left its pin on our copy. */
+	unpin_rootfs(a, vm);
 	snprintf(rel, sizeof rel, "%s", vm->c.id);
 	fd = fs_mkdir_beneath(a->vms->dirfd, rel, 0700);
 	if (fd < 0)
@@ -325,7 +290,8 @@ do_stop(struct agent *a, struct vm *vm)
 	if (running(vm)) {
 		fill_spec(a, vm, &spec);
 		if (vmm_find(vm->c.hypervisor)->request_shutdown(&spec, &vm->proc) < 0 ||
-		    !vmm_proc_wait_exit(&vm->proc, VM_STOP_DEADLINE_MS)) {
+		    !vmm_proc_wait_exit(&vm->proc,
+			    (int)a->cfg.vm_stop_timeout * 1000)) {
 			log_warn("VM did not stop in time, killing id=%s pid=%d", vm->c.id,
 				(int)vm->proc.pid);
 			vmm_proc_kill(&vm->proc);
@@ -350,12 +316,41 @@ check_image(struct agent *a, const char *field, const char *name, struct nq_erro
 	return 0;
 }
 
+/* Under the lock: wait until no operation holds id, then hold it. NULL
+ * when there is no such VM (any more: it may go while we wait, so look
+ * it up again after every wake-up). */
+static struct vm *
+claim(struct vm_table *t, const char *id)
+{
+	struct vm *vm;
+
+	while ((vm = find(t, id)) && vm->busy)
+		pthread_cond_wait(&t->idle, &t->lock);
+	if (vm) {
+		vm->up = running(vm);
+		vm->busy = true;
+	}
+	return vm;
+}
+
+/* Under the lock: the operation's copy w becomes the VM again. */
+static void
+release(struct vm_table *t, struct vm *vm, const struct vm *w)
+{
+	*vm = *w;
+	vm->busy = false;
+	vm->creating = false;
+	pthread_cond_broadcast(&t->idle);
+}
+
 int
 vms_create(struct agent *a, const struct vm_create *c, json_t **ret, struct nq_error *err)
 {
 	struct vm_table *t = a->vms;
-	struct vm *vm;
-	size_t slot = VM_MAX;
+	_cleanup_free_ struct vm *vm = NULL;
+	struct unpin owed[1];
+	size_t slot = VM_MAX, n = 0;
+	struct vm w;
 	int r;
 
 	if ((r = check_image(a, "kernel", c->kernel, err)) < 0 ||
@@ -368,40 +363,49 @@ vms_create(struct agent *a, const struct vm_create *c, json_t **ret, struct nq_e
 	if (!vm->c.hypervisor[0])
 		snprintf(vm->c.hypervisor, sizeof vm->c.hypervisor, "%s",
 			vms_default_hypervisor(a));
+	/* Reserve the id now, so a second create of it is 409 at once. */
+	vm->busy = vm->creating = true;
 	pthread_mutex_lock(&t->lock);
 	if (find(t, c->id)) {
-		r = nq_error_set(err, "already_exists", "id", "VM %s already exists", c->id);
-		goto fail;
+		pthread_mutex_unlock(&t->lock);
+		return nq_error_set(err, "already_exists", "id", "VM %s already exists", c->id);
 	}
 	for (size_t i = 0; i < VM_MAX && slot == VM_MAX; i++)
 		if (!t->v[i])
 			slot = i;
 	if (slot == VM_MAX) {
-		r = nq_error_setr(err, -ENOSPC, "conflict", NULL,
+		pthread_mutex_unlock(&t->lock);
+		return nq_error_setr(err, -ENOSPC, "conflict", NULL,
 			"this host runs %d VMs already", VM_MAX);
-		goto fail;
-	}
-	if (c->start)
-		r = do_start(a, vm, err);
-	else if ((r = pin_rootfs(a, vm, err)) >= 0)
-		unpin_rootfs(a, vm);
-	if (r < 0)
-		goto fail;
-	r = save(a, vm);
-	if (r < 0) {
-		do_stop(a, vm);
-		nq_error_setr(err, r, "io_error", NULL, "cannot record the VM: %s",
-			strerror(-r));
-		goto fail;
 	}
 	t->v[slot] = vm;
-	*ret = vm_json(a, vm);
+	w = *vm;
 	pthread_mutex_unlock(&t->lock);
-	return 0;
-fail:
+
+	if (c->start)
+		r = do_start(a, &w, err);
+	else if ((r = pin_rootfs(a, &w, err)) >= 0)
+		unpin_rootfs(a, &w);
+	if (r >= 0 && (r = save(a, &w)) < 0) {
+		do_stop(a, &w);
+		nq_error_setr(err, r, "io_error", NULL, "cannot record the VM: %s",
+			strerror(-r));
+	}
+
+	pthread_mutex_lock(&t->lock);
+	if (r < 0) {
+		/* Nobody frees a busy VM but its owner: slot still holds it. */
+		t->v[slot] = NULL;
+		pthread_cond_broadcast(&t->idle);
+	} else {
+		release(t, vm, &w);
+		settle(vm, owed, &n);
+		*ret = vm_json(vm);
+		TAKE_PTR(vm);
+	}
 	pthread_mutex_unlock(&t->lock);
-	free(vm);
-	return r;
+	pay_unpins(a, owed, n);
+	return r < 0 ? r : 0;
 }
 
 typedef int (*vm_op_fn)(struct agent *a, struct vm *vm, struct nq_error *err);
@@ -427,27 +431,34 @@ op_restart(struct agent *a, struct vm *vm, struct nq_error *err)
 	return do_start(a, vm, err);
 }
 
-static int
-op_none(struct agent *a, struct vm *vm, struct nq_error *err)
-{
-	(void)a, (void)vm, (void)err;
-	return 0;
-}
-
+/* Claim id, run fn on a copy outside the lock, write the copy back. */
 static int
 with_vm(struct agent *a, const char *id, vm_op_fn fn, json_t **ret, struct nq_error *err)
 {
 	struct vm_table *t = a->vms;
-	struct vm *vm;
+	struct unpin owed[1];
+	struct vm *vm, w;
+	size_t n = 0;
 	int r;
 
 	pthread_mutex_lock(&t->lock);
-	vm = find(t, id);
-	if (!vm)
-		r = nq_error_setr(err, -ENOENT, "not_found", "id", "no VM %s on this host", id);
-	else if ((r = fn(a, vm, err)) >= 0)
-		*ret = vm_json(a, vm);
+	vm = claim(t, id);
+	if (!vm) {
+		pthread_mutex_unlock(&t->lock);
+		return nq_error_setr(err, -ENOENT, "not_found", "id", "no VM %s on this host", id);
+	}
+	w = *vm;
 	pthread_mutex_unlock(&t->lock);
+
+	r = fn(a, &w, err);
+
+	pthread_mutex_lock(&t->lock);
+	release(t, vm, &w);
+	settle(vm, owed, &n);
+	if (r >= 0)
+		*ret = vm_json(vm);
+	pthread_mutex_unlock(&t->lock);
+	pay_unpins(a, owed, n);
 	return r;
 }
 
@@ -469,10 +480,28 @@ vms_restart(struct agent *a, const char *id, json_t **ret, struct nq_error *err)
 	return with_vm(a, id, op_restart, ret, err);
 }
 
+/* Never waits for a busy VM: it is reported as it was when its operation
+ * began. */
 int
 vms_get(struct agent *a, const char *id, json_t **ret, struct nq_error *err)
 {
-	return with_vm(a, id, op_none, ret, err);
+	struct vm_table *t = a->vms;
+	struct unpin owed[1];
+	struct vm *vm;
+	size_t n = 0;
+	int r = 0;
+
+	pthread_mutex_lock(&t->lock);
+	vm = find(t, id);
+	if (!vm || vm->creating) {
+		r = nq_error_setr(err, -ENOENT, "not_found", "id", "no VM %s on this host", id);
+	} else {
+		settle(vm, owed, &n);
+		*ret = vm_json(vm);
+	}
+	pthread_mutex_unlock(&t->lock);
+	pay_unpins(a, owed, n);
+	return r;
 }
 
 int
@@ -480,43 +509,61 @@ vms_delete(struct agent *a, const char *id, struct nq_error *err)
 {
 	struct vm_table *t = a->vms;
 	char name[NQ_UUID_LEN + 16];
+	struct vm *vm, w;
 	int r = 0;
 
 	pthread_mutex_lock(&t->lock);
-	for (size_t i = 0; i < VM_MAX; i++) {
-		struct vm *vm = t->v[i];
-		if (!vm || strcmp(vm->c.id, id))
-			continue;
-		do_stop(a, vm);
-		snprintf(name, sizeof name, "%s/api.sock", id);
-		unlinkat(t->dirfd, name, 0);
-		snprintf(name, sizeof name, "%s/console.log", id);
-		unlinkat(t->dirfd, name, 0);
-		snprintf(name, sizeof name, "%s/serial.log", id);
-		unlinkat(t->dirfd, name, 0);
-		unlinkat(t->dirfd, id, AT_REMOVEDIR);
-		snprintf(name, sizeof name, "%s.json", id);
-		if (unlinkat(t->dirfd, name, 0) < 0 && errno != ENOENT)
-			r = nq_error_setr(err, -errno, "io_error", NULL,
-				"cannot delete the VM record: %s", strerror(errno));
-		free(vm);
-		t->v[i] = NULL;
-		log_info("VM deleted id=%s", id);
+	vm = claim(t, id);
+	if (!vm) {
+		pthread_mutex_unlock(&t->lock);
+		return 0;
 	}
+	w = *vm;
 	pthread_mutex_unlock(&t->lock);
+
+	do_stop(a, &w);
+
+	pthread_mutex_lock(&t->lock);
+	snprintf(name, sizeof name, "%s/api.sock", id);
+	unlinkat(t->dirfd, name, 0);
+	snprintf(name, sizeof name, "%s/console.log", id);
+	unlinkat(t->dirfd, name, 0);
+	snprintf(name, sizeof name, "%s/serial.log", id);
+	unlinkat(t->dirfd, name, 0);
+	unlinkat(t->dirfd, id, AT_REMOVEDIR);
+	snprintf(name, sizeof name, "%s.json", id);
+	if (unlinkat(t->dirfd, name, 0) < 0 && errno != ENOENT)
+		r = nq_error_setr(err, -errno, "io_error", NULL,
+			"cannot delete the VM record: %s", strerror(errno));
+	for (size_t i = 0; i < VM_MAX; i++)
+		if (t->v[i] == vm)
+			t->v[i] = NULL;
+	free(vm);
+	/* Waiters for this id look it up again and find nothing. */
+	pthread_cond_broadcast(&t->idle);
+	pthread_mutex_unlock(&t->lock);
+	log_info("VM deleted id=%s", id);
 	return r;
 }
 
+/* Never waits for a busy VM: see vms_get. */
 json_t *
 vms_list(struct agent *a)
 {
 	struct vm_table *t = a->vms;
+	struct unpin owed[VM_MAX];
 	json_t *arr = json_array();
+	size_t n = 0;
 
 	pthread_mutex_lock(&t->lock);
-	for (size_t i = 0; i < VM_MAX; i++)
-		if (t->v[i])
-			json_array_append_new(arr, vm_json(a, t->v[i]));
+	for (size_t i = 0; i < VM_MAX; i++) {
+		struct vm *vm = t->v[i];
+		if (!vm || vm->creating)
+			continue;
+		settle(vm, owed, &n);
+		json_array_append_new(arr, vm_json(vm));
+	}
 	pthread_mutex_unlock(&t->lock);
+	pay_unpins(a, owed, n);
 	return arr;
 }

@@ -6,7 +6,14 @@
  * mount is pinned.
  *
  * Every request arrives as validated ids and image names; the rootfs path
- * is the backend's volume file (volumes_pin_rootfs), built there. */
+ * is the backend's volume file (volumes_pin_rootfs), built there.
+ *
+ * Thread-safe. Operations on one VM (create, start, stop, restart, delete)
+ * run one after another; operations on different VMs run side by side, and
+ * a slow one (a stop waits up to --vm-stop-timeout) holds up no other VM.
+ * vms_list and vms_get never wait: a VM with an operation in progress is
+ * reported as it was when that operation began, and a VM whose vms_create
+ * has not finished is not reported at all. */
 #pragma once
 
 #include <jansson.h>
@@ -33,7 +40,8 @@ struct vm_create {
 
 int vm_table_new(struct vm_table **ret);
 void vm_table_free(struct vm_table *t);
-/* Load the records and adopt the VMMs that are still running. */
+/* Load the records and adopt the VMMs that are still running. Before any
+ * other call, from one thread. */
 int vms_restore(struct agent *a);
 /* The hypervisor used when a request names none. */
 const char *vms_default_hypervisor(const struct agent *a);

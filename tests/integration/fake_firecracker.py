@@ -10,7 +10,9 @@ rejected with 400 and {"fault_message": ...}), enforces the pre-boot /
 post-boot state machine, opens path_on_host read-write like the real VMM,
 and appends every request to requests.jsonl beside this program. A
 SendCtrlAltDel after InstanceStart makes it exit, as Firecracker does when
-the guest resets. Stdlib only.
+the guest resets, unless a file ignore-ctrl-alt-del-<id> exists beside this
+program: then the guest ignores it (a hung guest) and the VMM runs on until
+it is killed. Stdlib only.
 """
 
 import http.server
@@ -138,6 +140,8 @@ class VMM:
             if not self.started:
                 raise Fault("The requested operation is not supported before starting "
                             "the microVM.")
+            if os.path.exists(os.path.join(HERE, "ignore-ctrl-alt-del-" + self.id)):
+                return  # Accepted, but the guest never resets.
             # The guest resets; Firecracker exits.
             threading.Timer(0.1, lambda: os._exit(0)).start()
 

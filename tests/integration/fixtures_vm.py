@@ -37,6 +37,15 @@ class FakeFirecracker:
         if os.path.exists(self.log):
             os.unlink(self.log)
 
+    def ignore_ctrl_alt_del(self, vm_id, on=True):
+        """Make the guest of VM vm_id ignore SendCtrlAltDel: a stop then
+        waits for the agent's --vm-stop-timeout and kills the VMM."""
+        marker = os.path.join(self.dir, "ignore-ctrl-alt-del-" + vm_id)
+        if on:
+            open(marker, "w").close()
+        elif os.path.exists(marker):
+            os.unlink(marker)
+
 
 def kill_vmms(agent):
     """Delete every VM through the API; kill any recorded VMM left over."""
@@ -63,14 +72,27 @@ def fake_fc():
     shutil.rmtree(fc.dir, ignore_errors=True)
 
 
-@pytest.fixture
-def vm_agent(fake_fc):
-    a = Agent(extra_args=["--firecracker-path", fake_fc.path]).start()
+def run_vm_agent(fake_fc, *extra_args):
+    a = Agent(extra_args=["--firecracker-path", fake_fc.path, *extra_args]).start()
     with open(os.path.join(a.image_dir, "vmlinux"), "wb") as f:
         f.write(b"\x7fELF fake kernel for the fake firecracker")
     yield a
     kill_vmms(a)
     a.cleanup()
+
+
+@pytest.fixture
+def vm_agent(fake_fc):
+    yield from run_vm_agent(fake_fc)
+
+
+VM_STOP_TIMEOUT = 5
+
+
+@pytest.fixture
+def vm_agent_quick_stop(fake_fc):
+    """vm_agent that kills a VM VM_STOP_TIMEOUT s after asking it to stop."""
+    yield from run_vm_agent(fake_fc, "--vm-stop-timeout", str(VM_STOP_TIMEOUT))
 
 
 def mount_backend(agent, smbd, share="guest"):
