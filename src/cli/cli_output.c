@@ -106,7 +106,7 @@ location(json_t *b, char *buf, size_t sz)
 		snprintf(buf, sz, "//%s/%s%s%s", str(c, "server"), str(c, "share"),
 			*str(c, "subdir") ? "/" : "", str(c, "subdir"));
 	else
-		snprintf(buf, sz, "%s", str(c, "path"));
+		snprintf(buf, sz, "%s", *str(c, "path") ? str(c, "path") : "(host local root)");
 }
 
 void
