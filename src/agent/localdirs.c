@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "../common/fsutil.h"
+#include "../common/http_server.h"
 #include "../common/log.h"
 #include "../common/validate.h"
 
@@ -139,18 +140,8 @@ open_checked(struct agent *a, const char *path, bool create, struct nq_error *er
 static int
 save(struct agent *a, const struct localdir *d)
 {
-	char name[NQ_UUID_LEN + 8];
-	json_t *j = json_pack("{s:s, s:s}", "id", d->id, "path", d->path);
-	char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
-	int r;
-
-	json_decref(j);
-	if (!text)
-		return -ENOMEM;
-	snprintf(name, sizeof name, "%s.json", d->id);
-	r = fs_write_atomic(a->locals->record_fd, name, text, strlen(text), 0600);
-	free(text);
-	return r;
+	return json_save_record(a->locals->record_fd, d->id,
+		json_pack("{s:s, s:s}", "id", d->id, "path", d->path));
 }
 
 /* Records are ours, but a corrupt one must not make the agent use a path

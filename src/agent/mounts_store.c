@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "../common/fsutil.h"
+#include "../common/http_server.h"
 #include "../common/log.h"
 
 #define BACKENDS_DIR "backends"
@@ -21,29 +22,18 @@ int
 store_backend_save(struct agent *a, const struct stored_backend *b)
 {
 	_cleanup_close_ int dfd = dirfd_backends(a);
-	char opts[NQ_OPTS_MAX + 1] = "", name[64];
-	char *text;
-	int r;
+	char opts[NQ_OPTS_MAX + 1] = "";
 
 	if (dfd < 0)
 		return dfd;
 	mount_opts_join(&b->spec.opts, opts, sizeof opts);
-	json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}",
+	return json_save_record(dfd, b->id,
+		json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}",
 		"backend_id", b->id, "server", b->spec.server, "share", b->spec.share,
 		"username", b->spec.username, "domain", b->spec.domain,
 		"smb_version", b->spec.version, "mount_options", opts,
 		"subdir", b->subdir, "mount_base", b->mount_base,
-		"mount_point", b->mount_point, "driver", b->driver);
-	if (!j)
-		return -ENOMEM;
-	text = json_dumps(j, JSON_INDENT(1));
-	json_decref(j);
-	if (!text)
-		return -ENOMEM;
-	snprintf(name, sizeof name, "%s.json", b->id);
-	r = fs_write_atomic(dfd, name, text, strlen(text), 0600);
-	free(text);
-	return r;
+		"mount_point", b->mount_point, "driver", b->driver));
 }
 
 int

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "../common/fsutil.h"
+#include "../common/http_server.h"
 #include "../common/macro.h"
 
 #define VM_RECORD_MAX 8192
@@ -15,25 +16,15 @@
 int
 vm_record_save(int dirfd, const struct vm_create *c, const struct vmm_proc *p)
 {
-	char name[NQ_UUID_LEN + 8];
-	json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:i, s:i, s:s, s:s, s:s, s:s, s:I, s:I}",
+	return json_save_record(dirfd, c->id,
+		json_pack("{s:s, s:s, s:s, s:s, s:i, s:i, s:s, s:s, s:s, s:s, s:I, s:I}",
 		"id", c->id, "backend_kind", volume_kind_name(c->backend_kind),
 		"backend_id", c->backend_id,
 		"volume_id", c->volume_id, "vcpus", (int)c->vcpus,
 		"memory_mib", (int)c->memory_mib, "kernel", c->kernel,
 		"initrd", c->initrd, "boot_args", c->boot_args,
 		"hypervisor", c->hypervisor, "pid", (json_int_t)p->pid,
-		"starttime", (json_int_t)p->starttime);
-	char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
-	int r;
-
-	json_decref(j);
-	if (!text)
-		return -ENOMEM;
-	snprintf(name, sizeof name, "%s.json", c->id);
-	r = fs_write_atomic(dirfd, name, text, strlen(text), 0600);
-	free(text);
-	return r;
+		"starttime", (json_int_t)p->starttime));
 }
 
 static void

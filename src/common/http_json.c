@@ -2,7 +2,11 @@
  * handlers (declared in http_server.h). */
 #include "http_server.h"
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include "fsutil.h"
 
 int
 http_parse_object(const struct http_request *req, const char *const *allowed,
@@ -114,3 +118,21 @@ json_req_uint(json_t *obj, const char *key, unsigned lo, unsigned hi, unsigned *
 	return 0;
 }
 
+
+int
+json_save_record(int dirfd, const char *id, json_t *j)
+{
+	char name[128], *text;
+	int r;
+
+	text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+	json_decref(j);
+	if (!text)
+		return -ENOMEM;
+	if ((size_t)snprintf(name, sizeof name, "%s.json", id) >= sizeof name)
+		r = -ENAMETOOLONG;
+	else
+		r = fs_write_atomic(dirfd, name, text, strlen(text), 0600);
+	free(text);
+	return r;
+}

@@ -110,6 +110,9 @@ int json_req_string(json_t *obj, const char *key, const char **ret,
 /* Required integer in [lo, hi]: missing_field / invalid_field naming key. */
 int json_req_uint(json_t *obj, const char *key, unsigned lo, unsigned hi,
 	unsigned *ret, struct nq_error *err);
+/* Write j (stolen; NULL means out of memory) as dirfd/<id>.json,
+ * atomically and 0600: the agent's state records. */
+int json_save_record(int dirfd, const char *id, json_t *j);
 /* Optional non-negative integer: *ret untouched when absent. */
 int json_get_u64(json_t *obj, const char *key, unsigned long long *ret,
 	bool *ret_present, struct nq_error *err);
