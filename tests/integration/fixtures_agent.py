@@ -110,7 +110,7 @@ class Agent:
         # Sanitizer reports (agent and the helpers it spawns, which have no
         # stderr once daemonized) go to files that cleanup() checks.
         san = os.path.join(self.root, "sanitizer")
-        env["ASAN_OPTIONS"] = "detect_leaks=1:log_path=" + san
+        env["ASAN_OPTIONS"] = "detect_leaks=1:fast_unwind_on_malloc=0:log_path=" + san
         env["UBSAN_OPTIONS"] = "print_stacktrace=1:log_path=" + san
         self.proc = subprocess.Popen(self.args(), stdout=self._log, stderr=self._log,
                                      stdin=subprocess.DEVNULL, env=env)
