@@ -303,7 +303,7 @@ static void
 put_local_backend(struct http_request *req, struct http_response *resp)
 {
 	static const char *const keys[] = { "path", NULL };
-	char id[NQ_UUID_LEN + 1], dir[PATH_MAX];
+	char id[NQ_UUID_LEN + 1] = "", dir[PATH_MAX];
 	struct nq_error err = { 0 };
 	const char *path = NULL;
 	json_t *body = NULL;
