@@ -15,7 +15,7 @@
 /* Extra options nqrust-smbfs understands; the rest tune the kernel client
  * only and are dropped for the FUSE driver. */
 static const char *const fuse_extra_keys[] = {
-	"port", "ro", "rw", "hard", "soft", "noperm", "cache", "actimeo",
+	"port", "ro", "rw", "noperm", "cache", "actimeo",
 };
 
 void
@@ -134,6 +134,38 @@ smb_spec_key(const struct smb_mount_spec *s, char *buf, size_t bufsz)
 	return b.overflow ? -ENOSPC : 0;
 }
 
+/* Extra options that choose outage behaviour; emitted once, by
+ * add_recovery, for either driver. */
+static bool
+is_recovery_opt(const char *item)
+{
+	return strcmp(item, "hard") == 0 || strcmp(item, "soft") == 0 ||
+	       strncmp(item, "timeout=", 8) == 0;
+}
+
+/* hard, or soft with its grace: see smb_kernel_argv and smb_fuse_argv. */
+static void
+add_recovery(struct sbuf *b, const struct smb_mount_spec *s, bool fuse,
+	unsigned timeout_s)
+{
+	const char *mode = fuse ? "soft" : "hard";
+	unsigned long grace = SMB_DEFAULT_GRACE_S;
+
+	for (unsigned i = 0; i < s->opts.n; i++) {
+		const char *it = s->opts.items[i];
+
+		if (strcmp(it, "hard") == 0 || strcmp(it, "soft") == 0)
+			mode = it;
+		else if (strncmp(it, "timeout=", 8) == 0)
+			grace = strtoul(it + 8, NULL, 10);
+	}
+	sbuf_addf(b, ",%s", mode);
+	if (fuse && strcmp(mode, "soft") == 0)
+		sbuf_addf(b, ",timeout=%lu", grace);
+	if (fuse)
+		sbuf_addf(b, ",mount_timeout=%u", timeout_s);
+}
+
 static bool
 fuse_understands(const char *item)
 {
@@ -196,9 +228,8 @@ build_argv(const struct smb_mount_spec *s, const char *program,
 	if (strcmp(vers, "default") != 0)
 		sbuf_addf(&b, ",vers=%s", vers);
 	sbuf_addf(&b, ",%s", SMB_DEFAULT_OPTS);
-	if (fuse) {
-		sbuf_addf(&b, ",timeout=%u", timeout_s);
-	} else if (server_is_ipv6(s->server)) {
+	add_recovery(&b, s, fuse, timeout_s);
+	if (!fuse && server_is_ipv6(s->server)) {
 		/* mount.cifs does not parse a bracketed literal: give the
 		 * address itself. */
 		size_t n = strlen(s->server);
@@ -206,7 +237,8 @@ build_argv(const struct smb_mount_spec *s, const char *program,
 		sbuf_addf(&b, ",ip=%.*s", (int)(n - 2), s->server + 1);
 	}
 	for (unsigned i = 0; i < s->opts.n; i++) {
-		if (fuse && !fuse_understands(s->opts.items[i]))
+		if (is_recovery_opt(s->opts.items[i]) ||
+		    (fuse && !fuse_understands(s->opts.items[i])))
 			continue;
 		sbuf_addf(&b, ",%s", s->opts.items[i]);
 	}

@@ -28,22 +28,29 @@ int smb_unc(const struct smb_mount_spec *s, char *buf, size_t bufsz);
 int smb_spec_key(const struct smb_mount_spec *s, char *buf, size_t bufsz);
 
 /* The VM-image defaults every mount gets. */
-#define SMB_DEFAULT_OPTS "uid=0,gid=0,file_mode=0600,dir_mode=0700,nobrl,soft,nodev,nosuid,noexec"
+#define SMB_DEFAULT_OPTS "uid=0,gid=0,file_mode=0600,dir_mode=0700,nobrl,nodev,nosuid,noexec"
+/* How long a request on a VM disk waits for a server that went away before
+ * it fails (FUSE driver, soft mounts; extra option timeout= overrides). */
+#define SMB_DEFAULT_GRACE_S 90
 
 /* argv for the kernel driver:
  *   <program> //server/share <mount_point> -o <options>
  * options = credentials=<cred_path> (or guest), [domain=D,] [vers=V,]
- *           SMB_DEFAULT_OPTS, [ip=<addr>,] extra options in order.
- * vers is omitted for "default"; ip= is added for IPv6 literals. The result
+ *           SMB_DEFAULT_OPTS, hard|soft, [ip=<addr>,] extra options in order.
+ * hard unless the extra options ask for soft: kernel cifs' soft mounts
+ * give up after about 10 s of outage and offer no longer grace. timeout=
+ * is not a cifs option and is not passed. vers is omitted for "default"; ip= is added for IPv6 literals. The result
  * is a NULL-terminated array; free it with smb_argv_free. */
 int smb_kernel_argv(const struct smb_mount_spec *s, const char *program,
 	const char *cred_path, const char *mount_point, char ***ret);
 /* argv for the FUSE driver (nqrust-smbfs):
  *   <program> //server/share <mount_point> -o <options>
  * options = credentials=<cred_path> (or guest), [domain=D,] [vers=V,]
- *           SMB_DEFAULT_OPTS, timeout=<secs>, then the extra options that
- *           nqrust-smbfs understands (port, ro, rw, hard, soft, noperm,
- *           cache, actimeo); kernel-only tuning options are dropped. */
+ *           SMB_DEFAULT_OPTS, soft,timeout=<grace> (or hard),
+ *           mount_timeout=<timeout_s>, then the extra options that
+ *           nqrust-smbfs understands (port, ro, rw, noperm, cache, actimeo);
+ *           kernel-only tuning options are dropped. grace is the extra
+ *           option timeout= or SMB_DEFAULT_GRACE_S. */
 int smb_fuse_argv(const struct smb_mount_spec *s, const char *program,
 	const char *cred_path, const char *mount_point, unsigned timeout_s,
 	char ***ret);

@@ -28,6 +28,8 @@ static const struct opt_rule {
 	{ "acregmax", OPT_NUM, 0, 86400 },
 	{ "acdirmax", OPT_NUM, 0, 86400 },
 	{ "echo_interval", OPT_NUM, 1, 600 },
+	/* soft mounts: seconds a request waits for a lost server (FUSE) */
+	{ "timeout", OPT_NUM, 1, 3600 },
 	{ "max_credits", OPT_NUM, 20, 60000 },
 	{ "cache", OPT_CACHE, 0, 0 },
 	{ "iocharset", OPT_CHARSET, 0, 0 },
@@ -58,6 +60,9 @@ static const char *const managed_opts[] = {
 	"addr", "unc", "prefixpath", "multiuser", "setuids", "nosetuids",
 	"suid", "uid", "gid", "forceuid", "forcegid", "file_mode", "dir_mode",
 	"dev", "exec",
+	/* durability: fsync always reaches the server's disk; the bridge's
+	 * mount-time deadline is the agent's probe timeout */
+	"nostrictsync", "strictsync", "mount_timeout",
 };
 
 /* Pairs that contradict each other. */

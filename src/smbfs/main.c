@@ -26,6 +26,7 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <syslog.h>
 #include <unistd.h>
 
 #define EXIT_MOUNT_FAILED 32
@@ -389,6 +390,11 @@ main(int argc, char **argv)
 		die(ENOMEM, NULL);
 	fs.view = o.view;
 	fs.mountpoint = o.mountpoint;
+	fs.hard = o.hard;
+	fs.grace_s = o.grace_s;
+	if (!o.view.ro && smbfs_durable_init() < 0)
+		die(EOPNOTSUPP, "cannot make fsync durable on the server: %s",
+			smbfs_durable_unavailable());
 	r = build_base_url(&o, &fs);
 	if (r < 0)
 		die(-r, "malformed share name");
@@ -417,6 +423,7 @@ main(int argc, char **argv)
 			o.mountpoint);
 	fflush(stderr);
 	fuse_log_on = true;
+	openlog("nqrust-smbfs", LOG_PID | LOG_NDELAY, LOG_DAEMON);
 	/* Parent exits 0 here with the mount in place; the child carries on
 	 * as a session leader with stdio on /dev/null. */
 	if (fuse_daemonize(o.foreground) != 0) {

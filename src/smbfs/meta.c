@@ -10,6 +10,20 @@
 #include <sys/statvfs.h>
 #include <sys/time.h>
 
+struct statvfs_args {
+	const char *url;
+	struct statvfs *sv;
+};
+
+static int
+statvfs_attempt(struct smbfs *fs, void *arg)
+{
+	struct statvfs_args *a = arg;
+
+	return smbc_getFunctionStatVFS(fs->ctx)(fs->ctx, (char *)a->url, a->sv) < 0
+		       ? smb_err() : 0;
+}
+
 int
 smbfs_op_statfs(const char *path, struct statvfs *out)
 {
@@ -25,7 +39,7 @@ smbfs_op_statfs(const char *path, struct statvfs *out)
 	if (!url)
 		return -errno;
 	memset(&sv, 0, sizeof(sv));
-	LOCKED(fs, r = smbc_getFunctionStatVFS(fs->ctx)(fs->ctx, url, &sv) < 0 ? smb_err() : 0);
+	r = smbfs_call(fs, statvfs_attempt, &(struct statvfs_args){ url, &sv });
 	free(url);
 	if (r < 0)
 		return r;
@@ -57,16 +71,40 @@ ts_to_tv(const struct timespec *ts, struct timeval *tv)
 	tv->tv_usec = ts->tv_nsec / 1000;
 }
 
+struct utimens_args {
+	const char *url;
+	const struct timespec *tv;
+};
+
+static int
+utimens_attempt(struct smbfs *fs, void *arg)
+{
+	struct utimens_args *a = arg;
+	struct timeval t[2], now;
+	struct stat st;
+
+	gettimeofday(&now, NULL);
+	if (a->tv && (a->tv[0].tv_nsec == UTIME_OMIT || a->tv[1].tv_nsec == UTIME_OMIT) &&
+	    smbc_getFunctionStat(fs->ctx)(fs->ctx, a->url, &st) < 0)
+		return smb_err();
+	for (int i = 0; i < 2; i++) {
+		if (!a->tv || a->tv[i].tv_nsec == UTIME_NOW)
+			t[i] = now;
+		else if (a->tv[i].tv_nsec == UTIME_OMIT)
+			ts_to_tv(i == 0 ? &st.st_atim : &st.st_mtim, &t[i]);
+		else
+			ts_to_tv(&a->tv[i], &t[i]);
+	}
+	return smbc_getFunctionUtimes(fs->ctx)(fs->ctx, a->url, t) < 0 ? smb_err() : 0;
+}
+
 int
 smbfs_op_utimens(const char *path, const struct timespec tv[2],
 	struct fuse_file_info *fi)
 {
 	struct smbfs *fs = fs_get();
-	struct timeval t[2];
-	struct timeval now;
-	struct stat st;
 	char *url;
-	int r = 0;
+	int r;
 
 	(void)fi;
 	if (fs->view.ro)
@@ -74,25 +112,7 @@ smbfs_op_utimens(const char *path, const struct timespec tv[2],
 	url = smbfs_url(fs, path);
 	if (!url)
 		return -errno;
-	gettimeofday(&now, NULL);
-	pthread_mutex_lock(&fs->lock);
-	if (tv && (tv[0].tv_nsec == UTIME_OMIT || tv[1].tv_nsec == UTIME_OMIT) &&
-	    smbc_getFunctionStat(fs->ctx)(fs->ctx, url, &st) < 0) {
-		r = smb_err();
-		goto out;
-	}
-	for (int i = 0; i < 2; i++) {
-		if (!tv || tv[i].tv_nsec == UTIME_NOW)
-			t[i] = now;
-		else if (tv[i].tv_nsec == UTIME_OMIT)
-			ts_to_tv(i == 0 ? &st.st_atim : &st.st_mtim, &t[i]);
-		else
-			ts_to_tv(&tv[i], &t[i]);
-	}
-	if (smbc_getFunctionUtimes(fs->ctx)(fs->ctx, url, t) < 0)
-		r = smb_err();
-out:
-	pthread_mutex_unlock(&fs->lock);
+	r = smbfs_call(fs, utimens_attempt, &(struct utimens_args){ url, tv });
 	free(url);
 	return r;
 }

@@ -23,6 +23,8 @@ struct smbfs_fh {
 	SMBCFILE *f;   /* NULL after flush until the next use */
 	char *url;     /* owned */
 	int flags;     /* reopen flags: access mode only */
+	unsigned gen;  /* fs->gen when f was opened */
+	bool sync;     /* opened O_SYNC/O_DSYNC: every write is write-through */
 };
 
 static inline struct smbfs_fh *
@@ -42,12 +44,43 @@ smb_err(void)
 	return errno > 0 ? -errno : -EIO;
 }
 
+/* One attempt of an operation, called with fs->lock held; >= 0 or -errno.
+ * It must be safe to run again after a failure (retry.c). */
+typedef int (*smbfs_attempt_fn)(struct smbfs *fs, void *arg);
+
+/* Run fn until it succeeds, fails for a reason other than a broken
+ * connection, or the mount's grace runs out (soft: -EIO). Takes and drops
+ * fs->lock around each attempt; sleeps without it. */
+int smbfs_call(struct smbfs *fs, smbfs_attempt_fn fn, void *arg);
+
+/* Whether -errno r means the connection to the server broke. */
+bool smbfs_conn_error(int r);
+
+/* Durable writes (durable.c); call with fs->lock held. Write size bytes at
+ * off with SMB2_WRITEFLAG_WRITE_THROUGH; flush = a zero-length such write,
+ * which the server answers after the file is on stable storage. */
+int smbfs_write_through(SMBCFILE *f, const void *buf, size_t size, off_t off,
+	size_t *ret_written);
+int smbfs_flush_file(SMBCFILE *f);
+
 #define LOCKED(fs, stmt)                                  \
 	do {                                              \
 		pthread_mutex_lock(&(fs)->lock);          \
 		stmt;                                     \
 		pthread_mutex_unlock(&(fs)->lock);        \
 	} while (0)
+
+/* File operations, in fileops.c. */
+int smbfs_op_open(const char *path, struct fuse_file_info *fi);
+int smbfs_op_create(const char *path, mode_t mode, struct fuse_file_info *fi);
+int smbfs_op_read(const char *path, char *buf, size_t size, off_t off,
+	struct fuse_file_info *fi);
+int smbfs_op_write(const char *path, const char *buf, size_t size, off_t off,
+	struct fuse_file_info *fi);
+int smbfs_op_truncate(const char *path, off_t size, struct fuse_file_info *fi);
+int smbfs_op_fsync(const char *path, int datasync, struct fuse_file_info *fi);
+int smbfs_op_flush(const char *path, struct fuse_file_info *fi);
+int smbfs_op_release(const char *path, struct fuse_file_info *fi);
 
 /* Metadata operations, in meta.c. */
 int smbfs_op_statfs(const char *path, struct statvfs *out);

@@ -155,7 +155,7 @@ parse_vers(struct smbfs_opts *o, const char *v)
 
 /* Flags accepted for mount.cifs compatibility that need no action here. */
 static const char *const harmless_flags[] = {
-	"nobrl", "soft", "hard", "noperm", "rw", NULL,
+	"nobrl", "noperm", "rw", NULL,
 };
 
 static int
@@ -171,7 +171,9 @@ parse_one(struct smbfs_opts *o, char *opt)
 	for (size_t i = 0; harmless_flags[i]; i++)
 		if (!val && strcmp(opt, harmless_flags[i]) == 0)
 			return 0;
-	if (!val && strcmp(opt, "guest") == 0) {
+	if (!val && (strcmp(opt, "hard") == 0 || strcmp(opt, "soft") == 0)) {
+		o->hard = opt[0] == 'h'; /* the last one given wins, as in cifs */
+	} else if (!val && strcmp(opt, "guest") == 0) {
 		o->guest = true;
 	} else if (!val && strcmp(opt, "ro") == 0) {
 		o->view.ro = true;
@@ -221,7 +223,11 @@ parse_one(struct smbfs_opts *o, char *opt)
 	} else if (strcmp(opt, "timeout") == 0) {
 		if (parse_uint(val, 10, 3600, &n) < 0 || n == 0)
 			return fail(o, "timeout= must be 1..3600 seconds");
-		o->timeout_s = (unsigned)n;
+		o->grace_s = (unsigned)n;
+	} else if (strcmp(opt, "mount_timeout") == 0) {
+		if (parse_uint(val, 10, 3600, &n) < 0 || n == 0)
+			return fail(o, "mount_timeout= must be 1..3600 seconds");
+		o->mount_timeout_s = (unsigned)n;
 	} else if (strcmp(opt, "actimeo") == 0) {
 		if (parse_uint(val, 10, 86400, &n) < 0)
 			return fail(o, "actimeo= must be 0..86400 seconds");
@@ -264,12 +270,26 @@ parse_option_string(struct smbfs_opts *o, const char *s)
 	return r;
 }
 
+/* One request waits at most the mount deadline (when given) or 30 s, and
+ * on a soft mount never longer than the grace: with a hung server the
+ * first timed-out request already used it up, so EIO comes after about
+ * timeout= seconds, not later. */
+static unsigned
+wire_timeout(const struct smbfs_opts *o)
+{
+	unsigned t = o->mount_timeout_s ? o->mount_timeout_s : SMBFS_WIRE_TIMEOUT_S;
+
+	if (!o->hard && o->grace_s < t)
+		t = o->grace_s;
+	return t;
+}
+
 static void
 opts_init(struct smbfs_opts *o)
 {
 	memset(o, 0, sizeof(*o));
 	o->port = 445;
-	o->timeout_s = 30;
+	o->grace_s = SMBFS_DEFAULT_GRACE_S;
 	o->vers = "default";
 	o->proto_min = "SMB2_02";
 	o->proto_max = "SMB3_11";
@@ -319,6 +339,7 @@ smbfs_opts_parse(int argc, char **argv, struct smbfs_opts *o)
 		return r;
 	if (o->guest == !!o->cred_path)
 		return fail(o, "exactly one of credentials= or guest is required");
+	o->timeout_s = wire_timeout(o);
 	o->mountpoint = realpath(pos[1], NULL);
 	if (!o->mountpoint)
 		o->mountpoint = strdup(pos[1]);

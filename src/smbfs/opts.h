@@ -12,6 +12,10 @@
 #define SMBFS_SHARE_MAX 80
 /* libsmbclient hands credentials over in 256-byte buffers. */
 #define SMBFS_CRED_MAX 255
+/* Default grace of a soft mount, seconds (timeout=). */
+#define SMBFS_DEFAULT_GRACE_S 60
+/* Upper bound for one request on the wire. */
+#define SMBFS_WIRE_TIMEOUT_S 30
 
 /* Everything owned by the struct; release with smbfs_opts_release. */
 struct smbfs_opts {
@@ -25,6 +29,16 @@ struct smbfs_opts {
 	char *domain;     /* domain= or the cred file's domain; NULL = default */
 	bool domain_from_opt;
 	unsigned port;
+	/* Outage handling, kernel cifs' meaning: hard waits for the server
+	 * forever; soft (the default) lets a request wait up to grace_s
+	 * (timeout=) for a reconnect, then fails it with EIO. */
+	bool hard;
+	unsigned grace_s;
+	/* mount_timeout=: limit for connecting at mount time (the agent
+	 * passes its probe deadline); 0 = not given. */
+	unsigned mount_timeout_s;
+	/* How long one request may wait for an answer on the wire: derived
+	 * by smbfs_opts_parse from the three above. */
 	unsigned timeout_s;
 	const char *vers; /* as given, for messages ("default" if absent) */
 	const char *proto_min, *proto_max;

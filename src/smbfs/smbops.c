@@ -53,28 +53,76 @@ readahead_once_fn(void)
 		smbfs_raise_readahead(fs->mountpoint);
 }
 
+struct getattr_args {
+	struct fuse_file_info *fi;
+	const char *url;
+	struct stat *st;
+};
+
+static int
+getattr_attempt(struct smbfs *fs, void *arg)
+{
+	struct getattr_args *a = arg;
+
+	if (a->fi && a->fi->fh) {
+		SMBCFILE *f = fh_file_locked(fs, a->fi);
+
+		return !f || smbc_getFunctionFstat(fs->ctx)(fs->ctx, f, a->st) < 0
+			       ? smb_err() : 0;
+	}
+	return smbc_getFunctionStat(fs->ctx)(fs->ctx, a->url, a->st) < 0 ? smb_err() : 0;
+}
+
 static int
 op_getattr(const char *path, struct stat *st, struct fuse_file_info *fi)
 {
 	struct smbfs *fs = fs_get();
-	char *url;
+	struct getattr_args a = { .fi = fi, .st = st };
+	char *url = NULL;
 	int r;
 
 	pthread_once(&readahead_once, readahead_once_fn);
 	memset(st, 0, sizeof(*st));
-	if (fi && fi->fh) {
-		LOCKED(fs, SMBCFILE *f = fh_file_locked(fs, fi);
-		       r = !f || smbc_getFunctionFstat(fs->ctx)(fs->ctx, f, st) < 0 ? smb_err() : 0);
-	} else {
+	if (!fi || !fi->fh) {
 		url = smbfs_url(fs, path);
 		if (!url)
 			return -errno;
-		LOCKED(fs, r = smbc_getFunctionStat(fs->ctx)(fs->ctx, url, st) < 0 ? smb_err() : 0);
-		free(url);
+		a.url = url;
 	}
+	r = smbfs_call(fs, getattr_attempt, &a);
+	free(url);
 	if (r == 0)
 		present_stat(fs, st);
 	return r;
+}
+
+struct readdir_args {
+	const char *url;
+	void *buf;
+	fuse_fill_dir_t filler;
+};
+
+/* libsmbclient fetches the whole listing in opendir; readdir only walks
+ * it in memory. So a failed attempt has handed nothing to the kernel. */
+static int
+readdir_attempt(struct smbfs *fs, void *arg)
+{
+	struct readdir_args *a = arg;
+	struct smbc_dirent *de;
+	SMBCFILE *dir;
+
+	dir = smbc_getFunctionOpendir(fs->ctx)(fs->ctx, a->url);
+	if (!dir)
+		return smb_err();
+	while ((de = smbc_getFunctionReaddir(fs->ctx)(fs->ctx, dir)) != NULL) {
+		if (de->smbc_type != SMBC_DIR && de->smbc_type != SMBC_FILE &&
+		    de->smbc_type != SMBC_LINK)
+			continue;
+		if (a->filler(a->buf, de->name, NULL, 0, 0))
+			break;
+	}
+	smbc_getFunctionClosedir(fs->ctx)(fs->ctx, dir);
+	return 0;
 }
 
 static int
@@ -82,10 +130,9 @@ op_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off_t off,
 	struct fuse_file_info *fi, enum fuse_readdir_flags flags)
 {
 	struct smbfs *fs = fs_get();
-	struct smbc_dirent *de;
-	SMBCFILE *dir;
+	struct readdir_args a = { .buf = buf, .filler = filler };
 	char *url;
-	int r = 0;
+	int r;
 
 	(void)off;
 	(void)fi;
@@ -93,273 +140,9 @@ op_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off_t off,
 	url = smbfs_url(fs, path);
 	if (!url)
 		return -errno;
-	pthread_mutex_lock(&fs->lock);
-	dir = smbc_getFunctionOpendir(fs->ctx)(fs->ctx, url);
-	if (!dir) {
-		r = smb_err();
-		goto out;
-	}
-	while ((de = smbc_getFunctionReaddir(fs->ctx)(fs->ctx, dir)) != NULL) {
-		if (de->smbc_type != SMBC_DIR && de->smbc_type != SMBC_FILE &&
-		    de->smbc_type != SMBC_LINK)
-			continue;
-		if (filler(buf, de->name, NULL, 0, 0))
-			break;
-	}
-	smbc_getFunctionClosedir(fs->ctx)(fs->ctx, dir);
-out:
-	pthread_mutex_unlock(&fs->lock);
+	a.url = url;
+	r = smbfs_call(fs, readdir_attempt, &a);
 	free(url);
-	return r;
-}
-
-/* Open flags for libsmbclient: write access always as O_RDWR (fstat fails
- * on O_WRONLY handles), no O_APPEND (the kernel passes offsets). */
-static int
-smb_open_flags(int flags)
-{
-	int acc = flags & O_ACCMODE;
-	int out = (acc == O_RDONLY) ? O_RDONLY : O_RDWR;
-
-	return out | (flags & (O_CREAT | O_EXCL | O_TRUNC));
-}
-
-static void
-set_cache_mode(const struct smbfs *fs, struct fuse_file_info *fi)
-{
-	switch (fs->view.cache) {
-	case SMBFS_CACHE_NONE:
-		fi->direct_io = 1;
-		break;
-	case SMBFS_CACHE_LOOSE:
-		fi->keep_cache = 1;
-		break;
-	case SMBFS_CACHE_STRICT:
-		break;
-	}
-}
-
-SMBCFILE *
-fh_file_locked(struct smbfs *fs, const struct fuse_file_info *fi)
-{
-	struct smbfs_fh *h = fh_get(fi);
-
-	if (!h) {
-		errno = EBADF;
-		return NULL;
-	}
-	if (!h->f)
-		h->f = smbc_getFunctionOpen(fs->ctx)(fs->ctx, h->url, h->flags, 0);
-	return h->f;
-}
-
-static int
-do_open(const char *path, int flags, mode_t mode, struct fuse_file_info *fi)
-{
-	struct smbfs *fs = fs_get();
-	struct smbfs_fh *h;
-	int r = 0;
-
-	if (fs->view.ro && ((flags & O_ACCMODE) != O_RDONLY ||
-			    (flags & (O_CREAT | O_TRUNC))))
-		return -EROFS;
-	h = calloc(1, sizeof *h);
-	if (!h)
-		return -ENOMEM;
-	h->url = smbfs_url(fs, path);
-	if (!h->url) {
-		r = -errno;
-		free(h);
-		return r;
-	}
-	h->flags = smb_open_flags(flags) & O_ACCMODE;
-	LOCKED(fs, h->f = smbc_getFunctionOpen(fs->ctx)(fs->ctx, h->url,
-			   smb_open_flags(flags), mode);
-	       r = h->f ? 0 : smb_err());
-	if (r < 0) {
-		free(h->url);
-		free(h);
-		return r;
-	}
-	fi->fh = (uint64_t)(uintptr_t)h;
-	set_cache_mode(fs, fi);
-	return 0;
-}
-
-static int
-op_open(const char *path, struct fuse_file_info *fi)
-{
-	return do_open(path, fi->flags, 0, fi);
-}
-
-static int
-op_create(const char *path, mode_t mode, struct fuse_file_info *fi)
-{
-	return do_open(path, fi->flags | O_CREAT, mode & 0777, fi);
-}
-
-static int
-op_read(const char *path, char *buf, size_t size, off_t off,
-	struct fuse_file_info *fi)
-{
-	struct smbfs *fs = fs_get();
-	SMBCFILE *f;
-	size_t done = 0;
-	int r = 0;
-
-	(void)path;
-	pthread_mutex_lock(&fs->lock);
-	f = fh_file_locked(fs, fi);
-	if (!f || smbc_getFunctionLseek(fs->ctx)(fs->ctx, f, off, SEEK_SET) < 0) {
-		r = smb_err();
-		goto out;
-	}
-	while (done < size) {
-		ssize_t n = smbc_getFunctionRead(fs->ctx)(fs->ctx, f,
-			buf + done, size - done);
-
-		if (n < 0) {
-			r = smb_err();
-			break;
-		}
-		if (n == 0)
-			break;
-		done += (size_t)n;
-	}
-out:
-	pthread_mutex_unlock(&fs->lock);
-	if (r < 0 && done == 0)
-		return r;
-	return (int)done;
-}
-
-static int
-op_write(const char *path, const char *buf, size_t size, off_t off,
-	struct fuse_file_info *fi)
-{
-	struct smbfs *fs = fs_get();
-	SMBCFILE *f;
-	size_t done = 0;
-	int r = 0;
-
-	(void)path;
-	if (fs->view.ro)
-		return -EROFS;
-	pthread_mutex_lock(&fs->lock);
-	f = fh_file_locked(fs, fi);
-	if (!f || smbc_getFunctionLseek(fs->ctx)(fs->ctx, f, off, SEEK_SET) < 0) {
-		r = smb_err();
-		goto out;
-	}
-	while (done < size) {
-		ssize_t n = smbc_getFunctionWrite(fs->ctx)(fs->ctx, f,
-			buf + done, size - done);
-
-		if (n < 0) {
-			r = smb_err();
-			break;
-		}
-		if (n == 0) {
-			r = -EIO;
-			break;
-		}
-		done += (size_t)n;
-	}
-out:
-	pthread_mutex_unlock(&fs->lock);
-	if (r < 0 && done == 0)
-		return r;
-	return (int)done;
-}
-
-static int
-op_truncate(const char *path, off_t size, struct fuse_file_info *fi)
-{
-	struct smbfs *fs = fs_get();
-	SMBCFILE *f;
-	char *url;
-	int r = 0;
-
-	if (fs->view.ro)
-		return -EROFS;
-	if (size < 0)
-		return -EINVAL;
-	if (fi && fi->fh) {
-		LOCKED(fs, SMBCFILE *h = fh_file_locked(fs, fi);
-		       r = !h || smbc_getFunctionFtruncate(fs->ctx)(fs->ctx, h, size) < 0
-			       ? smb_err() : 0);
-		return r;
-	}
-	url = smbfs_url(fs, path);
-	if (!url)
-		return -errno;
-	pthread_mutex_lock(&fs->lock);
-	f = smbc_getFunctionOpen(fs->ctx)(fs->ctx, url, O_RDWR, 0);
-	if (!f) {
-		r = smb_err();
-	} else {
-		if (smbc_getFunctionFtruncate(fs->ctx)(fs->ctx, f, size) < 0)
-			r = smb_err();
-		smbc_getFunctionClose(fs->ctx)(fs->ctx, f);
-	}
-	pthread_mutex_unlock(&fs->lock);
-	free(url);
-	return r;
-}
-
-/* libsmbclient has no flush/fsync call: every write above is synchronous
- * (it returned only after the server acknowledged it), so there is nothing
- * left in this process to push. Durability beyond that is the server's. */
-static int
-op_fsync(const char *path, int datasync, struct fuse_file_info *fi)
-{
-	(void)path;
-	(void)datasync;
-	(void)fi;
-	return 0;
-}
-
-/* Close h's SMB handle if it is open. Several FLUSHes can race (a spawned
- * child's exec closes its copy of the descriptor while the owner closes
- * its own), so the test is made under the lock. */
-static int
-fh_close(struct smbfs *fs, struct smbfs_fh *h)
-{
-	int r = 0;
-
-	pthread_mutex_lock(&fs->lock);
-	if (h->f) {
-		r = smbc_getFunctionClose(fs->ctx)(fs->ctx, h->f) < 0 ? smb_err() : 0;
-		h->f = NULL;
-	}
-	pthread_mutex_unlock(&fs->lock);
-	return r;
-}
-
-/* close(2) waits for FLUSH: close the SMB handle now (see struct smbfs_fh)
- * so the server sees the file closed when close returns. */
-static int
-op_flush(const char *path, struct fuse_file_info *fi)
-{
-	struct smbfs_fh *h = fh_get(fi);
-
-	(void)path;
-	return h ? fh_close(fs_get(), h) : 0;
-}
-
-static int
-op_release(const char *path, struct fuse_file_info *fi)
-{
-	struct smbfs_fh *h = fh_get(fi);
-	int r;
-
-	(void)path;
-	if (!h)
-		return 0;
-	r = fh_close(fs_get(), h);
-	free(h->url);
-	free(h);
-	fi->fh = 0;
 	return r;
 }
 
@@ -380,14 +163,58 @@ busy_retry(int r, int attempt)
 	return true;
 }
 
-/* Run one path-based libsmbclient call under the lock. */
-enum path_op { P_UNLINK, P_RMDIR, P_MKDIR };
+/* Path-based calls. A call replayed after a broken connection may have
+ * reached the server the first time: its "already done" answer (ENOENT
+ * for a removal or a rename's source, EEXIST for mkdir) is then success,
+ * as the kernel's NFS and cifs clients treat it. */
+enum path_op { P_UNLINK, P_RMDIR, P_MKDIR, P_RENAME, P_RENAME_NOREPLACE };
+
+struct path_args {
+	enum path_op op;
+	const char *url, *to;
+	mode_t mode;
+	unsigned tries;
+};
 
 static int
-path_call(const char *path, enum path_op op, mode_t mode)
+path_attempt(struct smbfs *fs, void *arg)
+{
+	struct path_args *a = arg;
+	struct stat st;
+	int r;
+
+	switch (a->op) {
+	case P_UNLINK:
+		r = smbc_getFunctionUnlink(fs->ctx)(fs->ctx, a->url);
+		break;
+	case P_RMDIR:
+		r = smbc_getFunctionRmdir(fs->ctx)(fs->ctx, a->url);
+		break;
+	case P_MKDIR:
+		r = smbc_getFunctionMkdir(fs->ctx)(fs->ctx, a->url, a->mode);
+		break;
+	case P_RENAME_NOREPLACE:
+		if (smbc_getFunctionStat(fs->ctx)(fs->ctx, a->to, &st) == 0)
+			return a->tries++ ? 0 : -EEXIST;
+		/* fall through */
+	case P_RENAME:
+	default:
+		r = smbc_getFunctionRename(fs->ctx)(fs->ctx, a->url, fs->ctx, a->to);
+		break;
+	}
+	r = r < 0 ? smb_err() : 0;
+	if (a->tries++ > 0 && ((r == -ENOENT && a->op != P_MKDIR) ||
+			       (r == -EEXIST && a->op == P_MKDIR)))
+		r = 0;
+	return r;
+}
+
+static int
+path_call(const char *path, const char *to, enum path_op op, mode_t mode)
 {
 	struct smbfs *fs = fs_get();
-	char *url;
+	struct path_args a = { .op = op, .mode = mode };
+	char *url, *uto = NULL;
 	int r;
 
 	if (fs->view.ro)
@@ -395,82 +222,49 @@ path_call(const char *path, enum path_op op, mode_t mode)
 	url = smbfs_url(fs, path);
 	if (!url)
 		return -errno;
+	if (to && !(uto = smbfs_url(fs, to))) {
+		r = -errno;
+		free(url);
+		return r;
+	}
+	a.url = url;
+	a.to = uto;
 	for (int attempt = 0;; attempt++) {
-		pthread_mutex_lock(&fs->lock);
-		switch (op) {
-		case P_UNLINK:
-			r = smbc_getFunctionUnlink(fs->ctx)(fs->ctx, url);
-			break;
-		case P_RMDIR:
-			r = smbc_getFunctionRmdir(fs->ctx)(fs->ctx, url);
-			break;
-		case P_MKDIR:
-		default:
-			r = smbc_getFunctionMkdir(fs->ctx)(fs->ctx, url, mode);
-			break;
-		}
-		r = r < 0 ? smb_err() : 0;
-		pthread_mutex_unlock(&fs->lock);
+		a.tries = 0;
+		r = smbfs_call(fs, path_attempt, &a);
 		if (!busy_retry(r, attempt))
 			break;
 	}
 	free(url);
+	free(uto);
 	return r;
 }
 
 static int
 op_unlink(const char *path)
 {
-	return path_call(path, P_UNLINK, 0);
+	return path_call(path, NULL, P_UNLINK, 0);
 }
 
 static int
 op_rmdir(const char *path)
 {
-	return path_call(path, P_RMDIR, 0);
+	return path_call(path, NULL, P_RMDIR, 0);
 }
 
 static int
 op_mkdir(const char *path, mode_t mode)
 {
-	return path_call(path, P_MKDIR, mode & 0777);
+	return path_call(path, NULL, P_MKDIR, mode & 0777);
 }
 
 static int
 op_rename(const char *from, const char *to, unsigned int flags)
 {
-	struct smbfs *fs = fs_get();
-	char *ufrom = NULL, *uto = NULL;
-	struct stat st;
-	int r = 0;
-
-	if (fs->view.ro)
-		return -EROFS;
 	if (flags & ~RENAME_NOREPLACE)
 		return -EINVAL;
-	ufrom = smbfs_url(fs, from);
-	uto = ufrom ? smbfs_url(fs, to) : NULL;
-	if (!uto) {
-		r = -errno;
-		goto out;
-	}
-	for (int attempt = 0;; attempt++) {
-		r = 0;
-		pthread_mutex_lock(&fs->lock);
-		if ((flags & RENAME_NOREPLACE) &&
-		    smbc_getFunctionStat(fs->ctx)(fs->ctx, uto, &st) == 0)
-			r = -EEXIST;
-		else if (smbc_getFunctionRename(fs->ctx)(fs->ctx, ufrom,
-				 fs->ctx, uto) < 0)
-			r = smb_err();
-		pthread_mutex_unlock(&fs->lock);
-		if (!busy_retry(r, attempt))
-			break;
-	}
-out:
-	free(ufrom);
-	free(uto);
-	return r;
+	return path_call(from, to, flags & RENAME_NOREPLACE ? P_RENAME_NOREPLACE
+							   : P_RENAME, 0);
 }
 
 static void *
@@ -498,14 +292,14 @@ static const struct fuse_operations smbfs_ops = {
 	.init = op_init,
 	.getattr = op_getattr,
 	.readdir = op_readdir,
-	.open = op_open,
-	.create = op_create,
-	.read = op_read,
-	.write = op_write,
-	.truncate = op_truncate,
-	.fsync = op_fsync,
-	.flush = op_flush,
-	.release = op_release,
+	.open = smbfs_op_open,
+	.create = smbfs_op_create,
+	.read = smbfs_op_read,
+	.write = smbfs_op_write,
+	.truncate = smbfs_op_truncate,
+	.fsync = smbfs_op_fsync,
+	.flush = smbfs_op_flush,
+	.release = smbfs_op_release,
 	.unlink = op_unlink,
 	.mkdir = op_mkdir,
 	.rmdir = op_rmdir,

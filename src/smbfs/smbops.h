@@ -41,7 +41,19 @@ struct smbfs {
 	size_t base_len;
 	struct smbfs_view view;
 	const char *mountpoint; /* absolute; borrowed from the options */
+	/* Outage handling (retry.c). gen counts connection losses: a file
+	 * handle opened under an older generation is reopened before use.
+	 * All three under lock. */
+	unsigned gen;
+	bool outage;
+	bool hard;              /* wait for the server forever */
+	unsigned grace_s;       /* soft: how long a request may wait */
 };
+
+/* Resolve the write-through path (durable.c). 0, or -EOPNOTSUPP with
+ * smbfs_durable_unavailable() saying why; then fsync cannot be honoured. */
+int smbfs_durable_init(void);
+const char *smbfs_durable_unavailable(void);
 
 /* Percent-encode path (a FUSE path starting with '/') after fs->base_url.
  * libsmbclient URL-decodes paths and treats '?' as the start of options,

@@ -104,7 +104,11 @@ class Smbd:
 
     def __init__(self, max_protocol=None, min_protocol="SMB2_02",
                  ipv6=True, user=TEST_USER, password=TEST_PASSWORD,
-                 base_dir=None):
+                 base_dir=None, audit=False):
+        # audit=True: smbd logs every server-side fsync and write
+        # (full_audit VFS module) to its log as "audit|fsync_send|ok|PATH",
+        # and every SMB2 request as "opcode[SMB2_OP_...]".
+        self.audit = audit
         self.max_protocol = max_protocol
         self.min_protocol = min_protocol
         self.ipv6 = ipv6
@@ -159,6 +163,15 @@ class Smbd:
         ]
         if self.max_protocol:
             lines.append("server max protocol = %s" % self.max_protocol)
+        if self.audit:
+            lines[lines.index("log level = 1")] = "log level = 1 smb2:10"
+            lines += [
+                "vfs objects = full_audit",
+                "full_audit:syslog = no",
+                "full_audit:success = fsync fsync_send pwrite pwrite_send",
+                "full_audit:failure = none",
+                "full_audit:prefix = audit",
+            ]
         lines += [
             "",
             "[guest]",
@@ -293,7 +306,60 @@ class Smbd:
             except ProcessLookupError:
                 pass
 
+    # -- faults ----------------------------------------------------------
+    def _group_signal(self, sig):
+        try:
+            os.killpg(self.proc.pid, sig)
+        except ProcessLookupError:
+            pass
+
+    def pause(self):
+        """SIGSTOP every smbd process: the port still accepts connections
+        (the kernel does), nothing answers."""
+        self._group_signal(signal.SIGSTOP)
+
+    def resume(self):
+        self._group_signal(signal.SIGCONT)
+
+    def down(self):
+        """Stop smbd (connections reset); up() brings it back on the same
+        port with the same shares."""
+        self.resume()
+        self._stop_proc()
+
+    def up(self):
+        deadline = time.monotonic() + START_TIMEOUT
+        while True:
+            try:
+                self._spawn_and_wait()
+                return self
+            except RuntimeError:
+                self._stop_proc()
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+
+    def restart(self, down_s=0.0):
+        self.down()
+        time.sleep(down_s)
+        return self.up()
+
+    def log_text(self):
+        with open(self.log_path, errors="replace") as f:
+            return f.read()
+
+    def count_fsyncs(self, path):
+        """Server-side fsyncs of the file at backing path (audit=True)."""
+        n = 0
+        for line in self.log_text().splitlines():
+            f = line.split("|", 3)
+            if (len(f) == 4 and f[0] == "audit" and f[1] in ("fsync", "fsync_send")
+                    and f[2] == "ok" and f[3] == path):
+                n += 1
+        return n
+
     def stop(self):
+        self.resume() if self.proc else None
         self._stop_proc()
         if self._own_dir:
             shutil.rmtree(self.dir, ignore_errors=True)

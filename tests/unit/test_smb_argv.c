@@ -143,6 +143,37 @@ test_fuse_golden(void **state)
 		&argv), 0);
 	assert_golden(argv, "fuse_password_port");
 	smb_mount_spec_release(&s);
+
+	/* The operator's outage choice: hard waits forever; soft with its
+	 * own grace. Each appears once, where the default would be. */
+	make_spec(&s, "fileserver", "vmstore", "", "", "default", "hard,cache=none");
+	assert_int_equal(smb_fuse_argv(&s, SMBFS, CRED, "/var/lib/nqrust/smb/m9", 30,
+		&argv), 0);
+	assert_golden(argv, "fuse_hard");
+	smb_mount_spec_release(&s);
+
+	make_spec(&s, "fileserver", "vmstore", "", "", "default", "timeout=5,soft");
+	assert_int_equal(smb_fuse_argv(&s, SMBFS, CRED, "/var/lib/nqrust/smb/m10", 30,
+		&argv), 0);
+	assert_golden(argv, "fuse_soft_timeout");
+	smb_mount_spec_release(&s);
+}
+
+/* The kernel driver keeps cifs' default strict sync (fsync reaches the
+ * server) and gets no timeout= (not a cifs option). */
+static void
+test_kernel_soft_and_strict_sync(void **state)
+{
+	struct smb_mount_spec s;
+	char **argv = NULL;
+
+	(void)state;
+	make_spec(&s, "fileserver", "vmstore", "", "", "default", "soft,timeout=5");
+	assert_int_equal(smb_kernel_argv(&s, MOUNT_CIFS, CRED,
+		"/var/lib/nqrust/smb/m11", &argv), 0);
+	assert_null(strstr(argv[4], "strictsync"));
+	assert_golden(argv, "kernel_soft");
+	smb_mount_spec_release(&s);
 }
 
 static void
@@ -357,6 +388,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_kernel_golden),
 		cmocka_unit_test(test_fuse_golden),
+		cmocka_unit_test(test_kernel_soft_and_strict_sync),
 		cmocka_unit_test(test_argv_refuses),
 		cmocka_unit_test(test_unc_and_key),
 		cmocka_unit_test(test_classify_real_mount_cifs),

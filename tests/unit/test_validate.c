@@ -321,6 +321,8 @@ test_mount_options_accept(void **state)
 		"rsize=65536,wsize=1048576,actimeo=0,cache=none", 0);
 	check_opts_ok("iocharset=utf8,noserverino,mfsymlinks,hard,seal",
 		"iocharset=utf8,noserverino,mfsymlinks,hard,seal", 0);
+	check_opts_ok("soft,timeout=5", "soft,timeout=5", 0);
+	check_opts_ok("timeout=3600,hard", "timeout=3600,hard", 0);
 	check_opts_ok("echo_interval=60,max_credits=128,acregmax=30,acdirmax=30",
 		"echo_interval=60,max_credits=128,acregmax=30,acdirmax=30", 0);
 	check_opts_ok("nounix,nosharesock,handlecache,noatime,resilienthandles,"
@@ -371,6 +373,11 @@ test_mount_options_reject(void **state)
 	check_opts_bad("exec", "managed by the backend");
 	check_opts_bad("file_mode=0777", "managed by the backend");
 	check_opts_bad("multiuser", "managed by the backend");
+	check_opts_bad("nostrictsync", "managed by the backend");
+	check_opts_bad("mount_timeout=5", "managed by the backend");
+	check_opts_bad("timeout=0", NULL);
+	check_opts_bad("timeout=3601", NULL);
+	check_opts_bad("soft,hard", NULL);
 	check_opts_bad("a=b,c", "unknown mount option");
 	check_opts_bad("port=445,bogus", "unknown mount option");
 	check_opts_bad("x-systemd.automount", "unknown mount option");

@@ -1,0 +1,370 @@
+/* nqrust-smbfs file operations: open, read, write, truncate, fsync, close.
+ *
+ * Each operation is one attempt function run through smbfs_call, so a
+ * broken connection is ridden through (retry.c): the attempt reopens the
+ * file's SMB handle when the connection it was opened on is gone, and
+ * resumes a read or write at the first byte the server has not yet
+ * acknowledged. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include "ops_internal.h"
+
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+
+SMBCFILE *
+fh_file_locked(struct smbfs *fs, const struct fuse_file_info *fi)
+{
+	struct smbfs_fh *h = fh_get(fi);
+
+	if (!h) {
+		errno = EBADF;
+		return NULL;
+	}
+	if (h->f && h->gen != fs->gen) {
+		/* Opened on a connection that broke: the server forgot it. */
+		smbc_getFunctionClose(fs->ctx)(fs->ctx, h->f);
+		h->f = NULL;
+	}
+	if (!h->f) {
+		h->f = smbc_getFunctionOpen(fs->ctx)(fs->ctx, h->url, h->flags, 0);
+		h->gen = fs->gen;
+	}
+	return h->f;
+}
+
+/* Open flags for libsmbclient: write access always as O_RDWR (fstat fails
+ * on O_WRONLY handles), no O_APPEND (the kernel passes offsets). */
+static int
+smb_open_flags(int flags)
+{
+	int acc = flags & O_ACCMODE;
+	int out = (acc == O_RDONLY) ? O_RDONLY : O_RDWR;
+
+	return out | (flags & (O_CREAT | O_EXCL | O_TRUNC));
+}
+
+static void
+set_cache_mode(const struct smbfs *fs, struct fuse_file_info *fi)
+{
+	switch (fs->view.cache) {
+	case SMBFS_CACHE_NONE:
+		fi->direct_io = 1;
+		break;
+	case SMBFS_CACHE_LOOSE:
+		fi->keep_cache = 1;
+		break;
+	case SMBFS_CACHE_STRICT:
+		break;
+	}
+}
+
+struct open_args {
+	struct smbfs_fh *h;
+	int flags;
+	mode_t mode;
+};
+
+static int
+open_attempt(struct smbfs *fs, void *arg)
+{
+	struct open_args *a = arg;
+
+	a->h->f = smbc_getFunctionOpen(fs->ctx)(fs->ctx, a->h->url,
+		smb_open_flags(a->flags), a->mode);
+	a->h->gen = fs->gen;
+	return a->h->f ? 0 : smb_err();
+}
+
+static int
+do_open(const char *path, int flags, mode_t mode, struct fuse_file_info *fi)
+{
+	struct smbfs *fs = fs_get();
+	struct open_args a = { .flags = flags, .mode = mode };
+	int r;
+
+	if (fs->view.ro && ((flags & O_ACCMODE) != O_RDONLY ||
+			    (flags & (O_CREAT | O_TRUNC))))
+		return -EROFS;
+	a.h = calloc(1, sizeof *a.h);
+	if (!a.h)
+		return -ENOMEM;
+	a.h->url = smbfs_url(fs, path);
+	if (!a.h->url) {
+		r = -errno;
+		free(a.h);
+		return r;
+	}
+	a.h->flags = smb_open_flags(flags) & O_ACCMODE;
+	a.h->sync = (flags & (O_SYNC | O_DSYNC)) != 0 && (flags & O_ACCMODE) != O_RDONLY;
+	r = smbfs_call(fs, open_attempt, &a);
+	if (r < 0) {
+		free(a.h->url);
+		free(a.h);
+		return r;
+	}
+	fi->fh = (uint64_t)(uintptr_t)a.h;
+	set_cache_mode(fs, fi);
+	return 0;
+}
+
+int
+smbfs_op_open(const char *path, struct fuse_file_info *fi)
+{
+	return do_open(path, fi->flags, 0, fi);
+}
+
+int
+smbfs_op_create(const char *path, mode_t mode, struct fuse_file_info *fi)
+{
+	return do_open(path, fi->flags | O_CREAT, mode & 0777, fi);
+}
+
+/* A read or a write in progress: done bytes are acknowledged. */
+struct io_args {
+	struct fuse_file_info *fi;
+	char *rbuf;
+	const char *wbuf;
+	size_t size;
+	off_t off;
+	size_t done;
+};
+
+static int
+read_attempt(struct smbfs *fs, void *arg)
+{
+	struct io_args *a = arg;
+	SMBCFILE *f = fh_file_locked(fs, a->fi);
+
+	if (!f || smbc_getFunctionLseek(fs->ctx)(fs->ctx, f,
+			  a->off + (off_t)a->done, SEEK_SET) < 0)
+		return smb_err();
+	while (a->done < a->size) {
+		ssize_t n = smbc_getFunctionRead(fs->ctx)(fs->ctx, f,
+			a->rbuf + a->done, a->size - a->done);
+
+		if (n < 0)
+			return smb_err();
+		if (n == 0)
+			break;
+		a->done += (size_t)n;
+	}
+	return 0;
+}
+
+int
+smbfs_op_read(const char *path, char *buf, size_t size, off_t off,
+	struct fuse_file_info *fi)
+{
+	struct io_args a = { .fi = fi, .rbuf = buf, .size = size, .off = off };
+	int r;
+
+	(void)path;
+	r = smbfs_call(fs_get(), read_attempt, &a);
+	if (r < 0 && a.done == 0)
+		return r;
+	return (int)a.done;
+}
+
+static int
+write_attempt(struct smbfs *fs, void *arg)
+{
+	struct io_args *a = arg;
+	struct smbfs_fh *h = fh_get(a->fi);
+	SMBCFILE *f = fh_file_locked(fs, a->fi);
+	size_t n;
+	int r;
+
+	if (!f)
+		return smb_err();
+	if (h->sync) {
+		/* O_SYNC/O_DSYNC: the server acknowledges each write only
+		 * once it is on stable storage. */
+		r = smbfs_write_through(f, a->wbuf + a->done, a->size - a->done,
+			a->off + (off_t)a->done, &n);
+		if (r < 0)
+			return r;
+		a->done += n;
+		return n == 0 && a->done < a->size ? -EIO : 0;
+	}
+	if (smbc_getFunctionLseek(fs->ctx)(fs->ctx, f, a->off + (off_t)a->done,
+			  SEEK_SET) < 0)
+		return smb_err();
+	while (a->done < a->size) {
+		ssize_t w = smbc_getFunctionWrite(fs->ctx)(fs->ctx, f,
+			a->wbuf + a->done, a->size - a->done);
+
+		if (w < 0)
+			return smb_err();
+		if (w == 0)
+			return -EIO;
+		a->done += (size_t)w;
+	}
+	return 0;
+}
+
+int
+smbfs_op_write(const char *path, const char *buf, size_t size, off_t off,
+	struct fuse_file_info *fi)
+{
+	struct io_args a = { .fi = fi, .wbuf = buf, .size = size, .off = off };
+	int r;
+
+	(void)path;
+	if (fs_get()->view.ro)
+		return -EROFS;
+	r = smbfs_call(fs_get(), write_attempt, &a);
+	if (r < 0 && a.done == 0)
+		return r;
+	return (int)a.done;
+}
+
+struct path_file_args {
+	const char *url;
+	off_t size;
+	bool flush; /* flush instead of truncate */
+};
+
+/* Open url O_RDWR, truncate or flush it, close it. */
+static int
+path_file_attempt(struct smbfs *fs, void *arg)
+{
+	struct path_file_args *a = arg;
+	SMBCFILE *f = smbc_getFunctionOpen(fs->ctx)(fs->ctx, a->url, O_RDWR, 0);
+	int r;
+
+	if (!f)
+		return smb_err();
+	if (a->flush)
+		r = smbfs_flush_file(f);
+	else
+		r = smbc_getFunctionFtruncate(fs->ctx)(fs->ctx, f, a->size) < 0
+			    ? smb_err() : 0;
+	smbc_getFunctionClose(fs->ctx)(fs->ctx, f);
+	return r;
+}
+
+static int
+path_file(const char *path, off_t size, bool flush)
+{
+	struct smbfs *fs = fs_get();
+	struct path_file_args a = { .size = size, .flush = flush };
+	char *url = smbfs_url(fs, path);
+	int r;
+
+	if (!url)
+		return -errno;
+	a.url = url;
+	r = smbfs_call(fs, path_file_attempt, &a);
+	free(url);
+	return r;
+}
+
+struct fh_args {
+	struct fuse_file_info *fi;
+	off_t size;
+};
+
+static int
+ftruncate_attempt(struct smbfs *fs, void *arg)
+{
+	struct fh_args *a = arg;
+	SMBCFILE *f = fh_file_locked(fs, a->fi);
+
+	if (!f || smbc_getFunctionFtruncate(fs->ctx)(fs->ctx, f, a->size) < 0)
+		return smb_err();
+	return 0;
+}
+
+int
+smbfs_op_truncate(const char *path, off_t size, struct fuse_file_info *fi)
+{
+	struct fh_args a = { .fi = fi, .size = size };
+
+	if (fs_get()->view.ro)
+		return -EROFS;
+	if (size < 0)
+		return -EINVAL;
+	if (fi && fi->fh)
+		return smbfs_call(fs_get(), ftruncate_attempt, &a);
+	return path_file(path, size, false);
+}
+
+static int
+fsync_attempt(struct smbfs *fs, void *arg)
+{
+	struct fh_args *a = arg;
+	SMBCFILE *f = fh_file_locked(fs, a->fi);
+
+	return f ? smbfs_flush_file(f) : smb_err();
+}
+
+/* fsync and fdatasync: the server flushes the file to stable storage
+ * before we answer (SMB2 has no data-only flush; both are full). A
+ * read-only handle cannot carry a write, so the flush goes through a
+ * short-lived read-write one; without write access there is nothing of
+ * ours to flush. */
+int
+smbfs_op_fsync(const char *path, int datasync, struct fuse_file_info *fi)
+{
+	struct smbfs *fs = fs_get();
+	struct smbfs_fh *h = fi ? fh_get(fi) : NULL;
+	struct fh_args a = { .fi = fi };
+	int r;
+
+	(void)datasync;
+	if (fs->view.ro)
+		return 0;
+	if (h && (h->flags & O_ACCMODE) != O_RDONLY)
+		return smbfs_call(fs, fsync_attempt, &a);
+	r = path_file(path, 0, true);
+	return r == -EACCES || r == -EPERM ? 0 : r;
+}
+
+/* Close h's SMB handle if it is open. Several FLUSHes can race (a spawned
+ * child's exec closes its copy of the descriptor while the owner closes
+ * its own), so the test is made under the lock. */
+static int
+fh_close(struct smbfs *fs, struct smbfs_fh *h)
+{
+	int r = 0;
+
+	pthread_mutex_lock(&fs->lock);
+	if (h->f) {
+		r = smbc_getFunctionClose(fs->ctx)(fs->ctx, h->f) < 0 ? smb_err() : 0;
+		if (h->gen != fs->gen || smbfs_conn_error(r))
+			r = 0; /* the server already let go of it */
+		h->f = NULL;
+	}
+	pthread_mutex_unlock(&fs->lock);
+	return r;
+}
+
+/* close(2) waits for FLUSH: close the SMB handle now (see struct smbfs_fh)
+ * so the server sees the file closed when close returns. */
+int
+smbfs_op_flush(const char *path, struct fuse_file_info *fi)
+{
+	struct smbfs_fh *h = fh_get(fi);
+
+	(void)path;
+	return h ? fh_close(fs_get(), h) : 0;
+}
+
+int
+smbfs_op_release(const char *path, struct fuse_file_info *fi)
+{
+	struct smbfs_fh *h = fh_get(fi);
+	int r;
+
+	(void)path;
+	if (!h)
+		return 0;
+	r = fh_close(fs_get(), h);
+	free(h->url);
+	free(h);
+	fi->fh = 0;
+	return r;
+}

@@ -1,0 +1,141 @@
+/* Outage ride-through for nqrust-smbfs (see ops_internal.h, smbfs_call).
+ *
+ * Kernel cifs semantics: on a soft mount a request that meets a broken
+ * connection waits for the reconnect for up to the mount's grace
+ * (timeout=) and then fails with EIO; on a hard mount it waits forever.
+ * Every operation here is idempotent when replayed as we replay it: reads
+ * and writes carry their absolute offset, so a write that may or may not
+ * have reached the server before the connection broke is sent again to
+ * the same offset with the same bytes, and nothing is acknowledged to the
+ * kernel before the server acknowledged it. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include "ops_internal.h"
+
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Backoff between attempts while the server is away. */
+#define RETRY_FIRST_MS 50
+#define RETRY_MAX_MS 1000
+/* A handle the server no longer knows (EBADF after a reconnect) is
+ * reopened; a second EBADF on a fresh handle is a real error. */
+#define STALE_HANDLE_RETRIES 2
+
+bool
+smbfs_conn_error(int r)
+{
+	switch (-r) {
+	case ECONNABORTED:
+	case ECONNREFUSED:
+	case ECONNRESET:
+	case EPIPE:
+	case ETIMEDOUT:
+	case ENOTCONN:
+	case EHOSTUNREACH:
+	case ENETUNREACH:
+	case EHOSTDOWN:
+	case ENETDOWN:
+	case ENETRESET:
+	case ESHUTDOWN:
+		return true;
+	default:
+		return false;
+	}
+}
+
+static long
+elapsed_ms(const struct timespec *since)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (long)(now.tv_sec - since->tv_sec) * 1000 +
+	       (now.tv_nsec - since->tv_nsec) / 1000000;
+}
+
+/* Every open handle belongs to the broken connection: make them reopen
+ * on next use (fh_file_locked compares generations). */
+static void
+conn_lost(struct smbfs *fs)
+{
+	pthread_mutex_lock(&fs->lock);
+	fs->gen++;
+	if (!fs->outage) {
+		fs->outage = true;
+		syslog(LOG_WARNING, "%s: connection to the server lost; %s",
+			fs->mountpoint ? fs->mountpoint : "?",
+			fs->hard ? "waiting for it (hard mount)"
+				 : "retrying within the mount's grace");
+	}
+	pthread_mutex_unlock(&fs->lock);
+}
+
+/* Called after a successful attempt. */
+static void
+conn_ok(struct smbfs *fs)
+{
+	if (!__atomic_load_n(&fs->outage, __ATOMIC_RELAXED))
+		return;
+	pthread_mutex_lock(&fs->lock);
+	if (fs->outage) {
+		fs->outage = false;
+		syslog(LOG_NOTICE, "%s: connection to the server restored",
+			fs->mountpoint ? fs->mountpoint : "?");
+	}
+	pthread_mutex_unlock(&fs->lock);
+}
+
+/* After a failed attempt: wait and return true to try again, or return
+ * false with *r final. */
+static bool
+try_again(struct smbfs *fs, const struct timespec *start, unsigned attempt,
+	unsigned *stale, int *r)
+{
+	long waited = elapsed_ms(start), delay = RETRY_FIRST_MS;
+
+	if (*r == -EBADF) {
+		if (++*stale > STALE_HANDLE_RETRIES)
+			return false;
+		conn_lost(fs);
+		return true;
+	}
+	if (!smbfs_conn_error(*r))
+		return false;
+	conn_lost(fs);
+	if (!fs->hard && waited >= (long)fs->grace_s * 1000) {
+		*r = -EIO;
+		return false;
+	}
+	for (unsigned i = 0; i < attempt && delay < RETRY_MAX_MS; i++)
+		delay *= 2;
+	if (delay > RETRY_MAX_MS)
+		delay = RETRY_MAX_MS;
+	if (!fs->hard && waited + delay > (long)fs->grace_s * 1000)
+		delay = (long)fs->grace_s * 1000 - waited;
+	if (delay > 0)
+		usleep((useconds_t)delay * 1000);
+	return true;
+}
+
+int
+smbfs_call(struct smbfs *fs, smbfs_attempt_fn fn, void *arg)
+{
+	struct timespec start;
+	unsigned stale = 0;
+	int r;
+
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	for (unsigned attempt = 0;; attempt++) {
+		pthread_mutex_lock(&fs->lock);
+		r = fn(fs, arg);
+		pthread_mutex_unlock(&fs->lock);
+		if (r >= 0 || !try_again(fs, &start, attempt, &stale, &r))
+			break;
+	}
+	if (r >= 0)
+		conn_ok(fs);
+	return r;
+}

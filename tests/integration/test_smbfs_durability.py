@@ -1,0 +1,231 @@
+"""nqrust-smbfs durability and outage ride-through against a real smbd.
+
+- every fsync, fdatasync and O_SYNC write on the mount is a server-side
+  fsync, counted from smbd's own log (full_audit VFS module);
+- a writer on an open file rides through smbd restarts with zero errors and
+  every byte where it was written;
+- a soft mount with timeout=5 fails a request with EIO about 5 s into an
+  outage, and serves again once the server is back;
+- an exerciser of random writes, reads and truncates, checked against a
+  model, stays clean, also across a restart in the middle.
+"""
+
+import errno
+import os
+import random
+import threading
+import time
+
+import pytest
+
+from smbd import Smbd
+from test_smbfs import guest_opts
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="FUSE mounts need root")
+
+
+@pytest.fixture
+def audit_smbd():
+    s = Smbd(audit=True).start()
+    yield s
+    s.stop()
+
+
+@pytest.fixture
+def server(mounter):
+    """A private smbd for tests that stop and restart it. Its mounts are
+    unmounted while it is still up: with the server gone, the unmount's
+    own requests would wait out the mount's grace."""
+    s = Smbd().start()
+    yield s
+    s.up() if s.proc is None else s.resume()
+    mounter.cleanup()
+    s.stop()
+
+
+def test_fsync_fdatasync_and_osync_reach_the_servers_disk(audit_smbd, mounter):
+    s = audit_smbd
+    mp = mounter.mount(s.unc("guest"), guest_opts(s))
+    backing = os.path.join(s.shares["guest"], "f")
+    fd = os.open(os.path.join(mp, "f"), os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        os.pwrite(fd, b"a" * 65536, 0)
+        before = s.count_fsyncs(backing)
+        assert before == 0, "a plain write must not be a flush"
+        for i in range(10):
+            os.pwrite(fd, bytes([i]) * 65536, i * 65536)
+            os.fsync(fd)
+            assert s.count_fsyncs(backing) == i + 1, "fsync %d did not flush" % i
+        os.pwrite(fd, b"z" * 4096, 0)
+        os.fdatasync(fd)
+        assert s.count_fsyncs(backing) == 11
+    finally:
+        os.close(fd)
+    sync_backing = os.path.join(s.shares["guest"], "g")
+    fd = os.open(os.path.join(mp, "g"), os.O_RDWR | os.O_CREAT | os.O_SYNC, 0o644)
+    try:
+        os.pwrite(fd, b"y" * 4096, 0)
+        assert s.count_fsyncs(sync_backing) >= 1, "O_SYNC write not durable"
+    finally:
+        os.close(fd)
+    with open(backing, "rb") as f:
+        data = f.read()
+    assert data[:4096] == b"z" * 4096
+    assert data[9 * 65536:] == bytes([9]) * 65536
+
+
+def test_fsync_on_a_read_only_descriptor_flushes_the_file(audit_smbd, mounter):
+    s = audit_smbd
+    mp = mounter.mount(s.unc("guest"), guest_opts(s))
+    path = os.path.join(mp, "ro")
+    with open(path, "wb") as f:
+        f.write(b"data")
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    assert s.count_fsyncs(os.path.join(s.shares["guest"], "ro")) == 1
+
+
+def _pattern(i):
+    return (b"%08d" % i) * 512  # 4 KiB, unique per block
+
+
+def test_writer_rides_through_smbd_restarts(mounter, server):
+    s = server
+    mp = mounter.mount(s.unc("guest"), guest_opts(s))
+    fd = os.open(os.path.join(mp, "disk"), os.O_RDWR | os.O_CREAT, 0o644)
+    errors, done = [], []
+    stop = threading.Event()
+
+    def writer():
+        i = 0
+        while not stop.is_set() and i < 2000:
+            try:
+                os.pwrite(fd, _pattern(i), i * 4096)
+                if os.pread(fd, 4096, i * 4096) != _pattern(i):
+                    errors.append("block %d read back wrong" % i)
+                if i % 10 == 9:
+                    os.fsync(fd)
+            except OSError as e:
+                errors.append("block %d: %s" % (i, e))
+            done.append(i)
+            i += 1
+            time.sleep(0.05)
+
+    t = threading.Thread(target=writer)
+    t.start()
+    time.sleep(0.5)
+    s.restart(down_s=0)     # an immediate restart
+    time.sleep(0.7)
+    s.restart(down_s=3.0)   # a few seconds away
+    time.sleep(1.0)
+    stop.set()
+    t.join(timeout=120)
+    assert not t.is_alive(), "writer hung"
+    os.fsync(fd)
+    os.close(fd)
+    assert errors == []
+    n = len(done)
+    assert n > 20
+    with open(os.path.join(s.shares["guest"], "disk"), "rb") as f:
+        data = f.read()
+    assert len(data) == n * 4096
+    for i in range(n):
+        assert data[i * 4096:(i + 1) * 4096] == _pattern(i), "block %d" % i
+
+
+def test_soft_timeout_gives_eio_then_recovers(mounter, server):
+    s = server
+    mp = mounter.mount(s.unc("guest"), guest_opts(s, "soft,timeout=5"))
+    path = os.path.join(mp, "f")
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    os.pwrite(fd, b"before", 0)
+    s.down()
+    t0 = time.monotonic()
+    with pytest.raises(OSError) as ei:
+        os.pwrite(fd, b"during", 0)
+        os.fsync(fd)
+    took = time.monotonic() - t0
+    assert ei.value.errno == errno.EIO
+    assert 4.0 <= took <= 15.0, "EIO after %.1f s, want about 5" % took
+    s.up()
+    os.pwrite(fd, b"after!", 0)
+    os.fsync(fd)
+    os.close(fd)
+    with open(os.path.join(s.shares["guest"], "f"), "rb") as f:
+        assert f.read() == b"after!"
+
+
+def test_soft_timeout_with_a_hung_server_gives_eio(mounter, server):
+    s = server
+    mp = mounter.mount(s.unc("guest"), guest_opts(s, "soft,timeout=4"))
+    fd = os.open(os.path.join(mp, "f"), os.O_RDWR | os.O_CREAT, 0o644)
+    s.pause()
+    t0 = time.monotonic()
+    with pytest.raises(OSError) as ei:
+        os.pwrite(fd, b"during", 0)
+    took = time.monotonic() - t0
+    assert ei.value.errno == errno.EIO
+    assert 3.0 <= took <= 15.0, "EIO after %.1f s, want about 4" % took
+    s.resume()
+    os.pwrite(fd, b"after", 0)
+    os.close(fd)
+
+
+class Model:
+    """What the file must hold: a bytearray mirror of every operation."""
+
+    def __init__(self):
+        self.data = bytearray()
+
+    def write(self, off, buf):
+        if off > len(self.data):
+            self.data.extend(b"\0" * (off - len(self.data)))
+        self.data[off:off + len(buf)] = buf
+
+    def truncate(self, n):
+        if n < len(self.data):
+            del self.data[n:]
+        else:
+            self.data.extend(b"\0" * (n - len(self.data)))
+
+
+def exercise(fd, model, rng, ops, maxlen):
+    """fsx-style: random writes, reads, truncates and fsyncs, every read
+    and a final whole-file read checked against the model."""
+    for n in range(ops):
+        op = rng.random()
+        if op < 0.45:
+            off = rng.randrange(maxlen)
+            buf = bytes(rng.getrandbits(8) for _ in range(rng.randrange(1, 9000)))
+            assert os.pwrite(fd, buf, off) == len(buf)
+            model.write(off, buf)
+        elif op < 0.8:
+            off = rng.randrange(maxlen)
+            ln = rng.randrange(1, 20000)
+            got = os.pread(fd, ln, off)
+            assert got == bytes(model.data[off:off + ln]), "op %d read @%d+%d" % (n, off, ln)
+        elif op < 0.92:
+            size = rng.randrange(maxlen)
+            os.ftruncate(fd, size)
+            model.truncate(size)
+        else:
+            os.fsync(fd)
+        assert os.fstat(fd).st_size == len(model.data), "op %d size" % n
+
+
+@pytest.mark.parametrize("cache", ["strict", "none"])
+def test_random_io_exerciser_stays_clean(mounter, server, cache):
+    s = server
+    mp = mounter.mount(s.unc("guest"), guest_opts(s, "cache=%s" % cache))
+    fd = os.open(os.path.join(mp, "fsx"), os.O_RDWR | os.O_CREAT, 0o644)
+    model, rng = Model(), random.Random(1234)
+    exercise(fd, model, rng, 600, 256 * 1024)
+    s.restart(down_s=1.0)
+    exercise(fd, model, rng, 300, 256 * 1024)
+    os.fsync(fd)
+    os.close(fd)
+    with open(os.path.join(s.shares["guest"], "fsx"), "rb") as f:
+        assert f.read() == bytes(model.data)
