@@ -217,7 +217,10 @@ main(int argc, char **argv)
 		.routes = routes, .nroutes = nroutes,
 		.unix_path = unix_path, .unix_mode = 0660,
 		.tcp_host = a.cfg.listen_tcp ? tcp_host : NULL, .tcp_port = tcp_port,
-		.auth = authorize, .userdata = &a, .max_connections = 256,
+		.auth = authorize, .userdata = &a,
+		.max_connections = a.cfg.max_connections,
+		.header_timeout = a.cfg.header_timeout,
+		.per_addr_connections = a.cfg.max_connections_per_address,
 	};
 	r = http_server_start(&so, &srv);
 	if (r < 0) {
