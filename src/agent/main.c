@@ -201,6 +201,10 @@ main(int argc, char **argv)
 		log_error("cannot restore VM records err=%s", strerror(-r));
 		goto out;
 	}
+	if ((r = vms_reaper_start(&a, 500)) < 0) {
+		log_error("cannot start the VM reaper err=%s", strerror(-r));
+		goto out;
+	}
 
 	char sockdir[PATH_MAX];
 	const char *unix_path = a.cfg.listen_unix && *a.cfg.listen_unix ? a.cfg.listen_unix : NULL;
@@ -241,6 +245,7 @@ main(int argc, char **argv)
 	rc = 0;
 out:
 	http_server_stop(srv);
+	vms_reaper_stop();
 	vm_table_free(a.vms);
 	mount_table_free(a.mounts);
 	localdirs_free(a.locals);
