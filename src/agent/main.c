@@ -12,6 +12,7 @@
 
 #include "../common/fsutil.h"
 #include "../common/http_server.h"
+#include "../common/json_wipe.h"
 #include "../common/log.h"
 #include "agent.h"
 #include "localdirs.h"
@@ -132,6 +133,7 @@ main(int argc, char **argv)
 	sigset_t sigs;
 	int r, sig = 0, rc = 1;
 
+	json_wipe_install(); /* before any jansson allocation */
 	r = agent_config_load(&a.cfg, argc, argv, &err);
 	if (r != 0) {
 		if (r < 0)

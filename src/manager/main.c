@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 
 #include "fsutil.h"
+#include "json_wipe.h"
 #include "log.h"
 #include "manager.h"
 #include "routes_ui.h"
@@ -242,6 +243,7 @@ main(int argc, char **argv)
 	sigset_t sigs;
 	int sig, r;
 
+	json_wipe_install(); /* before any jansson allocation */
 	/* Block the stop signals before any thread exists; main waits for
 	 * them with sigwait. */
 	sigemptyset(&sigs);
