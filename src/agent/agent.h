@@ -33,6 +33,9 @@ struct agent_config {
 	char *hypervisor;      /* auto|firecracker|qemu (default auto) */
 	bool qemu_kvm;         /* QEMU: -accel kvm (default tcg) */
 	unsigned vm_stop_timeout; /* seconds from a graceful stop to the kill */
+	unsigned header_timeout;  /* seconds for a client to send its request */
+	unsigned max_connections; /* HTTP connections per listener */
+	unsigned max_connections_per_address; /* TCP clients */
 };
 
 struct mount_table;

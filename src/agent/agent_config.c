@@ -57,6 +57,10 @@ static const struct config_entry table[] = {
 	E(hypervisor, CFG_STRING, check_hypervisor, "auto|firecracker|qemu (default auto: firecracker when installed)"),
 	E(qemu_kvm, CFG_BOOL, NULL, "run QEMU guests with KVM instead of TCG (default false)"),
 	E(vm_stop_timeout, CFG_UINT, NULL, "seconds a VM gets to shut down before it is killed (default 15)"),
+	E(header_timeout, CFG_UINT, NULL, "seconds a client has to send a complete request, 1..30 (default 15)"),
+	E(max_connections, CFG_UINT, NULL, "HTTP connections per listener, 16..65536 (default 1024)"),
+	E(max_connections_per_address, CFG_UINT, NULL,
+		"TCP connections per client address; idle ones are evicted first (default 32)"),
 };
 #undef E
 
@@ -94,6 +98,9 @@ agent_config_load(struct agent_config *c, int argc, char **argv, struct nq_error
 
 	c->probe_timeout = 30;
 	c->vm_stop_timeout = 15;
+	c->header_timeout = 15;
+	c->max_connections = 1024;
+	c->max_connections_per_address = 32;
 	r = config_parse_args(table, ARRAY_SIZE(table), c, argc, argv, err);
 	if (r == 1)
 		config_usage(table, ARRAY_SIZE(table), "nqrust-agent", stdout);
@@ -105,6 +112,15 @@ agent_config_load(struct agent_config *c, int argc, char **argv, struct nq_error
 	if (c->vm_stop_timeout < 1 || c->vm_stop_timeout > 600)
 		return nq_error_set(err, "invalid_field", "vm_stop_timeout",
 			"vm_stop_timeout must be between 1 and 600 seconds");
+	if (c->header_timeout < 1 || c->header_timeout > 30)
+		return nq_error_set(err, "invalid_field", "header_timeout",
+			"header_timeout must be between 1 and 30 seconds");
+	if (c->max_connections < 16 || c->max_connections > 65536)
+		return nq_error_set(err, "invalid_field", "max_connections",
+			"max_connections must be between 16 and 65536");
+	if (c->max_connections_per_address < 2 || c->max_connections_per_address > 65536)
+		return nq_error_set(err, "invalid_field", "max_connections_per_address",
+			"max_connections_per_address must be between 2 and 65536");
 	if ((r = set_default(&c->listen_unix, "/run/nqrust/agent.sock")) < 0 ||
 	    (r = set_default(&c->cred_dir, "/etc/nqrust/storage-creds")) < 0 ||
 	    (r = set_default(&c->mount_root, "/var/lib/nqrust")) < 0 ||

@@ -12,6 +12,7 @@
 
 #include "../common/fsutil.h"
 #include "../common/http_server.h"
+#include "../common/json_wipe.h"
 #include "../common/log.h"
 #include "agent.h"
 #include "localdirs.h"
@@ -132,6 +133,7 @@ main(int argc, char **argv)
 	sigset_t sigs;
 	int r, sig = 0, rc = 1;
 
+	json_wipe_install(); /* before any jansson allocation */
 	r = agent_config_load(&a.cfg, argc, argv, &err);
 	if (r != 0) {
 		if (r < 0)
@@ -201,6 +203,10 @@ main(int argc, char **argv)
 		log_error("cannot restore VM records err=%s", strerror(-r));
 		goto out;
 	}
+	if ((r = vms_reaper_start(&a, 500)) < 0) {
+		log_error("cannot start the VM reaper err=%s", strerror(-r));
+		goto out;
+	}
 
 	char sockdir[PATH_MAX];
 	const char *unix_path = a.cfg.listen_unix && *a.cfg.listen_unix ? a.cfg.listen_unix : NULL;
@@ -217,7 +223,10 @@ main(int argc, char **argv)
 		.routes = routes, .nroutes = nroutes,
 		.unix_path = unix_path, .unix_mode = 0660,
 		.tcp_host = a.cfg.listen_tcp ? tcp_host : NULL, .tcp_port = tcp_port,
-		.auth = authorize, .userdata = &a, .max_connections = 256,
+		.auth = authorize, .userdata = &a,
+		.max_connections = a.cfg.max_connections,
+		.header_timeout = a.cfg.header_timeout,
+		.per_addr_connections = a.cfg.max_connections_per_address,
 	};
 	r = http_server_start(&so, &srv);
 	if (r < 0) {
@@ -238,6 +247,7 @@ main(int argc, char **argv)
 	rc = 0;
 out:
 	http_server_stop(srv);
+	vms_reaper_stop();
 	vm_table_free(a.vms);
 	mount_table_free(a.mounts);
 	localdirs_free(a.locals);

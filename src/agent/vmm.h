@@ -65,6 +65,31 @@ const struct vmm_ops *vmm_find(const char *name);
 /* posix_spawn of argv in a new session with a clean signal mask; stdin
  * /dev/null, stdout and stderr appended to log_path. */
 int vmm_spawn(const char *const *argv, const char *log_path, pid_t *ret_pid);
+/* ---- children (vmm_children.c) ---- */
+
+/* Remember pid as a VMM this agent started (vmm_spawn does it). */
+void vmm_child_add(pid_t pid);
+/* 1 when our child pid has exited (reaped now or before), 0 while it
+ * runs, -ECHILD when pid is not a child we started. */
+int vmm_child_poll(pid_t pid);
+/* The wait status of our exited child pid, then forget it: -EBUSY while
+ * it runs, -ENOENT when unknown. A status of -1: reaped by someone else. */
+int vmm_child_take(pid_t pid, int *ret_status);
+/* Reap every registered child that has exited. */
+void vmm_child_reap_all(void);
+
+/* How a VMM ended, for the VM object's last_exit. */
+struct vmm_exit {
+	bool known;     /* false: never ended while this agent watched */
+	bool has_status; /* false: it was not our child (adopted) */
+	int code;       /* exit code, or -1 when signal */
+	int signal;     /* terminating signal, or 0 */
+	long long at;   /* unix time when the agent noticed */
+	bool requested; /* the agent stopped it (stop, restart, delete) */
+};
+/* Fill *ret from a wait status (-1: unknown). */
+void vmm_exit_from_status(int status, struct vmm_exit *ret);
+
 /* starttime of pid, -ESRCH when it is gone (or a zombie). */
 int vmm_proc_starttime(pid_t pid, unsigned long long *ret);
 /* True when p still names the process we started. */

@@ -60,8 +60,25 @@ vmm_spawn(const char *const *argv, const char *log_path, pid_t *ret_pid)
 	posix_spawnattr_destroy(&attr);
 	if (r != 0)
 		return -r;
+	vmm_child_add(pid);
 	*ret_pid = pid;
 	return 0;
+}
+
+void
+vmm_exit_from_status(int status, struct vmm_exit *ret)
+{
+	memset(ret, 0, sizeof *ret);
+	ret->known = true;
+	ret->at = (long long)time(NULL);
+	ret->code = -1;
+	if (status == -1)
+		return;
+	ret->has_status = true;
+	if (WIFEXITED(status))
+		ret->code = WEXITSTATUS(status);
+	else if (WIFSIGNALED(status))
+		ret->signal = WTERMSIG(status);
 }
 
 int
@@ -105,8 +122,9 @@ vmm_proc_alive(const struct vmm_proc *p)
 
 	if (p->pid <= 0)
 		return false;
-	/* Reap our own children; adopted ones belong to init. */
-	if (waitpid(p->pid, NULL, WNOHANG) == p->pid)
+	/* Reap our own children (keeping their status); adopted ones
+	 * belong to init. */
+	if (vmm_child_poll(p->pid) == 1)
 		return false;
 	if (vmm_proc_starttime(p->pid, &st) < 0)
 		return false;

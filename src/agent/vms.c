@@ -41,6 +41,7 @@ struct vm {
 	bool creating; /* reserved by vms_create, not started yet */
 	bool up;       /* the VMM ran when last looked at (settle, claim) */
 	char rootfs[PATH_MAX + 128];
+	struct vmm_exit last_exit; /* how its VMM last ended */
 };
 
 struct vm_table {
@@ -100,6 +101,27 @@ running(struct vm *vm)
 	return vmm_proc_alive(&vm->proc);
 }
 
+/* The VMM of vm is gone (or was stopped on request): record how it ended,
+ * once, and forget its pid. */
+static void
+note_exit(struct vm *vm, bool requested)
+{
+	int status = -1, r;
+
+	if (vm->proc.pid <= 0)
+		return;
+	r = vmm_child_take(vm->proc.pid, &status);
+	if (r == -EBUSY)
+		return;
+	vmm_exit_from_status(r == 0 ? status : -1, &vm->last_exit);
+	vm->last_exit.requested = requested;
+	log_info("VM exited id=%s pid=%d code=%d signal=%d requested=%s", vm->c.id,
+		(int)vm->proc.pid, vm->last_exit.code, vm->last_exit.signal,
+		requested ? "yes" : "no");
+	vm->proc.pid = 0;
+	vm->proc.starttime = 0;
+}
+
 /* rootfs path: pin the backend's mount (remounting it if needed). */
 static int
 pin_rootfs(struct agent *a, struct vm *vm, struct nq_error *err)
@@ -137,6 +159,8 @@ settle(struct vm *vm, struct unpin *owed, size_t *n)
 	if (vm->busy)
 		return;
 	vm->up = running(vm);
+	if (!vm->up)
+		note_exit(vm, false);
 	if (vm->up || !vm->pinned)
 		return;
 	vm->pinned = false;
@@ -158,14 +182,15 @@ vm_json(const struct vm *vm)
 {
 	bool up = vm->up;
 
-	return json_pack("{s:s, s:s, s:s, s:s, s:i, s:i, s:s, s:s, s:s, s:s, s:s, s:o}",
+	return json_pack("{s:s, s:s, s:s, s:s, s:i, s:i, s:s, s:s, s:s, s:s, s:s, s:o, s:o}",
 		"id", vm->c.id, "backend_kind", volume_kind_name(vm->c.backend_kind),
 		"backend_id", vm->c.backend_id,
 		"volume_id", vm->c.volume_id, "vcpus", (int)vm->c.vcpus,
 		"memory_mib", (int)vm->c.memory_mib, "kernel", vm->c.kernel,
 		"initrd", vm->c.initrd, "hypervisor", vm->c.hypervisor,
 		"rootfs", vm->rootfs, "state", up ? "running" : "stopped",
-		"pid", up ? json_integer(vm->proc.pid) : json_null());
+		"pid", up ? json_integer(vm->proc.pid) : json_null(),
+		"last_exit", vmm_exit_json(&vm->last_exit));
 }
 
 static int
@@ -296,8 +321,10 @@ do_stop(struct agent *a, struct vm *vm)
 				(int)vm->proc.pid);
 			vmm_proc_kill(&vm->proc);
 		}
+		note_exit(vm, true);
 		log_info("VM stopped id=%s", vm->c.id);
 	}
+	note_exit(vm, false); /* exited by itself before the stop */
 	vm->proc.pid = 0;
 	vm->proc.starttime = 0;
 	unpin_rootfs(a, vm);
@@ -544,6 +571,21 @@ vms_delete(struct agent *a, const char *id, struct nq_error *err)
 	pthread_mutex_unlock(&t->lock);
 	log_info("VM deleted id=%s", id);
 	return r;
+}
+
+void
+vms_settle_all(struct agent *a)
+{
+	struct vm_table *t = a->vms;
+	struct unpin owed[VM_MAX];
+	size_t n = 0;
+
+	pthread_mutex_lock(&t->lock);
+	for (size_t i = 0; i < VM_MAX; i++)
+		if (t->v[i])
+			settle(t->v[i], owed, &n);
+	pthread_mutex_unlock(&t->lock);
+	pay_unpins(a, owed, n);
 }
 
 /* Never waits for a busy VM: see vms_get. */

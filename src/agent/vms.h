@@ -21,6 +21,7 @@
 
 #include "../common/validate.h"
 #include "agent.h"
+#include "vmm.h"
 #include "volumes.h"
 
 #define VM_MAX 256
@@ -56,3 +57,15 @@ int vms_get(struct agent *a, const char *id, json_t **ret, struct nq_error *err)
 /* Stop (kill after the deadline) and forget. Idempotent. */
 int vms_delete(struct agent *a, const char *id, struct nq_error *err);
 json_t *vms_list(struct agent *a);
+/* Look at every VM now: reap VMMs that exited, record how (last_exit),
+ * release their mounts. The reaper thread calls it periodically. */
+void vms_settle_all(struct agent *a);
+
+/* ---- reaper (vms_reaper.c) ---- */
+/* A thread that runs vms_settle_all every interval_ms, so a guest that
+ * powers itself off leaves no zombie and no pinned mount behind. */
+int vms_reaper_start(struct agent *a, unsigned interval_ms);
+void vms_reaper_stop(void);
+/* last_exit as the API shows it: null, or {code, signal, reason,
+ * requested, at}; new reference. */
+json_t *vmm_exit_json(const struct vmm_exit *e);

@@ -166,7 +166,11 @@ cli_print_volumes(json_t *arr)
 		char size[32], alloc[32];
 
 		cli_human_bytes(num(v, "size_bytes"), size, sizeof size);
-		cli_human_bytes(num(v, "allocated_bytes"), alloc, sizeof alloc);
+		/* null: the agent cannot tell (FUSE mount); never show 0. */
+		if (json_is_integer(json_object_get(v, "allocated_bytes")))
+			cli_human_bytes(num(v, "allocated_bytes"), alloc, sizeof alloc);
+		else
+			snprintf(alloc, sizeof alloc, "unknown");
 		printf("%-36s %-36s %10s %10s %-7s %s\n", str(v, "id"), str(v, "backend_id"),
 			size, alloc, str(v, "state"), str(v, "path"));
 	}

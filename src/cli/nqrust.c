@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../common/json_wipe.h"
 #include "cli.h"
 
 #define DEFAULT_URL "http://127.0.0.1:18080"
@@ -406,6 +407,7 @@ main(int argc, char **argv)
 	struct args a;
 	int opt, rc;
 
+	json_wipe_install(); /* passwords pass through jansson */
 	opterr = 0;
 	/* Only the options before the command are global. */
 	int gargc = 1;

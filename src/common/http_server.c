@@ -12,6 +12,7 @@
 #include <sys/un.h>
 #include <time.h>
 
+#include "http_guard.h"
 #include "log.h"
 
 #if MHD_VERSION < 0x00097002
@@ -32,6 +33,7 @@ struct http_server {
 	struct http_server_opts o;
 	struct listener unix_l, tcp_l;
 	char *unix_path;
+	struct http_guard *guard;
 };
 
 /* Per-request state, allocated on the first callback. */
@@ -258,6 +260,7 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 		if (!st)
 			return MHD_NO;
 		*con_cls = st;
+		http_guard_phase(conn, HTTP_PHASE_RECEIVING);
 		clock_gettime(CLOCK_MONOTONIC, &st->start);
 		st->route = find_route(srv, method, url, st, &path_known);
 		if (!st->route) {
@@ -320,6 +323,7 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 	struct http_response resp = { .status = 500 };
 	MHD_RESULT ret;
 
+	http_guard_phase(conn, HTTP_PHASE_HANDLING);
 	if (st->early_status) {
 		resp = st->early;
 		memset(&st->early, 0, sizeof st->early);
@@ -353,6 +357,7 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 	log_emit(resp.status >= 500 ? LOG_LVL_WARN : LOG_LVL_DEBUG,
 		"request method=%s path=%.200s status=%d ms=%ld", method, url,
 		resp.status, ms);
+	http_guard_phase(conn, HTTP_PHASE_RESPONDING);
 	ret = queue(conn, &resp);
 	response_release(&resp);
 	return ret;
@@ -363,8 +368,10 @@ on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	enum MHD_RequestTerminationCode toe)
 {
 	struct req_state *st = *con_cls;
-	(void)cls, (void)conn, (void)toe;
+	(void)cls, (void)toe;
 
+	/* Keep-alive: the next request gets a fresh header timeout. */
+	http_guard_phase(conn, HTTP_PHASE_WAITING);
 	if (!st)
 		return;
 	if (st->body) {
@@ -402,7 +409,7 @@ listen_unix(const char *path, mode_t mode)
 	umask(old);
 	if (r < 0)
 		return negerrno();
-	if (chmod(path, mode) < 0 || listen(fd, 64) < 0)
+	if (chmod(path, mode) < 0 || listen(fd, 512) < 0)
 		return negerrno();
 	return TAKE_FD(fd);
 }
@@ -425,7 +432,7 @@ listen_tcp(const char *host, unsigned port, unsigned *ret_port)
 		if (fd < 0)
 			continue;
 		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-		if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, 64) == 0)
+		if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, 512) == 0)
 			break;
 		close(fd);
 		fd = -1;
@@ -446,19 +453,31 @@ listen_tcp(const char *host, unsigned port, unsigned *ret_port)
 static int
 start_listener(struct http_server *srv, struct listener *l, int fd, bool is_unix)
 {
-	unsigned maxc = srv->o.max_connections ? srv->o.max_connections : 128;
+	unsigned maxc = srv->o.max_connections ? srv->o.max_connections
+					       : HTTP_MAX_CONNECTIONS_DEFAULT;
+	unsigned per_addr = srv->o.per_addr_connections ? srv->o.per_addr_connections
+							: HTTP_GUARD_PER_ADDR_DEFAULT;
+	struct MHD_OptionItem opts[] = {
+		{ MHD_OPTION_LISTEN_SOCKET, (intptr_t)fd, NULL },
+		{ MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, l },
+		{ MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)http_guard_notify, srv->guard },
+		{ MHD_OPTION_CONNECTION_LIMIT, maxc, NULL },
+		/* MHD's own idle timeout would also cut a reply whose handler ran
+		 * longer than it (a slow clone): the guard times connections. */
+		{ MHD_OPTION_CONNECTION_TIMEOUT, 0, NULL },
+		/* A backstop only: the guard caps per address and evicts first. */
+		{ is_unix ? MHD_OPTION_END : MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+			per_addr + 64, NULL },
+		{ MHD_OPTION_END, 0, NULL },
+	};
 
 	l->srv = srv;
 	l->fd = fd;
 	l->is_unix = is_unix;
 	l->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD |
 			MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ITC,
-		0, NULL, NULL, on_request, l,
-		MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
-		MHD_OPTION_NOTIFY_COMPLETED, on_completed, l,
-		MHD_OPTION_CONNECTION_LIMIT, maxc,
-		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)3600,
-		MHD_OPTION_END);
+		0, is_unix ? NULL : http_guard_accept, srv->guard, on_request, l,
+		MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
 	return l->d ? 0 : -EIO;
 }
 
@@ -472,6 +491,11 @@ http_server_start(const struct http_server_opts *o, struct http_server **ret)
 		return -ENOMEM;
 	srv->o = *o;
 	srv->unix_l.fd = srv->tcp_l.fd = -1;
+	r = http_guard_new(o->header_timeout, o->per_addr_connections, &srv->guard);
+	if (r < 0) {
+		free(srv);
+		return r;
+	}
 	if (o->unix_path) {
 		srv->unix_path = strdup(o->unix_path);
 		fd = listen_unix(o->unix_path, o->unix_mode ? o->unix_mode : 0660);
@@ -525,6 +549,7 @@ http_server_stop(struct http_server *s)
 		return;
 	stop_listener(&s->unix_l);
 	stop_listener(&s->tcp_l);
+	http_guard_free(s->guard);
 	if (s->unix_path)
 		unlink(s->unix_path);
 	free(s->unix_path);

@@ -72,8 +72,14 @@ struct http_server_opts {
 	unsigned tcp_port;
 	http_auth_fn auth;     /* NULL: everyone */
 	void *userdata;
-	unsigned max_connections;
+	unsigned max_connections;   /* 0: HTTP_MAX_CONNECTIONS_DEFAULT */
+	unsigned header_timeout;    /* seconds; 0: HTTP_GUARD_HEADER_TIMEOUT_DEFAULT */
+	unsigned per_addr_connections; /* TCP, per source address; 0: default */
 };
+
+/* Listener limits (http_guard.h explains the header timeout and the
+ * per-address cap). */
+#define HTTP_MAX_CONNECTIONS_DEFAULT 1024
 
 struct http_server;
 

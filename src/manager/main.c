@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 
 #include "fsutil.h"
+#include "json_wipe.h"
 #include "log.h"
 #include "manager.h"
 #include "routes_ui.h"
@@ -52,10 +53,43 @@ metrics(struct http_request *req, struct http_response *resp)
 	resp->content_type = "text/plain; version=0.0.4";
 }
 
+/* On the API listener /metrics needs a token like any /v1 route; an
+ * operator who wants unauthenticated scraping binds --metrics-listen to
+ * an address only the scraper reaches, served by metrics_routes alone. */
 static const struct http_route misc_routes[] = {
 	{ "GET", "/healthz", healthz, ROUTE_NO_AUTH, 0, NULL },
-	{ "GET", "/metrics", metrics, ROUTE_NO_AUTH, 0, NULL },
+	{ "GET", "/metrics", metrics, 0, 0, NULL },
 };
+
+static const struct http_route metrics_routes[] = {
+	{ "GET", "/metrics", metrics, ROUTE_NO_AUTH, 0, NULL },
+	{ "GET", "/healthz", healthz, ROUTE_NO_AUTH, 0, NULL },
+};
+
+static int
+start_metrics(struct manager *m, struct http_server **ret)
+{
+	struct http_server_opts o = {
+		.routes = metrics_routes, .nroutes = ARRAY_SIZE(metrics_routes),
+		.tcp_host = m->cfg.metrics_host, .tcp_port = m->cfg.metrics_port,
+		.userdata = m, .max_connections = 64,
+		.header_timeout = m->cfg.header_timeout,
+		.per_addr_connections = m->cfg.max_connections_per_address,
+	};
+	int r;
+
+	*ret = NULL;
+	if (!m->cfg.metrics_listen[0])
+		return 0;
+	r = http_server_start(&o, ret);
+	if (r < 0) {
+		log_error("cannot listen for metrics address=%s err=%d", m->cfg.metrics_listen, r);
+		return r;
+	}
+	log_info("metrics listening host=%s port=%u", m->cfg.metrics_host,
+		http_server_tcp_port(*ret));
+	return 0;
+}
 
 static int
 build_routes(struct http_route **ret, size_t *ret_n)
@@ -203,12 +237,13 @@ int
 main(int argc, char **argv)
 {
 	static struct manager m;
-	struct http_server *srv = NULL;
+	struct http_server *srv = NULL, *msrv = NULL;
 	struct http_route *routes = NULL;
 	size_t nroutes = 0;
 	sigset_t sigs;
 	int sig, r;
 
+	json_wipe_install(); /* before any jansson allocation */
 	/* Block the stop signals before any thread exists; main waits for
 	 * them with sigwait. */
 	sigemptyset(&sigs);
@@ -226,16 +261,24 @@ main(int argc, char **argv)
 	struct http_server_opts o = {
 		.routes = routes, .nroutes = nroutes,
 		.tcp_host = m.cfg.listen_host, .tcp_port = m.cfg.listen_port,
-		.auth = mgr_auth_hook, .userdata = &m, .max_connections = 256,
+		.auth = mgr_auth_hook, .userdata = &m,
+		.max_connections = m.cfg.max_connections,
+		.header_timeout = m.cfg.header_timeout,
+		.per_addr_connections = m.cfg.max_connections_per_address,
 	};
 	r = http_server_start(&o, &srv);
 	if (r < 0) {
 		log_error("cannot listen address=%s err=%d", m.cfg.listen, r);
 		return 1;
 	}
+	if (start_metrics(&m, &msrv) < 0) {
+		http_server_stop(srv);
+		return 1;
+	}
 	r = storage_refresher_start(&m);
 	if (r < 0) {
 		log_error("cannot start the status refresher err=%d", r);
+		http_server_stop(msrv);
 		http_server_stop(srv);
 		return 1;
 	}
@@ -248,6 +291,7 @@ main(int argc, char **argv)
 		if (sig == SIGTERM || sig == SIGINT)
 			break;
 	log_info("stopping signal=%d", sig);
+	http_server_stop(msrv);
 	http_server_stop(srv);
 	vms_wait_idle();
 	storage_refresher_stop(&m);

@@ -33,6 +33,11 @@ static const struct config_entry opts[] = {
 	UINT(login_max_failures, 1, 1000, "failed logins before a lockout (5)"),
 	UINT(login_window, 1, 86400, "seconds in which failures count (60)"),
 	UINT(login_lockout, 1, 86400, "lockout in seconds (60)"),
+	UINT(header_timeout, 1, 30, "seconds a client has to send a complete request (15)"),
+	UINT(max_connections, 16, 65536, "HTTP connections in all (1024)"),
+	UINT(max_connections_per_address, 2, 65536,
+		"HTTP connections per client address; idle ones are evicted first (32)"),
+	STR(metrics_listen, "HOST:PORT serving GET /metrics without a token (off: /metrics needs a token)"),
 };
 #undef STR
 #undef UINT
@@ -53,6 +58,9 @@ mgr_config_defaults(struct mgr_config *c)
 	c->login_max_failures = 5;
 	c->login_window = 60;
 	c->login_lockout = 60;
+	c->header_timeout = 15;
+	c->max_connections = 1024;
+	c->max_connections_per_address = 32;
 }
 
 static int
@@ -91,30 +99,47 @@ mgr_config_args(struct mgr_config *c, int argc, char **argv, char *msg, size_t m
 		&err, msg, msgsz);
 }
 
-int
-mgr_config_finish(struct mgr_config *c, char *msg, size_t msgsz)
+/* HOST:PORT or [V6]:PORT into host and port; name is the setting. */
+static int
+split_listen(const char *name, const char *v, char *host, size_t hostsz,
+	unsigned *ret_port, char *msg, size_t msgsz)
 {
-	const char *colon = strrchr(c->listen, ':');
+	const char *colon = strrchr(v, ':');
 	char *end = NULL;
 	unsigned long port;
 
-	if (!colon || colon == c->listen) {
-		snprintf(msg, msgsz, "listen must be HOST:PORT");
+	if (!colon || colon == v) {
+		snprintf(msg, msgsz, "%s must be HOST:PORT", name);
 		return -EINVAL;
 	}
 	port = strtoul(colon + 1, &end, 10);
 	if (!colon[1] || *end || port > 65535) {
-		snprintf(msg, msgsz, "listen must be HOST:PORT with a port in 0..65535");
+		snprintf(msg, msgsz, "%s must be HOST:PORT with a port in 0..65535", name);
 		return -EINVAL;
 	}
-	size_t hl = (size_t)(colon - c->listen);
-	const char *h = c->listen;
+	size_t hl = (size_t)(colon - v);
+	const char *h = v;
 	if (h[0] == '[' && colon[-1] == ']') { /* [::1]:port */
 		h++;
 		hl -= 2;
 	}
-	snprintf(c->listen_host, sizeof c->listen_host, "%.*s", (int)hl, h);
-	c->listen_port = (unsigned)port;
+	snprintf(host, hostsz, "%.*s", (int)hl, h);
+	*ret_port = (unsigned)port;
+	return 0;
+}
+
+int
+mgr_config_finish(struct mgr_config *c, char *msg, size_t msgsz)
+{
+	int r = split_listen("listen", c->listen, c->listen_host, sizeof c->listen_host,
+		&c->listen_port, msg, msgsz);
+
+	if (r < 0)
+		return r;
+	if (c->metrics_listen[0] &&
+	    (r = split_listen("metrics-listen", c->metrics_listen, c->metrics_host,
+		     sizeof c->metrics_host, &c->metrics_port, msg, msgsz)) < 0)
+		return r;
 	if (c->state_dir[0] != '/') {
 		snprintf(msg, msgsz, "state-dir must be an absolute path");
 		return -EINVAL;

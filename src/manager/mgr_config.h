@@ -28,6 +28,12 @@ struct mgr_config {
 	unsigned login_max_failures;
 	unsigned login_window;      /* seconds */
 	unsigned login_lockout;     /* seconds */
+	unsigned header_timeout;    /* seconds for a client to send its request */
+	unsigned max_connections;   /* HTTP connections in all */
+	unsigned max_connections_per_address;
+	char metrics_listen[300];   /* "" or HOST:PORT serving /metrics without a token */
+	char metrics_host[256];     /* derived from metrics_listen */
+	unsigned metrics_port;
 };
 
 void mgr_config_defaults(struct mgr_config *c);

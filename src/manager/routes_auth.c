@@ -3,7 +3,8 @@
  * stored. The UI gets the same token as an HttpOnly SameSite=Strict cookie,
  * and cookie-authenticated writes must carry X-CSRF-Token (returned at
  * login, also stored hashed). Failed logins are rate-limited per username
- * and per client address. */
+ * together with the client address (a flood from one address never locks
+ * the account for another) and per client address. */
 #include <arpa/inet.h>
 #include <microhttpd.h>
 #include <stdio.h>
@@ -12,6 +13,7 @@
 #include <time.h>
 
 #include "auth.h"
+#include "http_guard.h"
 #include "log.h"
 #include "manager.h"
 #include "validate.h"
@@ -86,13 +88,8 @@ client_addr(struct http_request *req, char *buf, size_t sz)
 	if (req->via_unix)
 		return;
 	ci = MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-	if (!ci || !ci->client_addr)
-		return;
-	const struct sockaddr *sa = ci->client_addr;
-	if (sa->sa_family == AF_INET)
-		inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, buf, (socklen_t)sz);
-	else if (sa->sa_family == AF_INET6)
-		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, buf, (socklen_t)sz);
+	if (ci && ci->client_addr)
+		http_addr_text(ci->client_addr, buf, sz);
 }
 
 /* 0 when the credentials are right; fills *user_id. */
@@ -145,7 +142,9 @@ login(struct http_request *req, struct http_response *resp)
 		goto fail;
 	}
 	client_addr(req, addr, sizeof addr);
-	snprintf(ukey, sizeof ukey, "u:%s", username);
+	/* The user key includes the address: failures from one address must
+	 * not lock the account for the others. */
+	snprintf(ukey, sizeof ukey, "u:%s@%s", addr, username);
 	snprintf(akey, sizeof akey, "a:%s", addr);
 	pthread_mutex_lock(&m->rl_lock);
 	wait = ratelimit_blocked(m->rl_user, ukey, t);

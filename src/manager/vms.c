@@ -13,6 +13,7 @@
 #include "log.h"
 #include "manager.h"
 #include "vms.h"
+#include "vm_exits.h"
 
 #define VM_COLS "id, name, vcpus, memory_mib, image_id, backend_id, state, host_id," \
 		" kernel, initrd, error, created_at, updated_at"
@@ -93,7 +94,7 @@ row_json(struct manager *m, const struct db_rows *rows, unsigned i)
 
 	if (fetch_volume(m, id, vid, path, sizeof path, vstate) >= 0)
 		vol = json_pack("{s:s, s:s, s:s}", "id", vid, "path", path, "state", vstate);
-	return json_pack("{s:s, s:s, s:I, s:I, s:s, s:s, s:s, s:o, s:s, s:o, s:o, s:I, s:I}",
+	return json_pack("{s:s, s:s, s:I, s:I, s:s, s:s, s:s, s:o, s:s, s:o, s:o, s:I, s:I, s:o}",
 		"id", id, "name", db_rows_get(rows, i, 1),
 		"vcpus", (json_int_t)strtoll(db_rows_get(rows, i, 2), NULL, 10),
 		"memory_mib", (json_int_t)strtoll(db_rows_get(rows, i, 3), NULL, 10),
@@ -105,7 +106,8 @@ row_json(struct manager *m, const struct db_rows *rows, unsigned i)
 		"kernel", db_rows_get(rows, i, 8),
 		"error", err ? json_string(err) : json_null(), "volume", vol,
 		"created_at", (json_int_t)strtoll(db_rows_get(rows, i, 11), NULL, 10),
-		"updated_at", (json_int_t)strtoll(db_rows_get(rows, i, 12), NULL, 10));
+		"updated_at", (json_int_t)strtoll(db_rows_get(rows, i, 12), NULL, 10),
+		"last_exit", vm_exits_get(id));
 }
 
 /* The agent's view wins for VMs we believe run: a guest that powered
@@ -121,6 +123,7 @@ sync_states(struct manager *m)
 		agent_reply_release(&rep);
 		return;
 	}
+	vm_exits_update(rep.json);
 	json_array_foreach(rep.json, i, v) {
 		const char *id = json_string_value(json_object_get(v, "id"));
 		const char *st = json_string_value(json_object_get(v, "state"));
