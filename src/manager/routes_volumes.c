@@ -51,7 +51,8 @@ list_volumes(struct http_request *req, struct http_response *resp)
 	struct manager *m = req->userdata;
 	json_t *arr;
 
-	if (db_query(m->db, "SELECT " VOLUME_COLS " FROM volumes ORDER BY created_at, id",
+	if (db_query(m->db, "SELECT " VOLUME_COLS " FROM volumes WHERE state <> 'error'"
+		    " ORDER BY created_at, id",
 		    0, NULL, &rows) < 0) {
 		http_reply_errorf(resp, "internal_error", NULL, "database error");
 		return;

@@ -93,7 +93,10 @@ row_json(struct manager *m, const struct db_rows *rows, unsigned i)
 	const char *id = db_rows_get(rows, i, 0), *err = db_rows_get(rows, i, 10);
 	json_t *vol = json_null();
 
-	if (fetch_volume(m, id, vid, path, sizeof path, vstate) >= 0)
+	/* A volume in state "error" is a failed attempt waiting for its
+	 * cleanup (the retry reuses its id): the VM has no volume. */
+	if (fetch_volume(m, id, vid, path, sizeof path, vstate) >= 0 &&
+	    strcmp(vstate, "error") != 0)
 		vol = json_pack("{s:s, s:s, s:s}", "id", vid, "path", path, "state", vstate);
 	return json_pack("{s:s, s:s, s:I, s:I, s:s, s:s, s:s, s:o, s:s, s:o, s:o, s:I, s:I}",
 		"id", id, "name", db_rows_get(rows, i, 1),
@@ -234,9 +237,14 @@ provision_failed(struct manager *m, const char *id, const char *key,
 		log_info("VM provisioning cancelled id=%s", id);
 		return;
 	}
-	if (b)
-		(void)b->ops->delete_volume(&m->env, b->id, b->cfg, vid, &ignore);
-	(void)db_exec(m->db, "DELETE FROM volumes WHERE id = $1", 1, p, NULL);
+	/* When the agent cannot delete now (it was killed, say), the row
+	 * stays in state "error": a retry reuses its id, and the agent then
+	 * removes the stale temp file first. */
+	if (b && b->ops->delete_volume(&m->env, b->id, b->cfg, vid, &ignore) < 0)
+		(void)db_exec(m->db, "UPDATE volumes SET state = 'error' WHERE id = $1",
+			1, p, NULL);
+	else
+		(void)db_exec(m->db, "DELETE FROM volumes WHERE id = $1", 1, p, NULL);
 	snprintf(msg, sizeof msg, "provisioning the rootfs on backend %s failed (%s): %s",
 		b ? b->name : "?", err->code, err->message);
 	log_warn("VM provisioning failed id=%s code=%s", id, err->code);
@@ -472,9 +480,12 @@ load_claimed(struct manager *m, const char *id, struct db_rows *row, struct nq_e
  * claim to the worker. Returns 1 when the worker took the claim. */
 static int
 reprovision(struct manager *m, const char *id, const struct db_rows *row,
-	struct nq_error *err)
+	const char *reuse_vid, struct nq_error *err)
 {
-	int r = insert_volume(m, id, db_rows_get(row, 0, 5));
+	const char *p[] = { reuse_vid };
+	int r = reuse_vid ? db_exec(m->db, "UPDATE volumes SET state = 'provisioning'"
+				  " WHERE id = $1", 1, p, NULL)
+			  : insert_volume(m, id, db_rows_get(row, 0, 5));
 
 	if (r == -EBUSY)
 		return nq_error_setr(err, r, "not_found", NULL,
@@ -496,7 +507,7 @@ action_claimed(struct manager *m, const char *id, enum vm_action act,
 {
 	_cleanup_(db_rows_release) struct db_rows row = { 0 };
 	struct agent_reply rep = { 0 };
-	char vid[AUTH_UUID_LEN + 1], path[128];
+	char vid[AUTH_UUID_LEN + 1], path[128], vstate[16];
 	int r;
 
 	r = load_claimed(m, id, &row, err);
@@ -505,8 +516,10 @@ action_claimed(struct manager *m, const char *id, enum vm_action act,
 	if (!strcmp(db_rows_get(&row, 0, 6), "provisioning"))
 		return nq_error_setr(err, -EBUSY, "invalid_state", NULL,
 			"VM %s is being provisioned; try again when it is ready", id);
-	if (fetch_volume(m, id, vid, NULL, 0, NULL) < 0)
-		return act == VM_STOP ? 0 : reprovision(m, id, &row, err);
+	if (fetch_volume(m, id, vid, NULL, 0, vstate) < 0)
+		return act == VM_STOP ? 0 : reprovision(m, id, &row, NULL, err);
+	if (strcmp(vstate, "ready") != 0)
+		return act == VM_STOP ? 0 : reprovision(m, id, &row, vid, err);
 	if (act == VM_START) {
 		r = agent_boot(m, &row, vid, err);
 	} else {

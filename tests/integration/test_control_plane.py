@@ -29,6 +29,10 @@ class Gates:
         self.dir = d
 
     def arm(self, step):
+        try:
+            os.unlink(os.path.join(self.dir, step + ".reached"))
+        except FileNotFoundError:
+            pass
         open(os.path.join(self.dir, step + ".wait"), "w").close()
 
     def release(self, step):
@@ -144,6 +148,25 @@ def test_manager_sigkill_at_each_provisioning_step(manager, agent, smbd, gates, 
         assert os.path.getsize(os.path.join(voldir, os.path.basename(
             after["volume"]["path"]))) == 2 * GiB
     gates.release(step)
+    if step == "clone":
+        # Two concurrent starts of the failed VM provision it once.
+        gates.arm("clone")
+        replies = []
+        ts = [threading.Thread(target=lambda: replies.append(manager.request(
+            "POST", "/v1/vms/%s/start" % vm["id"]))) for _ in range(2)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join(60)
+        codes = sorted(st for st, _ in replies)
+        assert codes == [200, 409], replies
+        assert [r["error"]["code"] for st, r in replies if st == 409][0] in (
+            "busy", "invalid_state"), replies
+        gates.wait_reached("clone")
+        tmps = [n for n in os.listdir(voldir) if n.endswith(".raw.tmp")]
+        assert len(tmps) == 1, tmps
+        gates.release("clone")
+        wait_state(manager, vm["id"], ("running",))
     t0 = time.monotonic()
     st, r = manager.request("DELETE", "/v1/vms/" + vm["id"])
     assert st == 204, r
