@@ -8,6 +8,13 @@
 #include "../common/fsutil.h"
 
 static int
+file_name_ext(const char *backend_id, const char *ext, char *buf, size_t bufsz)
+{
+	int n = snprintf(buf, bufsz, "%s%s", backend_id, ext);
+	return n < 0 || (size_t)n >= bufsz ? -ENAMETOOLONG : 0;
+}
+
+static int
 file_name(const char *backend_id, char *buf, size_t bufsz)
 {
 	int n = snprintf(buf, bufsz, "%s.cred", backend_id);
@@ -31,8 +38,57 @@ append(char *buf, size_t cap, size_t *len, const char *s, size_t n)
 	return 0;
 }
 
+static int put_as(struct agent *a, const char *backend_id, const char *ext,
+	const char *username, const char *password, size_t password_len,
+	const char *domain);
+
 int
 credstore_put(struct agent *a, const char *backend_id, const char *username,
+	const char *password, size_t password_len, const char *domain)
+{
+	return put_as(a, backend_id, ".cred", username, password, password_len, domain);
+}
+
+int
+credstore_put_pending(struct agent *a, const char *backend_id, const char *username,
+	const char *password, size_t password_len, const char *domain)
+{
+	return put_as(a, backend_id, ".cred.new", username, password, password_len, domain);
+}
+
+int
+credstore_pending_path(const struct agent *a, const char *backend_id, char *buf,
+	size_t bufsz)
+{
+	int n = snprintf(buf, bufsz, "%s/%s.cred.new", a->cfg.cred_dir, backend_id);
+	return n < 0 || (size_t)n >= bufsz ? -ENAMETOOLONG : 0;
+}
+
+int
+credstore_pending_commit(struct agent *a, const char *backend_id)
+{
+	char from[64], to[64];
+
+	if (file_name_ext(backend_id, ".cred.new", from, sizeof from) < 0 ||
+	    file_name(backend_id, to, sizeof to) < 0)
+		return -ENAMETOOLONG;
+	if (renameat(a->cred_dirfd, from, a->cred_dirfd, to) < 0)
+		return negerrno();
+	fsync(a->cred_dirfd);
+	return 0;
+}
+
+void
+credstore_pending_drop(struct agent *a, const char *backend_id)
+{
+	char name[64];
+
+	if (file_name_ext(backend_id, ".cred.new", name, sizeof name) == 0)
+		unlinkat(a->cred_dirfd, name, 0);
+}
+
+static int
+put_as(struct agent *a, const char *backend_id, const char *ext, const char *username,
 	const char *password, size_t password_len, const char *domain)
 {
 	char name[64];
@@ -42,7 +98,7 @@ credstore_put(struct agent *a, const char *backend_id, const char *username,
 	char *buf;
 	int r;
 
-	r = file_name(backend_id, name, sizeof name);
+	r = file_name_ext(backend_id, ext, name, sizeof name);
 	if (r < 0)
 		return r;
 	buf = malloc(cap);

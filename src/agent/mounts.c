@@ -4,6 +4,7 @@
  * the entry is MOUNTING or UNMOUNTING, so other identities proceed and
  * requests for the same identity wait for the one attempt. */
 #include "mounts.h"
+#include "volumes.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -549,9 +550,31 @@ mounts_capacity(struct agent *a, const char *backend_id, struct capacity *ret,
 		return nq_error_setr(err, r, "smb_timeout", NULL,
 			"the SMB server did not answer a capacity query within %u s",
 			a->cfg.probe_timeout);
+	if (r < 0 && volume_conn_broken(r))
+		return nq_error_setr(err, r, "smb_unreachable", NULL,
+			"the SMB server does not answer on this mount (%s); check that "
+			"it is up and reachable", strerror(-r));
 	if (r < 0)
 		return nq_error_setr(err, r, "smb_mount_failed", NULL,
 			"cannot read the share's capacity: %s", strerror(-r));
 	return 0;
 }
 
+
+int
+mounts_backend_spec(struct agent *a, const char *backend_id, struct smb_mount_spec *ret,
+	char *ret_dir, size_t dirsz)
+{
+	struct mount_table *t = a->mounts;
+	struct backend_rec *b;
+	int r = -ENOENT;
+
+	pthread_mutex_lock(&t->lock);
+	b = find_rec(t, backend_id);
+	if (b) {
+		r = smb_mount_spec_copy(&b->spec, ret);
+		snprintf(ret_dir, dirsz, "%s", b->m ? b->m->mount_point : b->mount_base);
+	}
+	pthread_mutex_unlock(&t->lock);
+	return r;
+}

@@ -52,4 +52,9 @@ int mounts_capacity(struct agent *a, const char *backend_id,
 /* [{mount_point, source, driver, backends:[ids]}]; caller owns. */
 json_t *mounts_list_json(struct agent *a);
 /* Unmount everything (used by tests' teardown and on request only). */
+/* Copy of the mount spec of a known backend (release with
+ * smb_mount_spec_release) and a directory for a credentials check (its
+ * mount point, or its mount base); -ENOENT for an unknown backend. */
+int mounts_backend_spec(struct agent *a, const char *backend_id,
+	struct smb_mount_spec *ret, char *ret_dir, size_t dirsz);
 const char *mount_driver_name(enum mount_driver d);

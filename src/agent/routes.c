@@ -11,6 +11,7 @@
 #include "credstore.h"
 #include "localdirs.h"
 #include "mounts.h"
+#include "smb_mount.h"
 #include "volumes.h"
 
 #define AGENT(req) ((struct agent *)(req)->userdata)
@@ -41,6 +42,37 @@ param_uuid(struct http_request *req, unsigned i, const char *field,
 	return true;
 }
 
+/* A backend this agent knows already (a rotation): prove the new
+ * credentials against its server before they replace anything, so a wrong
+ * password leaves the old file and the live mount exactly as they were.
+ * An unknown backend (first attach) is proved by the mount that follows. */
+static int
+store_credentials(struct agent *a, const char *id, const char *user, const char *pass,
+	size_t len, const char *dom, struct nq_error *err)
+{
+	struct smb_mount_spec spec = { 0 };
+	char dir[PATH_MAX], path[PATH_MAX];
+	int r;
+
+	if (mounts_backend_spec(a, id, &spec, dir, sizeof dir) < 0)
+		return credstore_put(a, id, user, pass, len, dom);
+	snprintf(spec.username, sizeof spec.username, "%s", user);
+	snprintf(spec.domain, sizeof spec.domain, "%s", dom ? dom : "");
+	r = credstore_put_pending(a, id, user, pass, len, dom);
+	if (r >= 0 && (r = credstore_pending_path(a, id, path, sizeof path)) >= 0) {
+		r = smb_check_credentials(a, &spec, path, dir, err);
+		if (r >= 0)
+			r = credstore_pending_commit(a, id);
+		else
+			log_info("new credentials refused by the server backend_id=%s code=%s",
+				id, err->code);
+	}
+	if (r < 0)
+		credstore_pending_drop(a, id);
+	smb_mount_spec_release(&spec);
+	return r;
+}
+
 /* PUT /v1/storage/smb/credentials/{backend_id} {username, password, domain?} */
 static void
 put_credentials(struct http_request *req, struct http_response *resp)
@@ -68,8 +100,10 @@ put_credentials(struct http_request *req, struct http_response *resp)
 			"username must not be empty (guest backends need no credentials)");
 		goto fail;
 	}
-	r = credstore_put(AGENT(req), id, user, pass,
-		json_string_length(json_object_get(body, "password")), dom);
+	r = store_credentials(AGENT(req), id, user, pass,
+		json_string_length(json_object_get(body, "password")), dom, &err);
+	if (r < 0 && err.code[0])
+		goto fail;
 	if (r < 0) {
 		nq_error_setr(&err, r, "io_error", NULL,
 			"cannot write the credentials file: %s", strerror(-r));

@@ -73,6 +73,7 @@ errno_text(int n)
 enum smb_class {
 	C_FAILED,
 	C_AUTH,
+	C_DENIED,
 	C_SHARE,
 	C_BAD_OPTION,
 	C_UNREACHABLE,
@@ -129,6 +130,10 @@ classify(const struct spawn_result *r, int n)
 	if ((n == 0 || n == ENOENT) && (mentions(text, "credentials file") ||
 					mentions(text, "credential file")))
 		return C_CRED;
+	/* nqrust-smbfs: the server accepted the credentials (its share list
+	 * opened) but the share refused the user. */
+	if (n == EPERM && mentions(text, "authenticated"))
+		return C_DENIED;
 	if (c != C_FAILED)
 		return c;
 	if (n == 0 && (mentions(text, "could not resolve") ||
@@ -161,6 +166,11 @@ smb_classify_mount_error(const struct smb_mount_spec *s,
 			nq_error_set(err, "smb_auth_failed", NULL,
 				"the SMB server %s rejected the username or password (error %d); check the credentials and re-save the password",
 				unc, n);
+		break;
+	case C_DENIED:
+		nq_error_set(err, "smb_access_denied", NULL,
+			"the SMB server %s accepted the login, but the share refuses this user (error %d); grant the user access to the share (valid users, share permissions) or use an account that has it",
+			unc, n);
 		break;
 	case C_SHARE:
 		nq_error_set(err, "smb_share_not_found", NULL,

@@ -11,6 +11,7 @@
 #include "../common/log.h"
 #include "deadline.h"
 #include "mountinfo.h"
+#include "volumes.h"
 
 static bool
 is_mounted_here(const char *mount_point)
@@ -235,6 +236,11 @@ smb_probe_writable(const struct smb_mount_spec *s, const char *mount_point,
 			"the backend's user write access to the share%s%s", unc, c.step,
 			strerror(-r), subdir && *subdir ? " and subdirectory " : "",
 			subdir ? subdir : "");
+	if (volume_conn_broken(r))
+		return nq_error_setr(err, r, "smb_unreachable", NULL,
+			"the SMB server for %s stopped answering during a test write "
+			"(%s: %s); check that it is up and reachable", unc, c.step,
+			strerror(-r));
 	return nq_error_setr(err, r, "smb_mount_failed", NULL,
 		"the test write on %s failed (%s: %s)", unc, c.step, strerror(-r));
 }

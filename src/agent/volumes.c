@@ -9,6 +9,7 @@
 #include <pthread.h>
 #include <time.h>
 
+#include "../common/debug_gate.h"
 #include "../common/log.h"
 #include "../common/validate.h"
 #include "localdirs.h"
@@ -87,10 +88,18 @@ release_volume_dir(struct agent *a, enum volume_kind k, const char *backend_id)
  * never this old. */
 #define STALE_TMP_SECS (10 * 60)
 #define INFLIGHT_MAX 256
+/* How long a delete waits for a cancelled creation to stop (it stops at
+ * the end of the data copy at the latest). */
+#define CANCEL_WAIT_SECS 300
 
-/* Volume ids this agent is creating right now (never swept). */
+/* Volume ids this agent is creating right now (never swept). A delete
+ * of one of them cancels the creation and waits for it to end. */
 static pthread_mutex_t inflight_lock = PTHREAD_MUTEX_INITIALIZER;
-static char inflight[INFLIGHT_MAX][NQ_UUID_LEN + 1];
+static pthread_cond_t inflight_done = PTHREAD_COND_INITIALIZER;
+static struct {
+	char id[NQ_UUID_LEN + 1];
+	bool cancel;
+} inflight[INFLIGHT_MAX];
 
 static bool
 inflight_add(const char *id)
@@ -99,8 +108,9 @@ inflight_add(const char *id)
 
 	pthread_mutex_lock(&inflight_lock);
 	for (size_t i = 0; i < INFLIGHT_MAX && !ok; i++)
-		if (!inflight[i][0]) {
-			snprintf(inflight[i], sizeof inflight[i], "%s", id);
+		if (!inflight[i].id[0]) {
+			snprintf(inflight[i].id, sizeof inflight[i].id, "%s", id);
+			inflight[i].cancel = false;
 			ok = true;
 		}
 	pthread_mutex_unlock(&inflight_lock);
@@ -112,8 +122,9 @@ inflight_del(const char *id)
 {
 	pthread_mutex_lock(&inflight_lock);
 	for (size_t i = 0; i < INFLIGHT_MAX; i++)
-		if (!strcmp(inflight[i], id))
-			inflight[i][0] = '\0';
+		if (!strcmp(inflight[i].id, id))
+			inflight[i].id[0] = '\0';
+	pthread_cond_broadcast(&inflight_done);
 	pthread_mutex_unlock(&inflight_lock);
 }
 
@@ -124,9 +135,49 @@ inflight_has(const char *id)
 
 	pthread_mutex_lock(&inflight_lock);
 	for (size_t i = 0; i < INFLIGHT_MAX && !found; i++)
-		found = !strcmp(inflight[i], id);
+		found = !strcmp(inflight[i].id, id);
 	pthread_mutex_unlock(&inflight_lock);
 	return found;
+}
+
+static bool
+inflight_cancelled(void *id)
+{
+	bool c = false;
+
+	pthread_mutex_lock(&inflight_lock);
+	for (size_t i = 0; i < INFLIGHT_MAX; i++)
+		if (!strcmp(inflight[i].id, id))
+			c = inflight[i].cancel;
+	pthread_mutex_unlock(&inflight_lock);
+	return c;
+}
+
+/* Cancel the creation of id, if one runs, and wait (bounded) until it
+ * has removed its temp file and ended. */
+static void
+inflight_cancel_wait(const char *id)
+{
+	struct timespec until;
+	bool found = false;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += CANCEL_WAIT_SECS;
+	pthread_mutex_lock(&inflight_lock);
+	for (size_t i = 0; i < INFLIGHT_MAX; i++)
+		if (!strcmp(inflight[i].id, id))
+			inflight[i].cancel = found = true;
+	if (found)
+		log_info("cancelling the creation of volume_id=%s", id);
+	while (found) {
+		found = false;
+		for (size_t i = 0; i < INFLIGHT_MAX; i++)
+			found |= !strcmp(inflight[i].id, id);
+		if (found && pthread_cond_timedwait(&inflight_done, &inflight_lock,
+				     &until) == ETIMEDOUT)
+			break;
+	}
+	pthread_mutex_unlock(&inflight_lock);
 }
 
 /* "[.]<prefix>-<uuid>.raw[.tmp]" → uuid (as written: lower case), or
@@ -184,6 +235,27 @@ allocated_json(int64_t v)
 	return v < 0 ? json_null() : json_integer(v);
 }
 
+bool
+volume_conn_broken(int r)
+{
+	switch (-r) {
+	case EIO:          /* FUSE bridge: the SMB session failed */
+	case ENOTCONN:     /* FUSE bridge gone, or the session dropped */
+	case ECONNRESET:
+	case ECONNABORTED:
+	case ECONNREFUSED:
+	case EPIPE:
+	case ETIMEDOUT:
+	case EHOSTDOWN:
+	case EHOSTUNREACH:
+	case ENETUNREACH:
+	case ESHUTDOWN:
+		return true;
+	default:
+		return false;
+	}
+}
+
 static int
 io_error(enum volume_kind k, struct nq_error *err, int r, const char *what)
 {
@@ -194,6 +266,10 @@ io_error(enum volume_kind k, struct nq_error *err, int r, const char *what)
 		return nq_error_setr(err, r, k == VOLUME_SMB ? "smb_not_writable" : "not_writable",
 			NULL, "the %s refused a write while %s (%s)",
 			k == VOLUME_SMB ? "share" : "backend directory", what, strerror(-r));
+	if (k == VOLUME_SMB && volume_conn_broken(r))
+		return nq_error_setr(err, r, "smb_unreachable", NULL,
+			"the connection to the SMB server broke while %s (%s); check that "
+			"the server is up and reachable", what, strerror(-r));
 	return nq_error_setr(err, r, "io_error", NULL, "%s failed: %s", what, strerror(-r));
 }
 
@@ -266,6 +342,13 @@ volumes_create(struct agent *a, enum volume_kind k, const char *backend_id,
 		r = fill_clone(a, k, fd, image, &size_bytes, &info.copy, err);
 		if (r < 0)
 			goto fail;
+	}
+	/* Test pause point: the data is in the temp file, nothing final yet. */
+	debug_gate("clone", inflight_cancelled, (void *)volume_id);
+	if (inflight_cancelled((void *)volume_id)) {
+		r = nq_error_setr(err, -ECANCELED, "cancelled", NULL,
+			"the creation of volume %s was cancelled by a delete", volume_id);
+		goto fail;
 	}
 	if (fstat(fd, &st) < 0 || ((uint64_t)st.st_size < size_bytes &&
 				   ftruncate(fd, (off_t)size_bytes) < 0)) {
@@ -364,6 +447,9 @@ volumes_delete(struct agent *a, enum volume_kind k, const char *backend_id,
 
 	if (dfd < 0)
 		return dfd;
+	/* A creation in progress is cancelled first: it must not rename its
+	 * file into place after we have deleted. */
+	inflight_cancel_wait(volume_id);
 	volume_name(k, volume_id, name, sizeof name, false);
 	volume_name(k, volume_id, tmp, sizeof tmp, true);
 	if (unlinkat(dfd, name, 0) < 0 && errno != ENOENT)

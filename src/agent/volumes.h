@@ -39,7 +39,8 @@ int volumes_create(struct agent *a, enum volume_kind k, const char *backend_id, 
  * server's allocation size, so st_blocks there is derived from the size. */
 int volumes_list(struct agent *a, enum volume_kind k, const char *backend_id, json_t **ret,
 	struct nq_error *err);
-/* Idempotent. */
+/* Idempotent. A creation of volume_id in progress is cancelled first
+ * (it ends with "cancelled" and removes its temp file). */
 int volumes_delete(struct agent *a, enum volume_kind k, const char *backend_id, const char *volume_id,
 	struct nq_error *err);
 /* The path of an existing volume, for a VMM to open. An SMB backend's
@@ -49,5 +50,8 @@ int volumes_delete(struct agent *a, enum volume_kind k, const char *backend_id, 
 int volumes_pin_rootfs(struct agent *a, enum volume_kind k, const char *backend_id,
 	const char *volume_id, char *ret_path, size_t pathsz, struct nq_error *err);
 void volumes_unpin(struct agent *a, enum volume_kind k, const char *backend_id);
+/* True for the errnos a broken SMB connection surfaces as (-errno in r):
+ * such a failure during a clone is smb_unreachable, not io_error. */
+bool volume_conn_broken(int r);
 /* [{name, size_bytes, allocated_bytes}] of the image dir; caller owns. */
 int images_list(struct agent *a, json_t **ret);

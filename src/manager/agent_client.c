@@ -75,6 +75,19 @@ agent_reply_release(struct agent_reply *r)
 	r->json = NULL;
 }
 
+/* The agent's snake_case error code in body, or NULL. */
+static const char *
+agent_error_code(json_t *body)
+{
+	json_t *e = body ? json_object_get(body, "error") : NULL;
+	const char *code = json_string_value(json_object_get(e, "code"));
+
+	if (!code || !*code || strlen(code) >= sizeof ((struct nq_error *)0)->code ||
+	    strspn(code, "abcdefghijklmnopqrstuvwxyz0123456789_") != strlen(code))
+		return NULL;
+	return code;
+}
+
 /* Copy the agent's error object into err; a generic one otherwise. */
 static void
 error_from_reply(const struct agent_reply *rep, struct nq_error *err)
@@ -155,15 +168,12 @@ agent_call(struct agent_client *a, const char *method, const char *path,
 	free(b.p);
 	if (status >= 200 && status < 300)
 		return 0;
-	if (status >= 500 || status < 200) {
+	/* The agent answered: its own error (no_space 507, io_error 500, every
+	 * smb_* code) keeps its meaning. agent_unavailable is for an agent
+	 * that cannot be reached or answers without a well-formed error. */
+	if (!agent_error_code(ret->json)) {
 		nq_error_set(err, "agent_unavailable", NULL,
 			"the agent failed with HTTP status %ld", status);
-		/* Keep the agent's message when it gave one. */
-		json_t *e = json_object_get(ret->json, "error");
-		const char *msg = json_string_value(json_object_get(e, "message"));
-		if (msg && err)
-			snprintf(err->message, sizeof err->message,
-				"the agent failed: %s", msg);
 		return -EHOSTUNREACH;
 	}
 	error_from_reply(ret, err);

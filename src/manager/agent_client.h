@@ -28,9 +28,11 @@ void agent_reply_release(struct agent_reply *r);
  * copied: a caller sending a password wipes its buffer afterwards.
  * Returns 0 for a 2xx reply (*ret filled). Otherwise returns <0 with err
  * filled and *ret still filled with what arrived:
- *  - no connection / timeout / 5xx: -EHOSTUNREACH, code agent_unavailable
- *    (timeouts also set ret->status = 0);
- *  - 4xx: -EREMOTEIO, the agent's own {code, message, field}. */
+ *  - no connection / timeout, or a non-2xx reply without a well-formed
+ *    error body: -EHOSTUNREACH, code agent_unavailable (timeouts also set
+ *    ret->status = 0);
+ *  - 4xx or 5xx with the agent's error body: -EREMOTEIO, the agent's own
+ *    {code, message, field} (no_space stays no_space, and so on). */
 int agent_call(struct agent_client *a, const char *method, const char *path,
 	const char *body, size_t body_len, long timeout_ms,
 	struct agent_reply *ret, struct nq_error *err);

@@ -29,6 +29,17 @@ get_u64(json_t *o, const char *k)
 		       ? (uint64_t)json_integer_value(v) : 0;
 }
 
+/* size_bytes and allocated_bytes (null: unknown) of an agent's volume. */
+static void
+volume_info_from_json(json_t *o, struct volume_info *ret)
+{
+	json_t *a = json_object_get(o, "allocated_bytes");
+
+	ret->size_bytes = get_u64(o, "size_bytes");
+	ret->allocated_known = json_is_integer(a) && json_integer_value(a) >= 0;
+	ret->allocated_bytes = ret->allocated_known ? (uint64_t)json_integer_value(a) : 0;
+}
+
 int
 backend_agent_capacity(const struct backend_env *env, const char *path, const char *id,
 	const void *cfg, bool may_remount, backend_reattach_fn reattach,
@@ -89,9 +100,38 @@ backend_agent_volume_create(const struct backend_env *env, const char *kind,
 	if (r >= 0) {
 		const char *p = json_string_value(json_object_get(rep.json, "path"));
 		snprintf(ret->path, sizeof ret->path, "%s", p ? p : "");
-		ret->size_bytes = get_u64(rep.json, "size_bytes");
-		ret->allocated_bytes = get_u64(rep.json, "allocated_bytes");
+		volume_info_from_json(rep.json, ret);
 	}
+	agent_reply_release(&rep);
+	return r;
+}
+
+int
+backend_agent_volume_find(const struct backend_env *env, const char *kind,
+	const char *id, const char *volume_id, struct volume_info *ret,
+	struct nq_error *err)
+{
+	struct agent_reply rep = { 0 };
+	char path[160];
+	json_t *v;
+	size_t i;
+	int r;
+
+	snprintf(path, sizeof path, "/v1/storage/%s/volumes/%s", kind, id);
+	r = agent_call(env->agent, "GET", path, NULL, 0, env->call_timeout_ms, &rep, err);
+	if (r < 0 && rep.status == 404 && strcmp(err->code, "not_found") == 0)
+		r = 0; /* the host does not know the backend: no volume there */
+	else if (r >= 0)
+		json_array_foreach(rep.json, i, v) {
+			const char *vid = json_string_value(json_object_get(v, "volume_id"));
+			const char *p = json_string_value(json_object_get(v, "path"));
+			if (!vid || strcmp(vid, volume_id) != 0)
+				continue;
+			snprintf(ret->path, sizeof ret->path, "%s", p ? p : "");
+			volume_info_from_json(v, ret);
+			r = 1;
+			break;
+		}
 	agent_reply_release(&rep);
 	return r;
 }

@@ -31,6 +31,7 @@ struct capacity {
 struct volume_info {
 	char path[4096];
 	uint64_t size_bytes, allocated_bytes;
+	bool allocated_known; /* false: the agent said null (unknown) */
 };
 
 enum parse_mode {
@@ -106,6 +107,12 @@ int backend_agent_capacity(const struct backend_env *env, const char *path,
 int backend_agent_volume_create(const struct backend_env *env, const char *kind,
 	const char *id, const char *volume_id, const char *image, uint64_t size_bytes,
 	struct volume_info *ret, struct nq_error *err);
+/* GET /v1/storage/<kind>/volumes/<id>: the volume volume_id when the host
+ * has it (1, *ret filled), 0 when it has not (only finished volumes are
+ * listed; a clone in progress is not). */
+int backend_agent_volume_find(const struct backend_env *env, const char *kind,
+	const char *id, const char *volume_id, struct volume_info *ret,
+	struct nq_error *err);
 /* DELETE /v1/storage/<kind>/volumes/<id>/<volume_id>; 404 counts as done. */
 int backend_agent_volume_delete(const struct backend_env *env, const char *kind,
 	const char *id, const char *volume_id, struct nq_error *err);

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "debug_gate.h"
 #include "fsutil.h"
 #include "json_wipe.h"
 #include "log.h"
@@ -206,7 +207,6 @@ setup(struct manager *m, int argc, char **argv)
 	ratelimit_init(m->rl_addr, m->cfg.login_max_failures * 4, m->cfg.login_window,
 		m->cfg.login_lockout);
 	pthread_mutex_init(&m->rl_lock, NULL);
-	pthread_mutex_init(&m->mutate_lock, NULL);
 	sem_init(&m->hash_slots, 0, 2);
 	{
 		/* A real argon2id hash of a random string, so that failed logins
@@ -282,6 +282,11 @@ main(int argc, char **argv)
 		http_server_stop(srv);
 		return 1;
 	}
+	r = vms_recover_start(&m);
+	if (r < 0)
+		log_error("cannot start the recovery of interrupted operations err=%d", r);
+	if (debug_gate_enabled())
+		log_warn("NQRUST_DEBUG_GATE_DIR is set: test pause points are armed");
 	if (hosts_heartbeat(&m, NULL, NULL) < 0)
 		log_warn("the agent did not answer; the host registers on its next call");
 	log_info("listening host=%s port=%u agent=%s", m.cfg.listen_host,
@@ -295,6 +300,7 @@ main(int argc, char **argv)
 	http_server_stop(srv);
 	vms_wait_idle();
 	storage_refresher_stop(&m);
+	vms_recover_stop(&m);
 	registry_free(m.reg);
 	db_close(m.db);
 	agent_client_free(m.env.agent);

@@ -21,10 +21,6 @@ struct manager {
 	struct db *db;
 	struct registry *reg;
 	struct backend_env env;
-	/* Serialises backend and volume mutations (create, patch, delete,
-	 * volume create/delete) so checks and effects cannot interleave.
-	 * Listing never takes it. */
-	pthread_mutex_t mutate_lock;
 	pthread_mutex_t rl_lock;
 	struct ratelimit *rl_user, *rl_addr; /* failed logins, per key kind */
 	char dummy_hash[AUTH_HASH_MAX];      /* verified for unknown users */
@@ -36,6 +32,9 @@ struct manager {
 	pthread_cond_t refresh_cond;
 	bool stopping;
 	bool refresh_now;
+	/* Recovery of interrupted operations (vms_recover.c). */
+	pthread_t recoverer;
+	bool recoverer_started;
 };
 
 /* ---- storage (storage.c) ---- */
@@ -43,6 +42,10 @@ struct manager {
 /* Build the registry from the database; make sure localfile-default exists
  * and that exactly one backend is the default. */
 int storage_load(struct manager *m);
+/* The status word for a failed check's error code: "unreachable" (agent
+ * or server cannot be reached), "auth_failed", "access_denied",
+ * "not_found", "not_writable", "full", "busy" or "error". */
+const char *storage_status_of(const char *code);
 /* Check one backend now (capacity with a short timeout) and cache it. */
 void storage_refresh_one(struct manager *m, struct backend *b);
 int storage_refresher_start(struct manager *m);

@@ -71,7 +71,7 @@ storage_refresher_stop(struct manager *m)
 		return;
 	pthread_mutex_lock(&m->refresh_lock);
 	__atomic_store_n(&m->stopping, true, __ATOMIC_RELAXED);
-	pthread_cond_signal(&m->refresh_cond);
+	pthread_cond_broadcast(&m->refresh_cond); /* the recoverer waits too */
 	pthread_mutex_unlock(&m->refresh_lock);
 	pthread_join(m->refresher, NULL);
 	m->refresher_started = false;

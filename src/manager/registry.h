@@ -35,7 +35,7 @@ backend_unrefp(struct backend **b)
 }
 
 struct backend_status {
-	char status[16];   /* "unknown", "ok", "unreachable" */
+	char status[24];   /* "unknown", "ok", or storage_status_of(code) */
 	char code[48];     /* error code of the last failed check, or "" */
 	char message[384];
 	bool have_capacity;

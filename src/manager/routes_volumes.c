@@ -7,9 +7,11 @@
 #include <time.h>
 
 #include "auth.h"
+#include "claims.h"
 #include "log.h"
 #include "manager.h"
 #include "validate.h"
+#include "vms.h"
 
 #define VOLUME_SIZE_MAX (64ULL << 40) /* 64 TiB */
 #define VOLUME_COLS "id, backend_id, vm_id, path, size_bytes, allocated_bytes, state"
@@ -17,14 +19,14 @@
 static json_t *
 volume_json(const struct db_rows *rows, unsigned i)
 {
-	const char *vm = db_rows_get(rows, i, 2);
+	const char *vm = db_rows_get(rows, i, 2), *alloc = db_rows_get(rows, i, 5);
 
-	return json_pack("{s:s, s:s, s:o, s:s, s:I, s:I, s:s}",
+	return json_pack("{s:s, s:s, s:o, s:s, s:I, s:o, s:s}",
 		"id", db_rows_get(rows, i, 0), "backend_id", db_rows_get(rows, i, 1),
 		"vm_id", vm ? json_string(vm) : json_null(),
 		"path", db_rows_get(rows, i, 3),
 		"size_bytes", (json_int_t)strtoll(db_rows_get(rows, i, 4), NULL, 10),
-		"allocated_bytes", (json_int_t)strtoll(db_rows_get(rows, i, 5), NULL, 10),
+		"allocated_bytes", alloc ? json_integer(strtoll(alloc, NULL, 10)) : json_null(),
 		"state", db_rows_get(rows, i, 6));
 }
 
@@ -49,7 +51,8 @@ list_volumes(struct http_request *req, struct http_response *resp)
 	struct manager *m = req->userdata;
 	json_t *arr;
 
-	if (db_query(m->db, "SELECT " VOLUME_COLS " FROM volumes ORDER BY created_at, id",
+	if (db_query(m->db, "SELECT " VOLUME_COLS " FROM volumes WHERE state <> 'error'"
+		    " ORDER BY created_at, id",
 		    0, NULL, &rows) < 0) {
 		http_reply_errorf(resp, "internal_error", NULL, "database error");
 		return;
@@ -75,14 +78,48 @@ get_volume(struct http_request *req, struct http_response *resp)
 		http_reply_json(resp, 200, volume_json(&rows, 0));
 }
 
+/* The row first (state provisioning, under the backend's claim so that a
+ * backend DELETE cannot slip in between), then the agent's work, with the
+ * volume claimed; a manager that dies in between leaves a row its
+ * recovery settles (vms_recover.c). */
+static int
+insert_row(struct manager *m, const char *backend_id, const char *vid,
+	unsigned long long size, struct nq_error *err)
+{
+	char key[CLAIM_KEY_MAX], now[24], sz[24];
+	struct backend *b;
+	int r;
+
+	claim_key(key, "backend", backend_id);
+	r = claim_try(key, "the storage backend", err);
+	if (r < 0)
+		return r;
+	b = registry_get(m->reg, backend_id);
+	snprintf(now, sizeof now, "%lld", (long long)time(NULL));
+	snprintf(sz, sizeof sz, "%llu", size);
+	const char *p[] = { vid, backend_id, sz, now };
+	r = b ? db_exec(m->db, "INSERT INTO volumes (id, backend_id, vm_id, path, size_bytes,"
+		" allocated_bytes, state, created_at) VALUES ($1, $2, NULL, '', $3, NULL,"
+		" 'provisioning', $4)", 4, p, NULL) : -ENOENT;
+	backend_unref(b);
+	claim_release(key);
+	if (r == -ENOENT || r == -EBUSY)
+		return nq_error_setr(err, -ENOENT, "invalid_field", "backend_id",
+			"no backend with id %.64s", backend_id);
+	if (r < 0)
+		return nq_error_setr(err, r, "internal_error", NULL, "database error");
+	return 0;
+}
+
 static int
 do_create(struct manager *m, const char *backend_id, const char *image,
 	unsigned long long size, char vid[AUTH_UUID_LEN + 1], struct nq_error *err)
 {
 	struct volume_info vi = { 0 };
 	struct nq_error ignore = { 0 };
+	char key[CLAIM_KEY_MAX];
+	const char *p[] = { vid };
 	struct backend *b;
-	char now[24], sz[24], alloc[24];
 	int r;
 
 	b = registry_get(m->reg, backend_id);
@@ -90,22 +127,26 @@ do_create(struct manager *m, const char *backend_id, const char *image,
 		return nq_error_setr(err, -ENOENT, "invalid_field", "backend_id",
 			"no backend with id %.64s", backend_id);
 	auth_new_uuid(vid);
-	r = b->ops->provision_volume(&m->env, b->id, b->cfg, vid, image, size, &vi, err);
+	claim_key(key, "volume", vid);
+	(void)claim_try(key, "the volume", NULL); /* a new id: never busy */
+	r = insert_row(m, backend_id, vid, size, err);
 	if (r >= 0) {
-		snprintf(now, sizeof now, "%lld", (long long)time(NULL));
-		snprintf(sz, sizeof sz, "%" PRIu64, vi.size_bytes ? vi.size_bytes : (uint64_t)size);
-		snprintf(alloc, sizeof alloc, "%" PRIu64, vi.allocated_bytes);
-		const char *p[] = { vid, b->id, vi.path, sz, alloc, now };
-		r = db_exec(m->db, "INSERT INTO volumes (id, backend_id, vm_id, path,"
-			" size_bytes, allocated_bytes, state, created_at)"
-			" VALUES ($1, $2, NULL, $3, $4, $5, 'ready', $6)", 6, p, NULL);
+		r = b->ops->provision_volume(&m->env, b->id, b->cfg, vid, image, size, &vi, err);
+		if (r >= 0) {
+			if (!vi.size_bytes)
+				vi.size_bytes = size;
+			r = vms_volume_ready(m, vid, &vi);
+			if (r < 0)
+				nq_error_set(err, "internal_error", NULL, "database error");
+		}
 		if (r < 0) {
 			b->ops->delete_volume(&m->env, b->id, b->cfg, vid, &ignore);
-			nq_error_set(err, "internal_error", NULL, "database error");
+			(void)db_exec(m->db, "DELETE FROM volumes WHERE id = $1", 1, p, NULL);
 		} else {
 			log_info("volume created id=%s backend=%s", vid, b->id);
 		}
 	}
+	claim_release(key);
 	backend_unref(b);
 	return r;
 }
@@ -141,9 +182,7 @@ create_volume(struct http_request *req, struct http_response *resp)
 			"size_bytes must not exceed %llu", VOLUME_SIZE_MAX);
 		goto fail;
 	}
-	pthread_mutex_lock(&m->mutate_lock);
 	r = do_create(m, backend_id, image, size, vid, &err);
-	pthread_mutex_unlock(&m->mutate_lock);
 	if (r < 0)
 		goto fail;
 	json_decref(body);
@@ -195,9 +234,14 @@ delete_volume(struct http_request *req, struct http_response *resp)
 	struct nq_error err = { 0 };
 	int r;
 
-	pthread_mutex_lock(&m->mutate_lock);
-	r = do_delete(m, req->params[0], &err);
-	pthread_mutex_unlock(&m->mutate_lock);
+	char key[CLAIM_KEY_MAX];
+
+	claim_key(key, "volume", req->params[0]);
+	r = claim_try(key, "the volume", &err);
+	if (r >= 0) {
+		r = do_delete(m, req->params[0], &err);
+		claim_release(key);
+	}
 	if (r < 0)
 		http_reply_error(resp, &err);
 	else

@@ -1,12 +1,17 @@
 /* Storage backends: the service behind routes_storage.c. Each mutation
- * runs under m->mutate_lock in the order validate → agent → database →
- * registry, and undoes the agent side when a later step fails. */
+ * runs in the order validate → agent → database → registry and undoes the
+ * agent side when a later step fails. A PATCH or DELETE claims its backend
+ * (claims.h): a second operation on the same backend gets 409 "busy", and
+ * no lock shared with other backends or VMs is held across an agent call,
+ * so a hung SMB server delays only operations on its own backend. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 
 #include "auth.h"
+#include "claims.h"
+#include "debug_gate.h"
 #include "fsutil.h"
 #include "log.h"
 #include "manager.h"
@@ -22,19 +27,12 @@ now_str(char buf[24])
 }
 
 static void
-unlockp(pthread_mutex_t **l)
+claim_releasep(char (*key)[CLAIM_KEY_MAX])
 {
-	if (*l)
-		pthread_mutex_unlock(*l);
+	if ((*key)[0])
+		claim_release(*key);
 }
-#define _cleanup_unlock_ _cleanup_(unlockp)
-
-static pthread_mutex_t *
-lock(pthread_mutex_t *l)
-{
-	pthread_mutex_lock(l);
-	return l;
-}
+#define _cleanup_claim_ _cleanup_(claim_releasep)
 
 /* Rendered config for the database: the API form, which never holds a
  * password. */
@@ -131,6 +129,29 @@ storage_load(struct manager *m)
 	return 0;
 }
 
+const char *
+storage_status_of(const char *code)
+{
+	static const struct { const char *code, *status; } map[] = {
+		{ "agent_unavailable", "unreachable" },
+		{ "smb_unreachable", "unreachable" },
+		{ "smb_timeout", "unreachable" },
+		{ "smb_auth_failed", "auth_failed" },
+		{ "smb_cred_missing", "auth_failed" },
+		{ "smb_access_denied", "access_denied" },
+		{ "smb_share_not_found", "not_found" },
+		{ "smb_not_writable", "not_writable" },
+		{ "not_writable", "not_writable" },
+		{ "no_space", "full" },
+		{ "busy", "busy" },
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(map); i++)
+		if (strcmp(map[i].code, code) == 0)
+			return map[i].status;
+	return "error";
+}
+
 void
 storage_refresh_one(struct manager *m, struct backend *b)
 {
@@ -141,18 +162,26 @@ storage_refresh_one(struct manager *m, struct backend *b)
 
 	r = b->ops->capacity(&m->env, b->id, b->cfg, false, &st.cap, &err);
 	if (r == -ENOENT) {
-		/* The agent lost the mount. Re-establish it under the mutation
-		 * lock, and only if the backend still exists. */
-		pthread_mutex_lock(&m->mutate_lock);
-		struct backend *cur = registry_get(m->reg, b->id);
-		if (cur) {
-			memset(&err, 0, sizeof err);
-			r = cur->ops->capacity(&m->env, cur->id, cur->cfg, true, &st.cap, &err);
-			if (r >= 0)
-				log_info("backend re-attached on the agent id=%s", b->id);
+		/* The agent lost the mount. Re-establish it under the backend's
+		 * claim, and only if the backend still exists; an operation that
+		 * holds the claim right now (a PATCH, a DELETE) decides instead. */
+		char key[CLAIM_KEY_MAX];
+		claim_key(key, "backend", b->id);
+		if (claim_try(key, "the backend", NULL) >= 0) {
+			struct backend *cur = registry_get(m->reg, b->id);
+			if (cur) {
+				memset(&err, 0, sizeof err);
+				r = cur->ops->capacity(&m->env, cur->id, cur->cfg, true,
+					&st.cap, &err);
+				if (r >= 0)
+					log_info("backend re-attached on the agent id=%s", b->id);
+			}
+			backend_unref(cur);
+			claim_release(key);
+		} else {
+			nq_error_set(&err, "busy", NULL, "the backend is not attached on the "
+				"agent; it is re-attached once the running operation ends");
 		}
-		backend_unref(cur);
-		pthread_mutex_unlock(&m->mutate_lock);
 	}
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	st.checked_at = ts.tv_sec ? ts.tv_sec : 1;
@@ -160,8 +189,8 @@ storage_refresh_one(struct manager *m, struct backend *b)
 		snprintf(st.status, sizeof st.status, "ok");
 		st.have_capacity = true;
 	} else {
-		snprintf(st.status, sizeof st.status, "unreachable");
 		snprintf(st.code, sizeof st.code, "%s", err.code[0] ? err.code : "agent_unavailable");
+		snprintf(st.status, sizeof st.status, "%s", storage_status_of(st.code));
 		snprintf(st.message, sizeof st.message, "%s", err.message);
 	}
 	registry_set_status(m->reg, b->id, &st);
@@ -255,7 +284,6 @@ storage_create(struct manager *m, const struct backend_create *bc,
 	char ret_id[BACKEND_ID_MAX + 1], struct nq_error *err)
 {
 	_cleanup_secret_ struct secret *secret = NULL;
-	_cleanup_unlock_ pthread_mutex_t *held = NULL;
 	_cleanup_free_ void *cfg = NULL;
 	_cleanup_free_ char *conf = NULL;
 	struct nq_error ignore = { 0 };
@@ -275,7 +303,9 @@ storage_create(struct manager *m, const struct backend_create *bc,
 	if (!conf)
 		return nq_error_setr(err, -ENOMEM, "internal_error", NULL, "out of memory");
 
-	held = lock(&m->mutate_lock);
+	/* A new id: nobody else can touch this backend before it is
+	 * published, so nothing is claimed; the name is unique in the
+	 * database, which settles two creates racing for one name. */
 	r = name_taken(m, bc->name, NULL, err);
 	if (r < 0)
 		return r;
@@ -316,6 +346,7 @@ storage_create(struct manager *m, const struct backend_create *bc,
 	if (bc->make_default)
 		registry_set_default(m->reg, id);
 	log_info("backend created id=%s name=%s kind=%s", id, bc->name, bc->ops->kind);
+	debug_gate("backend-created", NULL, NULL);
 
 	struct backend *b = registry_get(m->reg, id);
 	if (b) {
@@ -353,7 +384,7 @@ storage_update(struct manager *m, const char *id, const struct backend_update *b
 {
 	_cleanup_secret_ struct secret *secret = NULL, *ignore_pw = NULL;
 	_cleanup_(backend_unrefp) struct backend *old = NULL;
-	_cleanup_unlock_ pthread_mutex_t *held = NULL;
+	_cleanup_claim_ char key[CLAIM_KEY_MAX] = "";
 	_cleanup_free_ void *cfg = NULL;
 	_cleanup_free_ char *conf = NULL;
 	struct nq_error ignore = { 0 };
@@ -370,7 +401,18 @@ storage_update(struct manager *m, const char *id, const struct backend_update *b
 		if (secret_new(bu->rotate_password, n, &secret) < 0)
 			return nq_error_setr(err, -ENOMEM, "internal_error", NULL, "out of memory");
 	}
-	held = lock(&m->mutate_lock);
+	old = registry_get(m->reg, id);
+	if (!old)
+		return nq_error_setr(err, -ENOENT, "not_found", NULL, "no backend with id %s", id);
+	claim_key(key, "backend", id);
+	r = claim_try(key, "the backend", err);
+	if (r < 0) {
+		key[0] = '\0';
+		return r;
+	}
+	/* Reread under the claim: a PATCH that finished just before ours
+	 * published a new instance. */
+	backend_unref(old);
 	old = registry_get(m->reg, id);
 	if (!old)
 		return nq_error_setr(err, -ENOENT, "not_found", NULL, "no backend with id %s", id);
@@ -458,12 +500,17 @@ storage_delete(struct manager *m, const char *id, json_t **ret_volumes,
 	struct nq_error *err)
 {
 	_cleanup_(backend_unrefp) struct backend *b = NULL;
-	_cleanup_unlock_ pthread_mutex_t *held = NULL;
+	_cleanup_claim_ char key[CLAIM_KEY_MAX] = "";
 	char def[BACKEND_ID_MAX + 1];
 	const char *p[] = { id };
 	int r;
 
-	held = lock(&m->mutate_lock);
+	claim_key(key, "backend", id);
+	r = claim_try(key, "the backend", err);
+	if (r < 0) {
+		key[0] = '\0';
+		return r;
+	}
 	b = registry_get(m->reg, id);
 	if (!b)
 		return nq_error_setr(err, -ENOENT, "not_found", NULL, "no backend with id %s", id);
@@ -481,6 +528,9 @@ storage_delete(struct manager *m, const char *id, json_t **ret_volumes,
 	if (r < 0)
 		return r;
 	r = db_exec(m->db, "DELETE FROM backends WHERE id = $1", 1, p, NULL);
+	if (r == -EBUSY)
+		return nq_error_setr(err, r, "backend_in_use", NULL,
+			"a VM or volume on this backend appeared while it was being removed");
 	if (r < 0)
 		return nq_error_setr(err, r, "internal_error", NULL, "database error");
 	registry_remove(m->reg, id);

@@ -1,7 +1,9 @@
 /* VM operations: create (tracked provisioning worker), start, stop,
- * restart, delete. Database writes take m->mutate_lock briefly; agent
- * calls run outside it. A VM in state "provisioning" belongs to its worker:
- * other operations on it are refused with 409. */
+ * restart, delete. Every operation claims its VM (claims.h): a second one
+ * gets 409 "busy" at once; the provisioning worker holds the claim until
+ * it is done. Deleting a VM that is being provisioned cancels the worker
+ * (and the agent's clone) and waits for it. No lock is held across an
+ * agent call. */
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -9,6 +11,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "claims.h"
+#include "debug_gate.h"
 #include "hosts.h"
 #include "log.h"
 #include "manager.h"
@@ -78,11 +82,9 @@ set_state(struct manager *m, const char *id, const char *state, const char *erro
 	const char *p[] = { id, state, error, now };
 
 	now_str(now);
-	pthread_mutex_lock(&m->mutate_lock);
 	if (db_exec(m->db, "UPDATE vms SET state = $2, error = $3, updated_at = $4"
 		    " WHERE id = $1", 4, p, NULL) < 0)
 		log_warn("cannot record VM state id=%s state=%s", id, state);
-	pthread_mutex_unlock(&m->mutate_lock);
 }
 
 static json_t *
@@ -92,7 +94,10 @@ row_json(struct manager *m, const struct db_rows *rows, unsigned i)
 	const char *id = db_rows_get(rows, i, 0), *err = db_rows_get(rows, i, 10);
 	json_t *vol = json_null();
 
-	if (fetch_volume(m, id, vid, path, sizeof path, vstate) >= 0)
+	/* A volume in state "error" is a failed attempt waiting for its
+	 * cleanup (the retry reuses its id): the VM has no volume. */
+	if (fetch_volume(m, id, vid, path, sizeof path, vstate) >= 0 &&
+	    strcmp(vstate, "error") != 0)
 		vol = json_pack("{s:s, s:s, s:s}", "id", vid, "path", path, "state", vstate);
 	return json_pack("{s:s, s:s, s:I, s:I, s:s, s:s, s:s, s:o, s:s, s:o, s:o, s:I, s:I, s:o}",
 		"id", id, "name", db_rows_get(rows, i, 1),
@@ -130,10 +135,8 @@ sync_states(struct manager *m)
 		if (!id || !st || strcmp(st, "stopped"))
 			continue;
 		const char *p[] = { id };
-		pthread_mutex_lock(&m->mutate_lock);
 		(void)db_exec(m->db, "UPDATE vms SET state = 'stopped' WHERE id = $1"
 			" AND state = 'running'", 1, p, NULL);
-		pthread_mutex_unlock(&m->mutate_lock);
 	}
 	agent_reply_release(&rep);
 }
@@ -216,14 +219,50 @@ agent_boot(struct manager *m, const struct db_rows *row, const char *vid,
 	return r;
 }
 
-/* The worker: clone the image onto the backend, then boot. */
+static bool
+gate_cancelled(void *key)
+{
+	return claim_cancelled(key);
+}
+
+/* The clone failed: whatever the agent wrote goes too, and the VM records
+ * the cause (start retries). Not when the VM is being deleted: the
+ * deleter removes everything once this worker has let go. */
 static void
-provision(struct manager *m, const char *id)
+provision_failed(struct manager *m, const char *id, const char *key,
+	struct backend *b, const char *vid, const struct nq_error *err)
+{
+	struct nq_error ignore = { 0 };
+	const char *p[] = { vid };
+	char msg[600];
+
+	if (claim_cancelled(key)) {
+		log_info("VM provisioning cancelled id=%s", id);
+		return;
+	}
+	/* When the agent cannot delete now (it was killed, say), the row
+	 * stays in state "error": a retry reuses its id, and the agent then
+	 * removes the stale temp file first. */
+	if (b && b->ops->delete_volume(&m->env, b->id, b->cfg, vid, &ignore) < 0)
+		(void)db_exec(m->db, "UPDATE volumes SET state = 'error' WHERE id = $1",
+			1, p, NULL);
+	else
+		(void)db_exec(m->db, "DELETE FROM volumes WHERE id = $1", 1, p, NULL);
+	snprintf(msg, sizeof msg, "provisioning the rootfs on backend %s failed (%s): %s",
+		b ? b->name : "?", err->code, err->message);
+	log_warn("VM provisioning failed id=%s code=%s", id, err->code);
+	set_state(m, id, "error", msg);
+}
+
+/* The worker: clone the image onto the backend, then boot. Runs with the
+ * VM's claim (key), which the caller releases. */
+static void
+provision(struct manager *m, const char *id, const char *key)
 {
 	_cleanup_(db_rows_release) struct db_rows row = { 0 };
-	struct nq_error err = { 0 }, ignore = { 0 };
+	struct nq_error err = { 0 };
 	struct volume_info vi = { 0 };
-	char vid[AUTH_UUID_LEN + 1], msg[600], sz[24], alloc[24];
+	char vid[AUTH_UUID_LEN + 1], msg[600];
 	struct backend *b = NULL;
 	int r;
 
@@ -234,32 +273,20 @@ provision(struct manager *m, const char *id)
 	b = registry_get(m->reg, db_rows_get(&row, 0, 5));
 	if (!b)
 		r = nq_error_setr(&err, -ENOENT, "not_found", NULL, "the backend was removed");
+	else if (claim_cancelled(key))
+		r = nq_error_setr(&err, -ECANCELED, "cancelled", NULL, "the VM is being deleted");
 	else
 		r = b->ops->provision_volume(&m->env, b->id, b->cfg, vid,
 			db_rows_get(&row, 0, 4), 0, &vi, &err);
 	if (r < 0) {
-		const char *p[] = { vid };
-		/* Whatever the agent wrote before failing goes too. */
-		if (b)
-			(void)b->ops->delete_volume(&m->env, b->id, b->cfg, vid, &ignore);
-		pthread_mutex_lock(&m->mutate_lock);
-		(void)db_exec(m->db, "DELETE FROM volumes WHERE id = $1", 1, p, NULL);
-		pthread_mutex_unlock(&m->mutate_lock);
-		snprintf(msg, sizeof msg, "provisioning the rootfs on backend %s failed (%s): %s",
-			b ? b->name : "?", err.code, err.message);
-		log_warn("VM provisioning failed id=%s code=%s", id, err.code);
-		set_state(m, id, "error", msg);
+		provision_failed(m, id, key, b, vid, &err);
 		backend_unref(b);
 		return;
 	}
 	backend_unref(b);
-	snprintf(sz, sizeof sz, "%" PRIu64, vi.size_bytes);
-	snprintf(alloc, sizeof alloc, "%" PRIu64, vi.allocated_bytes);
-	const char *p[] = { vid, vi.path, sz, alloc };
-	pthread_mutex_lock(&m->mutate_lock);
-	r = db_exec(m->db, "UPDATE volumes SET path = $2, size_bytes = $3,"
-		" allocated_bytes = $4, state = 'ready' WHERE id = $1", 4, p, NULL);
-	pthread_mutex_unlock(&m->mutate_lock);
+	if (debug_gate("vm-cloned", gate_cancelled, (void *)key) || claim_cancelled(key))
+		return;
+	r = vms_volume_ready(m, vid, &vi);
 	if (r < 0) {
 		set_state(m, id, "error", "database error recording the volume");
 		return;
@@ -271,6 +298,8 @@ provision(struct manager *m, const char *id)
 		set_state(m, id, "error", msg);
 		return;
 	}
+	if (debug_gate("vm-booted", gate_cancelled, (void *)key) || claim_cancelled(key))
+		return;
 	set_state(m, id, "running", NULL);
 	log_info("VM running id=%s", id);
 }
@@ -284,8 +313,11 @@ static void *
 worker(void *arg)
 {
 	struct work *w = arg;
+	char key[CLAIM_KEY_MAX];
 
-	provision(w->m, w->id);
+	claim_key(key, "vm", w->id);
+	provision(w->m, w->id, key);
+	claim_release(key);
 	free(w);
 	pthread_mutex_lock(&busy_lock);
 	busy--;
@@ -294,6 +326,8 @@ worker(void *arg)
 	return NULL;
 }
 
+/* Start the provisioning worker for VM id, handing it the VM's claim,
+ * which the caller holds. On failure the claim is still the caller's. */
 static int
 spawn_worker(struct manager *m, const char *id)
 {
@@ -320,7 +354,8 @@ spawn_worker(struct manager *m, const char *id)
 	return 0;
 }
 
-/* New volume row in state provisioning for VM id on its backend. */
+/* New volume row in state provisioning for VM id on its backend;
+ * allocated_bytes stays NULL (unknown) until the agent says. */
 static int
 insert_volume(struct manager *m, const char *id, const char *backend_id)
 {
@@ -330,16 +365,50 @@ insert_volume(struct manager *m, const char *id, const char *backend_id)
 	now_str(now);
 	const char *p[] = { vid, backend_id, id, now };
 	return db_exec(m->db, "INSERT INTO volumes (id, backend_id, vm_id, path, size_bytes,"
-		" allocated_bytes, state, created_at) VALUES ($1, $2, $3, '', 0, 0,"
+		" allocated_bytes, state, created_at) VALUES ($1, $2, $3, '', 0, NULL,"
 		" 'provisioning', $4)", 4, p, NULL);
+}
+
+/* Insert the VM with its image and volume rows, all or nothing. */
+static int
+insert_vm(struct manager *m, const struct vm_new *v, const char *id, const char *bid,
+	const struct host_info *host, const struct image_boot *img)
+{
+	char now[24], vc[16], mem[16], isz[24];
+	int r;
+
+	now_str(now);
+	snprintf(vc, sizeof vc, "%u", v->vcpus);
+	snprintf(mem, sizeof mem, "%u", v->memory_mib);
+	snprintf(isz, sizeof isz, "%llu", img->size_bytes);
+	const char *pi[] = { v->image_id, isz, now };
+	const char *pv[] = { id, v->name, vc, mem, v->image_id, bid, host->id, img->kernel,
+		img->initrd, now };
+	r = db_begin(m->db);
+	if (r >= 0)
+		r = db_exec(m->db, "INSERT INTO images (id, name, size_bytes, created_at)"
+			" VALUES ($1, $1, $2, $3) ON CONFLICT (id) DO UPDATE SET"
+			" size_bytes = $2", 3, pi, NULL);
+	if (r >= 0)
+		r = db_exec(m->db, "INSERT INTO vms (id, name, vcpus, memory_mib, image_id,"
+			" backend_id, state, host_id, kernel, initrd, created_at, updated_at)"
+			" VALUES ($1, $2, $3, $4, $5, $6, 'provisioning', $7, $8, $9, $10, $10)",
+			10, pv, NULL);
+	if (r >= 0)
+		r = insert_volume(m, id, bid);
+	if (r >= 0)
+		r = db_commit(m->db);
+	if (r < 0)
+		db_rollback(m->db);
+	return r;
 }
 
 int
 vms_create(struct manager *m, const struct vm_new *v, char ret_id[AUTH_UUID_LEN + 1],
 	struct nq_error *err)
 {
-	char bid[BACKEND_ID_MAX + 1], id[AUTH_UUID_LEN + 1], now[24], vc[16], mem[16],
-		isz[24];
+	char bid[BACKEND_ID_MAX + 1], id[AUTH_UUID_LEN + 1], bkey[CLAIM_KEY_MAX],
+		vkey[CLAIM_KEY_MAX];
 	struct image_boot img;
 	struct host_info host;
 	struct backend *b;
@@ -357,41 +426,39 @@ vms_create(struct manager *m, const struct vm_new *v, char ret_id[AUTH_UUID_LEN 
 	backend_unref(b);
 	if (r < 0 || (r = images_resolve(m, v->image_id, &img, err)) < 0)
 		return r;
-	auth_new_uuid(id);
-	now_str(now);
-	snprintf(vc, sizeof vc, "%u", v->vcpus);
-	snprintf(mem, sizeof mem, "%u", v->memory_mib);
-	snprintf(isz, sizeof isz, "%llu", img.size_bytes);
-	const char *pi[] = { v->image_id, isz, now };
-	const char *pv[] = { id, v->name, vc, mem, v->image_id, bid, host.id, img.kernel,
-		img.initrd, now };
-	pthread_mutex_lock(&m->mutate_lock);
-	r = db_begin(m->db);
-	if (r >= 0)
-		r = db_exec(m->db, "INSERT INTO images (id, name, size_bytes, created_at)"
-			" VALUES ($1, $1, $2, $3) ON CONFLICT (id) DO UPDATE SET"
-			" size_bytes = $2", 3, pi, NULL);
-	if (r >= 0)
-		r = db_exec(m->db, "INSERT INTO vms (id, name, vcpus, memory_mib, image_id,"
-			" backend_id, state, host_id, kernel, initrd, created_at, updated_at)"
-			" VALUES ($1, $2, $3, $4, $5, $6, 'provisioning', $7, $8, $9, $10, $10)",
-			10, pv, NULL);
-	if (r >= 0)
-		r = insert_volume(m, id, bid);
-	if (r >= 0)
-		r = db_commit(m->db);
+	/* The backend's claim for the inserts only: a PATCH or DELETE of this
+	 * backend in flight answers 409 busy here instead of racing us. */
+	claim_key(bkey, "backend", bid);
+	r = claim_try(bkey, "the storage backend", err);
 	if (r < 0)
-		db_rollback(m->db);
-	pthread_mutex_unlock(&m->mutate_lock);
+		return r;
+	b = registry_get(m->reg, bid);
+	auth_new_uuid(id);
+	claim_key(vkey, "vm", id);
+	if (!b)
+		r = nq_error_setr(err, -ENOENT, "not_found", "storage_backend_id",
+			"the backend %.64s was removed", bid);
+	else if ((r = claim_try(vkey, "the VM", err)) >= 0)
+		r = insert_vm(m, v, id, bid, &host, &img);
+	backend_unref(b);
+	claim_release(bkey);
+	if (r < 0 && b)
+		claim_release(vkey);
+	if (r < 0 && err->code[0])
+		return r;
 	if (r == -EEXIST)
 		return nq_error_setr(err, r, "name_taken", "name",
 			"a VM named %s exists already", v->name);
+	if (r == -EBUSY)
+		return nq_error_setr(err, r, "not_found", "storage_backend_id",
+			"the backend %.64s was removed", bid);
 	if (r < 0)
 		return nq_error_setr(err, r, "internal_error", NULL, "database error");
 	log_info("VM created id=%s name=%s backend=%s image=%s", id, v->name, bid,
 		v->image_id);
 	r = spawn_worker(m, id);
 	if (r < 0) {
+		claim_release(vkey);
 		set_state(m, id, "error", "cannot start the provisioning worker");
 		return nq_error_setr(err, r, "internal_error", NULL, "cannot start a worker");
 	}
@@ -399,9 +466,9 @@ vms_create(struct manager *m, const struct vm_new *v, char ret_id[AUTH_UUID_LEN 
 	return 0;
 }
 
-/* Claim the VM for an operation: refuses while a worker owns it. */
+/* Fetch a VM the caller has claimed. */
 static int
-load_idle(struct manager *m, const char *id, struct db_rows *row, struct nq_error *err)
+load_claimed(struct manager *m, const char *id, struct db_rows *row, struct nq_error *err)
 {
 	int r = fetch(m, id, row);
 
@@ -409,39 +476,53 @@ load_idle(struct manager *m, const char *id, struct db_rows *row, struct nq_erro
 		return nq_error_setr(err, r, "not_found", NULL, "no VM with id %.64s", id);
 	if (r < 0)
 		return nq_error_setr(err, r, "internal_error", NULL, "database error");
-	if (!strcmp(db_rows_get(row, 0, 6), "provisioning")) {
-		db_rows_release(row);
-		return nq_error_setr(err, -EBUSY, "invalid_state", NULL,
-			"VM %s is being provisioned; try again when it is ready", id);
-	}
 	return 0;
 }
 
-int
-vms_action(struct manager *m, const char *id, enum vm_action act, struct nq_error *err)
+/* Provisioning failed earlier (no volume): start retries it, handing the
+ * claim to the worker. Returns 1 when the worker took the claim. */
+static int
+reprovision(struct manager *m, const char *id, const struct db_rows *row,
+	const char *reuse_vid, struct nq_error *err)
+{
+	const char *p[] = { reuse_vid };
+	int r = reuse_vid ? db_exec(m->db, "UPDATE volumes SET state = 'provisioning'"
+				  " WHERE id = $1", 1, p, NULL)
+			  : insert_volume(m, id, db_rows_get(row, 0, 5));
+
+	if (r == -EBUSY)
+		return nq_error_setr(err, r, "not_found", NULL,
+			"the VM's storage backend was removed");
+	if (r < 0)
+		return nq_error_setr(err, r, "internal_error", NULL, "database error");
+	set_state(m, id, "provisioning", NULL);
+	r = spawn_worker(m, id);
+	if (r < 0) {
+		set_state(m, id, "error", "cannot start the provisioning worker");
+		return nq_error_setr(err, r, "internal_error", NULL, "cannot start a worker");
+	}
+	return 1;
+}
+
+static int
+action_claimed(struct manager *m, const char *id, enum vm_action act,
+	struct nq_error *err)
 {
 	_cleanup_(db_rows_release) struct db_rows row = { 0 };
 	struct agent_reply rep = { 0 };
-	char vid[AUTH_UUID_LEN + 1], path[128];
+	char vid[AUTH_UUID_LEN + 1], path[128], vstate[16];
 	int r;
 
-	r = load_idle(m, id, &row, err);
+	r = load_claimed(m, id, &row, err);
 	if (r < 0)
 		return r;
-	if (fetch_volume(m, id, vid, NULL, 0, NULL) < 0) {
-		/* Provisioning failed earlier: start retries it. */
-		if (act == VM_STOP)
-			return 0;
-		pthread_mutex_lock(&m->mutate_lock);
-		r = insert_volume(m, id, db_rows_get(&row, 0, 5));
-		pthread_mutex_unlock(&m->mutate_lock);
-		if (r < 0)
-			return nq_error_setr(err, r, "internal_error", NULL, "database error");
-		set_state(m, id, "provisioning", NULL);
-		r = spawn_worker(m, id);
-		return r < 0 ? nq_error_setr(err, r, "internal_error", NULL,
-				       "cannot start a worker") : 0;
-	}
+	if (!strcmp(db_rows_get(&row, 0, 6), "provisioning"))
+		return nq_error_setr(err, -EBUSY, "invalid_state", NULL,
+			"VM %s is being provisioned; try again when it is ready", id);
+	if (fetch_volume(m, id, vid, NULL, 0, vstate) < 0)
+		return act == VM_STOP ? 0 : reprovision(m, id, &row, NULL, err);
+	if (strcmp(vstate, "ready") != 0)
+		return act == VM_STOP ? 0 : reprovision(m, id, &row, vid, err);
 	if (act == VM_START) {
 		r = agent_boot(m, &row, vid, err);
 	} else {
@@ -463,7 +544,47 @@ vms_action(struct manager *m, const char *id, enum vm_action act, struct nq_erro
 }
 
 int
-vms_delete(struct manager *m, const char *id, struct nq_error *err)
+vms_action(struct manager *m, const char *id, enum vm_action act, struct nq_error *err)
+{
+	char key[CLAIM_KEY_MAX];
+	int r;
+
+	claim_key(key, "vm", id);
+	r = claim_try(key, "the VM", err);
+	if (r < 0)
+		return r;
+	r = action_claimed(m, id, act, err);
+	if (r != 1)
+		claim_release(key);
+	return r < 0 ? r : 0;
+}
+
+/* A worker provisions this VM: cancel it, and the agent's clone with it
+ * (deleting a volume that is being created cancels the creation), then
+ * wait until the worker lets go. */
+static int
+cancel_worker(struct manager *m, const char *id, const char *key, struct nq_error *err)
+{
+	_cleanup_(db_rows_release) struct db_rows row = { 0 };
+	char vid[AUTH_UUID_LEN + 1];
+	struct nq_error ignore = { 0 };
+	struct backend *b;
+
+	if (!claim_cancel(key))
+		return claim_wait(key, VM_CALL_TIMEOUT_MS, "the VM", err);
+	log_info("cancelling the provisioning of VM id=%s", id);
+	if (fetch(m, id, &row) >= 0 && !strcmp(db_rows_get(&row, 0, 6), "provisioning") &&
+	    fetch_volume(m, id, vid, NULL, 0, NULL) >= 0 &&
+	    (b = registry_get(m->reg, db_rows_get(&row, 0, 5)))) {
+		(void)b->ops->delete_volume(&m->env, b->id, b->cfg, vid, &ignore);
+		backend_unref(b);
+	}
+	return claim_wait(key, m->env.provision_timeout_ms > 0 ? m->env.provision_timeout_ms
+		: VM_CALL_TIMEOUT_MS, "the VM", err);
+}
+
+static int
+delete_claimed(struct manager *m, const char *id, struct nq_error *err)
 {
 	_cleanup_(db_rows_release) struct db_rows row = { 0 };
 	struct agent_reply rep = { 0 };
@@ -471,7 +592,7 @@ vms_delete(struct manager *m, const char *id, struct nq_error *err)
 	struct backend *b;
 	int r, status;
 
-	r = load_idle(m, id, &row, err);
+	r = load_claimed(m, id, &row, err);
 	if (r < 0)
 		return r;
 	snprintf(path, sizeof path, "/v1/vms/%s", id);
@@ -491,7 +612,6 @@ vms_delete(struct manager *m, const char *id, struct nq_error *err)
 		}
 	}
 	const char *p[] = { id };
-	pthread_mutex_lock(&m->mutate_lock);
 	r = db_begin(m->db);
 	if (r >= 0)
 		r = db_exec(m->db, "DELETE FROM volumes WHERE vm_id = $1", 1, p, NULL);
@@ -501,9 +621,22 @@ vms_delete(struct manager *m, const char *id, struct nq_error *err)
 		r = db_commit(m->db);
 	if (r < 0)
 		db_rollback(m->db);
-	pthread_mutex_unlock(&m->mutate_lock);
 	if (r < 0)
 		return nq_error_setr(err, r, "internal_error", NULL, "database error");
 	log_info("VM deleted id=%s", id);
 	return 0;
+}
+
+int
+vms_delete(struct manager *m, const char *id, struct nq_error *err)
+{
+	char key[CLAIM_KEY_MAX];
+	int r;
+
+	claim_key(key, "vm", id);
+	if (claim_try(key, "the VM", NULL) < 0 && (r = cancel_worker(m, id, key, err)) < 0)
+		return r;
+	r = delete_claimed(m, id, err);
+	claim_release(key);
+	return r;
 }

@@ -43,6 +43,17 @@ int vms_delete(struct manager *m, const char *id, struct nq_error *err);
 /* One VM (with its volume) or every VM; new references, NULL on error. */
 json_t *vms_get_json(struct manager *m, const char *id, struct nq_error *err);
 json_t *vms_list_json(struct manager *m);
+/* Record a finished clone: path, size, allocated (NULL when unknown),
+ * state ready. */
+struct volume_info;
+int vms_volume_ready(struct manager *m, const char *vid, const struct volume_info *vi);
+/* Settle what a previous manager process left in state "provisioning"
+ * (vms_recover.c): one pass, -EAGAIN when some rows must be retried. */
+int vms_recover_once(struct manager *m);
+/* Run passes in a thread until everything is settled (after
+ * storage_refresher_start; stopped with the refresher's stop flag). */
+int vms_recover_start(struct manager *m);
+void vms_recover_stop(struct manager *m);
 /* Wait for provisioning workers (shutdown). */
 void vms_wait_idle(void);
 

@@ -402,6 +402,9 @@ main(int argc, char **argv)
 	if (r < 0)
 		die(-r, "could not initialise the SMB client library");
 	r = smbfs_probe(&fs);
+	if (r < 0 && classify(-r) == EACCES && !o.guest && smbfs_probe_server(&fs) == 0)
+		die(EPERM, "the server accepted the credentials, but the share \"%s\" "
+			"refused this user (authenticated; access denied)" RAW, o.share, -r);
 	if (r < 0)
 		die_probe(&o, -r);
 	if (o.check_only) {

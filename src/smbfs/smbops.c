@@ -343,6 +343,30 @@ smbfs_probe(struct smbfs *fs)
 	return r;
 }
 
+int
+smbfs_probe_server(struct smbfs *fs)
+{
+	const char *slash = strchr(fs->base_url + 6, '/');
+	SMBCFILE *dir;
+	char *url;
+	int r = 0;
+
+	if (!slash)
+		return -EINVAL;
+	url = strndup(fs->base_url, (size_t)(slash - fs->base_url) + 1);
+	if (!url)
+		return -ENOMEM;
+	pthread_mutex_lock(&fs->lock);
+	dir = smbc_getFunctionOpendir(fs->ctx)(fs->ctx, url);
+	if (!dir)
+		r = smb_err();
+	else
+		smbc_getFunctionClosedir(fs->ctx)(fs->ctx, dir);
+	pthread_mutex_unlock(&fs->lock);
+	free(url);
+	return r;
+}
+
 void
 smbfs_release(struct smbfs *fs)
 {

@@ -61,6 +61,12 @@ const char *smbfs_durable_unavailable(void);
  * URL (caller frees) or NULL with errno set. */
 char *smbfs_url(const struct smbfs *fs, const char *path);
 
+/* List the server's shares ("smb://host:port/") with the same credentials:
+ * 0 when the server accepts them. Tells a share that refuses an
+ * authenticated user from a wrong password (both are EACCES on the
+ * share). */
+int smbfs_probe_server(struct smbfs *fs);
+
 /* Append the percent-encoding of s (n bytes) to out (capacity cap, used
  * *len); -ENAMETOOLONG when it does not fit. */
 int smbfs_url_encode(char *out, size_t cap, size_t *len, const char *s,

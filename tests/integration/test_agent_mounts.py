@@ -247,9 +247,18 @@ def test_rotation_keeps_the_live_mount(agent, smbd):
     assert agent.put_creds(bid, smbd.user, smbd.password)[0] == 204
     st, m = agent.mount(**smb_body(smbd, "secure", backend_id=bid, username=smbd.user))
     assert st == 200
-    # Rotating credentials (even to ones the server would refuse) does not
-    # remount: the backend keeps using its live mount for volumes.
-    assert agent.put_creds(bid, smbd.user, "rotated-" + smbd.password)[0] == 204
+    cred = os.path.join(agent.cred_dir, bid + ".cred")
+    with open(cred, "rb") as f:
+        before = f.read()
+    # Credentials the server refuses are proved wrong before they replace
+    # anything (issue 10): 422, the old file and the live mount unchanged.
+    st, r = agent.put_creds(bid, smbd.user, "rotated-" + smbd.password)
+    assert st == 422 and r["error"]["code"] == "smb_auth_failed", r
+    with open(cred, "rb") as f:
+        assert f.read() == before
+    # Rotating to credentials the server accepts does not remount: the
+    # backend keeps using its live mount for volumes.
+    assert agent.put_creds(bid, smbd.user, smbd.password)[0] == 204
     st, r = agent.request("POST", "/v1/storage/smb/volumes",
                           {"backend_id": bid, "volume_id": new_id(), "size_bytes": 1 << 20})
     assert st == 201, r

@@ -47,12 +47,14 @@ function capacityCell(b) {
 }
 
 function statusCell(b) {
-	const st = ['ok', 'unreachable', 'error'].includes(b.status) ? b.status : 'error';
+	// The dot has three colours; the text is the classified cause
+	// (auth_failed, access_denied, unreachable, full, …).
+	const st = ['ok', 'unreachable'].includes(b.status) ? b.status : 'error';
 	const reason = b.status_error ? `${b.status}: ${b.status_error.message} (${b.status_error.code})` : b.status;
 	return el('span', { class: 'status', title: reason },
 		el('span', { class: 'dot ' + st, 'aria-hidden': 'true' }),
 		el('span', { class: 'sr-only' }, reason),
-		el('span', { class: 'status-text', 'aria-hidden': 'true' }, st));
+		el('span', { class: 'status-text', 'aria-hidden': 'true' }, String(b.status).replace(/_/g, ' ')));
 }
 
 export function storagePage(main) {
