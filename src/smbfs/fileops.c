@@ -98,7 +98,8 @@ do_open(const char *path, int flags, mode_t mode, struct fuse_file_info *fi)
 		return r;
 	}
 	a.h->flags = smb_open_flags(flags) & O_ACCMODE;
-	a.h->sync = (flags & (O_SYNC | O_DSYNC)) != 0 && (flags & O_ACCMODE) != O_RDONLY;
+	a.h->sync = (flags & (O_SYNC | O_DSYNC)) != 0 &&
+		    (flags & O_ACCMODE) != O_RDONLY && !fs->nostrictsync;
 	r = smbfs_call(fs, open_attempt, &a);
 	if (r < 0) {
 		free(a.h->url);
@@ -315,7 +316,7 @@ smbfs_op_fsync(const char *path, int datasync, struct fuse_file_info *fi)
 	int r;
 
 	(void)datasync;
-	if (fs->view.ro)
+	if (fs->view.ro || fs->nostrictsync)
 		return 0;
 	if (h && (h->flags & O_ACCMODE) != O_RDONLY)
 		return smbfs_call(fs, fsync_attempt, &a);

@@ -392,7 +392,8 @@ main(int argc, char **argv)
 	fs.mountpoint = o.mountpoint;
 	fs.hard = o.hard;
 	fs.grace_s = o.grace_s;
-	if (!o.view.ro && smbfs_durable_init() < 0)
+	fs.nostrictsync = o.nostrictsync;
+	if (!o.view.ro && !o.nostrictsync && smbfs_durable_init() < 0)
 		die(EOPNOTSUPP, "cannot make fsync durable on the server: %s",
 			smbfs_durable_unavailable());
 	r = build_base_url(&o, &fs);

@@ -171,7 +171,9 @@ parse_one(struct smbfs_opts *o, char *opt)
 	for (size_t i = 0; harmless_flags[i]; i++)
 		if (!val && strcmp(opt, harmless_flags[i]) == 0)
 			return 0;
-	if (!val && (strcmp(opt, "hard") == 0 || strcmp(opt, "soft") == 0)) {
+	if (!val && (strcmp(opt, "strictsync") == 0 || strcmp(opt, "nostrictsync") == 0)) {
+		o->nostrictsync = opt[0] == 'n';
+	} else if (!val && (strcmp(opt, "hard") == 0 || strcmp(opt, "soft") == 0)) {
 		o->hard = opt[0] == 'h'; /* the last one given wins, as in cifs */
 	} else if (!val && strcmp(opt, "guest") == 0) {
 		o->guest = true;

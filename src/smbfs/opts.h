@@ -34,6 +34,10 @@ struct smbfs_opts {
 	 * (timeout=) for a reconnect, then fails it with EIO. */
 	bool hard;
 	unsigned grace_s;
+	/* nostrictsync (cifs' meaning): fsync is not sent to the server.
+	 * For benchmarks and operators who accept the risk; the agent never
+	 * passes it and refuses it in a backend's mount_options. */
+	bool nostrictsync;
 	/* mount_timeout=: limit for connecting at mount time (the agent
 	 * passes its probe deadline); 0 = not given. */
 	unsigned mount_timeout_s;

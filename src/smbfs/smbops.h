@@ -47,6 +47,7 @@ struct smbfs {
 	unsigned gen;
 	bool outage;
 	bool hard;              /* wait for the server forever */
+	bool nostrictsync;      /* fsync and O_SYNC are not sent to the server */
 	unsigned grace_s;       /* soft: how long a request may wait */
 };
 
