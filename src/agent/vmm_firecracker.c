@@ -198,9 +198,12 @@ fc_start(const struct vmm_spec *s, struct vmm_proc *ret, struct nq_error *err)
 		     "vcpu_count", (int)s->vcpus, "mem_size_mib", (int)s->memory_mib,
 		     "smt", 0), err)) < 0 ||
 	    (r = fc_put(sock, "/boot-source", boot, err)) < 0 ||
-	    (r = fc_put(sock, "/drives/rootfs", json_pack("{s:s, s:s, s:b, s:b}",
+	    /* Writeback: guest flushes become fsync of the file (durable
+	     * on the SMB server); Firecracker's default Unsafe drops them. */
+	    (r = fc_put(sock, "/drives/rootfs", json_pack("{s:s, s:s, s:b, s:b, s:s}",
 		     "drive_id", "rootfs", "path_on_host", s->rootfs,
-		     "is_root_device", 1, "is_read_only", 0), err)) < 0 ||
+		     "is_root_device", 1, "is_read_only", 0, "cache_type",
+		     "Writeback"), err)) < 0 ||
 	    (r = fc_put(sock, "/actions", json_pack("{s:s}", "action_type",
 		     "InstanceStart"), err)) < 0)
 		goto fail;

@@ -116,6 +116,12 @@ class VMM:
             if body["is_root_device"] and any(
                     d["is_root_device"] for i, d in self.drives.items() if i != parts[1]):
                 raise Fault("A root block device already exists!")
+            if body.get("cache_type", "Unsafe") not in ("Unsafe", "Writeback"):
+                raise Fault("unknown variant `%s`, expected `Unsafe` or `Writeback`"
+                            % body["cache_type"])
+            if body.get("io_engine", "Sync") not in ("Sync", "Async"):
+                raise Fault("unknown variant `%s`, expected `Sync` or `Async`"
+                            % body["io_engine"])
             ro = body.get("is_read_only", False)
             try:
                 fd = os.open(body["path_on_host"], os.O_RDONLY if ro else os.O_RDWR)

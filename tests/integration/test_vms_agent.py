@@ -45,8 +45,11 @@ def test_lifecycle_speaks_firecracker_api(vm_agent, fake_fc, smbd):
     assert reqs[0]["body"] == {"vcpu_count": 2, "mem_size_mib": 256, "smt": False}
     assert reqs[1]["body"]["kernel_image_path"] == os.path.join(vm_agent.image_dir,
                                                                 "vmlinux")
+    # Writeback: the guest's flushes reach the host file (and so the SMB
+    # server); Firecracker's default, Unsafe, drops them.
     assert reqs[2]["body"] == {"drive_id": "rootfs", "path_on_host": path,
-                               "is_root_device": True, "is_read_only": False}
+                               "is_root_device": True, "is_read_only": False,
+                               "cache_type": "Writeback"}
     assert reqs[3]["body"] == {"action_type": "InstanceStart"}
     # The file the fake opened is the one on the share (same inode via the mount).
     backing = os.path.join(smbd.shares["guest"], "vms-" + bid[:8], "smb-%s.raw" % vid)
