@@ -75,7 +75,19 @@ open_attempt(struct smbfs *fs, void *arg)
 	a->h->f = smbc_getFunctionOpen(fs->ctx)(fs->ctx, a->h->url,
 		smb_open_flags(a->flags), a->mode);
 	a->h->gen = fs->gen;
-	return a->h->f ? 0 : smb_err();
+	if (!a->h->f)
+		return smb_err();
+	/* An O_TRUNC open is a truncate the replay journal must see. */
+	if (a->flags & O_TRUNC) {
+		int r = journal_add_truncate(fs, a->h->url, 0);
+
+		if (r < 0) {
+			smbc_getFunctionClose(fs->ctx)(fs->ctx, a->h->f);
+			a->h->f = NULL;
+			return r;
+		}
+	}
+	return 0;
 }
 
 static int
@@ -201,6 +213,12 @@ write_attempt(struct smbfs *fs, void *arg)
 			return smb_err();
 		if (w == 0)
 			return -EIO;
+		/* Acknowledged, not yet durable: journal it before we count it,
+		 * so a retry rewrites what could not be journaled. */
+		r = journal_add_write(fs, h->url, a->wbuf + a->done, (size_t)w,
+			a->off + (off_t)a->done);
+		if (r < 0)
+			return r;
 		a->done += (size_t)w;
 	}
 	return 0;
@@ -244,6 +262,10 @@ path_file_attempt(struct smbfs *fs, void *arg)
 		r = smbc_getFunctionFtruncate(fs->ctx)(fs->ctx, f, a->size) < 0
 			    ? smb_err() : 0;
 	smbc_getFunctionClose(fs->ctx)(fs->ctx, f);
+	if (r == 0 && a->flush)
+		journal_forget(fs, a->url);
+	else if (r == 0)
+		r = journal_add_truncate(fs, a->url, a->size);
 	return r;
 }
 
@@ -276,7 +298,7 @@ ftruncate_attempt(struct smbfs *fs, void *arg)
 
 	if (!f || smbc_getFunctionFtruncate(fs->ctx)(fs->ctx, f, a->size) < 0)
 		return smb_err();
-	return 0;
+	return journal_add_truncate(fs, fh_get(a->fi)->url, a->size);
 }
 
 int
@@ -298,8 +320,11 @@ fsync_attempt(struct smbfs *fs, void *arg)
 {
 	struct fh_args *a = arg;
 	SMBCFILE *f = fh_file_locked(fs, a->fi);
+	int r = f ? smbfs_flush_file(f) : smb_err();
 
-	return f ? smbfs_flush_file(f) : smb_err();
+	if (r == 0)
+		journal_forget(fs, fh_get(a->fi)->url);
+	return r;
 }
 
 /* fsync and fdatasync: the server flushes the file to stable storage

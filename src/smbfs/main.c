@@ -393,6 +393,8 @@ main(int argc, char **argv)
 	fs.hard = o.hard;
 	fs.grace_s = o.grace_s;
 	fs.nostrictsync = o.nostrictsync;
+	fs.journal.tail = &fs.journal.head;
+	fs.journal.cap = (size_t)o.replay_mib << 20;
 	if (!o.view.ro && !o.nostrictsync && smbfs_durable_init() < 0)
 		die(EOPNOTSUPP, "cannot make fsync durable on the server: %s",
 			smbfs_durable_unavailable());
@@ -402,6 +404,7 @@ main(int argc, char **argv)
 	r = context_new(&o, &fs.ctx);
 	if (r < 0)
 		die(-r, "could not initialise the SMB client library");
+	smbfs_watch_connections(&fs);
 	r = smbfs_probe(&fs);
 	if (r < 0 && classify(-r) == EACCES && !o.guest && smbfs_probe_server(&fs) == 0)
 		die(EPERM, "the server accepted the credentials, but the share \"%s\" "

@@ -63,6 +63,19 @@ int smbfs_write_through(SMBCFILE *f, const void *buf, size_t size, off_t off,
 	size_t *ret_written);
 int smbfs_flush_file(SMBCFILE *f);
 
+/* The replay journal (journal.c); all with fs->lock held. add_* record an
+ * acknowledged write or truncate (flushing the journal's files first when
+ * it is full); forget drops a file's entries after it was flushed or
+ * removed; replay sends everything again after a reconnect (a no-op while
+ * the connection is the one the entries were written on). */
+int journal_add_write(struct smbfs *fs, const char *url, const void *buf,
+	size_t len, off_t off);
+int journal_add_truncate(struct smbfs *fs, const char *url, off_t size);
+void journal_forget(struct smbfs *fs, const char *url);
+void journal_rename(struct smbfs *fs, const char *from, const char *to);
+int journal_replay(struct smbfs *fs);
+void journal_release(struct smbfs *fs);
+
 #define LOCKED(fs, stmt)                                  \
 	do {                                              \
 		pthread_mutex_lock(&(fs)->lock);          \

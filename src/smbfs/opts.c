@@ -226,6 +226,10 @@ parse_one(struct smbfs_opts *o, char *opt)
 		if (parse_uint(val, 10, 3600, &n) < 0 || n == 0)
 			return fail(o, "timeout= must be 1..3600 seconds");
 		o->grace_s = (unsigned)n;
+	} else if (strcmp(opt, "replay_mib") == 0) {
+		if (parse_uint(val, 10, 4096, &n) < 0)
+			return fail(o, "replay_mib= must be 0..4096");
+		o->replay_mib = (unsigned)n;
 	} else if (strcmp(opt, "mount_timeout") == 0) {
 		if (parse_uint(val, 10, 3600, &n) < 0 || n == 0)
 			return fail(o, "mount_timeout= must be 1..3600 seconds");
@@ -292,6 +296,7 @@ opts_init(struct smbfs_opts *o)
 	memset(o, 0, sizeof(*o));
 	o->port = 445;
 	o->grace_s = SMBFS_DEFAULT_GRACE_S;
+	o->replay_mib = SMBFS_DEFAULT_REPLAY_MIB;
 	o->vers = "default";
 	o->proto_min = "SMB2_02";
 	o->proto_max = "SMB3_11";

@@ -16,6 +16,8 @@
 #define SMBFS_DEFAULT_GRACE_S 60
 /* Upper bound for one request on the wire. */
 #define SMBFS_WIRE_TIMEOUT_S 30
+/* Default cap of the replay journal, MiB. */
+#define SMBFS_DEFAULT_REPLAY_MIB 64
 
 /* Everything owned by the struct; release with smbfs_opts_release. */
 struct smbfs_opts {
@@ -38,6 +40,8 @@ struct smbfs_opts {
 	 * For benchmarks and operators who accept the risk; the agent never
 	 * passes it and refuses it in a backend's mount_options. */
 	bool nostrictsync;
+	/* replay_mib=: the replay journal's cap (journal.c); 0 = none. */
+	unsigned replay_mib;
 	/* mount_timeout=: limit for connecting at mount time (the agent
 	 * passes its probe deadline); 0 = not given. */
 	unsigned mount_timeout_s;

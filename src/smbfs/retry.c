@@ -120,6 +120,50 @@ try_again(struct smbfs *fs, const struct timespec *start, unsigned attempt,
 	return true;
 }
 
+/* libsmbclient reconnects by itself when it finds its cached connection
+ * dead, often inside a call that then succeeds: no error ever reaches us.
+ * It registers every new connection in its server cache, so that is where
+ * we learn of it: each one starts a generation (handles reopen, the replay
+ * journal is sent again). Called inside libsmbclient, with fs->lock held. */
+static smbc_add_cached_srv_fn add_cached_orig;
+static struct smbfs *watched;
+
+static int
+add_cached_hook(SMBCCTX *c, SMBCSRV *srv, const char *server, const char *share,
+	const char *workgroup, const char *username)
+{
+	if (watched)
+		watched->gen++;
+	return add_cached_orig(c, srv, server, share, workgroup, username);
+}
+
+void
+smbfs_watch_connections(struct smbfs *fs)
+{
+	add_cached_orig = smbc_getFunctionAddCachedServer(fs->ctx);
+	watched = fs;
+	smbc_setFunctionAddCachedServer(fs->ctx, add_cached_hook);
+}
+
+/* One attempt with the journal replayed before it, and again right after
+ * it when the attempt itself reconnected (its own write, journaled last,
+ * is replayed last, so the file ends as the kernel was told). */
+static int
+run_attempt(struct smbfs *fs, smbfs_attempt_fn fn, void *arg)
+{
+	unsigned gen;
+	int r, jr;
+
+	r = journal_replay(fs);
+	if (r < 0)
+		return r;
+	gen = fs->gen;
+	r = fn(fs, arg);
+	if (fs->gen != gen && (jr = journal_replay(fs)) < 0 && r >= 0)
+		r = jr;
+	return r;
+}
+
 int
 smbfs_call(struct smbfs *fs, smbfs_attempt_fn fn, void *arg)
 {
@@ -130,7 +174,7 @@ smbfs_call(struct smbfs *fs, smbfs_attempt_fn fn, void *arg)
 	clock_gettime(CLOCK_MONOTONIC, &start);
 	for (unsigned attempt = 0;; attempt++) {
 		pthread_mutex_lock(&fs->lock);
-		r = fn(fs, arg);
+		r = run_attempt(fs, fn, arg);
 		pthread_mutex_unlock(&fs->lock);
 		if (r >= 0 || !try_again(fs, &start, attempt, &stale, &r))
 			break;

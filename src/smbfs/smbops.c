@@ -206,6 +206,10 @@ path_attempt(struct smbfs *fs, void *arg)
 	if (a->tries++ > 0 && ((r == -ENOENT && a->op != P_MKDIR) ||
 			       (r == -EEXIST && a->op == P_MKDIR)))
 		r = 0;
+	if (r == 0 && a->op == P_UNLINK)
+		journal_forget(fs, a->url);
+	else if (r == 0 && (a->op == P_RENAME || a->op == P_RENAME_NOREPLACE))
+		journal_rename(fs, a->url, a->to);
 	return r;
 }
 
@@ -372,6 +376,7 @@ smbfs_release(struct smbfs *fs)
 {
 	if (!fs)
 		return;
+	journal_release(fs);
 	if (fs->ctx) {
 		/* shutdown_ctx=1 closes every handle still open. */
 		smbc_free_context(fs->ctx, 1);

@@ -34,6 +34,15 @@ struct smbfs_view {
 	enum smbfs_cache cache;
 };
 
+/* Writes acknowledged but not yet flushed (journal.c); under the lock. */
+struct jentry;
+struct smbfs_journal {
+	struct jentry *head, **tail;
+	size_t bytes;           /* data bytes held */
+	size_t cap;             /* 0 = no journal */
+	unsigned gen;           /* fs->gen the journal was last replayed at */
+};
+
 struct smbfs {
 	SMBCCTX *ctx;           /* owned; freed by smbfs_release */
 	pthread_mutex_t lock;   /* serializes every libsmbclient call */
@@ -49,7 +58,12 @@ struct smbfs {
 	bool hard;              /* wait for the server forever */
 	bool nostrictsync;      /* fsync and O_SYNC are not sent to the server */
 	unsigned grace_s;       /* soft: how long a request may wait */
+	struct smbfs_journal journal;
 };
+
+/* Count libsmbclient's new connections as generations (retry.c); call
+ * once, before the first connection. */
+void smbfs_watch_connections(struct smbfs *fs);
 
 /* Resolve the write-through path (durable.c). 0, or -EOPNOTSUPP with
  * smbfs_durable_unavailable() saying why; then fsync cannot be honoured. */

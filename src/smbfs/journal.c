@@ -1,0 +1,238 @@
+/* The replay journal: writes the server acknowledged but has not yet
+ * flushed, kept until a flush of their file succeeds.
+ *
+ * Why: an acknowledged write sits in the server's cache until a flush. If
+ * the connection breaks and the server lost that cache (a NAS power cut,
+ * a crash), a flush sent on the new connection would succeed and the data
+ * would be gone: the guest would have been told a flush covered it. The
+ * kernel NFS client keeps such "unstable" writes for the same reason and
+ * sends them again when the server's write verifier changes. SMB2 has no
+ * verifier, so after every reconnect the bridge replays the journal, in
+ * order, before anything else reaches the server: for a server that lost
+ * nothing, that rewrites the same bytes at the same offsets.
+ *
+ * Bounded: when a write would take the journal past its cap, every file
+ * in it is flushed first and the journal emptied. Everything here runs
+ * under fs->lock. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include "ops_internal.h"
+
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct jentry {
+	struct jentry *next;
+	char *url;         /* owned */
+	off_t off;         /* write offset, or the new size of a truncate */
+	size_t len;
+	bool truncate;
+	unsigned char data[];
+};
+
+static void
+entry_free(struct jentry *e)
+{
+	free(e->url);
+	free(e);
+}
+
+static void
+unlink_if(struct smbfs *fs, bool (*match)(const struct jentry *, const void *),
+	const void *arg)
+{
+	struct smbfs_journal *j = &fs->journal;
+	struct jentry **pp = &j->head, *e;
+
+	while ((e = *pp) != NULL) {
+		if (match(e, arg)) {
+			*pp = e->next;
+			j->bytes -= e->len;
+			entry_free(e);
+		} else {
+			pp = &e->next;
+		}
+	}
+	j->tail = &j->head;
+	for (e = j->head; e; e = e->next)
+		j->tail = &e->next;
+}
+
+static bool
+match_url(const struct jentry *e, const void *url)
+{
+	return strcmp(e->url, url) == 0;
+}
+
+static bool
+match_all(const struct jentry *e, const void *unused)
+{
+	(void)e;
+	(void)unused;
+	return true;
+}
+
+void
+journal_forget(struct smbfs *fs, const char *url)
+{
+	unlink_if(fs, match_url, url);
+}
+
+void
+journal_release(struct smbfs *fs)
+{
+	unlink_if(fs, match_all, NULL);
+}
+
+void
+journal_rename(struct smbfs *fs, const char *from, const char *to)
+{
+	journal_forget(fs, to); /* replaced: its old data is gone anyway */
+	for (struct jentry *e = fs->journal.head; e; e = e->next) {
+		char *n;
+
+		if (strcmp(e->url, from) != 0)
+			continue;
+		n = strdup(to);
+		if (!n)
+			continue; /* stays under the old name: replay skips it */
+		free(e->url);
+		e->url = n;
+	}
+}
+
+/* Open url read-write and flush it. */
+static int
+flush_url(struct smbfs *fs, const char *url)
+{
+	SMBCFILE *f = smbc_getFunctionOpen(fs->ctx)(fs->ctx, url, O_RDWR, 0);
+	int r;
+
+	if (!f)
+		return errno == ENOENT ? 0 : smb_err();
+	r = smbfs_flush_file(f);
+	smbc_getFunctionClose(fs->ctx)(fs->ctx, f);
+	return r;
+}
+
+/* Flush every file in the journal and empty it. */
+static int
+make_room(struct smbfs *fs)
+{
+	struct smbfs_journal *j = &fs->journal;
+	int r;
+
+	while (j->head) {
+		char *url = strdup(j->head->url);
+
+		if (!url)
+			return -ENOMEM;
+		r = flush_url(fs, url);
+		if (r == 0)
+			journal_forget(fs, url);
+		free(url);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+static int
+add(struct smbfs *fs, const char *url, off_t off, const void *buf, size_t len,
+	bool truncate)
+{
+	struct smbfs_journal *j = &fs->journal;
+	struct jentry *e;
+	int r;
+
+	if (fs->nostrictsync || j->cap == 0)
+		return 0;
+	if (j->bytes + len > j->cap && (r = make_room(fs)) < 0)
+		return r;
+	if (len > j->cap) /* bigger than the journal: flush it now */
+		return 1;
+	e = malloc(sizeof *e + len);
+	if (!e || !(e->url = strdup(url))) {
+		free(e);
+		return -ENOMEM;
+	}
+	e->next = NULL;
+	e->off = off;
+	e->len = len;
+	e->truncate = truncate;
+	if (len)
+		memcpy(e->data, buf, len);
+	*j->tail = e;
+	j->tail = &e->next;
+	j->bytes += len;
+	return 0;
+}
+
+int
+journal_add_write(struct smbfs *fs, const char *url, const void *buf, size_t len,
+	off_t off)
+{
+	int r = add(fs, url, off, buf, len, false);
+
+	return r == 1 ? flush_url(fs, url) : r;
+}
+
+int
+journal_add_truncate(struct smbfs *fs, const char *url, off_t size)
+{
+	return add(fs, url, size, NULL, 0, true);
+}
+
+static int
+replay_one(struct smbfs *fs, SMBCFILE *f, const struct jentry *e)
+{
+	size_t done = 0;
+
+	if (e->truncate)
+		return smbc_getFunctionFtruncate(fs->ctx)(fs->ctx, f, e->off) < 0
+			       ? smb_err() : 0;
+	if (smbc_getFunctionLseek(fs->ctx)(fs->ctx, f, e->off, SEEK_SET) < 0)
+		return smb_err();
+	while (done < e->len) {
+		ssize_t n = smbc_getFunctionWrite(fs->ctx)(fs->ctx, f,
+			e->data + done, e->len - done);
+
+		if (n <= 0)
+			return n < 0 ? smb_err() : -EIO;
+		done += (size_t)n;
+	}
+	return 0;
+}
+
+int
+journal_replay(struct smbfs *fs)
+{
+	struct smbfs_journal *j = &fs->journal;
+	SMBCFILE *f = NULL;
+	const char *open_url = NULL;
+	int r = 0;
+
+	if (j->gen == fs->gen)
+		return 0;
+	for (struct jentry *e = j->head; e && r == 0; e = e->next) {
+		if (!open_url || strcmp(open_url, e->url) != 0) {
+			if (f)
+				smbc_getFunctionClose(fs->ctx)(fs->ctx, f);
+			open_url = e->url;
+			f = smbc_getFunctionOpen(fs->ctx)(fs->ctx, e->url, O_RDWR, 0);
+			if (!f && errno == ENOENT)
+				continue; /* removed since: nothing to restore */
+			if (!f)
+				return smb_err();
+		}
+		if (f)
+			r = replay_one(fs, f, e);
+	}
+	if (f)
+		smbc_getFunctionClose(fs->ctx)(fs->ctx, f);
+	if (r == 0)
+		j->gen = fs->gen;
+	return r;
+}
