@@ -201,6 +201,10 @@ main(int argc, char **argv)
 		log_error("cannot restore VM records err=%s", strerror(-r));
 		goto out;
 	}
+	if ((r = mounts_watch_start(&a)) < 0) {
+		log_error("cannot start the mount watchdog err=%s", strerror(-r));
+		goto out;
+	}
 
 	char sockdir[PATH_MAX];
 	const char *unix_path = a.cfg.listen_unix && *a.cfg.listen_unix ? a.cfg.listen_unix : NULL;
@@ -238,6 +242,8 @@ main(int argc, char **argv)
 	rc = 0;
 out:
 	http_server_stop(srv);
+	if (a.mounts)
+		mounts_watch_stop(&a);
 	vm_table_free(a.vms);
 	mount_table_free(a.mounts);
 	localdirs_free(a.locals);

@@ -20,6 +20,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +30,7 @@
 #include "../common/fsutil.h"
 #include "../common/log.h"
 #include "../common/macro.h"
+#include "mounts.h"
 #include "vmm.h"
 #include "vms.h"
 #include "vms_store.h"
@@ -40,6 +42,7 @@ struct vm {
 	bool busy;     /* an operation works on a copy; see the top */
 	bool creating; /* reserved by vms_create, not started yet */
 	bool up;       /* the VMM ran when last looked at (settle, claim) */
+	bool lost;     /* ended because its storage died: state "error" */
 	char rootfs[PATH_MAX + 128];
 };
 
@@ -158,20 +161,41 @@ vm_json(const struct vm *vm)
 {
 	bool up = vm->up;
 
-	return json_pack("{s:s, s:s, s:s, s:s, s:i, s:i, s:s, s:s, s:s, s:s, s:s, s:o}",
+	return json_pack("{s:s, s:s, s:s, s:s, s:i, s:i, s:s, s:s, s:s, s:s, s:s, s:o, s:o}",
 		"id", vm->c.id, "backend_kind", volume_kind_name(vm->c.backend_kind),
 		"backend_id", vm->c.backend_id,
 		"volume_id", vm->c.volume_id, "vcpus", (int)vm->c.vcpus,
 		"memory_mib", (int)vm->c.memory_mib, "kernel", vm->c.kernel,
 		"initrd", vm->c.initrd, "hypervisor", vm->c.hypervisor,
-		"rootfs", vm->rootfs, "state", up ? "running" : "stopped",
-		"pid", up ? json_integer(vm->proc.pid) : json_null());
+		"rootfs", vm->rootfs,
+		"state", up ? "running" : vm->lost ? "error" : "stopped",
+		"pid", up ? json_integer(vm->proc.pid) : json_null(),
+		"error", !up && vm->lost ? json_string(VM_STORAGE_LOST) : json_null());
 }
 
 static int
 save(struct agent *a, const struct vm *vm)
 {
 	return vm_record_save(a->vms->dirfd, &vm->c, &vm->proc);
+}
+
+/* Outside the lock, on a VM the caller owns: its disk died with the
+ * mount, so its VMM is killed (a graceful stop cannot flush to a dead
+ * disk) and it ends in "error" until it is started or stopped again. */
+static void
+end_lost(struct agent *a, struct vm *vm)
+{
+	if (running(vm)) {
+		kill(vm->proc.pid, SIGKILL);
+		(void)vmm_proc_wait_exit(&vm->proc, 5000);
+	}
+	log_warn("VM ended: storage connection lost id=%s backend_id=%s", vm->c.id,
+		vm->c.backend_id);
+	vm->proc.pid = 0;
+	vm->proc.starttime = 0;
+	vm->lost = true;
+	unpin_rootfs(a, vm);
+	(void)save(a, vm);
 }
 
 int
@@ -204,7 +228,10 @@ vms_restore(struct agent *a)
 			free(vm);
 			continue;
 		}
-		if (vmm_proc_alive(&vm->proc)) {
+		if (vmm_proc_alive(&vm->proc) && vm->c.backend_kind == VOLUME_SMB &&
+		    mounts_backend_lost(a, vm->c.backend_id)) {
+			end_lost(a, vm); /* its disk was on a mount that died */
+		} else if (vmm_proc_alive(&vm->proc)) {
 			struct nq_error err = { 0 };
 			if (pin_rootfs(a, vm, &err) < 0)
 				log_warn("running VM without its mount id=%s err=%s", vm->c.id,
@@ -274,6 +301,7 @@ do_start(struct agent *a, struct vm *vm, struct nq_error *err)
 		return r;
 	}
 	vm->proc = p;
+	vm->lost = false;
 	r = save(a, vm);
 	if (r < 0)
 		log_warn("cannot record VM pid id=%s err=%s", vm->c.id, strerror(-r));
@@ -300,6 +328,7 @@ do_stop(struct agent *a, struct vm *vm)
 	}
 	vm->proc.pid = 0;
 	vm->proc.starttime = 0;
+	vm->lost = false;
 	unpin_rootfs(a, vm);
 	(void)save(a, vm);
 }
@@ -566,4 +595,43 @@ vms_list(struct agent *a)
 	pthread_mutex_unlock(&t->lock);
 	pay_unpins(a, owed, n);
 	return arr;
+}
+
+static bool
+has_id(const char (*ids)[NQ_UUID_LEN + 1], size_t n, const char *id)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(ids[i], id))
+			return true;
+	return false;
+}
+
+void
+vms_storage_lost(struct agent *a, const char (*backend_ids)[NQ_UUID_LEN + 1], size_t n)
+{
+	struct vm_table *t = a->vms;
+
+	for (size_t i = 0; i < VM_MAX; i++) {
+		char id[NQ_UUID_LEN + 1];
+		struct vm *vm, w;
+
+		pthread_mutex_lock(&t->lock);
+		vm = t->v[i];
+		if (!vm || vm->creating || vm->c.backend_kind != VOLUME_SMB ||
+		    !has_id(backend_ids, n, vm->c.backend_id)) {
+			pthread_mutex_unlock(&t->lock);
+			continue;
+		}
+		memcpy(id, vm->c.id, sizeof id);
+		vm = claim(t, id);
+		if (vm) {
+			w = *vm;
+			pthread_mutex_unlock(&t->lock);
+			if (w.up || w.pinned)
+				end_lost(a, &w);
+			pthread_mutex_lock(&t->lock);
+			release(t, vm, &w);
+		}
+		pthread_mutex_unlock(&t->lock);
+	}
 }

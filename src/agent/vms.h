@@ -56,3 +56,11 @@ int vms_get(struct agent *a, const char *id, json_t **ret, struct nq_error *err)
 /* Stop (kill after the deadline) and forget. Idempotent. */
 int vms_delete(struct agent *a, const char *id, struct nq_error *err);
 json_t *vms_list(struct agent *a);
+
+#define VM_STORAGE_LOST "storage connection lost"
+/* The mount of these SMB backends died and was detached: every VM on them
+ * whose VMM ran is killed and reported with state "error" and error
+ * VM_STORAGE_LOST; a start brings it back. Waits for operations in
+ * progress on those VMs. */
+void vms_storage_lost(struct agent *a, const char (*backend_ids)[NQ_UUID_LEN + 1],
+	size_t n);
