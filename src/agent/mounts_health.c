@@ -239,6 +239,7 @@ mounts_repair(struct agent *a, const char *mount_point)
 	snprintf(e->health_message, sizeof e->health_message,
 		"the mount was dead; detached, mounting the share again");
 	pthread_mutex_unlock(&t->lock);
+	unsigned long long before = vms_boot_ticks();
 
 	log_warn("mount is dead, detaching it and mounting again mount_point=%s source=%s",
 		mount_point, e->source);
@@ -251,7 +252,7 @@ mounts_repair(struct agent *a, const char *mount_point)
 	pthread_cond_broadcast(&t->changed);
 	pthread_mutex_unlock(&t->lock);
 
-	vms_storage_lost(a, (const char(*)[NQ_UUID_LEN + 1])ids, n);
+	vms_storage_lost(a, (const char(*)[NQ_UUID_LEN + 1])ids, n, before);
 
 	pthread_mutex_lock(&t->lock);
 	r = e->state == ME_MOUNTED && mounts_still_mounted(e) ? 0 : remount_locked(a, e, &err);

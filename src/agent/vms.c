@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../common/fsutil.h"
@@ -606,8 +607,21 @@ has_id(const char (*ids)[NQ_UUID_LEN + 1], size_t n, const char *id)
 	return false;
 }
 
+unsigned long long
+vms_boot_ticks(void)
+{
+	struct timespec ts;
+	long hz = sysconf(_SC_CLK_TCK);
+
+	clock_gettime(CLOCK_BOOTTIME, &ts);
+	hz = hz > 0 ? hz : 100;
+	return (unsigned long long)ts.tv_sec * (unsigned long long)hz +
+	       (unsigned long long)ts.tv_nsec / (1000000000ULL / (unsigned long long)hz) + 1;
+}
+
 void
-vms_storage_lost(struct agent *a, const char (*backend_ids)[NQ_UUID_LEN + 1], size_t n)
+vms_storage_lost(struct agent *a, const char (*backend_ids)[NQ_UUID_LEN + 1], size_t n,
+	unsigned long long before)
 {
 	struct vm_table *t = a->vms;
 
@@ -627,7 +641,7 @@ vms_storage_lost(struct agent *a, const char (*backend_ids)[NQ_UUID_LEN + 1], si
 		if (vm) {
 			w = *vm;
 			pthread_mutex_unlock(&t->lock);
-			if (w.up || w.pinned)
+			if ((w.up || w.pinned) && w.proc.starttime <= before)
 				end_lost(a, &w);
 			pthread_mutex_lock(&t->lock);
 			release(t, vm, &w);

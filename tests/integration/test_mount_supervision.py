@@ -248,3 +248,37 @@ def test_hung_server_costs_a_bounded_number_of_threads(agent_factory):
     finally:
         agent.request("DELETE", "/v1/storage/smb/mounts/" + bid)
         s.stop()
+
+
+def test_manager_shows_why_a_hung_share_is_unreachable(manager, agent):
+    """The manager's status refresher polls capacity; with the server hung,
+    the backend turns unreachable with the agent's classified cause (not a
+    bare agent timeout), and turns ok again when the server answers."""
+    from fixtures_manager import smb_config, wait_for as mwait
+    s = Smbd().start()
+    stopped = False
+    try:
+        st, b = manager.create_backend("hung", smb_config(s, "guest"))
+        assert st == 201, b
+        assert mwait(lambda: manager.backends()["hung"]["status"] == "ok", 30)
+        os.killpg(s.proc.pid, signal.SIGSTOP)
+        stopped = True
+
+        def shows_cause():
+            x = manager.backends()["hung"]
+            err = x.get("status_error") or {}
+            return x if x["status"] == "unreachable" and err.get("code") == "smb_timeout" \
+                else None
+        x = mwait(shows_cause, 60)
+        assert x, manager.backends()["hung"]
+        assert "has not answered an earlier request" in x["status_error"]["message"] or \
+            "did not answer" in x["status_error"]["message"], x
+        os.killpg(s.proc.pid, signal.SIGCONT)
+        stopped = False
+        assert mwait(lambda: manager.backends()["hung"]["status"] == "ok", 90), \
+            manager.backends()["hung"]
+    finally:
+        if stopped:
+            os.killpg(s.proc.pid, signal.SIGCONT)
+        manager.request("DELETE", "/v1/storage/backends/" + b["id"])
+        s.stop()
