@@ -149,6 +149,47 @@ record(struct agent *a, const struct target *tg, enum mount_health h, int r)
 	return repair;
 }
 
+static int remount_locked(struct agent *a, struct mount_entry *e, struct nq_error *err);
+
+static long long
+now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec;
+}
+
+/* A referenced mount whose repair (or remount) failed is tried again
+ * every RETRY_S seconds, so it comes back without anyone using it. */
+#define RETRY_S 10
+
+static void
+retry_failed(struct agent *a)
+{
+	struct mount_table *t = a->mounts;
+	long long now = now_s();
+
+	pthread_mutex_lock(&t->lock);
+	for (struct mount_entry *e = t->mounts; e; e = e->next) {
+		struct nq_error err = { 0 };
+		if (e->state != ME_FAILED || !e->refs || e->retry_at > now)
+			continue;
+		if (e->retry_at == 0) {
+			e->retry_at = now + RETRY_S; /* first sighting: wait a round */
+			continue;
+		}
+		e->pins++;
+		if (remount_locked(a, e, &err) >= 0)
+			log_info("share mounted again mount_point=%s", e->mount_point);
+		e->retry_at = e->state == ME_FAILED ? now_s() + RETRY_S : 0;
+		e->pins--;
+		mounts_release_locked(a, e);
+		break; /* the list may have changed while unlocked */
+	}
+	pthread_mutex_unlock(&t->lock);
+}
+
 void
 mounts_check_all(struct agent *a)
 {
@@ -175,6 +216,7 @@ mounts_check_all(struct agent *a)
 		if (record(a, &tg[i], h, r))
 			(void)mounts_repair(a, tg[i].mount_point);
 	}
+	retry_failed(a);
 }
 
 /* Under the lock: the ids of the backends referencing e (caller frees). */

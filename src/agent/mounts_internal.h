@@ -24,6 +24,7 @@ struct mount_entry {
 	enum mount_health health; /* last watchdog verdict (mounts_health.c) */
 	char health_message[256];
 	unsigned enotconn;       /* consecutive checks that saw ENOTCONN */
+	long long retry_at;      /* FAILED: watchdog's next mount attempt (s) */
 	unsigned refs;           /* backends referencing it */
 	unsigned pins;           /* in-flight operations */
 	unsigned waiters;

@@ -18,7 +18,9 @@ mounts_list_json(struct agent *a)
 
 	pthread_mutex_lock(&t->lock);
 	for (struct mount_entry *e = t->mounts; e && arr; e = e->next) {
-		if (e->state != ME_MOUNTED)
+		/* A referenced mount that could not be mounted again is listed
+		 * too: health "dead" with the mount error as its message. */
+		if (e->state != ME_MOUNTED && !(e->state == ME_FAILED && e->refs))
 			continue;
 		json_t *ids = json_array();
 		for (struct backend_rec *b = t->backends; b; b = b->next)

@@ -282,3 +282,36 @@ def test_manager_shows_why_a_hung_share_is_unreachable(manager, agent):
             os.killpg(s.proc.pid, signal.SIGCONT)
         manager.request("DELETE", "/v1/storage/backends/" + b["id"])
         s.stop()
+
+
+def test_dead_mount_that_cannot_be_mounted_again_is_retried(agent_factory):
+    """The bridge dies while the server is down: the repair's mount fails,
+    the mount is listed dead with the mount error, and the watchdog mounts
+    it again by itself once the server answers."""
+    s = Smbd().start()
+    stopped = False
+    try:
+        agent = agent_factory(probe_timeout=2, extra_args=["--mount-check-interval", "1"])
+        bid, m = mount_backend(agent, s)
+        mp = m["mount_point"]
+        old = bridge_pids(mp)
+        os.killpg(s.proc.pid, signal.SIGSTOP)
+        stopped = True
+        os.kill(old[0], signal.SIGKILL)
+        ent = wait_for(lambda: (mount_entry(agent, mp) or {}).get("health") == "dead"
+                       and mp not in agent.mounts() and mount_entry(agent, mp), 30)
+        assert ent and ent["health_message"], (mount_entry(agent, mp), agent.log()[-2000:])
+        assert ent["backends"] == [bid]
+        os.killpg(s.proc.pid, signal.SIGCONT)
+        stopped = False
+        # No request from anyone: the watchdog retries on its own.
+        assert wait_for(lambda: (mount_entry(agent, mp) or {}).get("health") == "ok", 60), \
+            (mount_entry(agent, mp), agent.log()[-2000:])
+        assert [p for p in bridge_pids(mp) if p not in old]
+        st, cap = capacity(agent, bid)
+        assert st == 200, cap
+    finally:
+        if stopped:
+            os.killpg(s.proc.pid, signal.SIGCONT)
+        agent.request("DELETE", "/v1/storage/smb/mounts/" + bid)
+        s.stop()
