@@ -136,13 +136,16 @@ def test_killed_bridge_is_replaced_and_its_vm_ends_in_error(fc_agent, smbd):
         return r if st == 200 and r["state"] == "error" else None
     lost = wait_for(vm_lost, 10)
     assert lost, agent.log()[-3000:]
+    t_lost = time.monotonic() - t0
     assert lost["error"] == LOST and lost["pid"] is None, lost
     assert not proc_running(vm["pid"])
     new = wait_for(lambda: [p for p in bridge_pids(mp) if p not in old], 10)
     assert new, agent.log()[-3000:]
     assert wait_for(lambda: (mount_entry(agent, mp) or {}).get("health") == "ok", 10)
     assert_share_usable(agent, smbd, bid, m)
-    assert time.monotonic() - t0 < 10 + 5, "repair took too long"
+    print("SIGKILL -> VM error in %.2f s, share usable again in %.2f s"
+          % (t_lost, time.monotonic() - t0))
+    assert time.monotonic() - t0 < 10, "repair took too long"
     assert "found a dead mount" not in agent.log()
     assert "mount is dead, detaching it" in agent.log()
 
