@@ -74,7 +74,7 @@ void mounts_check_all(struct agent *a);
  * whose disks were on it (vms_storage_lost), mount it again in place with
  * the same spec and credentials. 0 when repaired or nothing to do. */
 int mounts_repair(struct agent *a, const char *mount_point);
-/* True (once) when the backend's mount was found dead at restore, so the
- * VMs adopted on it must be ended. */
+/* True when the backend's recorded mount was dead or gone at restore, so
+ * the VMs found running on it lost their disks (read by vms_restore). */
 bool mounts_backend_lost(struct agent *a, const char *backend_id);
 const char *mount_driver_name(enum mount_driver d);

@@ -73,25 +73,23 @@ struct target {
 	unsigned enotconn;
 };
 
-/* The verdict on one mount; *ret_r is the probe's result. ENOTCONN from a
- * live bridge (a server error passed through) needs a second look. */
+/* The verdict on one mount; *ret_r is the probe's result. A FUSE mount
+ * is dead when it answers ENOTCONN (what the kernel says once the bridge
+ * is gone) and no bridge process serves it; ENOTCONN from a live bridge (a
+ * server error passed through) needs a second look. */
 static enum mount_health
 probe_one(struct agent *a, const struct target *tg, int *ret_r)
 {
 	bool fuse = tg->driver == DRIVER_FUSE;
-	int r;
+	int r = mounts_probe(tg->mount_point, check_timeout_ms(a));
 
-	if (fuse && smb_bridge_alive(tg->mount_point) == 0) {
-		*ret_r = -ENOTCONN;
-		return MH_DEAD;
-	}
-	r = mounts_probe(tg->mount_point, check_timeout_ms(a));
 	*ret_r = r;
 	if (r >= 0)
 		return MH_OK;
 	if (r == -ETIMEDOUT || r == -EBUSY || r == -EAGAIN)
 		return MH_HUNG;
-	if (r == -ENOTCONN && fuse && tg->enotconn >= 1)
+	if (r == -ENOTCONN && fuse &&
+	    (tg->enotconn >= 1 || smb_bridge_alive(tg->mount_point) == 0))
 		return MH_DEAD;
 	return MH_ERROR;
 }
@@ -318,10 +316,7 @@ mounts_backend_lost(struct agent *a, const char *backend_id)
 
 	pthread_mutex_lock(&t->lock);
 	b = mounts_find_rec(t, backend_id);
-	if (b) {
-		lost = b->lost;
-		b->lost = false;
-	}
+	lost = b && b->lost;
 	pthread_mutex_unlock(&t->lock);
 	return lost;
 }

@@ -36,17 +36,16 @@ mounts_list_json(struct agent *a)
 	return arr;
 }
 
-/* A mount found at start is dead when its FUSE bridge is gone or a
- * bounded statvfs answers ENOTCONN. A hung one is adopted (the watchdog
- * reports it). */
+/* A FUSE mount found at start is dead when a bounded statvfs answers
+ * ENOTCONN and no bridge process serves it. A hung one is adopted (the
+ * watchdog reports it). */
 static bool
 found_dead(struct agent *a, const char *mount_point, bool fuse)
 {
 	int timeout_ms = (int)(a->cfg.probe_timeout < 5 ? a->cfg.probe_timeout : 5) * 1000;
 
-	if (fuse && smb_bridge_alive(mount_point) == 0)
-		return true;
-	return mounts_probe(mount_point, timeout_ms) == -ENOTCONN;
+	return fuse && mounts_probe(mount_point, timeout_ms) == -ENOTCONN &&
+	       smb_bridge_alive(mount_point) == 0;
 }
 
 /* Never adopt a dead mount: detach it (mounted again on first use). */
