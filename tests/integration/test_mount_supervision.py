@@ -8,6 +8,7 @@ answering costs at most a fixed number of agent threads however often the
 mount is checked or asked for its capacity."""
 
 import os
+import shutil
 import signal
 import time
 
@@ -108,19 +109,20 @@ def assert_share_usable(agent, smbd, bid, m):
 
 
 @pytest.fixture
-def fc_agent():
+def agent():
+    """An agent (default watchdog interval) with the fake Firecracker; it
+    also serves the manager fixtures of this module."""
     fc = FakeFirecracker()
-    a = Agent(extra_args=["--firecracker-path", fc.path,
-                          "--mount-check-interval", "2"]).start()
+    a = Agent(extra_args=["--firecracker-path", fc.path]).start()
     with open(os.path.join(a.image_dir, "vmlinux"), "wb") as f:
         f.write(b"\x7fELF fake kernel for the fake firecracker")
     yield a
     kill_vmms(a)
     a.cleanup()
+    shutil.rmtree(fc.dir, ignore_errors=True)
 
 
-def test_killed_bridge_is_replaced_and_its_vm_ends_in_error(fc_agent, smbd):
-    agent = fc_agent
+def test_killed_bridge_is_replaced_and_its_vm_ends_in_error(agent, smbd):
     bid, m, vol, vm = vm_setup(agent, smbd)
     mp = m["mount_point"]
     assert mount_entry(agent, mp)["health"] == "ok"
@@ -174,8 +176,7 @@ def test_capacity_repairs_a_dead_mount_at_once(agent_factory, smbd):
     assert_share_usable(agent, smbd, bid, m)
 
 
-def test_agent_restart_never_adopts_a_dead_mount(fc_agent, smbd):
-    agent = fc_agent
+def test_agent_restart_never_adopts_a_dead_mount(agent, smbd):
     bid, m, vol, vm = vm_setup(agent, smbd)
     mp = m["mount_point"]
     assert agent.stop() == 0
@@ -318,3 +319,36 @@ def test_dead_mount_that_cannot_be_mounted_again_is_retried(agent_factory):
             os.killpg(s.proc.pid, signal.SIGCONT)
         agent.request("DELETE", "/v1/storage/smb/mounts/" + bid)
         s.stop()
+
+
+def test_manager_reports_the_vm_that_lost_its_storage(manager, agent, smbd):
+    """Through the manager: the VM ends in error with the agent's cause, and
+    a start brings it back."""
+    from fixtures_manager import smb_config, wait_for as mwait
+    with open(os.path.join(agent.image_dir, "rootfs.ext4"), "wb") as f:
+        f.truncate(16 * MiB)
+    st, b = manager.create_backend("vmstore", smb_config(smbd))
+    assert st == 201, b
+    st, vm = manager.request("POST", "/v1/vms", {
+        "name": "web-1", "vcpus": 1, "memory_mib": 128, "image_id": "rootfs.ext4",
+        "storage_backend_id": b["id"]})
+    assert st == 201, vm
+
+    def state(*want):
+        st, v = manager.request("GET", "/v1/vms/" + vm["id"])
+        assert st == 200, v
+        return v if v["state"] in want else None
+    assert mwait(lambda: state("running"), 60)
+    mp = os.path.dirname(state("running")["volume"]["path"])
+    pids = [p for m in os.listdir(agent.mount_base)
+            for p in bridge_pids(os.path.join(agent.mount_base, m))]
+    assert len(pids) == 1, pids
+    os.kill(pids[0], signal.SIGKILL)
+    v = mwait(lambda: state("error"), 20)
+    assert v and v["error"] == LOST, state("running", "stopped", "error")
+    st, r = manager.request("POST", "/v1/vms/%s/start" % vm["id"])
+    assert st == 200 and r["state"] == "running" and r["error"] is None, r
+    assert mp.startswith(agent.mount_base)
+    assert mwait(lambda: manager.backends()["vmstore"]["status"] == "ok", 30)
+    st, _ = manager.request("DELETE", "/v1/vms/" + vm["id"])
+    assert st == 204
