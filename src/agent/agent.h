@@ -23,6 +23,7 @@ struct agent_config {
 	char *state_dir;
 	char *mount_driver;    /* auto|kernel|fuse */
 	unsigned probe_timeout; /* seconds */
+	unsigned mount_check_interval; /* seconds between health checks, 0 off */
 	char *mount_cifs_path;
 	char *smbfs_path;
 	char *umount_path;

@@ -47,6 +47,7 @@ static const struct config_entry table[] = {
 	E(state_dir, CFG_STRING, check_abs_path, "agent state (default /var/lib/nqrust/agent)"),
 	E(mount_driver, CFG_STRING, check_driver, "auto|kernel|fuse (default auto)"),
 	E(probe_timeout, CFG_UINT, NULL, "deadline in seconds for mount, probe, statvfs (default 30)"),
+	E(mount_check_interval, CFG_UINT, NULL, "seconds between health checks of each mount; 0 turns the watchdog off (default 2)"),
 	E(mount_cifs_path, CFG_STRING, check_abs_path, "mount.cifs program (default /sbin/mount.cifs)"),
 	E(smbfs_path, CFG_STRING, check_abs_path, "nqrust-smbfs program (default: beside the agent)"),
 	E(umount_path, CFG_STRING, check_abs_path, "umount program (default /bin/umount)"),
@@ -101,6 +102,7 @@ agent_config_load(struct agent_config *c, int argc, char **argv, struct nq_error
 	c->header_timeout = 15;
 	c->max_connections = 1024;
 	c->max_connections_per_address = 32;
+	c->mount_check_interval = 2;
 	r = config_parse_args(table, ARRAY_SIZE(table), c, argc, argv, err);
 	if (r == 1)
 		config_usage(table, ARRAY_SIZE(table), "nqrust-agent", stdout);
@@ -109,6 +111,9 @@ agent_config_load(struct agent_config *c, int argc, char **argv, struct nq_error
 	if (c->probe_timeout < 1 || c->probe_timeout > 600)
 		return nq_error_set(err, "invalid_field", "probe_timeout",
 			"probe_timeout must be between 1 and 600 seconds");
+	if (c->mount_check_interval > 3600)
+		return nq_error_set(err, "invalid_field", "mount_check_interval",
+			"mount_check_interval must be between 0 (off) and 3600 seconds");
 	if (c->vm_stop_timeout < 1 || c->vm_stop_timeout > 600)
 		return nq_error_set(err, "invalid_field", "vm_stop_timeout",
 			"vm_stop_timeout must be between 1 and 600 seconds");

@@ -1,3 +1,7 @@
+/* Bounded deadline calls; see deadline.h. One process-wide table of the
+ * workers alive, guarded by one mutex; one condition variable (on
+ * CLOCK_MONOTONIC) is broadcast whenever a worker finishes or leaves the
+ * table. The lock is never held across fn. */
 #include "deadline.h"
 
 #include <errno.h>
@@ -7,23 +11,60 @@
 #include <string.h>
 #include <time.h>
 
+#define CAP_LIMIT 1024
+
 struct job {
-	pthread_mutex_t lock;
-	pthread_cond_t done_cond;
+	struct job *next;
 	int (*fn)(void *);
 	int result;
 	bool done;
 	bool abandoned;
+	char key[DEADLINE_KEY_MAX];
 	size_t ctxsz;
 	unsigned char ctx[];
 };
 
+static struct {
+	pthread_once_t once;
+	pthread_mutex_t lock;
+	pthread_cond_t changed;
+	struct job *jobs; /* every worker alive */
+	unsigned n;
+	unsigned cap;
+} g = { .once = PTHREAD_ONCE_INIT, .lock = PTHREAD_MUTEX_INITIALIZER,
+	.cap = DEADLINE_DEFAULT_CAP };
+
 static void
-job_free(struct job *j)
+init_cond(void)
 {
-	pthread_mutex_destroy(&j->lock);
-	pthread_cond_destroy(&j->done_cond);
-	free(j);
+	pthread_condattr_t ca;
+
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&g.changed, &ca);
+	pthread_condattr_destroy(&ca);
+}
+
+/* Under the lock. */
+static void
+unlink_job(struct job *j)
+{
+	for (struct job **pp = &g.jobs; *pp; pp = &(*pp)->next)
+		if (*pp == j) {
+			*pp = j->next;
+			g.n--;
+			break;
+		}
+	pthread_cond_broadcast(&g.changed);
+}
+
+static struct job *
+find_key(const char *key)
+{
+	for (struct job *j = g.jobs; j; j = j->next)
+		if (!strcmp(j->key, key))
+			return j;
+	return NULL;
 }
 
 static void *
@@ -31,67 +72,161 @@ worker(void *arg)
 {
 	struct job *j = arg;
 	int r = j->fn(j->ctx);
-	bool abandoned;
 
-	pthread_mutex_lock(&j->lock);
+	pthread_mutex_lock(&g.lock);
 	j->result = r;
 	j->done = true;
-	abandoned = j->abandoned;
-	pthread_cond_signal(&j->done_cond);
-	pthread_mutex_unlock(&j->lock);
-	if (abandoned)
-		job_free(j);
+	if (j->abandoned) {
+		unlink_job(j);
+		free(j);
+	} else {
+		pthread_cond_broadcast(&g.changed);
+	}
+	pthread_mutex_unlock(&g.lock);
 	return NULL;
 }
 
-int
-deadline_run(int (*fn)(void *ctx), void *ctx, size_t ctxsz, int timeout_ms)
+static struct timespec
+deadline_after(int timeout_ms)
 {
-	struct job *j = calloc(1, sizeof *j + ctxsz);
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	t.tv_sec += timeout_ms / 1000;
+	t.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+	if (t.tv_nsec >= 1000000000L) {
+		t.tv_sec++;
+		t.tv_nsec -= 1000000000L;
+	}
+	return t;
+}
+
+/* Under the lock: wait until key is free. -EBUSY when its call is stuck,
+ * -ETIMEDOUT when it is still running at our deadline. */
+static int
+wait_key_free(const char *key, const struct timespec *until)
+{
+	struct job *j;
+
+	while ((j = find_key(key))) {
+		if (j->abandoned)
+			return -EBUSY;
+		if (pthread_cond_timedwait(&g.changed, &g.lock, until) == ETIMEDOUT &&
+		    find_key(key))
+			return find_key(key)->abandoned ? -EBUSY : -ETIMEDOUT;
+	}
+	return 0;
+}
+
+/* Under the lock: start a worker for a new job; the job is in the table. */
+static int
+launch(const char *key, int (*fn)(void *), const void *ctx, size_t ctxsz,
+	struct job **ret)
+{
+	struct job *j;
 	pthread_attr_t attr;
 	pthread_t t;
-	struct timespec until;
-	int r = 0;
+	int r;
 
+	if (g.n >= g.cap)
+		return -EAGAIN;
+	j = calloc(1, sizeof *j + ctxsz);
 	if (!j)
 		return -ENOMEM;
-	pthread_mutex_init(&j->lock, NULL);
-	pthread_condattr_t ca;
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&j->done_cond, &ca);
-	pthread_condattr_destroy(&ca);
 	j->fn = fn;
 	j->ctxsz = ctxsz;
 	memcpy(j->ctx, ctx, ctxsz);
-
+	memcpy(j->key, key, strlen(key) + 1);
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	if (pthread_create(&t, &attr, worker, j) != 0) {
-		pthread_attr_destroy(&attr);
-		job_free(j);
+	pthread_attr_setstacksize(&attr, 256 * 1024);
+	r = pthread_create(&t, &attr, worker, j);
+	pthread_attr_destroy(&attr);
+	if (r != 0) {
+		free(j);
 		return -EAGAIN;
 	}
-	pthread_attr_destroy(&attr);
+	j->next = g.jobs;
+	g.jobs = j;
+	g.n++;
+	*ret = j;
+	return 0;
+}
 
-	clock_gettime(CLOCK_MONOTONIC, &until);
-	until.tv_sec += timeout_ms / 1000;
-	until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-	if (until.tv_nsec >= 1000000000L) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000L;
+int
+deadline_run(const char *key, int (*fn)(void *ctx), void *ctx, size_t ctxsz,
+	int timeout_ms)
+{
+	struct timespec until = deadline_after(timeout_ms < 0 ? 0 : timeout_ms);
+	struct job *j = NULL;
+	int r;
+
+	if (!key || !*key || strlen(key) >= DEADLINE_KEY_MAX)
+		return -EINVAL;
+	pthread_once(&g.once, init_cond);
+	pthread_mutex_lock(&g.lock);
+	r = wait_key_free(key, &until);
+	if (r >= 0)
+		r = launch(key, fn, ctx, ctxsz, &j);
+	if (r < 0) {
+		pthread_mutex_unlock(&g.lock);
+		return r;
 	}
-	pthread_mutex_lock(&j->lock);
-	while (!j->done && r != ETIMEDOUT)
-		r = pthread_cond_timedwait(&j->done_cond, &j->lock, &until);
+	while (!j->done)
+		if (pthread_cond_timedwait(&g.changed, &g.lock, &until) == ETIMEDOUT)
+			break;
 	if (!j->done) {
-		j->abandoned = true; /* the worker frees it */
-		pthread_mutex_unlock(&j->lock);
+		j->abandoned = true; /* the worker unlinks and frees it */
+		pthread_mutex_unlock(&g.lock);
 		return -ETIMEDOUT;
 	}
-	pthread_mutex_unlock(&j->lock);
+	unlink_job(j);
+	pthread_mutex_unlock(&g.lock);
 	memcpy(ctx, j->ctx, ctxsz);
 	r = j->result;
-	job_free(j);
+	free(j);
 	return r;
+}
+
+unsigned
+deadline_inflight(void)
+{
+	unsigned n;
+
+	pthread_mutex_lock(&g.lock);
+	n = g.n;
+	pthread_mutex_unlock(&g.lock);
+	return n;
+}
+
+unsigned
+deadline_stuck(const char *key)
+{
+	struct job *j;
+	unsigned n;
+
+	pthread_mutex_lock(&g.lock);
+	j = key ? find_key(key) : NULL;
+	n = j && j->abandoned ? 1 : 0;
+	pthread_mutex_unlock(&g.lock);
+	return n;
+}
+
+void
+deadline_set_cap(unsigned cap)
+{
+	pthread_mutex_lock(&g.lock);
+	g.cap = cap < 1 ? 1 : cap > CAP_LIMIT ? CAP_LIMIT : cap;
+	pthread_mutex_unlock(&g.lock);
+}
+
+unsigned
+deadline_cap(void)
+{
+	unsigned n;
+
+	pthread_mutex_lock(&g.lock);
+	n = g.cap;
+	pthread_mutex_unlock(&g.lock);
+	return n;
 }

@@ -207,6 +207,10 @@ main(int argc, char **argv)
 		log_error("cannot start the VM reaper err=%s", strerror(-r));
 		goto out;
 	}
+	if ((r = mounts_watch_start(&a)) < 0) {
+		log_error("cannot start the mount watchdog err=%s", strerror(-r));
+		goto out;
+	}
 
 	char sockdir[PATH_MAX];
 	const char *unix_path = a.cfg.listen_unix && *a.cfg.listen_unix ? a.cfg.listen_unix : NULL;
@@ -248,6 +252,8 @@ main(int argc, char **argv)
 out:
 	http_server_stop(srv);
 	vms_reaper_stop();
+	if (a.mounts)
+		mounts_watch_stop(&a);
 	vm_table_free(a.vms);
 	mount_table_free(a.mounts);
 	localdirs_free(a.locals);

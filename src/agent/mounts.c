@@ -31,6 +31,11 @@ mount_table_new(struct mount_table **ret)
 		return -ENOMEM;
 	pthread_mutex_init(&t->lock, NULL);
 	pthread_cond_init(&t->changed, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&t->watch_wake, &ca);
+	pthread_condattr_destroy(&ca);
 	*ret = t;
 	return 0;
 }
@@ -66,6 +71,7 @@ mount_table_free(struct mount_table *t)
 		rec_free(b);
 	}
 	pthread_cond_destroy(&t->changed);
+	pthread_cond_destroy(&t->watch_wake);
 	pthread_mutex_destroy(&t->lock);
 	free(t);
 }
@@ -88,8 +94,8 @@ mounts_make_key(const struct smb_mount_spec *s, const char *base, char *buf, siz
 	return r < 0 || (size_t)r >= bufsz ? -ENAMETOOLONG : 0;
 }
 
-static struct backend_rec *
-find_rec(struct mount_table *t, const char *id)
+struct backend_rec *
+mounts_find_rec(struct mount_table *t, const char *id)
 {
 	for (struct backend_rec *b = t->backends; b; b = b->next)
 		if (!strcmp(b->id, id))
@@ -173,11 +179,9 @@ prepare_mount_point(const char *base, const char *mp)
 	return 0;
 }
 
-/* Find or create the mounted entry for (spec, base), mounting with the
- * credentials of backend `cred_id`. Called and returns with the lock held;
- * on success the entry is pinned. */
-static int
-acquire_locked(struct agent *a, const char *cred_id, const struct smb_mount_spec *s,
+/* See mounts_internal.h. */
+int
+mounts_acquire_locked(struct agent *a, const char *cred_id, const struct smb_mount_spec *s,
 	const char *base, const struct secret *cred_snap, struct mount_entry **ret,
 	bool *ret_reused, struct nq_error *err)
 {
@@ -272,6 +276,9 @@ acquire_locked(struct agent *a, const char *cred_id, const struct smb_mount_spec
 				nq_error_set(&e->failure, "smb_mount_failed", NULL,
 					"mounting %s failed", e->source);
 			e->state = ME_FAILED;
+			e->health = MH_DEAD;
+			snprintf(e->health_message, sizeof e->health_message, "%s",
+				e->failure.message);
 			pthread_cond_broadcast(&t->changed);
 			if (err)
 				*err = e->failure;
@@ -285,6 +292,9 @@ acquire_locked(struct agent *a, const char *cred_id, const struct smb_mount_spec
 			e->mount_point, mount_driver_name(drv));
 		e->driver = drv;
 		e->state = ME_MOUNTED;
+		e->health = MH_OK;
+		e->health_message[0] = '\0';
+		e->enotconn = 0;
 		e->pins++;
 		pthread_cond_broadcast(&t->changed);
 		*ret = e;
@@ -294,10 +304,10 @@ acquire_locked(struct agent *a, const char *cred_id, const struct smb_mount_spec
 	}
 }
 
-/* Drop a pin or reference; unmount when neither remains. Lock held; it is
- * released and retaken around the unmount. */
-static void
-release_locked(struct agent *a, struct mount_entry *e)
+/* Unmount when no pin or reference remains. Lock held; it is released and
+ * retaken around the unmount. */
+void
+mounts_release_locked(struct agent *a, struct mount_entry *e)
 {
 	struct mount_table *t = a->mounts;
 
@@ -370,7 +380,7 @@ mounts_attach(struct agent *a, const struct mount_request *req,
 
 	pthread_mutex_lock(&t->lock);
 	bool reused = false;
-	r = acquire_locked(a, req->backend_id, &req->spec, req->mount_base, cred, &e,
+	r = mounts_acquire_locked(a, req->backend_id, &req->spec, req->mount_base, cred, &e,
 		&reused, err);
 	if (r < 0) {
 		pthread_mutex_unlock(&t->lock);
@@ -393,16 +403,16 @@ mounts_attach(struct agent *a, const struct mount_request *req,
 	pthread_mutex_lock(&t->lock);
 	if (r < 0) {
 		e->pins--;
-		release_locked(a, e);
+		mounts_release_locked(a, e);
 		pthread_mutex_unlock(&t->lock);
 		return r;
 	}
-	b = find_rec(t, req->backend_id);
+	b = mounts_find_rec(t, req->backend_id);
 	if (!b) {
 		b = calloc(1, sizeof *b);
 		if (!b) {
 			e->pins--;
-			release_locked(a, e);
+			mounts_release_locked(a, e);
 			pthread_mutex_unlock(&t->lock);
 			return -ENOMEM;
 		}
@@ -426,7 +436,7 @@ mounts_attach(struct agent *a, const struct mount_request *req,
 	e->pins--;
 	if (old && old != e) {
 		old->refs--;
-		release_locked(a, old);
+		mounts_release_locked(a, old);
 	}
 	pthread_mutex_unlock(&t->lock);
 	*ret = res;
@@ -441,7 +451,7 @@ mounts_detach(struct agent *a, const char *backend_id, struct nq_error *err)
 	(void)err;
 
 	pthread_mutex_lock(&t->lock);
-	b = find_rec(t, backend_id);
+	b = mounts_find_rec(t, backend_id);
 	if (b) {
 		for (struct backend_rec **pp = &t->backends; *pp; pp = &(*pp)->next)
 			if (*pp == b) {
@@ -451,7 +461,7 @@ mounts_detach(struct agent *a, const char *backend_id, struct nq_error *err)
 		store_backend_remove(a, backend_id);
 		if (b->m) {
 			b->m->refs--;
-			release_locked(a, b->m);
+			mounts_release_locked(a, b->m);
 		}
 		rec_free(b);
 	} else {
@@ -471,7 +481,7 @@ mounts_pin_volume_dir(struct agent *a, const char *backend_id, char *buf,
 	int r;
 
 	pthread_mutex_lock(&t->lock);
-	b = find_rec(t, backend_id);
+	b = mounts_find_rec(t, backend_id);
 	if (!b) {
 		pthread_mutex_unlock(&t->lock);
 		return nq_error_setr(err, -ENOENT, "not_found", "backend_id",
@@ -496,13 +506,13 @@ mounts_pin_volume_dir(struct agent *a, const char *backend_id, char *buf,
 			"no credentials are stored for backend %s; save the backend's "
 			"password again", backend_id);
 	}
-	r = acquire_locked(a, backend_id, &b->spec, b->mount_base, cred, &e, NULL, err);
+	r = mounts_acquire_locked(a, backend_id, &b->spec, b->mount_base, cred, &e, NULL, err);
 	if (r < 0) {
 		pthread_mutex_unlock(&t->lock);
 		return r;
 	}
 	/* The record may have been remounted on a new entry. */
-	b = find_rec(t, backend_id);
+	b = mounts_find_rec(t, backend_id);
 	if (b && b->m != e) {
 		struct mount_entry *old = b->m;
 		e->refs++;
@@ -510,7 +520,7 @@ mounts_pin_volume_dir(struct agent *a, const char *backend_id, char *buf,
 		persist_locked(a, b);
 		if (old) {
 			old->refs--;
-			release_locked(a, old);
+			mounts_release_locked(a, old);
 		}
 	}
 	r = volume_dir_of(e, b ? b->subdir : "", buf, bufsz);
@@ -527,39 +537,13 @@ mounts_unpin(struct agent *a, const char *backend_id)
 	struct backend_rec *b;
 
 	pthread_mutex_lock(&t->lock);
-	b = find_rec(t, backend_id);
+	b = mounts_find_rec(t, backend_id);
 	if (b && b->m && b->m->pins) {
 		b->m->pins--;
-		release_locked(a, b->m);
+		mounts_release_locked(a, b->m);
 	}
 	pthread_mutex_unlock(&t->lock);
 }
-
-int
-mounts_capacity(struct agent *a, const char *backend_id, struct capacity *ret,
-	struct nq_error *err)
-{
-	char dir[PATH_MAX];
-	int r = mounts_pin_volume_dir(a, backend_id, dir, sizeof dir, NULL, err);
-
-	if (r < 0)
-		return r;
-	r = smb_capacity(dir, (int)a->cfg.probe_timeout * 1000, ret);
-	mounts_unpin(a, backend_id);
-	if (r == -ETIMEDOUT)
-		return nq_error_setr(err, r, "smb_timeout", NULL,
-			"the SMB server did not answer a capacity query within %u s",
-			a->cfg.probe_timeout);
-	if (r < 0 && volume_conn_broken(r))
-		return nq_error_setr(err, r, "smb_unreachable", NULL,
-			"the SMB server does not answer on this mount (%s); check that "
-			"it is up and reachable", strerror(-r));
-	if (r < 0)
-		return nq_error_setr(err, r, "smb_mount_failed", NULL,
-			"cannot read the share's capacity: %s", strerror(-r));
-	return 0;
-}
-
 
 int
 mounts_backend_spec(struct agent *a, const char *backend_id, struct smb_mount_spec *ret,
@@ -570,7 +554,7 @@ mounts_backend_spec(struct agent *a, const char *backend_id, struct smb_mount_sp
 	int r = -ENOENT;
 
 	pthread_mutex_lock(&t->lock);
-	b = find_rec(t, backend_id);
+	b = mounts_find_rec(t, backend_id);
 	if (b) {
 		r = smb_mount_spec_copy(&b->spec, ret);
 		snprintf(ret_dir, dirsz, "%s", b->m ? b->m->mount_point : b->mount_base);

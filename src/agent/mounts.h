@@ -26,8 +26,16 @@ struct mount_result {
 	enum mount_driver driver;
 };
 
+/* What the health watchdog last saw of a mount: ok; hung (a bounded
+ * probe timed out, or an earlier one is still stuck); dead (the FUSE
+ * bridge is gone); repairing (detached, mounting again); error (the
+ * server answered the probe with an error). */
+enum mount_health { MH_OK, MH_HUNG, MH_DEAD, MH_REPAIRING, MH_ERROR };
+
 struct capacity {
 	uint64_t total_bytes, used_bytes, free_bytes;
+	char health[16];          /* "" when the kind has no mount */
+	char health_message[256];
 };
 
 int mount_table_new(struct mount_table **ret);
@@ -49,12 +57,29 @@ int mounts_pin_volume_dir(struct agent *a, const char *backend_id,
 void mounts_unpin(struct agent *a, const char *backend_id);
 int mounts_capacity(struct agent *a, const char *backend_id,
 	struct capacity *ret, struct nq_error *err);
-/* [{mount_point, source, driver, backends:[ids]}]; caller owns. */
+const char *mount_health_name(enum mount_health h);
+/* [{mount_point, source, driver, backends:[ids], health, health_message}];
+ * caller owns. */
 json_t *mounts_list_json(struct agent *a);
-/* Unmount everything (used by tests' teardown and on request only). */
 /* Copy of the mount spec of a known backend (release with
  * smb_mount_spec_release) and a directory for a credentials check (its
  * mount point, or its mount base); -ENOENT for an unknown backend. */
 int mounts_backend_spec(struct agent *a, const char *backend_id,
 	struct smb_mount_spec *ret, char *ret_dir, size_t dirsz);
+/* The health watchdog: every cfg.mount_check_interval seconds each mount
+ * gets a bounded statvfs (one in flight per mount, deadline.h) and, for
+ * FUSE mounts, a look for its bridge process. A dead mount is repaired
+ * (mounts_repair); a hung one is reported. No thread when the interval is
+ * 0. */
+int mounts_watch_start(struct agent *a);
+void mounts_watch_stop(struct agent *a);
+/* One watchdog round, now (also used by the watcher thread). */
+void mounts_check_all(struct agent *a);
+/* Repair the dead mount at mount_point: detach it lazily, end the VMs
+ * whose disks were on it (vms_storage_lost), mount it again in place with
+ * the same spec and credentials. 0 when repaired or nothing to do. */
+int mounts_repair(struct agent *a, const char *mount_point);
+/* True when the backend's recorded mount was dead or gone at restore, so
+ * the VMs found running on it lost their disks (read by vms_restore). */
+bool mounts_backend_lost(struct agent *a, const char *backend_id);
 const char *mount_driver_name(enum mount_driver d);

@@ -21,6 +21,10 @@ struct mount_entry {
 	enum mount_driver driver;
 	enum entry_state state;
 	struct nq_error failure; /* valid in ME_FAILED */
+	enum mount_health health; /* last watchdog verdict (mounts_health.c) */
+	char health_message[256];
+	unsigned enotconn;       /* consecutive checks that saw ENOTCONN */
+	long long retry_at;      /* FAILED: watchdog's next mount attempt (s) */
 	unsigned refs;           /* backends referencing it */
 	unsigned pins;           /* in-flight operations */
 	unsigned waiters;
@@ -33,6 +37,7 @@ struct backend_rec {
 	char subdir[NQ_SUBDIR_MAX + 1];
 	char mount_base[PATH_MAX];
 	struct mount_entry *m; /* referenced mount, or NULL */
+	bool lost; /* its mount was found dead at restore (mounts_backend_lost) */
 };
 
 struct mount_table {
@@ -41,6 +46,10 @@ struct mount_table {
 	struct mount_entry *mounts;
 	struct backend_rec *backends;
 	bool kernel_unavailable;
+	/* The health watchdog (mounts_health.c). */
+	pthread_t watcher;
+	pthread_cond_t watch_wake; /* CLOCK_MONOTONIC */
+	bool watching, watch_stop;
 };
 
 void mounts_entry_free(struct mount_entry *e);
@@ -49,3 +58,20 @@ int mounts_make_key(const struct smb_mount_spec *s, const char *base, char *buf,
 /* mountinfo still shows e's mount point with e's source (true when
  * mountinfo cannot be read). */
 bool mounts_still_mounted(const struct mount_entry *e);
+struct backend_rec *mounts_find_rec(struct mount_table *t, const char *id);
+/* Find or create the mounted entry for (spec, base), mounting with the
+ * credentials of backend cred_id; an entry that is MOUNTED but gone from
+ * mountinfo is mounted again in place. Called and returns with the lock
+ * held; on success the entry is pinned. */
+int mounts_acquire_locked(struct agent *a, const char *cred_id,
+	const struct smb_mount_spec *s, const char *base,
+	const struct secret *cred_snap, struct mount_entry **ret, bool *ret_reused,
+	struct nq_error *err);
+/* Drop nothing, but unmount e when no pin or reference remains. Lock
+ * held; released and retaken around the unmount. */
+void mounts_release_locked(struct agent *a, struct mount_entry *e);
+/* statvfs(mount_point) under a deadline keyed by mount_point. */
+int mounts_probe(const char *mount_point, int timeout_ms);
+/* The backend's mount point and UNC while it is pinned; -ENOENT. */
+int mounts_names_locked(struct mount_table *t, const char *backend_id,
+	char *mp, size_t mpsz, char *unc, size_t uncsz);

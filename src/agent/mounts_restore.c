@@ -7,6 +7,8 @@
 #include "mountinfo.h"
 #include "mounts_internal.h"
 #include "mounts_store.h"
+#include "smb_bridge.h"
+#include "smb_mount.h"
 
 json_t *
 mounts_list_json(struct agent *a)
@@ -16,22 +18,57 @@ mounts_list_json(struct agent *a)
 
 	pthread_mutex_lock(&t->lock);
 	for (struct mount_entry *e = t->mounts; e && arr; e = e->next) {
-		if (e->state != ME_MOUNTED)
+		/* A referenced mount that could not be mounted again is listed
+		 * too: health "dead" with the mount error as its message. */
+		if (e->state != ME_MOUNTED && !(e->state == ME_FAILED && e->refs))
 			continue;
 		json_t *ids = json_array();
 		for (struct backend_rec *b = t->backends; b; b = b->next)
 			if (b->m == e)
 				json_array_append_new(ids, json_string(b->id));
-		json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:o}",
+		json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:o, s:s, s:s}",
 			"mount_point", e->mount_point, "source", e->source,
-			"driver", mount_driver_name(e->driver), "backends", ids));
+			"driver", mount_driver_name(e->driver), "backends", ids,
+			"health", mount_health_name(e->health),
+			"health_message", e->health_message));
 	}
 	pthread_mutex_unlock(&t->lock);
 	return arr;
 }
 
+/* A FUSE mount found at start is dead when a bounded statvfs answers
+ * ENOTCONN and no bridge process serves it. A hung one is adopted (the
+ * watchdog reports it). */
+static bool
+found_dead(struct agent *a, const char *mount_point, bool fuse)
+{
+	int timeout_ms = (int)(a->cfg.probe_timeout < 5 ? a->cfg.probe_timeout : 5) * 1000;
+
+	return fuse && mounts_probe(mount_point, timeout_ms) == -ENOTCONN &&
+	       smb_bridge_alive(mount_point) == 0;
+}
+
+/* Never adopt a dead mount: detach it (mounted again on first use). */
+static bool
+detach_if_dead(struct agent *a, const struct mountinfo_entry *m, const char *id)
+{
+	bool fuse = !strcmp(m->fstype, "fuse.nqrust-smbfs");
+
+	if (!found_dead(a, m->mount_point, fuse))
+		return false;
+	log_warn("found a dead mount, detaching it; it is mounted again on first use "
+		 "backend_id=%s mount_point=%s", id, m->mount_point);
+	int r = smb_unmount_run(a, m->mount_point);
+	if (r < 0)
+		log_warn("cannot detach the dead mount mount_point=%s err=%s",
+			m->mount_point, strerror(-r));
+	return true;
+}
+
 /* Restore one backend record: adopt its mount when mountinfo still shows
- * it (same mount point, same source, one of our fs types). */
+ * it (same mount point, same source, one of our fs types) and it is
+ * alive. A backend whose recorded mount is gone or dead is marked lost:
+ * VMs adopted on it lost their disks (mounts_backend_lost). */
 static void
 restore_one(struct agent *a, struct stored_backend *sb)
 {
@@ -68,7 +105,8 @@ restore_one(struct agent *a, struct stored_backend *sb)
 	if (mountinfo_read(&mi, &n) < 0)
 		return;
 	const struct mountinfo_entry *m = mountinfo_find(mi, n, sb->mount_point);
-	if (m && mountinfo_is_smb(m) && !strcmp(m->source, unc)) {
+	if (m && mountinfo_is_smb(m) && !strcmp(m->source, unc) &&
+	    !detach_if_dead(a, m, b->id)) {
 		struct mount_entry *e = calloc(1, sizeof *e);
 		if (e && smb_mount_spec_copy(&b->spec, &e->spec) >= 0 &&
 		    (!cred || secret_new(cred->buf, cred->len, &e->cred) >= 0)) {
@@ -88,6 +126,7 @@ restore_one(struct agent *a, struct stored_backend *sb)
 			mounts_entry_free(e);
 		}
 	} else {
+		b->lost = true;
 		log_info("share of backend not mounted; will mount on first use "
 			 "backend_id=%s source=%s", b->id, unc);
 	}

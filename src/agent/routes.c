@@ -245,10 +245,16 @@ delete_mount(struct http_request *req, struct http_response *resp)
 static void
 reply_capacity(struct http_response *resp, const struct capacity *c)
 {
-	http_reply_json(resp, 200, json_pack("{s:I, s:I, s:I}",
+	json_t *o = json_pack("{s:I, s:I, s:I}",
 		"total_bytes", (json_int_t)c->total_bytes,
 		"used_bytes", (json_int_t)c->used_bytes,
-		"free_bytes", (json_int_t)c->free_bytes));
+		"free_bytes", (json_int_t)c->free_bytes);
+
+	if (o && c->health[0]) {
+		json_object_set_new(o, "health", json_string(c->health));
+		json_object_set_new(o, "health_message", json_string(c->health_message));
+	}
+	http_reply_json(resp, 200, o);
 }
 
 static void

@@ -160,6 +160,24 @@ smb_unmount_run(struct agent *a, const char *mount_point)
 	return r < 0 ? r : 0;
 }
 
+int
+smb_timeout_error(const char *unc, const char *what, int r, int timeout_ms,
+	struct nq_error *err)
+{
+	if (r == -ETIMEDOUT)
+		return nq_error_setr(err, r, "smb_timeout", NULL,
+			"the SMB server %s did not answer %s within %d s; check that the "
+			"server is up and reachable", unc, what, timeout_ms / 1000);
+	if (r == -EBUSY)
+		return nq_error_setr(err, r, "smb_timeout", NULL,
+			"the SMB server %s has not answered an earlier request on this "
+			"mount yet, so %s was not sent; check that the server is up and "
+			"reachable", unc, what);
+	return nq_error_setr(err, r, "smb_timeout", NULL,
+		"too many requests to unresponsive SMB servers are outstanding on "
+		"this host; %s on %s was not sent", what, unc);
+}
+
 struct probe_ctx {
 	char mount_point[PATH_MAX];
 	char subdir[NQ_SUBDIR_MAX + 1];
@@ -223,11 +241,9 @@ smb_probe_writable(const struct smb_mount_spec *s, const char *mount_point,
 	snprintf(c.mount_point, sizeof c.mount_point, "%s", mount_point);
 	snprintf(c.subdir, sizeof c.subdir, "%s", subdir ? subdir : "");
 	smb_unc(s, unc, sizeof unc);
-	r = deadline_run(probe_fn, &c, sizeof c, timeout_ms);
-	if (r == -ETIMEDOUT)
-		return nq_error_setr(err, r, "smb_timeout", NULL,
-			"the SMB server %s did not answer a test write within %d s; check "
-			"that the server is up and reachable", unc, timeout_ms / 1000);
+	r = deadline_run(mount_point, probe_fn, &c, sizeof c, timeout_ms);
+	if (r == -ETIMEDOUT || r == -EBUSY || r == -EAGAIN)
+		return smb_timeout_error(unc, "a test write", r, timeout_ms, err);
 	if (r == 0)
 		return 0;
 	if (r == -EACCES || r == -EPERM || r == -EROFS)
@@ -266,13 +282,14 @@ statvfs_fn(void *arg)
 }
 
 int
-smb_capacity(const char *dir, int timeout_ms, struct capacity *ret)
+smb_capacity(const char *mount_point, const char *dir, int timeout_ms,
+	struct capacity *ret)
 {
 	struct statvfs_ctx c = { 0 };
 	int r;
 
 	snprintf(c.dir, sizeof c.dir, "%s", dir);
-	r = deadline_run(statvfs_fn, &c, sizeof c, timeout_ms);
+	r = deadline_run(mount_point, statvfs_fn, &c, sizeof c, timeout_ms);
 	if (r < 0)
 		return r;
 	*ret = c.cap;

@@ -25,4 +25,12 @@ int smb_unmount_run(struct agent *a, const char *mount_point);
  * fsync and delete a probe file in it, all within timeout_ms. */
 int smb_probe_writable(const struct smb_mount_spec *s, const char *mount_point,
 	const char *subdir, int timeout_ms, struct nq_error *err);
-int smb_capacity(const char *dir, int timeout_ms, struct capacity *ret);
+/* statvfs of dir (beneath mount_point), under a deadline keyed by
+ * mount_point (deadline.h): -ETIMEDOUT, or -EBUSY / -EAGAIN when an
+ * earlier call on the mount is still stuck or the pool is full. */
+int smb_capacity(const char *mount_point, const char *dir, int timeout_ms,
+	struct capacity *ret);
+/* Fill err with smb_timeout for r (-ETIMEDOUT, -EBUSY or -EAGAIN from a
+ * deadline call of `what` on the share unc); returns r. */
+int smb_timeout_error(const char *unc, const char *what, int r, int timeout_ms,
+	struct nq_error *err);

@@ -20,15 +20,18 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../common/fsutil.h"
 #include "../common/log.h"
 #include "../common/macro.h"
+#include "mounts.h"
 #include "vmm.h"
 #include "vms.h"
 #include "vms_store.h"
@@ -40,6 +43,7 @@ struct vm {
 	bool busy;     /* an operation works on a copy; see the top */
 	bool creating; /* reserved by vms_create, not started yet */
 	bool up;       /* the VMM ran when last looked at (settle, claim) */
+	bool lost;     /* ended because its storage died: state "error" */
 	char rootfs[PATH_MAX + 128];
 	struct vmm_exit last_exit; /* how its VMM last ended */
 };
@@ -188,15 +192,36 @@ vm_json(const struct vm *vm)
 		"volume_id", vm->c.volume_id, "vcpus", (int)vm->c.vcpus,
 		"memory_mib", (int)vm->c.memory_mib, "kernel", vm->c.kernel,
 		"initrd", vm->c.initrd, "hypervisor", vm->c.hypervisor,
-		"rootfs", vm->rootfs, "state", up ? "running" : "stopped",
+		"rootfs", vm->rootfs,
+		"state", up ? "running" : vm->lost ? "error" : "stopped",
 		"pid", up ? json_integer(vm->proc.pid) : json_null(),
-		"last_exit", vmm_exit_json(&vm->last_exit));
+		"last_exit", vmm_exit_json(&vm->last_exit),
+		"error", !up && vm->lost ? json_string(VM_STORAGE_LOST) : json_null());
 }
 
 static int
 save(struct agent *a, const struct vm *vm)
 {
 	return vm_record_save(a->vms->dirfd, &vm->c, &vm->proc);
+}
+
+/* Outside the lock, on a VM the caller owns: its disk died with the
+ * mount, so its VMM is killed (a graceful stop cannot flush to a dead
+ * disk) and it ends in "error" until it is started or stopped again. */
+static void
+end_lost(struct agent *a, struct vm *vm)
+{
+	if (running(vm)) {
+		kill(vm->proc.pid, SIGKILL);
+		(void)vmm_proc_wait_exit(&vm->proc, 5000);
+	}
+	log_warn("VM ended: storage connection lost id=%s backend_id=%s", vm->c.id,
+		vm->c.backend_id);
+	vm->proc.pid = 0;
+	vm->proc.starttime = 0;
+	vm->lost = true;
+	unpin_rootfs(a, vm);
+	(void)save(a, vm);
 }
 
 int
@@ -229,7 +254,10 @@ vms_restore(struct agent *a)
 			free(vm);
 			continue;
 		}
-		if (vmm_proc_alive(&vm->proc)) {
+		if (vmm_proc_alive(&vm->proc) && vm->c.backend_kind == VOLUME_SMB &&
+		    mounts_backend_lost(a, vm->c.backend_id)) {
+			end_lost(a, vm); /* its disk was on a mount that died */
+		} else if (vmm_proc_alive(&vm->proc)) {
 			struct nq_error err = { 0 };
 			if (pin_rootfs(a, vm, &err) < 0)
 				log_warn("running VM without its mount id=%s err=%s", vm->c.id,
@@ -299,6 +327,7 @@ do_start(struct agent *a, struct vm *vm, struct nq_error *err)
 		return r;
 	}
 	vm->proc = p;
+	vm->lost = false;
 	r = save(a, vm);
 	if (r < 0)
 		log_warn("cannot record VM pid id=%s err=%s", vm->c.id, strerror(-r));
@@ -327,6 +356,7 @@ do_stop(struct agent *a, struct vm *vm)
 	note_exit(vm, false); /* exited by itself before the stop */
 	vm->proc.pid = 0;
 	vm->proc.starttime = 0;
+	vm->lost = false;
 	unpin_rootfs(a, vm);
 	(void)save(a, vm);
 }
@@ -608,4 +638,56 @@ vms_list(struct agent *a)
 	pthread_mutex_unlock(&t->lock);
 	pay_unpins(a, owed, n);
 	return arr;
+}
+
+static bool
+has_id(const char (*ids)[NQ_UUID_LEN + 1], size_t n, const char *id)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(ids[i], id))
+			return true;
+	return false;
+}
+
+unsigned long long
+vms_boot_ticks(void)
+{
+	struct timespec ts;
+	long hz = sysconf(_SC_CLK_TCK);
+
+	clock_gettime(CLOCK_BOOTTIME, &ts);
+	hz = hz > 0 ? hz : 100;
+	return (unsigned long long)ts.tv_sec * (unsigned long long)hz +
+	       (unsigned long long)ts.tv_nsec / (1000000000ULL / (unsigned long long)hz) + 1;
+}
+
+void
+vms_storage_lost(struct agent *a, const char (*backend_ids)[NQ_UUID_LEN + 1], size_t n,
+	unsigned long long before)
+{
+	struct vm_table *t = a->vms;
+
+	for (size_t i = 0; i < VM_MAX; i++) {
+		char id[NQ_UUID_LEN + 1];
+		struct vm *vm, w;
+
+		pthread_mutex_lock(&t->lock);
+		vm = t->v[i];
+		if (!vm || vm->creating || vm->c.backend_kind != VOLUME_SMB ||
+		    !has_id(backend_ids, n, vm->c.backend_id)) {
+			pthread_mutex_unlock(&t->lock);
+			continue;
+		}
+		memcpy(id, vm->c.id, sizeof id);
+		vm = claim(t, id);
+		if (vm) {
+			w = *vm;
+			pthread_mutex_unlock(&t->lock);
+			if ((w.up || w.pinned) && w.proc.starttime <= before)
+				end_lost(a, &w);
+			pthread_mutex_lock(&t->lock);
+			release(t, vm, &w);
+		}
+		pthread_mutex_unlock(&t->lock);
+	}
 }

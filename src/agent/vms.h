@@ -69,3 +69,14 @@ void vms_reaper_stop(void);
 /* last_exit as the API shows it: null, or {code, signal, reason,
  * requested, at}; new reference. */
 json_t *vmm_exit_json(const struct vmm_exit *e);
+
+#define VM_STORAGE_LOST "storage connection lost"
+/* The mount of these SMB backends died and was detached: every VM on them
+ * whose VMM was started no later than `before` (clock ticks since boot,
+ * vms_boot_ticks(); a VMM started on the new mount is left alone) is
+ * killed and reported with state "error" and error VM_STORAGE_LOST; a
+ * start brings it back. Waits for operations in progress on those VMs. */
+void vms_storage_lost(struct agent *a, const char (*backend_ids)[NQ_UUID_LEN + 1],
+	size_t n, unsigned long long before);
+/* Now, in the unit of /proc/PID/stat's starttime. */
+unsigned long long vms_boot_ticks(void);

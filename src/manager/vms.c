@@ -116,7 +116,8 @@ row_json(struct manager *m, const struct db_rows *rows, unsigned i)
 }
 
 /* The agent's view wins for VMs we believe run: a guest that powered
- * itself off shows as stopped. */
+ * itself off shows as stopped; one the agent ended (its storage died)
+ * shows as error with the agent's cause. */
 static void
 sync_states(struct manager *m)
 {
@@ -132,11 +133,15 @@ sync_states(struct manager *m)
 	json_array_foreach(rep.json, i, v) {
 		const char *id = json_string_value(json_object_get(v, "id"));
 		const char *st = json_string_value(json_object_get(v, "state"));
-		if (!id || !st || strcmp(st, "stopped"))
+		if (!id || !st || (strcmp(st, "stopped") && strcmp(st, "error")))
 			continue;
-		const char *p[] = { id };
-		(void)db_exec(m->db, "UPDATE vms SET state = 'stopped' WHERE id = $1"
-			" AND state = 'running'", 1, p, NULL);
+		/* "error": the agent ended the VM, e.g. "storage connection lost". */
+		bool failed = !strcmp(st, "error");
+		const char *why = json_string_value(json_object_get(v, "error"));
+		const char *p[] = { id, failed ? "error" : "stopped",
+			failed ? (why ? why : "the VM failed on its host") : NULL };
+		(void)db_exec(m->db, "UPDATE vms SET state = $2, error = $3 WHERE id = $1"
+			" AND state = 'running'", 3, p, NULL);
 	}
 	agent_reply_release(&rep);
 }

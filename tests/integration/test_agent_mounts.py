@@ -37,7 +37,8 @@ def test_guest_mount_probe_and_capacity(agent, smbd):
     st, lst = agent.request("GET", "/v1/storage/smb/mounts")
     assert st == 200
     assert lst == [{"mount_point": r["mount_point"], "source": "//127.0.0.1/guest",
-                    "driver": "fuse", "backends": [body["backend_id"]]}]
+                    "driver": "fuse", "backends": [body["backend_id"]],
+                    "health": "ok", "health_message": ""}]
     # Unmount drops the reference; at zero the share is unmounted.
     st, _ = agent.request("DELETE", "/v1/storage/smb/mounts/" + body["backend_id"])
     assert st == 204
