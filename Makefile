@@ -96,7 +96,9 @@ fuzz: test-deps
 	done
 
 # Benchmarks against a private smbd (root: FUSE). `bench` runs them all.
-bench: bench-clone bench-fsync
+bench:
+	$(MAKE) --no-print-directory bench-clone
+	$(MAKE) --no-print-directory bench-fsync
 
 bench-clone: build test-deps
 	$(PYTHON) bench/clone.py --build $(BUILD)
