@@ -21,7 +21,8 @@ this runs on are shared, and a slow run says little about the mechanism.
 
 Prints job, IOPS, MB/s, p99 write completion latency, p99 fsync latency
 and the IOPS ratios durable/before and durable/local. Needs root (FUSE)
-and the Debian package fio. Exit 1 on a setup failure.
+and the Debian package fio. Exit 1 on a setup failure, 2 when smbd did
+fewer fsyncs than fio asked for on the durable mount (or any on the other).
 """
 
 import argparse
@@ -261,9 +262,14 @@ def main():
     print()
     print("server-side fsyncs (smbd full_audit), fio fsync every 8 writes:")
     print("%-10s %10s %14s %14s" % ("mount", "fio writes", "fio fsyncs", "smbd fsyncs"))
+    bad = False
     for name, writes, fsyncs, server in audit:
         print("%-10s %10d %14d %14d" % (name, writes, fsyncs, server))
+        bad |= server < fsyncs if name == "durable" else server != 0
     print("(total %.0f s)" % (time.monotonic() - t0))
+    if bad:
+        print("bench/fsync: smbd's fsyncs do not match the mounts' promise", file=sys.stderr)
+        sys.exit(2)
 
 
 if __name__ == "__main__":
