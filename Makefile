@@ -6,7 +6,7 @@ PYTHON     ?= /usr/bin/python3
 MESON_OPTS ?=
 
 .PHONY: all deps test-deps build asan run stop test unit integration valgrind \
-	banned fuzz bench clean browser demo-image
+	banned fuzz bench bench-clone bench-fsync clean browser demo-image
 
 all: build
 
@@ -95,8 +95,18 @@ fuzz: test-deps
 		tail -1 $(BUILD)/fuzz/$$n.log; \
 	done
 
-bench: build test-deps
+# Benchmarks against a private smbd (root: FUSE). `bench` runs them all.
+bench:
+	$(MAKE) --no-print-directory bench-clone
+	$(MAKE) --no-print-directory bench-fsync
+
+bench-clone: build test-deps
 	$(PYTHON) bench/clone.py --build $(BUILD)
+
+# fio randwrite with an fsync every N writes: durable mount, nostrictsync
+# mount (fsync not sent) and the server's own disk (docs/smb-durability.md).
+bench-fsync: build test-deps
+	$(PYTHON) bench/fsync.py --build $(BUILD)
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)
