@@ -59,8 +59,8 @@ def unmount(path):
     """umount (lazy if busy) and wait for the bridge process to exit."""
     if not mounted(path):
         return
-    if subprocess.run(["umount", path], capture_output=True).returncode != 0:
-        subprocess.run(["umount", "-l", path], capture_output=True)
+    if subprocess.run(["umount", "-c", path], capture_output=True).returncode != 0:
+        subprocess.run(["umount", "-c", "-l", path], capture_output=True)
     deadline = time.monotonic() + 10
     while mounted(path) and time.monotonic() < deadline:
         time.sleep(0.05)

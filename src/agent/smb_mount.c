@@ -140,8 +140,11 @@ smb_mount_run(struct agent *a, const struct smb_mount_spec *s, const char *cred_
 int
 smb_unmount_run(struct agent *a, const char *mount_point)
 {
-	const char *argv[] = { a->cfg.umount_path, mount_point, NULL };
-	const char *lazy[] = { a->cfg.umount_path, "-l", mount_point, NULL };
+	/* -c: no path canonicalization, so no stat of the mount point. A
+	 * FUSE mount whose server is away would hold that stat for the
+	 * mount's whole grace (smb-durability.md). */
+	const char *argv[] = { a->cfg.umount_path, "-c", mount_point, NULL };
+	const char *lazy[] = { a->cfg.umount_path, "-c", "-l", mount_point, NULL };
 	struct spawn_opts o = { .argv = argv, .timeout_ms = 15000 };
 	struct spawn_result res = { 0 };
 	int r;

@@ -437,6 +437,7 @@ main(int argc, char **argv)
 		fuse_unmount(fuse);
 		die(EIO, "could not daemonize");
 	}
+	fs.session = fuse_get_session(fuse);
 	if (fuse_set_signal_handlers(fuse_get_session(fuse)) != 0) {
 		fuse_unmount(fuse);
 		return 1;

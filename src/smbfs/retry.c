@@ -13,6 +13,7 @@
 #endif
 #include "ops_internal.h"
 
+#include <fuse_lowlevel.h>
 #include <syslog.h>
 #include <time.h>
 #include <unistd.h>
@@ -105,6 +106,10 @@ try_again(struct smbfs *fs, const struct timespec *start, unsigned attempt,
 	if (!smbfs_conn_error(*r))
 		return false;
 	conn_lost(fs);
+	if (fs->session && fuse_session_exited(fs->session)) {
+		*r = -EIO; /* unmounted: nobody is waiting for the answer */
+		return false;
+	}
 	if (!fs->hard && waited >= (long)fs->grace_s * 1000) {
 		*r = -EIO;
 		return false;

@@ -59,6 +59,8 @@ struct smbfs {
 	bool nostrictsync;      /* fsync and O_SYNC are not sent to the server */
 	unsigned grace_s;       /* soft: how long a request may wait */
 	struct smbfs_journal journal;
+	/* Set once mounted: retries stop when the session ends (unmount). */
+	struct fuse_session *session;
 };
 
 /* Count libsmbclient's new connections as generations (retry.c); call

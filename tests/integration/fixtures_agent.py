@@ -54,9 +54,9 @@ def mounts_under(root):
 
 def unmount_all(root):
     for mp in sorted(mounts_under(root), key=len, reverse=True):
-        subprocess.run(["/bin/umount", mp], stderr=subprocess.DEVNULL, check=False)
+        subprocess.run(["/bin/umount", "-c", mp], stderr=subprocess.DEVNULL, check=False)
         if mp in mounts_under(root):
-            subprocess.run(["/bin/umount", "-l", mp], stderr=subprocess.DEVNULL,
+            subprocess.run(["/bin/umount", "-c", "-l", mp], stderr=subprocess.DEVNULL,
                            check=False)
 
 

@@ -168,7 +168,7 @@ class Smbd:
             lines += [
                 "vfs objects = full_audit",
                 "full_audit:syslog = no",
-                "full_audit:success = fsync fsync_send pwrite pwrite_send",
+                "full_audit:success = fsync fsync_send pwrite pwrite_send renameat",
                 "full_audit:failure = none",
                 "full_audit:prefix = audit",
             ]
@@ -347,6 +347,15 @@ class Smbd:
     def log_text(self):
         with open(self.log_path, errors="replace") as f:
             return f.read()
+
+    def audit_lines(self):
+        """[(op, path)] of the audit log, in order (audit=True)."""
+        out = []
+        for line in self.log_text().splitlines():
+            f = line.split("|", 3)
+            if len(f) == 4 and f[0] == "audit" and f[2] == "ok":
+                out.append((f[1], f[3]))
+        return out
 
     def count_fsyncs(self, path):
         """Server-side fsyncs of the file at backing path (audit=True)."""

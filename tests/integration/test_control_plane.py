@@ -281,7 +281,7 @@ def test_full_share_is_507_no_space(manager, agent, smbd, tmp_path):
         st, _ = manager.request("DELETE", "/v1/storage/backends/" + b["id"])
         assert st == 204
     finally:
-        subprocess.run(["umount", "-l", mnt])
+        subprocess.run(["umount", "-c", "-l", mnt])
         os.rmdir(mnt)
 
 

@@ -48,9 +48,9 @@ def unmount(path):
     if mountinfo(path) is None:
         return
     pids = daemon_pids(path)
-    r = subprocess.run(["umount", path], capture_output=True)
+    r = subprocess.run(["umount", "-c", path], capture_output=True)
     if r.returncode != 0:
-        subprocess.run(["umount", "-l", path], capture_output=True)
+        subprocess.run(["umount", "-c", "-l", path], capture_output=True)
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline and any(os.path.exists("/proc/%d" % p) and
                                               not _zombie(p) for p in pids):
@@ -204,11 +204,11 @@ def test_foreground_exits_zero_after_umount(smbfs_bin, smbd, tmp_path):
             time.sleep(0.05)
         assert mountinfo(mp) is not None
         os.listdir(mp)
-        subprocess.run(["umount", mp], check=True)
+        subprocess.run(["umount", "-c", mp], check=True)
         assert p.wait(timeout=15) == 0
     finally:
         if p.poll() is None:
-            subprocess.run(["umount", "-l", mp])
+            subprocess.run(["umount", "-c", "-l", mp])
             p.kill()
             p.wait()
 
@@ -220,7 +220,7 @@ def test_daemon_exits_after_umount(mounter, smbd):
     with open("/proc/%d/stat" % pids[0]) as f:
         fields = f.read().rsplit(")", 1)[1].split()
     assert int(fields[3]) == pids[0], "daemon is not a session leader"
-    subprocess.run(["umount", mp], check=True)
+    subprocess.run(["umount", "-c", mp], check=True)
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline and not _zombie(pids[0]):
         time.sleep(0.05)

@@ -271,3 +271,32 @@ def test_full_replay_journal_is_flushed(audit_smbd, mounter):
         for i in range(12):
             f.write(bytes([i]) * 262144)
     assert s.count_fsyncs(os.path.join(s.shares["guest"], "big")) >= 2
+
+
+def test_agent_clone_is_flushed_before_its_rename(audit_smbd, agent):
+    """The agent's clone: the temp file is fsynced on the server (from
+    smbd's audit log) before the rename that names the volume ready."""
+    from fixtures_agent import new_id
+    s = audit_smbd
+    bid, vid = new_id(), new_id()
+    st, r = agent.mount(backend_id=bid, server=s.host, share="guest",
+                        mount_options="port=%d" % s.port)
+    assert st == 200, r
+    with open(os.path.join(agent.image_dir, "base.raw"), "wb") as f:
+        f.truncate(64 << 20)
+        f.seek(1 << 20)
+        f.write(os.urandom(4 << 20))
+    st, r = agent.request("POST", "/v1/storage/smb/volumes",
+                          {"backend_id": bid, "volume_id": vid, "image": "base.raw"})
+    assert st == 201, r
+    tmp = os.path.join(s.shares["guest"], ".smb-%s.raw.tmp" % vid)
+    log = s.audit_lines()
+    renames = [i for i, (op, p) in enumerate(log)
+               if op == "renameat" and p.startswith(tmp)]
+    flushes = [i for i, (op, p) in enumerate(log)
+               if op in ("fsync", "fsync_send") and p == tmp]
+    assert renames, log[-20:]
+    assert flushes and flushes[-1] < renames[0], log[-20:]
+    st, _ = agent.request("DELETE", "/v1/storage/smb/volumes/%s/%s" % (bid, vid))
+    assert st == 204
+    agent.request("DELETE", "/v1/storage/smb/mounts/" + bid)
