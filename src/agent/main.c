@@ -250,6 +250,10 @@ main(int argc, char **argv)
 	log_info("shutting down signal=%d; mounts stay in place for the next start", sig);
 	rc = 0;
 out:
+	/* The watchdog first: it stops between two mounts, while the HTTP
+	 * server below waits for the requests in flight. */
+	if (a.mounts)
+		mounts_watch_request_stop(&a);
 	http_server_stop(srv);
 	vms_reaper_stop();
 	if (a.mounts)

@@ -73,6 +73,9 @@ int mounts_backend_spec(struct agent *a, const char *backend_id,
  * 0. */
 int mounts_watch_start(struct agent *a);
 void mounts_watch_stop(struct agent *a);
+/* Ask the watchdog to stop without waiting for it (mounts_watch_stop
+ * joins it). */
+void mounts_watch_request_stop(struct agent *a);
 /* One watchdog round, now (also used by the watcher thread). */
 void mounts_check_all(struct agent *a);
 /* Repair the dead mount at mount_point: detach it lazily, end the VMs

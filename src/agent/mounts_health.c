@@ -210,7 +210,13 @@ mounts_check_all(struct agent *a)
 	pthread_mutex_unlock(&t->lock);
 	for (size_t i = 0; i < n; i++) {
 		int r = 0;
-		enum mount_health h = probe_one(a, &tg[i], &r);
+		enum mount_health h;
+
+		/* Shutting down: a hung share must not hold the agent's exit
+		 * for one probe per mount. */
+		if (__atomic_load_n(&t->watch_stop, __ATOMIC_RELAXED))
+			return;
+		h = probe_one(a, &tg[i], &r);
 		if (record(a, &tg[i], h, r))
 			(void)mounts_repair(a, tg[i].mount_point);
 	}
@@ -345,6 +351,19 @@ watch_main(void *arg)
 	return NULL;
 }
 
+void
+mounts_watch_request_stop(struct agent *a)
+{
+	struct mount_table *t = a ? a->mounts : NULL;
+
+	if (!t || !t->watching)
+		return;
+	pthread_mutex_lock(&t->lock);
+	__atomic_store_n(&t->watch_stop, true, __ATOMIC_RELAXED);
+	pthread_cond_signal(&t->watch_wake);
+	pthread_mutex_unlock(&t->lock);
+}
+
 int
 mounts_watch_start(struct agent *a)
 {
@@ -367,10 +386,7 @@ mounts_watch_stop(struct agent *a)
 
 	if (!t || !t->watching)
 		return;
-	pthread_mutex_lock(&t->lock);
-	t->watch_stop = true;
-	pthread_cond_signal(&t->watch_wake);
-	pthread_mutex_unlock(&t->lock);
+	mounts_watch_request_stop(a);
 	pthread_join(t->watcher, NULL);
 	t->watching = false;
 }

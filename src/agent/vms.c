@@ -186,7 +186,7 @@ vm_json(const struct vm *vm)
 {
 	bool up = vm->up;
 
-	return json_pack("{s:s, s:s, s:s, s:s, s:i, s:i, s:s, s:s, s:s, s:s, s:s, s:o, s:o}",
+	return json_pack("{s:s, s:s, s:s, s:s, s:i, s:i, s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:o}",
 		"id", vm->c.id, "backend_kind", volume_kind_name(vm->c.backend_kind),
 		"backend_id", vm->c.backend_id,
 		"volume_id", vm->c.volume_id, "vcpus", (int)vm->c.vcpus,

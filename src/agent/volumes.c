@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -92,37 +93,76 @@ release_volume_dir(struct agent *a, enum volume_kind k, const char *backend_id)
  * the end of the data copy at the latest). */
 #define CANCEL_WAIT_SECS 300
 
-/* Volume ids this agent is creating right now (never swept). A delete
- * of one of them cancels the creation and waits for it to end. */
+/* Volume ids this agent is creating or deleting right now (never swept).
+ * A delete cancels the creations of its id that began before it and
+ * waits for them to end; a creation that arrives while a delete of its id
+ * runs waits for that delete first. A delete can take long (its share may
+ * be away and the bridge riding the outage through): without the order,
+ * it would cancel, or remove the files of, a retry that came after it. */
 static pthread_mutex_t inflight_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t inflight_done = PTHREAD_COND_INITIALIZER;
+static unsigned long inflight_seq;
 static struct {
 	char id[NQ_UUID_LEN + 1];
+	unsigned long seq;
+	bool deleting;
 	bool cancel;
 } inflight[INFLIGHT_MAX];
 
-static bool
-inflight_add(const char *id)
+static struct timespec
+inflight_deadline(void)
 {
-	bool ok = false;
+	struct timespec until;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += CANCEL_WAIT_SECS;
+	return until;
+}
+
+/* Under the lock: whether an entry for id matches (deleting, seq < below). */
+static bool
+inflight_find_locked(const char *id, bool deleting, unsigned long below)
+{
+	for (size_t i = 0; i < INFLIGHT_MAX; i++)
+		if (inflight[i].deleting == deleting && inflight[i].seq < below &&
+		    !strcmp(inflight[i].id, id))
+			return true;
+	return false;
+}
+
+/* Register a creation (after the deletes of id in progress, bounded) or a
+ * delete of id. 0 with *ret_seq, or -EBUSY when the table is full or a
+ * delete did not end in time. */
+static int
+inflight_begin(const char *id, bool deleting, unsigned long *ret_seq)
+{
+	struct timespec until = inflight_deadline();
+	int r = -EBUSY;
 
 	pthread_mutex_lock(&inflight_lock);
-	for (size_t i = 0; i < INFLIGHT_MAX && !ok; i++)
+	while (!deleting && inflight_find_locked(id, true, ULONG_MAX))
+		if (pthread_cond_timedwait(&inflight_done, &inflight_lock, &until) == ETIMEDOUT)
+			goto out;
+	for (size_t i = 0; i < INFLIGHT_MAX; i++)
 		if (!inflight[i].id[0]) {
 			snprintf(inflight[i].id, sizeof inflight[i].id, "%s", id);
+			inflight[i].seq = *ret_seq = ++inflight_seq;
+			inflight[i].deleting = deleting;
 			inflight[i].cancel = false;
-			ok = true;
+			r = 0;
+			break;
 		}
+out:
 	pthread_mutex_unlock(&inflight_lock);
-	return ok;
+	return r;
 }
 
 static void
-inflight_del(const char *id)
+inflight_end(unsigned long seq)
 {
 	pthread_mutex_lock(&inflight_lock);
 	for (size_t i = 0; i < INFLIGHT_MAX; i++)
-		if (!strcmp(inflight[i].id, id))
+		if (inflight[i].seq == seq && inflight[i].id[0])
 			inflight[i].id[0] = '\0';
 	pthread_cond_broadcast(&inflight_done);
 	pthread_mutex_unlock(&inflight_lock);
@@ -131,52 +171,49 @@ inflight_del(const char *id)
 static bool
 inflight_has(const char *id)
 {
-	bool found = false;
+	bool found;
 
 	pthread_mutex_lock(&inflight_lock);
-	for (size_t i = 0; i < INFLIGHT_MAX && !found; i++)
-		found = !strcmp(inflight[i].id, id);
+	found = inflight_find_locked(id, false, ULONG_MAX) ||
+		inflight_find_locked(id, true, ULONG_MAX);
 	pthread_mutex_unlock(&inflight_lock);
 	return found;
 }
 
+/* Whether the creation registered as seq (passed as a pointer) was
+ * cancelled. */
 static bool
-inflight_cancelled(void *id)
+inflight_cancelled(void *seqp)
 {
+	unsigned long seq = *(unsigned long *)seqp;
 	bool c = false;
 
 	pthread_mutex_lock(&inflight_lock);
 	for (size_t i = 0; i < INFLIGHT_MAX; i++)
-		if (!strcmp(inflight[i].id, id))
+		if (inflight[i].seq == seq && inflight[i].id[0])
 			c = inflight[i].cancel;
 	pthread_mutex_unlock(&inflight_lock);
 	return c;
 }
 
-/* Cancel the creation of id, if one runs, and wait (bounded) until it
- * has removed its temp file and ended. */
+/* Cancel the creations of id that began before the delete seq, and wait
+ * (bounded) until they have removed their temp files and ended. */
 static void
-inflight_cancel_wait(const char *id)
+inflight_cancel_wait(const char *id, unsigned long seq)
 {
-	struct timespec until;
+	struct timespec until = inflight_deadline();
 	bool found = false;
 
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += CANCEL_WAIT_SECS;
 	pthread_mutex_lock(&inflight_lock);
 	for (size_t i = 0; i < INFLIGHT_MAX; i++)
-		if (!strcmp(inflight[i].id, id))
+		if (!inflight[i].deleting && inflight[i].seq < seq &&
+		    !strcmp(inflight[i].id, id))
 			inflight[i].cancel = found = true;
 	if (found)
 		log_info("cancelling the creation of volume_id=%s", id);
-	while (found) {
-		found = false;
-		for (size_t i = 0; i < INFLIGHT_MAX; i++)
-			found |= !strcmp(inflight[i].id, id);
-		if (found && pthread_cond_timedwait(&inflight_done, &inflight_lock,
-				     &until) == ETIMEDOUT)
+	while (inflight_find_locked(id, false, seq))
+		if (pthread_cond_timedwait(&inflight_done, &inflight_lock, &until) == ETIMEDOUT)
 			break;
-	}
 	pthread_mutex_unlock(&inflight_lock);
 }
 
@@ -306,6 +343,7 @@ volumes_create(struct agent *a, enum volume_kind k, const char *backend_id,
 	struct volume_info info = { 0 };
 	bool alloc_known = true;
 	_cleanup_close_ int dfd = -1, fd = -1;
+	unsigned long seq;
 	struct stat st;
 	int r;
 
@@ -315,20 +353,21 @@ volumes_create(struct agent *a, enum volume_kind k, const char *backend_id,
 	if (size_bytes > VOLUME_SIZE_MAX)
 		return nq_error_set(err, "invalid_field", "size_bytes",
 			"size_bytes must be at most %llu", VOLUME_SIZE_MAX);
+	if (inflight_begin(volume_id, false, &seq) < 0)
+		return nq_error_setr(err, -EBUSY, "busy", NULL,
+			"volume %s is being deleted, or too many volume operations are in "
+			"progress on this host; retry", volume_id);
 	dfd = open_volume_dir(a, k, backend_id, dir, sizeof dir, &alloc_known, err);
-	if (dfd < 0)
+	if (dfd < 0) {
+		inflight_end(seq);
 		return dfd;
+	}
 	volume_name(k, volume_id, name, sizeof name, false);
 	volume_name(k, volume_id, tmp, sizeof tmp, true);
 	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
 		r = nq_error_setr(err, -EEXIST, "volume_exists", "volume_id",
 			"volume %s already exists on this backend", volume_id);
-		goto out;
-	}
-	if (!inflight_add(volume_id)) {
-		r = nq_error_setr(err, -EBUSY, "io_error", NULL,
-			"too many volume creations in progress on this host; retry");
-		goto out;
+		goto done;
 	}
 	sweep_stale_tmp(k, dfd, backend_id);
 	/* A temp file left by an interrupted create is ours to replace. */
@@ -344,8 +383,8 @@ volumes_create(struct agent *a, enum volume_kind k, const char *backend_id,
 			goto fail;
 	}
 	/* Test pause point: the data is in the temp file, nothing final yet. */
-	debug_gate("clone", inflight_cancelled, (void *)volume_id);
-	if (inflight_cancelled((void *)volume_id)) {
+	debug_gate("clone", inflight_cancelled, &seq);
+	if (inflight_cancelled(&seq)) {
 		r = nq_error_setr(err, -ECANCELED, "cancelled", NULL,
 			"the creation of volume %s was cancelled by a delete", volume_id);
 		goto fail;
@@ -389,8 +428,7 @@ fail:
 		close(TAKE_FD(fd));
 	unlinkat(dfd, tmp, 0);
 done:
-	inflight_del(volume_id);
-out:
+	inflight_end(seq);
 	release_volume_dir(a, k, backend_id);
 	return r;
 }
@@ -442,14 +480,23 @@ volumes_delete(struct agent *a, enum volume_kind k, const char *backend_id,
 	const char *volume_id, struct nq_error *err)
 {
 	char dir[PATH_MAX], name[80], tmp[80];
-	_cleanup_close_ int dfd = open_volume_dir(a, k, backend_id, dir, sizeof dir, NULL, err);
+	_cleanup_close_ int dfd = -1;
+	unsigned long seq;
 	int r = 0;
 
-	if (dfd < 0)
+	/* Registered before anything can block, so that a creation arriving
+	 * later waits for us instead of being cancelled by us. */
+	if (inflight_begin(volume_id, true, &seq) < 0)
+		return nq_error_setr(err, -EBUSY, "busy", NULL,
+			"too many volume operations are in progress on this host; retry");
+	dfd = open_volume_dir(a, k, backend_id, dir, sizeof dir, NULL, err);
+	if (dfd < 0) {
+		inflight_end(seq);
 		return dfd;
+	}
 	/* A creation in progress is cancelled first: it must not rename its
 	 * file into place after we have deleted. */
-	inflight_cancel_wait(volume_id);
+	inflight_cancel_wait(volume_id, seq);
 	volume_name(k, volume_id, name, sizeof name, false);
 	volume_name(k, volume_id, tmp, sizeof tmp, true);
 	if (unlinkat(dfd, name, 0) < 0 && errno != ENOENT)
@@ -460,6 +507,7 @@ volumes_delete(struct agent *a, enum volume_kind k, const char *backend_id,
 		log_info("volume deleted kind=%s backend_id=%s volume_id=%s",
 			volume_kind_name(k), backend_id, volume_id);
 	}
+	inflight_end(seq);
 	release_volume_dir(a, k, backend_id);
 	return r;
 }

@@ -201,7 +201,10 @@ def test_smb_down_during_provisioning(manager, agent, fake_fc):
         with open(path, "wb") as f:
             for _ in range(768):
                 f.write(chunk)
-        st, b = manager.create_backend("flaky", smb_config(srv))
+        # soft,timeout=5: the bridge rides through outages shorter than
+        # that; this one lasts until the VM is in error.
+        st, b = manager.create_backend("flaky", smb_config(
+            srv, mount_options="port=%d,soft,timeout=5" % srv.port))
         assert st == 201, b
         st, vm = manager.request("POST", "/v1/vms", {
             "name": "db-1", "vcpus": 1, "memory_mib": 128, "image_id": "big.ext4",
