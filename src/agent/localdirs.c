@@ -1,6 +1,6 @@
 /* Localfile backends: see localdirs.h. The table is small and its
  * operations are local file-system calls, so one lock covers each call. */
-#include "localdirs.h"
+#include "agent/localdirs.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -13,10 +13,10 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
-#include "../common/fsutil.h"
-#include "../common/http_server.h"
-#include "../common/log.h"
-#include "../common/validate.h"
+#include "common/fsutil.h"
+#include "common/http_server.h"
+#include "common/log.h"
+#include "common/validate.h"
 
 #define RECORD_MAX 8192
 

@@ -1,4 +1,4 @@
-#include "mounts_store.h"
+#include "agent/mounts_store.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -6,9 +6,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "../common/fsutil.h"
-#include "../common/http_server.h"
-#include "../common/log.h"
+#include "common/fsutil.h"
+#include "common/http_server.h"
+#include "common/log.h"
 
 #define BACKENDS_DIR "backends"
 

@@ -4,12 +4,12 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../common/http_server.h"
-#include "../common/log.h"
-#include "../common/validate.h"
-#include "agent.h"
-#include "vmm.h"
-#include "vms.h"
+#include "common/http_server.h"
+#include "common/log.h"
+#include "common/validate.h"
+#include "agent/agent.h"
+#include "agent/vmm.h"
+#include "agent/vms.h"
 
 #define AGENT(req) ((struct agent *)(req)->userdata)
 

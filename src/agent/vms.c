@@ -28,13 +28,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../common/fsutil.h"
-#include "../common/log.h"
-#include "../common/macro.h"
-#include "mounts.h"
-#include "vmm.h"
-#include "vms.h"
-#include "vms_store.h"
+#include "common/fsutil.h"
+#include "common/log.h"
+#include "common/macro.h"
+#include "agent/mounts.h"
+#include "agent/vmm.h"
+#include "agent/vms.h"
+#include "agent/vms_store.h"
 
 struct vm {
 	struct vm_create c;

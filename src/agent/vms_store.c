@@ -1,5 +1,5 @@
 /* Records of VMs: the on-disk half of vms.c. */
-#include "vms_store.h"
+#include "agent/vms_store.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -7,9 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../common/fsutil.h"
-#include "../common/http_server.h"
-#include "../common/macro.h"
+#include "common/fsutil.h"
+#include "common/http_server.h"
+#include "common/macro.h"
 
 #define VM_RECORD_MAX 8192
 

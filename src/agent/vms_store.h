@@ -3,8 +3,8 @@
  * adopt it again (vms.c). */
 #pragma once
 
-#include "vmm.h"
-#include "vms.h"
+#include "agent/vmm.h"
+#include "agent/vms.h"
 
 /* Into dirfd (<state_dir>/vms) as <c->id>.json. */
 int vm_record_save(int dirfd, const struct vm_create *c, const struct vmm_proc *p);

@@ -9,8 +9,8 @@
 #include <termios.h>
 #include <unistd.h>
 
-#include "../common/capped_buf.h"
-#include "cli.h"
+#include "common/capped_buf.h"
+#include "cli/cli.h"
 
 #define REPLY_MAX (8 * 1024 * 1024)
 #define PASSWORD_MAX 1024

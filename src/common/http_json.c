@@ -1,12 +1,12 @@
 /* JSON request bodies: strict parsing and typed member access for route
  * handlers (declared in http_server.h). */
-#include "http_server.h"
+#include "common/http_server.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "fsutil.h"
+#include "common/fsutil.h"
 
 int
 http_parse_object(const struct http_request *req, const char *const *allowed,

@@ -1,5 +1,5 @@
 /* libmicrohttpd wrapper: see http_server.h for the order of checks. */
-#include "http_server.h"
+#include "common/http_server.h"
 
 #include <microhttpd.h>
 #include <netdb.h>
@@ -12,8 +12,8 @@
 #include <sys/un.h>
 #include <time.h>
 
-#include "http_guard.h"
-#include "log.h"
+#include "common/http_guard.h"
+#include "common/log.h"
 
 #if MHD_VERSION < 0x00097002
 typedef int MHD_RESULT;

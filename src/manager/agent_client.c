@@ -1,14 +1,14 @@
 /* libcurl client for the agent API: see agent_client.h. */
-#include "agent_client.h"
+#include "manager/agent_client.h"
 
 #include <curl/curl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "capped_buf.h"
-#include "log.h"
-#include "macro.h"
+#include "common/capped_buf.h"
+#include "common/log.h"
+#include "common/macro.h"
 
 struct agent_client {
 	char *unix_path; /* NULL for TCP */

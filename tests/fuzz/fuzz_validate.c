@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../src/common/validate.h"
+#include "common/validate.h"
 
 #define CHECK(c)                         \
 	do {                             \
