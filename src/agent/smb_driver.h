@@ -3,8 +3,8 @@
  * golden-tested byte for byte in tests/golden/. */
 #pragma once
 
-#include "common/error.h"
-#include "common/spawn.h"
+#include "common/nq_error.h"
+#include "common/nq_spawn.h"
 #include "common/validate.h"
 
 /* What identifies one mount: two requests share a mount only when every

@@ -12,7 +12,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-#include "common/error.h"
+#include "common/nq_error.h"
 
 #define HTTP_MAX_PARAMS 4
 #define HTTP_BODY_MAX_DEFAULT (64 * 1024)

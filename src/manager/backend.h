@@ -13,7 +13,7 @@
 #include <stdint.h>
 
 #include "manager/agent_client.h"
-#include "common/error.h"
+#include "common/nq_error.h"
 #include "common/secret.h"
 
 /* Process-wide settings the kinds need. */

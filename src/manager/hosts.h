@@ -6,7 +6,7 @@
 
 #include <jansson.h>
 
-#include "common/error.h"
+#include "common/nq_error.h"
 #include "common/http_server.h"
 
 struct manager;

@@ -10,7 +10,7 @@
 #include "manager/auth.h"
 #include "manager/backend.h"
 #include "manager/db.h"
-#include "common/error.h"
+#include "common/nq_error.h"
 #include "common/http_server.h"
 #include "manager/mgr_config.h"
 #include "manager/ratelimit.h"

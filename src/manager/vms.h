@@ -9,7 +9,7 @@
 #include <jansson.h>
 
 #include "manager/auth.h"
-#include "common/error.h"
+#include "common/nq_error.h"
 #include "common/http_server.h"
 
 struct manager;

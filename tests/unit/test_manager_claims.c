@@ -11,7 +11,7 @@
 #include <time.h>
 
 #include "manager/claims.h"
-#include "common/error.h"
+#include "common/nq_error.h"
 #include "manager/manager.h"
 
 static void

@@ -5,7 +5,7 @@
  * posix_spawn (glibc: clone(CLONE_VM|CLONE_VFORK) + exec) is safe in a
  * threaded daemon and reports exec failures (ENOENT, EACCES) as its return
  * value, so no error pipe is needed. */
-#include "common/spawn.h"
+#include "common/nq_spawn.h"
 
 #include <errno.h>
 #include <fcntl.h>
