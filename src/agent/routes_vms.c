@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "common/http_server.h"
+#include "common/json_util.h"
 #include "common/log.h"
 #include "common/validate.h"
 #include "agent/agent.h"

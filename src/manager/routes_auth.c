@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "manager/auth.h"
+#include "common/json_util.h"
 #include "common/http_guard.h"
 #include "common/log.h"
 #include "manager/manager.h"

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "manager/manager.h"
+#include "common/json_util.h"
 
 static void
 reply_backend(struct manager *m, struct http_response *resp, int status,

@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "manager/auth.h"
+#include "common/json_util.h"
 #include "manager/claims.h"
 #include "common/log.h"
 #include "manager/manager.h"

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "common/http_server.h"
+#include "common/json_util.h"
 
 static char sock_path[256];
 static struct http_server *srv;
