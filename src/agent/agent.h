@@ -6,7 +6,7 @@
 
 #include <sys/types.h>
 
-#include "../common/error.h"
+#include "common/nq_error.h"
 
 struct http_route;
 

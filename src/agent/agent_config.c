@@ -4,9 +4,9 @@
 #include <string.h>
 #include <sys/types.h>
 
-#include "../common/config.h"
-#include "../common/validate.h"
-#include "agent.h"
+#include "common/config.h"
+#include "common/validate.h"
+#include "agent/agent.h"
 
 static int
 check_abs_path(const char *name, const char *v, struct nq_error *err)

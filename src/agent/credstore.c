@@ -1,11 +1,11 @@
-#include "credstore.h"
+#include "agent/credstore.h"
 
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 
-#include "../common/fsutil.h"
+#include "common/fsutil.h"
 
 static int
 file_name_ext(const char *backend_id, const char *ext, char *buf, size_t bufsz)

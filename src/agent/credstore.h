@@ -6,8 +6,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "../common/secret.h"
-#include "agent.h"
+#include "common/secret.h"
+#include "agent/agent.h"
 
 /* Write username, password (len bytes, may hold any byte but CR, LF, NUL)
  * and optional domain. The buffer holding the file content is wiped. */

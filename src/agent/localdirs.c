@@ -1,8 +1,7 @@
 /* Localfile backends: see localdirs.h. The table is small and its
  * operations are local file-system calls, so one lock covers each call. */
-#include "localdirs.h"
+#include "agent/localdirs.h"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -13,10 +12,10 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
-#include "../common/fsutil.h"
-#include "../common/http_server.h"
-#include "../common/log.h"
-#include "../common/validate.h"
+#include "common/fsutil.h"
+#include "common/log.h"
+#include "common/record_store.h"
+#include "common/validate.h"
 
 #define RECORD_MAX 8192
 
@@ -140,41 +139,49 @@ open_checked(struct agent *a, const char *path, bool create, struct nq_error *er
 static int
 save(struct agent *a, const struct localdir *d)
 {
-	return json_save_record(a->locals->record_fd, d->id,
+	return record_store_save(a->locals->record_fd, d->id,
 		json_pack("{s:s, s:s}", "id", d->id, "path", d->path));
+}
+
+static int
+valid_id(const char *id)
+{
+	char bid[NQ_UUID_LEN + 1];
+
+	return validate_backend_id("id", id, bid, NULL);
 }
 
 /* Records are ours, but a corrupt one must not make the agent use a path
  * outside the local root: re-validate. */
 static int
-load_one(struct agent *a, const char *file, struct localdir **ret)
+load_one(void *ud, const char *file_id, json_t *j, struct nq_error *err)
 {
-	_cleanup_free_ char *text = NULL;
+	struct agent *a = ud;
+	struct localdirs *t = a->locals;
 	const char *id, *path;
 	struct localdir *d;
-	json_t *j;
-	int r;
+	size_t k = 0;
 
-	r = fs_read_file(a->locals->record_fd, file, RECORD_MAX, &text, NULL);
-	if (r < 0)
-		return r;
-	j = json_loads(text, JSON_REJECT_DUPLICATES, NULL);
+	(void)file_id;
+	while (k < LOCALDIR_MAX && t->v[k])
+		k++;
+	if (k == LOCALDIR_MAX)
+		return nq_error_set(err, "conflict", NULL, "more than %d records",
+			LOCALDIR_MAX);
 	id = json_string_value(json_object_get(j, "id"));
 	path = json_string_value(json_object_get(j, "path"));
 	d = calloc(1, sizeof *d);
-	r = !d ? -ENOMEM : -EINVAL;
-	if (d && id && path && strlen(path) < sizeof d->path &&
-	    validate_backend_id("id", id, d->id, NULL) == 0 &&
-	    validate_path_under("path", path, a->cfg.local_root, NULL) == 0) {
-		snprintf(d->path, sizeof d->path, "%s", path);
-		r = 0;
-	}
-	json_decref(j);
-	if (r < 0) {
+	if (!d)
+		return -ENOMEM;
+	if (!id || !path || strlen(path) >= sizeof d->path ||
+	    validate_backend_id("id", id, d->id, err) < 0 ||
+	    validate_path_under("path", path, a->cfg.local_root, err) < 0) {
 		free(d);
-		return r;
+		return nq_error_is_set(err) ? -EINVAL
+			: nq_error_set(err, "invalid_field", NULL, "id or path missing");
 	}
-	*ret = d;
+	snprintf(d->path, sizeof d->path, "%s", path);
+	t->v[k] = d;
 	return 0;
 }
 
@@ -182,9 +189,10 @@ int
 localdirs_restore(struct agent *a)
 {
 	struct localdirs *t = a->locals;
-	struct dirent *de;
-	size_t k = 0;
-	DIR *d;
+	const struct record_load o = {
+		.what = "localfile", .max_bytes = RECORD_MAX, .max_records = LOCALDIR_MAX,
+		.valid_id = valid_id, .load = load_one, .ud = a,
+	};
 	int r;
 
 	r = fs_mkdir_p(a->cfg.local_root, 0700);
@@ -196,23 +204,7 @@ localdirs_restore(struct agent *a)
 	t->record_fd = fs_mkdir_beneath(a->state_dirfd, "localfile", 0700);
 	if (t->record_fd < 0)
 		return t->record_fd;
-	r = fs_opendir(t->record_fd, &d);
-	if (r < 0)
-		return r;
-	while ((de = readdir(d)) && k < LOCALDIR_MAX) {
-		size_t l = strlen(de->d_name);
-		struct localdir *ld;
-
-		if (l < 6 || strcmp(de->d_name + l - 5, ".json") || de->d_name[0] == '.')
-			continue;
-		if (load_one(a, de->d_name, &ld) < 0) {
-			log_warn("ignoring unreadable localfile record file=%s", de->d_name);
-			continue;
-		}
-		t->v[k++] = ld;
-	}
-	closedir(d);
-	return 0;
+	return record_store_load_all(t->record_fd, &o);
 }
 
 int
@@ -270,15 +262,14 @@ int
 localdirs_detach(struct agent *a, const char *id, struct nq_error *err)
 {
 	struct localdirs *t = a->locals;
-	char name[NQ_UUID_LEN + 8];
 	struct localdir **slot;
-	int r = 0;
+	int r;
 
 	pthread_mutex_lock(&t->lock);
-	snprintf(name, sizeof name, "%s.json", id);
-	if (unlinkat(t->record_fd, name, 0) < 0 && errno != ENOENT)
-		r = nq_error_setr(err, negerrno(), "io_error", NULL,
-			"cannot delete the backend record: %s", strerror(errno));
+	r = record_store_remove(t->record_fd, id);
+	if (r < 0)
+		nq_error_setr(err, r, "io_error", NULL,
+			"cannot delete the backend record: %s", strerror(-r));
 	slot = slot_of(t, id);
 	if (r == 0 && slot) {
 		free(*slot);

@@ -10,8 +10,8 @@
 #include <jansson.h>
 #include <stddef.h>
 
-#include "agent.h"
-#include "mounts.h"
+#include "agent/agent.h"
+#include "agent/mounts.h"
 
 #define LOCALDIR_MAX 256
 

@@ -10,14 +10,14 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "../common/fsutil.h"
-#include "../common/http_server.h"
-#include "../common/json_wipe.h"
-#include "../common/log.h"
-#include "agent.h"
-#include "localdirs.h"
-#include "mounts.h"
-#include "vms.h"
+#include "common/fsutil.h"
+#include "common/http_server.h"
+#include "common/json_wipe.h"
+#include "common/log.h"
+#include "agent/agent.h"
+#include "agent/localdirs.h"
+#include "agent/mounts.h"
+#include "agent/vms.h"
 
 static int
 open_dir(const char *path, mode_t mode, int *ret)

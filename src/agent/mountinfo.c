@@ -1,4 +1,4 @@
-#include "mountinfo.h"
+#include "agent/mountinfo.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -6,7 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../common/macro.h"
+#include "common/macro.h"
 
 /* Copy one space-separated field, decoding the kernel's octal escapes. */
 static char *

@@ -3,8 +3,8 @@
  * a mount helper, probing, unmounting) happens with the lock released while
  * the entry is MOUNTING or UNMOUNTING, so other identities proceed and
  * requests for the same identity wait for the one attempt. */
-#include "mounts.h"
-#include "volumes.h"
+#include "agent/mounts.h"
+#include "agent/volumes.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -13,14 +13,14 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "../common/fsutil.h"
-#include "../common/log.h"
-#include "credstore.h"
-#include "mountinfo.h"
-#include "smb_mount.h"
-#include "mounts_store.h"
+#include "common/fsutil.h"
+#include "common/log.h"
+#include "agent/credstore.h"
+#include "agent/mountinfo.h"
+#include "agent/smb_mount.h"
+#include "agent/mounts_store.h"
 
-#include "mounts_internal.h"
+#include "agent/mounts_internal.h"
 
 int
 mount_table_new(struct mount_table **ret)

@@ -10,8 +10,8 @@
 #include <limits.h>
 #include <stdint.h>
 
-#include "agent.h"
-#include "smb_driver.h"
+#include "agent/agent.h"
+#include "agent/smb_driver.h"
 
 struct mount_request {
 	char backend_id[NQ_UUID_LEN + 1];

@@ -22,12 +22,12 @@
 #include <sys/statvfs.h>
 #include <time.h>
 
-#include "../common/log.h"
-#include "deadline.h"
-#include "mounts_internal.h"
-#include "smb_bridge.h"
-#include "smb_mount.h"
-#include "vms.h"
+#include "common/log.h"
+#include "agent/deadline.h"
+#include "agent/mounts_internal.h"
+#include "agent/smb_bridge.h"
+#include "agent/smb_mount.h"
+#include "agent/vms.h"
 
 const char *
 mount_health_name(enum mount_health h)

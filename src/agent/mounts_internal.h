@@ -3,8 +3,8 @@
 
 #include <pthread.h>
 
-#include "../common/secret.h"
-#include "mounts.h"
+#include "common/secret.h"
+#include "agent/mounts.h"
 
 enum entry_state { ME_MOUNTING, ME_MOUNTED, ME_UNMOUNTING, ME_FAILED };
 

@@ -2,13 +2,13 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "../common/log.h"
-#include "credstore.h"
-#include "mountinfo.h"
-#include "mounts_internal.h"
-#include "mounts_store.h"
-#include "smb_bridge.h"
-#include "smb_mount.h"
+#include "common/log.h"
+#include "agent/credstore.h"
+#include "agent/mountinfo.h"
+#include "agent/mounts_internal.h"
+#include "agent/mounts_store.h"
+#include "agent/smb_bridge.h"
+#include "agent/smb_mount.h"
 
 json_t *
 mounts_list_json(struct agent *a)

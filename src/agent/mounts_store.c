@@ -1,14 +1,12 @@
-#include "mounts_store.h"
+#include "agent/mounts_store.h"
 
-#include <dirent.h>
-#include <fcntl.h>
 #include <jansson.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
-#include "../common/fsutil.h"
-#include "../common/http_server.h"
-#include "../common/log.h"
+#include "common/fsutil.h"
+#include "common/record_store.h"
 
 #define BACKENDS_DIR "backends"
 
@@ -27,7 +25,7 @@ store_backend_save(struct agent *a, const struct stored_backend *b)
 	if (dfd < 0)
 		return dfd;
 	mount_opts_join(&b->spec.opts, opts, sizeof opts);
-	return json_save_record(dfd, b->id,
+	return record_store_save(dfd, b->id,
 		json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}",
 		"backend_id", b->id, "server", b->spec.server, "share", b->spec.share,
 		"username", b->spec.username, "domain", b->spec.domain,
@@ -40,14 +38,10 @@ int
 store_backend_remove(struct agent *a, const char *id)
 {
 	_cleanup_close_ int dfd = dirfd_backends(a);
-	char name[64];
 
 	if (dfd < 0)
 		return dfd;
-	snprintf(name, sizeof name, "%s.json", id);
-	if (unlinkat(dfd, name, 0) < 0 && errno != ENOENT)
-		return negerrno();
-	return 0;
+	return record_store_remove(dfd, id);
 }
 
 static const char *
@@ -89,45 +83,51 @@ parse_record(json_t *j, struct stored_backend *b, struct nq_error *err)
 	return 0;
 }
 
+struct load_ctx {
+	struct agent *a;
+	void (*cb)(struct agent *a, struct stored_backend *b);
+};
+
+static int
+valid_id(const char *id)
+{
+	char uuid[NQ_UUID_LEN + 1];
+
+	return validate_uuid("backend_id", id, uuid, NULL);
+}
+
+static int
+load_one(void *ud, const char *id, json_t *j, struct nq_error *err)
+{
+	struct load_ctx *ctx = ud;
+	struct stored_backend *b;
+	int r;
+
+	(void)id;
+	if (!ctx->a->mounts)
+		return nq_error_set(err, "internal_error", NULL, "no mount table");
+	b = calloc(1, sizeof *b);
+	if (!b)
+		return -ENOMEM;
+	r = parse_record(j, b, err);
+	if (r >= 0)
+		ctx->cb(ctx->a, b); /* takes b->spec */
+	else
+		smb_mount_spec_release(&b->spec);
+	free(b);
+	return r;
+}
+
 int
 store_backend_load_all(struct agent *a, void (*cb)(struct agent *a, struct stored_backend *b))
 {
 	_cleanup_close_ int dfd = dirfd_backends(a);
-	DIR *d;
-	struct dirent *de;
-	int r;
+	struct load_ctx ctx = { .a = a, .cb = cb };
+	const struct record_load o = {
+		.what = "backend", .valid_id = valid_id, .load = load_one, .ud = &ctx,
+	};
 
 	if (dfd < 0)
 		return dfd;
-	r = fs_opendir(dfd, &d);
-	if (r < 0)
-		return r;
-	while ((de = readdir(d))) {
-		size_t len = strlen(de->d_name);
-		_cleanup_free_ char *text = NULL;
-		size_t tl;
-		struct nq_error err = { 0 };
-
-		if (len < 6 || strcmp(de->d_name + len - 5, ".json") != 0 || de->d_name[0] == '.')
-			continue;
-		if (fs_read_file(dirfd(d), de->d_name, 64 * 1024, &text, &tl) < 0)
-			continue;
-		json_t *j = json_loads(text, JSON_REJECT_DUPLICATES, NULL);
-		struct stored_backend *b = calloc(1, sizeof *b);
-		if (!b) {
-			json_decref(j);
-			break;
-		}
-		if (j && parse_record(j, b, &err) >= 0 && a->mounts) {
-			cb(a, b);
-		} else {
-			log_warn("skipping invalid backend record file=%s err=%s", de->d_name,
-				err.message);
-			smb_mount_spec_release(&b->spec);
-		}
-		free(b);
-		json_decref(j);
-	}
-	closedir(d);
-	return 0;
+	return record_store_load_all(dfd, &o);
 }

@@ -5,8 +5,8 @@
 
 #include <limits.h>
 
-#include "agent.h"
-#include "smb_driver.h"
+#include "agent/agent.h"
+#include "agent/smb_driver.h"
 
 struct stored_backend {
 	char id[NQ_UUID_LEN + 1];

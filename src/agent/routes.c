@@ -4,15 +4,16 @@
  * build every path themselves from the validated ids. */
 #include <string.h>
 
-#include "../common/http_server.h"
-#include "../common/log.h"
-#include "../common/validate.h"
-#include "agent.h"
-#include "credstore.h"
-#include "localdirs.h"
-#include "mounts.h"
-#include "smb_mount.h"
-#include "volumes.h"
+#include "common/http_server.h"
+#include "common/json_util.h"
+#include "common/log.h"
+#include "common/validate.h"
+#include "agent/agent.h"
+#include "agent/credstore.h"
+#include "agent/localdirs.h"
+#include "agent/mounts.h"
+#include "agent/smb_mount.h"
+#include "agent/volumes.h"
 
 #define AGENT(req) ((struct agent *)(req)->userdata)
 

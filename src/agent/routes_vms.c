@@ -4,12 +4,13 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../common/http_server.h"
-#include "../common/log.h"
-#include "../common/validate.h"
-#include "agent.h"
-#include "vmm.h"
-#include "vms.h"
+#include "common/http_server.h"
+#include "common/json_util.h"
+#include "common/log.h"
+#include "common/validate.h"
+#include "agent/agent.h"
+#include "agent/vmm.h"
+#include "agent/vms.h"
 
 #define AGENT(req) ((struct agent *)(req)->userdata)
 

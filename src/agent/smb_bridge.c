@@ -1,4 +1,4 @@
-#include "smb_bridge.h"
+#include "agent/smb_bridge.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -9,7 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../common/macro.h"
+#include "common/macro.h"
 
 /* Read a small /proc file of pid into buf (NUL-terminated); its length. */
 static ssize_t

@@ -3,9 +3,9 @@
  * golden-tested byte for byte in tests/golden/. */
 #pragma once
 
-#include "../common/error.h"
-#include "../common/spawn.h"
-#include "../common/validate.h"
+#include "common/nq_error.h"
+#include "common/nq_spawn.h"
+#include "common/validate.h"
 
 /* What identifies one mount: two requests share a mount only when every
  * field here is equal. The password is not part of it (it is in the

@@ -1,4 +1,4 @@
-#include "smb_mount.h"
+#include "agent/smb_mount.h"
 
 #include <fcntl.h>
 #include <stdio.h>
@@ -7,11 +7,11 @@
 #include <sys/statvfs.h>
 #include <sys/random.h>
 
-#include "../common/fsutil.h"
-#include "../common/log.h"
-#include "deadline.h"
-#include "mountinfo.h"
-#include "volumes.h"
+#include "common/fsutil.h"
+#include "common/log.h"
+#include "agent/deadline.h"
+#include "agent/mountinfo.h"
+#include "agent/volumes.h"
 
 static bool
 is_mounted_here(const char *mount_point)

@@ -4,9 +4,9 @@
 
 #include <stdbool.h>
 
-#include "agent.h"
-#include "mounts.h"
-#include "smb_driver.h"
+#include "agent/agent.h"
+#include "agent/mounts.h"
+#include "agent/smb_driver.h"
 
 /* Mount s at mount_point with the agent's driver policy. *kernel_unavailable
  * is read and updated (auto mode remembers that the kernel has no cifs).

@@ -13,7 +13,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "../common/error.h"
+#include "common/nq_error.h"
 
 struct vmm_spec {
 	char id[40];                  /* VM uuid */

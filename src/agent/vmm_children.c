@@ -3,7 +3,7 @@
  * Every wait for a VMM goes through vmm_child_poll, under one lock, so a
  * pid is reaped exactly once and its wait status is kept until the VM
  * supervisor takes it (vmm_child_take): no zombie stays behind and no
- * second waitpid can hit an unrelated child (spawn.c's helpers) that got
+ * second waitpid can hit an unrelated child (nq_spawn.c's helpers) that got
  * the pid afterwards. Pids we did not start (VMMs adopted after an agent
  * restart belong to init) are never waited for. */
 #include <errno.h>
@@ -11,7 +11,7 @@
 #include <string.h>
 #include <sys/wait.h>
 
-#include "vmm.h"
+#include "agent/vmm.h"
 
 #define CHILD_MAX 512
 

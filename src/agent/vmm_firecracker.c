@@ -14,9 +14,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../common/log.h"
-#include "../common/macro.h"
-#include "vmm.h"
+#include "common/log.h"
+#include "common/macro.h"
+#include "agent/vmm.h"
 
 #define FC_REPLY_MAX 16384
 #define FC_IO_TIMEOUT_MS 5000

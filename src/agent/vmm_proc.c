@@ -11,8 +11,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../common/macro.h"
-#include "vmm.h"
+#include "common/macro.h"
+#include "agent/vmm.h"
 
 extern char **environ;
 

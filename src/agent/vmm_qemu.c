@@ -11,8 +11,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../common/macro.h"
-#include "vmm.h"
+#include "common/macro.h"
+#include "agent/vmm.h"
 
 /* tsc_early_khz from the host's "cpu MHz": without it microvm can hang in
  * TSC calibration under TCG. */

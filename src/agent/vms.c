@@ -28,13 +28,14 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../common/fsutil.h"
-#include "../common/log.h"
-#include "../common/macro.h"
-#include "mounts.h"
-#include "vmm.h"
-#include "vms.h"
-#include "vms_store.h"
+#include "common/fsutil.h"
+#include "common/log.h"
+#include "common/macro.h"
+#include "common/record_store.h"
+#include "agent/mounts.h"
+#include "agent/vmm.h"
+#include "agent/vms.h"
+#include "agent/vms_store.h"
 
 struct vm {
 	struct vm_create c;
@@ -224,53 +225,66 @@ end_lost(struct agent *a, struct vm *vm)
 	(void)save(a, vm);
 }
 
+static int
+valid_vm_id(const char *id)
+{
+	char uuid[NQ_UUID_LEN + 1];
+
+	return validate_uuid("id", id, uuid, NULL);
+}
+
+/* One VM record: adopt its VMM if it still runs, else keep it stopped. */
+static int
+restore_one(void *ud, const char *id, json_t *rec, struct nq_error *err)
+{
+	struct agent *a = ud;
+	struct vm_table *t = a->vms;
+	size_t k = 0;
+	struct vm *vm;
+
+	(void)id;
+	while (k < VM_MAX && t->v[k])
+		k++;
+	if (k == VM_MAX)
+		return nq_error_set(err, "conflict", NULL, "more than %d VMs", VM_MAX);
+	vm = calloc(1, sizeof *vm);
+	if (!vm)
+		return -ENOMEM;
+	if (vm_record_parse(rec, &vm->c, &vm->proc) < 0) {
+		free(vm);
+		return nq_error_set(err, "invalid_field", NULL,
+			"the record does not validate");
+	}
+	if (vmm_proc_alive(&vm->proc) && vm->c.backend_kind == VOLUME_SMB &&
+	    mounts_backend_lost(a, vm->c.backend_id)) {
+		end_lost(a, vm); /* its disk was on a mount that died */
+	} else if (vmm_proc_alive(&vm->proc)) {
+		struct nq_error perr = { 0 };
+		if (pin_rootfs(a, vm, &perr) < 0)
+			log_warn("running VM without its mount id=%s err=%s", vm->c.id,
+				perr.message);
+		log_info("adopted running VM id=%s pid=%d hypervisor=%s", vm->c.id,
+			(int)vm->proc.pid, vm->c.hypervisor);
+	} else {
+		vm->proc.pid = 0;
+	}
+	t->v[k] = vm;
+	return 0;
+}
+
 int
 vms_restore(struct agent *a)
 {
 	struct vm_table *t = a->vms;
-	struct dirent *de;
-	size_t k = 0;
-	DIR *d;
-	int r;
+	const struct record_load o = {
+		.what = "VM", .max_bytes = VM_RECORD_MAX, .max_records = VM_MAX,
+		.valid_id = valid_vm_id, .load = restore_one, .ud = a,
+	};
 
 	t->dirfd = fs_mkdir_beneath(a->state_dirfd, "vms", 0700);
 	if (t->dirfd < 0)
 		return t->dirfd;
-	r = fs_opendir(t->dirfd, &d);
-	if (r < 0)
-		return r;
-	while ((de = readdir(d)) && k < VM_MAX) {
-		size_t l = strlen(de->d_name);
-		struct vm *vm;
-		if (l < 6 || strcmp(de->d_name + l - 5, ".json") || de->d_name[0] == '.')
-			continue;
-		vm = calloc(1, sizeof *vm);
-		if (!vm) {
-			closedir(d);
-			return -ENOMEM;
-		}
-		if (vm_record_load(t->dirfd, de->d_name, &vm->c, &vm->proc) < 0) {
-			log_warn("ignoring unreadable VM record file=%s", de->d_name);
-			free(vm);
-			continue;
-		}
-		if (vmm_proc_alive(&vm->proc) && vm->c.backend_kind == VOLUME_SMB &&
-		    mounts_backend_lost(a, vm->c.backend_id)) {
-			end_lost(a, vm); /* its disk was on a mount that died */
-		} else if (vmm_proc_alive(&vm->proc)) {
-			struct nq_error err = { 0 };
-			if (pin_rootfs(a, vm, &err) < 0)
-				log_warn("running VM without its mount id=%s err=%s", vm->c.id,
-					err.message);
-			log_info("adopted running VM id=%s pid=%d hypervisor=%s", vm->c.id,
-				(int)vm->proc.pid, vm->c.hypervisor);
-		} else {
-			vm->proc.pid = 0;
-		}
-		t->v[k++] = vm;
-	}
-	closedir(d);
-	return 0;
+	return record_store_load_all(t->dirfd, &o);
 }
 
 static void

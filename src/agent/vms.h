@@ -19,10 +19,10 @@
 #include <jansson.h>
 #include <stdbool.h>
 
-#include "../common/validate.h"
-#include "agent.h"
-#include "vmm.h"
-#include "volumes.h"
+#include "common/validate.h"
+#include "agent/agent.h"
+#include "agent/vmm.h"
+#include "agent/volumes.h"
 
 #define VM_MAX 256
 #define VM_BOOT_ARGS_MAX 256

@@ -1,5 +1,5 @@
 /* Records of VMs: the on-disk half of vms.c. */
-#include "vms_store.h"
+#include "agent/vms_store.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -7,16 +7,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../common/fsutil.h"
-#include "../common/http_server.h"
-#include "../common/macro.h"
-
-#define VM_RECORD_MAX 8192
+#include "common/record_store.h"
 
 int
 vm_record_save(int dirfd, const struct vm_create *c, const struct vmm_proc *p)
 {
-	return json_save_record(dirfd, c->id,
+	return record_store_save(dirfd, c->id,
 		json_pack("{s:s, s:s, s:s, s:s, s:i, s:i, s:s, s:s, s:s, s:s, s:I, s:I}",
 		"id", c->id, "backend_kind", volume_kind_name(c->backend_kind),
 		"backend_id", c->backend_id,
@@ -37,22 +33,13 @@ copy_str(char *dst, size_t sz, json_t *obj, const char *key)
 /* Records are written by us, but re-validate: a corrupt file must not
  * make the agent build a path from it. */
 int
-vm_record_load(int dirfd, const char *file, struct vm_create *ret_c,
-	struct vmm_proc *ret_p)
+vm_record_parse(json_t *j, struct vm_create *ret_c, struct vmm_proc *ret_p)
 {
-	_cleanup_free_ char *text = NULL;
-	_cleanup_(json_decrefp) json_t *j = NULL; /* jansson provides json_decrefp */
 	char id[NQ_UUID_LEN + 1];
 	struct vm_create c = { 0 };
 	struct vmm_proc p = { 0 };
 	int r;
 
-	r = fs_read_file(dirfd, file, VM_RECORD_MAX, &text, NULL);
-	if (r < 0)
-		return r;
-	j = json_loads(text, JSON_REJECT_DUPLICATES, NULL);
-	if (!json_is_object(j))
-		return -EINVAL;
 	copy_str(id, sizeof id, j, "id");
 	r = validate_uuid("id", id, c.id, NULL);
 	copy_str(id, sizeof id, j, "backend_id");

@@ -1,4 +1,4 @@
-#include "volumes.h"
+#include "agent/volumes.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -10,11 +10,11 @@
 #include <pthread.h>
 #include <time.h>
 
-#include "../common/debug_gate.h"
-#include "../common/log.h"
-#include "../common/validate.h"
-#include "localdirs.h"
-#include "mounts.h"
+#include "common/debug_gate.h"
+#include "common/log.h"
+#include "common/validate.h"
+#include "agent/localdirs.h"
+#include "agent/mounts.h"
 
 static const char *
 prefix(enum volume_kind k)

@@ -10,8 +10,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "../common/fsutil.h"
-#include "agent.h"
+#include "common/fsutil.h"
+#include "agent/agent.h"
 
 #define VOLUME_SIZE_MAX (64ULL << 40) /* 64 TiB */
 

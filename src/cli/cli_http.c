@@ -9,8 +9,9 @@
 #include <termios.h>
 #include <unistd.h>
 
-#include "../common/capped_buf.h"
-#include "cli.h"
+#include "cli/cli.h"
+#include "common/macro.h"
+#include "common/nq_buf.h"
 
 #define REPLY_MAX (8 * 1024 * 1024)
 #define PASSWORD_MAX 1024
@@ -20,7 +21,8 @@ cli_request(const struct cli *c, const char *method, const char *path,
 	json_t *body, json_t **ret)
 {
 	struct curl_slist *hdrs = NULL;
-	struct capped_buf b = { .max = REPLY_MAX };
+	/* Wiping: a reply may carry a session token (login). */
+	_cleanup_(nq_buf_release) struct nq_buf b = NQ_BUF_INIT(REPLY_MAX, true);
 	char url[2048], *auth = NULL, *payload = NULL;
 	long status = 0;
 	CURLcode rc;
@@ -37,7 +39,7 @@ cli_request(const struct cli *c, const char *method, const char *path,
 	curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
 	curl_easy_setopt(h, CURLOPT_TIMEOUT, 300L);
 	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 10L);
-	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, capped_buf_write);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, nq_buf_write_cb);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, &b);
 	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
 	hdrs = curl_slist_append(hdrs, "Accept: application/json");
@@ -72,12 +74,10 @@ cli_request(const struct cli *c, const char *method, const char *path,
 	if (rc != CURLE_OK) {
 		fprintf(stderr, "nqrust: cannot reach the manager at %s: %s\n", c->url,
 			curl_easy_strerror(rc));
-		free(b.p);
 		return -EHOSTUNREACH;
 	}
 	if (ret && b.p && b.len)
 		*ret = json_loadb(b.p, b.len, 0, NULL);
-	free(b.p);
 	return (int)status;
 }
 

@@ -12,8 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../common/json_wipe.h"
-#include "cli.h"
+#include "common/json_wipe.h"
+#include "cli/cli.h"
 
 #define DEFAULT_URL "http://127.0.0.1:18080"
 

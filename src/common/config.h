@@ -8,7 +8,7 @@
 #include <stddef.h>
 #include <stdio.h>
 
-#include "error.h"
+#include "common/nq_error.h"
 
 /* CFG_STRING: char * (owned, strdup'd); CFG_STRBUF: char[size] in place;
  * CFG_UINT: unsigned in [min, max] (max 0: no upper bound); CFG_BOOL. */

@@ -1,5 +1,5 @@
 /* See debug_gate.h. */
-#include "debug_gate.h"
+#include "common/debug_gate.h"
 
 #include <fcntl.h>
 #include <limits.h>
@@ -9,7 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "log.h"
+#include "common/log.h"
 
 bool
 debug_gate_enabled(void)

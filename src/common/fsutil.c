@@ -1,6 +1,6 @@
 /* File-system helpers: atomic replace, directories, paths confined beneath
  * a directory fd, and a copy that keeps holes. */
-#include "fsutil.h"
+#include "common/fsutil.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -15,7 +15,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "macro.h"
+#include "common/macro.h"
 
 #define COPY_BUF_SIZE (1024 * 1024)
 /* Largest single copy_file_range request; the kernel caps it anyway. */

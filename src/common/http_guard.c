@@ -1,5 +1,5 @@
 /* See http_guard.h. */
-#include "http_guard.h"
+#include "common/http_guard.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -10,8 +10,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "log.h"
-#include "macro.h"
+#include "common/log.h"
+#include "common/macro.h"
 
 #define ADDR_MAX (INET6_ADDRSTRLEN + 1)
 

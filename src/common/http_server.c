@@ -1,5 +1,5 @@
 /* libmicrohttpd wrapper: see http_server.h for the order of checks. */
-#include "http_server.h"
+#include "common/http_server.h"
 
 #include <microhttpd.h>
 #include <netdb.h>
@@ -12,8 +12,9 @@
 #include <sys/un.h>
 #include <time.h>
 
-#include "http_guard.h"
-#include "log.h"
+#include "common/http_guard.h"
+#include "common/log.h"
+#include "common/nq_buf.h"
 
 #if MHD_VERSION < 0x00097002
 typedef int MHD_RESULT;
@@ -44,9 +45,8 @@ struct req_state {
 	char *path;       /* owned copy the params point into */
 	const char *params[HTTP_MAX_PARAMS];
 	unsigned nparams;
-	char *body;
-	size_t body_len, body_cap, body_max;
-	bool too_large;
+	struct nq_buf body; /* capped at the route's body_max; wiped: may
+			       hold a password; overflow: 413 */
 	struct timespec start;
 };
 
@@ -273,8 +273,8 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 					"no such endpoint");
 			return MHD_YES;
 		}
-		st->body_max = st->route->body_max ? st->route->body_max
-						   : HTTP_BODY_MAX_DEFAULT;
+		nq_buf_init(&st->body, st->route->body_max ? st->route->body_max
+							   : HTTP_BODY_MAX_DEFAULT, true);
 		struct http_request req = {
 			.method = method, .path = url, .conn = conn,
 			.userdata = srv->o.userdata, .route_data = st->route->data,
@@ -287,10 +287,10 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 		}
 		const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
 			"Content-Length");
-		if (cl && strtoull(cl, NULL, 10) > st->body_max) {
+		if (cl && strtoull(cl, NULL, 10) > st->body.max) {
 			st->early_status = 413;
 			http_reply_errorf(&st->early, "body_too_large", NULL,
-				"the request body exceeds %zu bytes", st->body_max);
+				"the request body exceeds %zu bytes", st->body.max);
 		}
 		return MHD_YES;
 	}
@@ -299,23 +299,11 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 		size_t n = *upload_data_size;
 
 		*upload_data_size = 0;
-		if (st->early_status || st->too_large)
+		if (st->early_status || st->body.overflow)
 			return MHD_YES;
-		if (st->body_len + n > st->body_max) {
-			st->too_large = true;
-			return MHD_YES;
-		}
-		if (st->body_len + n + 1 > st->body_cap) {
-			size_t cap = st->body_len + n + 1;
-			char *nb = realloc(st->body, cap);
-			if (!nb)
-				return MHD_NO;
-			st->body = nb;
-			st->body_cap = cap;
-		}
-		memcpy(st->body + st->body_len, upload_data, n);
-		st->body_len += n;
-		st->body[st->body_len] = '\0';
+		/* Past the cap: overflow is set and the rest is dropped. */
+		if (nq_buf_add(&st->body, upload_data, n) == -ENOMEM)
+			return MHD_NO;
 		return MHD_YES;
 	}
 
@@ -328,17 +316,17 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 		resp = st->early;
 		memset(&st->early, 0, sizeof st->early);
 		resp.status = st->early_status;
-	} else if (st->too_large) {
+	} else if (st->body.overflow) {
 		http_reply_errorf(&resp, "body_too_large", NULL,
-			"the request body exceeds %zu bytes", st->body_max);
-	} else if (st->body_len && !(st->route->flags & ROUTE_RAW_BODY) &&
+			"the request body exceeds %zu bytes", st->body.max);
+	} else if (st->body.len && !(st->route->flags & ROUTE_RAW_BODY) &&
 		   !content_type_is_json(conn)) {
 		http_reply_errorf(&resp, "unsupported_media_type", NULL,
 			"the request body must be sent as application/json");
 	} else {
 		struct http_request req = {
 			.method = method, .path = url, .nparams = st->nparams,
-			.body = st->body, .body_len = st->body_len, .conn = conn,
+			.body = st->body.p, .body_len = st->body.len, .conn = conn,
 			.userdata = srv->o.userdata, .route_data = st->route->data,
 		};
 		memcpy(req.params, st->params, sizeof req.params);
@@ -346,8 +334,7 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 		http_reply_errorf(&resp, "internal_error", NULL, "the handler produced no reply");
 		st->route->handler(&req, &resp);
 	}
-	if (st->body && st->body_cap)
-		explicit_bzero(st->body, st->body_cap); /* may hold a password */
+	nq_buf_release(&st->body); /* wiped: may hold a password */
 
 	struct timespec end;
 	clock_gettime(CLOCK_MONOTONIC, &end);
@@ -374,10 +361,7 @@ on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	http_guard_phase(conn, HTTP_PHASE_WAITING);
 	if (!st)
 		return;
-	if (st->body) {
-		explicit_bzero(st->body, st->body_cap);
-		free(st->body);
-	}
+	nq_buf_release(&st->body);
 	response_release(&st->early);
 	free(st->path);
 	free(st);

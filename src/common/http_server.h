@@ -12,7 +12,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-#include "error.h"
+#include "common/nq_error.h"
 
 #define HTTP_MAX_PARAMS 4
 #define HTTP_BODY_MAX_DEFAULT (64 * 1024)
@@ -103,22 +103,6 @@ const char *http_header(const struct http_request *req, const char *name);
 /* Parse req->body as a JSON object with JSON_REJECT_DUPLICATES; only keys
  * in `allowed` (NULL-terminated) are accepted. On failure fills err
  * (invalid_json / unknown_field with the field named) and returns -EINVAL.
- * Caller owns *ret. */
+ * Caller owns *ret. Typed member access: common/json_util.h. */
 int http_parse_object(const struct http_request *req,
 	const char *const *allowed, json_t **ret, struct nq_error *err);
-/* Fetch an optional string member: NULL when absent or null; -EINVAL with
- * err set when it is present but not a string. */
-int json_get_string(json_t *obj, const char *key, const char **ret,
-	struct nq_error *err);
-/* Same for a required string. */
-int json_req_string(json_t *obj, const char *key, const char **ret,
-	struct nq_error *err);
-/* Required integer in [lo, hi]: missing_field / invalid_field naming key. */
-int json_req_uint(json_t *obj, const char *key, unsigned lo, unsigned hi,
-	unsigned *ret, struct nq_error *err);
-/* Write j (stolen; NULL means out of memory) as dirfd/<id>.json,
- * atomically and 0600: the agent's state records. */
-int json_save_record(int dirfd, const char *id, json_t *j);
-/* Optional non-negative integer: *ret untouched when absent. */
-int json_get_u64(json_t *obj, const char *key, unsigned long long *ret,
-	bool *ret_present, struct nq_error *err);

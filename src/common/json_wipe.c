@@ -1,5 +1,5 @@
 /* See json_wipe.h. */
-#include "json_wipe.h"
+#include "common/json_wipe.h"
 
 #include <jansson.h>
 #include <malloc.h>

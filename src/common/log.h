@@ -6,7 +6,7 @@
 
 #include <stdbool.h>
 
-#include "macro.h"
+#include "common/macro.h"
 
 enum log_level { LOG_LVL_DEBUG, LOG_LVL_INFO, LOG_LVL_WARN, LOG_LVL_ERROR };
 

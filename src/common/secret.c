@@ -1,5 +1,5 @@
 /* struct secret: a password in memory that is wiped before it is freed. */
-#include "secret.h"
+#include "common/secret.h"
 
 #include <errno.h>
 #include <stdint.h>

@@ -4,7 +4,7 @@
  * output only on success and describes a failure in *err. Messages name the
  * caller's field and say what is wrong; they never echo untrusted bytes that
  * could carry control characters or a secret. */
-#include "validate.h"
+#include "common/validate.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -15,7 +15,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "validate_internal.h"
+#include "common/validate_internal.h"
 
 /* Length of the well-formed UTF-8 sequence at s (at most n bytes), or 0.
  * Overlong forms, surrogates, code points above U+10FFFF and the C1

@@ -8,7 +8,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "error.h"
+#include "common/nq_error.h"
 
 #define NQ_SERVER_MAX 256
 #define NQ_SHARE_MAX 80

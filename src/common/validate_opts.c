@@ -1,6 +1,6 @@
 /* Extra mount options: parse "a,b=c,…" and allow-list each item. Split
  * from validate.c; same contract (validate.h). */
-#include "validate.h"
+#include "common/validate.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -10,7 +10,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "validate_internal.h"
+#include "common/validate_internal.h"
 
 /* ---- mount options ---- */
 

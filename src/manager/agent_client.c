@@ -1,14 +1,14 @@
 /* libcurl client for the agent API: see agent_client.h. */
-#include "agent_client.h"
+#include "manager/agent_client.h"
 
 #include <curl/curl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "capped_buf.h"
-#include "log.h"
-#include "macro.h"
+#include "common/nq_buf.h"
+#include "common/log.h"
+#include "common/macro.h"
 
 struct agent_client {
 	char *unix_path; /* NULL for TCP */
@@ -109,7 +109,7 @@ agent_call(struct agent_client *a, const char *method, const char *path,
 	const char *body, size_t body_len, long timeout_ms,
 	struct agent_reply *ret, struct nq_error *err)
 {
-	struct capped_buf b = { .max = AGENT_REPLY_MAX };
+	_cleanup_(nq_buf_release) struct nq_buf b = NQ_BUF_INIT(AGENT_REPLY_MAX, false);
 	struct curl_slist *hdrs = NULL;
 	char url[1024];
 	long status = 0;
@@ -131,7 +131,7 @@ agent_call(struct agent_client *a, const char *method, const char *path,
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout_ms);
 	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms < 2000 ? timeout_ms : 2000L);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, capped_buf_write);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, nq_buf_write_cb);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
 	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
 	hdrs = curl_slist_append(hdrs, "Accept: application/json");
@@ -153,7 +153,6 @@ agent_call(struct agent_client *a, const char *method, const char *path,
 	curl_slist_free_all(hdrs);
 
 	if (rc != CURLE_OK) {
-		free(b.p);
 		log_debug("agent request failed method=%s path=%s curl=\"%s\"", method,
 			path, curl_easy_strerror(rc));
 		if (rc == CURLE_OPERATION_TIMEDOUT)
@@ -165,7 +164,6 @@ agent_call(struct agent_client *a, const char *method, const char *path,
 	ret->status = (int)status;
 	if (b.p && b.len)
 		ret->json = json_loadb(b.p, b.len, 0, NULL);
-	free(b.p);
 	if (status >= 200 && status < 300)
 		return 0;
 	/* The agent answered: its own error (no_space 507, io_error 500, every

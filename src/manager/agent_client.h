@@ -6,7 +6,7 @@
 #include <jansson.h>
 #include <stddef.h>
 
-#include "error.h"
+#include "common/nq_error.h"
 
 #define AGENT_REPLY_MAX (1024 * 1024)
 

@@ -3,8 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "backend.h"
-#include "macro.h"
+#include "manager/backend.h"
+#include "common/macro.h"
 
 static const struct backend_ops *const kinds[] = {
 	&backend_localfile_ops,

@@ -12,9 +12,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "agent_client.h"
-#include "error.h"
-#include "secret.h"
+#include "manager/agent_client.h"
+#include "common/nq_error.h"
+#include "common/secret.h"
 
 /* Process-wide settings the kinds need. */
 struct backend_env {

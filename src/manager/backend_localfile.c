@@ -12,9 +12,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "backend.h"
-#include "log.h"
-#include "validate.h"
+#include "manager/backend.h"
+#include "common/log.h"
+#include "common/validate.h"
 
 struct localfile_cfg {
 	char path[PATH_MAX]; /* "" means the agent's local root */

@@ -5,9 +5,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "backend.h"
-#include "log.h"
-#include "validate.h"
+#include "manager/backend.h"
+#include "common/log.h"
+#include "common/validate.h"
 
 #define CRED_BODY_MAX (NQ_USER_MAX * 6 + NQ_DOMAIN_MAX * 6 + NQ_SECRET_MAX * 6 + 128)
 

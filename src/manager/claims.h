@@ -11,7 +11,7 @@
 
 #include <stdbool.h>
 
-#include "error.h"
+#include "common/nq_error.h"
 
 #define CLAIM_KEY_MAX 96
 

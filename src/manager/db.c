@@ -1,6 +1,6 @@
 /* Engine-independent part of the database layer: dispatch, locking,
  * transactions and migrations. See db.h. */
-#include "db.h"
+#include "manager/db.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -9,8 +9,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "log.h"
-#include "macro.h"
+#include "common/log.h"
+#include "common/macro.h"
 
 struct db {
 	const struct db_ops *ops;

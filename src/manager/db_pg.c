@@ -6,8 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "db.h"
-#include "log.h"
+#include "manager/db.h"
+#include "common/log.h"
 
 static int
 map_result(PGresult *res)

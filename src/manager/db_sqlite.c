@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "db.h"
-#include "log.h"
+#include "manager/db.h"
+#include "common/log.h"
 
 static int
 map_err(sqlite3 *h, int rc)

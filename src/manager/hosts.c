@@ -4,9 +4,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "hosts.h"
-#include "log.h"
-#include "manager.h"
+#include "manager/hosts.h"
+#include "common/log.h"
+#include "manager/manager.h"
 
 #define HOST_CALL_TIMEOUT_MS 5000
 

@@ -6,8 +6,8 @@
 
 #include <jansson.h>
 
-#include "error.h"
-#include "http_server.h"
+#include "common/nq_error.h"
+#include "common/http_server.h"
 
 struct manager;
 

@@ -8,14 +8,14 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "debug_gate.h"
-#include "fsutil.h"
-#include "json_wipe.h"
-#include "log.h"
-#include "manager.h"
-#include "routes_ui.h"
-#include "hosts.h"
-#include "vms.h"
+#include "common/debug_gate.h"
+#include "common/fsutil.h"
+#include "common/json_wipe.h"
+#include "common/log.h"
+#include "manager/manager.h"
+#include "manager/routes_ui.h"
+#include "manager/hosts.h"
+#include "manager/vms.h"
 
 static void
 healthz(struct http_request *req, struct http_response *resp)

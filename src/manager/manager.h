@@ -7,14 +7,14 @@
 #include <semaphore.h>
 #include <stdbool.h>
 
-#include "auth.h"
-#include "backend.h"
-#include "db.h"
-#include "error.h"
-#include "http_server.h"
-#include "mgr_config.h"
-#include "ratelimit.h"
-#include "registry.h"
+#include "manager/auth.h"
+#include "manager/backend.h"
+#include "manager/db.h"
+#include "common/nq_error.h"
+#include "common/http_server.h"
+#include "manager/mgr_config.h"
+#include "manager/ratelimit.h"
+#include "manager/registry.h"
 
 struct manager {
 	struct mgr_config cfg;

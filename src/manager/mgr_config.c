@@ -1,13 +1,13 @@
 /* See mgr_config.h. */
-#include "mgr_config.h"
+#include "manager/mgr_config.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "config.h"
-#include "macro.h"
+#include "common/config.h"
+#include "common/macro.h"
 
 #define STR(f, h) { #f, CFG_STRBUF, offsetof(struct mgr_config, f), 0, h, NULL, \
 	sizeof(((struct mgr_config *)0)->f), 0, 0 }

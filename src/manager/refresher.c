@@ -7,9 +7,9 @@
 #include <errno.h>
 #include <time.h>
 
-#include "hosts.h"
-#include "log.h"
-#include "manager.h"
+#include "manager/hosts.h"
+#include "common/log.h"
+#include "manager/manager.h"
 
 static void *
 refresher_main(void *arg)

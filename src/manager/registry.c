@@ -1,13 +1,13 @@
 /* See registry.h. A small array under one mutex: the registry holds tens
  * of backends, not thousands. */
-#include "registry.h"
+#include "manager/registry.h"
 
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "macro.h"
+#include "common/macro.h"
 
 #define REGISTRY_MAX 4096
 

@@ -12,11 +12,12 @@
 #include <strings.h>
 #include <time.h>
 
-#include "auth.h"
-#include "http_guard.h"
-#include "log.h"
-#include "manager.h"
-#include "validate.h"
+#include "manager/auth.h"
+#include "common/json_util.h"
+#include "common/http_guard.h"
+#include "common/log.h"
+#include "manager/manager.h"
+#include "common/validate.h"
 
 #define ADMIN_USER "admin"
 #define GENERATED_PW_LEN 20

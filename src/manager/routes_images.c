@@ -5,9 +5,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "log.h"
-#include "manager.h"
-#include "vms.h"
+#include "common/log.h"
+#include "manager/manager.h"
+#include "manager/vms.h"
 
 #define IMAGE_CALL_TIMEOUT_MS 10000
 

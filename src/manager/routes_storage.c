@@ -2,7 +2,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "manager.h"
+#include "manager/manager.h"
+#include "common/json_util.h"
 
 static void
 reply_backend(struct manager *m, struct http_response *resp, int status,

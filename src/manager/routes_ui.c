@@ -18,10 +18,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "fsutil.h"
-#include "log.h"
-#include "manager.h"
-#include "routes_ui.h"
+#include "common/fsutil.h"
+#include "common/log.h"
+#include "manager/manager.h"
+#include "manager/routes_ui.h"
 
 #define UI_FILE_MAX (4u * 1024 * 1024)
 #define UI_PATH_MAX 200

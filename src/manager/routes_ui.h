@@ -3,8 +3,8 @@
 
 #include <stdbool.h>
 
-#include "http_server.h"
-#include "mgr_config.h"
+#include "common/http_server.h"
+#include "manager/mgr_config.h"
 
 /* Open the web and docs directories named by cfg (or the defaults). A
  * missing directory is logged and leaves the UI unserved (404); the API

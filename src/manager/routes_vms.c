@@ -3,9 +3,10 @@
  * restart, delete. */
 #include <string.h>
 
-#include "manager.h"
-#include "validate.h"
-#include "vms.h"
+#include "manager/manager.h"
+#include "common/json_util.h"
+#include "common/validate.h"
+#include "manager/vms.h"
 
 static void
 reply_vm(struct http_request *req, struct http_response *resp, int status,

@@ -9,13 +9,13 @@
 #include <string.h>
 #include <time.h>
 
-#include "auth.h"
-#include "claims.h"
-#include "debug_gate.h"
-#include "fsutil.h"
-#include "log.h"
-#include "manager.h"
-#include "validate.h"
+#include "manager/auth.h"
+#include "manager/claims.h"
+#include "common/debug_gate.h"
+#include "common/fsutil.h"
+#include "common/log.h"
+#include "manager/manager.h"
+#include "common/validate.h"
 
 /* jansson provides json_decrefp. */
 #define _cleanup_json_ _cleanup_(json_decrefp)

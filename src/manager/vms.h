@@ -8,9 +8,9 @@
 
 #include <jansson.h>
 
-#include "auth.h"
-#include "error.h"
-#include "http_server.h"
+#include "manager/auth.h"
+#include "common/nq_error.h"
+#include "common/http_server.h"
 
 struct manager;
 

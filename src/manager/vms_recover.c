@@ -11,10 +11,10 @@
 #include <string.h>
 #include <time.h>
 
-#include "claims.h"
-#include "log.h"
-#include "manager.h"
-#include "vms.h"
+#include "manager/claims.h"
+#include "common/log.h"
+#include "manager/manager.h"
+#include "manager/vms.h"
 
 #define RECOVER_CAUSE "provisioning was interrupted by a manager restart; " \
 		      "start the VM to provision it again"

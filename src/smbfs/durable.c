@@ -21,7 +21,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
-#include "ops_internal.h"
+#include "smbfs/ops_internal.h"
 
 #include <dlfcn.h>
 #include <errno.h>

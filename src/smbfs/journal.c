@@ -17,7 +17,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
-#include "ops_internal.h"
+#include "smbfs/ops_internal.h"
 
 #include <fcntl.h>
 #include <stdlib.h>

@@ -10,9 +10,9 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
-#include "credfile.h"
-#include "opts.h"
-#include "smbops.h"
+#include "smbfs/credfile.h"
+#include "smbfs/opts.h"
+#include "smbfs/smbops.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -2,7 +2,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
-#include "ops_internal.h"
+#include "smbfs/ops_internal.h"
 
 #include <stdlib.h>
 #include <string.h>

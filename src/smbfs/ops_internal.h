@@ -2,7 +2,7 @@
  * API: include only from those. */
 #pragma once
 
-#include "smbops.h"
+#include "smbfs/smbops.h"
 
 #include <errno.h>
 #include <stdint.h>

@@ -2,7 +2,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
-#include "opts.h"
+#include "smbfs/opts.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

@@ -3,8 +3,8 @@
  * point), so it can be unit-tested. */
 #pragma once
 
-#include "credfile.h"
-#include "smbops.h"
+#include "smbfs/credfile.h"
+#include "smbfs/smbops.h"
 
 #include <stdbool.h>
 

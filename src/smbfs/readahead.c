@@ -1,5 +1,5 @@
 /* Kernel readahead tuning for our FUSE mount; see smbops.h. */
-#include "smbops.h"
+#include "smbfs/smbops.h"
 
 #include <fcntl.h>
 #include <stdio.h>

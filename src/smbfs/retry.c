@@ -11,7 +11,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
-#include "ops_internal.h"
+#include "smbfs/ops_internal.h"
 
 #include <fuse_lowlevel.h>
 #include <syslog.h>

@@ -6,7 +6,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
-#include "ops_internal.h"
+#include "smbfs/ops_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>

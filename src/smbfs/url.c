@@ -1,5 +1,5 @@
 /* URLs for libsmbclient; see smbops.h. */
-#include "smbops.h"
+#include "smbfs/smbops.h"
 
 #include <errno.h>
 #include <stdlib.h>

@@ -5,13 +5,13 @@
  * line.
  *
  * clang -std=gnu11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
- *   tests/fuzz/fuzz_validate.c src/common/validate.c src/common/validate_opts.c src/common/error.c \
+ *   tests/fuzz/fuzz_validate.c src/common/validate.c src/common/validate_opts.c src/common/nq_error.c \
  *   -o fuzz_validate && ./fuzz_validate -max_total_time=60 */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../src/common/validate.h"
+#include "common/validate.h"
 
 #define CHECK(c)                         \
 	do {                             \

@@ -12,7 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../../src/agent/credstore.h"
+#include "agent/credstore.h"
 
 static struct agent a;
 static char dir[] = "/tmp/nq-cred-XXXXXX";

@@ -17,7 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../../src/agent/deadline.h"
+#include "agent/deadline.h"
 
 static int gate[2] = { -1, -1 };
 

@@ -18,7 +18,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "../../src/common/fsutil.h"
+#include "common/fsutil.h"
 
 /* These definitions take precedence over libc's: a test can make openat2
  * look absent (kernels before 5.6) to exercise the O_NOFOLLOW walk, and

@@ -12,7 +12,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../../src/common/http_server.h"
+#include "common/http_server.h"
+#include "common/json_util.h"
 
 static char sock_path[256];
 static struct http_server *srv;

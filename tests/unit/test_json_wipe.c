@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../src/common/json_wipe.h"
+#include "common/json_wipe.h"
 
 #define SECRET "s3cret-Passw0rd-for-the-wipe-test"
 

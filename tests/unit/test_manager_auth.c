@@ -8,7 +8,7 @@
 #include <ctype.h>
 #include <string.h>
 
-#include "auth.h"
+#include "manager/auth.h"
 
 static int
 setup(void **state)

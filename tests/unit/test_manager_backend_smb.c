@@ -15,8 +15,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "agent_client.h"
-#include "backend.h"
+#include "manager/agent_client.h"
+#include "manager/backend.h"
 
 /* ---- parsing ---------------------------------------------------------- */
 

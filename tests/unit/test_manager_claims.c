@@ -10,9 +10,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "claims.h"
-#include "error.h"
-#include "manager.h"
+#include "manager/claims.h"
+#include "common/nq_error.h"
+#include "manager/manager.h"
 
 static void
 test_claim_try_busy_release(void **state)

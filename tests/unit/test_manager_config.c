@@ -10,7 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "mgr_config.h"
+#include "manager/mgr_config.h"
 
 static void
 test_defaults(void **state)

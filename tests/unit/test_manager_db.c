@@ -11,7 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "db.h"
+#include "manager/db.h"
 
 struct ctx {
 	char dir[64];

@@ -8,7 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "ratelimit.h"
+#include "manager/ratelimit.h"
 
 static void
 test_lock_after_max(void **state)

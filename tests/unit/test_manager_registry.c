@@ -7,7 +7,7 @@
 #include <cmocka.h>
 #include <string.h>
 
-#include "registry.h"
+#include "manager/registry.h"
 
 static void
 test_put_get_replace_remove(void **state)

@@ -17,7 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../../src/common/spawn.h"
+#include "common/nq_spawn.h"
 
 static int64_t
 mono_ms(void)

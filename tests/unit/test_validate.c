@@ -9,7 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "../../src/common/validate.h"
+#include "common/validate.h"
 
 static void
 expect_invalid(int r, const struct nq_error *err, const char *field)

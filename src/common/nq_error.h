@@ -4,7 +4,7 @@
 
 #include <stdbool.h>
 
-#include "macro.h"
+#include "common/macro.h"
 
 struct nq_error {
 	char code[48];    /* snake_case, e.g. "invalid_field", "smb_auth_failed" */

@@ -5,7 +5,7 @@
  * posix_spawn (glibc: clone(CLONE_VM|CLONE_VFORK) + exec) is safe in a
  * threaded daemon and reports exec failures (ENOENT, EACCES) as its return
  * value, so no error pipe is needed. */
-#include "spawn.h"
+#include "common/nq_spawn.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -22,7 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "macro.h"
+#include "common/macro.h"
 
 /* After the direct child has exited, a grandchild it left behind (a
  * daemonizing helper) may keep the pipes open: wait this long for EOF and

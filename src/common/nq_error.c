@@ -1,4 +1,4 @@
-#include "error.h"
+#include "common/nq_error.h"
 
 #include <stdarg.h>
 #include <stdio.h>
