@@ -59,6 +59,8 @@ if git rev-parse --git-dir >/dev/null 2>&1; then
 			# On main: the last commit. A shallow clone may not have
 			# its parent; then only the list below is checked.
 			base=$(git rev-parse --verify -q 'HEAD~1^{commit}') || base=
+			[ -n "$base" ] || echo "check-format: HEAD has no parent here" \
+				"(shallow clone?): checking the list and uncommitted changes" >&2
 		fi
 		[ -z "$base" ] || changed "$base" HEAD >>"$list"
 		changed HEAD >>"$list"
