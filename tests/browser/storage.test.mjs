@@ -73,6 +73,17 @@ async function fillSmb(dlg, { name, share, username, password, advanced = true }
 	}
 }
 
+// Signed in, the VM wizard open and past its first step (the name).
+async function openWizard(vmName) {
+	await signIn();
+	await page.getByRole('link', { name: 'VMs', exact: true }).click();
+	await page.getByRole('button', { name: 'Create VM' }).click();
+	const wz = page.locator('dialog.wizard');
+	await wz.getByLabel('VM name').fill(vmName);
+	await wz.getByRole('button', { name: 'Next' }).click();
+	return wz;
+}
+
 function row(name) {
 	return page.locator(`#backends tbody tr[data-name="${name}"]`);
 }
@@ -320,12 +331,7 @@ describe('web UI', { timeout: 600_000 }, () => {
 		}
 		const guest = await apiBackend('nas-vms', 'guest');
 		const vmName = uniq('web');
-		await signIn();
-		await page.getByRole('link', { name: 'VMs', exact: true }).click();
-		await page.getByRole('button', { name: 'Create VM' }).click();
-		const wz = page.locator('dialog.wizard');
-		await wz.getByLabel('VM name').fill(vmName);
-		await wz.getByRole('button', { name: 'Next' }).click();
+		const wz = await openWizard(vmName);
 		await wz.getByLabel('vCPUs').fill('1');
 		await wz.getByLabel('Memory (MiB)').fill('256');
 		await wz.getByRole('button', { name: 'Next' }).click();
@@ -385,12 +391,7 @@ describe('web UI', { timeout: 600_000 }, () => {
 			return;
 		}
 		const vmName = uniq('local');
-		await signIn();
-		await page.getByRole('link', { name: 'VMs', exact: true }).click();
-		await page.getByRole('button', { name: 'Create VM' }).click();
-		const wz = page.locator('dialog.wizard');
-		await wz.getByLabel('VM name').fill(vmName);
-		await wz.getByRole('button', { name: 'Next' }).click();
+		const wz = await openWizard(vmName);
 		await wz.getByRole('button', { name: 'Next' }).click();
 		await wz.getByRole('radio', { name: new RegExp(stack.image) }).check();
 		await wz.getByRole('button', { name: 'Next' }).click();
