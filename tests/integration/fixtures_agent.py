@@ -2,69 +2,30 @@
 
 Every path the agent uses (socket, cred dir, mount root, image dir, state
 dir) lives under one private temp dir, so several runs side by side never
-collide and nothing under /etc, /var or /run is touched.
-"""
+collide and nothing under /etc, /var or /run is touched. Start, stop,
+logs and sanitizer checks are daemon.Daemon's."""
 
-import glob
-import http.client
 import json
 import os
-import signal
-import socket
-import subprocess
-import tempfile
-import time
 import uuid
 
 import pytest
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-BUILD_DIR = os.environ.get("NQRUST_BUILD_DIR", os.path.join(REPO, "build"))
+# Re-exported: tests import these from here.
+from daemon import (REPO, Daemon, UnixHTTPConnection, bearer, build_path,  # noqa: F401
+                    free_port, mounts_under, tcp_call, unix_call, unmount_all)
 
 
-def build_path(name):
-    path = os.path.join(BUILD_DIR, name)
-    if not os.path.exists(path):
-        pytest.fail("%s is not built (run make)" % path)
-    return path
+def _json(text):
+    return json.loads(text) if text else None
 
 
-class UnixHTTPConnection(http.client.HTTPConnection):
-    def __init__(self, path, timeout=120):
-        super().__init__("agent", timeout=timeout)
-        self.unix_path = path
-
-    def connect(self):
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        s.settimeout(self.timeout)
-        s.connect(self.unix_path)
-        self.sock = s
-
-
-def mounts_under(root):
-    """Mount points at or below root, from /proc/self/mountinfo."""
-    out = []
-    with open("/proc/self/mountinfo") as f:
-        for line in f:
-            mp = line.split(" ")[4].encode().decode("unicode_escape")
-            if mp == root or mp.startswith(root + "/"):
-                out.append(mp)
-    return out
-
-
-def unmount_all(root):
-    for mp in sorted(mounts_under(root), key=len, reverse=True):
-        subprocess.run(["/bin/umount", "-c", mp], stderr=subprocess.DEVNULL, check=False)
-        if mp in mounts_under(root):
-            subprocess.run(["/bin/umount", "-c", "-l", mp], stderr=subprocess.DEVNULL,
-                           check=False)
-
-
-class Agent:
-    """A running nqrust-agent. request() speaks HTTP over its unix socket."""
+class Agent(Daemon):
+    """A running nqrust-agent. request() speaks HTTP over its unix socket,
+    tcp_request() over --listen-tcp (tcp=True, with a bearer token)."""
 
     def __init__(self, driver="fuse", probe_timeout=10, extra_args=(), tcp=False):
-        self.root = tempfile.mkdtemp(prefix="nqrust-agent-")
+        super().__init__("agent")
         os.chmod(self.root, 0o755)
         self.socket = os.path.join(self.root, "run", "agent.sock")
         self.cred_dir = os.path.join(self.root, "creds")
@@ -72,7 +33,6 @@ class Agent:
         self.mount_base = os.path.join(self.mount_root, "smb")
         self.image_dir = os.path.join(self.root, "images")
         self.state_dir = os.path.join(self.root, "state")
-        self.log_path = os.path.join(self.root, "agent.log")
         os.makedirs(self.image_dir)
         self.driver = driver
         self.probe_timeout = probe_timeout
@@ -85,12 +45,7 @@ class Agent:
             fd = os.open(self.token_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             os.write(fd, self.token.encode() + b"\n")
             os.close(fd)
-            s = socket.socket()
-            s.bind(("127.0.0.1", 0))
-            self.tcp_port = s.getsockname()[1]
-            s.close()
-        self.proc = None
-        self._log = None
+            self.tcp_port = free_port()
 
     def args(self):
         a = [build_path("nqrust-agent"),
@@ -104,87 +59,18 @@ class Agent:
                   "--token-file", self.token_file]
         return a + self.extra_args
 
-    def start(self):
-        self._log = open(self.log_path, "ab")
-        env = dict(os.environ)
-        # Sanitizer reports (agent and the helpers it spawns, which have no
-        # stderr once daemonized) go to files that cleanup() checks.
-        san = os.path.join(self.root, "sanitizer")
-        env["ASAN_OPTIONS"] = "detect_leaks=1:fast_unwind_on_malloc=0:log_path=" + san
-        env["UBSAN_OPTIONS"] = "print_stacktrace=1:log_path=" + san
-        self.proc = subprocess.Popen(self.args(), stdout=self._log, stderr=self._log,
-                                     stdin=subprocess.DEVNULL, env=env)
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError("agent exited %d:\n%s" % (self.proc.returncode,
-                                                            self.log()))
-            try:
-                if self.request("GET", "/healthz")[0] == 200:
-                    return self
-            except OSError:
-                pass
-            time.sleep(0.05)
-        raise RuntimeError("agent did not start:\n" + self.log())
-
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        if self._log:
-            self._log.close()
-            self._log = None
-        rc = self.proc.returncode if self.proc else 0
-        self.proc = None
-        return rc
-
-    def restart(self):
-        rc = self.stop()
-        assert rc == 0, "agent exited %s on SIGTERM:\n%s" % (rc, self.log())
-        return self.start()
-
-    def log(self):
-        try:
-            with open(self.log_path, "rb") as f:
-                return f.read().decode(errors="replace")
-        except OSError:
-            return ""
+    def ready(self):
+        return self.request("GET", "/healthz")[0] == 200
 
     def request(self, method, path, body=None, raw=None, headers=None, timeout=120):
-        conn = UnixHTTPConnection(self.socket, timeout=timeout)
-        hdrs = dict(headers or {})
-        data = raw
-        if body is not None:
-            data = json.dumps(body).encode()
-            hdrs.setdefault("Content-Type", "application/json")
-        try:
-            conn.request(method, path, body=data, headers=hdrs)
-            resp = conn.getresponse()
-            text = resp.read()
-        finally:
-            conn.close()
-        return resp.status, (json.loads(text) if text else None)
+        st, text, _ = unix_call(self.socket, method, path, timeout=timeout, body=body,
+                                data=raw, headers=headers)
+        return st, _json(text)
 
     def tcp_request(self, method, path, token=None, body=None):
-        conn = http.client.HTTPConnection("127.0.0.1", self.tcp_port, timeout=30)
-        hdrs = {}
-        if token:
-            hdrs["Authorization"] = "Bearer " + token
-        data = None
-        if body is not None:
-            data = json.dumps(body).encode()
-            hdrs["Content-Type"] = "application/json"
-        try:
-            conn.request(method, path, body=data, headers=hdrs)
-            resp = conn.getresponse()
-            text = resp.read()
-        finally:
-            conn.close()
-        return resp.status, (json.loads(text) if text else None)
+        st, text, _ = tcp_call(self.tcp_port, method, path, timeout=30, body=body,
+                               headers=bearer(token))
+        return st, _json(text)
 
     # Convenience wrappers for the §6 contract.
     def put_creds(self, backend_id, username, password, domain=None):
@@ -199,26 +85,8 @@ class Agent:
     def mounts(self):
         return mounts_under(self.mount_root)
 
-    def sanitizer_reports(self):
-        out = []
-        for p in glob.glob(os.path.join(self.root, "sanitizer.*")):
-            with open(p, errors="replace") as f:
-                text = f.read()
-            # A bare "Suppressions used" summary (smbfs suppresses one known
-            # leak inside libsmbclient's startup) is not a report.
-            if "ERROR:" in text or "runtime error" in text:
-                out.append(text)
-        return out
-
-    def cleanup(self):
-        rc = self.stop()
-        unmount_all(self.mount_root)  # lets FUSE daemons exit and report
-        time.sleep(0.3)
-        reports = self.sanitizer_reports()
-        log = self.log()
-        subprocess.run(["rm", "-rf", "--one-file-system", self.root], check=False)
-        assert not reports, "sanitizer reports:\n" + "\n".join(reports)
-        assert rc == 0, "agent exited %s on SIGTERM:\n%s" % (rc, log[-4000:])
+    def before_cleanup(self):
+        unmount_all(self.mount_root)  # FUSE bridges exit and report
 
 
 def new_id():

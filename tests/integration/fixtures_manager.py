@@ -2,40 +2,35 @@
 on SQLite or on a throwaway PostgreSQL (parametrised: every test that uses
 `manager` runs on both engines)."""
 
-import http.client
 import json
 import os
-import signal
-import socket
-import subprocess
-import tempfile
-import time
 import uuid
 
 import pytest
 
-from fixtures_agent import build_path
+# wait_for and free_port are re-exported: tests import them from here.
+from daemon import Daemon, build_path, free_port, tcp_call, wait_for  # noqa: F401
 
 # Unique and hostile, so "appears nowhere" checks are meaningful.
 ADMIN_PASSWORD = "Adm1n p,a=s's\"w$ " + uuid.uuid4().hex[:10]
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+class Manager(Daemon):
+    """A running nqrust-manager on 127.0.0.1 against agent. Its stdout
+    (where it prints a generated admin password) is kept apart from its
+    log; cleanup() does not require exit 0 (tests SIGKILL it)."""
 
+    stop_timeout = 30
+    check_exit = False
+    separate_stdout = True
 
-class Manager:
     def __init__(self, agent, engine="sqlite", pg=None, extra_args=(),
                  admin_password=ADMIN_PASSWORD):
+        super().__init__("manager")
         self.agent = agent
         self.engine = engine
         self.pg = pg
-        self.root = tempfile.mkdtemp(prefix="nqrust-manager-")
         self.state_dir = os.path.join(self.root, "state")
-        self.log_path = os.path.join(self.root, "manager.log")
-        self.stdout_path = os.path.join(self.root, "manager.stdout")
         self.port = free_port()
         self.url = "http://127.0.0.1:%d" % self.port
         self.extra_args = list(extra_args)
@@ -46,7 +41,6 @@ class Manager:
             self.database = pg.url(self.db_name)
         else:
             self.database = "sqlite:" + os.path.join(self.state_dir, "manager.db")
-        self.proc = None
         self.token = None
         self.replies = []  # every reply body, for the leak checks
 
@@ -57,82 +51,32 @@ class Manager:
                 "--status-timeout-ms", "1000", "--call-timeout-ms", "30000",
                 "--log-level", "debug"] + self.extra_args
 
-    def start(self):
-        env = dict(os.environ)
+    def env(self):
+        env = super().env()
         if self.admin_password is not None:
             env["NQRUST_ADMIN_PASSWORD"] = self.admin_password
         else:
             env.pop("NQRUST_ADMIN_PASSWORD", None)
-        log = open(self.log_path, "ab")
-        out = open(self.stdout_path, "ab")
-        try:
-            self.proc = subprocess.Popen(self.args(), stdout=out, stderr=log,
-                                         stdin=subprocess.DEVNULL, env=env)
-        finally:
-            log.close()
-            out.close()
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError("manager exited %d:\n%s" % (self.proc.returncode,
-                                                              self.log()))
-            try:
-                if self.request("GET", "/healthz", auth=False)[0] == 200:
-                    return self
-            except OSError:
-                pass
-            time.sleep(0.05)
-        raise RuntimeError("manager did not start:\n" + self.log())
+        return env
 
-    def stop(self):
-        rc = 0
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                rc = self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-                rc = -9
-        elif self.proc:
-            rc = self.proc.returncode
-        self.proc = None
-        return rc
+    def ready(self):
+        return self.request("GET", "/healthz", auth=False)[0] == 200
 
     def restart(self):
-        rc = self.stop()
-        assert rc == 0, "manager exited %s on SIGTERM:\n%s" % (rc, self.log())
-        self.start()
+        super().restart()
         self.token = None
         return self
 
-    def log(self):
-        try:
-            with open(self.log_path, "rb") as f:
-                return f.read().decode(errors="replace")
-        except OSError:
-            return ""
-
     def raw(self, method, path, body=None, headers=None, data=None, timeout=120):
         """(status, parsed JSON or None, headers dict)."""
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
-        hdrs = dict(headers or {})
-        if body is not None:
-            data = json.dumps(body).encode()
-            hdrs.setdefault("Content-Type", "application/json")
-        try:
-            conn.request(method, path, body=data, headers=hdrs)
-            resp = conn.getresponse()
-            text = resp.read()
-            rh = {k.lower(): v for k, v in resp.getheaders()}
-        finally:
-            conn.close()
+        st, text, rh = tcp_call(self.port, method, path, timeout=timeout, body=body,
+                                data=data, headers=headers)
         self.replies.append(text)
         try:
             parsed = json.loads(text) if text else None
         except ValueError:
             parsed = text.decode(errors="replace")
-        return resp.status, parsed, rh
+        return st, parsed, rh
 
     def login(self, username="admin", password=None):
         st, body, _ = self.raw("POST", "/v1/auth/login",
@@ -185,10 +129,6 @@ class Manager:
                     raise
         return b"".join(parts)  # one copy: += on bytes would be quadratic
 
-    def cleanup(self):
-        self.stop()
-        subprocess.run(["rm", "-rf", "--one-file-system", self.root], check=False)
-
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def engine(request):
@@ -225,13 +165,3 @@ def smb_config(smbd, share="guest", user=False, password=None, **extra):
         cfg["password"] = smbd.password if password is None else password
     cfg.update(extra)
     return cfg
-
-
-def wait_for(pred, timeout=30, interval=0.2):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = pred()
-        if v:
-            return v
-        time.sleep(interval)
-    return pred()

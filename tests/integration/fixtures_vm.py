@@ -11,6 +11,7 @@ import tempfile
 
 import pytest
 
+from daemon import proc_running, wait_for  # noqa: F401  (proc_running re-exported)
 from fixtures_agent import Agent, new_id
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -72,10 +73,26 @@ def fake_fc():
     shutil.rmtree(fc.dir, ignore_errors=True)
 
 
+MiB = 1 << 20
+
+
+def put_image(agent, name="rootfs.ext4", size=16 * MiB, data=b"rootfs!"):
+    """A sparse image of size bytes in the agent's image dir, starting with
+    data; a data of None fills all of it with random bytes."""
+    with open(os.path.join(agent.image_dir, name), "wb") as f:
+        if data is None:
+            for _ in range(size // MiB):
+                f.write(os.urandom(MiB))
+        f.truncate(size)
+        if data is not None:
+            f.write(data)
+    return name
+
+
 def run_vm_agent(fake_fc, *extra_args):
+    """An agent that runs the fake Firecracker, with a kernel for it."""
     a = Agent(extra_args=["--firecracker-path", fake_fc.path, *extra_args]).start()
-    with open(os.path.join(a.image_dir, "vmlinux"), "wb") as f:
-        f.write(b"\x7fELF fake kernel for the fake firecracker")
+    put_image(a, "vmlinux", 0, b"\x7fELF fake kernel for the fake firecracker")
     yield a
     kill_vmms(a)
     a.cleanup()
@@ -103,11 +120,43 @@ def mount_backend(agent, smbd, share="guest"):
     return bid, r
 
 
-def proc_running(pid):
-    """True when pid exists and is not a zombie (an adopted VMM's parent
-    is init, which may be slow to reap it)."""
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
-    except (OSError, IndexError):
-        return False
+def make_volume(agent, smbd, size=16 * MiB):
+    """A mounted backend and a volume cloned on it from a fresh image:
+    (backend id, volume id, volume path, mount reply)."""
+    put_image(agent, size=size)
+    bid, m = mount_backend(agent, smbd)
+    vid = new_id()
+    st, r = agent.request("POST", "/v1/storage/smb/volumes",
+                          {"backend_id": bid, "volume_id": vid, "image": "rootfs.ext4"})
+    assert st == 201, r
+    return bid, vid, r["path"], m
+
+
+def create(agent, bid, vid, **kw):
+    """POST /v1/vms on the agent (2 vCPUs, 256 MiB unless kw says)."""
+    body = {"id": new_id(), "backend_id": bid, "volume_id": vid, "vcpus": 2,
+            "memory_mib": 256, "kernel": "vmlinux"}
+    body.update(kw)
+    return agent.request("POST", "/v1/vms", body)
+
+
+def create_vm(manager, backend_id, image, name="vm-1", **kw):
+    """POST /v1/vms on the manager (1 vCPU, 128 MiB unless kw says)."""
+    body = {"name": name, "vcpus": 1, "memory_mib": 128, "image_id": image,
+            "storage_backend_id": backend_id}
+    body.update(kw)
+    return manager.request("POST", "/v1/vms", body)
+
+
+def vm_in(manager, vm_id, *states):
+    """The manager's VM vm_id when its state is one of states, else None."""
+    st, vm = manager.request("GET", "/v1/vms/" + vm_id)
+    assert st == 200, vm
+    return vm if vm["state"] in states else None
+
+
+def wait_state(manager, vm_id, states=("running", "error", "stopped"), timeout=60):
+    """The manager's VM once its state is one of states (polled)."""
+    vm = wait_for(lambda: vm_in(manager, vm_id, *states), timeout=timeout)
+    assert vm, "VM %s did not reach %s" % (vm_id, states)
+    return vm

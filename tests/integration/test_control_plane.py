@@ -4,9 +4,9 @@ global lock (a hung server delays only its own backend; the 404 during a
 backend create), errors that keep their meaning (a full share is 507
 no_space), and a rotation that proves the password first.
 
-Steps are paused on purpose with NQRUST_DEBUG_GATE_DIR (src/common/
-debug_gate.h): <dir>/<step>.wait holds a daemon at <step>, which then
-creates <step>.reached; removing the .wait file releases it."""
+Steps are paused on purpose with the `gates` fixture (fixtures_gates.py,
+NQRUST_DEBUG_GATE_DIR): <dir>/<step>.wait holds a daemon at <step>, which
+then creates <step>.reached; removing the .wait file releases it."""
 
 import os
 import subprocess
@@ -16,56 +16,17 @@ import uuid
 
 import pytest
 
-from fixtures_agent import Agent
+from daemon import is_smbfs, pids_where
 from fixtures_manager import smb_config, wait_for
-from fixtures_vm import kill_vmms
+from fixtures_vm import create_vm, run_vm_agent, wait_state
 
 MiB = 1 << 20
 GiB = 1 << 30
 
 
-class Gates:
-    def __init__(self, d):
-        self.dir = d
-
-    def arm(self, step):
-        try:
-            os.unlink(os.path.join(self.dir, step + ".reached"))
-        except FileNotFoundError:
-            pass
-        open(os.path.join(self.dir, step + ".wait"), "w").close()
-
-    def release(self, step):
-        try:
-            os.unlink(os.path.join(self.dir, step + ".wait"))
-        except FileNotFoundError:
-            pass
-
-    def wait_reached(self, step, timeout=60):
-        p = os.path.join(self.dir, step + ".reached")
-        assert wait_for(lambda: os.path.exists(p), timeout=timeout, interval=0.05), \
-            "step %s never reached" % step
-
-
-@pytest.fixture
-def gates(monkeypatch, tmp_path):
-    d = tmp_path / "gates"
-    d.mkdir()
-    monkeypatch.setenv("NQRUST_DEBUG_GATE_DIR", str(d))
-    g = Gates(str(d))
-    yield g
-    for f in os.listdir(str(d)):
-        os.unlink(os.path.join(str(d), f))
-
-
 @pytest.fixture
 def agent(gates, fake_fc):
-    a = Agent(extra_args=["--firecracker-path", fake_fc.path]).start()
-    with open(os.path.join(a.image_dir, "vmlinux"), "wb") as f:
-        f.write(b"\x7fELF fake kernel")
-    yield a
-    kill_vmms(a)
-    a.cleanup()
+    yield from run_vm_agent(fake_fc)
 
 
 def sparse_image(agent, name="big.img", size=2 * GiB, data_mib=16):
@@ -84,22 +45,6 @@ def subdir_backend(manager, smbd, name):
     st, b = manager.create_backend(name, smb_config(smbd, subdir=sub))
     assert st == 201, b
     return b, os.path.join(smbd.shares["guest"], sub)
-
-
-def create_vm(manager, backend_id, image, name="vm-1"):
-    return manager.request("POST", "/v1/vms", {
-        "name": name, "vcpus": 1, "memory_mib": 128, "image_id": image,
-        "storage_backend_id": backend_id})
-
-
-def wait_state(manager, vm_id, states, timeout=60):
-    def poll():
-        st, vm = manager.request("GET", "/v1/vms/" + vm_id)
-        assert st == 200, vm
-        return vm if vm["state"] in states else None
-    vm = wait_for(poll, timeout=timeout)
-    assert vm, "VM %s did not reach %s" % (vm_id, states)
-    return vm
 
 
 def assert_all_gone(manager, backend_id, voldir):
@@ -206,10 +151,12 @@ def test_hung_server_delays_only_its_backend(manager, agent, smbd, silent_server
     t = threading.Thread(target=hung_create)
     t.start()
     try:
-        # The agent is in the middle of mounting the silent server.
-        assert wait_for(lambda: "hung" in open(agent.log_path, "rb").read().decode(
-            "utf-8", "replace") or t.is_alive(), timeout=5)
-        time.sleep(1.0)
+        # The agent is in the middle of mounting the silent server: a probe
+        # or bridge for it runs (and waits there for --probe-timeout, 10 s).
+        needle = ("port=%d" % silent_server).encode()
+        assert wait_for(lambda: pids_where(lambda argv: is_smbfs(argv, probes=True) and any(
+            needle in a for a in argv)), timeout=60, interval=0.05), \
+            agent.log()[-3000:]
         assert t.is_alive(), result
         t0 = time.monotonic()
         st, vm = create_vm(manager, "localfile-default", "small.img", name="other")

@@ -11,101 +11,10 @@ import time
 
 import pytest
 
+from daemon import mountinfo, proc_running, smbfs_pids, wait_for
+from fixtures_smbfs import guest_opts
+
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="FUSE mounts need root")
-
-MOUNT_TIMEOUT = 60
-
-
-def mountinfo(path):
-    """(fstype, source, options) of the topmost mount at path, or None."""
-    found = None
-    with open("/proc/self/mountinfo") as f:
-        for line in f:
-            left, right = line.rstrip("\n").split(" - ", 1)
-            mp = left.split(" ")[4].encode().decode("unicode_escape")
-            if mp == path:
-                fstype, source, opts = right.split(" ", 2)
-                found = (fstype, source, left.split(" ")[5])
-    return found
-
-
-def daemon_pids(mountpoint):
-    out = []
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            with open("/proc/%s/cmdline" % pid, "rb") as f:
-                argv = f.read().split(b"\0")
-        except OSError:
-            continue
-        if argv and argv[0].endswith(b"nqrust-smbfs") and mountpoint.encode() in argv:
-            out.append(int(pid))
-    return out
-
-
-def unmount(path):
-    if mountinfo(path) is None:
-        return
-    pids = daemon_pids(path)
-    r = subprocess.run(["umount", "-c", path], capture_output=True)
-    if r.returncode != 0:
-        subprocess.run(["umount", "-c", "-l", path], capture_output=True)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and any(os.path.exists("/proc/%d" % p) and
-                                              not _zombie(p) for p in pids):
-        time.sleep(0.05)
-
-
-def _zombie(pid):
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
-    except OSError:
-        return True
-
-
-class Mounter:
-    def __init__(self, binary, base):
-        self.binary = binary
-        self.base = base
-        self.mounted = []
-        self.n = 0
-
-    def mountpoint(self):
-        self.n += 1
-        p = os.path.join(self.base, "mnt%d" % self.n)
-        os.mkdir(p)
-        return p
-
-    def run(self, unc, opts, mountpoint=None, extra=(), timeout=MOUNT_TIMEOUT):
-        mp = mountpoint or self.mountpoint()
-        argv = [self.binary, unc, mp, "-o", opts] + list(extra)
-        self.mounted.append(mp)
-        t0 = time.monotonic()
-        r = subprocess.run(argv, capture_output=True, timeout=timeout)
-        r.elapsed = time.monotonic() - t0
-        r.mountpoint = mp
-        return r
-
-    def mount(self, unc, opts, **kw):
-        r = self.run(unc, opts, **kw)
-        assert r.returncode == 0, r.stderr.decode(errors="replace")
-        assert r.stderr == b""
-        info = mountinfo(r.mountpoint)
-        assert info is not None, "exit 0 but nothing mounted"
-        return r.mountpoint
-
-    def cleanup(self):
-        for mp in reversed(self.mounted):
-            unmount(mp)
-
-
-@pytest.fixture
-def mounter(smbfs_bin, tmp_path):
-    m = Mounter(smbfs_bin, str(tmp_path))
-    yield m
-    m.cleanup()
 
 
 @pytest.fixture
@@ -121,10 +30,6 @@ def credfile(tmp_path, smbd):
         os.close(fd)
         return path
     return make
-
-
-def guest_opts(smbd, extra=""):
-    return "guest,port=%d%s" % (smbd.port, ("," + extra) if extra else "")
 
 
 # -- mounting --------------------------------------------------------------
@@ -215,16 +120,13 @@ def test_foreground_exits_zero_after_umount(smbfs_bin, smbd, tmp_path):
 
 def test_daemon_exits_after_umount(mounter, smbd):
     mp = mounter.mount(smbd.unc("guest"), guest_opts(smbd))
-    pids = daemon_pids(mp)
+    pids = smbfs_pids(mp)
     assert len(pids) == 1
     with open("/proc/%d/stat" % pids[0]) as f:
         fields = f.read().rsplit(")", 1)[1].split()
     assert int(fields[3]) == pids[0], "daemon is not a session leader"
     subprocess.run(["umount", "-c", mp], check=True)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and not _zombie(pids[0]):
-        time.sleep(0.05)
-    assert _zombie(pids[0])
+    assert wait_for(lambda: not proc_running(pids[0]), timeout=10, interval=0.05)
 
 
 # -- I/O -------------------------------------------------------------------
@@ -392,7 +294,7 @@ def assert_mount_error(r, n, password=None):
     assert mountinfo(r.mountpoint) is None
     if password:
         assert password.encode() not in r.stderr
-    assert not daemon_pids(r.mountpoint)
+    assert not smbfs_pids(r.mountpoint)
 
 
 def test_wrong_password_is_13(mounter, smbd, credfile):

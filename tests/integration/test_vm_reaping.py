@@ -15,8 +15,7 @@ import pytest
 
 from fixtures_agent import Agent, UnixHTTPConnection
 from fixtures_manager import wait_for
-from fixtures_vm import kill_vmms
-from test_vms_agent import create, make_volume
+from fixtures_vm import create, kill_vmms, make_volume
 
 
 def proc_stat(pid):

@@ -4,12 +4,15 @@ VMM received, rootfs on the share, delete, failure with the SMB server
 stopped during provisioning, and an agent restart under running VMs."""
 
 import os
+import re
+import time
 
 import pytest
 
 from fixtures_agent import Agent
 from fixtures_manager import smb_config, wait_for
-from fixtures_vm import kill_vmms, proc_running
+from fixtures_vm import (create_vm, kill_vmms, proc_running, put_image, run_vm_agent,
+                         wait_state)
 from smbd import Smbd
 
 MiB = 1 << 20
@@ -18,28 +21,7 @@ MiB = 1 << 20
 @pytest.fixture
 def agent(fake_fc):
     """The manager fixtures' agent, with the fake Firecracker installed."""
-    a = Agent(extra_args=["--firecracker-path", fake_fc.path]).start()
-    with open(os.path.join(a.image_dir, "vmlinux"), "wb") as f:
-        f.write(b"\x7fELF fake kernel")
-    yield a
-    kill_vmms(a)
-    a.cleanup()
-
-
-def put_image(agent, name="rootfs.ext4", size=16 * MiB, data=b"rootfs!"):
-    with open(os.path.join(agent.image_dir, name), "wb") as f:
-        f.truncate(size)
-        f.write(data)
-
-
-def wait_state(manager, vm_id, states=("running", "error", "stopped"), timeout=60):
-    def poll():
-        st, vm = manager.request("GET", "/v1/vms/" + vm_id)
-        assert st == 200, vm
-        return vm if vm["state"] in states else None
-    vm = wait_for(poll, timeout=timeout)
-    assert vm, "VM %s did not settle" % vm_id
-    return vm
+    yield from run_vm_agent(fake_fc)
 
 
 def backing_file(shares_dir, vm):
@@ -192,27 +174,26 @@ def test_vm_refusals(manager_factory, agent, smbd):
     assert st == 200 and vms == []
 
 
-def test_smb_down_during_provisioning(manager, agent, fake_fc):
+def test_smb_down_during_provisioning(gates, manager, agent, fake_fc):
+    """The server goes while the clone is in flight: the clone is held on
+    purpose (debug gate "clone": its data is in the temp file on the share,
+    nothing final yet), the server stops, the clone goes on and fails."""
     srv = Smbd().start()
     try:
-        # Big enough that the clone is still running when the server goes.
-        path = os.path.join(agent.image_dir, "big.ext4")
-        chunk = os.urandom(MiB)
-        with open(path, "wb") as f:
-            for _ in range(768):
-                f.write(chunk)
-        # soft,timeout=5: the bridge rides through outages shorter than
-        # that; this one lasts until the VM is in error.
+        put_image(agent, "big.ext4", 64 * MiB, data=None)
+        # A short soft grace: the flush after the outage fails in 10 s, not 90.
         st, b = manager.create_backend("flaky", smb_config(
-            srv, mount_options="port=%d,soft,timeout=5" % srv.port))
+            srv, mount_options="port=%d,soft,timeout=10" % srv.port))
         assert st == 201, b
-        st, vm = manager.request("POST", "/v1/vms", {
-            "name": "db-1", "vcpus": 1, "memory_mib": 128, "image_id": "big.ext4",
-            "storage_backend_id": b["id"]})
+        gates.arm("clone")
+        st, vm = create_vm(manager, b["id"], "big.ext4", name="db-1")
         assert st == 201, vm
-        # The clone of 768 MiB runs in the background: the server goes now.
+        gates.wait_reached("clone")
         srv._stop_proc()
         share = srv.shares["guest"]
+        st, r = manager.request("GET", "/v1/vms/" + vm["id"])
+        assert st == 200 and r["state"] == "provisioning", r
+        gates.release("clone")
         vm = wait_state(manager, vm["id"], timeout=120)
         assert vm["state"] == "error", vm
         assert "provisioning the rootfs" in vm["error"] and "flaky" in vm["error"], vm
@@ -227,10 +208,11 @@ def test_smb_down_during_provisioning(manager, agent, fake_fc):
         assert st == 200 and r["state"] in ("provisioning", "running"), r
         vm = wait_state(manager, vm["id"], timeout=120)
         assert vm["state"] == "running", vm
-        assert os.path.getsize(backing_file(share, vm)) == 768 * MiB
+        assert os.path.getsize(backing_file(share, vm)) == 64 * MiB
         st, _ = manager.request("DELETE", "/v1/vms/" + vm["id"])
         assert st == 204
     finally:
+        gates.release("clone")
         kill_vmms(agent)
         srv.stop()
 
@@ -241,9 +223,7 @@ def test_agent_restart_keeps_vms(manager, agent, fake_fc, smbd):
     assert st == 201, b
     ids = []
     for n in ("a", "b"):
-        st, vm = manager.request("POST", "/v1/vms", {
-            "name": "vm-" + n, "vcpus": 1, "memory_mib": 128,
-            "image_id": "rootfs.ext4", "storage_backend_id": b["id"]})
+        st, vm = create_vm(manager, b["id"], "rootfs.ext4", name="vm-" + n)
         assert st == 201, vm
         ids.append(vm["id"])
     for i in ids:
@@ -293,26 +273,30 @@ def test_cli_vm_commands(manager, agent, fake_fc, smbd):
     assert rc == 1 and "no VM" in err
 
 
-def test_provisioning_is_not_cut_off_by_the_call_timeout(manager_factory, agent, fake_fc,
-                                                         smbd):
+def test_provisioning_is_not_cut_off_by_the_call_timeout(gates, manager_factory, agent,
+                                                         fake_fc, smbd):
     """A clone that takes longer than --call-timeout-ms (mounts, probes) still
-    completes: provisioning has its own --provision-timeout."""
-    import re
+    completes: provisioning has its own --provision-timeout. The clone is
+    held on purpose (debug gate "clone") for twice the call timeout."""
     m = manager_factory(extra_args=["--call-timeout-ms", "1000"])
-    path = os.path.join(agent.image_dir, "large.ext4")
-    chunk = os.urandom(MiB)
-    with open(path, "wb") as f:
-        for _ in range(768):
-            f.write(chunk)
+    put_image(agent, "large.ext4", 16 * MiB, data=None)
     st, b = m.create_backend("slowclone", smb_config(smbd))
     assert st == 201, b
-    st, vm = m.request("POST", "/v1/vms", {
-        "name": "big-1", "vcpus": 1, "memory_mib": 128, "image_id": "large.ext4",
-        "storage_backend_id": b["id"]})
+    gates.arm("clone")
+    st, vm = create_vm(m, b["id"], "large.ext4", name="big-1")
     assert st == 201, vm
+    gates.wait_reached("clone")
+    held = time.monotonic()
+    try:
+        # Past the call timeout the manager still waits for the clone.
+        while time.monotonic() - held < 2.0:
+            st, r = m.request("GET", "/v1/vms/" + vm["id"])
+            assert st == 200 and r["state"] == "provisioning", r
+            time.sleep(0.2)
+    finally:
+        gates.release("clone")
     vm = wait_state(m, vm["id"], timeout=120)
     assert vm["state"] == "running", vm
-    # The test means something only if the clone outlasted the call timeout.
     took = [int(x) for x in re.findall(
         r"method=POST path=/v1/storage/smb/volumes status=201 ms=(\d+)", agent.log())]
     assert took and max(took) > 1000, took
@@ -320,10 +304,12 @@ def test_provisioning_is_not_cut_off_by_the_call_timeout(manager_factory, agent,
 
 
 def test_host_heartbeats_without_api_traffic(manager_factory, agent):
-    """The manager heartbeats its host every refresh interval on its own."""
-    import time
+    """The manager heartbeats its host every refresh interval on its own:
+    with no API call meanwhile, the agent sees GET /v1/host twice more
+    (polled in the agent's log, with a deadline far above 2 intervals)."""
     manager_factory(extra_args=["--refresh-interval", "1"])
-    before = agent.log().count("path=/v1/host status=200")
-    time.sleep(3.5)  # no API calls meanwhile
-    beats = agent.log().count("path=/v1/host status=200") - before
-    assert beats >= 2, beats
+
+    def beats():
+        return agent.log().count("path=/v1/host status=200")
+    before = beats()
+    assert wait_for(lambda: beats() - before >= 2, timeout=30), beats() - before

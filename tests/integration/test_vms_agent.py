@@ -7,28 +7,9 @@ import threading
 import time
 
 from fixtures_agent import new_id
-from fixtures_vm import VM_STOP_TIMEOUT, mount_backend, proc_running
+from fixtures_vm import VM_STOP_TIMEOUT, create, make_volume, proc_running
 
 MiB = 1 << 20
-
-
-def make_volume(agent, smbd, size=16 * MiB):
-    with open(os.path.join(agent.image_dir, "rootfs.ext4"), "wb") as f:
-        f.truncate(size)
-        f.write(b"rootfs!")
-    bid, m = mount_backend(agent, smbd)
-    vid = new_id()
-    st, r = agent.request("POST", "/v1/storage/smb/volumes",
-                          {"backend_id": bid, "volume_id": vid, "image": "rootfs.ext4"})
-    assert st == 201, r
-    return bid, vid, r["path"], m
-
-
-def create(agent, bid, vid, **kw):
-    body = {"id": new_id(), "backend_id": bid, "volume_id": vid, "vcpus": 2,
-            "memory_mib": 256, "kernel": "vmlinux"}
-    body.update(kw)
-    return agent.request("POST", "/v1/vms", body)
 
 
 def test_lifecycle_speaks_firecracker_api(vm_agent, fake_fc, smbd):

@@ -13,7 +13,7 @@ import pytest
 
 from fixtures_agent import REPO, Agent
 from fixtures_manager import smb_config, wait_for
-from fixtures_vm import kill_vmms
+from fixtures_vm import create_vm, kill_vmms
 
 CACHE = os.environ.get("NQRUST_DEMO_IMAGE_DIR", os.path.join(REPO, "build", "demo-image"))
 QEMU = "/usr/bin/qemu-system-x86_64"
@@ -65,9 +65,7 @@ def boot_until_poweroff(manager, agent, vm_id, timeout=240):
 def test_qemu_guest_persists_marker_on_smb(manager, agent, smbd):
     st, b = manager.create_backend("qemu-store", smb_config(smbd))
     assert st == 201, b
-    st, vm = manager.request("POST", "/v1/vms", {
-        "name": "demo", "vcpus": 1, "memory_mib": 256, "image_id": "demo.ext4",
-        "storage_backend_id": b["id"]})
+    st, vm = create_vm(manager, b["id"], "demo.ext4", name="demo", memory_mib=256)
     assert st == 201, vm
     out = boot_until_poweroff(manager, agent, vm["id"])
     assert "NQRUST-MARKER-ABSENT" in out, out[-3000:]
@@ -148,9 +146,7 @@ def test_qemu_guest_rides_through_smb_outage(manager, agent, tmp_path):
         image = make_ticker_image(agent, tmp_path, ticks=60)
         st, b = manager.create_backend("ride-through", smb_config(s))
         assert st == 201, b
-        st, vm = manager.request("POST", "/v1/vms", {
-            "name": "ticker", "vcpus": 1, "memory_mib": 256, "image_id": image,
-            "storage_backend_id": b["id"]})
+        st, vm = create_vm(manager, b["id"], image, name="ticker", memory_mib=256)
         assert st == 201, vm
         assert wait_for(lambda: re.search(r"NQRUST-TICK 10\b", serial(agent, vm["id"])),
                         timeout=240, interval=0.2), serial(agent, vm["id"])[-3000:]
