@@ -442,7 +442,16 @@ main(int argc, char **argv)
 		fuse_unmount(fuse);
 		return 1;
 	}
+	unsigned long dev = 0, now;
+	bool had_dev = smbfs_mount_dev(o.mountpoint, &dev);
+
 	r = serve(fuse);
+	/* The loop's result after an unmount depends on which worker saw
+	 * the connection end first; unmounted is a clean end. */
+	if (r != 0 && had_dev && !(smbfs_mount_dev(o.mountpoint, &now) && now == dev))
+		r = 0;
+	else if (r != 0)
+		syslog(LOG_ERR, "%s: the FUSE session ended with error %d", o.mountpoint, r);
 	fuse_remove_signal_handlers(fuse_get_session(fuse));
 	fuse_unmount(fuse);
 	fuse_destroy(fuse);

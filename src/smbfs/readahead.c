@@ -6,23 +6,19 @@
 #include <string.h>
 #include <unistd.h>
 
-/* Raise the kernel's readahead for this mount to one request (1 MiB):
- * FUSE caps it at 128 KiB in INIT, which costs 3-4x in sequential buffered
- * reads. Runs once, on the first request after INIT (the kernel sets the
- * cap when it processes our INIT reply). The device number comes from
- * mountinfo: stat() on our own mount would recurse. Best effort. */
-void
-smbfs_raise_readahead(const char *mountpoint)
+/* The device of the topmost mount at mountpoint, from mountinfo (stat()
+ * on our own mount would recurse into us). */
+static bool
+mount_dev(const char *mountpoint, unsigned *ret_maj, unsigned *ret_min)
 {
-	char line[4096], path[96];
-	unsigned maj, min, fmaj = 0, fmin = 0;
+	char line[4096];
+	unsigned maj, min;
 	bool found = false;
 	FILE *f;
-	int fd;
 
 	f = fopen("/proc/self/mountinfo", "re");
 	if (!f)
-		return;
+		return false;
 	while (fgets(line, sizeof(line), f)) {
 		char mp[4096];
 
@@ -31,12 +27,38 @@ smbfs_raise_readahead(const char *mountpoint)
 		    strcmp(mp, mountpoint) == 0) {
 			/* keep the last (topmost) match */
 			found = true;
-			fmaj = maj;
-			fmin = min;
+			*ret_maj = maj;
+			*ret_min = min;
 		}
 	}
 	fclose(f);
-	if (!found)
+	return found;
+}
+
+bool
+smbfs_mount_dev(const char *mountpoint, unsigned long *ret_dev)
+{
+	unsigned maj, min;
+
+	if (!mount_dev(mountpoint, &maj, &min))
+		return false;
+	*ret_dev = ((unsigned long)maj << 20) | min;
+	return true;
+}
+
+/* Raise the kernel's readahead for this mount to one request (1 MiB):
+ * FUSE caps it at 128 KiB in INIT, which costs 3-4x in sequential buffered
+ * reads. Runs once, on the first request after INIT (the kernel sets the
+ * cap when it processes our INIT reply). The device number comes from
+ * mountinfo: stat() on our own mount would recurse. Best effort. */
+void
+smbfs_raise_readahead(const char *mountpoint)
+{
+	char path[96];
+	unsigned fmaj = 0, fmin = 0;
+	int fd;
+
+	if (!mount_dev(mountpoint, &fmaj, &fmin))
 		return;
 	snprintf(path, sizeof(path), "/sys/class/bdi/%u:%u/read_ahead_kb", fmaj, fmin);
 	fd = open(path, O_WRONLY | O_CLOEXEC);

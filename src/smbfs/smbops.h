@@ -103,5 +103,9 @@ int smbfs_probe(struct smbfs *fs);
  * 1 MiB (implemented in readahead.c). Best effort, no error. */
 void smbfs_raise_readahead(const char *mountpoint);
 
+/* The device number of the topmost mount at mountpoint (readahead.c):
+ * false when nothing is mounted there. */
+bool smbfs_mount_dev(const char *mountpoint, unsigned long *ret_dev);
+
 /* Free the context (closing every handle) and the URL. NULL-safe. */
 void smbfs_release(struct smbfs *fs);

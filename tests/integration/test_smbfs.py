@@ -110,7 +110,8 @@ def test_foreground_exits_zero_after_umount(smbfs_bin, smbd, tmp_path):
         assert mountinfo(mp) is not None
         os.listdir(mp)
         subprocess.run(["umount", "-c", mp], check=True)
-        assert p.wait(timeout=15) == 0
+        rc = p.wait(timeout=15)
+        assert rc == 0, p.stderr.read().decode(errors="replace")[-3000:]
     finally:
         if p.poll() is None:
             subprocess.run(["umount", "-c", "-l", mp])
