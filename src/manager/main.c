@@ -13,9 +13,9 @@
 #include "common/json_wipe.h"
 #include "common/log.h"
 #include "manager/manager.h"
-#include "manager/routes_ui.h"
-#include "manager/hosts.h"
-#include "manager/vms.h"
+#include "manager/routes/routes_ui.h"
+#include "manager/services/hosts.h"
+#include "manager/services/vms.h"
 
 static void
 healthz(struct http_request *req, struct http_response *resp)

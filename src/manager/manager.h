@@ -7,14 +7,14 @@
 #include <semaphore.h>
 #include <stdbool.h>
 
-#include "manager/auth.h"
-#include "manager/backend.h"
-#include "manager/db.h"
+#include "manager/auth/auth.h"
+#include "manager/backends/backend.h"
+#include "manager/db/db.h"
 #include "common/nq_error.h"
 #include "common/http_server.h"
 #include "manager/mgr_config.h"
-#include "manager/ratelimit.h"
-#include "manager/registry.h"
+#include "manager/auth/ratelimit.h"
+#include "manager/services/registry.h"
 
 struct manager {
 	struct mgr_config cfg;

@@ -1,4 +1,4 @@
-/* Unit tests: src/manager/auth.c and ratelimit.c helpers. */
+/* Unit tests: src/manager/auth/auth.c and ratelimit.c helpers. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -8,7 +8,7 @@
 #include <ctype.h>
 #include <string.h>
 
-#include "manager/auth.h"
+#include "manager/auth/auth.h"
 
 static int
 setup(void **state)

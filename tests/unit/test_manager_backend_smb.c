@@ -1,4 +1,4 @@
-/* Unit tests: src/manager/backend_smb.c config parsing, and its agent
+/* Unit tests: src/manager/backends/backend_smb.c config parsing, and its agent
  * conversation checked byte for byte against a scripted fake agent on a
  * unix socket (also covers agent_client.c). */
 #include <setjmp.h>
@@ -16,7 +16,7 @@
 #include <unistd.h>
 
 #include "manager/agent_client.h"
-#include "manager/backend.h"
+#include "manager/backends/backend.h"
 
 /* ---- parsing ---------------------------------------------------------- */
 

@@ -1,4 +1,4 @@
-/* Unit tests: src/manager/db.c + db_sqlite.c on a temp file. (The same
+/* Unit tests: src/manager/db/db.c + db_sqlite.c on a temp file. (The same
  * statements run on PostgreSQL in the integration suite.) */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -11,7 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "manager/db.h"
+#include "manager/db/db.h"
 
 struct ctx {
 	char dir[64];

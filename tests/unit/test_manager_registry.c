@@ -1,4 +1,4 @@
-/* Unit tests: src/manager/registry.c. */
+/* Unit tests: src/manager/services/registry.c. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -7,7 +7,7 @@
 #include <cmocka.h>
 #include <string.h>
 
-#include "manager/registry.h"
+#include "manager/services/registry.h"
 
 static void
 test_put_get_replace_remove(void **state)

@@ -9,7 +9,7 @@
 #include <stddef.h>
 #include <time.h>
 
-#include "manager/backend.h"
+#include "manager/backends/backend.h"
 
 #define BACKEND_ID_MAX 64
 #define BACKEND_NAME_MAX 64

@@ -1,5 +1,5 @@
 /* See auth.h. */
-#include "manager/auth.h"
+#include "manager/auth/auth.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "manager/backend.h"
+#include "manager/backends/backend.h"
 #include "common/macro.h"
 
 static const struct backend_ops *const kinds[] = {

@@ -7,7 +7,7 @@
 #include <errno.h>
 #include <time.h>
 
-#include "manager/hosts.h"
+#include "manager/services/hosts.h"
 #include "common/log.h"
 #include "manager/manager.h"
 

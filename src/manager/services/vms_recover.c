@@ -11,10 +11,10 @@
 #include <string.h>
 #include <time.h>
 
-#include "manager/claims.h"
+#include "manager/services/claims.h"
 #include "common/log.h"
 #include "manager/manager.h"
-#include "manager/vms.h"
+#include "manager/services/vms.h"
 
 #define RECOVER_CAUSE "provisioning was interrupted by a manager restart; " \
 		      "start the VM to provision it again"

@@ -6,13 +6,13 @@
 #include <string.h>
 #include <time.h>
 
-#include "manager/auth.h"
+#include "manager/auth/auth.h"
 #include "common/json_util.h"
-#include "manager/claims.h"
+#include "manager/services/claims.h"
 #include "common/log.h"
 #include "manager/manager.h"
 #include "common/validate.h"
-#include "manager/vms.h"
+#include "manager/services/vms.h"
 
 #define VOLUME_SIZE_MAX (64ULL << 40) /* 64 TiB */
 #define VOLUME_COLS "id, backend_id, vm_id, path, size_bytes, allocated_bytes, state"

@@ -7,7 +7,7 @@
 
 #include "common/log.h"
 #include "manager/manager.h"
-#include "manager/vms.h"
+#include "manager/services/vms.h"
 
 #define IMAGE_CALL_TIMEOUT_MS 10000
 

@@ -1,6 +1,6 @@
 /* Engine-independent part of the database layer: dispatch, locking,
  * transactions and migrations. See db.h. */
-#include "manager/db.h"
+#include "manager/db/db.h"
 
 #include <errno.h>
 #include <pthread.h>

@@ -6,7 +6,7 @@
 #include "manager/manager.h"
 #include "common/json_util.h"
 #include "common/validate.h"
-#include "manager/vms.h"
+#include "manager/services/vms.h"
 
 static void
 reply_vm(struct http_request *req, struct http_response *resp, int status,

@@ -4,7 +4,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "manager/hosts.h"
+#include "manager/services/hosts.h"
 #include "common/log.h"
 #include "manager/manager.h"
 

@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "manager/backend.h"
+#include "manager/backends/backend.h"
 #include "common/log.h"
 #include "common/validate.h"
 

@@ -1,5 +1,5 @@
 /* See ratelimit.h. */
-#include "manager/ratelimit.h"
+#include "manager/auth/ratelimit.h"
 
 #include <stdio.h>
 #include <string.h>

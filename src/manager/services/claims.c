@@ -1,6 +1,6 @@
 /* See claims.h. A short list under one mutex: claims live for the length
  * of one operation, so there are as many as operations in flight. */
-#include "manager/claims.h"
+#include "manager/services/claims.h"
 
 #include <errno.h>
 #include <pthread.h>

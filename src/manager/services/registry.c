@@ -1,6 +1,6 @@
 /* See registry.h. A small array under one mutex: the registry holds tens
  * of backends, not thousands. */
-#include "manager/registry.h"
+#include "manager/services/registry.h"
 
 #include <pthread.h>
 #include <stdio.h>

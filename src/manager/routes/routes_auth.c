@@ -12,7 +12,7 @@
 #include <strings.h>
 #include <time.h>
 
-#include "manager/auth.h"
+#include "manager/auth/auth.h"
 #include "common/json_util.h"
 #include "common/http_guard.h"
 #include "common/log.h"

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "manager/db.h"
+#include "manager/db/db.h"
 #include "common/log.h"
 
 static int

@@ -1,5 +1,5 @@
 /* See vm_exits.h. */
-#include "manager/vm_exits.h"
+#include "manager/services/vm_exits.h"
 
 #include <pthread.h>
 #include <string.h>

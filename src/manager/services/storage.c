@@ -9,8 +9,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "manager/auth.h"
-#include "manager/claims.h"
+#include "manager/auth/auth.h"
+#include "manager/services/claims.h"
 #include "common/debug_gate.h"
 #include "common/fsutil.h"
 #include "common/log.h"

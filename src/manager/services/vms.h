@@ -8,7 +8,7 @@
 
 #include <jansson.h>
 
-#include "manager/auth.h"
+#include "manager/auth/auth.h"
 #include "common/nq_error.h"
 #include "common/http_server.h"
 

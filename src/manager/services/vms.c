@@ -11,13 +11,13 @@
 #include <string.h>
 #include <time.h>
 
-#include "manager/claims.h"
+#include "manager/services/claims.h"
 #include "common/debug_gate.h"
-#include "manager/hosts.h"
+#include "manager/services/hosts.h"
 #include "common/log.h"
 #include "manager/manager.h"
-#include "manager/vms.h"
-#include "manager/vm_exits.h"
+#include "manager/services/vms.h"
+#include "manager/services/vm_exits.h"
 
 #define VM_COLS "id, name, vcpus, memory_mib, image_id, backend_id, state, host_id," \
 		" kernel, initrd, error, created_at, updated_at"
