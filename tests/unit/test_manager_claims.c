@@ -13,6 +13,7 @@
 #include "manager/services/claims.h"
 #include "common/nq_error.h"
 #include "manager/manager.h"
+#include "manager/services/storage.h"
 
 static void
 test_claim_try_busy_release(void **state)

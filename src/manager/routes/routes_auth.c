@@ -1,4 +1,4 @@
-/* Authentication: first admin, login/logout, and the hook that guards
+/* Authentication routes: login/logout, and the hook that guards
  * every /v1 route. Tokens are random 256-bit values; only their SHA-256 is
  * stored. The UI gets the same token as an HttpOnly SameSite=Strict cookie,
  * and cookie-authenticated writes must carry X-CSRF-Token (returned at
@@ -12,73 +12,13 @@
 #include <strings.h>
 #include <time.h>
 
-#include "manager/auth/auth.h"
-#include "common/json_util.h"
 #include "common/http_guard.h"
+#include "common/json_util.h"
 #include "common/log.h"
-#include "manager/manager.h"
 #include "common/validate.h"
-
-#define ADMIN_USER "admin"
-#define GENERATED_PW_LEN 20
-#define PASSWORD_MAX 1024
-
-int
-auth_bootstrap(struct manager *m)
-{
-	_cleanup_(db_rows_release) struct db_rows rows = { 0 };
-	char hash[AUTH_HASH_MAX], id[AUTH_UUID_LEN + 1], now[24];
-	char pw[PASSWORD_MAX + 1];
-	char *env = getenv("NQRUST_ADMIN_PASSWORD");
-	bool generated = false;
-	int r;
-
-	/* Copy the variable, then wipe it in place: that memory is what
-	 * /proc/<pid>/environ shows. */
-	if (env && *env) {
-		if (strlen(env) > PASSWORD_MAX) {
-			log_error("NQRUST_ADMIN_PASSWORD is longer than %d bytes", PASSWORD_MAX);
-			return -EINVAL;
-		}
-		snprintf(pw, sizeof pw, "%s", env);
-	} else {
-		pw[0] = '\0';
-	}
-	if (env) {
-		explicit_bzero(env, strlen(env));
-		unsetenv("NQRUST_ADMIN_PASSWORD");
-	}
-	r = db_query(m->db, "SELECT COUNT(*) FROM users", 0, NULL, &rows);
-	if (r < 0)
-		goto out;
-	if (strcmp(db_rows_get(&rows, 0, 0) ?: "0", "0") != 0)
-		goto out; /* users exist: the variable is ignored */
-	if (!pw[0]) {
-		auth_new_password(pw, GENERATED_PW_LEN);
-		generated = true;
-	}
-	r = auth_hash_password(pw, strlen(pw), hash);
-	if (r < 0)
-		goto out;
-	auth_new_uuid(id);
-	snprintf(now, sizeof now, "%lld", (long long)time(NULL));
-	const char *p[] = { id, ADMIN_USER, hash, now };
-	r = db_exec(m->db, "INSERT INTO users (id, username, password_hash, created_at)"
-		" VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING", 4, p, NULL);
-	if (r < 0)
-		goto out;
-	if (generated) {
-		/* Printed once, on stdout, not through the log. */
-		printf("nqrust-manager: created user '%s' with generated password: %s\n",
-			ADMIN_USER, pw);
-		fflush(stdout);
-	}
-	log_info("created first user username=%s password_source=%s", ADMIN_USER,
-		generated ? "generated" : "environment");
-out:
-	explicit_bzero(pw, sizeof pw);
-	return r;
-}
+#include "manager/auth/sessions.h"
+#include "manager/manager.h"
+#include "manager/routes/routes.h"
 
 static void
 client_addr(struct http_request *req, char *buf, size_t sz)
@@ -93,107 +33,17 @@ client_addr(struct http_request *req, char *buf, size_t sz)
 		http_addr_text(ci->client_addr, buf, sz);
 }
 
-/* 0 when the credentials are right; fills *user_id. */
-static int
-check_password(struct manager *m, const char *username, const char *pw,
-	char user_id[AUTH_UUID_LEN + 1])
-{
-	_cleanup_(db_rows_release) struct db_rows rows = { 0 };
-	const char *p[] = { username };
-	bool ok;
-	int r;
-
-	r = db_query(m->db, "SELECT id, password_hash FROM users WHERE username = $1",
-		1, p, &rows);
-	if (r < 0)
-		return r;
-	sem_wait(&m->hash_slots);
-	/* Verify against a dummy hash for unknown users, so timing does not
-	 * tell which usernames exist. */
-	ok = auth_verify_password(rows.nrows ? db_rows_get(&rows, 0, 1) : m->dummy_hash, pw,
-		strlen(pw));
-	sem_post(&m->hash_slots);
-	if (!ok || rows.nrows == 0)
-		return -EACCES;
-	snprintf(user_id, AUTH_UUID_LEN + 1, "%s", db_rows_get(&rows, 0, 0));
-	return 0;
-}
-
+/* 200 with the token (also as the session cookie) and the CSRF token. */
 static void
-login(struct http_request *req, struct http_response *resp)
+reply_session(struct manager *m, struct http_response *resp, const char *username,
+	const char *user_id, time_t t)
 {
-	static const char *const keys[] = { "username", "password", NULL };
-	struct manager *m = req->userdata;
-	struct nq_error err = { 0 };
-	const char *username = NULL, *pw = NULL;
-	char addr[INET6_ADDRSTRLEN + 8], ukey[RATELIMIT_KEY_MAX], akey[RATELIMIT_KEY_MAX];
 	char token[AUTH_TOKEN_LEN + 1], csrf[AUTH_TOKEN_LEN + 1];
-	char th[AUTH_DIGEST_LEN + 1], ch[AUTH_DIGEST_LEN + 1];
-	char user_id[AUTH_UUID_LEN + 1], tid[AUTH_UUID_LEN + 1], now[24], exp[24];
-	json_t *body = NULL;
-	time_t wait, t = time(NULL);
-	int r;
 
-	if (http_parse_object(req, keys, &body, &err) < 0 ||
-	    json_req_string(body, "username", &username, &err) < 0 ||
-	    json_req_string(body, "password", &pw, &err) < 0)
-		goto fail;
-	if (strlen(username) > NQ_USER_MAX || strlen(pw) > PASSWORD_MAX) {
-		nq_error_set(&err, "unauthorized", NULL, "invalid username or password");
-		goto fail;
-	}
-	client_addr(req, addr, sizeof addr);
-	/* The user key includes the address: failures from one address must
-	 * not lock the account for the others. */
-	snprintf(ukey, sizeof ukey, "u:%s@%s", addr, username);
-	snprintf(akey, sizeof akey, "a:%s", addr);
-	pthread_mutex_lock(&m->rl_lock);
-	wait = ratelimit_blocked(m->rl_user, ukey, t);
-	if (wait == 0)
-		wait = ratelimit_blocked(m->rl_addr, akey, t);
-	pthread_mutex_unlock(&m->rl_lock);
-	if (wait > 0) {
-		nq_error_set(&err, "too_many_requests", NULL,
-			"too many failed logins; try again in %lld seconds", (long long)wait);
-		http_reply_error(resp, &err);
-		asprintf(&resp->extra_headers, "Retry-After: %lld\n", (long long)wait);
-		json_decref(body);
+	if (sessions_create(m, user_id, t, token, csrf) < 0) {
+		http_reply_errorf(resp, "internal_error", NULL, "database error");
 		return;
 	}
-	r = check_password(m, username, pw, user_id);
-	if (r < 0) {
-		pthread_mutex_lock(&m->rl_lock);
-		ratelimit_fail(m->rl_user, ukey, t);
-		ratelimit_fail(m->rl_addr, akey, t);
-		pthread_mutex_unlock(&m->rl_lock);
-		log_info("login failed client=%s", addr);
-		if (r == -EACCES)
-			nq_error_set(&err, "unauthorized", NULL, "invalid username or password");
-		else
-			nq_error_set(&err, "internal_error", NULL, "database error");
-		goto fail;
-	}
-	pthread_mutex_lock(&m->rl_lock);
-	ratelimit_reset(m->rl_user, ukey);
-	pthread_mutex_unlock(&m->rl_lock);
-
-	auth_new_token(token);
-	auth_new_token(csrf);
-	auth_digest(token, th);
-	auth_digest(csrf, ch);
-	auth_new_uuid(tid);
-	snprintf(now, sizeof now, "%lld", (long long)t);
-	snprintf(exp, sizeof exp, "%lld", (long long)t + m->cfg.token_ttl);
-	const char *p[] = { tid, user_id, th, ch, now, exp };
-	(void)db_exec(m->db, "DELETE FROM api_tokens WHERE expires_at < $1", 1,
-		(const char *[]){ now }, NULL);
-	r = db_exec(m->db, "INSERT INTO api_tokens (id, user_id, token_hash, csrf_hash,"
-		" created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)", 6, p, NULL);
-	if (r < 0) {
-		nq_error_set(&err, "internal_error", NULL, "database error");
-		goto fail;
-	}
-	log_info("login ok username=%s client=%s", username, addr);
 	http_reply_json(resp, 200, json_pack("{s:s, s:s, s:I, s:s}", "token", token,
 		"csrf_token", csrf, "expires_at", (json_int_t)(t + m->cfg.token_ttl),
 		"username", username));
@@ -203,11 +53,66 @@ login(struct http_request *req, struct http_response *resp)
 		resp->extra_headers = NULL;
 	explicit_bzero(token, sizeof token);
 	explicit_bzero(csrf, sizeof csrf);
+}
+
+/* username and password checked against the throttle, then the users. */
+static int
+authenticate(struct http_request *req, struct http_response *resp,
+	const char *username, const char *pw, time_t t, char user_id[AUTH_UUID_LEN + 1])
+{
+	struct manager *m = req->userdata;
+	char addr[INET6_ADDRSTRLEN + 8], ukey[RATELIMIT_KEY_MAX], akey[RATELIMIT_KEY_MAX];
+	time_t wait;
+	int r;
+
+	client_addr(req, addr, sizeof addr);
+	/* The user key includes the address: failures from one address must
+	 * not lock the account for the others. */
+	snprintf(ukey, sizeof ukey, "u:%s@%s", addr, username);
+	snprintf(akey, sizeof akey, "a:%s", addr);
+	wait = login_blocked(m, ukey, akey, t);
+	if (wait > 0) {
+		http_reply_errorf(resp, "too_many_requests", NULL,
+			"too many failed logins; try again in %lld seconds", (long long)wait);
+		asprintf(&resp->extra_headers, "Retry-After: %lld\n", (long long)wait);
+		return -EAGAIN;
+	}
+	r = sessions_check_password(m, username, pw, user_id);
+	if (r < 0) {
+		login_failed(m, ukey, akey, t);
+		log_info("login failed client=%s", addr);
+		if (r == -EACCES)
+			http_reply_errorf(resp, "unauthorized", NULL,
+				"invalid username or password");
+		else
+			http_reply_errorf(resp, "internal_error", NULL, "database error");
+		return r;
+	}
+	login_succeeded(m, ukey);
+	log_info("login ok username=%s client=%s", username, addr);
+	return 0;
+}
+
+static void
+login(struct http_request *req, struct http_response *resp)
+{
+	static const char *const keys[] = { "username", "password", NULL };
+	struct nq_error err = { 0 };
+	const char *username = NULL, *pw = NULL;
+	char user_id[AUTH_UUID_LEN + 1];
+	json_t *body = NULL;
+	time_t t = time(NULL);
+
+	if (http_parse_object(req, keys, &body, &err) < 0 ||
+	    json_req_string(body, "username", &username, &err) < 0 ||
+	    json_req_string(body, "password", &pw, &err) < 0) {
+		http_reply_error(resp, &err);
+	} else if (strlen(username) > NQ_USER_MAX || strlen(pw) > AUTH_PASSWORD_MAX) {
+		http_reply_errorf(resp, "unauthorized", NULL, "invalid username or password");
+	} else if (authenticate(req, resp, username, pw, t, user_id) >= 0) {
+		reply_session(req->userdata, resp, username, user_id, t);
+	}
 	json_decref(body);
-	return;
-fail:
-	json_decref(body);
-	http_reply_error(resp, &err);
 }
 
 /* The presented token (bearer first, then cookie) into buf. */
@@ -235,15 +140,11 @@ presented_token(struct http_request *req, char *buf, size_t sz, bool *ret_cookie
 static void
 logout(struct http_request *req, struct http_response *resp)
 {
-	struct manager *m = req->userdata;
-	char token[AUTH_TOKEN_LEN + 1], th[AUTH_DIGEST_LEN + 1];
+	char token[AUTH_TOKEN_LEN + 1];
 	bool cookie;
 
-	if (presented_token(req, token, sizeof token, &cookie) == 0) {
-		auth_digest(token, th);
-		(void)db_exec(m->db, "DELETE FROM api_tokens WHERE token_hash = $1", 1,
-			(const char *[]){ th }, NULL);
-	}
+	if (presented_token(req, token, sizeof token, &cookie) == 0)
+		sessions_delete(req->userdata, token);
 	http_reply_empty(resp, 204);
 	if (asprintf(&resp->extra_headers, "Set-Cookie: " AUTH_COOKIE_NAME
 		    "=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0\n") < 0)
@@ -253,10 +154,9 @@ logout(struct http_request *req, struct http_response *resp)
 int
 mgr_auth_hook(struct http_request *req, struct http_response *resp)
 {
-	_cleanup_(db_rows_release) struct db_rows rows = { 0 };
-	struct manager *m = req->userdata;
-	char token[AUTH_TOKEN_LEN + 1], th[AUTH_DIGEST_LEN + 1], now[24];
+	char token[AUTH_TOKEN_LEN + 1], csrf_digest[AUTH_DIGEST_LEN + 1];
 	bool cookie;
+	int r;
 
 	if (presented_token(req, token, sizeof token, &cookie) < 0 ||
 	    strlen(token) != AUTH_TOKEN_LEN) {
@@ -264,14 +164,12 @@ mgr_auth_hook(struct http_request *req, struct http_response *resp)
 			"authentication required: log in and send the bearer token");
 		return -1;
 	}
-	auth_digest(token, th);
-	snprintf(now, sizeof now, "%lld", (long long)time(NULL));
-	if (db_query(m->db, "SELECT csrf_hash FROM api_tokens WHERE token_hash = $1"
-		    " AND expires_at > $2", 2, (const char *[]){ th, now }, &rows) < 0) {
+	r = sessions_lookup(req->userdata, token, csrf_digest);
+	if (r < 0 && r != -ENOENT) {
 		http_reply_errorf(resp, "internal_error", NULL, "database error");
 		return -1;
 	}
-	if (rows.nrows == 0) {
+	if (r == -ENOENT) {
 		http_reply_errorf(resp, "unauthorized", NULL,
 			"the token is invalid or has expired: log in again");
 		return -1;
@@ -286,7 +184,7 @@ mgr_auth_hook(struct http_request *req, struct http_response *resp)
 			return -1;
 		}
 		auth_digest(csrf, chash);
-		if (!auth_digest_equal(chash, db_rows_get(&rows, 0, 0))) {
+		if (!auth_digest_equal(chash, csrf_digest)) {
 			http_reply_errorf(resp, "csrf_required", NULL,
 				"the X-CSRF-Token header does not match this session");
 			return -1;

@@ -3,6 +3,8 @@
 #include <string.h>
 
 #include "manager/manager.h"
+#include "manager/routes/routes.h"
+#include "manager/services/storage.h"
 #include "common/json_util.h"
 
 static void

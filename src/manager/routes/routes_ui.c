@@ -21,6 +21,7 @@
 #include "common/fsutil.h"
 #include "common/log.h"
 #include "manager/manager.h"
+#include "manager/routes/routes.h"
 #include "manager/routes/routes_ui.h"
 
 #define UI_FILE_MAX (4u * 1024 * 1024)

@@ -3,7 +3,6 @@
 
 #include <stdbool.h>
 
-#include "common/http_server.h"
 #include "manager/mgr_config.h"
 
 /* Open the web and docs directories named by cfg (or the defaults). A
@@ -12,7 +11,3 @@
 int ui_init(const struct mgr_config *cfg);
 /* Exposed for unit tests: true when rel is a safe relative UI path. */
 bool ui_path_ok(const char *rel);
-
-/* GET "/", "/index.html", "/assets/…", "/docs/…"; list them last. */
-extern const struct http_route ui_routes[];
-extern const size_t ui_routes_count;

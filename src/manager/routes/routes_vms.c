@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "manager/manager.h"
+#include "manager/routes/routes.h"
 #include "common/json_util.h"
 #include "common/validate.h"
 #include "manager/services/vms.h"

@@ -1,5 +1,5 @@
 /* Hosts: the agent's self-description (GET /v1/host on the agent) kept in
- * the hosts table; GET /v1/hosts lists them. */
+ * the hosts table; hosts_list_json lists them for GET /v1/hosts. */
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -107,35 +107,28 @@ split_json(const char *s)
 	return arr;
 }
 
-static void
-list_hosts(struct http_request *req, struct http_response *resp)
+json_t *
+hosts_list_json(struct manager *m)
 {
 	_cleanup_(db_rows_release) struct db_rows rows = { 0 };
-	struct manager *m = req->userdata;
 	time_t now = time(NULL);
 	json_t *arr;
 
 	(void)hosts_heartbeat(m, NULL, NULL);
 	if (db_query(m->db, "SELECT id, name, agent_url, backend_kinds, hypervisors,"
-		    " last_seen FROM hosts ORDER BY name", 0, NULL, &rows) < 0) {
-		http_reply_errorf(resp, "internal_error", NULL, "database error");
-		return;
-	}
+		    " last_seen FROM hosts ORDER BY name", 0, NULL, &rows) < 0)
+		return NULL;
 	arr = json_array();
-	for (unsigned i = 0; i < rows.nrows; i++) {
-		long long seen = strtoll(db_rows_get(&rows, i, 5), NULL, 10);
+	for (unsigned i = 0; arr && i < rows.nrows; i++) {
+		const char *seen_s = db_rows_get(&rows, i, 5);
+		long long seen = seen_s ? strtoll(seen_s, NULL, 10) : 0;
 		json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:o, s:o, s:I, s:s}",
 			"id", db_rows_get(&rows, i, 0), "name", db_rows_get(&rows, i, 1),
-			"address", db_rows_get(&rows, i, 2),
+			"address", db_rows_get(&rows, i, 2) ?: "",
 			"backend_kinds", split_json(db_rows_get(&rows, i, 3)),
 			"hypervisors", split_json(db_rows_get(&rows, i, 4)),
 			"last_seen", (json_int_t)seen,
 			"status", now - seen <= HOST_STALE_SECONDS ? "live" : "stale"));
 	}
-	http_reply_json(resp, 200, arr);
+	return arr;
 }
-
-const struct http_route host_routes[] = {
-	{ "GET", "/v1/hosts", list_hosts, 0, 0, NULL },
-};
-const size_t host_routes_count = sizeof host_routes / sizeof host_routes[0];

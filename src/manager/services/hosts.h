@@ -7,7 +7,6 @@
 #include <jansson.h>
 
 #include "common/nq_error.h"
-#include "common/http_server.h"
 
 struct manager;
 
@@ -27,5 +26,7 @@ int hosts_heartbeat(struct manager *m, struct host_info *ret, struct nq_error *e
 int hosts_place(struct manager *m, const char *kind, struct host_info *ret,
 	struct nq_error *err);
 
-extern const struct http_route host_routes[];
-extern const size_t host_routes_count;
+/* Every host with its status ("live" when it answered within
+ * HOST_STALE_SECONDS, else "stale"), after a heartbeat of the local agent;
+ * new reference, NULL on a database error. */
+json_t *hosts_list_json(struct manager *m);

@@ -10,6 +10,7 @@
 #include "manager/services/hosts.h"
 #include "common/log.h"
 #include "manager/manager.h"
+#include "manager/services/storage.h"
 
 static void *
 refresher_main(void *arg)

@@ -15,6 +15,7 @@
 #include "common/fsutil.h"
 #include "common/log.h"
 #include "manager/manager.h"
+#include "manager/services/storage.h"
 #include "common/validate.h"
 
 /* jansson provides json_decrefp. */

@@ -16,6 +16,7 @@
 #include "manager/services/hosts.h"
 #include "common/log.h"
 #include "manager/manager.h"
+#include "manager/services/images.h"
 #include "manager/services/vms.h"
 #include "manager/services/vm_exits.h"
 

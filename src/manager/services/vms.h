@@ -10,7 +10,6 @@
 
 #include "manager/auth/auth.h"
 #include "common/nq_error.h"
-#include "common/http_server.h"
 
 struct manager;
 
@@ -22,17 +21,6 @@ struct vm_new {
 	const char *image_id;
 	const char *backend_id; /* NULL: the default backend */
 };
-
-/* A base image and the boot files beside it in the agent's image dir. */
-struct image_boot {
-	char kernel[129];
-	char initrd[129]; /* "" when none */
-	unsigned long long size_bytes;
-};
-
-/* Look image_id up on the agent: err image_not_found when absent. */
-int images_resolve(struct manager *m, const char *image_id, struct image_boot *ret,
-	struct nq_error *err);
 
 int vms_create(struct manager *m, const struct vm_new *v,
 	char ret_id[AUTH_UUID_LEN + 1], struct nq_error *err);
@@ -56,8 +44,3 @@ int vms_recover_start(struct manager *m);
 void vms_recover_stop(struct manager *m);
 /* Wait for provisioning workers (shutdown). */
 void vms_wait_idle(void);
-
-extern const struct http_route vm_routes[];
-extern const size_t vm_routes_count;
-extern const struct http_route image_routes[];
-extern const size_t image_routes_count;
