@@ -14,6 +14,7 @@
 #include "common/debug_gate.h"
 #include "common/fsutil.h"
 #include "common/log.h"
+#include "manager/db/rows.h"
 #include "manager/manager.h"
 #include "manager/services/storage.h"
 #include "common/validate.h"
@@ -232,9 +233,11 @@ storage_volume_counts(struct manager *m)
 		json_decref(o);
 		return NULL;
 	}
-	for (unsigned i = 0; i < rows.nrows; i++)
-		json_object_set_new(o, db_rows_get(&rows, i, 0),
-			json_integer(strtoll(db_rows_get(&rows, i, 1), NULL, 10)));
+	for (unsigned i = 0; i < rows.nrows; i++) {
+		const char *bid = db_rows_get(&rows, i, 0), *n = db_rows_get(&rows, i, 1);
+		if (bid && n)
+			json_object_set_new(o, bid, json_integer(strtoll(n, NULL, 10)));
+	}
 	return o;
 }
 
@@ -245,12 +248,18 @@ storage_backend_volumes(struct manager *m, const char *id)
 	const char *p[] = { id };
 	json_t *a;
 
-	if (db_query(m->db, "SELECT id FROM volumes WHERE backend_id = $1 ORDER BY id",
-		    1, p, &rows) < 0)
+	if (db_query(m->db, "SELECT " VOLUME_ROW_COLS " FROM volumes WHERE backend_id = $1"
+		    " ORDER BY id", 1, p, &rows) < 0)
 		return NULL;
 	a = json_array();
-	for (unsigned i = 0; a && i < rows.nrows; i++)
-		json_array_append_new(a, json_string(db_rows_get(&rows, i, 0)));
+	for (unsigned i = 0; a && i < rows.nrows; i++) {
+		struct volume_row v;
+		if (volume_row_read(&rows, i, &v) < 0) {
+			json_decref(a);
+			return NULL;
+		}
+		json_array_append_new(a, json_string(v.id));
+	}
 	return a;
 }
 

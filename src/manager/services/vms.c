@@ -18,23 +18,8 @@
 #include "manager/manager.h"
 #include "manager/services/images.h"
 #include "manager/services/vms.h"
+#include "manager/services/vms_internal.h"
 #include "manager/services/vm_exits.h"
-
-#define VM_COLS "id, name, vcpus, memory_mib, image_id, backend_id, state, host_id," \
-		" kernel, initrd, error, created_at, updated_at"
-
-static pthread_mutex_t busy_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t busy_cond = PTHREAD_COND_INITIALIZER;
-static unsigned busy;
-
-void
-vms_wait_idle(void)
-{
-	pthread_mutex_lock(&busy_lock);
-	while (busy)
-		pthread_cond_wait(&busy_cond, &busy_lock);
-	pthread_mutex_unlock(&busy_lock);
-}
 
 static void
 now_str(char buf[24])
@@ -42,42 +27,34 @@ now_str(char buf[24])
 	snprintf(buf, 24, "%lld", (long long)time(NULL));
 }
 
-static int
-fetch(struct manager *m, const char *id, struct db_rows *ret)
+/* The VM row id into *rows and *ret (pointing into rows). */
+int
+vms_fetch(struct manager *m, const char *id, struct db_rows *rows, struct vm_row *ret)
 {
 	const char *p[] = { id };
-	int r = db_query(m->db, "SELECT " VM_COLS " FROM vms WHERE id = $1", 1, p, ret);
+	int r = db_query(m->db, "SELECT " VM_ROW_COLS " FROM vms WHERE id = $1", 1, p, rows);
 
-	if (r >= 0 && ret->nrows == 0) {
-		db_rows_release(ret);
+	if (r >= 0 && rows->nrows == 0)
 		return -ENOENT;
-	}
-	return r;
+	return r < 0 ? r : vm_row_read(rows, 0, ret);
 }
 
-/* Volume of a VM: id, path, state ("" when none). */
-static int
-fetch_volume(struct manager *m, const char *vm_id, char vid[AUTH_UUID_LEN + 1],
-	char *path, size_t pathsz, char state[16])
+/* The volume of VM vm_id into *rows and *ret; -ENOENT when it has none. */
+int
+vms_fetch_volume(struct manager *m, const char *vm_id, struct db_rows *rows,
+	struct volume_row *ret)
 {
-	_cleanup_(db_rows_release) struct db_rows rows = { 0 };
 	const char *p[] = { vm_id };
-	int r = db_query(m->db, "SELECT id, path, state FROM volumes WHERE vm_id = $1",
-		1, p, &rows);
+	int r = db_query(m->db, "SELECT " VOLUME_ROW_COLS " FROM volumes WHERE vm_id = $1",
+		1, p, rows);
 
-	vid[0] = '\0';
-	if (r < 0 || rows.nrows == 0)
-		return r < 0 ? r : -ENOENT;
-	snprintf(vid, AUTH_UUID_LEN + 1, "%s", db_rows_get(&rows, 0, 0));
-	if (path)
-		snprintf(path, pathsz, "%s", db_rows_get(&rows, 0, 1));
-	if (state)
-		snprintf(state, 16, "%s", db_rows_get(&rows, 0, 2));
-	return 0;
+	if (r >= 0 && rows->nrows == 0)
+		return -ENOENT;
+	return r < 0 ? r : volume_row_read(rows, 0, ret);
 }
 
-static void
-set_state(struct manager *m, const char *id, const char *state, const char *error)
+void
+vms_set_state(struct manager *m, const char *id, const char *state, const char *error)
 {
 	char now[24];
 	const char *p[] = { id, state, error, now };
@@ -89,31 +66,27 @@ set_state(struct manager *m, const char *id, const char *state, const char *erro
 }
 
 static json_t *
-row_json(struct manager *m, const struct db_rows *rows, unsigned i)
+row_json(struct manager *m, const struct vm_row *v)
 {
-	char vid[AUTH_UUID_LEN + 1], path[4096], vstate[16];
-	const char *id = db_rows_get(rows, i, 0), *err = db_rows_get(rows, i, 10);
-	json_t *vol = json_null();
+	_cleanup_(db_rows_release) struct db_rows vrows = { 0 };
+	struct volume_row vol;
+	json_t *jvol = json_null();
 
 	/* A volume in state "error" is a failed attempt waiting for its
 	 * cleanup (the retry reuses its id): the VM has no volume. */
-	if (fetch_volume(m, id, vid, path, sizeof path, vstate) >= 0 &&
-	    strcmp(vstate, "error") != 0)
-		vol = json_pack("{s:s, s:s, s:s}", "id", vid, "path", path, "state", vstate);
+	if (vms_fetch_volume(m, v->id, &vrows, &vol) >= 0 && strcmp(vol.state, "error") != 0)
+		jvol = json_pack("{s:s, s:s, s:s}", "id", vol.id, "path", vol.path,
+			"state", vol.state);
 	return json_pack("{s:s, s:s, s:I, s:I, s:s, s:s, s:s, s:o, s:s, s:o, s:o, s:I, s:I, s:o}",
-		"id", id, "name", db_rows_get(rows, i, 1),
-		"vcpus", (json_int_t)strtoll(db_rows_get(rows, i, 2), NULL, 10),
-		"memory_mib", (json_int_t)strtoll(db_rows_get(rows, i, 3), NULL, 10),
-		"image_id", db_rows_get(rows, i, 4) ? db_rows_get(rows, i, 4) : "",
-		"storage_backend_id", db_rows_get(rows, i, 5) ? db_rows_get(rows, i, 5) : "",
-		"state", db_rows_get(rows, i, 6),
-		"host_id", db_rows_get(rows, i, 7) ? json_string(db_rows_get(rows, i, 7))
-						   : json_null(),
-		"kernel", db_rows_get(rows, i, 8),
-		"error", err ? json_string(err) : json_null(), "volume", vol,
-		"created_at", (json_int_t)strtoll(db_rows_get(rows, i, 11), NULL, 10),
-		"updated_at", (json_int_t)strtoll(db_rows_get(rows, i, 12), NULL, 10),
-		"last_exit", vm_exits_get(id));
+		"id", v->id, "name", v->name,
+		"vcpus", (json_int_t)v->vcpus, "memory_mib", (json_int_t)v->memory_mib,
+		"image_id", v->image_id, "storage_backend_id", v->backend_id,
+		"state", v->state,
+		"host_id", v->has_host ? json_string(v->host_id) : json_null(),
+		"kernel", v->kernel,
+		"error", v->has_error ? json_string(v->error) : json_null(), "volume", jvol,
+		"created_at", (json_int_t)v->created_at, "updated_at", (json_int_t)v->updated_at,
+		"last_exit", vm_exits_get(v->id));
 }
 
 /* The agent's view wins for VMs we believe run: a guest that powered
@@ -151,219 +124,45 @@ json_t *
 vms_get_json(struct manager *m, const char *id, struct nq_error *err)
 {
 	_cleanup_(db_rows_release) struct db_rows rows = { 0 };
+	struct vm_row v;
 	int r;
 
 	sync_states(m);
-	r = fetch(m, id, &rows);
+	r = vms_fetch(m, id, &rows, &v);
 	if (r < 0) {
 		nq_error_setr(err, r, r == -ENOENT ? "not_found" : "internal_error", NULL,
 			r == -ENOENT ? "no VM with id %.64s" : "database error", id);
 		return NULL;
 	}
-	return row_json(m, &rows, 0);
+	return row_json(m, &v);
 }
 
 json_t *
 vms_list_json(struct manager *m)
 {
 	_cleanup_(db_rows_release) struct db_rows rows = { 0 };
+	struct vm_row v;
 	json_t *arr;
 
 	sync_states(m);
-	if (db_query(m->db, "SELECT " VM_COLS " FROM vms ORDER BY created_at, name", 0,
+	if (db_query(m->db, "SELECT " VM_ROW_COLS " FROM vms ORDER BY created_at, name", 0,
 		    NULL, &rows) < 0)
 		return NULL;
 	arr = json_array();
-	for (unsigned i = 0; i < rows.nrows; i++)
-		json_array_append_new(arr, row_json(m, &rows, i));
+	for (unsigned i = 0; arr && i < rows.nrows; i++) {
+		if (vm_row_read(&rows, i, &v) < 0) {
+			json_decref(arr);
+			return NULL;
+		}
+		json_array_append_new(arr, row_json(m, &v));
+	}
 	return arr;
-}
-
-/* Boot on the agent: start the VM it knows, or describe it first. */
-static int
-agent_boot(struct manager *m, const struct db_rows *row, const char *vid,
-	struct nq_error *err)
-{
-	struct agent_reply rep = { 0 };
-	const char *id = db_rows_get(row, 0, 0);
-	char path[128], kind[16];
-	struct backend *b;
-	char *body;
-	json_t *o;
-	int r;
-
-	snprintf(path, sizeof path, "/v1/vms/%s/start", id);
-	r = agent_call(m->env.agent, "POST", path, NULL, 0, VM_CALL_TIMEOUT_MS, &rep, err);
-	if (r >= 0 || rep.status != 404) {
-		agent_reply_release(&rep);
-		return r;
-	}
-	agent_reply_release(&rep);
-	memset(err, 0, sizeof *err);
-	/* The agent finds the rootfs by backend kind, id and volume id. */
-	b = registry_get(m->reg, db_rows_get(row, 0, 5));
-	if (!b)
-		return nq_error_setr(err, -ENOENT, "not_found", NULL,
-			"the VM's storage backend was removed");
-	snprintf(kind, sizeof kind, "%s", b->ops->kind);
-	backend_unref(b);
-	o = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:s, s:b}", "id", id,
-		"backend_kind", kind, "backend_id", db_rows_get(row, 0, 5), "volume_id", vid,
-		"vcpus", (json_int_t)strtoll(db_rows_get(row, 0, 2), NULL, 10),
-		"memory_mib", (json_int_t)strtoll(db_rows_get(row, 0, 3), NULL, 10),
-		"kernel", db_rows_get(row, 0, 8), "start", 1);
-	if (o && *db_rows_get(row, 0, 9))
-		json_object_set_new(o, "initrd", json_string(db_rows_get(row, 0, 9)));
-	body = o ? json_dumps(o, JSON_COMPACT) : NULL;
-	json_decref(o);
-	if (!body)
-		return nq_error_setr(err, -ENOMEM, "internal_error", NULL, "out of memory");
-	r = agent_call(m->env.agent, "POST", "/v1/vms", body, strlen(body),
-		VM_CALL_TIMEOUT_MS, &rep, err);
-	free(body);
-	agent_reply_release(&rep);
-	return r;
-}
-
-static bool
-gate_cancelled(void *key)
-{
-	return claim_cancelled(key);
-}
-
-/* The clone failed: whatever the agent wrote goes too, and the VM records
- * the cause (start retries). Not when the VM is being deleted: the
- * deleter removes everything once this worker has let go. */
-static void
-provision_failed(struct manager *m, const char *id, const char *key,
-	struct backend *b, const char *vid, const struct nq_error *err)
-{
-	struct nq_error ignore = { 0 };
-	const char *p[] = { vid };
-	char msg[600];
-
-	if (claim_cancelled(key)) {
-		log_info("VM provisioning cancelled id=%s", id);
-		return;
-	}
-	/* When the agent cannot delete now (it was killed, say), the row
-	 * stays in state "error": a retry reuses its id, and the agent then
-	 * removes the stale temp file first. */
-	if (b && b->ops->delete_volume(&m->env, b->id, b->cfg, vid, &ignore) < 0)
-		(void)db_exec(m->db, "UPDATE volumes SET state = 'error' WHERE id = $1",
-			1, p, NULL);
-	else
-		(void)db_exec(m->db, "DELETE FROM volumes WHERE id = $1", 1, p, NULL);
-	snprintf(msg, sizeof msg, "provisioning the rootfs on backend %s failed (%s): %s",
-		b ? b->name : "?", err->code, err->message);
-	log_warn("VM provisioning failed id=%s code=%s", id, err->code);
-	set_state(m, id, "error", msg);
-}
-
-/* The worker: clone the image onto the backend, then boot. Runs with the
- * VM's claim (key), which the caller releases. */
-static void
-provision(struct manager *m, const char *id, const char *key)
-{
-	_cleanup_(db_rows_release) struct db_rows row = { 0 };
-	struct nq_error err = { 0 };
-	struct volume_info vi = { 0 };
-	char vid[AUTH_UUID_LEN + 1], msg[600];
-	struct backend *b = NULL;
-	int r;
-
-	if (fetch(m, id, &row) < 0 || fetch_volume(m, id, vid, NULL, 0, NULL) < 0) {
-		log_warn("provisioning: VM or volume row vanished id=%s", id);
-		return;
-	}
-	b = registry_get(m->reg, db_rows_get(&row, 0, 5));
-	if (!b)
-		r = nq_error_setr(&err, -ENOENT, "not_found", NULL, "the backend was removed");
-	else if (claim_cancelled(key))
-		r = nq_error_setr(&err, -ECANCELED, "cancelled", NULL, "the VM is being deleted");
-	else
-		r = b->ops->provision_volume(&m->env, b->id, b->cfg, vid,
-			db_rows_get(&row, 0, 4), 0, &vi, &err);
-	if (r < 0) {
-		provision_failed(m, id, key, b, vid, &err);
-		backend_unref(b);
-		return;
-	}
-	backend_unref(b);
-	if (debug_gate("vm-cloned", gate_cancelled, (void *)key) || claim_cancelled(key))
-		return;
-	r = vms_volume_ready(m, vid, &vi);
-	if (r < 0) {
-		set_state(m, id, "error", "database error recording the volume");
-		return;
-	}
-	log_info("VM rootfs ready id=%s volume=%s", id, vid);
-	memset(&err, 0, sizeof err);
-	if (agent_boot(m, &row, vid, &err) < 0) {
-		snprintf(msg, sizeof msg, "booting failed (%s): %s", err.code, err.message);
-		set_state(m, id, "error", msg);
-		return;
-	}
-	if (debug_gate("vm-booted", gate_cancelled, (void *)key) || claim_cancelled(key))
-		return;
-	set_state(m, id, "running", NULL);
-	log_info("VM running id=%s", id);
-}
-
-struct work {
-	struct manager *m;
-	char id[AUTH_UUID_LEN + 1];
-};
-
-static void *
-worker(void *arg)
-{
-	struct work *w = arg;
-	char key[CLAIM_KEY_MAX];
-
-	claim_key(key, "vm", w->id);
-	provision(w->m, w->id, key);
-	claim_release(key);
-	free(w);
-	pthread_mutex_lock(&busy_lock);
-	busy--;
-	pthread_cond_broadcast(&busy_cond);
-	pthread_mutex_unlock(&busy_lock);
-	return NULL;
-}
-
-/* Start the provisioning worker for VM id, handing it the VM's claim,
- * which the caller holds. On failure the claim is still the caller's. */
-static int
-spawn_worker(struct manager *m, const char *id)
-{
-	struct work *w = calloc(1, sizeof *w);
-	pthread_t t;
-	int r;
-
-	if (!w)
-		return -ENOMEM;
-	w->m = m;
-	snprintf(w->id, sizeof w->id, "%s", id);
-	pthread_mutex_lock(&busy_lock);
-	busy++;
-	pthread_mutex_unlock(&busy_lock);
-	r = pthread_create(&t, NULL, worker, w);
-	if (r != 0) {
-		free(w);
-		pthread_mutex_lock(&busy_lock);
-		busy--;
-		pthread_mutex_unlock(&busy_lock);
-		return -r;
-	}
-	pthread_detach(t);
-	return 0;
 }
 
 /* New volume row in state provisioning for VM id on its backend;
  * allocated_bytes stays NULL (unknown) until the agent says. */
-static int
-insert_volume(struct manager *m, const char *id, const char *backend_id)
+int
+vms_insert_volume(struct manager *m, const char *id, const char *backend_id)
 {
 	char vid[AUTH_UUID_LEN + 1], now[24];
 
@@ -401,7 +200,7 @@ insert_vm(struct manager *m, const struct vm_new *v, const char *id, const char 
 			" VALUES ($1, $2, $3, $4, $5, $6, 'provisioning', $7, $8, $9, $10, $10)",
 			10, pv, NULL);
 	if (r >= 0)
-		r = insert_volume(m, id, bid);
+		r = vms_insert_volume(m, id, bid);
 	if (r >= 0)
 		r = db_commit(m->db);
 	if (r < 0)
@@ -462,10 +261,10 @@ vms_create(struct manager *m, const struct vm_new *v, char ret_id[AUTH_UUID_LEN 
 		return nq_error_setr(err, r, "internal_error", NULL, "database error");
 	log_info("VM created id=%s name=%s backend=%s image=%s", id, v->name, bid,
 		v->image_id);
-	r = spawn_worker(m, id);
+	r = vms_spawn_worker(m, id);
 	if (r < 0) {
 		claim_release(vkey);
-		set_state(m, id, "error", "cannot start the provisioning worker");
+		vms_set_state(m, id, "error", "cannot start the provisioning worker");
 		return nq_error_setr(err, r, "internal_error", NULL, "cannot start a worker");
 	}
 	snprintf(ret_id, AUTH_UUID_LEN + 1, "%s", id);
@@ -474,9 +273,10 @@ vms_create(struct manager *m, const struct vm_new *v, char ret_id[AUTH_UUID_LEN 
 
 /* Fetch a VM the caller has claimed. */
 static int
-load_claimed(struct manager *m, const char *id, struct db_rows *row, struct nq_error *err)
+load_claimed(struct manager *m, const char *id, struct db_rows *rows, struct vm_row *ret,
+	struct nq_error *err)
 {
-	int r = fetch(m, id, row);
+	int r = vms_fetch(m, id, rows, ret);
 
 	if (r == -ENOENT)
 		return nq_error_setr(err, r, "not_found", NULL, "no VM with id %.64s", id);
@@ -488,63 +288,75 @@ load_claimed(struct manager *m, const char *id, struct db_rows *row, struct nq_e
 /* Provisioning failed earlier (no volume): start retries it, handing the
  * claim to the worker. Returns 1 when the worker took the claim. */
 static int
-reprovision(struct manager *m, const char *id, const struct db_rows *row,
-	const char *reuse_vid, struct nq_error *err)
+reprovision(struct manager *m, const struct vm_row *vm, const char *reuse_vid,
+	struct nq_error *err)
 {
 	const char *p[] = { reuse_vid };
 	int r = reuse_vid ? db_exec(m->db, "UPDATE volumes SET state = 'provisioning'"
 				  " WHERE id = $1", 1, p, NULL)
-			  : insert_volume(m, id, db_rows_get(row, 0, 5));
+			  : vms_insert_volume(m, vm->id, vm->backend_id);
 
 	if (r == -EBUSY)
 		return nq_error_setr(err, r, "not_found", NULL,
 			"the VM's storage backend was removed");
 	if (r < 0)
 		return nq_error_setr(err, r, "internal_error", NULL, "database error");
-	set_state(m, id, "provisioning", NULL);
-	r = spawn_worker(m, id);
+	vms_set_state(m, vm->id, "provisioning", NULL);
+	r = vms_spawn_worker(m, vm->id);
 	if (r < 0) {
-		set_state(m, id, "error", "cannot start the provisioning worker");
+		vms_set_state(m, vm->id, "error", "cannot start the provisioning worker");
 		return nq_error_setr(err, r, "internal_error", NULL, "cannot start a worker");
 	}
 	return 1;
+}
+
+/* Stop or restart on the agent; one the agent does not know is booted
+ * (restart) or counts as stopped. */
+static int
+agent_stop_restart(struct manager *m, const struct vm_row *vm, const char *vid,
+	enum vm_action act, struct nq_error *err)
+{
+	struct agent_reply rep = { 0 };
+	char path[128];
+	int r;
+
+	snprintf(path, sizeof path, "/v1/vms/%s/%s", vm->id,
+		act == VM_STOP ? "stop" : "restart");
+	r = agent_call(m->env.agent, "POST", path, NULL, 0, VM_CALL_TIMEOUT_MS, &rep, err);
+	if (r < 0 && rep.status == 404) {
+		memset(err, 0, sizeof *err);
+		r = act == VM_STOP ? 0 : vms_agent_boot(m, vm, vid, err);
+	}
+	agent_reply_release(&rep);
+	return r;
 }
 
 static int
 action_claimed(struct manager *m, const char *id, enum vm_action act,
 	struct nq_error *err)
 {
-	_cleanup_(db_rows_release) struct db_rows row = { 0 };
-	struct agent_reply rep = { 0 };
-	char vid[AUTH_UUID_LEN + 1], path[128], vstate[16];
+	_cleanup_(db_rows_release) struct db_rows rows = { 0 }, vrows = { 0 };
+	struct volume_row vol;
+	struct vm_row vm;
 	int r;
 
-	r = load_claimed(m, id, &row, err);
+	r = load_claimed(m, id, &rows, &vm, err);
 	if (r < 0)
 		return r;
-	if (!strcmp(db_rows_get(&row, 0, 6), "provisioning"))
+	if (!strcmp(vm.state, "provisioning"))
 		return nq_error_setr(err, -EBUSY, "invalid_state", NULL,
 			"VM %s is being provisioned; try again when it is ready", id);
-	if (fetch_volume(m, id, vid, NULL, 0, vstate) < 0)
-		return act == VM_STOP ? 0 : reprovision(m, id, &row, NULL, err);
-	if (strcmp(vstate, "ready") != 0)
-		return act == VM_STOP ? 0 : reprovision(m, id, &row, vid, err);
-	if (act == VM_START) {
-		r = agent_boot(m, &row, vid, err);
-	} else {
-		snprintf(path, sizeof path, "/v1/vms/%s/%s", id,
-			act == VM_STOP ? "stop" : "restart");
-		r = agent_call(m->env.agent, "POST", path, NULL, 0, VM_CALL_TIMEOUT_MS,
-			&rep, err);
-		if (r < 0 && rep.status == 404) {
-			memset(err, 0, sizeof *err);
-			r = act == VM_STOP ? 0 : agent_boot(m, &row, vid, err);
-		}
-		agent_reply_release(&rep);
-	}
+	if (vms_fetch_volume(m, id, &vrows, &vol) < 0)
+		return act == VM_STOP ? 0 : reprovision(m, &vm, NULL, err);
+	if (strcmp(vol.state, "ready") != 0)
+		return act == VM_STOP ? 0 : reprovision(m, &vm, vol.id, err);
+	if (act == VM_START)
+		r = vms_agent_boot(m, &vm, vol.id, err);
+	else
+		r = agent_stop_restart(m, &vm, vol.id, act, err);
 	if (r < 0)
 		return r;
-	set_state(m, id, act == VM_STOP ? "stopped" : "running", NULL);
+	vms_set_state(m, id, act == VM_STOP ? "stopped" : "running", NULL);
 	log_info("VM %s id=%s", act == VM_STOP ? "stopped" : "started", id);
 	return 0;
 }
@@ -571,18 +383,19 @@ vms_action(struct manager *m, const char *id, enum vm_action act, struct nq_erro
 static int
 cancel_worker(struct manager *m, const char *id, const char *key, struct nq_error *err)
 {
-	_cleanup_(db_rows_release) struct db_rows row = { 0 };
-	char vid[AUTH_UUID_LEN + 1];
+	_cleanup_(db_rows_release) struct db_rows rows = { 0 }, vrows = { 0 };
 	struct nq_error ignore = { 0 };
+	struct volume_row vol;
+	struct vm_row vm;
 	struct backend *b;
 
 	if (!claim_cancel(key))
 		return claim_wait(key, VM_CALL_TIMEOUT_MS, "the VM", err);
 	log_info("cancelling the provisioning of VM id=%s", id);
-	if (fetch(m, id, &row) >= 0 && !strcmp(db_rows_get(&row, 0, 6), "provisioning") &&
-	    fetch_volume(m, id, vid, NULL, 0, NULL) >= 0 &&
-	    (b = registry_get(m->reg, db_rows_get(&row, 0, 5)))) {
-		(void)b->ops->delete_volume(&m->env, b->id, b->cfg, vid, &ignore);
+	if (vms_fetch(m, id, &rows, &vm) >= 0 && !strcmp(vm.state, "provisioning") &&
+	    vms_fetch_volume(m, id, &vrows, &vol) >= 0 &&
+	    (b = registry_get(m->reg, vm.backend_id))) {
+		(void)b->ops->delete_volume(&m->env, b->id, b->cfg, vol.id, &ignore);
 		backend_unref(b);
 	}
 	return claim_wait(key, m->env.provision_timeout_ms > 0 ? m->env.provision_timeout_ms
@@ -592,13 +405,15 @@ cancel_worker(struct manager *m, const char *id, const char *key, struct nq_erro
 static int
 delete_claimed(struct manager *m, const char *id, struct nq_error *err)
 {
-	_cleanup_(db_rows_release) struct db_rows row = { 0 };
+	_cleanup_(db_rows_release) struct db_rows rows = { 0 }, vrows = { 0 };
 	struct agent_reply rep = { 0 };
-	char vid[AUTH_UUID_LEN + 1], path[128];
+	struct volume_row vol;
+	struct vm_row vm;
+	char path[128];
 	struct backend *b;
 	int r, status;
 
-	r = load_claimed(m, id, &row, err);
+	r = load_claimed(m, id, &rows, &vm, err);
 	if (r < 0)
 		return r;
 	snprintf(path, sizeof path, "/v1/vms/%s", id);
@@ -608,10 +423,10 @@ delete_claimed(struct manager *m, const char *id, struct nq_error *err)
 	if (r < 0 && status != 404)
 		return r;
 	memset(err, 0, sizeof *err);
-	if (fetch_volume(m, id, vid, NULL, 0, NULL) >= 0) {
-		b = registry_get(m->reg, db_rows_get(&row, 0, 5));
+	if (vms_fetch_volume(m, id, &vrows, &vol) >= 0) {
+		b = registry_get(m->reg, vm.backend_id);
 		if (b) {
-			r = b->ops->delete_volume(&m->env, b->id, b->cfg, vid, err);
+			r = b->ops->delete_volume(&m->env, b->id, b->cfg, vol.id, err);
 			backend_unref(b);
 			if (r < 0)
 				return r;

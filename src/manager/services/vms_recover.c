@@ -13,6 +13,7 @@
 
 #include "manager/services/claims.h"
 #include "common/log.h"
+#include "manager/db/rows.h"
 #include "manager/manager.h"
 #include "manager/services/vms.h"
 
@@ -93,11 +94,14 @@ recover_vm(struct manager *m, const char *id, const char *backend_id)
 	bool ready = false;
 	int r;
 
-	r = db_query(m->db, "SELECT id, state FROM volumes WHERE vm_id = $1", 1, p, &rows);
+	r = db_query(m->db, "SELECT " VOLUME_ROW_COLS " FROM volumes WHERE vm_id = $1",
+		1, p, &rows);
 	for (unsigned i = 0; r >= 0 && i < rows.nrows; i++) {
-		if (strcmp(db_rows_get(&rows, i, 1), "provisioning") == 0)
-			r = recover_volume(m, db_rows_get(&rows, i, 0), backend_id);
-		ready |= r > 0 || strcmp(db_rows_get(&rows, i, 1), "ready") == 0;
+		struct volume_row v;
+		r = volume_row_read(&rows, i, &v);
+		if (r >= 0 && strcmp(v.state, "provisioning") == 0)
+			r = recover_volume(m, v.id, backend_id);
+		ready |= r > 0 || (r >= 0 && strcmp(v.state, "ready") == 0);
 	}
 	if (r < 0 || (r = agent_vm_state(m, id, state)) < 0)
 		return r;
@@ -118,16 +122,21 @@ recover_loose_volumes(struct manager *m)
 	_cleanup_(db_rows_release) struct db_rows rows = { 0 };
 	int r, bad = 0;
 
-	r = db_query(m->db, "SELECT id, backend_id FROM volumes WHERE vm_id IS NULL"
+	r = db_query(m->db, "SELECT " VOLUME_ROW_COLS " FROM volumes WHERE vm_id IS NULL"
 		" AND state = 'provisioning'", 0, NULL, &rows);
 	if (r < 0)
 		return r;
 	for (unsigned i = 0; i < rows.nrows; i++) {
 		char key[CLAIM_KEY_MAX];
-		claim_key(key, "volume", db_rows_get(&rows, i, 0));
+		struct volume_row v;
+		if (volume_row_read(&rows, i, &v) < 0) {
+			bad++;
+			continue;
+		}
+		claim_key(key, "volume", v.id);
 		if (claim_try(key, "the volume", NULL) < 0)
 			continue; /* created by this process: its request owns it */
-		if (recover_volume(m, db_rows_get(&rows, i, 0), db_rows_get(&rows, i, 1)) < 0)
+		if (recover_volume(m, v.id, v.backend_id) < 0)
 			bad++;
 		claim_release(key);
 	}
@@ -141,18 +150,23 @@ vms_recover_once(struct manager *m)
 	_cleanup_(db_rows_release) struct db_rows rows = { 0 };
 	int r, bad = 0;
 
-	r = db_query(m->db, "SELECT id, backend_id FROM vms WHERE state = 'provisioning'",
+	r = db_query(m->db, "SELECT " VM_ROW_COLS " FROM vms WHERE state = 'provisioning'",
 		0, NULL, &rows);
 	if (r < 0)
 		return r;
 	for (unsigned i = 0; i < rows.nrows; i++) {
 		char key[CLAIM_KEY_MAX];
-		claim_key(key, "vm", db_rows_get(&rows, i, 0));
+		struct vm_row v;
+		if (vm_row_read(&rows, i, &v) < 0) {
+			bad++;
+			continue;
+		}
+		claim_key(key, "vm", v.id);
 		/* Claimed: an operation of this process (a delete, a new
 		 * worker) owns the VM now. */
 		if (claim_try(key, "the VM", NULL) < 0)
 			continue;
-		if (recover_vm(m, db_rows_get(&rows, i, 0), db_rows_get(&rows, i, 1)) < 0)
+		if (recover_vm(m, v.id, v.backend_id) < 0)
 			bad++;
 		claim_release(key);
 	}
