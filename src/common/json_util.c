@@ -73,3 +73,23 @@ json_req_uint(json_t *obj, const char *key, unsigned lo, unsigned hi, unsigned *
 	*ret = (unsigned)v;
 	return 0;
 }
+
+int
+json_buf_add_string(struct nq_buf *b, const char *s)
+{
+	static const char hex[] = "0123456789abcdef";
+	int r = nq_buf_add(b, "\"", 1);
+
+	for (const unsigned char *q = (const unsigned char *)s; r >= 0 && *q; q++) {
+		if (*q == '"' || *q == '\\') {
+			char esc[2] = { '\\', (char)*q };
+			r = nq_buf_add(b, esc, sizeof esc);
+		} else if (*q < 0x20) {
+			char esc[6] = { '\\', 'u', '0', '0', hex[*q >> 4], hex[*q & 15] };
+			r = nq_buf_add(b, esc, sizeof esc);
+		} else {
+			r = nq_buf_add(b, q, 1);
+		}
+	}
+	return r < 0 ? r : nq_buf_add(b, "\"", 1);
+}

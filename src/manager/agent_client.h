@@ -36,8 +36,3 @@ void agent_reply_release(struct agent_reply *r);
 int agent_call(struct agent_client *a, const char *method, const char *path,
 	const char *body, size_t body_len, long timeout_ms,
 	struct agent_reply *ret, struct nq_error *err);
-
-/* Append s as a JSON string literal (quotes included) to buf at *pos.
- * -ENOSPC when it does not fit (buf is then still NUL-terminated). Used to
- * build bodies that carry a password without a json_t copy of it. */
-int json_append_string(char *buf, size_t bufsz, size_t *pos, const char *s);

@@ -17,6 +17,8 @@
 
 #include "manager/agent_client.h"
 #include "manager/backends/backend.h"
+#include "common/json_util.h"
+#include "common/nq_buf.h"
 
 /* ---- parsing ---------------------------------------------------------- */
 
@@ -283,18 +285,24 @@ test_agent_down_is_unavailable(void **state)
 	assert_int_equal(agent_client_new("ftp://x", NULL, &a), -EINVAL);
 }
 
+/* The escaper that builds the credentials body (a wiping nq_buf). */
 static void
-test_json_append_string(void **state)
+test_json_buf_add_string(void **state)
 {
-	char buf[64];
-	size_t pos = 0;
+	struct nq_buf b = NQ_BUF_INIT(64, true);
 	(void)state;
 
-	assert_int_equal(json_append_string(buf, sizeof buf, &pos, "a\"b\\c\n\x01"), 0);
-	assert_string_equal(buf, "\"a\\\"b\\\\c\\u000a\\u0001\"");
-	pos = 0;
-	assert_int_equal(json_append_string(buf, 8, &pos, "0123456789"), -ENOSPC);
-	assert_true(strlen(buf) < 8);
+	assert_int_equal(json_buf_add_string(&b, "a\"b\\c\n\x01\x1f \xc3\xa9"), 0);
+	assert_string_equal(nq_buf_str(&b), "\"a\\\"b\\\\c\\u000a\\u0001\\u001f \xc3\xa9\"");
+	nq_buf_release(&b);
+	assert_int_equal(json_buf_add_string(&b, ""), 0);
+	assert_string_equal(nq_buf_str(&b), "\"\"");
+	nq_buf_release(&b);
+	b.max = 8;
+	assert_int_equal(json_buf_add_string(&b, "0123456789"), -ENOSPC);
+	assert_true(b.overflow);
+	assert_true(b.len <= 8);
+	nq_buf_release(&b);
 }
 
 int
@@ -306,7 +314,7 @@ main(void)
 		cmocka_unit_test(test_update_merges_and_refuses_password),
 		cmocka_unit_test(test_create_failure_cleans_up),
 		cmocka_unit_test(test_agent_down_is_unavailable),
-		cmocka_unit_test(test_json_append_string),
+		cmocka_unit_test(test_json_buf_add_string),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -6,7 +6,9 @@
 #include <string.h>
 
 #include "manager/backends/backend.h"
+#include "common/json_util.h"
 #include "common/log.h"
+#include "common/nq_buf.h"
 #include "common/validate.h"
 
 #define CRED_BODY_MAX (NQ_USER_MAX * 6 + NQ_DOMAIN_MAX * 6 + NQ_SECRET_MAX * 6 + 128)
@@ -239,44 +241,41 @@ call(const struct backend_env *env, const char *method, const char *path,
 		timeout_ms, rep, err);
 }
 
+/* Append ,"key":"value" (the first member opens the object). */
+static int
+add_member(struct nq_buf *b, const char *key, const char *value)
+{
+	int r = nq_buf_addf(b, "%s\"%s\":", b->len ? "," : "{", key);
+
+	return r < 0 ? r : json_buf_add_string(b, value);
+}
+
 static int
 put_credentials(const struct backend_env *env, const char *id,
 	const struct smb_cfg *c, const struct secret *pw, struct nq_error *err)
 {
-	char body[CRED_BODY_MAX], path[128];
+	/* The only copy of the password outside its struct secret: a wiping
+	 * buffer, cleared on every growth and when it goes out of scope. */
+	_cleanup_(nq_buf_release) struct nq_buf body = NQ_BUF_INIT(CRED_BODY_MAX, true);
 	struct agent_reply rep = { 0 };
-	size_t pos = 0;
+	char path[128];
 	int r;
 
-	/* Built by hand so the only copy of the password is this buffer,
-	 * which is wiped below whatever happens. */
-	r = snprintf(body, sizeof body, "{\"username\":");
-	pos = (size_t)r;
-	r = json_append_string(body, sizeof body, &pos, c->username);
-	if (r >= 0 && pos + 16 < sizeof body) {
-		memcpy(body + pos, ",\"password\":", 12);
-		pos += 12;
-		r = json_append_string(body, sizeof body, &pos, pw->buf);
-	}
-	if (r >= 0 && c->domain[0] && pos + 16 < sizeof body) {
-		memcpy(body + pos, ",\"domain\":", 10);
-		pos += 10;
-		r = json_append_string(body, sizeof body, &pos, c->domain);
-	}
-	if (r >= 0 && pos + 2 < sizeof body) {
-		body[pos++] = '}';
-		body[pos] = '\0';
-	} else {
-		r = -ENOSPC;
-	}
-	if (r < 0) {
-		explicit_bzero(body, sizeof body);
+	r = add_member(&body, "username", c->username);
+	if (r >= 0)
+		r = add_member(&body, "password", pw->buf);
+	if (r >= 0 && c->domain[0])
+		r = add_member(&body, "domain", c->domain);
+	if (r >= 0)
+		r = nq_buf_add(&body, "}", 1);
+	if (r == -ENOMEM)
+		return nq_error_setr(err, r, "internal_error", NULL, "out of memory");
+	if (r < 0)
 		return nq_error_set(err, "invalid_field", "password",
 			"the credentials are too long");
-	}
 	snprintf(path, sizeof path, "/v1/storage/smb/credentials/%s", id);
-	r = agent_call(env->agent, "PUT", path, body, pos, env->call_timeout_ms, &rep, err);
-	explicit_bzero(body, sizeof body);
+	r = agent_call(env->agent, "PUT", path, nq_buf_str(&body), body.len,
+		env->call_timeout_ms, &rep, err);
 	agent_reply_release(&rep);
 	return r;
 }
