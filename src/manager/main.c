@@ -141,12 +141,12 @@ read_token(const char *path, char *buf, size_t sz)
 	return buf[0] ? 0 : -EINVAL;
 }
 
+/* Flags and config file, the log level, the state dir. */
 static int
-setup(struct manager *m, int argc, char **argv)
+setup_config(struct manager *m, int argc, char **argv)
 {
-	char msg[512] = "", token[512] = "";
+	char msg[512] = "";
 	enum log_level lvl;
-	unsigned applied = 0;
 	int r;
 
 	mgr_config_defaults(&m->cfg);
@@ -173,8 +173,16 @@ setup(struct manager *m, int argc, char **argv)
 		log_error("cannot create state dir path=%s err=%d", m->cfg.state_dir, r);
 		return r;
 	}
-	if (auth_init() < 0 || curl_global_init(CURL_GLOBAL_DEFAULT) != 0)
-		return -EIO;
+	return 0;
+}
+
+/* The agent client and the timeouts the backends use. */
+static int
+setup_agent(struct manager *m)
+{
+	char token[512] = "";
+	int r;
+
 	if (m->cfg.agent_token_file[0] &&
 	    (r = read_token(m->cfg.agent_token_file, token, sizeof token)) < 0) {
 		log_error("cannot read agent token file path=%s err=%d",
@@ -188,6 +196,14 @@ setup(struct manager *m, int argc, char **argv)
 	m->env.call_timeout_ms = m->cfg.call_timeout_ms;
 	m->env.provision_timeout_ms = (long)m->cfg.provision_timeout * 1000;
 	m->env.status_timeout_ms = m->cfg.status_timeout_ms;
+	return 0;
+}
+
+static int
+setup_db(struct manager *m)
+{
+	unsigned applied = 0;
+	int r;
 
 	r = db_open(m->cfg.database, &m->db);
 	if (r < 0) {
@@ -200,6 +216,15 @@ setup(struct manager *m, int argc, char **argv)
 		return r;
 	}
 	log_info("database ready engine=%s migrations_applied=%u", db_engine(m->db), applied);
+	return 0;
+}
+
+/* Login throttles, argon2id slots, the dummy hash, the first admin. */
+static int
+setup_auth(struct manager *m)
+{
+	char junk[AUTH_TOKEN_LEN + 1];
+	int r;
 
 	m->rl_user = calloc(1, sizeof *m->rl_user);
 	m->rl_addr = calloc(1, sizeof *m->rl_addr);
@@ -211,20 +236,30 @@ setup(struct manager *m, int argc, char **argv)
 		m->cfg.login_lockout);
 	pthread_mutex_init(&m->rl_lock, NULL);
 	sem_init(&m->hash_slots, 0, 2);
-	{
-		/* A real argon2id hash of a random string, so that failed logins
-		 * for unknown users cost as much as for known ones. */
-		char junk[AUTH_TOKEN_LEN + 1];
-		auth_new_token(junk);
-		r = auth_hash_password(junk, strlen(junk), m->dummy_hash);
-		if (r < 0)
-			return r;
-	}
-	r = auth_bootstrap(m);
-	if (r < 0) {
-		log_error("cannot create the first user err=%d", r);
+	/* A real argon2id hash of a random string, so that failed logins for
+	 * unknown users cost as much as for known ones. */
+	auth_new_token(junk);
+	r = auth_hash_password(junk, strlen(junk), m->dummy_hash);
+	if (r < 0)
 		return r;
-	}
+	r = auth_bootstrap(m);
+	if (r < 0)
+		log_error("cannot create the first user err=%d", r);
+	return r;
+}
+
+static int
+setup(struct manager *m, int argc, char **argv)
+{
+	int r;
+
+	r = setup_config(m, argc, argv);
+	if (r < 0)
+		return r;
+	if (auth_init() < 0 || curl_global_init(CURL_GLOBAL_DEFAULT) != 0)
+		return -EIO;
+	if ((r = setup_agent(m)) < 0 || (r = setup_db(m)) < 0 || (r = setup_auth(m)) < 0)
+		return r;
 	(void)ui_init(&m->cfg);
 	r = registry_new(&m->reg);
 	if (r >= 0)

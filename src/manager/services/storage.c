@@ -131,73 +131,6 @@ storage_load(struct manager *m)
 	return 0;
 }
 
-const char *
-storage_status_of(const char *code)
-{
-	static const struct { const char *code, *status; } map[] = {
-		{ "agent_unavailable", "unreachable" },
-		{ "smb_unreachable", "unreachable" },
-		{ "smb_timeout", "unreachable" },
-		{ "smb_auth_failed", "auth_failed" },
-		{ "smb_cred_missing", "auth_failed" },
-		{ "smb_access_denied", "access_denied" },
-		{ "smb_share_not_found", "not_found" },
-		{ "smb_not_writable", "not_writable" },
-		{ "not_writable", "not_writable" },
-		{ "no_space", "full" },
-		{ "busy", "busy" },
-	};
-
-	for (size_t i = 0; i < ARRAY_SIZE(map); i++)
-		if (strcmp(map[i].code, code) == 0)
-			return map[i].status;
-	return "error";
-}
-
-void
-storage_refresh_one(struct manager *m, struct backend *b)
-{
-	struct backend_status st = { 0 };
-	struct nq_error err = { 0 };
-	struct timespec ts;
-	int r;
-
-	r = b->ops->capacity(&m->env, b->id, b->cfg, false, &st.cap, &err);
-	if (r == -ENOENT) {
-		/* The agent lost the mount. Re-establish it under the backend's
-		 * claim, and only if the backend still exists; an operation that
-		 * holds the claim right now (a PATCH, a DELETE) decides instead. */
-		char key[CLAIM_KEY_MAX];
-		claim_key(key, "backend", b->id);
-		if (claim_try(key, "the backend", NULL) >= 0) {
-			struct backend *cur = registry_get(m->reg, b->id);
-			if (cur) {
-				memset(&err, 0, sizeof err);
-				r = cur->ops->capacity(&m->env, cur->id, cur->cfg, true,
-					&st.cap, &err);
-				if (r >= 0)
-					log_info("backend re-attached on the agent id=%s", b->id);
-			}
-			backend_unref(cur);
-			claim_release(key);
-		} else {
-			nq_error_set(&err, "busy", NULL, "the backend is not attached on the "
-				"agent; it is re-attached once the running operation ends");
-		}
-	}
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	st.checked_at = ts.tv_sec ? ts.tv_sec : 1;
-	if (r >= 0) {
-		snprintf(st.status, sizeof st.status, "ok");
-		st.have_capacity = true;
-	} else {
-		snprintf(st.code, sizeof st.code, "%s", err.code[0] ? err.code : "agent_unavailable");
-		snprintf(st.status, sizeof st.status, "%s", storage_status_of(st.code));
-		snprintf(st.message, sizeof st.message, "%s", err.message);
-	}
-	registry_set_status(m->reg, b->id, &st);
-}
-
 json_t *
 storage_backend_json(struct manager *m, const struct registry_item *it,
 	long long volume_count)
@@ -388,29 +321,157 @@ volumes_guard(struct manager *m, const char *id, const char *why,
 	return -EBUSY;
 }
 
+/* rotate_password, validated, as a secret (NULL when not rotating). */
+static int
+rotation_secret(const struct backend_update *bu, struct secret **ret,
+	struct nq_error *err)
+{
+	size_t n;
+	int r;
+
+	*ret = NULL;
+	if (!bu->rotate_password || !bu->rotate_password[0])
+		return 0;
+	n = strlen(bu->rotate_password);
+	r = validate_password("rotate_password", bu->rotate_password, n, err);
+	if (r < 0)
+		return r;
+	if (secret_new(bu->rotate_password, n, ret) < 0)
+		return nq_error_setr(err, -ENOMEM, "internal_error", NULL, "out of memory");
+	return 0;
+}
+
+/* What a PATCH changes, worked out before anything is touched. */
+struct update_plan {
+	void *cfg;        /* the new config, owned */
+	const char *name; /* the new name */
+	bool remount;     /* the mount changes: re-probe */
+	bool recreds;     /* the credentials change (user/domain) */
+};
+
+static void
+update_plan_release(struct update_plan *p)
+{
+	free(p->cfg);
+}
+
+static int
+plan_update(struct manager *m, const struct backend *old, const struct backend_update *bu,
+	const struct secret *secret, struct update_plan *p, struct nq_error *err)
+{
+	const struct backend_ops *ops = old->ops;
+	_cleanup_secret_ struct secret *ignore_pw = NULL;
+	int r;
+
+	p->cfg = malloc(ops->cfg_size);
+	if (!p->cfg)
+		return nq_error_setr(err, -ENOMEM, "internal_error", NULL, "out of memory");
+	memcpy(p->cfg, old->cfg, ops->cfg_size);
+	if (bu->config) {
+		memset(p->cfg, 0, ops->cfg_size);
+		r = ops->parse(&m->env, PARSE_UPDATE, bu->config, old->cfg, p->cfg,
+			&ignore_pw, err);
+		if (r < 0)
+			return r;
+	}
+	p->name = bu->name ? bu->name : old->name;
+	if (bu->name && (r = name_taken(m, bu->name, old->id, err)) < 0)
+		return r;
+	if (strcmp(old->id, BACKEND_DEFAULT_ID) == 0 && (bu->config || bu->name))
+		return nq_error_setr(err, -EPERM, "conflict", NULL,
+			"the built-in backend %s cannot be changed", old->id);
+	p->remount = ops->mount_differs(old->cfg, p->cfg);
+	p->recreds = ops->creds_differ(old->cfg, p->cfg);
+	if (p->remount && (r = volumes_guard(m, old->id,
+			"the mount cannot change under them", NULL, err)) < 0)
+		return r;
+	if (ops->uses_password(p->cfg) && !ops->uses_password(old->cfg) && !secret)
+		return nq_error_set(err, "missing_field", "rotate_password",
+			"rotate_password is required when a guest backend gets a username");
+	if (secret && !ops->uses_password(p->cfg))
+		return nq_error_set(err, "invalid_field", "rotate_password",
+			"a backend without a username has no password to rotate");
+	return 0;
+}
+
+/* The planned row, in one transaction (with the default flag moved). */
+static int
+store_update(struct manager *m, const char *id, const struct backend_ops *ops,
+	const struct update_plan *plan, bool make_default)
+{
+	_cleanup_free_ char *conf = config_text(m, ops, plan->cfg);
+	char now[24];
+	int r;
+
+	if (!conf)
+		return -ENOMEM;
+	now_str(now);
+	const char *p[] = { id, plan->name, conf, ops->uses_password(plan->cfg) ? "1" : "0",
+		now };
+	r = db_begin(m->db);
+	if (r < 0)
+		return r;
+	if (make_default)
+		r = clear_default(m);
+	if (r >= 0)
+		r = db_exec(m->db, "UPDATE backends SET name = $2, config = $3,"
+			" has_password = $4, updated_at = $5 WHERE id = $1", 5, p, NULL);
+	if (r >= 0 && make_default)
+		r = db_exec(m->db, "UPDATE backends SET is_default = 1 WHERE id = $1",
+			1, p, NULL);
+	if (r >= 0)
+		r = db_commit(m->db);
+	if (r < 0)
+		db_rollback(m->db);
+	return r;
+}
+
+/* Agent, database, registry; the agent side is undone when the database
+ * refuses. The caller holds the backend's claim. */
+static int
+apply_update(struct manager *m, const struct backend *old, const struct backend_update *bu,
+	const struct secret *secret, const struct update_plan *plan, struct nq_error *err)
+{
+	struct nq_error ignore = { 0 };
+	int r = 0;
+
+	if (plan->remount || plan->recreds)
+		r = old->ops->reconfigure(&m->env, old->id, old->cfg, plan->cfg, secret, err);
+	else if (secret)
+		r = old->ops->rotate_secret(&m->env, old->id, plan->cfg, secret, err);
+	if (r < 0)
+		return r;
+	r = store_update(m, old->id, old->ops, plan, bu->make_default);
+	if (r < 0) {
+		if (plan->remount || plan->recreds)
+			old->ops->reconfigure(&m->env, old->id, plan->cfg, old->cfg, NULL, &ignore);
+		if (r == -EEXIST)
+			return nq_error_setr(err, r, "name_taken", "name",
+				"a backend named '%s' already exists", plan->name);
+		return nq_error_setr(err, r, "internal_error", NULL, "database error");
+	}
+	r = publish(m, old->id, plan->name, old->ops, plan->cfg);
+	if (r < 0)
+		return nq_error_setr(err, r, "internal_error", NULL, "out of memory");
+	if (bu->make_default)
+		registry_set_default(m->reg, old->id);
+	return 0;
+}
+
 int
 storage_update(struct manager *m, const char *id, const struct backend_update *bu,
 	struct nq_error *err)
 {
-	_cleanup_secret_ struct secret *secret = NULL, *ignore_pw = NULL;
+	_cleanup_secret_ struct secret *secret = NULL;
 	_cleanup_(backend_unrefp) struct backend *old = NULL;
 	_cleanup_claim_ char key[CLAIM_KEY_MAX] = "";
-	_cleanup_free_ void *cfg = NULL;
-	_cleanup_free_ char *conf = NULL;
-	struct nq_error ignore = { 0 };
-	char now[24];
-	int r = 0;
+	_cleanup_(update_plan_release) struct update_plan plan = { 0 };
+	int r;
 
 	if (bu->name && (r = validate_name("name", bu->name, err)) < 0)
 		return r;
-	if (bu->rotate_password && bu->rotate_password[0]) {
-		size_t n = strlen(bu->rotate_password);
-		r = validate_password("rotate_password", bu->rotate_password, n, err);
-		if (r < 0)
-			return r;
-		if (secret_new(bu->rotate_password, n, &secret) < 0)
-			return nq_error_setr(err, -ENOMEM, "internal_error", NULL, "out of memory");
-	}
+	if ((r = rotation_secret(bu, &secret, err)) < 0)
+		return r;
 	old = registry_get(m->reg, id);
 	if (!old)
 		return nq_error_setr(err, -ENOENT, "not_found", NULL, "no backend with id %s", id);
@@ -426,76 +487,14 @@ storage_update(struct manager *m, const char *id, const struct backend_update *b
 	old = registry_get(m->reg, id);
 	if (!old)
 		return nq_error_setr(err, -ENOENT, "not_found", NULL, "no backend with id %s", id);
-	cfg = malloc(old->ops->cfg_size);
-	if (!cfg)
-		return nq_error_setr(err, -ENOMEM, "internal_error", NULL, "out of memory");
-	memcpy(cfg, old->cfg, old->ops->cfg_size);
-	if (bu->config) {
-		memset(cfg, 0, old->ops->cfg_size);
-		r = old->ops->parse(&m->env, PARSE_UPDATE, bu->config, old->cfg, cfg,
-			&ignore_pw, err);
-		if (r < 0)
-			return r;
-	}
-	const char *name = bu->name ? bu->name : old->name;
-	if (bu->name && (r = name_taken(m, bu->name, id, err)) < 0)
-		return r;
-	if (strcmp(id, BACKEND_DEFAULT_ID) == 0 && (bu->config || bu->name))
-		return nq_error_setr(err, -EPERM, "conflict", NULL,
-			"the built-in backend %s cannot be changed", id);
-	bool remount = old->ops->mount_differs(old->cfg, cfg);
-	bool recreds = old->ops->creds_differ(old->cfg, cfg);
-	if (remount && (r = volumes_guard(m, id,
-			"the mount cannot change under them", NULL, err)) < 0)
-		return r;
-	if (old->ops->uses_password(cfg) && !old->ops->uses_password(old->cfg) && !secret)
-		return nq_error_set(err, "missing_field", "rotate_password",
-			"rotate_password is required when a guest backend gets a username");
-	if (secret && !old->ops->uses_password(cfg))
-		return nq_error_set(err, "invalid_field", "rotate_password",
-			"a backend without a username has no password to rotate");
-
-	if (remount || recreds)
-		r = old->ops->reconfigure(&m->env, id, old->cfg, cfg, secret, err);
-	else if (secret)
-		r = old->ops->rotate_secret(&m->env, id, cfg, secret, err);
+	r = plan_update(m, old, bu, secret, &plan, err);
+	if (r >= 0)
+		r = apply_update(m, old, bu, secret, &plan, err);
 	if (r < 0)
 		return r;
-
-	conf = config_text(m, old->ops, cfg);
-	now_str(now);
-	const char *p[] = { id, name, conf, old->ops->uses_password(cfg) ? "1" : "0", now };
-	r = conf ? db_begin(m->db) : -ENOMEM;
-	if (r >= 0) {
-		if (bu->make_default)
-			r = clear_default(m);
-		if (r >= 0)
-			r = db_exec(m->db, "UPDATE backends SET name = $2, config = $3,"
-				" has_password = $4, updated_at = $5 WHERE id = $1", 5, p, NULL);
-		if (r >= 0 && bu->make_default)
-			r = db_exec(m->db, "UPDATE backends SET is_default = 1 WHERE id = $1",
-				1, p, NULL);
-		if (r >= 0)
-			r = db_commit(m->db);
-		if (r < 0)
-			db_rollback(m->db);
-	}
-	if (r < 0) {
-		if (remount || recreds)
-			old->ops->reconfigure(&m->env, id, cfg, old->cfg, NULL, &ignore);
-		if (r == -EEXIST)
-			return nq_error_setr(err, r, "name_taken", "name",
-				"a backend named '%s' already exists", name);
-		return nq_error_setr(err, r, "internal_error", NULL, "database error");
-	}
-	r = publish(m, id, name, old->ops, cfg);
-	if (r < 0)
-		return nq_error_setr(err, r, "internal_error", NULL, "out of memory");
-	if (bu->make_default)
-		registry_set_default(m->reg, id);
-	log_info("backend updated id=%s remount=%d rotated=%d default=%d", id, remount,
+	log_info("backend updated id=%s remount=%d rotated=%d default=%d", id, plan.remount,
 		secret != NULL, bu->make_default);
-	if (remount) {
+	if (plan.remount) {
 		struct backend *b = registry_get(m->reg, id);
 		if (b) {
 			storage_refresh_one(m, b);
