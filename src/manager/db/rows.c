@@ -47,6 +47,11 @@ number(struct cursor *c, unsigned col, long long min, long long max, bool *ret_p
 		*ret_present = v != NULL;
 	if (!v)
 		return 0;
+	/* Decimal digits with an optional '-': no blanks, no '+', no hex. */
+	if (!(v[0] >= '0' && v[0] <= '9') && !(v[0] == '-' && v[1] >= '0' && v[1] <= '9')) {
+		c->error = -EPROTO;
+		return 0;
+	}
 	errno = 0;
 	n = strtoll(v, &end, 10);
 	if (errno || end == v || *end || n < min || n > max) {
