@@ -37,8 +37,8 @@ json_req_string(json_t *obj, const char *key, const char **ret, struct nq_error 
 }
 
 int
-json_get_u64(json_t *obj, const char *key, unsigned long long *ret,
-	bool *ret_present, struct nq_error *err)
+json_get_u64(json_t *obj, const char *key, unsigned long long *ret, bool *ret_present,
+	struct nq_error *err)
 {
 	json_t *v = json_object_get(obj, key);
 

@@ -74,9 +74,12 @@ static int
 start_metrics(struct manager *m, struct http_server **ret)
 {
 	struct http_server_opts o = {
-		.routes = metrics_routes, .nroutes = ARRAY_SIZE(metrics_routes),
-		.tcp_host = m->cfg.metrics_host, .tcp_port = m->cfg.metrics_port,
-		.userdata = m, .max_connections = 64,
+		.routes = metrics_routes,
+		.nroutes = ARRAY_SIZE(metrics_routes),
+		.tcp_host = m->cfg.metrics_host,
+		.tcp_port = m->cfg.metrics_port,
+		.userdata = m,
+		.max_connections = 64,
 		.header_timeout = m->cfg.header_timeout,
 		.per_addr_connections = m->cfg.max_connections_per_address,
 	};
@@ -87,7 +90,8 @@ start_metrics(struct manager *m, struct http_server **ret)
 		return 0;
 	r = http_server_start(&o, ret);
 	if (r < 0) {
-		log_error("cannot listen for metrics address=%s err=%d", m->cfg.metrics_listen, r);
+		log_error("cannot listen for metrics address=%s err=%d",
+			m->cfg.metrics_listen, r);
 		return r;
 	}
 	log_info("metrics listening host=%s port=%u", m->cfg.metrics_host,
@@ -98,14 +102,15 @@ start_metrics(struct manager *m, struct http_server **ret)
 static int
 build_routes(struct http_route **ret, size_t *ret_n)
 {
-	const struct { const struct http_route *r; size_t n; } parts[] = {
+	const struct {
+		const struct http_route *r;
+		size_t n;
+	} parts[] = {
 		{ misc_routes, ARRAY_SIZE(misc_routes) },
 		{ auth_routes, auth_routes_count },
 		{ storage_routes, storage_routes_count },
-		{ volume_routes, volume_routes_count },
-		{ vm_routes, vm_routes_count },
-		{ image_routes, image_routes_count },
-		{ host_routes, host_routes_count },
+		{ volume_routes, volume_routes_count }, { vm_routes, vm_routes_count },
+		{ image_routes, image_routes_count }, { host_routes, host_routes_count },
 		{ ui_routes, ui_routes_count }, /* prefix routes: keep last */
 	};
 	size_t total = 0, k = 0;
@@ -184,7 +189,7 @@ setup_agent(struct manager *m)
 	int r;
 
 	if (m->cfg.agent_token_file[0] &&
-	    (r = read_token(m->cfg.agent_token_file, token, sizeof token)) < 0) {
+		(r = read_token(m->cfg.agent_token_file, token, sizeof token)) < 0) {
 		log_error("cannot read agent token file path=%s err=%d",
 			m->cfg.agent_token_file, r);
 		return r;
@@ -215,7 +220,8 @@ setup_db(struct manager *m)
 		log_error("database migration failed err=%d", r);
 		return r;
 	}
-	log_info("database ready engine=%s migrations_applied=%u", db_engine(m->db), applied);
+	log_info("database ready engine=%s migrations_applied=%u", db_engine(m->db),
+		applied);
 	return 0;
 }
 
@@ -297,9 +303,12 @@ main(int argc, char **argv)
 	if (r < 0)
 		return 1;
 	struct http_server_opts o = {
-		.routes = routes, .nroutes = nroutes,
-		.tcp_host = m.cfg.listen_host, .tcp_port = m.cfg.listen_port,
-		.auth = mgr_auth_hook, .userdata = &m,
+		.routes = routes,
+		.nroutes = nroutes,
+		.tcp_host = m.cfg.listen_host,
+		.tcp_port = m.cfg.listen_port,
+		.auth = mgr_auth_hook,
+		.userdata = &m,
 		.max_connections = m.cfg.max_connections,
 		.header_timeout = m.cfg.header_timeout,
 		.per_addr_connections = m.cfg.max_connections_per_address,

@@ -162,16 +162,28 @@ test_real_query(void **state)
 
 	assert_int_equal(db_open("sqlite::memory:", &db), 0);
 	assert_int_equal(db_migrate(db, db_migrations, db_migrations_count, NULL), 0);
-	assert_int_equal(db_exec(db, "INSERT INTO backends (id, name, kind, config,"
-		" has_password, is_default, created_at, updated_at) VALUES ('b', 'b',"
-		" 'localfile', '{}', 0, 1, 1, 1)", 0, NULL, NULL), 0);
+	assert_int_equal(
+		db_exec(db,
+			"INSERT INTO backends (id, name, kind, config,"
+			" has_password, is_default, created_at, updated_at) VALUES ('b', 'b',"
+			" 'localfile', '{}', 0, 1, 1, 1)",
+			0, NULL, NULL),
+		0);
 	/* image_id, backend_id, host_id and error NULL. */
-	assert_int_equal(db_exec(db, "INSERT INTO vms (id, name, vcpus, memory_mib, state,"
-		" kernel, initrd, created_at, updated_at) VALUES ('vm', 'n', 3, 128,"
-		" 'stopped', 'k', '', 7, 8)", 0, NULL, NULL), 0);
-	assert_int_equal(db_exec(db, "INSERT INTO volumes (id, backend_id, vm_id, path,"
-		" size_bytes, allocated_bytes, state, created_at) VALUES ('vol', 'b', 'vm',"
-		" '/x', 4096, NULL, 'provisioning', 9)", 0, NULL, NULL), 0);
+	assert_int_equal(
+		db_exec(db,
+			"INSERT INTO vms (id, name, vcpus, memory_mib, state,"
+			" kernel, initrd, created_at, updated_at) VALUES ('vm', 'n', 3, 128,"
+			" 'stopped', 'k', '', 7, 8)",
+			0, NULL, NULL),
+		0);
+	assert_int_equal(
+		db_exec(db,
+			"INSERT INTO volumes (id, backend_id, vm_id, path,"
+			" size_bytes, allocated_bytes, state, created_at) VALUES ('vol', 'b', 'vm',"
+			" '/x', 4096, NULL, 'provisioning', 9)",
+			0, NULL, NULL),
+		0);
 	assert_int_equal(db_query(db, "SELECT " VM_ROW_COLS " FROM vms", 0, NULL, &vms), 0);
 	assert_int_equal(vm_row_read(&vms, 0, &v), 0);
 	assert_string_equal(v.id, "vm");
@@ -186,8 +198,8 @@ test_real_query(void **state)
 	assert_false(v.has_error);
 	assert_int_equal(v.created_at, 7);
 	assert_int_equal(v.updated_at, 8);
-	assert_int_equal(db_query(db, "SELECT " VOLUME_ROW_COLS " FROM volumes", 0, NULL,
-		&vols), 0);
+	assert_int_equal(
+		db_query(db, "SELECT " VOLUME_ROW_COLS " FROM volumes", 0, NULL, &vols), 0);
 	assert_int_equal(volume_row_read(&vols, 0, &vol), 0);
 	assert_string_equal(vol.id, "vol");
 	assert_string_equal(vol.backend_id, "b");

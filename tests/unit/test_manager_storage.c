@@ -27,9 +27,9 @@ struct fake_cfg {
 static struct {
 	int create, destroy, rotate, reconfigure, capacity, capacity_remount;
 	int fail_create, fail_rotate, fail_reconfigure; /* -errno to return */
-	int capacity_enoent;       /* answer -ENOENT this many times */
-	char last_secret[64];      /* password of the last create/rotate */
-	struct fake_cfg reconf_to; /* new_cfg of the last reconfigure */
+	int capacity_enoent;        /* answer -ENOENT this many times */
+	char last_secret[64];       /* password of the last create/rotate */
+	struct fake_cfg reconf_to;  /* new_cfg of the last reconfigure */
 	struct manager *dup_name_m; /* create inserts a row named "dup" */
 } fake;
 
@@ -45,17 +45,19 @@ fake_parse(const struct backend_env *env, enum parse_mode mode, json_t *config,
 	if (base)
 		*c = *(const struct fake_cfg *)base;
 	if (json_get_string(config, "host", &host, err) < 0 ||
-	    json_get_string(config, "user", &user, err) < 0 ||
-	    json_get_string(config, "password", &pw, err) < 0)
+		json_get_string(config, "user", &user, err) < 0 ||
+		json_get_string(config, "password", &pw, err) < 0)
 		return -EINVAL;
 	if (host)
 		snprintf(c->host, sizeof c->host, "%s", host);
 	if (user)
 		snprintf(c->user, sizeof c->user, "%s", user);
 	if (!c->host[0])
-		return nq_error_set(err, "missing_field", "config.host", "host is required");
+		return nq_error_set(err, "missing_field", "config.host",
+			"host is required");
 	if (pw && mode != PARSE_CREATE)
-		return nq_error_set(err, "invalid_field", "config.password", "no password here");
+		return nq_error_set(err, "invalid_field", "config.password",
+			"no password here");
 	if (pw && secret_new(pw, strlen(pw), ret_secret) < 0)
 		return -ENOMEM;
 	return 0;
@@ -78,13 +80,15 @@ fake_uses_password(const void *cfg)
 static bool
 fake_mount_differs(const void *a, const void *b)
 {
-	return strcmp(((const struct fake_cfg *)a)->host, ((const struct fake_cfg *)b)->host);
+	return strcmp(((const struct fake_cfg *)a)->host,
+		((const struct fake_cfg *)b)->host);
 }
 
 static bool
 fake_creds_differ(const void *a, const void *b)
 {
-	return strcmp(((const struct fake_cfg *)a)->user, ((const struct fake_cfg *)b)->user);
+	return strcmp(((const struct fake_cfg *)a)->user,
+		((const struct fake_cfg *)b)->user);
 }
 
 static int
@@ -93,16 +97,22 @@ fake_create(const struct backend_env *env, const char *id, const void *cfg,
 {
 	(void)env, (void)id, (void)cfg;
 	fake.create++;
-	snprintf(fake.last_secret, sizeof fake.last_secret, "%s", secret ? secret->buf : "");
+	snprintf(fake.last_secret, sizeof fake.last_secret, "%s",
+		secret ? secret->buf : "");
 	if (fake.dup_name_m) {
 		/* Another create won the race for the name after our check. */
 		const char *p[] = { "racer", "dup" };
-		assert_int_equal(db_exec(fake.dup_name_m->db, "INSERT INTO backends (id, name,"
-			" kind, config, has_password, is_default, created_at, updated_at)"
-			" VALUES ($1, $2, 'fake', '{}', 0, 0, 1, 1)", 2, p, NULL), 0);
+		assert_int_equal(
+			db_exec(fake.dup_name_m->db,
+				"INSERT INTO backends (id, name,"
+				" kind, config, has_password, is_default, created_at, updated_at)"
+				" VALUES ($1, $2, 'fake', '{}', 0, 0, 1, 1)",
+				2, p, NULL),
+			0);
 	}
 	if (fake.fail_create)
-		return nq_error_setr(err, fake.fail_create, "smb_auth_failed", NULL, "refused");
+		return nq_error_setr(err, fake.fail_create, "smb_auth_failed", NULL,
+			"refused");
 	return 0;
 }
 
@@ -230,8 +240,12 @@ row_of(struct manager *m, const char *id, char *buf, size_t sz)
 	_cleanup_(db_rows_release) struct db_rows rows = { 0 };
 	const char *p[] = { id };
 
-	assert_int_equal(db_query(m->db, "SELECT name, config, has_password, is_default"
-		" FROM backends WHERE id = $1", 1, p, &rows), 0);
+	assert_int_equal(
+		db_query(m->db,
+			"SELECT name, config, has_password, is_default"
+			" FROM backends WHERE id = $1",
+			1, p, &rows),
+		0);
 	if (rows.nrows == 0) {
 		buf[0] = '\0';
 		return;
@@ -245,9 +259,13 @@ add_volume(struct manager *m, const char *vid, const char *backend_id)
 {
 	const char *p[] = { vid, backend_id };
 
-	assert_int_equal(db_exec(m->db, "INSERT INTO volumes (id, backend_id, vm_id, path,"
-		" size_bytes, allocated_bytes, state, created_at) VALUES ($1, $2, NULL, '/v',"
-		" 10, NULL, 'ready', 1)", 2, p, NULL), 0);
+	assert_int_equal(
+		db_exec(m->db,
+			"INSERT INTO volumes (id, backend_id, vm_id, path,"
+			" size_bytes, allocated_bytes, state, created_at) VALUES ($1, $2, NULL, '/v',"
+			" 10, NULL, 'ready', 1)",
+			2, p, NULL),
+		0);
 }
 
 static void
@@ -266,8 +284,12 @@ test_create_publishes_and_stores(void **state)
 	struct registry_item it = { 0 };
 	char id[BACKEND_ID_MAX + 1], row[512], def[BACKEND_ID_MAX + 1];
 
-	assert_int_equal(create(m, "nas", "{\"host\":\"h1\",\"user\":\"bob\","
-		"\"password\":\"s3cret\"}", id, &err), 0);
+	assert_int_equal(
+		create(m, "nas",
+			"{\"host\":\"h1\",\"user\":\"bob\","
+			"\"password\":\"s3cret\"}",
+			id, &err),
+		0);
 	assert_int_equal(fake.create, 1);
 	assert_string_equal(fake.last_secret, "s3cret");
 	row_of(m, id, row, sizeof row);
@@ -292,8 +314,8 @@ test_create_default_moves_flag(void **state)
 	struct nq_error err = { 0 };
 	char id[BACKEND_ID_MAX + 1], row[512], def[BACKEND_ID_MAX + 1];
 	json_t *j = cfg_json("{\"host\":\"h\"}");
-	struct backend_create bc = { .name = "d", .ops = &fake_ops, .config = j,
-		.make_default = true };
+	struct backend_create
+		bc = { .name = "d", .ops = &fake_ops, .config = j, .make_default = true };
 
 	assert_int_equal(storage_create(m, &bc, id, &err), 0);
 	json_decref(j);
@@ -454,8 +476,10 @@ test_update_rotation_refused_changes_nothing(void **state)
 	struct backend_update bu = { .rotate_password = "new-pw" };
 	struct backend *b0, *b1;
 
-	assert_int_equal(create(m, "r", "{\"host\":\"h\",\"user\":\"u\",\"password\":\"old\"}",
-		id, &err), 0);
+	assert_int_equal(
+		create(m, "r", "{\"host\":\"h\",\"user\":\"u\",\"password\":\"old\"}", id,
+			&err),
+		0);
 	row_of(m, id, before, sizeof before);
 	b0 = registry_get(m->reg, id);
 	fake.fail_rotate = -EACCES;
@@ -532,8 +556,12 @@ test_update_db_failure_switches_back(void **state)
 
 	assert_int_equal(create(m, "sw", "{\"host\":\"h1\"}", id, &err), 0);
 	/* A trigger makes the row's UPDATE fail (an engine error). */
-	assert_int_equal(db_exec(m->db, "CREATE TRIGGER no_update BEFORE UPDATE ON backends"
-		" BEGIN SELECT RAISE(ABORT, 'refused'); END", 0, NULL, NULL), 0);
+	assert_int_equal(
+		db_exec(m->db,
+			"CREATE TRIGGER no_update BEFORE UPDATE ON backends"
+			" BEGIN SELECT RAISE(ABORT, 'refused'); END",
+			0, NULL, NULL),
+		0);
 	assert_true(storage_update(m, id, &bu, &err) < 0);
 	assert_string_equal(err.code, "internal_error");
 	assert_int_equal(fake.reconfigure, 2);
@@ -588,9 +616,13 @@ test_load_skips_unknown_kind(void **state)
 	struct registry *reg;
 	char def[BACKEND_ID_MAX + 1];
 
-	assert_int_equal(db_exec(m->db, "INSERT INTO backends (id, name, kind, config,"
-		" has_password, is_default, created_at, updated_at) VALUES ('x', 'x', 'fake',"
-		" '{}', 0, 0, 1, 1)", 0, NULL, NULL), 0);
+	assert_int_equal(
+		db_exec(m->db,
+			"INSERT INTO backends (id, name, kind, config,"
+			" has_password, is_default, created_at, updated_at) VALUES ('x', 'x', 'fake',"
+			" '{}', 0, 0, 1, 1)",
+			0, NULL, NULL),
+		0);
 	assert_int_equal(registry_new(&reg), 0);
 	registry_free(m->reg);
 	m->reg = reg;

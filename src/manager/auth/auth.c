@@ -72,15 +72,15 @@ auth_new_uuid(char out[AUTH_UUID_LEN + 1])
 	u[8] = (unsigned char)((u[8] & 0x3f) | 0x80);
 	snprintf(out, AUTH_UUID_LEN + 1,
 		"%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
-		u[0], u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10],
-		u[11], u[12], u[13], u[14], u[15]);
+		u[0], u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11],
+		u[12], u[13], u[14], u[15]);
 }
 
 void
 auth_new_password(char *out, size_t len)
 {
-	static const char alphabet[] =
-		"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789";
+	static const char
+		alphabet[] = "ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789";
 
 	for (size_t i = 0; i < len; i++)
 		out[i] = alphabet[randombytes_uniform(sizeof alphabet - 1)];

@@ -5,8 +5,7 @@
 #include <string.h>
 
 void
-ratelimit_init(struct ratelimit *rl, unsigned max_failures, time_t window,
-	time_t lockout)
+ratelimit_init(struct ratelimit *rl, unsigned max_failures, time_t window, time_t lockout)
 {
 	memset(rl, 0, sizeof *rl);
 	rl->max_failures = max_failures ? max_failures : 1;
@@ -18,8 +17,8 @@ static const struct rl_slot *
 lookup(const struct ratelimit *rl, const char *key)
 {
 	for (size_t i = 0; i < RATELIMIT_SLOTS; i++)
-		if (rl->slots[i].key[0] && strncmp(rl->slots[i].key, key,
-						   RATELIMIT_KEY_MAX - 1) == 0)
+		if (rl->slots[i].key[0] &&
+			strncmp(rl->slots[i].key, key, RATELIMIT_KEY_MAX - 1) == 0)
 			return &rl->slots[i];
 	return NULL;
 }

@@ -26,7 +26,8 @@ auth_bootstrap(struct manager *m)
 	 * /proc/<pid>/environ shows. */
 	if (env && *env) {
 		if (strlen(env) > AUTH_PASSWORD_MAX) {
-			log_error("NQRUST_ADMIN_PASSWORD is longer than %d bytes", AUTH_PASSWORD_MAX);
+			log_error("NQRUST_ADMIN_PASSWORD is longer than %d bytes",
+				AUTH_PASSWORD_MAX);
 			return -EINVAL;
 		}
 		snprintf(pw, sizeof pw, "%s", env);
@@ -52,8 +53,10 @@ auth_bootstrap(struct manager *m)
 	auth_new_uuid(id);
 	snprintf(now, sizeof now, "%lld", (long long)time(NULL));
 	const char *p[] = { id, ADMIN_USER, hash, now };
-	r = db_exec(m->db, "INSERT INTO users (id, username, password_hash, created_at)"
-		" VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING", 4, p, NULL);
+	r = db_exec(m->db,
+		"INSERT INTO users (id, username, password_hash, created_at)"
+		" VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+		4, p, NULL);
 	if (r < 0)
 		goto out;
 	if (generated) {
@@ -79,15 +82,15 @@ sessions_check_password(struct manager *m, const char *username, const char *pw,
 	bool ok;
 	int r;
 
-	r = db_query(m->db, "SELECT id, password_hash FROM users WHERE username = $1",
-		1, p, &rows);
+	r = db_query(m->db, "SELECT id, password_hash FROM users WHERE username = $1", 1,
+		p, &rows);
 	if (r < 0)
 		return r;
 	sem_wait(&m->hash_slots);
 	/* Verify against a dummy hash for unknown users, so timing does not
 	 * tell which usernames exist. */
-	ok = auth_verify_password(rows.nrows ? db_rows_get(&rows, 0, 1) : m->dummy_hash, pw,
-		strlen(pw));
+	ok = auth_verify_password(rows.nrows ? db_rows_get(&rows, 0, 1) : m->dummy_hash,
+		pw, strlen(pw));
 	sem_post(&m->hash_slots);
 	if (!ok || rows.nrows == 0)
 		return -EACCES;
@@ -142,8 +145,10 @@ sessions_create(struct manager *m, const char *user_id, time_t t,
 	const char *p[] = { tid, user_id, th, ch, now, exp };
 	(void)db_exec(m->db, "DELETE FROM api_tokens WHERE expires_at < $1", 1,
 		(const char *[]){ now }, NULL);
-	return db_exec(m->db, "INSERT INTO api_tokens (id, user_id, token_hash, csrf_hash,"
-		" created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)", 6, p, NULL);
+	return db_exec(m->db,
+		"INSERT INTO api_tokens (id, user_id, token_hash, csrf_hash,"
+		" created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)",
+		6, p, NULL);
 }
 
 void
@@ -165,11 +170,14 @@ sessions_lookup(struct manager *m, const char *token,
 
 	auth_digest(token, th);
 	snprintf(now, sizeof now, "%lld", (long long)time(NULL));
-	if (db_query(m->db, "SELECT csrf_hash FROM api_tokens WHERE token_hash = $1"
-		    " AND expires_at > $2", 2, (const char *[]){ th, now }, &rows) < 0)
+	if (db_query(m->db,
+		    "SELECT csrf_hash FROM api_tokens WHERE token_hash = $1"
+		    " AND expires_at > $2",
+		    2, (const char *[]){ th, now }, &rows) < 0)
 		return -EIO;
 	if (rows.nrows == 0)
 		return -ENOENT;
-	snprintf(ret_csrf_digest, AUTH_DIGEST_LEN + 1, "%s", db_rows_get(&rows, 0, 0) ?: "");
+	snprintf(ret_csrf_digest, AUTH_DIGEST_LEN + 1, "%s",
+		db_rows_get(&rows, 0, 0) ?: "");
 	return 0;
 }

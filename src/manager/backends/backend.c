@@ -26,7 +26,8 @@ get_u64(json_t *o, const char *k)
 	json_t *v = json_object_get(o, k);
 
 	return json_is_integer(v) && json_integer_value(v) >= 0
-		       ? (uint64_t)json_integer_value(v) : 0;
+		       ? (uint64_t)json_integer_value(v)
+		       : 0;
 }
 
 /* size_bytes and allocated_bytes (null: unknown) of an agent's volume. */
@@ -95,8 +96,10 @@ backend_agent_volume_create(const struct backend_env *env, const char *kind,
 	/* A clone moves the image's data: not bounded by the short call
 	 * timeout (VM provisioning runs in a background worker). */
 	r = agent_call(env->agent, "POST", path, body, strlen(body),
-		env->provision_timeout_ms > 0 ? env->provision_timeout_ms
-					      : env->call_timeout_ms, &rep, err);
+		env->provision_timeout_ms > 0
+			? env->provision_timeout_ms
+			: env->call_timeout_ms,
+		&rep, err);
 	if (r >= 0) {
 		const char *p = json_string_value(json_object_get(rep.json, "path"));
 		snprintf(ret->path, sizeof ret->path, "%s", p ? p : "");
@@ -107,9 +110,8 @@ backend_agent_volume_create(const struct backend_env *env, const char *kind,
 }
 
 int
-backend_agent_volume_find(const struct backend_env *env, const char *kind,
-	const char *id, const char *volume_id, struct volume_info *ret,
-	struct nq_error *err)
+backend_agent_volume_find(const struct backend_env *env, const char *kind, const char *id,
+	const char *volume_id, struct volume_info *ret, struct nq_error *err)
 {
 	struct agent_reply rep = { 0 };
 	char path[160];
@@ -123,7 +125,8 @@ backend_agent_volume_find(const struct backend_env *env, const char *kind,
 		r = 0; /* the host does not know the backend: no volume there */
 	else if (r >= 0)
 		json_array_foreach(rep.json, i, v) {
-			const char *vid = json_string_value(json_object_get(v, "volume_id"));
+			const char *vid = json_string_value(json_object_get(v,
+				"volume_id"));
 			const char *p = json_string_value(json_object_get(v, "path"));
 			if (!vid || strcmp(vid, volume_id) != 0)
 				continue;
@@ -145,7 +148,8 @@ backend_agent_volume_delete(const struct backend_env *env, const char *kind,
 	int r;
 
 	snprintf(path, sizeof path, "/v1/storage/%s/volumes/%s/%s", kind, id, volume_id);
-	r = agent_call(env->agent, "DELETE", path, NULL, 0, env->call_timeout_ms, &rep, err);
+	r = agent_call(env->agent, "DELETE", path, NULL, 0, env->call_timeout_ms, &rep,
+		err);
 	if (r < 0 && rep.status == 404)
 		r = 0; /* the host does not know the backend: nothing to delete */
 	agent_reply_release(&rep);

@@ -19,9 +19,9 @@
 /* Process-wide settings the kinds need. */
 struct backend_env {
 	struct agent_client *agent;
-	long call_timeout_ms;       /* mounts/probes */
-	long provision_timeout_ms;  /* a volume clone: multi-GB images take a while */
-	long status_timeout_ms;     /* capacity for status: short */
+	long call_timeout_ms;      /* mounts/probes */
+	long provision_timeout_ms; /* a volume clone: multi-GB images take a while */
+	long status_timeout_ms;    /* capacity for status: short */
 };
 
 struct capacity {
@@ -48,9 +48,9 @@ struct backend_ops {
 	 * config in PARSE_UPDATE, NULL otherwise. A password in the config
 	 * (PARSE_CREATE) is returned in *ret_secret (caller frees), else NULL.
 	 * Field names in errors are "config.<key>". */
-	int (*parse)(const struct backend_env *env, enum parse_mode mode,
-		json_t *config, const void *base, void *ret_cfg,
-		struct secret **ret_secret, struct nq_error *err);
+	int (*parse)(const struct backend_env *env, enum parse_mode mode, json_t *config,
+		const void *base, void *ret_cfg, struct secret **ret_secret,
+		struct nq_error *err);
 	/* New reference; no secret in it. */
 	json_t *(*to_json)(const struct backend_env *env, const void *cfg);
 	/* True when the config authenticates with a password. */
@@ -76,9 +76,8 @@ struct backend_ops {
 	/* Capacity for status; must answer within env->status_timeout_ms.
 	 * -ENOENT when the host does not know the backend (the agent
 	 * restarted); with may_remount the kind then re-establishes it. */
-	int (*capacity)(const struct backend_env *env, const char *id,
-		const void *cfg, bool may_remount, struct capacity *ret,
-		struct nq_error *err);
+	int (*capacity)(const struct backend_env *env, const char *id, const void *cfg,
+		bool may_remount, struct capacity *ret, struct nq_error *err);
 	/* Empty sparse volume of size_bytes (image == NULL), or a clone. */
 	int (*provision_volume)(const struct backend_env *env, const char *id,
 		const void *cfg, const char *volume_id, const char *image,
@@ -87,8 +86,8 @@ struct backend_ops {
 		const void *cfg, const char *volume_id, struct nq_error *err);
 	/* Forget the backend on the host: clear credentials, drop the mount.
 	 * Files on the storage are left alone. */
-	int (*destroy)(const struct backend_env *env, const char *id,
-		const void *cfg, struct nq_error *err);
+	int (*destroy)(const struct backend_env *env, const char *id, const void *cfg,
+		struct nq_error *err);
 };
 
 extern const struct backend_ops backend_localfile_ops;
@@ -100,8 +99,8 @@ typedef int (*backend_reattach_fn)(const struct backend_env *env, const char *id
 	const void *cfg, struct nq_error *err);
 /* GET path (a capacity route). On 404 the host does not know the backend:
  * -ENOENT, or with may_remount, reattach and ask again. */
-int backend_agent_capacity(const struct backend_env *env, const char *path,
-	const char *id, const void *cfg, bool may_remount, backend_reattach_fn reattach,
+int backend_agent_capacity(const struct backend_env *env, const char *path, const char *id,
+	const void *cfg, bool may_remount, backend_reattach_fn reattach,
 	struct capacity *ret, struct nq_error *err);
 /* POST /v1/storage/<kind>/volumes under the provisioning timeout. */
 int backend_agent_volume_create(const struct backend_env *env, const char *kind,

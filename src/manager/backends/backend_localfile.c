@@ -22,8 +22,7 @@ struct localfile_cfg {
 
 static int
 lf_parse(const struct backend_env *env, enum parse_mode mode, json_t *config,
-	const void *base, void *ret_cfg, struct secret **ret_secret,
-	struct nq_error *err)
+	const void *base, void *ret_cfg, struct secret **ret_secret, struct nq_error *err)
 {
 	struct localfile_cfg c = { 0 };
 	const char *key;
@@ -35,14 +34,16 @@ lf_parse(const struct backend_env *env, enum parse_mode mode, json_t *config,
 	if (base)
 		c = *(const struct localfile_cfg *)base;
 	if (config && !json_is_object(config))
-		return nq_error_set(err, "invalid_field", "config", "config must be an object");
+		return nq_error_set(err, "invalid_field", "config",
+			"config must be an object");
 	json_object_foreach(config, key, val) {
 		if (strcmp(key, "path") != 0) {
 			char field[64];
 			snprintf(field, sizeof field, "config.%.40s", key);
 			return nq_error_set(err, "unknown_field", field,
 				"unknown field '%s' (a localfile backend takes only "
-				"config.path)", field);
+				"config.path)",
+				field);
 		}
 		if (json_is_null(val) || (json_is_string(val) && !*json_string_value(val))) {
 			c.path[0] = '\0';
@@ -85,7 +86,7 @@ static bool
 lf_differs(const void *a, const void *b)
 {
 	return strcmp(((const struct localfile_cfg *)a)->path,
-		      ((const struct localfile_cfg *)b)->path) != 0;
+		       ((const struct localfile_cfg *)b)->path) != 0;
 }
 
 static bool
@@ -156,8 +157,8 @@ lf_reconfigure(const struct backend_env *env, const char *id, const void *old_cf
 
 	/* A refused path leaves the old registration as it was. */
 	if (r < 0 && attach(env, id, old_cfg, &ignore) < 0)
-		log_warn("cannot restore the localfile registration backend=%s code=%s", id,
-			ignore.code);
+		log_warn("cannot restore the localfile registration backend=%s code=%s",
+			id, ignore.code);
 	return r;
 }
 
@@ -210,7 +211,8 @@ lf_destroy(const struct backend_env *env, const char *id, const void *cfg,
 
 	/* The files stay where they are; the host forgets the directory. */
 	snprintf(path, sizeof path, "/v1/storage/localfile/backends/%s", id);
-	r = agent_call(env->agent, "DELETE", path, NULL, 0, env->call_timeout_ms, &rep, err);
+	r = agent_call(env->agent, "DELETE", path, NULL, 0, env->call_timeout_ms, &rep,
+		err);
 	agent_reply_release(&rep);
 	return r;
 }

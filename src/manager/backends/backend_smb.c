@@ -36,12 +36,14 @@ set_field(const char *key, const char *v, struct smb_cfg *c, struct nq_error *er
 	snprintf(field, sizeof field, "config.%s", key);
 	if (strcmp(key, "server") == 0) {
 		if (!*v)
-			return nq_error_set(err, "missing_field", field, "%s is required", field);
+			return nq_error_set(err, "missing_field", field, "%s is required",
+				field);
 		return validate_server(field, v, c->server, sizeof c->server, err);
 	}
 	if (strcmp(key, "share") == 0) {
 		if (!*v)
-			return nq_error_set(err, "missing_field", field, "%s is required", field);
+			return nq_error_set(err, "missing_field", field, "%s is required",
+				field);
 		r = validate_share(field, v, err);
 		if (r >= 0)
 			snprintf(c->share, sizeof c->share, "%s", v);
@@ -81,7 +83,8 @@ set_field(const char *key, const char *v, struct smb_cfg *c, struct nq_error *er
 		r = mount_opts_join(&o, c->mount_options, sizeof c->mount_options);
 		mount_opts_release(&o);
 		if (r < 0)
-			return nq_error_set(err, "invalid_field", field, "%s is too long", field);
+			return nq_error_set(err, "invalid_field", field, "%s is too long",
+				field);
 		return 0;
 	}
 	if (strcmp(key, "mount_base") == 0) {
@@ -90,7 +93,8 @@ set_field(const char *key, const char *v, struct smb_cfg *c, struct nq_error *er
 			return 0;
 		}
 		if (strlen(v) >= sizeof c->mount_base)
-			return nq_error_set(err, "invalid_field", field, "%s is too long", field);
+			return nq_error_set(err, "invalid_field", field, "%s is too long",
+				field);
 		r = validate_path_under(field, v, "/", err);
 		if (r >= 0)
 			snprintf(c->mount_base, sizeof c->mount_base, "%s", v);
@@ -101,8 +105,7 @@ set_field(const char *key, const char *v, struct smb_cfg *c, struct nq_error *er
 
 static int
 smb_parse(const struct backend_env *env, enum parse_mode mode, json_t *config,
-	const void *base, void *ret_cfg, struct secret **ret_secret,
-	struct nq_error *err)
+	const void *base, void *ret_cfg, struct secret **ret_secret, struct nq_error *err)
 {
 	struct smb_cfg c = { 0 };
 	struct secret *pw = NULL;
@@ -115,7 +118,8 @@ smb_parse(const struct backend_env *env, enum parse_mode mode, json_t *config,
 	if (base)
 		c = *(const struct smb_cfg *)base;
 	if (config && !json_is_object(config))
-		return nq_error_set(err, "invalid_field", "config", "config must be an object");
+		return nq_error_set(err, "invalid_field", "config",
+			"config must be an object");
 	json_object_foreach(config, key, val) {
 		char field[64];
 		bool known = false;
@@ -124,11 +128,13 @@ smb_parse(const struct backend_env *env, enum parse_mode mode, json_t *config,
 			known |= strcmp(*k, key) == 0;
 		snprintf(field, sizeof field, "config.%.40s", key);
 		if (!known) {
-			r = nq_error_set(err, "unknown_field", field, "unknown field '%s'", field);
+			r = nq_error_set(err, "unknown_field", field, "unknown field '%s'",
+				field);
 			goto fail;
 		}
 		if (!json_is_null(val) && !json_is_string(val)) {
-			r = nq_error_set(err, "invalid_field", field, "%s must be a string", field);
+			r = nq_error_set(err, "invalid_field", field,
+				"%s must be a string", field);
 			goto fail;
 		}
 		const char *v = json_is_null(val) ? "" : json_string_value(val);
@@ -160,11 +166,13 @@ smb_parse(const struct backend_env *env, enum parse_mode mode, json_t *config,
 			goto fail;
 	}
 	if (!c.server[0]) {
-		r = nq_error_set(err, "missing_field", "config.server", "config.server is required");
+		r = nq_error_set(err, "missing_field", "config.server",
+			"config.server is required");
 		goto fail;
 	}
 	if (!c.share[0]) {
-		r = nq_error_set(err, "missing_field", "config.share", "config.share is required");
+		r = nq_error_set(err, "missing_field", "config.share",
+			"config.share is required");
 		goto fail;
 	}
 	if (mode == PARSE_CREATE && c.username[0] && !pw) {
@@ -196,12 +204,10 @@ smb_to_json(const struct backend_env *env, const void *cfg)
 	const struct smb_cfg *c = cfg;
 	(void)env;
 
-	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}",
-		"server", c->server, "share", c->share, "username", c->username,
-		"domain", c->domain,
-		"smb_version", c->smb_version[0] ? c->smb_version : "default",
-		"subdir", c->subdir, "mount_options", c->mount_options,
-		"mount_base", c->mount_base);
+	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "server", c->server,
+		"share", c->share, "username", c->username, "domain", c->domain,
+		"smb_version", c->smb_version[0] ? c->smb_version : "default", "subdir",
+		c->subdir, "mount_options", c->mount_options, "mount_base", c->mount_base);
 }
 
 static bool
@@ -233,9 +239,8 @@ smb_creds_differ(const void *a, const void *b)
 /* ---- agent calls -------------------------------------------------------- */
 
 static int
-call(const struct backend_env *env, const char *method, const char *path,
-	const char *body, long timeout_ms, struct agent_reply *rep,
-	struct nq_error *err)
+call(const struct backend_env *env, const char *method, const char *path, const char *body,
+	long timeout_ms, struct agent_reply *rep, struct nq_error *err)
 {
 	return agent_call(env->agent, method, path, body, body ? strlen(body) : 0,
 		timeout_ms, rep, err);
@@ -251,8 +256,8 @@ add_member(struct nq_buf *b, const char *key, const char *value)
 }
 
 static int
-put_credentials(const struct backend_env *env, const char *id,
-	const struct smb_cfg *c, const struct secret *pw, struct nq_error *err)
+put_credentials(const struct backend_env *env, const char *id, const struct smb_cfg *c,
+	const struct secret *pw, struct nq_error *err)
 {
 	/* The only copy of the password outside its struct secret: a wiping
 	 * buffer, cleared on every growth and when it goes out of scope. */
@@ -289,7 +294,7 @@ delete_credentials(const struct backend_env *env, const char *id)
 
 	snprintf(path, sizeof path, "/v1/storage/smb/credentials/%s", id);
 	if (call(env, "DELETE", path, NULL, env->call_timeout_ms, &rep, &e) < 0 &&
-	    rep.status != 404)
+		rep.status != 404)
 		log_warn("cannot delete credentials backend=%s code=%s", id, e.code);
 	agent_reply_release(&rep);
 }
@@ -318,11 +323,13 @@ post_mount(const struct backend_env *env, const char *id, const struct smb_cfg *
 	json_t *o;
 	int r;
 
-	o = json_pack("{s:s, s:s, s:s}", "backend_id", id, "server", c->server,
-		"share", c->share);
+	o = json_pack("{s:s, s:s, s:s}", "backend_id", id, "server", c->server, "share",
+		c->share);
 	if (!o)
 		return nq_error_setr(err, -ENOMEM, "internal_error", NULL, "out of memory");
-#define OPT(k, v) if ((v)[0]) json_object_set_new(o, k, json_string(v))
+#define OPT(k, v)                                                                         \
+	if ((v)[0])                                                                       \
+	json_object_set_new(o, k, json_string(v))
 	OPT("username", c->username);
 	OPT("domain", c->domain);
 	OPT("smb_version", c->smb_version);

@@ -87,8 +87,8 @@ db_engine(const struct db *db)
 }
 
 int
-db_exec(struct db *db, const char *sql, unsigned nparams,
-	const char *const *params, unsigned long *ret_changes)
+db_exec(struct db *db, const char *sql, unsigned nparams, const char *const *params,
+	unsigned long *ret_changes)
 {
 	int r;
 
@@ -101,8 +101,8 @@ db_exec(struct db *db, const char *sql, unsigned nparams,
 }
 
 int
-db_query(struct db *db, const char *sql, unsigned nparams,
-	const char *const *params, struct db_rows *ret)
+db_query(struct db *db, const char *sql, unsigned nparams, const char *const *params,
+	struct db_rows *ret)
 {
 	int r;
 
@@ -154,8 +154,8 @@ current_version(struct db *db, int *ret)
 	_cleanup_(db_rows_release) struct db_rows rows = { 0 };
 	int r;
 
-	r = db_query(db, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
-		0, NULL, &rows);
+	r = db_query(db, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations", 0,
+		NULL, &rows);
 	if (r < 0)
 		return r;
 	const char *v = db_rows_get(&rows, 0, 0);
@@ -164,8 +164,7 @@ current_version(struct db *db, int *ret)
 }
 
 int
-db_migrate(struct db *db, const struct db_migration *m, size_t n,
-	unsigned *ret_applied)
+db_migrate(struct db *db, const struct db_migration *m, size_t n, unsigned *ret_applied)
 {
 	unsigned applied = 0;
 	int cur, r;
@@ -173,7 +172,8 @@ db_migrate(struct db *db, const struct db_migration *m, size_t n,
 	r = db_exec(db,
 		"CREATE TABLE IF NOT EXISTS schema_migrations ("
 		" version INTEGER PRIMARY KEY, name TEXT NOT NULL,"
-		" applied_at BIGINT NOT NULL)", 0, NULL, NULL);
+		" applied_at BIGINT NOT NULL)",
+		0, NULL, NULL);
 	if (r < 0)
 		return r;
 	r = current_version(db, &cur);
@@ -195,8 +195,10 @@ db_migrate(struct db *db, const struct db_migration *m, size_t n,
 			return r;
 		r = db->ops->exec_script(db->h, m[i].sql);
 		if (r >= 0)
-			r = db_exec(db, "INSERT INTO schema_migrations (version, name,"
-				" applied_at) VALUES ($1, $2, $3)", 3, p, NULL);
+			r = db_exec(db,
+				"INSERT INTO schema_migrations (version, name,"
+				" applied_at) VALUES ($1, $2, $3)",
+				3, p, NULL);
 		if (r >= 0)
 			r = db_commit(db);
 		if (r < 0) {
@@ -205,8 +207,7 @@ db_migrate(struct db *db, const struct db_migration *m, size_t n,
 				m[i].name);
 			return r;
 		}
-		log_info("migration applied version=%d name=%s", m[i].version,
-			m[i].name);
+		log_info("migration applied version=%d name=%s", m[i].version, m[i].name);
 		applied++;
 	}
 	if (ret_applied)

@@ -36,9 +36,8 @@ struct db_ops {
 	int (*exec_script)(void *h, const char *sql);
 	/* One statement with parameters; ret_rows may be NULL (rows are then
 	 * discarded); ret_changes (may be NULL) gets the affected row count. */
-	int (*query)(void *h, const char *sql, unsigned nparams,
-		const char *const *params, struct db_rows *ret_rows,
-		unsigned long *ret_changes);
+	int (*query)(void *h, const char *sql, unsigned nparams, const char *const *params,
+		struct db_rows *ret_rows, unsigned long *ret_changes);
 };
 
 extern const struct db_ops db_sqlite_ops;
@@ -67,10 +66,10 @@ extern const size_t db_migrations_count;
 int db_migrate(struct db *db, const struct db_migration *m, size_t n,
 	unsigned *ret_applied);
 
-int db_exec(struct db *db, const char *sql, unsigned nparams,
-	const char *const *params, unsigned long *ret_changes);
-int db_query(struct db *db, const char *sql, unsigned nparams,
-	const char *const *params, struct db_rows *ret);
+int db_exec(struct db *db, const char *sql, unsigned nparams, const char *const *params,
+	unsigned long *ret_changes);
+int db_query(struct db *db, const char *sql, unsigned nparams, const char *const *params,
+	struct db_rows *ret);
 
 /* Transactions: begin takes the connection lock for this thread until
  * commit or rollback. rollback is safe to call after a failed commit. */

@@ -74,7 +74,8 @@ pg_exec_script(void *h, const char *sql)
 	res = PQexec(h, sql);
 	if (!res)
 		return -ENOMEM;
-	if (PQresultStatus(res) != PGRES_COMMAND_OK && PQresultStatus(res) != PGRES_TUPLES_OK)
+	if (PQresultStatus(res) != PGRES_COMMAND_OK &&
+		PQresultStatus(res) != PGRES_TUPLES_OK)
 		r = map_result(res);
 	PQclear(res);
 	return r;

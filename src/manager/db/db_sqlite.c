@@ -30,8 +30,8 @@ sq_open(const char *url, void **ret_h)
 
 	if (!*path)
 		return -EINVAL;
-	rc = sqlite3_open_v2(path, &h, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-		SQLITE_OPEN_NOMUTEX, NULL);
+	rc = sqlite3_open_v2(path, &h,
+		SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
 	if (rc != SQLITE_OK) {
 		log_error("cannot open sqlite database path=\"%s\" msg=\"%s\"", path,
 			h ? sqlite3_errmsg(h) : "out of memory");
@@ -40,8 +40,10 @@ sq_open(const char *url, void **ret_h)
 	}
 	sqlite3_busy_timeout(h, 5000);
 	sqlite3_extended_result_codes(h, 1);
-	rc = sqlite3_exec(h, "PRAGMA journal_mode=WAL; PRAGMA foreign_keys=ON;"
-		" PRAGMA synchronous=NORMAL; PRAGMA secure_delete=ON;", NULL, NULL, NULL);
+	rc = sqlite3_exec(h,
+		"PRAGMA journal_mode=WAL; PRAGMA foreign_keys=ON;"
+		" PRAGMA synchronous=NORMAL; PRAGMA secure_delete=ON;",
+		NULL, NULL, NULL);
 	if (rc != SQLITE_OK) {
 		int r = map_err(h, rc);
 		sqlite3_close(h);

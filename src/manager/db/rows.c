@@ -8,13 +8,30 @@
 #include "manager/db/rows.h"
 
 enum vm_col {
-	VM_ID, VM_NAME, VM_VCPUS, VM_MEMORY, VM_IMAGE, VM_BACKEND, VM_STATE,
-	VM_HOST, VM_KERNEL, VM_INITRD, VM_ERROR, VM_CREATED, VM_UPDATED,
+	VM_ID,
+	VM_NAME,
+	VM_VCPUS,
+	VM_MEMORY,
+	VM_IMAGE,
+	VM_BACKEND,
+	VM_STATE,
+	VM_HOST,
+	VM_KERNEL,
+	VM_INITRD,
+	VM_ERROR,
+	VM_CREATED,
+	VM_UPDATED,
 	VM_NCOLS
 };
 
 enum volume_col {
-	VOL_ID, VOL_BACKEND, VOL_VM, VOL_PATH, VOL_SIZE, VOL_ALLOCATED, VOL_STATE,
+	VOL_ID,
+	VOL_BACKEND,
+	VOL_VM,
+	VOL_PATH,
+	VOL_SIZE,
+	VOL_ALLOCATED,
+	VOL_STATE,
 	VOL_NCOLS
 };
 
@@ -68,7 +85,7 @@ vm_row_read(const struct db_rows *rows, unsigned i, struct vm_row *ret)
 	struct vm_row v = { 0 };
 
 	if (!rows || rows->ncols != VM_NCOLS || i >= rows->nrows ||
-	    !db_rows_get(rows, i, VM_ID))
+		!db_rows_get(rows, i, VM_ID))
 		return -EPROTO;
 	v.id = text(&c, VM_ID, NULL);
 	v.name = text(&c, VM_NAME, NULL);
@@ -96,7 +113,7 @@ volume_row_read(const struct db_rows *rows, unsigned i, struct volume_row *ret)
 	struct volume_row v = { 0 };
 
 	if (!rows || rows->ncols != VOL_NCOLS || i >= rows->nrows ||
-	    !db_rows_get(rows, i, VOL_ID))
+		!db_rows_get(rows, i, VOL_ID))
 		return -EPROTO;
 	v.id = text(&c, VOL_ID, NULL);
 	v.backend_id = text(&c, VOL_BACKEND, NULL);

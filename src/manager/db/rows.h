@@ -15,7 +15,8 @@
 
 #include "manager/db/db.h"
 
-#define VM_ROW_COLS "id, name, vcpus, memory_mib, image_id, backend_id, state," \
+#define VM_ROW_COLS                                                                       \
+	"id, name, vcpus, memory_mib, image_id, backend_id, state,"                       \
 	" host_id, kernel, initrd, error, created_at, updated_at"
 
 struct vm_row {
@@ -25,11 +26,11 @@ struct vm_row {
 	const char *image_id;   /* "" when NULL */
 	const char *backend_id; /* "" when NULL */
 	const char *state;
-	const char *host_id;    /* "" when NULL (has_host false) */
+	const char *host_id; /* "" when NULL (has_host false) */
 	bool has_host;
 	const char *kernel;
-	const char *initrd;     /* "" when none */
-	const char *error;      /* "" when NULL (has_error false) */
+	const char *initrd; /* "" when none */
+	const char *error;  /* "" when NULL (has_error false) */
 	bool has_error;
 	long long created_at, updated_at;
 };
@@ -37,13 +38,14 @@ struct vm_row {
 /* Row i of a result of SELECT VM_ROW_COLS. */
 int vm_row_read(const struct db_rows *rows, unsigned i, struct vm_row *ret);
 
-#define VOLUME_ROW_COLS "id, backend_id, vm_id, path, size_bytes, allocated_bytes," \
+#define VOLUME_ROW_COLS                                                                   \
+	"id, backend_id, vm_id, path, size_bytes, allocated_bytes,"                       \
 	" state"
 
 struct volume_row {
 	const char *id;
 	const char *backend_id;
-	const char *vm_id;      /* "" when NULL (has_vm false) */
+	const char *vm_id; /* "" when NULL (has_vm false) */
 	bool has_vm;
 	const char *path;
 	uint64_t size_bytes;

@@ -8,17 +8,17 @@
 
 #include "common/http_server.h"
 
-extern const struct http_route auth_routes[];     /* routes_auth.c */
+extern const struct http_route auth_routes[]; /* routes_auth.c */
 extern const size_t auth_routes_count;
-extern const struct http_route storage_routes[];  /* routes_storage.c */
+extern const struct http_route storage_routes[]; /* routes_storage.c */
 extern const size_t storage_routes_count;
-extern const struct http_route volume_routes[];   /* routes_volumes.c */
+extern const struct http_route volume_routes[]; /* routes_volumes.c */
 extern const size_t volume_routes_count;
-extern const struct http_route vm_routes[];       /* routes_vms.c */
+extern const struct http_route vm_routes[]; /* routes_vms.c */
 extern const size_t vm_routes_count;
-extern const struct http_route image_routes[];    /* routes_images.c */
+extern const struct http_route image_routes[]; /* routes_images.c */
 extern const size_t image_routes_count;
-extern const struct http_route host_routes[];     /* routes_hosts.c */
+extern const struct http_route host_routes[]; /* routes_hosts.c */
 extern const size_t host_routes_count;
 /* GET "/", "/index.html", "/assets/…", "/docs/…" (routes_ui.c): prefix
  * routes, list them last. */

@@ -44,12 +44,14 @@ reply_session(struct manager *m, struct http_response *resp, const char *usernam
 		http_reply_errorf(resp, "internal_error", NULL, "database error");
 		return;
 	}
-	http_reply_json(resp, 200, json_pack("{s:s, s:s, s:I, s:s}", "token", token,
-		"csrf_token", csrf, "expires_at", (json_int_t)(t + m->cfg.token_ttl),
-		"username", username));
+	http_reply_json(resp, 200,
+		json_pack("{s:s, s:s, s:I, s:s}", "token", token, "csrf_token", csrf,
+			"expires_at", (json_int_t)(t + m->cfg.token_ttl), "username",
+			username));
 	if (asprintf(&resp->extra_headers,
 		    "Set-Cookie: " AUTH_COOKIE_NAME "=%s; Path=/; HttpOnly; SameSite=Strict;"
-		    " Max-Age=%u\n", token, m->cfg.token_ttl) < 0)
+		    " Max-Age=%u\n",
+		    token, m->cfg.token_ttl) < 0)
 		resp->extra_headers = NULL;
 	explicit_bzero(token, sizeof token);
 	explicit_bzero(csrf, sizeof csrf);
@@ -57,8 +59,8 @@ reply_session(struct manager *m, struct http_response *resp, const char *usernam
 
 /* username and password checked against the throttle, then the users. */
 static int
-authenticate(struct http_request *req, struct http_response *resp,
-	const char *username, const char *pw, time_t t, char user_id[AUTH_UUID_LEN + 1])
+authenticate(struct http_request *req, struct http_response *resp, const char *username,
+	const char *pw, time_t t, char user_id[AUTH_UUID_LEN + 1])
 {
 	struct manager *m = req->userdata;
 	char addr[INET6_ADDRSTRLEN + 8], ukey[RATELIMIT_KEY_MAX], akey[RATELIMIT_KEY_MAX];
@@ -73,7 +75,8 @@ authenticate(struct http_request *req, struct http_response *resp,
 	wait = login_blocked(m, ukey, akey, t);
 	if (wait > 0) {
 		http_reply_errorf(resp, "too_many_requests", NULL,
-			"too many failed logins; try again in %lld seconds", (long long)wait);
+			"too many failed logins; try again in %lld seconds",
+			(long long)wait);
 		asprintf(&resp->extra_headers, "Retry-After: %lld\n", (long long)wait);
 		return -EAGAIN;
 	}
@@ -104,11 +107,12 @@ login(struct http_request *req, struct http_response *resp)
 	time_t t = time(NULL);
 
 	if (http_parse_object(req, keys, &body, &err) < 0 ||
-	    json_req_string(body, "username", &username, &err) < 0 ||
-	    json_req_string(body, "password", &pw, &err) < 0) {
+		json_req_string(body, "username", &username, &err) < 0 ||
+		json_req_string(body, "password", &pw, &err) < 0) {
 		http_reply_error(resp, &err);
 	} else if (strlen(username) > NQ_USER_MAX || strlen(pw) > AUTH_PASSWORD_MAX) {
-		http_reply_errorf(resp, "unauthorized", NULL, "invalid username or password");
+		http_reply_errorf(resp, "unauthorized", NULL,
+			"invalid username or password");
 	} else if (authenticate(req, resp, username, pw, t, user_id) >= 0) {
 		reply_session(req->userdata, resp, username, user_id, t);
 	}
@@ -146,7 +150,8 @@ logout(struct http_request *req, struct http_response *resp)
 	if (presented_token(req, token, sizeof token, &cookie) == 0)
 		sessions_delete(req->userdata, token);
 	http_reply_empty(resp, 204);
-	if (asprintf(&resp->extra_headers, "Set-Cookie: " AUTH_COOKIE_NAME
+	if (asprintf(&resp->extra_headers,
+		    "Set-Cookie: " AUTH_COOKIE_NAME
 		    "=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0\n") < 0)
 		resp->extra_headers = NULL;
 }
@@ -159,7 +164,7 @@ mgr_auth_hook(struct http_request *req, struct http_response *resp)
 	int r;
 
 	if (presented_token(req, token, sizeof token, &cookie) < 0 ||
-	    strlen(token) != AUTH_TOKEN_LEN) {
+		strlen(token) != AUTH_TOKEN_LEN) {
 		http_reply_errorf(resp, "unauthorized", NULL,
 			"authentication required: log in and send the bearer token");
 		return -1;

@@ -8,8 +8,7 @@
 #include "common/json_util.h"
 
 static void
-reply_backend(struct manager *m, struct http_response *resp, int status,
-	const char *id)
+reply_backend(struct manager *m, struct http_response *resp, int status, const char *id)
 {
 	struct registry_item it = { 0 };
 	json_t *counts;
@@ -42,8 +41,10 @@ list_backends(struct http_request *req, struct http_response *resp)
 	}
 	arr = json_array();
 	for (size_t i = 0; arr && i < n; i++)
-		json_array_append_new(arr, storage_backend_json(m, &items[i],
-			json_integer_value(json_object_get(counts, items[i].b->id))));
+		json_array_append_new(arr,
+			storage_backend_json(m, &items[i],
+				json_integer_value(json_object_get(counts,
+					items[i].b->id))));
 	registry_items_free(items, n);
 	json_decref(counts);
 	http_reply_json(resp, 200, arr);
@@ -63,7 +64,8 @@ get_bool(json_t *obj, const char *key, bool *ret, struct nq_error *err)
 	if (!v || json_is_null(v))
 		return 0;
 	if (!json_is_boolean(v))
-		return nq_error_set(err, "invalid_field", key, "%s must be true or false", key);
+		return nq_error_set(err, "invalid_field", key, "%s must be true or false",
+			key);
 	*ret = json_is_true(v);
 	return 0;
 }
@@ -77,7 +79,8 @@ get_config(json_t *obj, json_t **ret, struct nq_error *err)
 	if (!v || json_is_null(v))
 		return 0;
 	if (!json_is_object(v))
-		return nq_error_set(err, "invalid_field", "config", "config must be an object");
+		return nq_error_set(err, "invalid_field", "config",
+			"config must be an object");
 	*ret = v;
 	return 0;
 }
@@ -94,10 +97,10 @@ create_backend(struct http_request *req, struct http_response *resp)
 	json_t *body = NULL;
 
 	if (http_parse_object(req, keys, &body, &err) < 0 ||
-	    json_req_string(body, "name", &bc.name, &err) < 0 ||
-	    json_req_string(body, "kind", &kind, &err) < 0 ||
-	    get_config(body, &bc.config, &err) < 0 ||
-	    get_bool(body, "is_default", &bc.make_default, &err) < 0)
+		json_req_string(body, "name", &bc.name, &err) < 0 ||
+		json_req_string(body, "kind", &kind, &err) < 0 ||
+		get_config(body, &bc.config, &err) < 0 ||
+		get_bool(body, "is_default", &bc.make_default, &err) < 0)
 		goto fail;
 	bc.ops = backend_ops_find(kind);
 	if (!bc.ops) {
@@ -131,10 +134,10 @@ update_backend(struct http_request *req, struct http_response *resp)
 	json_t *body = NULL;
 
 	if (http_parse_object(req, keys, &body, &err) < 0 ||
-	    json_get_string(body, "name", &bu.name, &err) < 0 ||
-	    get_config(body, &bu.config, &err) < 0 ||
-	    json_get_string(body, "rotate_password", &bu.rotate_password, &err) < 0 ||
-	    get_bool(body, "is_default", &want_default, &err) < 0)
+		json_get_string(body, "name", &bu.name, &err) < 0 ||
+		get_config(body, &bu.config, &err) < 0 ||
+		json_get_string(body, "rotate_password", &bu.rotate_password, &err) < 0 ||
+		get_bool(body, "is_default", &want_default, &err) < 0)
 		goto fail;
 	has_default = json_object_get(body, "is_default") &&
 		      !json_is_null(json_object_get(body, "is_default"));
@@ -171,8 +174,8 @@ delete_backend(struct http_request *req, struct http_response *resp)
 	}
 	/* backend_in_use names the volumes inside the error object. */
 	http_reply_json(resp, nq_error_http_status(err.code),
-		json_pack("{s:{s:s, s:s, s:o}}", "error", "code", err.code,
-			"message", err.message, "volumes", vols));
+		json_pack("{s:{s:s, s:s, s:o}}", "error", "code", err.code, "message",
+			err.message, "volumes", vols));
 }
 
 const struct http_route storage_routes[] = {

@@ -88,7 +88,7 @@ ui_path_ok(const char *rel)
 			return false; /* ".", "..", hidden files */
 		seg_start = false;
 		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		      (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.'))
+			    (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.'))
 			return false;
 	}
 	return !seg_start; /* no trailing '/' */

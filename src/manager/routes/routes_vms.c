@@ -10,8 +10,7 @@
 #include "manager/services/vms.h"
 
 static void
-reply_vm(struct http_request *req, struct http_response *resp, int status,
-	const char *id)
+reply_vm(struct http_request *req, struct http_response *resp, int status, const char *id)
 {
 	struct nq_error err = { 0 };
 	json_t *vm = vms_get_json(req->userdata, id, &err);
@@ -44,13 +43,13 @@ create_vm(struct http_request *req, struct http_response *resp)
 	json_t *body = NULL;
 
 	if (http_parse_object(req, keys, &body, &err) < 0 ||
-	    json_req_string(body, "name", &v.name, &err) < 0 ||
-	    json_req_string(body, "image_id", &v.image_id, &err) < 0 ||
-	    json_get_string(body, "storage_backend_id", &v.backend_id, &err) < 0 ||
-	    validate_name("name", v.name, &err) < 0 ||
-	    validate_image_name("image_id", v.image_id, &err) < 0 ||
-	    json_req_uint(body, "vcpus", 1, 32, &v.vcpus, &err) < 0 ||
-	    json_req_uint(body, "memory_mib", 64, 262144, &v.memory_mib, &err) < 0)
+		json_req_string(body, "name", &v.name, &err) < 0 ||
+		json_req_string(body, "image_id", &v.image_id, &err) < 0 ||
+		json_get_string(body, "storage_backend_id", &v.backend_id, &err) < 0 ||
+		validate_name("name", v.name, &err) < 0 ||
+		validate_image_name("image_id", v.image_id, &err) < 0 ||
+		json_req_uint(body, "vcpus", 1, 32, &v.vcpus, &err) < 0 ||
+		json_req_uint(body, "memory_mib", 64, 262144, &v.memory_mib, &err) < 0)
 		goto fail;
 	if (v.backend_id && (!*v.backend_id || strlen(v.backend_id) > BACKEND_ID_MAX)) {
 		nq_error_set(&err, "invalid_field", "storage_backend_id",
@@ -108,7 +107,7 @@ const struct http_route vm_routes[] = {
 	{ "POST", "/v1/vms/{id}/start", vm_action, 0, 0, (const void *)(uintptr_t)VM_START },
 	{ "POST", "/v1/vms/{id}/stop", vm_action, 0, 0, (const void *)(uintptr_t)VM_STOP },
 	{ "POST", "/v1/vms/{id}/restart", vm_action, 0, 0,
-	  (const void *)(uintptr_t)VM_RESTART },
+		(const void *)(uintptr_t)VM_RESTART },
 	{ "DELETE", "/v1/vms/{id}", delete_vm, 0, 0, NULL },
 };
 const size_t vm_routes_count = sizeof vm_routes / sizeof vm_routes[0];

@@ -43,9 +43,9 @@ parse_create(struct http_request *req, json_t **ret_body, const char **ret_backe
 	*ret_image = NULL;
 	*ret_size = 0;
 	if (http_parse_object(req, keys, ret_body, err) < 0 ||
-	    json_req_string(*ret_body, "backend_id", ret_backend, err) < 0 ||
-	    json_get_string(*ret_body, "image", ret_image, err) < 0 ||
-	    json_get_u64(*ret_body, "size_bytes", ret_size, &have_size, err) < 0)
+		json_req_string(*ret_body, "backend_id", ret_backend, err) < 0 ||
+		json_get_string(*ret_body, "image", ret_image, err) < 0 ||
+		json_get_u64(*ret_body, "size_bytes", ret_size, &have_size, err) < 0)
 		return -EINVAL;
 	if (*ret_image && validate_image_name("image", *ret_image, err) < 0)
 		return -EINVAL;
@@ -69,7 +69,7 @@ create_volume(struct http_request *req, struct http_response *resp)
 	json_t *body = NULL, *v;
 
 	if (parse_create(req, &body, &backend_id, &image, &size, &err) < 0 ||
-	    volumes_create(m, backend_id, image, size, vid, &err) < 0) {
+		volumes_create(m, backend_id, image, size, vid, &err) < 0) {
 		json_decref(body);
 		http_reply_error(resp, &err);
 		return;

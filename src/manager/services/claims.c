@@ -45,8 +45,7 @@ static int
 busy(struct nq_error *err, const char *what)
 {
 	return nq_error_setr(err, -EBUSY, "busy", NULL,
-		"%s is busy with another operation; try again when it has finished",
-		what);
+		"%s is busy with another operation; try again when it has finished", what);
 }
 
 int

@@ -50,11 +50,14 @@ hosts_heartbeat(struct manager *m, struct host_info *ret, struct nq_error *err)
 		sizeof h.hypervisors);
 	agent_reply_release(&rep);
 	snprintf(now, sizeof now, "%lld", (long long)time(NULL));
-	const char *p[] = { h.id, "local", m->cfg.agent, h.backend_kinds, h.hypervisors, now };
-	r = db_exec(m->db, "INSERT INTO hosts (id, name, agent_url, created_at,"
+	const char *p[] = { h.id, "local", m->cfg.agent, h.backend_kinds, h.hypervisors,
+		now };
+	r = db_exec(m->db,
+		"INSERT INTO hosts (id, name, agent_url, created_at,"
 		" backend_kinds, hypervisors, last_seen) VALUES ($1, $2, $3, $6, $4, $5, $6)"
 		" ON CONFLICT (id) DO UPDATE SET agent_url = $3, backend_kinds = $4,"
-		" hypervisors = $5, last_seen = $6", 6, p, NULL);
+		" hypervisors = $5, last_seen = $6",
+		6, p, NULL);
 	if (r < 0)
 		return nq_error_setr(err, r, "internal_error", NULL, "database error");
 	if (ret)
@@ -86,8 +89,8 @@ hosts_place(struct manager *m, const char *kind, struct host_info *ret,
 		return r;
 	if (!has_word(h.backend_kinds, kind))
 		return nq_error_setr(err, -ENOENT, "no_host", "storage_backend_id",
-			"no live host can run VMs on a %s backend (hosts support: %s)", kind,
-			h.backend_kinds[0] ? h.backend_kinds : "none");
+			"no live host can run VMs on a %s backend (hosts support: %s)",
+			kind, h.backend_kinds[0] ? h.backend_kinds : "none");
 	if (!h.hypervisors[0])
 		return nq_error_setr(err, -ENOENT, "no_host", NULL,
 			"no live host has a hypervisor (firecracker or qemu) installed");
@@ -115,20 +118,23 @@ hosts_list_json(struct manager *m)
 	json_t *arr;
 
 	(void)hosts_heartbeat(m, NULL, NULL);
-	if (db_query(m->db, "SELECT id, name, agent_url, backend_kinds, hypervisors,"
-		    " last_seen FROM hosts ORDER BY name", 0, NULL, &rows) < 0)
+	if (db_query(m->db,
+		    "SELECT id, name, agent_url, backend_kinds, hypervisors,"
+		    " last_seen FROM hosts ORDER BY name",
+		    0, NULL, &rows) < 0)
 		return NULL;
 	arr = json_array();
 	for (unsigned i = 0; arr && i < rows.nrows; i++) {
 		const char *seen_s = db_rows_get(&rows, i, 5);
 		long long seen = seen_s ? strtoll(seen_s, NULL, 10) : 0;
-		json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:o, s:o, s:I, s:s}",
-			"id", db_rows_get(&rows, i, 0), "name", db_rows_get(&rows, i, 1),
-			"address", db_rows_get(&rows, i, 2) ?: "",
-			"backend_kinds", split_json(db_rows_get(&rows, i, 3)),
-			"hypervisors", split_json(db_rows_get(&rows, i, 4)),
-			"last_seen", (json_int_t)seen,
-			"status", now - seen <= HOST_STALE_SECONDS ? "live" : "stale"));
+		json_array_append_new(arr,
+			json_pack("{s:s, s:s, s:s, s:o, s:o, s:I, s:s}", "id",
+				db_rows_get(&rows, i, 0), "name", db_rows_get(&rows, i, 1),
+				"address", db_rows_get(&rows, i, 2) ?: "", "backend_kinds",
+				split_json(db_rows_get(&rows, i, 3)), "hypervisors",
+				split_json(db_rows_get(&rows, i, 4)), "last_seen",
+				(json_int_t)seen, "status",
+				now - seen <= HOST_STALE_SECONDS ? "live" : "stale"));
 	}
 	return arr;
 }

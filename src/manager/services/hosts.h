@@ -15,8 +15,8 @@ struct manager;
 
 struct host_info {
 	char id[64];
-	char backend_kinds[128];  /* comma-separated, e.g. "smb" */
-	char hypervisors[128];    /* comma-separated */
+	char backend_kinds[128]; /* comma-separated, e.g. "smb" */
+	char hypervisors[128];   /* comma-separated */
 };
 
 /* Ask the agent what it offers and record it (upsert, last_seen = now).

@@ -16,7 +16,8 @@ is_rootfs(const char *name)
 {
 	const char *dot = strrchr(name, '.');
 
-	return dot && (!strcmp(dot, ".ext4") || !strcmp(dot, ".raw") || !strcmp(dot, ".img"));
+	return dot &&
+	       (!strcmp(dot, ".ext4") || !strcmp(dot, ".raw") || !strcmp(dot, ".img"));
 }
 
 static json_t *
@@ -104,7 +105,8 @@ images_resolve(struct manager *m, const char *image_id, struct image_boot *ret,
 		return nq_error_setr(err, -ENOENT, "image_not_found", "image_id",
 			"no image %s on the host", image_id);
 	}
-	b.size_bytes = (unsigned long long)json_integer_value(json_object_get(img, "size_bytes"));
+	b.size_bytes = (unsigned long long)json_integer_value(json_object_get(img,
+		"size_bytes"));
 	boot_files(list, image_id, &b);
 	json_decref(list);
 	if (!b.kernel[0])
@@ -130,10 +132,11 @@ images_list_json(struct manager *m, struct nq_error *err)
 		if (!n || !is_rootfs(n))
 			continue;
 		boot_files(list, n, &b);
-		json_array_append_new(out, json_pack("{s:s, s:s, s:O, s:o, s:o}",
-			"id", n, "name", n, "size_bytes", json_object_get(v, "size_bytes"),
-			"kernel", b.kernel[0] ? json_string(b.kernel) : json_null(),
-			"initrd", b.initrd[0] ? json_string(b.initrd) : json_null()));
+		json_array_append_new(out,
+			json_pack("{s:s, s:s, s:O, s:o, s:o}", "id", n, "name", n,
+				"size_bytes", json_object_get(v, "size_bytes"), "kernel",
+				b.kernel[0] ? json_string(b.kernel) : json_null(), "initrd",
+				b.initrd[0] ? json_string(b.initrd) : json_null()));
 	}
 	json_decref(list);
 	if (!out)

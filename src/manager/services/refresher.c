@@ -20,7 +20,9 @@
 const char *
 storage_status_of(const char *code)
 {
-	static const struct { const char *code, *status; } map[] = {
+	static const struct {
+		const char *code, *status;
+	} map[] = {
 		{ "agent_unavailable", "unreachable" },
 		{ "smb_unreachable", "unreachable" },
 		{ "smb_timeout", "unreachable" },
@@ -62,12 +64,14 @@ storage_refresh_one(struct manager *m, struct backend *b)
 				r = cur->ops->capacity(&m->env, cur->id, cur->cfg, true,
 					&st.cap, &err);
 				if (r >= 0)
-					log_info("backend re-attached on the agent id=%s", b->id);
+					log_info("backend re-attached on the agent id=%s",
+						b->id);
 			}
 			backend_unref(cur);
 			claim_release(key);
 		} else {
-			nq_error_set(&err, "busy", NULL, "the backend is not attached on the "
+			nq_error_set(&err, "busy", NULL,
+				"the backend is not attached on the "
 				"agent; it is re-attached once the running operation ends");
 		}
 	}
@@ -77,7 +81,8 @@ storage_refresh_one(struct manager *m, struct backend *b)
 		snprintf(st.status, sizeof st.status, "ok");
 		st.have_capacity = true;
 	} else {
-		snprintf(st.code, sizeof st.code, "%s", err.code[0] ? err.code : "agent_unavailable");
+		snprintf(st.code, sizeof st.code, "%s",
+			err.code[0] ? err.code : "agent_unavailable");
 		snprintf(st.status, sizeof st.status, "%s", storage_status_of(st.code));
 		snprintf(st.message, sizeof st.message, "%s", err.message);
 	}
@@ -100,7 +105,9 @@ refresher_main(void *arg)
 		if (hosts_heartbeat(m, NULL, &herr) < 0)
 			log_debug("host heartbeat failed code=%s", herr.code);
 		if (registry_snapshot(m->reg, &items, &n) >= 0) {
-			for (size_t i = 0; i < n && !__atomic_load_n(&m->stopping, __ATOMIC_RELAXED); i++)
+			for (size_t i = 0;
+				i < n && !__atomic_load_n(&m->stopping, __ATOMIC_RELAXED);
+				i++)
 				storage_refresh_one(m, items[i].b);
 			registry_items_free(items, n);
 		}

@@ -246,8 +246,7 @@ registry_items_free(struct registry_item *items, size_t n)
 }
 
 void
-registry_set_status(struct registry *reg, const char *id,
-	const struct backend_status *st)
+registry_set_status(struct registry *reg, const char *id, const struct backend_status *st)
 {
 	struct entry *e;
 

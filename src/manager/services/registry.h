@@ -15,11 +15,11 @@
 #define BACKEND_NAME_MAX 64
 
 struct backend {
-	int refs;                    /* registry lock */
+	int refs; /* registry lock */
 	char id[BACKEND_ID_MAX + 1];
 	char name[BACKEND_NAME_MAX + 1];
 	const struct backend_ops *ops;
-	void *cfg;                   /* owned, ops->cfg_size bytes */
+	void *cfg; /* owned, ops->cfg_size bytes */
 	bool has_password;
 };
 
@@ -35,8 +35,8 @@ backend_unrefp(struct backend **b)
 }
 
 struct backend_status {
-	char status[24];   /* "unknown", "ok", or storage_status_of(code) */
-	char code[48];     /* error code of the last failed check, or "" */
+	char status[24]; /* "unknown", "ok", or storage_status_of(code) */
+	char code[48];   /* error code of the last failed check, or "" */
 	char message[384];
 	bool have_capacity;
 	struct capacity cap;
@@ -62,11 +62,9 @@ void registry_remove(struct registry *reg, const char *id);
 /* New reference or NULL. */
 struct backend *registry_get(struct registry *reg, const char *id);
 /* Snapshot of every backend, sorted by name; caller frees. */
-int registry_snapshot(struct registry *reg, struct registry_item **ret,
-	size_t *ret_n);
+int registry_snapshot(struct registry *reg, struct registry_item **ret, size_t *ret_n);
 /* Snapshot of one backend; -ENOENT. */
-int registry_item_get(struct registry *reg, const char *id,
-	struct registry_item *ret);
+int registry_item_get(struct registry *reg, const char *id, struct registry_item *ret);
 void registry_items_free(struct registry_item *items, size_t n);
 void registry_item_release(struct registry_item *it);
 

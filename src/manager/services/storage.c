@@ -49,8 +49,8 @@ config_text(struct manager *m, const struct backend_ops *ops, const void *cfg)
 }
 
 static int
-publish(struct manager *m, const char *id, const char *name,
-	const struct backend_ops *ops, const void *cfg)
+publish(struct manager *m, const char *id, const char *name, const struct backend_ops *ops,
+	const void *cfg)
 {
 	struct backend *b = NULL;
 	int r = backend_new(id, name, ops, cfg, ops->uses_password(cfg), &b);
@@ -87,8 +87,8 @@ load_row(struct manager *m, const struct db_rows *rows, unsigned i)
 	r = ops->parse(&m->env, PARSE_LOAD, j, NULL, cfg, &ignore, &err);
 	secret_free(ignore);
 	if (r < 0) {
-		log_error("skipping backend with invalid stored config id=%s field=%s",
-			id, err.field);
+		log_error("skipping backend with invalid stored config id=%s field=%s", id,
+			err.field);
 		return 0;
 	}
 	r = publish(m, id, name, ops, cfg);
@@ -109,16 +109,18 @@ storage_load(struct manager *m)
 	r = db_exec(m->db,
 		"INSERT INTO backends (id, name, kind, config, has_password, is_default,"
 		" created_at, updated_at) VALUES ($1, $1, 'localfile', '{}', 0, 0, $2, $2)"
-		" ON CONFLICT DO NOTHING", 2, p, NULL);
+		" ON CONFLICT DO NOTHING",
+		2, p, NULL);
 	if (r < 0)
 		return r;
 	r = db_exec(m->db,
 		"UPDATE backends SET is_default = 1 WHERE id = $1 AND NOT EXISTS"
-		" (SELECT 1 FROM backends WHERE is_default = 1)", 1, p, NULL);
+		" (SELECT 1 FROM backends WHERE is_default = 1)",
+		1, p, NULL);
 	if (r < 0)
 		return r;
-	r = db_query(m->db, "SELECT id, name, kind, config, is_default FROM backends",
-		0, NULL, &rows);
+	r = db_query(m->db, "SELECT id, name, kind, config, is_default FROM backends", 0,
+		NULL, &rows);
 	if (r < 0)
 		return r;
 	for (unsigned i = 0; i < rows.nrows; i++) {
@@ -139,19 +141,18 @@ storage_backend_json(struct manager *m, const struct registry_item *it,
 	json_t *o, *cap = json_null();
 
 	if (it->st.have_capacity)
-		cap = json_pack("{s:I, s:I, s:I}",
-			"total_bytes", (json_int_t)it->st.cap.total_bytes,
-			"used_bytes", (json_int_t)it->st.cap.used_bytes,
-			"free_bytes", (json_int_t)it->st.cap.free_bytes);
-	o = json_pack("{s:s, s:s, s:s, s:b, s:s, s:o, s:b, s:o, s:I}",
-		"id", b->id, "name", b->name, "kind", b->ops->kind,
-		"is_default", it->is_default, "status", it->st.status,
-		"config", b->ops->to_json(&m->env, b->cfg),
-		"has_password", b->has_password, "capacity", cap,
-		"volume_count", (json_int_t)volume_count);
+		cap = json_pack("{s:I, s:I, s:I}", "total_bytes",
+			(json_int_t)it->st.cap.total_bytes, "used_bytes",
+			(json_int_t)it->st.cap.used_bytes, "free_bytes",
+			(json_int_t)it->st.cap.free_bytes);
+	o = json_pack("{s:s, s:s, s:s, s:b, s:s, s:o, s:b, s:o, s:I}", "id", b->id, "name",
+		b->name, "kind", b->ops->kind, "is_default", it->is_default, "status",
+		it->st.status, "config", b->ops->to_json(&m->env, b->cfg), "has_password",
+		b->has_password, "capacity", cap, "volume_count", (json_int_t)volume_count);
 	if (o && it->st.code[0])
-		json_object_set_new(o, "status_error", json_pack("{s:s, s:s}",
-			"code", it->st.code, "message", it->st.message));
+		json_object_set_new(o, "status_error",
+			json_pack("{s:s, s:s}", "code", it->st.code, "message",
+				it->st.message));
 	return o;
 }
 
@@ -161,8 +162,10 @@ storage_volume_counts(struct manager *m)
 	_cleanup_(db_rows_release) struct db_rows rows = { 0 };
 	json_t *o = json_object();
 
-	if (!o || db_query(m->db, "SELECT backend_id, COUNT(*) FROM volumes"
-			" GROUP BY backend_id", 0, NULL, &rows) < 0) {
+	if (!o || db_query(m->db,
+			  "SELECT backend_id, COUNT(*) FROM volumes"
+			  " GROUP BY backend_id",
+			  0, NULL, &rows) < 0) {
 		json_decref(o);
 		return NULL;
 	}
@@ -181,8 +184,10 @@ storage_backend_volumes(struct manager *m, const char *id)
 	const char *p[] = { id };
 	json_t *a;
 
-	if (db_query(m->db, "SELECT " VOLUME_ROW_COLS " FROM volumes WHERE backend_id = $1"
-		    " ORDER BY id", 1, p, &rows) < 0)
+	if (db_query(m->db,
+		    "SELECT " VOLUME_ROW_COLS " FROM volumes WHERE backend_id = $1"
+		    " ORDER BY id",
+		    1, p, &rows) < 0)
 		return NULL;
 	a = json_array();
 	for (unsigned i = 0; a && i < rows.nrows; i++) {
@@ -197,15 +202,14 @@ storage_backend_volumes(struct manager *m, const char *id)
 }
 
 static int
-name_taken(struct manager *m, const char *name, const char *except_id,
-	struct nq_error *err)
+name_taken(struct manager *m, const char *name, const char *except_id, struct nq_error *err)
 {
 	_cleanup_(db_rows_release) struct db_rows rows = { 0 };
 	const char *p[] = { name, except_id ? except_id : "" };
 	int r;
 
-	r = db_query(m->db, "SELECT id FROM backends WHERE name = $1 AND id <> $2",
-		2, p, &rows);
+	r = db_query(m->db, "SELECT id FROM backends WHERE name = $1 AND id <> $2", 2, p,
+		&rows);
 	if (r < 0)
 		return nq_error_setr(err, r, "internal_error", NULL, "database error");
 	if (rows.nrows > 0)
@@ -218,8 +222,8 @@ name_taken(struct manager *m, const char *name, const char *except_id,
 static int
 clear_default(struct manager *m)
 {
-	return db_exec(m->db, "UPDATE backends SET is_default = 0 WHERE is_default = 1",
-		0, NULL, NULL);
+	return db_exec(m->db, "UPDATE backends SET is_default = 0 WHERE is_default = 1", 0,
+		NULL, NULL);
 }
 
 int
@@ -262,15 +266,18 @@ storage_create(struct manager *m, const struct backend_create *bc,
 
 	now_str(now);
 	const char *p[] = { id, bc->name, bc->ops->kind, conf,
-		bc->ops->uses_password(cfg) ? "1" : "0", bc->make_default ? "1" : "0", now };
+		bc->ops->uses_password(cfg) ? "1" : "0", bc->make_default ? "1" : "0",
+		now };
 	r = db_begin(m->db);
 	if (r >= 0) {
 		if (bc->make_default)
 			r = clear_default(m);
 		if (r >= 0)
-			r = db_exec(m->db, "INSERT INTO backends (id, name, kind, config,"
+			r = db_exec(m->db,
+				"INSERT INTO backends (id, name, kind, config,"
 				" has_password, is_default, created_at, updated_at)"
-				" VALUES ($1, $2, $3, $4, $5, $6, $7, $7)", 7, p, NULL);
+				" VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
+				7, p, NULL);
 		if (r >= 0)
 			r = db_commit(m->db);
 		if (r < 0)
@@ -301,8 +308,8 @@ storage_create(struct manager *m, const struct backend_create *bc,
 }
 
 static int
-volumes_guard(struct manager *m, const char *id, const char *why,
-	json_t **ret_volumes, struct nq_error *err)
+volumes_guard(struct manager *m, const char *id, const char *why, json_t **ret_volumes,
+	struct nq_error *err)
 {
 	json_t *vols = storage_backend_volumes(m, id);
 
@@ -323,8 +330,7 @@ volumes_guard(struct manager *m, const char *id, const char *why,
 
 /* rotate_password, validated, as a secret (NULL when not rotating). */
 static int
-rotation_secret(const struct backend_update *bu, struct secret **ret,
-	struct nq_error *err)
+rotation_secret(const struct backend_update *bu, struct secret **ret, struct nq_error *err)
 {
 	size_t n;
 	int r;
@@ -383,7 +389,7 @@ plan_update(struct manager *m, const struct backend *old, const struct backend_u
 	p->remount = ops->mount_differs(old->cfg, p->cfg);
 	p->recreds = ops->creds_differ(old->cfg, p->cfg);
 	if (p->remount && (r = volumes_guard(m, old->id,
-			"the mount cannot change under them", NULL, err)) < 0)
+				   "the mount cannot change under them", NULL, err)) < 0)
 		return r;
 	if (ops->uses_password(p->cfg) && !ops->uses_password(old->cfg) && !secret)
 		return nq_error_set(err, "missing_field", "rotate_password",
@@ -406,19 +412,21 @@ store_update(struct manager *m, const char *id, const struct backend_ops *ops,
 	if (!conf)
 		return -ENOMEM;
 	now_str(now);
-	const char *p[] = { id, plan->name, conf, ops->uses_password(plan->cfg) ? "1" : "0",
-		now };
+	const char *p[] = { id, plan->name, conf,
+		ops->uses_password(plan->cfg) ? "1" : "0", now };
 	r = db_begin(m->db);
 	if (r < 0)
 		return r;
 	if (make_default)
 		r = clear_default(m);
 	if (r >= 0)
-		r = db_exec(m->db, "UPDATE backends SET name = $2, config = $3,"
-			" has_password = $4, updated_at = $5 WHERE id = $1", 5, p, NULL);
+		r = db_exec(m->db,
+			"UPDATE backends SET name = $2, config = $3,"
+			" has_password = $4, updated_at = $5 WHERE id = $1",
+			5, p, NULL);
 	if (r >= 0 && make_default)
-		r = db_exec(m->db, "UPDATE backends SET is_default = 1 WHERE id = $1",
-			1, p, NULL);
+		r = db_exec(m->db, "UPDATE backends SET is_default = 1 WHERE id = $1", 1,
+			p, NULL);
 	if (r >= 0)
 		r = db_commit(m->db);
 	if (r < 0)
@@ -436,7 +444,8 @@ apply_update(struct manager *m, const struct backend *old, const struct backend_
 	int r = 0;
 
 	if (plan->remount || plan->recreds)
-		r = old->ops->reconfigure(&m->env, old->id, old->cfg, plan->cfg, secret, err);
+		r = old->ops->reconfigure(&m->env, old->id, old->cfg, plan->cfg, secret,
+			err);
 	else if (secret)
 		r = old->ops->rotate_secret(&m->env, old->id, plan->cfg, secret, err);
 	if (r < 0)
@@ -444,7 +453,8 @@ apply_update(struct manager *m, const struct backend *old, const struct backend_
 	r = store_update(m, old->id, old->ops, plan, bu->make_default);
 	if (r < 0) {
 		if (plan->remount || plan->recreds)
-			old->ops->reconfigure(&m->env, old->id, plan->cfg, old->cfg, NULL, &ignore);
+			old->ops->reconfigure(&m->env, old->id, plan->cfg, old->cfg, NULL,
+				&ignore);
 		if (r == -EEXIST)
 			return nq_error_setr(err, r, "name_taken", "name",
 				"a backend named '%s' already exists", plan->name);
@@ -474,7 +484,8 @@ storage_update(struct manager *m, const char *id, const struct backend_update *b
 		return r;
 	old = registry_get(m->reg, id);
 	if (!old)
-		return nq_error_setr(err, -ENOENT, "not_found", NULL, "no backend with id %s", id);
+		return nq_error_setr(err, -ENOENT, "not_found", NULL,
+			"no backend with id %s", id);
 	claim_key(key, "backend", id);
 	r = claim_try(key, "the backend", err);
 	if (r < 0) {
@@ -486,14 +497,15 @@ storage_update(struct manager *m, const char *id, const struct backend_update *b
 	backend_unref(old);
 	old = registry_get(m->reg, id);
 	if (!old)
-		return nq_error_setr(err, -ENOENT, "not_found", NULL, "no backend with id %s", id);
+		return nq_error_setr(err, -ENOENT, "not_found", NULL,
+			"no backend with id %s", id);
 	r = plan_update(m, old, bu, secret, &plan, err);
 	if (r >= 0)
 		r = apply_update(m, old, bu, secret, &plan, err);
 	if (r < 0)
 		return r;
-	log_info("backend updated id=%s remount=%d rotated=%d default=%d", id, plan.remount,
-		secret != NULL, bu->make_default);
+	log_info("backend updated id=%s remount=%d rotated=%d default=%d", id,
+		plan.remount, secret != NULL, bu->make_default);
 	if (plan.remount) {
 		struct backend *b = registry_get(m->reg, id);
 		if (b) {
@@ -522,7 +534,8 @@ storage_delete(struct manager *m, const char *id, json_t **ret_volumes,
 	}
 	b = registry_get(m->reg, id);
 	if (!b)
-		return nq_error_setr(err, -ENOENT, "not_found", NULL, "no backend with id %s", id);
+		return nq_error_setr(err, -ENOENT, "not_found", NULL,
+			"no backend with id %s", id);
 	registry_default(m->reg, def, sizeof def);
 	if (strcmp(def, id) == 0)
 		return nq_error_setr(err, -EBUSY, "backend_is_default", NULL,

@@ -11,7 +11,6 @@
 
 struct manager;
 
-
 /* Build the registry from the database; make sure localfile-default exists
  * and that exactly one backend is the default. */
 int storage_load(struct manager *m);
@@ -48,8 +47,8 @@ struct backend_update {
 	const char *rotate_password; /* NULL or "": unchanged */
 	bool make_default;
 };
-int storage_update(struct manager *m, const char *id,
-	const struct backend_update *bu, struct nq_error *err);
+int storage_update(struct manager *m, const char *id, const struct backend_update *bu,
+	struct nq_error *err);
 /* 409 backend_in_use sets *ret_volumes (array of ids; caller decrefs). */
 int storage_delete(struct manager *m, const char *id, json_t **ret_volumes,
 	struct nq_error *err);

@@ -17,13 +17,13 @@ sanitize(json_t *e)
 
 	if (!json_is_object(e) || !json_is_string(reason))
 		return NULL;
-	return json_pack("{s:o, s:o, s:s%, s:b, s:o}",
-		"code", json_is_integer(code) ? json_copy(code) : json_null(),
-		"signal", json_is_integer(sig) ? json_copy(sig) : json_null(),
-		"reason", json_string_value(reason),
+	return json_pack("{s:o, s:o, s:s%, s:b, s:o}", "code",
+		json_is_integer(code) ? json_copy(code) : json_null(), "signal",
+		json_is_integer(sig) ? json_copy(sig) : json_null(), "reason",
+		json_string_value(reason),
 		json_string_length(reason) > 200 ? (size_t)200 : json_string_length(reason),
-		"requested", json_is_true(json_object_get(e, "requested")),
-		"at", json_is_integer(at) ? json_copy(at) : json_null());
+		"requested", json_is_true(json_object_get(e, "requested")), "at",
+		json_is_integer(at) ? json_copy(at) : json_null());
 }
 
 void

@@ -32,7 +32,8 @@ int
 vms_fetch(struct manager *m, const char *id, struct db_rows *rows, struct vm_row *ret)
 {
 	const char *p[] = { id };
-	int r = db_query(m->db, "SELECT " VM_ROW_COLS " FROM vms WHERE id = $1", 1, p, rows);
+	int r = db_query(m->db, "SELECT " VM_ROW_COLS " FROM vms WHERE id = $1", 1, p,
+		rows);
 
 	if (r >= 0 && rows->nrows == 0)
 		return -ENOENT;
@@ -60,8 +61,10 @@ vms_set_state(struct manager *m, const char *id, const char *state, const char *
 	const char *p[] = { id, state, error, now };
 
 	now_str(now);
-	if (db_exec(m->db, "UPDATE vms SET state = $2, error = $3, updated_at = $4"
-		    " WHERE id = $1", 4, p, NULL) < 0)
+	if (db_exec(m->db,
+		    "UPDATE vms SET state = $2, error = $3, updated_at = $4"
+		    " WHERE id = $1",
+		    4, p, NULL) < 0)
 		log_warn("cannot record VM state id=%s state=%s", id, state);
 }
 
@@ -74,19 +77,19 @@ row_json(struct manager *m, const struct vm_row *v)
 
 	/* A volume in state "error" is a failed attempt waiting for its
 	 * cleanup (the retry reuses its id): the VM has no volume. */
-	if (vms_fetch_volume(m, v->id, &vrows, &vol) >= 0 && strcmp(vol.state, "error") != 0)
+	if (vms_fetch_volume(m, v->id, &vrows, &vol) >= 0 &&
+		strcmp(vol.state, "error") != 0)
 		jvol = json_pack("{s:s, s:s, s:s}", "id", vol.id, "path", vol.path,
 			"state", vol.state);
-	return json_pack("{s:s, s:s, s:I, s:I, s:s, s:s, s:s, s:o, s:s, s:o, s:o, s:I, s:I, s:o}",
-		"id", v->id, "name", v->name,
-		"vcpus", (json_int_t)v->vcpus, "memory_mib", (json_int_t)v->memory_mib,
-		"image_id", v->image_id, "storage_backend_id", v->backend_id,
-		"state", v->state,
-		"host_id", v->has_host ? json_string(v->host_id) : json_null(),
-		"kernel", v->kernel,
-		"error", v->has_error ? json_string(v->error) : json_null(), "volume", jvol,
-		"created_at", (json_int_t)v->created_at, "updated_at", (json_int_t)v->updated_at,
-		"last_exit", vm_exits_get(v->id));
+	return json_pack(
+		"{s:s, s:s, s:I, s:I, s:s, s:s, s:s, s:o, s:s, s:o, s:o, s:I, s:I, s:o}",
+		"id", v->id, "name", v->name, "vcpus", (json_int_t)v->vcpus, "memory_mib",
+		(json_int_t)v->memory_mib, "image_id", v->image_id, "storage_backend_id",
+		v->backend_id, "state", v->state, "host_id",
+		v->has_host ? json_string(v->host_id) : json_null(), "kernel", v->kernel,
+		"error", v->has_error ? json_string(v->error) : json_null(), "volume",
+		jvol, "created_at", (json_int_t)v->created_at, "updated_at",
+		(json_int_t)v->updated_at, "last_exit", vm_exits_get(v->id));
 }
 
 /* The agent's view wins for VMs we believe run: a guest that powered
@@ -114,8 +117,10 @@ sync_states(struct manager *m)
 		const char *why = json_string_value(json_object_get(v, "error"));
 		const char *p[] = { id, failed ? "error" : "stopped",
 			failed ? (why ? why : "the VM failed on its host") : NULL };
-		(void)db_exec(m->db, "UPDATE vms SET state = $2, error = $3 WHERE id = $1"
-			" AND state = 'running'", 3, p, NULL);
+		(void)db_exec(m->db,
+			"UPDATE vms SET state = $2, error = $3 WHERE id = $1"
+			" AND state = 'running'",
+			3, p, NULL);
 	}
 	agent_reply_release(&rep);
 }
@@ -169,9 +174,11 @@ vms_insert_volume(struct manager *m, const char *id, const char *backend_id)
 	auth_new_uuid(vid);
 	now_str(now);
 	const char *p[] = { vid, backend_id, id, now };
-	return db_exec(m->db, "INSERT INTO volumes (id, backend_id, vm_id, path, size_bytes,"
+	return db_exec(m->db,
+		"INSERT INTO volumes (id, backend_id, vm_id, path, size_bytes,"
 		" allocated_bytes, state, created_at) VALUES ($1, $2, $3, '', 0, NULL,"
-		" 'provisioning', $4)", 4, p, NULL);
+		" 'provisioning', $4)",
+		4, p, NULL);
 }
 
 /* Insert the VM with its image and volume rows, all or nothing. */
@@ -191,11 +198,14 @@ insert_vm(struct manager *m, const struct vm_new *v, const char *id, const char 
 		img->initrd, now };
 	r = db_begin(m->db);
 	if (r >= 0)
-		r = db_exec(m->db, "INSERT INTO images (id, name, size_bytes, created_at)"
+		r = db_exec(m->db,
+			"INSERT INTO images (id, name, size_bytes, created_at)"
 			" VALUES ($1, $1, $2, $3) ON CONFLICT (id) DO UPDATE SET"
-			" size_bytes = $2", 3, pi, NULL);
+			" size_bytes = $2",
+			3, pi, NULL);
 	if (r >= 0)
-		r = db_exec(m->db, "INSERT INTO vms (id, name, vcpus, memory_mib, image_id,"
+		r = db_exec(m->db,
+			"INSERT INTO vms (id, name, vcpus, memory_mib, image_id,"
 			" backend_id, state, host_id, kernel, initrd, created_at, updated_at)"
 			" VALUES ($1, $2, $3, $4, $5, $6, 'provisioning', $7, $8, $9, $10, $10)",
 			10, pv, NULL);
@@ -265,7 +275,8 @@ vms_create(struct manager *m, const struct vm_new *v, char ret_id[AUTH_UUID_LEN 
 	if (r < 0) {
 		claim_release(vkey);
 		vms_set_state(m, id, "error", "cannot start the provisioning worker");
-		return nq_error_setr(err, r, "internal_error", NULL, "cannot start a worker");
+		return nq_error_setr(err, r, "internal_error", NULL,
+			"cannot start a worker");
 	}
 	snprintf(ret_id, AUTH_UUID_LEN + 1, "%s", id);
 	return 0;
@@ -292,8 +303,10 @@ reprovision(struct manager *m, const struct vm_row *vm, const char *reuse_vid,
 	struct nq_error *err)
 {
 	const char *p[] = { reuse_vid };
-	int r = reuse_vid ? db_exec(m->db, "UPDATE volumes SET state = 'provisioning'"
-				  " WHERE id = $1", 1, p, NULL)
+	int r = reuse_vid ? db_exec(m->db,
+				    "UPDATE volumes SET state = 'provisioning'"
+				    " WHERE id = $1",
+				    1, p, NULL)
 			  : vms_insert_volume(m, vm->id, vm->backend_id);
 
 	if (r == -EBUSY)
@@ -305,7 +318,8 @@ reprovision(struct manager *m, const struct vm_row *vm, const char *reuse_vid,
 	r = vms_spawn_worker(m, vm->id);
 	if (r < 0) {
 		vms_set_state(m, vm->id, "error", "cannot start the provisioning worker");
-		return nq_error_setr(err, r, "internal_error", NULL, "cannot start a worker");
+		return nq_error_setr(err, r, "internal_error", NULL,
+			"cannot start a worker");
 	}
 	return 1;
 }
@@ -332,8 +346,7 @@ agent_stop_restart(struct manager *m, const struct vm_row *vm, const char *vid,
 }
 
 static int
-action_claimed(struct manager *m, const char *id, enum vm_action act,
-	struct nq_error *err)
+action_claimed(struct manager *m, const char *id, enum vm_action act, struct nq_error *err)
 {
 	_cleanup_(db_rows_release) struct db_rows rows = { 0 }, vrows = { 0 };
 	struct volume_row vol;
@@ -393,13 +406,16 @@ cancel_worker(struct manager *m, const char *id, const char *key, struct nq_erro
 		return claim_wait(key, VM_CALL_TIMEOUT_MS, "the VM", err);
 	log_info("cancelling the provisioning of VM id=%s", id);
 	if (vms_fetch(m, id, &rows, &vm) >= 0 && !strcmp(vm.state, "provisioning") &&
-	    vms_fetch_volume(m, id, &vrows, &vol) >= 0 &&
-	    (b = registry_get(m->reg, vm.backend_id))) {
+		vms_fetch_volume(m, id, &vrows, &vol) >= 0 &&
+		(b = registry_get(m->reg, vm.backend_id))) {
 		(void)b->ops->delete_volume(&m->env, b->id, b->cfg, vol.id, &ignore);
 		backend_unref(b);
 	}
-	return claim_wait(key, m->env.provision_timeout_ms > 0 ? m->env.provision_timeout_ms
-		: VM_CALL_TIMEOUT_MS, "the VM", err);
+	return claim_wait(key,
+		m->env.provision_timeout_ms > 0
+			? m->env.provision_timeout_ms
+			: VM_CALL_TIMEOUT_MS,
+		"the VM", err);
 }
 
 static int
@@ -417,7 +433,8 @@ delete_claimed(struct manager *m, const char *id, struct nq_error *err)
 	if (r < 0)
 		return r;
 	snprintf(path, sizeof path, "/v1/vms/%s", id);
-	r = agent_call(m->env.agent, "DELETE", path, NULL, 0, VM_CALL_TIMEOUT_MS, &rep, err);
+	r = agent_call(m->env.agent, "DELETE", path, NULL, 0, VM_CALL_TIMEOUT_MS, &rep,
+		err);
 	status = rep.status;
 	agent_reply_release(&rep);
 	if (r < 0 && status != 404)

@@ -22,11 +22,10 @@ struct vm_new {
 	const char *backend_id; /* NULL: the default backend */
 };
 
-int vms_create(struct manager *m, const struct vm_new *v,
-	char ret_id[AUTH_UUID_LEN + 1], struct nq_error *err);
-enum vm_action { VM_START, VM_STOP, VM_RESTART };
-int vms_action(struct manager *m, const char *id, enum vm_action act,
+int vms_create(struct manager *m, const struct vm_new *v, char ret_id[AUTH_UUID_LEN + 1],
 	struct nq_error *err);
+enum vm_action { VM_START, VM_STOP, VM_RESTART };
+int vms_action(struct manager *m, const char *id, enum vm_action act, struct nq_error *err);
 int vms_delete(struct manager *m, const char *id, struct nq_error *err);
 /* One VM (with its volume) or every VM; new references, NULL on error. */
 json_t *vms_get_json(struct manager *m, const char *id, struct nq_error *err);

@@ -9,14 +9,12 @@ struct manager;
 
 /* The VM row id into *rows and *ret (pointing into rows); -ENOENT when
  * there is none. */
-int vms_fetch(struct manager *m, const char *id, struct db_rows *rows,
-	struct vm_row *ret);
+int vms_fetch(struct manager *m, const char *id, struct db_rows *rows, struct vm_row *ret);
 /* The volume of VM vm_id into *rows and *ret; -ENOENT when it has none. */
 int vms_fetch_volume(struct manager *m, const char *vm_id, struct db_rows *rows,
 	struct volume_row *ret);
 /* Record state and error (NULL: none); a database error is logged. */
-void vms_set_state(struct manager *m, const char *id, const char *state,
-	const char *error);
+void vms_set_state(struct manager *m, const char *id, const char *state, const char *error);
 /* New volume row in state provisioning for VM id on its backend. */
 int vms_insert_volume(struct manager *m, const char *id, const char *backend_id);
 /* Boot on the agent: start the VM it knows, or describe it first. */

@@ -55,10 +55,10 @@ vms_agent_boot(struct manager *m, const struct vm_row *vm, const char *vid,
 			"the VM's storage backend was removed");
 	snprintf(kind, sizeof kind, "%s", b->ops->kind);
 	backend_unref(b);
-	o = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:s, s:b}", "id", id,
-		"backend_kind", kind, "backend_id", vm->backend_id, "volume_id", vid,
-		"vcpus", (json_int_t)vm->vcpus, "memory_mib", (json_int_t)vm->memory_mib,
-		"kernel", vm->kernel, "start", 1);
+	o = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:s, s:b}", "id", id, "backend_kind",
+		kind, "backend_id", vm->backend_id, "volume_id", vid, "vcpus",
+		(json_int_t)vm->vcpus, "memory_mib", (json_int_t)vm->memory_mib, "kernel",
+		vm->kernel, "start", 1);
 	if (o && vm->initrd[0])
 		json_object_set_new(o, "initrd", json_string(vm->initrd));
 	body = o ? json_dumps(o, JSON_COMPACT) : NULL;
@@ -82,8 +82,8 @@ gate_cancelled(void *key)
  * the cause (start retries). Not when the VM is being deleted: the
  * deleter removes everything once this worker has let go. */
 static void
-provision_failed(struct manager *m, const char *id, const char *key,
-	struct backend *b, const char *vid, const struct nq_error *err)
+provision_failed(struct manager *m, const char *id, const char *key, struct backend *b,
+	const char *vid, const struct nq_error *err)
 {
 	struct nq_error ignore = { 0 };
 	const char *p[] = { vid };
@@ -97,8 +97,8 @@ provision_failed(struct manager *m, const char *id, const char *key,
 	 * stays in state "error": a retry reuses its id, and the agent then
 	 * removes the stale temp file first. */
 	if (b && b->ops->delete_volume(&m->env, b->id, b->cfg, vid, &ignore) < 0)
-		(void)db_exec(m->db, "UPDATE volumes SET state = 'error' WHERE id = $1",
-			1, p, NULL);
+		(void)db_exec(m->db, "UPDATE volumes SET state = 'error' WHERE id = $1", 1,
+			p, NULL);
 	else
 		(void)db_exec(m->db, "DELETE FROM volumes WHERE id = $1", 1, p, NULL);
 	snprintf(msg, sizeof msg, "provisioning the rootfs on backend %s failed (%s): %s",
@@ -129,9 +129,11 @@ provision(struct manager *m, const char *id, const char *key)
 	vid = vol.id;
 	b = registry_get(m->reg, vm.backend_id);
 	if (!b)
-		r = nq_error_setr(&err, -ENOENT, "not_found", NULL, "the backend was removed");
+		r = nq_error_setr(&err, -ENOENT, "not_found", NULL,
+			"the backend was removed");
 	else if (claim_cancelled(key))
-		r = nq_error_setr(&err, -ECANCELED, "cancelled", NULL, "the VM is being deleted");
+		r = nq_error_setr(&err, -ECANCELED, "cancelled", NULL,
+			"the VM is being deleted");
 	else
 		r = b->ops->provision_volume(&m->env, b->id, b->cfg, vid,
 			vm.image_id[0] ? vm.image_id : NULL, 0, &vi, &err);
@@ -210,4 +212,3 @@ vms_spawn_worker(struct manager *m, const char *id)
 	pthread_detach(t);
 	return 0;
 }
-

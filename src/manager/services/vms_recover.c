@@ -17,8 +17,9 @@
 #include "manager/manager.h"
 #include "manager/services/vms.h"
 
-#define RECOVER_CAUSE "provisioning was interrupted by a manager restart; " \
-		      "start the VM to provision it again"
+#define RECOVER_CAUSE                                                                     \
+	"provisioning was interrupted by a manager restart; "                             \
+	"start the VM to provision it again"
 #define RECOVER_RETRY_SECS 2
 
 int
@@ -29,8 +30,10 @@ vms_volume_ready(struct manager *m, const char *vid, const struct volume_info *v
 	snprintf(sz, sizeof sz, "%" PRIu64, vi->size_bytes);
 	snprintf(alloc, sizeof alloc, "%" PRIu64, vi->allocated_bytes);
 	const char *p[] = { vid, vi->path, sz, vi->allocated_known ? alloc : NULL };
-	return db_exec(m->db, "UPDATE volumes SET path = $2, size_bytes = $3,"
-		" allocated_bytes = $4, state = 'ready' WHERE id = $1", 4, p, NULL);
+	return db_exec(m->db,
+		"UPDATE volumes SET path = $2, size_bytes = $3,"
+		" allocated_bytes = $4, state = 'ready' WHERE id = $1",
+		4, p, NULL);
 }
 
 /* One volume row in state provisioning: 1 adopted, 0 removed, <0 try
@@ -74,7 +77,8 @@ agent_vm_state(struct manager *m, const char *id, char state[16])
 
 	state[0] = '\0';
 	snprintf(path, sizeof path, "/v1/vms/%s", id);
-	r = agent_call(m->env.agent, "GET", path, NULL, 0, m->env.call_timeout_ms, &rep, &err);
+	r = agent_call(m->env.agent, "GET", path, NULL, 0, m->env.call_timeout_ms, &rep,
+		&err);
 	if (r >= 0)
 		snprintf(state, 16, "%s",
 			json_string_value(json_object_get(rep.json, "state")) ?: "");
@@ -94,8 +98,8 @@ recover_vm(struct manager *m, const char *id, const char *backend_id)
 	bool ready = false;
 	int r;
 
-	r = db_query(m->db, "SELECT " VOLUME_ROW_COLS " FROM volumes WHERE vm_id = $1",
-		1, p, &rows);
+	r = db_query(m->db, "SELECT " VOLUME_ROW_COLS " FROM volumes WHERE vm_id = $1", 1,
+		p, &rows);
 	for (unsigned i = 0; r >= 0 && i < rows.nrows; i++) {
 		struct volume_row v;
 		r = volume_row_read(&rows, i, &v);
@@ -109,8 +113,10 @@ recover_vm(struct manager *m, const char *id, const char *backend_id)
 	bool running = ready && strcmp(state, "running") == 0;
 	const char *pu[] = { id, running ? "running" : "error",
 		running ? NULL : RECOVER_CAUSE, now };
-	r = db_exec(m->db, "UPDATE vms SET state = $2, error = $3, updated_at = $4"
-		" WHERE id = $1 AND state = 'provisioning'", 4, pu, NULL);
+	r = db_exec(m->db,
+		"UPDATE vms SET state = $2, error = $3, updated_at = $4"
+		" WHERE id = $1 AND state = 'provisioning'",
+		4, pu, NULL);
 	log_info("recovery: VM id=%s is %s", id, running ? "running" : "in error");
 	return r;
 }
@@ -122,8 +128,10 @@ recover_loose_volumes(struct manager *m)
 	_cleanup_(db_rows_release) struct db_rows rows = { 0 };
 	int r, bad = 0;
 
-	r = db_query(m->db, "SELECT " VOLUME_ROW_COLS " FROM volumes WHERE vm_id IS NULL"
-		" AND state = 'provisioning'", 0, NULL, &rows);
+	r = db_query(m->db,
+		"SELECT " VOLUME_ROW_COLS " FROM volumes WHERE vm_id IS NULL"
+		" AND state = 'provisioning'",
+		0, NULL, &rows);
 	if (r < 0)
 		return r;
 	for (unsigned i = 0; i < rows.nrows; i++) {
@@ -193,7 +201,8 @@ recover_main(void *arg)
 		clock_gettime(CLOCK_MONOTONIC, &until);
 		until.tv_sec += RECOVER_RETRY_SECS;
 		while (!m->stopping &&
-		       pthread_cond_timedwait(&m->refresh_cond, &m->refresh_lock, &until) == 0)
+			pthread_cond_timedwait(&m->refresh_cond, &m->refresh_lock,
+				&until) == 0)
 			;
 		bool stop = m->stopping;
 		pthread_mutex_unlock(&m->refresh_lock);

@@ -18,12 +18,11 @@
 static json_t *
 volume_json(const struct volume_row *v)
 {
-	return json_pack("{s:s, s:s, s:o, s:s, s:I, s:o, s:s}",
-		"id", v->id, "backend_id", v->backend_id,
-		"vm_id", v->has_vm ? json_string(v->vm_id) : json_null(),
-		"path", v->path, "size_bytes", (json_int_t)v->size_bytes,
-		"allocated_bytes", v->has_allocated ? json_integer((json_int_t)v->allocated_bytes)
-						    : json_null(),
+	return json_pack("{s:s, s:s, s:o, s:s, s:I, s:o, s:s}", "id", v->id, "backend_id",
+		v->backend_id, "vm_id", v->has_vm ? json_string(v->vm_id) : json_null(),
+		"path", v->path, "size_bytes", (json_int_t)v->size_bytes, "allocated_bytes",
+		v->has_allocated ? json_integer((json_int_t)v->allocated_bytes)
+				 : json_null(),
 		"state", v->state);
 }
 
@@ -33,8 +32,8 @@ fetch_volume(struct manager *m, const char *id, struct db_rows *rows,
 	struct volume_row *ret)
 {
 	const char *p[] = { id };
-	int r = db_query(m->db, "SELECT " VOLUME_ROW_COLS " FROM volumes WHERE id = $1",
-		1, p, rows);
+	int r = db_query(m->db, "SELECT " VOLUME_ROW_COLS " FROM volumes WHERE id = $1", 1,
+		p, rows);
 
 	if (r >= 0 && rows->nrows == 0)
 		return -ENOENT;
@@ -48,8 +47,10 @@ volumes_list_json(struct manager *m)
 	struct volume_row v;
 	json_t *arr;
 
-	if (db_query(m->db, "SELECT " VOLUME_ROW_COLS " FROM volumes"
-		    " WHERE state <> 'error' ORDER BY created_at, id", 0, NULL, &rows) < 0)
+	if (db_query(m->db,
+		    "SELECT " VOLUME_ROW_COLS " FROM volumes"
+		    " WHERE state <> 'error' ORDER BY created_at, id",
+		    0, NULL, &rows) < 0)
 		return NULL;
 	arr = json_array();
 	for (unsigned i = 0; arr && i < rows.nrows; i++) {
@@ -96,9 +97,12 @@ insert_row(struct manager *m, const char *backend_id, const char *vid,
 	snprintf(now, sizeof now, "%lld", (long long)time(NULL));
 	snprintf(sz, sizeof sz, "%llu", size);
 	const char *p[] = { vid, backend_id, sz, now };
-	r = b ? db_exec(m->db, "INSERT INTO volumes (id, backend_id, vm_id, path, size_bytes,"
-		" allocated_bytes, state, created_at) VALUES ($1, $2, NULL, '', $3, NULL,"
-		" 'provisioning', $4)", 4, p, NULL) : -ENOENT;
+	r = b ? db_exec(m->db,
+			"INSERT INTO volumes (id, backend_id, vm_id, path, size_bytes,"
+			" allocated_bytes, state, created_at) VALUES ($1, $2, NULL, '', $3, NULL,"
+			" 'provisioning', $4)",
+			4, p, NULL)
+	      : -ENOENT;
 	backend_unref(b);
 	claim_release(key);
 	if (r == -ENOENT || r == -EBUSY)
@@ -129,7 +133,8 @@ volumes_create(struct manager *m, const char *backend_id, const char *image,
 	(void)claim_try(key, "the volume", NULL); /* a new id: never busy */
 	r = insert_row(m, backend_id, vid, size, err);
 	if (r >= 0) {
-		r = b->ops->provision_volume(&m->env, b->id, b->cfg, vid, image, size, &vi, err);
+		r = b->ops->provision_volume(&m->env, b->id, b->cfg, vid, image, size, &vi,
+			err);
 		if (r >= 0) {
 			if (!vi.size_bytes)
 				vi.size_bytes = size;
@@ -139,7 +144,8 @@ volumes_create(struct manager *m, const char *backend_id, const char *image,
 		}
 		if (r < 0) {
 			b->ops->delete_volume(&m->env, b->id, b->cfg, vid, &ignore);
-			(void)db_exec(m->db, "DELETE FROM volumes WHERE id = $1", 1, p, NULL);
+			(void)db_exec(m->db, "DELETE FROM volumes WHERE id = $1", 1, p,
+				NULL);
 		} else {
 			log_info("volume created id=%s backend=%s", vid, b->id);
 		}
@@ -160,7 +166,8 @@ delete_claimed(struct manager *m, const char *id, struct nq_error *err)
 
 	r = fetch_volume(m, id, &rows, &v);
 	if (r == -ENOENT)
-		return nq_error_setr(err, r, "not_found", NULL, "no volume with id %.64s", id);
+		return nq_error_setr(err, r, "not_found", NULL, "no volume with id %.64s",
+			id);
 	if (r < 0)
 		return nq_error_setr(err, r, "internal_error", NULL, "database error");
 	if (v.has_vm)
