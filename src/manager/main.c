@@ -20,62 +20,12 @@
 #include "manager/services/hosts.h"
 #include "manager/services/vms.h"
 
-static void
-healthz(struct http_request *req, struct http_response *resp)
-{
-	(void)req;
-	http_reply_json(resp, 200, json_pack("{s:s}", "status", "ok"));
-}
-
-static void
-metrics(struct http_request *req, struct http_response *resp)
-{
-	struct manager *m = req->userdata;
-	struct registry_item *items = NULL;
-	char *buf = NULL;
-	size_t n = 0, len = 0;
-	FILE *f = open_memstream(&buf, &len);
-
-	if (!f || registry_snapshot(m->reg, &items, &n) < 0) {
-		if (f)
-			fclose(f);
-		free(buf);
-		http_reply_errorf(resp, "internal_error", NULL, "out of memory");
-		return;
-	}
-	fprintf(f, "# TYPE nqrust_backends gauge\nnqrust_backends %zu\n", n);
-	fprintf(f, "# TYPE nqrust_backend_up gauge\n");
-	for (size_t i = 0; i < n; i++)
-		fprintf(f, "nqrust_backend_up{id=\"%s\",kind=\"%s\"} %d\n", items[i].b->id,
-			items[i].b->ops->kind, strcmp(items[i].st.status, "ok") == 0);
-	fclose(f);
-	registry_items_free(items, n);
-	free(resp->body);
-	resp->status = 200;
-	resp->body = buf;
-	resp->body_len = len;
-	resp->content_type = "text/plain; version=0.0.4";
-}
-
-/* On the API listener /metrics needs a token like any /v1 route; an
- * operator who wants unauthenticated scraping binds --metrics-listen to
- * an address only the scraper reaches, served by metrics_routes alone. */
-static const struct http_route misc_routes[] = {
-	{ "GET", "/healthz", healthz, ROUTE_NO_AUTH, 0, NULL },
-	{ "GET", "/metrics", metrics, 0, 0, NULL },
-};
-
-static const struct http_route metrics_routes[] = {
-	{ "GET", "/metrics", metrics, ROUTE_NO_AUTH, 0, NULL },
-	{ "GET", "/healthz", healthz, ROUTE_NO_AUTH, 0, NULL },
-};
-
 static int
 start_metrics(struct manager *m, struct http_server **ret)
 {
 	struct http_server_opts o = {
 		.routes = metrics_routes,
-		.nroutes = ARRAY_SIZE(metrics_routes),
+		.nroutes = metrics_routes_count,
 		.tcp_host = m->cfg.metrics_host,
 		.tcp_port = m->cfg.metrics_port,
 		.userdata = m,
@@ -106,8 +56,7 @@ build_routes(struct http_route **ret, size_t *ret_n)
 		const struct http_route *r;
 		size_t n;
 	} parts[] = {
-		{ misc_routes, ARRAY_SIZE(misc_routes) },
-		{ auth_routes, auth_routes_count },
+		{ misc_routes, misc_routes_count }, { auth_routes, auth_routes_count },
 		{ storage_routes, storage_routes_count },
 		{ volume_routes, volume_routes_count }, { vm_routes, vm_routes_count },
 		{ image_routes, image_routes_count }, { host_routes, host_routes_count },

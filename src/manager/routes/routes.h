@@ -8,6 +8,13 @@
 
 #include "common/http_server.h"
 
+/* /healthz and /metrics on the API listener (/metrics needs a token
+ * there); metrics_routes serve the separate --metrics-listen address
+ * (routes_metrics.c). */
+extern const struct http_route misc_routes[];
+extern const size_t misc_routes_count;
+extern const struct http_route metrics_routes[];
+extern const size_t metrics_routes_count;
 extern const struct http_route auth_routes[]; /* routes_auth.c */
 extern const size_t auth_routes_count;
 extern const struct http_route storage_routes[]; /* routes_storage.c */
