@@ -37,8 +37,8 @@ json_req_string(json_t *obj, const char *key, const char **ret, struct nq_error 
 }
 
 int
-json_get_u64(json_t *obj, const char *key, unsigned long long *ret,
-	bool *ret_present, struct nq_error *err)
+json_get_u64(json_t *obj, const char *key, unsigned long long *ret, bool *ret_present,
+	struct nq_error *err)
 {
 	json_t *v = json_object_get(obj, key);
 
@@ -72,4 +72,24 @@ json_req_uint(json_t *obj, const char *key, unsigned lo, unsigned hi, unsigned *
 			"%s must be between %u and %u", key, lo, hi);
 	*ret = (unsigned)v;
 	return 0;
+}
+
+int
+json_buf_add_string(struct nq_buf *b, const char *s)
+{
+	static const char hex[] = "0123456789abcdef";
+	int r = nq_buf_add(b, "\"", 1);
+
+	for (const unsigned char *q = (const unsigned char *)s; r >= 0 && *q; q++) {
+		if (*q == '"' || *q == '\\') {
+			char esc[2] = { '\\', (char)*q };
+			r = nq_buf_add(b, esc, sizeof esc);
+		} else if (*q < 0x20) {
+			char esc[6] = { '\\', 'u', '0', '0', hex[*q >> 4], hex[*q & 15] };
+			r = nq_buf_add(b, esc, sizeof esc);
+		} else {
+			r = nq_buf_add(b, q, 1);
+		}
+	}
+	return r < 0 ? r : nq_buf_add(b, "\"", 1);
 }

@@ -11,8 +11,8 @@
 #include "common/macro.h"
 
 struct agent_client {
-	char *unix_path; /* NULL for TCP */
-	char *base;      /* "http://agent" or the http URL without trailing '/' */
+	char *unix_path;   /* NULL for TCP */
+	char *base;        /* "http://agent" or the http URL without trailing '/' */
 	char *auth_header; /* "Authorization: Bearer …" or NULL */
 };
 
@@ -44,7 +44,7 @@ agent_client_new(const char *spec, const char *token, struct agent_client **ret)
 			snprintf(a->auth_header, n, "Authorization: Bearer %s", token);
 	}
 	if (!a->base || (spec[0] == 'u' && !a->unix_path) ||
-	    (token && *token && !a->auth_header)) {
+		(token && *token && !a->auth_header)) {
 		agent_client_free(a);
 		return -ENOMEM;
 	}
@@ -82,8 +82,8 @@ agent_error_code(json_t *body)
 	json_t *e = body ? json_object_get(body, "error") : NULL;
 	const char *code = json_string_value(json_object_get(e, "code"));
 
-	if (!code || !*code || strlen(code) >= sizeof ((struct nq_error *)0)->code ||
-	    strspn(code, "abcdefghijklmnopqrstuvwxyz0123456789_") != strlen(code))
+	if (!code || !*code || strlen(code) >= sizeof((struct nq_error *)0)->code ||
+		strspn(code, "abcdefghijklmnopqrstuvwxyz0123456789_") != strlen(code))
 		return NULL;
 	return code;
 }
@@ -105,9 +105,8 @@ error_from_reply(const struct agent_reply *rep, struct nq_error *err)
 }
 
 int
-agent_call(struct agent_client *a, const char *method, const char *path,
-	const char *body, size_t body_len, long timeout_ms,
-	struct agent_reply *ret, struct nq_error *err)
+agent_call(struct agent_client *a, const char *method, const char *path, const char *body,
+	size_t body_len, long timeout_ms, struct agent_reply *ret, struct nq_error *err)
 {
 	_cleanup_(nq_buf_release) struct nq_buf b = NQ_BUF_INIT(AGENT_REPLY_MAX, false);
 	struct curl_slist *hdrs = NULL;
@@ -130,7 +129,8 @@ agent_call(struct agent_client *a, const char *method, const char *path,
 	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout_ms);
-	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms < 2000 ? timeout_ms : 2000L);
+	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS,
+		timeout_ms < 2000 ? timeout_ms : 2000L);
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, nq_buf_write_cb);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
 	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
@@ -176,44 +176,4 @@ agent_call(struct agent_client *a, const char *method, const char *path,
 	}
 	error_from_reply(ret, err);
 	return -EREMOTEIO;
-}
-
-int
-json_append_string(char *buf, size_t bufsz, size_t *pos, const char *s)
-{
-	size_t p = *pos;
-
-#define PUT(ch)                          \
-	do {                             \
-		if (p + 1 >= bufsz)      \
-			goto nospace;    \
-		buf[p++] = (ch);         \
-	} while (0)
-
-	PUT('"');
-	for (const unsigned char *q = (const unsigned char *)s; *q; q++) {
-		static const char hex[] = "0123456789abcdef";
-
-		if (*q == '"' || *q == '\\') {
-			PUT('\\');
-			PUT((char)*q);
-		} else if (*q < 0x20) {
-			PUT('\\');
-			PUT('u');
-			PUT('0');
-			PUT('0');
-			PUT(hex[*q >> 4]);
-			PUT(hex[*q & 15]);
-		} else {
-			PUT((char)*q);
-		}
-	}
-	PUT('"');
-#undef PUT
-	buf[p] = '\0';
-	*pos = p;
-	return 0;
-nospace:
-	buf[p < bufsz ? p : bufsz - 1] = '\0';
-	return -ENOSPC;
 }

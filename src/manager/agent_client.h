@@ -14,12 +14,11 @@ struct agent_client;
 
 /* spec: "unix:/run/nqrust/agent.sock" or "http://host:port". token may be
  * NULL (unix socket). The client keeps copies. */
-int agent_client_new(const char *spec, const char *token,
-	struct agent_client **ret);
+int agent_client_new(const char *spec, const char *token, struct agent_client **ret);
 void agent_client_free(struct agent_client *a);
 
 struct agent_reply {
-	int status;  /* HTTP status, 0 when no reply arrived */
+	int status;   /* HTTP status, 0 when no reply arrived */
 	json_t *json; /* owned; NULL for an empty or non-JSON body */
 };
 void agent_reply_release(struct agent_reply *r);
@@ -34,10 +33,5 @@ void agent_reply_release(struct agent_reply *r);
  *  - 4xx or 5xx with the agent's error body: -EREMOTEIO, the agent's own
  *    {code, message, field} (no_space stays no_space, and so on). */
 int agent_call(struct agent_client *a, const char *method, const char *path,
-	const char *body, size_t body_len, long timeout_ms,
-	struct agent_reply *ret, struct nq_error *err);
-
-/* Append s as a JSON string literal (quotes included) to buf at *pos.
- * -ENOSPC when it does not fit (buf is then still NUL-terminated). Used to
- * build bodies that carry a password without a json_t copy of it. */
-int json_append_string(char *buf, size_t bufsz, size_t *pos, const char *s);
+	const char *body, size_t body_len, long timeout_ms, struct agent_reply *ret,
+	struct nq_error *err);

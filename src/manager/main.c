@@ -12,68 +12,24 @@
 #include "common/fsutil.h"
 #include "common/json_wipe.h"
 #include "common/log.h"
+#include "manager/auth/sessions.h"
 #include "manager/manager.h"
-#include "manager/routes_ui.h"
-#include "manager/hosts.h"
-#include "manager/vms.h"
-
-static void
-healthz(struct http_request *req, struct http_response *resp)
-{
-	(void)req;
-	http_reply_json(resp, 200, json_pack("{s:s}", "status", "ok"));
-}
-
-static void
-metrics(struct http_request *req, struct http_response *resp)
-{
-	struct manager *m = req->userdata;
-	struct registry_item *items = NULL;
-	char *buf = NULL;
-	size_t n = 0, len = 0;
-	FILE *f = open_memstream(&buf, &len);
-
-	if (!f || registry_snapshot(m->reg, &items, &n) < 0) {
-		if (f)
-			fclose(f);
-		free(buf);
-		http_reply_errorf(resp, "internal_error", NULL, "out of memory");
-		return;
-	}
-	fprintf(f, "# TYPE nqrust_backends gauge\nnqrust_backends %zu\n", n);
-	fprintf(f, "# TYPE nqrust_backend_up gauge\n");
-	for (size_t i = 0; i < n; i++)
-		fprintf(f, "nqrust_backend_up{id=\"%s\",kind=\"%s\"} %d\n", items[i].b->id,
-			items[i].b->ops->kind, strcmp(items[i].st.status, "ok") == 0);
-	fclose(f);
-	registry_items_free(items, n);
-	free(resp->body);
-	resp->status = 200;
-	resp->body = buf;
-	resp->body_len = len;
-	resp->content_type = "text/plain; version=0.0.4";
-}
-
-/* On the API listener /metrics needs a token like any /v1 route; an
- * operator who wants unauthenticated scraping binds --metrics-listen to
- * an address only the scraper reaches, served by metrics_routes alone. */
-static const struct http_route misc_routes[] = {
-	{ "GET", "/healthz", healthz, ROUTE_NO_AUTH, 0, NULL },
-	{ "GET", "/metrics", metrics, 0, 0, NULL },
-};
-
-static const struct http_route metrics_routes[] = {
-	{ "GET", "/metrics", metrics, ROUTE_NO_AUTH, 0, NULL },
-	{ "GET", "/healthz", healthz, ROUTE_NO_AUTH, 0, NULL },
-};
+#include "manager/routes/routes.h"
+#include "manager/services/storage.h"
+#include "manager/routes/routes_ui.h"
+#include "manager/services/hosts.h"
+#include "manager/services/vms.h"
 
 static int
 start_metrics(struct manager *m, struct http_server **ret)
 {
 	struct http_server_opts o = {
-		.routes = metrics_routes, .nroutes = ARRAY_SIZE(metrics_routes),
-		.tcp_host = m->cfg.metrics_host, .tcp_port = m->cfg.metrics_port,
-		.userdata = m, .max_connections = 64,
+		.routes = metrics_routes,
+		.nroutes = metrics_routes_count,
+		.tcp_host = m->cfg.metrics_host,
+		.tcp_port = m->cfg.metrics_port,
+		.userdata = m,
+		.max_connections = 64,
 		.header_timeout = m->cfg.header_timeout,
 		.per_addr_connections = m->cfg.max_connections_per_address,
 	};
@@ -84,7 +40,8 @@ start_metrics(struct manager *m, struct http_server **ret)
 		return 0;
 	r = http_server_start(&o, ret);
 	if (r < 0) {
-		log_error("cannot listen for metrics address=%s err=%d", m->cfg.metrics_listen, r);
+		log_error("cannot listen for metrics address=%s err=%d",
+			m->cfg.metrics_listen, r);
 		return r;
 	}
 	log_info("metrics listening host=%s port=%u", m->cfg.metrics_host,
@@ -95,14 +52,14 @@ start_metrics(struct manager *m, struct http_server **ret)
 static int
 build_routes(struct http_route **ret, size_t *ret_n)
 {
-	const struct { const struct http_route *r; size_t n; } parts[] = {
-		{ misc_routes, ARRAY_SIZE(misc_routes) },
-		{ auth_routes, auth_routes_count },
+	const struct {
+		const struct http_route *r;
+		size_t n;
+	} parts[] = {
+		{ misc_routes, misc_routes_count }, { auth_routes, auth_routes_count },
 		{ storage_routes, storage_routes_count },
-		{ volume_routes, volume_routes_count },
-		{ vm_routes, vm_routes_count },
-		{ image_routes, image_routes_count },
-		{ host_routes, host_routes_count },
+		{ volume_routes, volume_routes_count }, { vm_routes, vm_routes_count },
+		{ image_routes, image_routes_count }, { host_routes, host_routes_count },
 		{ ui_routes, ui_routes_count }, /* prefix routes: keep last */
 	};
 	size_t total = 0, k = 0;
@@ -138,12 +95,12 @@ read_token(const char *path, char *buf, size_t sz)
 	return buf[0] ? 0 : -EINVAL;
 }
 
+/* Flags and config file, the log level, the state dir. */
 static int
-setup(struct manager *m, int argc, char **argv)
+setup_config(struct manager *m, int argc, char **argv)
 {
-	char msg[512] = "", token[512] = "";
+	char msg[512] = "";
 	enum log_level lvl;
-	unsigned applied = 0;
 	int r;
 
 	mgr_config_defaults(&m->cfg);
@@ -170,10 +127,18 @@ setup(struct manager *m, int argc, char **argv)
 		log_error("cannot create state dir path=%s err=%d", m->cfg.state_dir, r);
 		return r;
 	}
-	if (auth_init() < 0 || curl_global_init(CURL_GLOBAL_DEFAULT) != 0)
-		return -EIO;
+	return 0;
+}
+
+/* The agent client and the timeouts the backends use. */
+static int
+setup_agent(struct manager *m)
+{
+	char token[512] = "";
+	int r;
+
 	if (m->cfg.agent_token_file[0] &&
-	    (r = read_token(m->cfg.agent_token_file, token, sizeof token)) < 0) {
+		(r = read_token(m->cfg.agent_token_file, token, sizeof token)) < 0) {
 		log_error("cannot read agent token file path=%s err=%d",
 			m->cfg.agent_token_file, r);
 		return r;
@@ -185,6 +150,14 @@ setup(struct manager *m, int argc, char **argv)
 	m->env.call_timeout_ms = m->cfg.call_timeout_ms;
 	m->env.provision_timeout_ms = (long)m->cfg.provision_timeout * 1000;
 	m->env.status_timeout_ms = m->cfg.status_timeout_ms;
+	return 0;
+}
+
+static int
+setup_db(struct manager *m)
+{
+	unsigned applied = 0;
+	int r;
 
 	r = db_open(m->cfg.database, &m->db);
 	if (r < 0) {
@@ -196,7 +169,17 @@ setup(struct manager *m, int argc, char **argv)
 		log_error("database migration failed err=%d", r);
 		return r;
 	}
-	log_info("database ready engine=%s migrations_applied=%u", db_engine(m->db), applied);
+	log_info("database ready engine=%s migrations_applied=%u", db_engine(m->db),
+		applied);
+	return 0;
+}
+
+/* Login throttles, argon2id slots, the dummy hash, the first admin. */
+static int
+setup_auth(struct manager *m)
+{
+	char junk[AUTH_TOKEN_LEN + 1];
+	int r;
 
 	m->rl_user = calloc(1, sizeof *m->rl_user);
 	m->rl_addr = calloc(1, sizeof *m->rl_addr);
@@ -208,20 +191,30 @@ setup(struct manager *m, int argc, char **argv)
 		m->cfg.login_lockout);
 	pthread_mutex_init(&m->rl_lock, NULL);
 	sem_init(&m->hash_slots, 0, 2);
-	{
-		/* A real argon2id hash of a random string, so that failed logins
-		 * for unknown users cost as much as for known ones. */
-		char junk[AUTH_TOKEN_LEN + 1];
-		auth_new_token(junk);
-		r = auth_hash_password(junk, strlen(junk), m->dummy_hash);
-		if (r < 0)
-			return r;
-	}
-	r = auth_bootstrap(m);
-	if (r < 0) {
-		log_error("cannot create the first user err=%d", r);
+	/* A real argon2id hash of a random string, so that failed logins for
+	 * unknown users cost as much as for known ones. */
+	auth_new_token(junk);
+	r = auth_hash_password(junk, strlen(junk), m->dummy_hash);
+	if (r < 0)
 		return r;
-	}
+	r = auth_bootstrap(m);
+	if (r < 0)
+		log_error("cannot create the first user err=%d", r);
+	return r;
+}
+
+static int
+setup(struct manager *m, int argc, char **argv)
+{
+	int r;
+
+	r = setup_config(m, argc, argv);
+	if (r < 0)
+		return r;
+	if (auth_init() < 0 || curl_global_init(CURL_GLOBAL_DEFAULT) != 0)
+		return -EIO;
+	if ((r = setup_agent(m)) < 0 || (r = setup_db(m)) < 0 || (r = setup_auth(m)) < 0)
+		return r;
 	(void)ui_init(&m->cfg);
 	r = registry_new(&m->reg);
 	if (r >= 0)
@@ -259,9 +252,12 @@ main(int argc, char **argv)
 	if (r < 0)
 		return 1;
 	struct http_server_opts o = {
-		.routes = routes, .nroutes = nroutes,
-		.tcp_host = m.cfg.listen_host, .tcp_port = m.cfg.listen_port,
-		.auth = mgr_auth_hook, .userdata = &m,
+		.routes = routes,
+		.nroutes = nroutes,
+		.tcp_host = m.cfg.listen_host,
+		.tcp_port = m.cfg.listen_port,
+		.auth = mgr_auth_hook,
+		.userdata = &m,
 		.max_connections = m.cfg.max_connections,
 		.header_timeout = m.cfg.header_timeout,
 		.per_addr_connections = m.cfg.max_connections_per_address,

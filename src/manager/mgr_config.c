@@ -9,10 +9,15 @@
 #include "common/config.h"
 #include "common/macro.h"
 
-#define STR(f, h) { #f, CFG_STRBUF, offsetof(struct mgr_config, f), 0, h, NULL, \
-	sizeof(((struct mgr_config *)0)->f), 0, 0 }
-#define UINT(f, lo, hi, h) { #f, CFG_UINT, offsetof(struct mgr_config, f), 0, h, NULL, \
-	0, lo, hi }
+#define STR(f, h)                                                                         \
+	{                                                                                 \
+#f, CFG_STRBUF, offsetof(struct mgr_config, f), 0, h, NULL,               \
+			sizeof(((struct mgr_config *)0)->f), 0, 0                         \
+	}
+#define UINT(f, lo, hi, h)                                                                \
+	{                                                                                 \
+#f, CFG_UINT, offsetof(struct mgr_config, f), 0, h, NULL, 0, lo, hi       \
+	}
 /* The manager's settings: flags (--state-dir) and config file keys
  * (state-dir or state_dir) come from this one table, parsed by
  * src/common/config.c like the agent's. */
@@ -37,7 +42,8 @@ static const struct config_entry opts[] = {
 	UINT(max_connections, 16, 65536, "HTTP connections in all (1024)"),
 	UINT(max_connections_per_address, 2, 65536,
 		"HTTP connections per client address; idle ones are evicted first (32)"),
-	STR(metrics_listen, "HOST:PORT serving GET /metrics without a token (off: /metrics needs a token)"),
+	STR(metrics_listen,
+		"HOST:PORT serving GET /metrics without a token (off: /metrics needs a token)"),
 };
 #undef STR
 #undef UINT
@@ -72,13 +78,13 @@ with_msg(int r, const struct nq_error *err, char *msg, size_t msgsz)
 }
 
 int
-mgr_config_set(struct mgr_config *c, const char *key, const char *value,
-	char *msg, size_t msgsz)
+mgr_config_set(struct mgr_config *c, const char *key, const char *value, char *msg,
+	size_t msgsz)
 {
 	struct nq_error err = { 0 };
 
-	return with_msg(config_set(opts, ARRAY_SIZE(opts), c, key, value, &err), &err,
-		msg, msgsz);
+	return with_msg(config_set(opts, ARRAY_SIZE(opts), c, key, value, &err), &err, msg,
+		msgsz);
 }
 
 int
@@ -86,8 +92,8 @@ mgr_config_load(struct mgr_config *c, const char *path, char *msg, size_t msgsz)
 {
 	struct nq_error err = { 0 };
 
-	return with_msg(config_load_file(opts, ARRAY_SIZE(opts), c, path, &err), &err,
-		msg, msgsz);
+	return with_msg(config_load_file(opts, ARRAY_SIZE(opts), c, path, &err), &err, msg,
+		msgsz);
 }
 
 int
@@ -137,21 +143,21 @@ mgr_config_finish(struct mgr_config *c, char *msg, size_t msgsz)
 	if (r < 0)
 		return r;
 	if (c->metrics_listen[0] &&
-	    (r = split_listen("metrics-listen", c->metrics_listen, c->metrics_host,
-		     sizeof c->metrics_host, &c->metrics_port, msg, msgsz)) < 0)
+		(r = split_listen("metrics-listen", c->metrics_listen, c->metrics_host,
+			 sizeof c->metrics_host, &c->metrics_port, msg, msgsz)) < 0)
 		return r;
 	if (c->state_dir[0] != '/') {
 		snprintf(msg, msgsz, "state-dir must be an absolute path");
 		return -EINVAL;
 	}
 	if (!c->database[0] &&
-	    (size_t)snprintf(c->database, sizeof c->database, "sqlite:%s/manager.db",
-		    c->state_dir) >= sizeof c->database) {
+		(size_t)snprintf(c->database, sizeof c->database, "sqlite:%s/manager.db",
+			c->state_dir) >= sizeof c->database) {
 		snprintf(msg, msgsz, "state-dir is too long");
 		return -EINVAL;
 	}
 	if (strncmp(c->agent, "unix:/", 6) != 0 && strncmp(c->agent, "http://", 7) != 0 &&
-	    strncmp(c->agent, "https://", 8) != 0) {
+		strncmp(c->agent, "https://", 8) != 0) {
 		snprintf(msg, msgsz, "agent must be unix:/PATH or http://HOST:PORT");
 		return -EINVAL;
 	}

@@ -1,4 +1,4 @@
-/* Unit tests: src/manager/auth.c and ratelimit.c helpers. */
+/* Unit tests: src/manager/auth/auth.c and ratelimit.c helpers. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -8,7 +8,7 @@
 #include <ctype.h>
 #include <string.h>
 
-#include "manager/auth.h"
+#include "manager/auth/auth.h"
 
 static int
 setup(void **state)
@@ -88,17 +88,21 @@ test_cookie(void **state)
 	(void)state;
 
 	assert_int_equal(auth_cookie_value("a=1; nqrust_session=abc; b=2",
-		"nqrust_session", buf, sizeof buf), 0);
+				 "nqrust_session", buf, sizeof buf),
+		0);
 	assert_string_equal(buf, "abc");
-	assert_int_equal(auth_cookie_value("nqrust_session=xyz", "nqrust_session",
-		buf, sizeof buf), 0);
+	assert_int_equal(
+		auth_cookie_value("nqrust_session=xyz", "nqrust_session", buf, sizeof buf),
+		0);
 	assert_string_equal(buf, "xyz");
 	/* A cookie whose name merely ends or starts the same does not match. */
 	assert_int_equal(auth_cookie_value("x_nqrust_session=1; nqrust_session2=2",
-		"nqrust_session", buf, sizeof buf), -ENOENT);
+				 "nqrust_session", buf, sizeof buf),
+		-ENOENT);
 	assert_int_equal(auth_cookie_value("", "nqrust_session", buf, sizeof buf), -ENOENT);
-	assert_int_equal(auth_cookie_value("nqrust_session=0123456789", "nqrust_session",
-		buf, 5), -ENOSPC);
+	assert_int_equal(
+		auth_cookie_value("nqrust_session=0123456789", "nqrust_session", buf, 5),
+		-ENOSPC);
 }
 
 static void

@@ -1,4 +1,4 @@
-/* Unit tests: src/manager/backend_smb.c config parsing, and its agent
+/* Unit tests: src/manager/backends/backend_smb.c config parsing, and its agent
  * conversation checked byte for byte against a scripted fake agent on a
  * unix socket (also covers agent_client.c). */
 #include <setjmp.h>
@@ -16,7 +16,9 @@
 #include <unistd.h>
 
 #include "manager/agent_client.h"
-#include "manager/backend.h"
+#include "manager/backends/backend.h"
+#include "common/json_util.h"
+#include "common/nq_buf.h"
 
 /* ---- parsing ---------------------------------------------------------- */
 
@@ -44,9 +46,13 @@ test_parse_ok_and_render(void **state)
 	struct nq_error err;
 	(void)state;
 
-	assert_int_equal(parse(PARSE_CREATE, "{\"server\":\"NAS.Example.com\",\"share\":\"vms\","
-		"\"username\":\"bob\",\"password\":\"p,a=s\\\"s\",\"smb_version\":\"3.11\","
-		"\"subdir\":\"a/b\",\"mount_options\":\"port=4450\"}", NULL, cfg, &pw, &err), 0);
+	assert_int_equal(
+		parse(PARSE_CREATE,
+			"{\"server\":\"NAS.Example.com\",\"share\":\"vms\","
+			"\"username\":\"bob\",\"password\":\"p,a=s\\\"s\",\"smb_version\":\"3.11\","
+			"\"subdir\":\"a/b\",\"mount_options\":\"port=4450\"}",
+			NULL, cfg, &pw, &err),
+		0);
 	assert_non_null(pw);
 	assert_string_equal(pw->buf, "p,a=s\"s");
 	assert_true(backend_smb_ops.uses_password(cfg));
@@ -65,18 +71,27 @@ test_parse_ok_and_render(void **state)
 static void
 test_parse_errors_name_field(void **state)
 {
-	static const struct { const char *json, *field, *code; } cases[] = {
+	static const struct {
+		const char *json, *field, *code;
+	} cases[] = {
 		{ "{\"share\":\"s\"}", "config.server", "missing_field" },
 		{ "{\"server\":\"h\"}", "config.share", "missing_field" },
 		{ "{\"server\":\"h h\",\"share\":\"s\"}", "config.server", "invalid_field" },
-		{ "{\"server\":\"h\",\"share\":\"s\",\"smb_version\":\"1.0\"}", "config.smb_version", "invalid_field" },
-		{ "{\"server\":\"h\",\"share\":\"s\",\"subdir\":\"../x\"}", "config.subdir", "invalid_field" },
-		{ "{\"server\":\"h\",\"share\":\"s\",\"mount_options\":\"password=x\"}", "config.mount_options", "invalid_field" },
-		{ "{\"server\":\"h\",\"share\":\"s\",\"username\":\"u\"}", "config.password", "missing_field" },
-		{ "{\"server\":\"h\",\"share\":\"s\",\"password\":\"p\"}", "config.password", "invalid_field" },
-		{ "{\"server\":\"h\",\"share\":\"s\",\"nope\":\"p\"}", "config.nope", "unknown_field" },
+		{ "{\"server\":\"h\",\"share\":\"s\",\"smb_version\":\"1.0\"}",
+			"config.smb_version", "invalid_field" },
+		{ "{\"server\":\"h\",\"share\":\"s\",\"subdir\":\"../x\"}",
+			"config.subdir", "invalid_field" },
+		{ "{\"server\":\"h\",\"share\":\"s\",\"mount_options\":\"password=x\"}",
+			"config.mount_options", "invalid_field" },
+		{ "{\"server\":\"h\",\"share\":\"s\",\"username\":\"u\"}",
+			"config.password", "missing_field" },
+		{ "{\"server\":\"h\",\"share\":\"s\",\"password\":\"p\"}",
+			"config.password", "invalid_field" },
+		{ "{\"server\":\"h\",\"share\":\"s\",\"nope\":\"p\"}", "config.nope",
+			"unknown_field" },
 		{ "{\"server\":\"h\",\"share\":5}", "config.share", "invalid_field" },
-		{ "{\"server\":\"h\",\"share\":\"s\",\"domain\":\"D\"}", "config.domain", "invalid_field" },
+		{ "{\"server\":\"h\",\"share\":\"s\",\"domain\":\"D\"}", "config.domain",
+			"invalid_field" },
 	};
 	char cfg[8192];
 	struct secret *pw = NULL;
@@ -85,7 +100,8 @@ test_parse_errors_name_field(void **state)
 
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		memset(cfg, 0, sizeof cfg);
-		assert_int_equal(parse(PARSE_CREATE, cases[i].json, NULL, cfg, &pw, &err), -EINVAL);
+		assert_int_equal(parse(PARSE_CREATE, cases[i].json, NULL, cfg, &pw, &err),
+			-EINVAL);
 		assert_null(pw);
 		assert_string_equal(err.field, cases[i].field);
 		assert_string_equal(err.code, cases[i].code);
@@ -103,21 +119,27 @@ test_update_merges_and_refuses_password(void **state)
 	(void)state;
 
 	assert_int_equal(parse(PARSE_CREATE, "{\"server\":\"h\",\"share\":\"s\"}", NULL,
-		base, &pw, &err), 0);
-	assert_int_equal(parse(PARSE_UPDATE, "{\"subdir\":\"x\"}", base, cfg, &pw, &err), 0);
+				 base, &pw, &err),
+		0);
+	assert_int_equal(parse(PARSE_UPDATE, "{\"subdir\":\"x\"}", base, cfg, &pw, &err),
+		0);
 	assert_false(backend_smb_ops.mount_differs(base, base));
 	assert_true(backend_smb_ops.mount_differs(base, cfg));
 	assert_false(backend_smb_ops.creds_differ(base, cfg));
 	memset(cfg, 0, sizeof cfg);
-	assert_int_equal(parse(PARSE_UPDATE, "{\"password\":\"x\"}", base, cfg, &pw, &err), -EINVAL);
+	assert_int_equal(parse(PARSE_UPDATE, "{\"password\":\"x\"}", base, cfg, &pw, &err),
+		-EINVAL);
 	assert_string_equal(err.field, "config.password");
 	memset(cfg, 0, sizeof cfg);
-	assert_int_equal(parse(PARSE_UPDATE, "{\"server\":null}", base, cfg, &pw, &err), -EINVAL);
+	assert_int_equal(parse(PARSE_UPDATE, "{\"server\":null}", base, cfg, &pw, &err),
+		-EINVAL);
 	assert_string_equal(err.field, "config.server");
 	/* PARSE_LOAD accepts a user without a password (it is on the agent). */
 	memset(cfg, 0, sizeof cfg);
-	assert_int_equal(parse(PARSE_LOAD, "{\"server\":\"h\",\"share\":\"s\",\"username\":\"u\"}",
-		NULL, cfg, &pw, &err), 0);
+	assert_int_equal(
+		parse(PARSE_LOAD, "{\"server\":\"h\",\"share\":\"s\",\"username\":\"u\"}",
+			NULL, cfg, &pw, &err),
+		0);
 	assert_true(backend_smb_ops.creds_differ(base, cfg));
 }
 
@@ -202,8 +224,9 @@ fake_stop(struct fake *f)
 }
 
 #define R204 "HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n"
-#define R422 "HTTP/1.1 422 Unprocessable\r\nContent-Type: application/json\r\n" \
-	"Content-Length: 71\r\nConnection: close\r\n\r\n" \
+#define R422                                                                              \
+	"HTTP/1.1 422 Unprocessable\r\nContent-Type: application/json\r\n"                \
+	"Content-Length: 71\r\nConnection: close\r\n\r\n"                                 \
 	"{\"error\":{\"code\":\"smb_auth_failed\",\"message\":\"wrong user or password\"}}"
 
 static bool
@@ -226,19 +249,23 @@ test_create_failure_cleans_up(void **state)
 	char spec[128], cfg[8192] = { 0 };
 	struct secret *pw = NULL;
 	struct nq_error err;
-	struct backend_env e = { .call_timeout_ms = 5000,
-		.status_timeout_ms = 1000 };
+	struct backend_env e = { .call_timeout_ms = 5000, .status_timeout_ms = 1000 };
 	(void)state;
 
-	assert_int_equal(parse(PARSE_CREATE, "{\"server\":\"h\",\"share\":\"s\","
-		"\"username\":\"bob\",\"domain\":\"WG\",\"password\":\"p\\\"w\\\\d\","
-		"\"mount_options\":\"port=4450\"}", NULL, cfg, &pw, &err), 0);
+	assert_int_equal(
+		parse(PARSE_CREATE,
+			"{\"server\":\"h\",\"share\":\"s\","
+			"\"username\":\"bob\",\"domain\":\"WG\",\"password\":\"p\\\"w\\\\d\","
+			"\"mount_options\":\"port=4450\"}",
+			NULL, cfg, &pw, &err),
+		0);
 	fake_start(&f);
 	snprintf(spec, sizeof spec, "unix:%s", f.path);
 	assert_int_equal(agent_client_new(spec, NULL, &e.agent), 0);
 	memset(&err, 0, sizeof err);
 	assert_int_equal(backend_smb_ops.create(&e, "0b7c8a3e-0000-4000-8000-000000000001",
-		cfg, pw, &err), -EREMOTEIO);
+				 cfg, pw, &err),
+		-EREMOTEIO);
 	fake_stop(&f);
 	agent_client_free(e.agent);
 	secret_free(pw);
@@ -247,7 +274,8 @@ test_create_failure_cleans_up(void **state)
 	assert_string_equal(err.code, "smb_auth_failed");
 	assert_string_equal(err.message, "wrong user or password");
 	assert_int_equal(f.n, 4);
-	assert_true(starts_with(f.requests[0], "PUT /v1/storage/smb/credentials/"
+	assert_true(starts_with(f.requests[0],
+		"PUT /v1/storage/smb/credentials/"
 		"0b7c8a3e-0000-4000-8000-000000000001 HTTP/1.1\r\n"));
 	assert_string_equal(body_of(f.requests[0]),
 		"{\"username\":\"bob\",\"password\":\"p\\\"w\\\\d\",\"domain\":\"WG\"}");
@@ -257,11 +285,13 @@ test_create_failure_cleans_up(void **state)
 	assert_string_equal(json_string_value(json_object_get(m, "backend_id")),
 		"0b7c8a3e-0000-4000-8000-000000000001");
 	assert_string_equal(json_string_value(json_object_get(m, "username")), "bob");
-	assert_string_equal(json_string_value(json_object_get(m, "mount_options")), "port=4450");
+	assert_string_equal(json_string_value(json_object_get(m, "mount_options")),
+		"port=4450");
 	assert_null(json_object_get(m, "password"));
 	json_decref(m);
 	assert_true(starts_with(f.requests[2], "DELETE /v1/storage/smb/mounts/0b7c8a3e"));
-	assert_true(starts_with(f.requests[3], "DELETE /v1/storage/smb/credentials/0b7c8a3e"));
+	assert_true(starts_with(f.requests[3],
+		"DELETE /v1/storage/smb/credentials/0b7c8a3e"));
 	for (int i = 1; i < 4; i++)
 		assert_null(strstr(f.requests[i], "p\\\"w"));
 }
@@ -283,18 +313,25 @@ test_agent_down_is_unavailable(void **state)
 	assert_int_equal(agent_client_new("ftp://x", NULL, &a), -EINVAL);
 }
 
+/* The escaper that builds the credentials body (a wiping nq_buf). */
 static void
-test_json_append_string(void **state)
+test_json_buf_add_string(void **state)
 {
-	char buf[64];
-	size_t pos = 0;
+	struct nq_buf b = NQ_BUF_INIT(64, true);
 	(void)state;
 
-	assert_int_equal(json_append_string(buf, sizeof buf, &pos, "a\"b\\c\n\x01"), 0);
-	assert_string_equal(buf, "\"a\\\"b\\\\c\\u000a\\u0001\"");
-	pos = 0;
-	assert_int_equal(json_append_string(buf, 8, &pos, "0123456789"), -ENOSPC);
-	assert_true(strlen(buf) < 8);
+	assert_int_equal(json_buf_add_string(&b, "a\"b\\c\n\x01\x1f \xc3\xa9"), 0);
+	assert_string_equal(nq_buf_str(&b),
+		"\"a\\\"b\\\\c\\u000a\\u0001\\u001f \xc3\xa9\"");
+	nq_buf_release(&b);
+	assert_int_equal(json_buf_add_string(&b, ""), 0);
+	assert_string_equal(nq_buf_str(&b), "\"\"");
+	nq_buf_release(&b);
+	b.max = 8;
+	assert_int_equal(json_buf_add_string(&b, "0123456789"), -ENOSPC);
+	assert_true(b.overflow);
+	assert_true(b.len <= 8);
+	nq_buf_release(&b);
 }
 
 int
@@ -306,7 +343,7 @@ main(void)
 		cmocka_unit_test(test_update_merges_and_refuses_password),
 		cmocka_unit_test(test_create_failure_cleans_up),
 		cmocka_unit_test(test_agent_down_is_unavailable),
-		cmocka_unit_test(test_json_append_string),
+		cmocka_unit_test(test_json_buf_add_string),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,4 +1,4 @@
-/* Unit tests: src/manager/claims.c, the backend status classification
+/* Unit tests: src/manager/services/claims.c, the backend status classification
  * (storage_status_of) and the agent's broken-connection errnos. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -10,9 +10,10 @@
 #include <string.h>
 #include <time.h>
 
-#include "manager/claims.h"
+#include "manager/services/claims.h"
 #include "common/nq_error.h"
 #include "manager/manager.h"
+#include "manager/services/storage.h"
 
 static void
 test_claim_try_busy_release(void **state)

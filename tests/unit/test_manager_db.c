@@ -1,4 +1,4 @@
-/* Unit tests: src/manager/db.c + db_sqlite.c on a temp file. (The same
+/* Unit tests: src/manager/db/db.c + db_sqlite.c on a temp file. (The same
  * statements run on PostgreSQL in the integration suite.) */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -11,7 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "manager/db.h"
+#include "manager/db/db.h"
 
 struct ctx {
 	char dir[64];
@@ -77,9 +77,13 @@ test_embedded_migrations_apply_once(void **state)
 	assert_int_equal(n, db_migrations_count);
 	assert_int_equal(db_migrate(c->db, db_migrations, db_migrations_count, &n), 0);
 	assert_int_equal(n, 0);
-	assert_int_equal(db_query(c->db, "SELECT name FROM sqlite_master WHERE type ="
-		" 'table' AND name IN ('users','api_tokens','backends','volumes','vms',"
-		"'images','hosts') ORDER BY name", 0, NULL, &rows), 0);
+	assert_int_equal(
+		db_query(c->db,
+			"SELECT name FROM sqlite_master WHERE type ="
+			" 'table' AND name IN ('users','api_tokens','backends','volumes','vms',"
+			"'images','hosts') ORDER BY name",
+			0, NULL, &rows),
+		0);
 	assert_int_equal(rows.nrows, 7);
 	db_rows_release(&rows);
 	/* WAL is on. */
@@ -92,11 +96,14 @@ static void
 test_newer_database_refused(void **state)
 {
 	struct ctx *c = *state;
-	static const struct db_migration m[] = { { 1, "one", "CREATE TABLE t1 (x INTEGER)" } };
+	static const struct db_migration m[] = { { 1, "one",
+		"CREATE TABLE t1 (x INTEGER)" } };
 
 	assert_int_equal(db_migrate(c->db, m, 1, NULL), 0);
-	assert_int_equal(db_exec(c->db, "INSERT INTO schema_migrations VALUES (5, 'future', 0)",
-		0, NULL, NULL), 0);
+	assert_int_equal(
+		db_exec(c->db, "INSERT INTO schema_migrations VALUES (5, 'future', 0)", 0,
+			NULL, NULL),
+		0);
 	assert_int_equal(db_migrate(c->db, m, 1, NULL), -EPROTO);
 }
 
@@ -111,12 +118,15 @@ test_failed_migration_rolls_back(void **state)
 	struct db_rows rows = { 0 };
 
 	assert_int_equal(db_migrate(c->db, m, 2, NULL), -EIO);
-	assert_int_equal(db_query(c->db, "SELECT COUNT(*) FROM sqlite_master WHERE name = 'b'",
-		0, NULL, &rows), 0);
+	assert_int_equal(
+		db_query(c->db, "SELECT COUNT(*) FROM sqlite_master WHERE name = 'b'", 0,
+			NULL, &rows),
+		0);
 	assert_string_equal(db_rows_get(&rows, 0, 0), "0");
 	db_rows_release(&rows);
-	assert_int_equal(db_query(c->db, "SELECT MAX(version) FROM schema_migrations",
-		0, NULL, &rows), 0);
+	assert_int_equal(db_query(c->db, "SELECT MAX(version) FROM schema_migrations", 0,
+				 NULL, &rows),
+		0);
 	assert_string_equal(db_rows_get(&rows, 0, 0), "1");
 	db_rows_release(&rows);
 }
@@ -129,16 +139,26 @@ test_params_nulls_and_unique(void **state)
 	unsigned long changes = 0;
 	const char *evil = "x'); DROP TABLE t; --";
 
-	assert_int_equal(db_exec(c->db, "CREATE TABLE t (id TEXT PRIMARY KEY, n BIGINT,"
-		" note TEXT)", 0, NULL, NULL), 0);
+	assert_int_equal(
+		db_exec(c->db,
+			"CREATE TABLE t (id TEXT PRIMARY KEY, n BIGINT,"
+			" note TEXT)",
+			0, NULL, NULL),
+		0);
 	assert_int_equal(db_exec(c->db, "INSERT INTO t VALUES ($1, $2, $3)", 3,
-		(const char *[]){ evil, "42", NULL }, &changes), 0);
+				 (const char *[]){ evil, "42", NULL }, &changes),
+		0);
 	assert_int_equal(changes, 1);
 	assert_int_equal(db_exec(c->db, "INSERT INTO t VALUES ($1, $2, $3)", 3,
-		(const char *[]){ evil, "1", "dup" }, NULL), -EEXIST);
+				 (const char *[]){ evil, "1", "dup" }, NULL),
+		-EEXIST);
 	/* $2 before $1, and a parameter used twice. */
-	assert_int_equal(db_query(c->db, "SELECT id, n, note FROM t WHERE n > $2 AND"
-		" id = $1 AND id = $1", 2, (const char *[]){ evil, "41" }, &rows), 0);
+	assert_int_equal(
+		db_query(c->db,
+			"SELECT id, n, note FROM t WHERE n > $2 AND"
+			" id = $1 AND id = $1",
+			2, (const char *[]){ evil, "41" }, &rows),
+		0);
 	assert_int_equal(rows.nrows, 1);
 	assert_string_equal(db_rows_get(&rows, 0, 0), evil);
 	assert_string_equal(db_rows_get(&rows, 0, 1), "42");
@@ -161,7 +181,8 @@ test_transactions(void **state)
 	assert_int_equal(db_begin(c->db), 0);
 	assert_int_equal(db_exec(c->db, "INSERT INTO t VALUES (2)", 0, NULL, NULL), 0);
 	assert_int_equal(db_commit(c->db), 0);
-	assert_int_equal(db_query(c->db, "SELECT group_concat(x) FROM t", 0, NULL, &rows), 0);
+	assert_int_equal(db_query(c->db, "SELECT group_concat(x) FROM t", 0, NULL, &rows),
+		0);
 	assert_string_equal(db_rows_get(&rows, 0, 0), "2");
 	db_rows_release(&rows);
 }
@@ -172,16 +193,27 @@ test_one_default_index(void **state)
 	struct ctx *c = *state;
 
 	assert_int_equal(db_migrate(c->db, db_migrations, db_migrations_count, NULL), 0);
-	assert_int_equal(db_exec(c->db, "INSERT INTO backends VALUES ('a','a','smb','{}',0,1,0,0)",
-		0, NULL, NULL), 0);
-	assert_int_equal(db_exec(c->db, "INSERT INTO backends VALUES ('b','b','smb','{}',0,1,0,0)",
-		0, NULL, NULL), -EEXIST);
-	assert_int_equal(db_exec(c->db, "INSERT INTO backends VALUES ('c','a','smb','{}',0,0,0,0)",
-		0, NULL, NULL), -EEXIST);
+	assert_int_equal(
+		db_exec(c->db, "INSERT INTO backends VALUES ('a','a','smb','{}',0,1,0,0)",
+			0, NULL, NULL),
+		0);
+	assert_int_equal(
+		db_exec(c->db, "INSERT INTO backends VALUES ('b','b','smb','{}',0,1,0,0)",
+			0, NULL, NULL),
+		-EEXIST);
+	assert_int_equal(
+		db_exec(c->db, "INSERT INTO backends VALUES ('c','a','smb','{}',0,0,0,0)",
+			0, NULL, NULL),
+		-EEXIST);
 	/* A volume pins its backend. */
-	assert_int_equal(db_exec(c->db, "INSERT INTO volumes (id, backend_id, path, size_bytes,"
-		" state, created_at) VALUES ('v','a','/p',1,'ready',0)", 0, NULL, NULL), 0);
-	assert_int_equal(db_exec(c->db, "DELETE FROM backends WHERE id = 'a'", 0, NULL, NULL),
+	assert_int_equal(
+		db_exec(c->db,
+			"INSERT INTO volumes (id, backend_id, path, size_bytes,"
+			" state, created_at) VALUES ('v','a','/p',1,'ready',0)",
+			0, NULL, NULL),
+		0);
+	assert_int_equal(
+		db_exec(c->db, "DELETE FROM backends WHERE id = 'a'", 0, NULL, NULL),
 		-EBUSY);
 }
 
@@ -190,10 +222,14 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_open_bad_url),
-		cmocka_unit_test_setup_teardown(test_embedded_migrations_apply_once, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_newer_database_refused, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_failed_migration_rolls_back, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_params_nulls_and_unique, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_embedded_migrations_apply_once, setup,
+			teardown),
+		cmocka_unit_test_setup_teardown(test_newer_database_refused, setup,
+			teardown),
+		cmocka_unit_test_setup_teardown(test_failed_migration_rolls_back, setup,
+			teardown),
+		cmocka_unit_test_setup_teardown(test_params_nulls_and_unique, setup,
+			teardown),
 		cmocka_unit_test_setup_teardown(test_transactions, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_one_default_index, setup, teardown),
 	};

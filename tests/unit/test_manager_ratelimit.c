@@ -1,4 +1,4 @@
-/* Unit tests: src/manager/ratelimit.c (time is a parameter). */
+/* Unit tests: src/manager/auth/ratelimit.c (time is a parameter). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -8,7 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "manager/ratelimit.h"
+#include "manager/auth/ratelimit.h"
 
 static void
 test_lock_after_max(void **state)

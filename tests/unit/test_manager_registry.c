@@ -1,4 +1,4 @@
-/* Unit tests: src/manager/registry.c. */
+/* Unit tests: src/manager/services/registry.c. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -7,7 +7,7 @@
 #include <cmocka.h>
 #include <string.h>
 
-#include "manager/registry.h"
+#include "manager/services/registry.h"
 
 static void
 test_put_get_replace_remove(void **state)
@@ -21,8 +21,10 @@ test_put_get_replace_remove(void **state)
 	(void)state;
 
 	assert_int_equal(registry_new(&reg), 0);
-	assert_int_equal(backend_new("id-a", "zeta", &backend_localfile_ops, cfg, false, &a), 0);
-	assert_int_equal(backend_new("id-b", "alpha", &backend_localfile_ops, cfg, false, &b), 0);
+	assert_int_equal(
+		backend_new("id-a", "zeta", &backend_localfile_ops, cfg, false, &a), 0);
+	assert_int_equal(
+		backend_new("id-b", "alpha", &backend_localfile_ops, cfg, false, &b), 0);
 	assert_int_equal(registry_put(reg, a), 0);
 	assert_int_equal(registry_put(reg, b), 0);
 	registry_set_default(reg, "id-a");
@@ -43,7 +45,8 @@ test_put_get_replace_remove(void **state)
 	 * keeps a valid object. */
 	got = registry_get(reg, "id-a");
 	assert_ptr_equal(got, a);
-	assert_int_equal(backend_new("id-a", "zeta2", &backend_localfile_ops, cfg, false, &a2), 0);
+	assert_int_equal(
+		backend_new("id-a", "zeta2", &backend_localfile_ops, cfg, false, &a2), 0);
 	assert_int_equal(registry_put(reg, a2), 0);
 	backend_unref(a);
 	backend_unref(a2);

@@ -1,0 +1,78 @@
+/* The manager's SQL database behind one ops table: SQLite (embedded, WAL)
+ * or PostgreSQL (libpq). Every statement uses bound parameters written
+ * "$1", "$2", … in the SQL text; values travel as text (NULL for SQL NULL)
+ * and both engines convert them to the column type. Results come back as
+ * text too.
+ *
+ * One connection per process, guarded by a recursive mutex, so a
+ * transaction (db_begin … db_commit/db_rollback) holds the connection for
+ * the calling thread. Functions return 0/-errno: -EEXIST for a unique
+ * constraint violation, -EBUSY for a foreign-key violation, -EIO for other
+ * engine errors (detail logged at debug, never the parameters). */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define DB_MAX_PARAMS 16
+
+/* A result set: nrows × ncols cells, row-major; cells may be NULL. Owned
+ * by the caller: release with db_rows_release. */
+struct db_rows {
+	unsigned nrows, ncols;
+	char **cells;
+};
+
+void db_rows_release(struct db_rows *r);
+/* Cell (row, col) or NULL when out of range or SQL NULL. */
+const char *db_rows_get(const struct db_rows *r, unsigned row, unsigned col);
+
+/* One engine. h is the engine's own handle. */
+struct db_ops {
+	const char *engine; /* "sqlite" or "postgres" */
+	int (*open)(const char *url, void **ret_h);
+	void (*close)(void *h);
+	/* Several statements, no parameters (migrations). */
+	int (*exec_script)(void *h, const char *sql);
+	/* One statement with parameters; ret_rows may be NULL (rows are then
+	 * discarded); ret_changes (may be NULL) gets the affected row count. */
+	int (*query)(void *h, const char *sql, unsigned nparams, const char *const *params,
+		struct db_rows *ret_rows, unsigned long *ret_changes);
+};
+
+extern const struct db_ops db_sqlite_ops;
+extern const struct db_ops db_pg_ops;
+
+struct db;
+
+/* url: "sqlite:PATH" or "postgres://…" / "postgresql://…". */
+int db_open(const char *url, struct db **ret);
+void db_close(struct db *db);
+const char *db_engine(const struct db *db);
+
+/* A numbered migration compiled into the binary (migrations.c). */
+struct db_migration {
+	int version;
+	const char *name;
+	const char *sql;
+};
+extern const struct db_migration db_migrations[];
+extern const size_t db_migrations_count;
+
+/* Apply, in order and each in its own transaction, every migration whose
+ * version is above the highest recorded in schema_migrations. Refuses
+ * (-EPROTO) a database that records a version this binary does not know.
+ * *ret_applied (may be NULL) gets the number applied. */
+int db_migrate(struct db *db, const struct db_migration *m, size_t n,
+	unsigned *ret_applied);
+
+int db_exec(struct db *db, const char *sql, unsigned nparams, const char *const *params,
+	unsigned long *ret_changes);
+int db_query(struct db *db, const char *sql, unsigned nparams, const char *const *params,
+	struct db_rows *ret);
+
+/* Transactions: begin takes the connection lock for this thread until
+ * commit or rollback. rollback is safe to call after a failed commit. */
+int db_begin(struct db *db);
+int db_commit(struct db *db);
+void db_rollback(struct db *db);

@@ -1,0 +1,113 @@
+/* /v1/vms (DESIGN.md §5): list, create (201 with the VM in state
+ * "provisioning"; poll it until "running" or "error"), start, stop,
+ * restart, delete. */
+#include <string.h>
+
+#include "manager/manager.h"
+#include "manager/routes/routes.h"
+#include "common/json_util.h"
+#include "common/validate.h"
+#include "manager/services/vms.h"
+
+static void
+reply_vm(struct http_request *req, struct http_response *resp, int status, const char *id)
+{
+	struct nq_error err = { 0 };
+	json_t *vm = vms_get_json(req->userdata, id, &err);
+
+	if (!vm)
+		http_reply_error(resp, &err);
+	else
+		http_reply_json(resp, status, vm);
+}
+
+static void
+list_vms(struct http_request *req, struct http_response *resp)
+{
+	json_t *arr = vms_list_json(req->userdata);
+
+	if (!arr)
+		http_reply_errorf(resp, "internal_error", NULL, "database error");
+	else
+		http_reply_json(resp, 200, arr);
+}
+
+static void
+create_vm(struct http_request *req, struct http_response *resp)
+{
+	static const char *const keys[] = { "name", "vcpus", "memory_mib", "image_id",
+		"storage_backend_id", NULL };
+	struct nq_error err = { 0 };
+	struct vm_new v = { 0 };
+	char id[AUTH_UUID_LEN + 1];
+	json_t *body = NULL;
+
+	if (http_parse_object(req, keys, &body, &err) < 0 ||
+		json_req_string(body, "name", &v.name, &err) < 0 ||
+		json_req_string(body, "image_id", &v.image_id, &err) < 0 ||
+		json_get_string(body, "storage_backend_id", &v.backend_id, &err) < 0 ||
+		validate_name("name", v.name, &err) < 0 ||
+		validate_image_name("image_id", v.image_id, &err) < 0 ||
+		json_req_uint(body, "vcpus", 1, 32, &v.vcpus, &err) < 0 ||
+		json_req_uint(body, "memory_mib", 64, 262144, &v.memory_mib, &err) < 0)
+		goto fail;
+	if (v.backend_id && (!*v.backend_id || strlen(v.backend_id) > BACKEND_ID_MAX)) {
+		nq_error_set(&err, "invalid_field", "storage_backend_id",
+			"storage_backend_id must be a backend id");
+		goto fail;
+	}
+	if (vms_create(req->userdata, &v, id, &err) < 0)
+		goto fail;
+	json_decref(body);
+	reply_vm(req, resp, 201, id);
+	return;
+fail:
+	json_decref(body);
+	http_reply_error(resp, &err);
+}
+
+static void
+get_vm(struct http_request *req, struct http_response *resp)
+{
+	reply_vm(req, resp, 200, req->params[0]);
+}
+
+static void
+vm_action(struct http_request *req, struct http_response *resp)
+{
+	struct nq_error err = { 0 };
+	enum vm_action act = (enum vm_action)(uintptr_t)req->route_data;
+
+	if (strlen(req->params[0]) > AUTH_UUID_LEN) {
+		http_reply_errorf(resp, "not_found", NULL, "no such VM");
+		return;
+	}
+	if (vms_action(req->userdata, req->params[0], act, &err) < 0) {
+		http_reply_error(resp, &err);
+		return;
+	}
+	reply_vm(req, resp, 200, req->params[0]);
+}
+
+static void
+delete_vm(struct http_request *req, struct http_response *resp)
+{
+	struct nq_error err = { 0 };
+
+	if (vms_delete(req->userdata, req->params[0], &err) < 0)
+		http_reply_error(resp, &err);
+	else
+		http_reply_empty(resp, 204);
+}
+
+const struct http_route vm_routes[] = {
+	{ "GET", "/v1/vms", list_vms, 0, 0, NULL },
+	{ "POST", "/v1/vms", create_vm, 0, 4096, NULL },
+	{ "GET", "/v1/vms/{id}", get_vm, 0, 0, NULL },
+	{ "POST", "/v1/vms/{id}/start", vm_action, 0, 0, (const void *)(uintptr_t)VM_START },
+	{ "POST", "/v1/vms/{id}/stop", vm_action, 0, 0, (const void *)(uintptr_t)VM_STOP },
+	{ "POST", "/v1/vms/{id}/restart", vm_action, 0, 0,
+		(const void *)(uintptr_t)VM_RESTART },
+	{ "DELETE", "/v1/vms/{id}", delete_vm, 0, 0, NULL },
+};
+const size_t vm_routes_count = sizeof vm_routes / sizeof vm_routes[0];

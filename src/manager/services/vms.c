@@ -1,0 +1,480 @@
+/* VM operations: create (tracked provisioning worker), start, stop,
+ * restart, delete. Every operation claims its VM (claims.h): a second one
+ * gets 409 "busy" at once; the provisioning worker holds the claim until
+ * it is done. Deleting a VM that is being provisioned cancels the worker
+ * (and the agent's clone) and waits for it. No lock is held across an
+ * agent call. */
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "manager/services/claims.h"
+#include "common/debug_gate.h"
+#include "manager/services/hosts.h"
+#include "common/log.h"
+#include "manager/manager.h"
+#include "manager/services/images.h"
+#include "manager/services/vms.h"
+#include "manager/services/vms_internal.h"
+#include "manager/services/vm_exits.h"
+
+static void
+now_str(char buf[24])
+{
+	snprintf(buf, 24, "%lld", (long long)time(NULL));
+}
+
+/* The VM row id into *rows and *ret (pointing into rows). */
+int
+vms_fetch(struct manager *m, const char *id, struct db_rows *rows, struct vm_row *ret)
+{
+	const char *p[] = { id };
+	int r = db_query(m->db, "SELECT " VM_ROW_COLS " FROM vms WHERE id = $1", 1, p,
+		rows);
+
+	if (r >= 0 && rows->nrows == 0)
+		return -ENOENT;
+	return r < 0 ? r : vm_row_read(rows, 0, ret);
+}
+
+/* The volume of VM vm_id into *rows and *ret; -ENOENT when it has none. */
+int
+vms_fetch_volume(struct manager *m, const char *vm_id, struct db_rows *rows,
+	struct volume_row *ret)
+{
+	const char *p[] = { vm_id };
+	int r = db_query(m->db, "SELECT " VOLUME_ROW_COLS " FROM volumes WHERE vm_id = $1",
+		1, p, rows);
+
+	if (r >= 0 && rows->nrows == 0)
+		return -ENOENT;
+	return r < 0 ? r : volume_row_read(rows, 0, ret);
+}
+
+void
+vms_set_state(struct manager *m, const char *id, const char *state, const char *error)
+{
+	char now[24];
+	const char *p[] = { id, state, error, now };
+
+	now_str(now);
+	if (db_exec(m->db,
+		    "UPDATE vms SET state = $2, error = $3, updated_at = $4"
+		    " WHERE id = $1",
+		    4, p, NULL) < 0)
+		log_warn("cannot record VM state id=%s state=%s", id, state);
+}
+
+static json_t *
+row_json(struct manager *m, const struct vm_row *v)
+{
+	_cleanup_(db_rows_release) struct db_rows vrows = { 0 };
+	struct volume_row vol;
+	json_t *jvol = json_null();
+
+	/* A volume in state "error" is a failed attempt waiting for its
+	 * cleanup (the retry reuses its id): the VM has no volume. */
+	if (vms_fetch_volume(m, v->id, &vrows, &vol) >= 0 &&
+		strcmp(vol.state, "error") != 0)
+		jvol = json_pack("{s:s, s:s, s:s}", "id", vol.id, "path", vol.path,
+			"state", vol.state);
+	return json_pack(
+		"{s:s, s:s, s:I, s:I, s:s, s:s, s:s, s:o, s:s, s:o, s:o, s:I, s:I, s:o}",
+		"id", v->id, "name", v->name, "vcpus", (json_int_t)v->vcpus, "memory_mib",
+		(json_int_t)v->memory_mib, "image_id", v->image_id, "storage_backend_id",
+		v->backend_id, "state", v->state, "host_id",
+		v->has_host ? json_string(v->host_id) : json_null(), "kernel", v->kernel,
+		"error", v->has_error ? json_string(v->error) : json_null(), "volume",
+		jvol, "created_at", (json_int_t)v->created_at, "updated_at",
+		(json_int_t)v->updated_at, "last_exit", vm_exits_get(v->id));
+}
+
+/* The agent's view wins for VMs we believe run: a guest that powered
+ * itself off shows as stopped; one the agent ended (its storage died)
+ * shows as error with the agent's cause. */
+static void
+sync_states(struct manager *m)
+{
+	struct agent_reply rep = { 0 };
+	json_t *v;
+	size_t i;
+
+	if (agent_call(m->env.agent, "GET", "/v1/vms", NULL, 0, 3000, &rep, NULL) < 0) {
+		agent_reply_release(&rep);
+		return;
+	}
+	vm_exits_update(rep.json);
+	json_array_foreach(rep.json, i, v) {
+		const char *id = json_string_value(json_object_get(v, "id"));
+		const char *st = json_string_value(json_object_get(v, "state"));
+		if (!id || !st || (strcmp(st, "stopped") && strcmp(st, "error")))
+			continue;
+		/* "error": the agent ended the VM, e.g. "storage connection lost". */
+		bool failed = !strcmp(st, "error");
+		const char *why = json_string_value(json_object_get(v, "error"));
+		const char *p[] = { id, failed ? "error" : "stopped",
+			failed ? (why ? why : "the VM failed on its host") : NULL };
+		(void)db_exec(m->db,
+			"UPDATE vms SET state = $2, error = $3 WHERE id = $1"
+			" AND state = 'running'",
+			3, p, NULL);
+	}
+	agent_reply_release(&rep);
+}
+
+json_t *
+vms_get_json(struct manager *m, const char *id, struct nq_error *err)
+{
+	_cleanup_(db_rows_release) struct db_rows rows = { 0 };
+	struct vm_row v;
+	int r;
+
+	sync_states(m);
+	r = vms_fetch(m, id, &rows, &v);
+	if (r < 0) {
+		nq_error_setr(err, r, r == -ENOENT ? "not_found" : "internal_error", NULL,
+			r == -ENOENT ? "no VM with id %.64s" : "database error", id);
+		return NULL;
+	}
+	return row_json(m, &v);
+}
+
+json_t *
+vms_list_json(struct manager *m)
+{
+	_cleanup_(db_rows_release) struct db_rows rows = { 0 };
+	struct vm_row v;
+	json_t *arr;
+
+	sync_states(m);
+	if (db_query(m->db, "SELECT " VM_ROW_COLS " FROM vms ORDER BY created_at, name", 0,
+		    NULL, &rows) < 0)
+		return NULL;
+	arr = json_array();
+	for (unsigned i = 0; arr && i < rows.nrows; i++) {
+		if (vm_row_read(&rows, i, &v) < 0) {
+			json_decref(arr);
+			return NULL;
+		}
+		json_array_append_new(arr, row_json(m, &v));
+	}
+	return arr;
+}
+
+/* New volume row in state provisioning for VM id on its backend;
+ * allocated_bytes stays NULL (unknown) until the agent says. */
+int
+vms_insert_volume(struct manager *m, const char *id, const char *backend_id)
+{
+	char vid[AUTH_UUID_LEN + 1], now[24];
+
+	auth_new_uuid(vid);
+	now_str(now);
+	const char *p[] = { vid, backend_id, id, now };
+	return db_exec(m->db,
+		"INSERT INTO volumes (id, backend_id, vm_id, path, size_bytes,"
+		" allocated_bytes, state, created_at) VALUES ($1, $2, $3, '', 0, NULL,"
+		" 'provisioning', $4)",
+		4, p, NULL);
+}
+
+/* Insert the VM with its image and volume rows, all or nothing. */
+static int
+insert_vm(struct manager *m, const struct vm_new *v, const char *id, const char *bid,
+	const struct host_info *host, const struct image_boot *img)
+{
+	char now[24], vc[16], mem[16], isz[24];
+	int r;
+
+	now_str(now);
+	snprintf(vc, sizeof vc, "%u", v->vcpus);
+	snprintf(mem, sizeof mem, "%u", v->memory_mib);
+	snprintf(isz, sizeof isz, "%llu", img->size_bytes);
+	const char *pi[] = { v->image_id, isz, now };
+	const char *pv[] = { id, v->name, vc, mem, v->image_id, bid, host->id, img->kernel,
+		img->initrd, now };
+	r = db_begin(m->db);
+	if (r >= 0)
+		r = db_exec(m->db,
+			"INSERT INTO images (id, name, size_bytes, created_at)"
+			" VALUES ($1, $1, $2, $3) ON CONFLICT (id) DO UPDATE SET"
+			" size_bytes = $2",
+			3, pi, NULL);
+	if (r >= 0)
+		r = db_exec(m->db,
+			"INSERT INTO vms (id, name, vcpus, memory_mib, image_id,"
+			" backend_id, state, host_id, kernel, initrd, created_at, updated_at)"
+			" VALUES ($1, $2, $3, $4, $5, $6, 'provisioning', $7, $8, $9, $10, $10)",
+			10, pv, NULL);
+	if (r >= 0)
+		r = vms_insert_volume(m, id, bid);
+	if (r >= 0)
+		r = db_commit(m->db);
+	if (r < 0)
+		db_rollback(m->db);
+	return r;
+}
+
+int
+vms_create(struct manager *m, const struct vm_new *v, char ret_id[AUTH_UUID_LEN + 1],
+	struct nq_error *err)
+{
+	char bid[BACKEND_ID_MAX + 1], id[AUTH_UUID_LEN + 1], bkey[CLAIM_KEY_MAX],
+		vkey[CLAIM_KEY_MAX];
+	struct image_boot img;
+	struct host_info host;
+	struct backend *b;
+	int r;
+
+	if (v->backend_id)
+		snprintf(bid, sizeof bid, "%s", v->backend_id);
+	else
+		registry_default(m->reg, bid, sizeof bid);
+	b = registry_get(m->reg, bid);
+	if (!b)
+		return nq_error_setr(err, -ENOENT, "invalid_field", "storage_backend_id",
+			"no backend with id %.64s", bid);
+	r = hosts_place(m, b->ops->kind, &host, err);
+	backend_unref(b);
+	if (r < 0 || (r = images_resolve(m, v->image_id, &img, err)) < 0)
+		return r;
+	/* The backend's claim for the inserts only: a PATCH or DELETE of this
+	 * backend in flight answers 409 busy here instead of racing us. */
+	claim_key(bkey, "backend", bid);
+	r = claim_try(bkey, "the storage backend", err);
+	if (r < 0)
+		return r;
+	b = registry_get(m->reg, bid);
+	auth_new_uuid(id);
+	claim_key(vkey, "vm", id);
+	if (!b)
+		r = nq_error_setr(err, -ENOENT, "not_found", "storage_backend_id",
+			"the backend %.64s was removed", bid);
+	else if ((r = claim_try(vkey, "the VM", err)) >= 0)
+		r = insert_vm(m, v, id, bid, &host, &img);
+	backend_unref(b);
+	claim_release(bkey);
+	if (r < 0 && b)
+		claim_release(vkey);
+	if (r < 0 && err->code[0])
+		return r;
+	if (r == -EEXIST)
+		return nq_error_setr(err, r, "name_taken", "name",
+			"a VM named %s exists already", v->name);
+	if (r == -EBUSY)
+		return nq_error_setr(err, r, "not_found", "storage_backend_id",
+			"the backend %.64s was removed", bid);
+	if (r < 0)
+		return nq_error_setr(err, r, "internal_error", NULL, "database error");
+	log_info("VM created id=%s name=%s backend=%s image=%s", id, v->name, bid,
+		v->image_id);
+	r = vms_spawn_worker(m, id);
+	if (r < 0) {
+		claim_release(vkey);
+		vms_set_state(m, id, "error", "cannot start the provisioning worker");
+		return nq_error_setr(err, r, "internal_error", NULL,
+			"cannot start a worker");
+	}
+	snprintf(ret_id, AUTH_UUID_LEN + 1, "%s", id);
+	return 0;
+}
+
+/* Fetch a VM the caller has claimed. */
+static int
+load_claimed(struct manager *m, const char *id, struct db_rows *rows, struct vm_row *ret,
+	struct nq_error *err)
+{
+	int r = vms_fetch(m, id, rows, ret);
+
+	if (r == -ENOENT)
+		return nq_error_setr(err, r, "not_found", NULL, "no VM with id %.64s", id);
+	if (r < 0)
+		return nq_error_setr(err, r, "internal_error", NULL, "database error");
+	return 0;
+}
+
+/* Provisioning failed earlier (no volume): start retries it, handing the
+ * claim to the worker. Returns 1 when the worker took the claim. */
+static int
+reprovision(struct manager *m, const struct vm_row *vm, const char *reuse_vid,
+	struct nq_error *err)
+{
+	const char *p[] = { reuse_vid };
+	int r = reuse_vid ? db_exec(m->db,
+				    "UPDATE volumes SET state = 'provisioning'"
+				    " WHERE id = $1",
+				    1, p, NULL)
+			  : vms_insert_volume(m, vm->id, vm->backend_id);
+
+	if (r == -EBUSY)
+		return nq_error_setr(err, r, "not_found", NULL,
+			"the VM's storage backend was removed");
+	if (r < 0)
+		return nq_error_setr(err, r, "internal_error", NULL, "database error");
+	vms_set_state(m, vm->id, "provisioning", NULL);
+	r = vms_spawn_worker(m, vm->id);
+	if (r < 0) {
+		vms_set_state(m, vm->id, "error", "cannot start the provisioning worker");
+		return nq_error_setr(err, r, "internal_error", NULL,
+			"cannot start a worker");
+	}
+	return 1;
+}
+
+/* Stop or restart on the agent; one the agent does not know is booted
+ * (restart) or counts as stopped. */
+static int
+agent_stop_restart(struct manager *m, const struct vm_row *vm, const char *vid,
+	enum vm_action act, struct nq_error *err)
+{
+	struct agent_reply rep = { 0 };
+	char path[128];
+	int r;
+
+	snprintf(path, sizeof path, "/v1/vms/%s/%s", vm->id,
+		act == VM_STOP ? "stop" : "restart");
+	r = agent_call(m->env.agent, "POST", path, NULL, 0, VM_CALL_TIMEOUT_MS, &rep, err);
+	if (r < 0 && rep.status == 404) {
+		memset(err, 0, sizeof *err);
+		r = act == VM_STOP ? 0 : vms_agent_boot(m, vm, vid, err);
+	}
+	agent_reply_release(&rep);
+	return r;
+}
+
+static int
+action_claimed(struct manager *m, const char *id, enum vm_action act, struct nq_error *err)
+{
+	_cleanup_(db_rows_release) struct db_rows rows = { 0 }, vrows = { 0 };
+	struct volume_row vol;
+	struct vm_row vm;
+	int r;
+
+	r = load_claimed(m, id, &rows, &vm, err);
+	if (r < 0)
+		return r;
+	if (!strcmp(vm.state, "provisioning"))
+		return nq_error_setr(err, -EBUSY, "invalid_state", NULL,
+			"VM %s is being provisioned; try again when it is ready", id);
+	if (vms_fetch_volume(m, id, &vrows, &vol) < 0)
+		return act == VM_STOP ? 0 : reprovision(m, &vm, NULL, err);
+	if (strcmp(vol.state, "ready") != 0)
+		return act == VM_STOP ? 0 : reprovision(m, &vm, vol.id, err);
+	if (act == VM_START)
+		r = vms_agent_boot(m, &vm, vol.id, err);
+	else
+		r = agent_stop_restart(m, &vm, vol.id, act, err);
+	if (r < 0)
+		return r;
+	vms_set_state(m, id, act == VM_STOP ? "stopped" : "running", NULL);
+	log_info("VM %s id=%s", act == VM_STOP ? "stopped" : "started", id);
+	return 0;
+}
+
+int
+vms_action(struct manager *m, const char *id, enum vm_action act, struct nq_error *err)
+{
+	char key[CLAIM_KEY_MAX];
+	int r;
+
+	claim_key(key, "vm", id);
+	r = claim_try(key, "the VM", err);
+	if (r < 0)
+		return r;
+	r = action_claimed(m, id, act, err);
+	if (r != 1)
+		claim_release(key);
+	return r < 0 ? r : 0;
+}
+
+/* A worker provisions this VM: cancel it, and the agent's clone with it
+ * (deleting a volume that is being created cancels the creation), then
+ * wait until the worker lets go. */
+static int
+cancel_worker(struct manager *m, const char *id, const char *key, struct nq_error *err)
+{
+	_cleanup_(db_rows_release) struct db_rows rows = { 0 }, vrows = { 0 };
+	struct nq_error ignore = { 0 };
+	struct volume_row vol;
+	struct vm_row vm;
+	struct backend *b;
+
+	if (!claim_cancel(key))
+		return claim_wait(key, VM_CALL_TIMEOUT_MS, "the VM", err);
+	log_info("cancelling the provisioning of VM id=%s", id);
+	if (vms_fetch(m, id, &rows, &vm) >= 0 && !strcmp(vm.state, "provisioning") &&
+		vms_fetch_volume(m, id, &vrows, &vol) >= 0 &&
+		(b = registry_get(m->reg, vm.backend_id))) {
+		(void)b->ops->delete_volume(&m->env, b->id, b->cfg, vol.id, &ignore);
+		backend_unref(b);
+	}
+	return claim_wait(key,
+		m->env.provision_timeout_ms > 0
+			? m->env.provision_timeout_ms
+			: VM_CALL_TIMEOUT_MS,
+		"the VM", err);
+}
+
+static int
+delete_claimed(struct manager *m, const char *id, struct nq_error *err)
+{
+	_cleanup_(db_rows_release) struct db_rows rows = { 0 }, vrows = { 0 };
+	struct agent_reply rep = { 0 };
+	struct volume_row vol;
+	struct vm_row vm;
+	char path[128];
+	struct backend *b;
+	int r, status;
+
+	r = load_claimed(m, id, &rows, &vm, err);
+	if (r < 0)
+		return r;
+	snprintf(path, sizeof path, "/v1/vms/%s", id);
+	r = agent_call(m->env.agent, "DELETE", path, NULL, 0, VM_CALL_TIMEOUT_MS, &rep,
+		err);
+	status = rep.status;
+	agent_reply_release(&rep);
+	if (r < 0 && status != 404)
+		return r;
+	memset(err, 0, sizeof *err);
+	if (vms_fetch_volume(m, id, &vrows, &vol) >= 0) {
+		b = registry_get(m->reg, vm.backend_id);
+		if (b) {
+			r = b->ops->delete_volume(&m->env, b->id, b->cfg, vol.id, err);
+			backend_unref(b);
+			if (r < 0)
+				return r;
+		}
+	}
+	const char *p[] = { id };
+	r = db_begin(m->db);
+	if (r >= 0)
+		r = db_exec(m->db, "DELETE FROM volumes WHERE vm_id = $1", 1, p, NULL);
+	if (r >= 0)
+		r = db_exec(m->db, "DELETE FROM vms WHERE id = $1", 1, p, NULL);
+	if (r >= 0)
+		r = db_commit(m->db);
+	if (r < 0)
+		db_rollback(m->db);
+	if (r < 0)
+		return nq_error_setr(err, r, "internal_error", NULL, "database error");
+	log_info("VM deleted id=%s", id);
+	return 0;
+}
+
+int
+vms_delete(struct manager *m, const char *id, struct nq_error *err)
+{
+	char key[CLAIM_KEY_MAX];
+	int r;
+
+	claim_key(key, "vm", id);
+	if (claim_try(key, "the VM", NULL) < 0 && (r = cancel_worker(m, id, key, err)) < 0)
+		return r;
+	r = delete_claimed(m, id, err);
+	claim_release(key);
+	return r;
+}

@@ -1,0 +1,45 @@
+/* VMs in the manager: rows in `vms`, a rootfs volume per VM in `volumes`,
+ * and the agent that runs them. Creating a VM is a tracked operation: the
+ * row is written at once in state "provisioning" and a worker clones the
+ * image onto the backend (volume provisioning → ready) and boots it. A
+ * failure leaves the VM in state "error" with its cause and no volume
+ * (no file, no row); POST /v1/vms/{id}/start retries. */
+#pragma once
+
+#include <jansson.h>
+
+#include "manager/auth/auth.h"
+#include "common/nq_error.h"
+
+struct manager;
+
+#define VM_CALL_TIMEOUT_MS 60000
+
+struct vm_new {
+	const char *name;
+	unsigned vcpus, memory_mib;
+	const char *image_id;
+	const char *backend_id; /* NULL: the default backend */
+};
+
+int vms_create(struct manager *m, const struct vm_new *v, char ret_id[AUTH_UUID_LEN + 1],
+	struct nq_error *err);
+enum vm_action { VM_START, VM_STOP, VM_RESTART };
+int vms_action(struct manager *m, const char *id, enum vm_action act, struct nq_error *err);
+int vms_delete(struct manager *m, const char *id, struct nq_error *err);
+/* One VM (with its volume) or every VM; new references, NULL on error. */
+json_t *vms_get_json(struct manager *m, const char *id, struct nq_error *err);
+json_t *vms_list_json(struct manager *m);
+/* Record a finished clone: path, size, allocated (NULL when unknown),
+ * state ready. */
+struct volume_info;
+int vms_volume_ready(struct manager *m, const char *vid, const struct volume_info *vi);
+/* Settle what a previous manager process left in state "provisioning"
+ * (vms_recover.c): one pass, -EAGAIN when some rows must be retried. */
+int vms_recover_once(struct manager *m);
+/* Run passes in a thread until everything is settled (after
+ * storage_refresher_start; stopped with the refresher's stop flag). */
+int vms_recover_start(struct manager *m);
+void vms_recover_stop(struct manager *m);
+/* Wait for provisioning workers (shutdown). */
+void vms_wait_idle(void);
