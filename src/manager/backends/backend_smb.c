@@ -9,231 +9,75 @@
 #include "common/json_util.h"
 #include "common/log.h"
 #include "common/nq_buf.h"
+#include "common/smb_fields.h"
 #include "common/validate.h"
 
 #define CRED_BODY_MAX (NQ_USER_MAX * 6 + NQ_DOMAIN_MAX * 6 + NQ_SECRET_MAX * 6 + 128)
 
-struct smb_cfg {
-	char server[NQ_SERVER_MAX + 3];
-	char share[NQ_SHARE_MAX + 1];
-	char username[NQ_USER_MAX + 1];
-	char domain[NQ_DOMAIN_MAX + 1];
-	char smb_version[8];
-	char subdir[NQ_SUBDIR_MAX + 1];
-	char mount_options[NQ_OPTS_MAX + 1];
-	char mount_base[1024];
-};
+/* The stored config is struct smb_fields: every field's name, limits,
+ * validation and role come from common/smb_fields.c. */
 
-static const char *const smb_keys[] = { "server", "share", "username", "password",
-	"domain", "smb_version", "subdir", "mount_options", "mount_base", NULL };
-
-static int
-set_field(const char *key, const char *v, struct smb_cfg *c, struct nq_error *err)
-{
-	char field[64];
-	int r;
-
-	snprintf(field, sizeof field, "config.%s", key);
-	if (strcmp(key, "server") == 0) {
-		if (!*v)
-			return nq_error_set(err, "missing_field", field, "%s is required",
-				field);
-		return validate_server(field, v, c->server, sizeof c->server, err);
-	}
-	if (strcmp(key, "share") == 0) {
-		if (!*v)
-			return nq_error_set(err, "missing_field", field, "%s is required",
-				field);
-		r = validate_share(field, v, err);
-		if (r >= 0)
-			snprintf(c->share, sizeof c->share, "%s", v);
-		return r;
-	}
-	if (strcmp(key, "username") == 0) {
-		r = *v ? validate_username(field, v, err) : 0;
-		if (r >= 0)
-			snprintf(c->username, sizeof c->username, "%s", v);
-		return r;
-	}
-	if (strcmp(key, "domain") == 0) {
-		r = *v ? validate_domain(field, v, err) : 0;
-		if (r >= 0)
-			snprintf(c->domain, sizeof c->domain, "%s", v);
-		return r;
-	}
-	if (strcmp(key, "smb_version") == 0) {
-		r = validate_smb_version(field, v, err);
-		if (r >= 0)
-			snprintf(c->smb_version, sizeof c->smb_version, "%s",
-				strcmp(v, "default") == 0 ? "" : v);
-		return r;
-	}
-	if (strcmp(key, "subdir") == 0)
-		return validate_subdir(field, v, c->subdir, sizeof c->subdir, err);
-	if (strcmp(key, "mount_options") == 0) {
-		struct mount_opts o = { 0 };
-
-		if (!*v) {
-			c->mount_options[0] = '\0';
-			return 0;
-		}
-		r = validate_mount_options(field, v, &o, err);
-		if (r < 0)
-			return r;
-		r = mount_opts_join(&o, c->mount_options, sizeof c->mount_options);
-		mount_opts_release(&o);
-		if (r < 0)
-			return nq_error_set(err, "invalid_field", field, "%s is too long",
-				field);
-		return 0;
-	}
-	if (strcmp(key, "mount_base") == 0) {
-		if (!*v) {
-			c->mount_base[0] = '\0';
-			return 0;
-		}
-		if (strlen(v) >= sizeof c->mount_base)
-			return nq_error_set(err, "invalid_field", field, "%s is too long",
-				field);
-		r = validate_path_under(field, v, "/", err);
-		if (r >= 0)
-			snprintf(c->mount_base, sizeof c->mount_base, "%s", v);
-		return r;
-	}
-	return nq_error_set(err, "unknown_field", field, "unknown field '%s'", field);
-}
-
+/* Parse config onto base (or empty). The password is a create-time field;
+ * afterwards it changes only through rotate_password. */
 static int
 smb_parse(const struct backend_env *env, enum parse_mode mode, json_t *config,
 	const void *base, void *ret_cfg, struct secret **ret_secret, struct nq_error *err)
 {
-	struct smb_cfg c = { 0 };
+	struct smb_fields c = { 0 };
 	struct secret *pw = NULL;
-	const char *key;
-	json_t *val;
+	const char *secret = NULL;
 	int r;
 	(void)env;
 
 	*ret_secret = NULL;
 	if (base)
-		c = *(const struct smb_cfg *)base;
+		c = *(const struct smb_fields *)base;
 	if (config && !json_is_object(config))
-		return nq_error_set(err, "invalid_field", "config",
-			"config must be an object");
-	json_object_foreach(config, key, val) {
-		char field[64];
-		bool known = false;
-
-		for (const char *const *k = smb_keys; *k; k++)
-			known |= strcmp(*k, key) == 0;
-		snprintf(field, sizeof field, "config.%.40s", key);
-		if (!known) {
-			r = nq_error_set(err, "unknown_field", field, "unknown field '%s'",
-				field);
-			goto fail;
-		}
-		if (!json_is_null(val) && !json_is_string(val)) {
-			r = nq_error_set(err, "invalid_field", field,
-				"%s must be a string", field);
-			goto fail;
-		}
-		const char *v = json_is_null(val) ? "" : json_string_value(val);
-		if (strlen(v) != json_string_length(val) && !json_is_null(val)) {
-			r = nq_error_set(err, "invalid_field", field,
-				"%s must not contain NUL characters", field);
-			goto fail;
-		}
-		if (strcmp(key, "password") == 0) {
-			if (mode != PARSE_CREATE) {
-				r = nq_error_set(err, "invalid_field", field,
-					"the password is changed with rotate_password, not in config");
-				goto fail;
-			}
-			if (!*v)
-				continue;
-			r = validate_password(field, v, strlen(v), err);
-			if (r < 0)
-				goto fail;
-			r = secret_new(v, strlen(v), &pw);
-			if (r < 0) {
-				nq_error_set(err, "internal_error", NULL, "out of memory");
-				goto fail;
-			}
-			continue;
-		}
-		r = set_field(key, v, &c, err);
-		if (r < 0)
-			goto fail;
-	}
-	if (!c.server[0]) {
-		r = nq_error_set(err, "missing_field", "config.server",
-			"config.server is required");
-		goto fail;
-	}
-	if (!c.share[0]) {
-		r = nq_error_set(err, "missing_field", "config.share",
-			"config.share is required");
-		goto fail;
-	}
-	if (mode == PARSE_CREATE && c.username[0] && !pw) {
-		r = nq_error_set(err, "missing_field", "config.password",
+		return nq_error_set(err, "invalid_field", "config", "config must be an object");
+	if (mode != PARSE_CREATE && json_object_get(config, "password"))
+		return nq_error_set(err, "invalid_field", "config.password",
+			"the password is changed with rotate_password, not in config");
+	if (config && (r = smb_fields_from_json(config, "config.", ~0u, NULL, &c, &secret,
+			       err)) < 0)
+		return r;
+	if ((r = smb_fields_check(&c, "config.", err)) < 0)
+		return r;
+	if (mode == PARSE_CREATE && c.username[0] && !secret)
+		return nq_error_set(err, "missing_field", "config.password",
 			"config.password is required when config.username is set");
-		goto fail;
-	}
-	if (mode == PARSE_CREATE && !c.username[0] && pw) {
-		r = nq_error_set(err, "invalid_field", "config.password",
+	if (mode == PARSE_CREATE && !c.username[0] && secret)
+		return nq_error_set(err, "invalid_field", "config.password",
 			"a guest backend (no config.username) takes no password");
-		goto fail;
-	}
-	if (!c.username[0] && c.domain[0]) {
-		r = nq_error_set(err, "invalid_field", "config.domain",
-			"config.domain needs config.username");
-		goto fail;
-	}
+	if (secret && secret_new(secret, strlen(secret), &pw) < 0)
+		return nq_error_setr(err, -ENOMEM, "internal_error", NULL, "out of memory");
 	memcpy(ret_cfg, &c, sizeof c);
 	*ret_secret = pw;
 	return 0;
-fail:
-	secret_free(pw);
-	return r;
 }
 
 static json_t *
 smb_to_json(const struct backend_env *env, const void *cfg)
 {
-	const struct smb_cfg *c = cfg;
 	(void)env;
-
-	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "server", c->server,
-		"share", c->share, "username", c->username, "domain", c->domain,
-		"smb_version", c->smb_version[0] ? c->smb_version : "default", "subdir",
-		c->subdir, "mount_options", c->mount_options, "mount_base", c->mount_base);
+	return smb_fields_to_json(cfg, 0, false);
 }
 
 static bool
 smb_uses_password(const void *cfg)
 {
-	return ((const struct smb_cfg *)cfg)->username[0] != '\0';
+	return ((const struct smb_fields *)cfg)->username[0] != '\0';
 }
 
 static bool
 smb_mount_differs(const void *a, const void *b)
 {
-	const struct smb_cfg *x = a, *y = b;
-
-	return strcmp(x->server, y->server) || strcmp(x->share, y->share) ||
-	       strcmp(x->username, y->username) || strcmp(x->domain, y->domain) ||
-	       strcmp(x->smb_version, y->smb_version) || strcmp(x->subdir, y->subdir) ||
-	       strcmp(x->mount_options, y->mount_options) ||
-	       strcmp(x->mount_base, y->mount_base);
+	return smb_fields_differ(a, b, SMB_F_REMOUNT);
 }
 
 static bool
 smb_creds_differ(const void *a, const void *b)
 {
-	const struct smb_cfg *x = a, *y = b;
-
-	return strcmp(x->username, y->username) || strcmp(x->domain, y->domain);
+	return smb_fields_differ(a, b, SMB_F_CREDS);
 }
 
 /* ---- agent calls -------------------------------------------------------- */
@@ -256,7 +100,7 @@ add_member(struct nq_buf *b, const char *key, const char *value)
 }
 
 static int
-put_credentials(const struct backend_env *env, const char *id, const struct smb_cfg *c,
+put_credentials(const struct backend_env *env, const char *id, const struct smb_fields *c,
 	const struct secret *pw, struct nq_error *err)
 {
 	/* The only copy of the password outside its struct secret: a wiping
@@ -315,7 +159,7 @@ delete_mount(const struct backend_env *env, const char *id, struct nq_error *err
 }
 
 static int
-post_mount(const struct backend_env *env, const char *id, const struct smb_cfg *c,
+post_mount(const struct backend_env *env, const char *id, const struct smb_fields *c,
 	long timeout_ms, struct nq_error *err)
 {
 	struct agent_reply rep = { 0 };
@@ -323,20 +167,12 @@ post_mount(const struct backend_env *env, const char *id, const struct smb_cfg *
 	json_t *o;
 	int r;
 
-	o = json_pack("{s:s, s:s, s:s}", "backend_id", id, "server", c->server, "share",
-		c->share);
-	if (!o)
+	/* Every field the agent's mount takes, unset ones left out. */
+	o = smb_fields_to_json(c, SMB_F_AGENT, true);
+	if (!o || json_object_set_new(o, "backend_id", json_string(id)) < 0) {
+		json_decref(o);
 		return nq_error_setr(err, -ENOMEM, "internal_error", NULL, "out of memory");
-#define OPT(k, v)                                                                         \
-	if ((v)[0])                                                                       \
-	json_object_set_new(o, k, json_string(v))
-	OPT("username", c->username);
-	OPT("domain", c->domain);
-	OPT("smb_version", c->smb_version);
-	OPT("subdir", c->subdir);
-	OPT("mount_options", c->mount_options);
-	OPT("mount_base", c->mount_base);
-#undef OPT
+	}
 	body = json_dumps(o, JSON_COMPACT);
 	json_decref(o);
 	if (!body)
@@ -350,7 +186,7 @@ static int
 smb_create(const struct backend_env *env, const char *id, const void *cfg,
 	const struct secret *secret, struct nq_error *err)
 {
-	const struct smb_cfg *c = cfg;
+	const struct smb_fields *c = cfg;
 	struct nq_error ignore = { 0 };
 	int r;
 
@@ -378,7 +214,7 @@ static int
 smb_rotate(const struct backend_env *env, const char *id, const void *cfg,
 	const struct secret *secret, struct nq_error *err)
 {
-	const struct smb_cfg *c = cfg;
+	const struct smb_fields *c = cfg;
 
 	if (!c->username[0])
 		return nq_error_set(err, "invalid_field", "rotate_password",
@@ -390,7 +226,7 @@ static int
 smb_reconfigure(const struct backend_env *env, const char *id, const void *old_cfg,
 	const void *new_cfg, const struct secret *secret, struct nq_error *err)
 {
-	const struct smb_cfg *o = old_cfg, *n = new_cfg;
+	const struct smb_fields *o = old_cfg, *n = new_cfg;
 	struct nq_error ignore = { 0 };
 	int r;
 
@@ -463,7 +299,7 @@ static int
 smb_destroy(const struct backend_env *env, const char *id, const void *cfg,
 	struct nq_error *err)
 {
-	const struct smb_cfg *c = cfg;
+	const struct smb_fields *c = cfg;
 	int r = delete_mount(env, id, err);
 
 	if (r < 0)
@@ -475,7 +311,7 @@ smb_destroy(const struct backend_env *env, const char *id, const void *cfg,
 
 const struct backend_ops backend_smb_ops = {
 	.kind = "smb",
-	.cfg_size = sizeof(struct smb_cfg),
+	.cfg_size = sizeof(struct smb_fields),
 	.parse = smb_parse,
 	.to_json = smb_to_json,
 	.uses_password = smb_uses_password,
