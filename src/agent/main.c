@@ -15,9 +15,9 @@
 #include "common/json_wipe.h"
 #include "common/log.h"
 #include "agent/agent.h"
-#include "agent/localdirs.h"
-#include "agent/mounts.h"
-#include "agent/vms.h"
+#include "agent/storage/localdirs.h"
+#include "agent/mounts/mounts.h"
+#include "agent/vmm/vms.h"
 
 static int
 open_dir(const char *path, mode_t mode, int *ret)

@@ -9,11 +9,11 @@
 #include "common/log.h"
 #include "common/validate.h"
 #include "agent/agent.h"
-#include "agent/credstore.h"
-#include "agent/localdirs.h"
-#include "agent/mounts.h"
-#include "agent/smb_mount.h"
-#include "agent/volumes.h"
+#include "agent/smb/credstore.h"
+#include "agent/storage/localdirs.h"
+#include "agent/mounts/mounts.h"
+#include "agent/smb/mount.h"
+#include "agent/storage/volumes.h"
 
 #define AGENT(req) ((struct agent *)(req)->userdata)
 

@@ -9,8 +9,8 @@
 #include "common/log.h"
 #include "common/validate.h"
 #include "agent/agent.h"
-#include "agent/vmm.h"
-#include "agent/vms.h"
+#include "agent/vmm/vmm.h"
+#include "agent/vmm/vms.h"
 
 #define AGENT(req) ((struct agent *)(req)->userdata)
 

@@ -2,7 +2,7 @@
  * workers alive, guarded by one mutex; one condition variable (on
  * CLOCK_MONOTONIC) is broadcast whenever a worker finishes or leaves the
  * table. The lock is never held across fn. */
-#include "agent/deadline.h"
+#include "agent/mounts/deadline.h"
 
 #include <errno.h>
 #include <pthread.h>

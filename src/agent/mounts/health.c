@@ -23,11 +23,11 @@
 #include <time.h>
 
 #include "common/log.h"
-#include "agent/deadline.h"
-#include "agent/mounts_internal.h"
-#include "agent/smb_bridge.h"
-#include "agent/smb_mount.h"
-#include "agent/vms.h"
+#include "agent/mounts/deadline.h"
+#include "agent/mounts/internal.h"
+#include "agent/smb/bridge.h"
+#include "agent/smb/mount.h"
+#include "agent/vmm/vms.h"
 
 const char *
 mount_health_name(enum mount_health h)

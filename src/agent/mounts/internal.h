@@ -4,7 +4,7 @@
 #include <pthread.h>
 
 #include "common/secret.h"
-#include "agent/mounts.h"
+#include "agent/mounts/mounts.h"
 
 enum entry_state { ME_MOUNTING, ME_MOUNTED, ME_UNMOUNTING, ME_FAILED };
 

@@ -1,4 +1,4 @@
-#include "agent/mountinfo.h"
+#include "agent/mounts/mountinfo.h"
 
 #include <errno.h>
 #include <fcntl.h>

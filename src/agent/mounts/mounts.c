@@ -3,8 +3,8 @@
  * a mount helper, probing, unmounting) happens with the lock released while
  * the entry is MOUNTING or UNMOUNTING, so other identities proceed and
  * requests for the same identity wait for the one attempt. */
-#include "agent/mounts.h"
-#include "agent/volumes.h"
+#include "agent/mounts/mounts.h"
+#include "agent/storage/volumes.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -15,12 +15,12 @@
 
 #include "common/fsutil.h"
 #include "common/log.h"
-#include "agent/credstore.h"
-#include "agent/mountinfo.h"
-#include "agent/smb_mount.h"
-#include "agent/mounts_store.h"
+#include "agent/smb/credstore.h"
+#include "agent/mounts/mountinfo.h"
+#include "agent/smb/mount.h"
+#include "agent/mounts/store.h"
 
-#include "agent/mounts_internal.h"
+#include "agent/mounts/internal.h"
 
 int
 mount_table_new(struct mount_table **ret)

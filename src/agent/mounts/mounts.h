@@ -11,7 +11,7 @@
 #include <stdint.h>
 
 #include "agent/agent.h"
-#include "agent/smb_driver.h"
+#include "agent/smb/driver.h"
 
 struct mount_request {
 	char backend_id[NQ_UUID_LEN + 1];

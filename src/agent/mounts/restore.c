@@ -3,12 +3,12 @@
 #include <string.h>
 
 #include "common/log.h"
-#include "agent/credstore.h"
-#include "agent/mountinfo.h"
-#include "agent/mounts_internal.h"
-#include "agent/mounts_store.h"
-#include "agent/smb_bridge.h"
-#include "agent/smb_mount.h"
+#include "agent/smb/credstore.h"
+#include "agent/mounts/mountinfo.h"
+#include "agent/mounts/internal.h"
+#include "agent/mounts/store.h"
+#include "agent/smb/bridge.h"
+#include "agent/smb/mount.h"
 
 json_t *
 mounts_list_json(struct agent *a)

@@ -1,4 +1,4 @@
-#include "agent/mounts_store.h"
+#include "agent/mounts/store.h"
 
 #include <jansson.h>
 #include <stdio.h>

@@ -6,7 +6,7 @@
 #include <limits.h>
 
 #include "agent/agent.h"
-#include "agent/smb_driver.h"
+#include "agent/smb/driver.h"
 
 struct stored_backend {
 	char id[NQ_UUID_LEN + 1];

@@ -1,7 +1,7 @@
 /* The argv vectors of the two SMB mount drivers (mount.cifs and
  * nqrust-smbfs) and the identity of a mount. Pure string building from an
  * already validated spec; golden-tested byte for byte. */
-#include "agent/smb_driver.h"
+#include "agent/smb/driver.h"
 
 #include <errno.h>
 #include <stdarg.h>

@@ -1,4 +1,4 @@
-#include "agent/smb_bridge.h"
+#include "agent/smb/bridge.h"
 
 #include <dirent.h>
 #include <errno.h>

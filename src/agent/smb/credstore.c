@@ -1,4 +1,4 @@
-#include "agent/credstore.h"
+#include "agent/smb/credstore.h"
 
 #include <fcntl.h>
 #include <stdio.h>

@@ -5,7 +5,7 @@
  * is the errno the mount failed with; the exit status (32 for mount.cifs)
  * says nothing more. The helper's own text is never copied into the
  * message: only N and our own strerror description of it. */
-#include "agent/smb_driver.h"
+#include "agent/smb/driver.h"
 
 #include <errno.h>
 #include <stdlib.h>

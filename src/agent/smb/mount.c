@@ -1,4 +1,4 @@
-#include "agent/smb_mount.h"
+#include "agent/smb/mount.h"
 
 #include <fcntl.h>
 #include <stdio.h>
@@ -9,9 +9,9 @@
 
 #include "common/fsutil.h"
 #include "common/log.h"
-#include "agent/deadline.h"
-#include "agent/mountinfo.h"
-#include "agent/volumes.h"
+#include "agent/mounts/deadline.h"
+#include "agent/mounts/mountinfo.h"
+#include "agent/storage/volumes.h"
 
 static bool
 is_mounted_here(const char *mount_point)

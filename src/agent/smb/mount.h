@@ -5,8 +5,8 @@
 #include <stdbool.h>
 
 #include "agent/agent.h"
-#include "agent/mounts.h"
-#include "agent/smb_driver.h"
+#include "agent/mounts/mounts.h"
+#include "agent/smb/driver.h"
 
 /* Mount s at mount_point with the agent's driver policy. *kernel_unavailable
  * is read and updated (auto mode remembers that the kernel has no cifs).

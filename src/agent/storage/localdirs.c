@@ -1,6 +1,6 @@
 /* Localfile backends: see localdirs.h. The table is small and its
  * operations are local file-system calls, so one lock covers each call. */
-#include "agent/localdirs.h"
+#include "agent/storage/localdirs.h"
 
 #include <fcntl.h>
 #include <pthread.h>

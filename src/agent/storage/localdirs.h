@@ -11,7 +11,7 @@
 #include <stddef.h>
 
 #include "agent/agent.h"
-#include "agent/mounts.h"
+#include "agent/mounts/mounts.h"
 
 #define LOCALDIR_MAX 256
 

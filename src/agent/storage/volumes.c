@@ -1,4 +1,4 @@
-#include "agent/volumes.h"
+#include "agent/storage/volumes.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -13,8 +13,8 @@
 #include "common/debug_gate.h"
 #include "common/log.h"
 #include "common/validate.h"
-#include "agent/localdirs.h"
-#include "agent/mounts.h"
+#include "agent/storage/localdirs.h"
+#include "agent/mounts/mounts.h"
 
 static const char *
 prefix(enum volume_kind k)

@@ -11,7 +11,7 @@
 #include <string.h>
 #include <sys/wait.h>
 
-#include "agent/vmm.h"
+#include "agent/vmm/vmm.h"
 
 #define CHILD_MAX 512
 

@@ -16,7 +16,7 @@
 
 #include "common/log.h"
 #include "common/macro.h"
-#include "agent/vmm.h"
+#include "agent/vmm/vmm.h"
 
 #define FC_REPLY_MAX 16384
 #define FC_IO_TIMEOUT_MS 5000

@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 #include "common/macro.h"
-#include "agent/vmm.h"
+#include "agent/vmm/vmm.h"
 
 extern char **environ;
 

@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 #include "common/macro.h"
-#include "agent/vmm.h"
+#include "agent/vmm/vmm.h"
 
 /* tsc_early_khz from the host's "cpu MHz": without it microvm can hang in
  * TSC calibration under TCG. */

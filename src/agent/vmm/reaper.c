@@ -9,7 +9,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "agent/vms.h"
+#include "agent/vmm/vms.h"
 
 static struct {
 	pthread_mutex_t lock;

@@ -1,5 +1,5 @@
 /* Records of VMs: the on-disk half of vms.c. */
-#include "agent/vms_store.h"
+#include "agent/vmm/store.h"
 
 #include <errno.h>
 #include <jansson.h>

@@ -5,8 +5,8 @@
 
 #include <jansson.h>
 
-#include "agent/vmm.h"
-#include "agent/vms.h"
+#include "agent/vmm/vmm.h"
+#include "agent/vmm/vms.h"
 
 /* A record is far smaller than this; bigger files are not read. */
 #define VM_RECORD_MAX 8192

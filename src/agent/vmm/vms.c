@@ -32,10 +32,10 @@
 #include "common/log.h"
 #include "common/macro.h"
 #include "common/record_store.h"
-#include "agent/mounts.h"
-#include "agent/vmm.h"
-#include "agent/vms.h"
-#include "agent/vms_store.h"
+#include "agent/mounts/mounts.h"
+#include "agent/vmm/vmm.h"
+#include "agent/vmm/vms.h"
+#include "agent/vmm/store.h"
 
 struct vm {
 	struct vm_create c;

@@ -21,8 +21,8 @@
 
 #include "common/validate.h"
 #include "agent/agent.h"
-#include "agent/vmm.h"
-#include "agent/volumes.h"
+#include "agent/vmm/vmm.h"
+#include "agent/storage/volumes.h"
 
 #define VM_MAX 256
 #define VM_BOOT_ARGS_MAX 256
