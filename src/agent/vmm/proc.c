@@ -1,9 +1,9 @@
 /* Process helpers shared by the hypervisor drivers: launch a VMM detached
- * into its own session, recognise it again by (pid, starttime), stop it. */
+ * into its own session (spawn_background, common/nq_spawn.h), recognise it
+ * again by (pid, starttime), stop it. */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,9 +12,8 @@
 #include <unistd.h>
 
 #include "common/macro.h"
+#include "common/nq_spawn.h"
 #include "agent/vmm/vmm.h"
-
-extern char **environ;
 
 const struct vmm_ops *
 vmm_find(const char *name)
@@ -29,37 +28,12 @@ vmm_find(const char *name)
 int
 vmm_spawn(const char *const *argv, const char *log_path, pid_t *ret_pid)
 {
-	static const char *const envp[] = { "PATH=/usr/sbin:/usr/bin:/sbin:/bin",
-		"LANG=C", NULL };
-	posix_spawn_file_actions_t fa;
-	posix_spawnattr_t attr;
-	sigset_t none, all;
+	struct spawn_bg_opts o = { .argv = argv, .log_path = log_path };
 	pid_t pid;
-	int r;
+	int r = spawn_background(&o, &pid);
 
-	if (argv[0][0] != '/')
-		return -EINVAL;
-	posix_spawn_file_actions_init(&fa);
-	posix_spawnattr_init(&attr);
-	sigemptyset(&none);
-	sigfillset(&all);
-	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-	posix_spawn_file_actions_addopen(&fa, 1, log_path,
-		O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW, 0600);
-	posix_spawn_file_actions_adddup2(&fa, 1, 2);
-	/* A new session: the VMM outlives the agent and no signal aimed at
-	 * the agent's group reaches it. The agent blocks SIGTERM for sigwait;
-	 * the child must not inherit that mask. */
-	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK |
-		POSIX_SPAWN_SETSIGDEF);
-	posix_spawnattr_setsigmask(&attr, &none);
-	posix_spawnattr_setsigdefault(&attr, &all);
-	r = posix_spawn(&pid, argv[0], &fa, &attr, (char *const *)argv,
-		(char *const *)envp);
-	posix_spawn_file_actions_destroy(&fa);
-	posix_spawnattr_destroy(&attr);
-	if (r != 0)
-		return -r;
+	if (r < 0)
+		return r;
 	vmm_child_add(pid);
 	*ret_pid = pid;
 	return 0;

@@ -47,7 +47,7 @@ struct vmm_ops {
 extern const struct vmm_ops vmm_firecracker_ops;
 extern const struct vmm_ops vmm_qemu_ops;
 
-/* QEMU's argv for s (vmm_qemu.c), pure: strings live in *ret. tsc_khz 0
+/* QEMU's argv for s (qemu.c), pure: strings live in *ret. tsc_khz 0
  * leaves tsc_early_khz out. -EINVAL for paths QEMU cannot quote. */
 struct vmm_argv {
 	char mem[16], smp[16], append[1024], drive[PATH_MAX + 256],
@@ -60,12 +60,14 @@ int vmm_qemu_argv(const struct vmm_spec *s, unsigned long tsc_khz,
 /* NULL for an unknown name. */
 const struct vmm_ops *vmm_find(const char *name);
 
-/* ---- helpers shared by the drivers (vms.c) ---- */
+/* ---- helpers shared by the drivers (proc.c) ---- */
 
-/* posix_spawn of argv in a new session with a clean signal mask; stdin
- * /dev/null, stdout and stderr appended to log_path. */
+/* Start argv through spawn_background (common/nq_spawn.h: a new session,
+ * clean signal mask, stdin /dev/null, stdout and stderr appended to
+ * log_path) and remember it as our child. -errno when any setup step
+ * failed; then nothing runs. */
 int vmm_spawn(const char *const *argv, const char *log_path, pid_t *ret_pid);
-/* ---- children (vmm_children.c) ---- */
+/* ---- children (children.c) ---- */
 
 /* Remember pid as a VMM this agent started (vmm_spawn does it). */
 void vmm_child_add(pid_t pid);
