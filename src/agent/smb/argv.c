@@ -4,10 +4,13 @@
 #include "agent/smb/driver.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "common/macro.h"
+#include "common/nq_argv.h"
+#include "common/nq_buf.h"
 
 /* Bound on one "-o" option string; far above any valid spec. */
 #define SMB_OPTS_STR_MAX 8192
@@ -61,44 +64,16 @@ smb_unc(const struct smb_mount_spec *s, char *buf, size_t bufsz)
 	return 0;
 }
 
-/* A small bounded string builder. */
-struct sbuf {
-	char *p;
-	size_t len, cap;
-	bool overflow;
-};
-
-static void
-sbuf_addf(struct sbuf *b, const char *fmt, ...) _printf_(2, 3);
-
-static void
-sbuf_addf(struct sbuf *b, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	if (b->overflow)
-		return;
-	va_start(ap, fmt);
-	n = vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
-	va_end(ap);
-	if (n < 0 || (size_t)n >= b->cap - b->len) {
-		b->overflow = true;
-		return;
-	}
-	b->len += (size_t)n;
-}
-
 /* Append s with '%' and '|' escaped, so the key's '|' separators stay
  * unambiguous whatever a user name or domain contains. */
 static void
-sbuf_add_escaped(struct sbuf *b, const char *s)
+add_escaped(struct nq_buf *b, const char *s)
 {
 	for (; *s; s++) {
 		if (*s == '%' || *s == '|')
-			sbuf_addf(b, "%%%02X", (unsigned char)*s);
+			nq_buf_addf(b, "%%%02X", (unsigned char)*s);
 		else
-			sbuf_addf(b, "%c", *s);
+			nq_buf_add(b, s, 1);
 	}
 }
 
@@ -111,27 +86,32 @@ spec_version(const struct smb_mount_spec *s)
 int
 smb_spec_key(const struct smb_mount_spec *s, char *buf, size_t bufsz)
 {
-	struct sbuf b = { .p = buf, .cap = bufsz };
+	const char *fields[5];
+	_cleanup_(nq_buf_release) struct nq_buf b = NQ_BUF_INIT(bufsz ? bufsz - 1 : 0, false);
 
 	if (!s || !buf || bufsz == 0)
 		return -EINVAL;
 	buf[0] = '\0';
-	sbuf_add_escaped(&b, s->server);
-	sbuf_addf(&b, "|");
-	sbuf_add_escaped(&b, s->share);
-	sbuf_addf(&b, "|");
-	sbuf_add_escaped(&b, s->username);
-	sbuf_addf(&b, "|");
-	sbuf_add_escaped(&b, s->domain);
-	sbuf_addf(&b, "|");
-	sbuf_add_escaped(&b, spec_version(s));
-	sbuf_addf(&b, "|");
+	fields[0] = s->server;
+	fields[1] = s->share;
+	fields[2] = s->username;
+	fields[3] = s->domain;
+	fields[4] = spec_version(s);
+	for (size_t i = 0; i < ARRAY_SIZE(fields); i++) {
+		add_escaped(&b, fields[i]);
+		nq_buf_add(&b, "|", 1);
+	}
 	for (unsigned i = 0; i < s->opts.n && i < NQ_MAX_EXTRA_OPTS; i++) {
 		if (i > 0)
-			sbuf_addf(&b, ",");
-		sbuf_add_escaped(&b, s->opts.items[i]);
+			nq_buf_add(&b, ",", 1);
+		add_escaped(&b, s->opts.items[i]);
 	}
-	return b.overflow ? -ENOSPC : 0;
+	if (b.overflow)
+		return -ENOSPC;
+	if (!b.p && b.len)
+		return -ENOMEM;
+	memcpy(buf, nq_buf_str(&b), b.len + 1);
+	return 0;
 }
 
 /* Extra options that choose outage behaviour; emitted once, by
@@ -145,7 +125,7 @@ is_recovery_opt(const char *item)
 
 /* hard, or soft with its grace: see smb_kernel_argv and smb_fuse_argv. */
 static void
-add_recovery(struct sbuf *b, const struct smb_mount_spec *s, bool fuse,
+add_recovery(struct nq_buf *b, const struct smb_mount_spec *s, bool fuse,
 	unsigned timeout_s)
 {
 	const char *mode = fuse ? "soft" : "hard";
@@ -159,11 +139,11 @@ add_recovery(struct sbuf *b, const struct smb_mount_spec *s, bool fuse,
 		else if (strncmp(it, "timeout=", 8) == 0)
 			grace = strtoul(it + 8, NULL, 10);
 	}
-	sbuf_addf(b, ",%s", mode);
+	nq_buf_addf(b, ",%s", mode);
 	if (fuse && strcmp(mode, "soft") == 0)
-		sbuf_addf(b, ",timeout=%lu", grace);
+		nq_buf_addf(b, ",timeout=%lu", grace);
 	if (fuse)
-		sbuf_addf(b, ",mount_timeout=%u", timeout_s);
+		nq_buf_addf(b, ",mount_timeout=%u", timeout_s);
 }
 
 static bool
@@ -191,16 +171,50 @@ safe_abs_path(const char *p)
 	return true;
 }
 
+/* The "-o" option string: see smb_kernel_argv and smb_fuse_argv. */
+static int
+build_opts(const struct smb_mount_spec *s, const char *cred_path, bool fuse,
+	unsigned timeout_s, struct nq_buf *b)
+{
+	const char *vers = spec_version(s);
+
+	/* A blank user name means guest: no credentials file at all. */
+	if (s->username[0] != '\0')
+		nq_buf_addf(b, "credentials=%s", cred_path);
+	else
+		nq_buf_addf(b, "guest");
+	if (s->domain[0] != '\0')
+		nq_buf_addf(b, ",domain=%s", s->domain);
+	if (strcmp(vers, "default") != 0)
+		nq_buf_addf(b, ",vers=%s", vers);
+	nq_buf_addf(b, ",%s", SMB_DEFAULT_OPTS);
+	add_recovery(b, s, fuse, timeout_s);
+	if (!fuse && server_is_ipv6(s->server)) {
+		/* mount.cifs does not parse a bracketed literal: give the
+		 * address itself. */
+		size_t n = strlen(s->server);
+
+		nq_buf_addf(b, ",ip=%.*s", (int)(n - 2), s->server + 1);
+	}
+	for (unsigned i = 0; i < s->opts.n; i++) {
+		if (is_recovery_opt(s->opts.items[i]) ||
+		    (fuse && !fuse_understands(s->opts.items[i])))
+			continue;
+		nq_buf_addf(b, ",%s", s->opts.items[i]);
+	}
+	if (b->overflow)
+		return -ENOSPC;
+	return b->p ? 0 : -ENOMEM;
+}
+
 static int
 build_argv(const struct smb_mount_spec *s, const char *program,
 	const char *cred_path, const char *mount_point, bool fuse,
 	unsigned timeout_s, char ***ret)
 {
-	_cleanup_free_ char *opts = NULL;
+	_cleanup_(nq_buf_release) struct nq_buf opts = NQ_BUF_INIT(SMB_OPTS_STR_MAX - 1, false);
+	_cleanup_(nq_argv_release) struct nq_argv argv = { 0 };
 	char unc[NQ_SERVER_MAX + NQ_SHARE_MAX + 4];
-	const char *vers = spec_version(s);
-	struct sbuf b;
-	char **argv;
 	int r;
 
 	if (!s || !ret || !program || program[0] != '/' ||
@@ -212,55 +226,14 @@ build_argv(const struct smb_mount_spec *s, const char *program,
 		return -EINVAL;
 	if ((r = smb_unc(s, unc, sizeof unc)) < 0)
 		return r;
-
-	opts = malloc(SMB_OPTS_STR_MAX);
-	if (!opts)
-		return -ENOMEM;
-	b = (struct sbuf){ .p = opts, .cap = SMB_OPTS_STR_MAX };
-	opts[0] = '\0';
-	/* A blank user name means guest: no credentials file at all. */
-	if (s->username[0] != '\0')
-		sbuf_addf(&b, "credentials=%s", cred_path);
-	else
-		sbuf_addf(&b, "guest");
-	if (s->domain[0] != '\0')
-		sbuf_addf(&b, ",domain=%s", s->domain);
-	if (strcmp(vers, "default") != 0)
-		sbuf_addf(&b, ",vers=%s", vers);
-	sbuf_addf(&b, ",%s", SMB_DEFAULT_OPTS);
-	add_recovery(&b, s, fuse, timeout_s);
-	if (!fuse && server_is_ipv6(s->server)) {
-		/* mount.cifs does not parse a bracketed literal: give the
-		 * address itself. */
-		size_t n = strlen(s->server);
-
-		sbuf_addf(&b, ",ip=%.*s", (int)(n - 2), s->server + 1);
-	}
-	for (unsigned i = 0; i < s->opts.n; i++) {
-		if (is_recovery_opt(s->opts.items[i]) ||
-		    (fuse && !fuse_understands(s->opts.items[i])))
-			continue;
-		sbuf_addf(&b, ",%s", s->opts.items[i]);
-	}
-	if (b.overflow)
-		return -ENOSPC;
-
-	argv = calloc(6, sizeof *argv);
-	if (!argv)
-		return -ENOMEM;
-	argv[0] = strdup(program);
-	argv[1] = strdup(unc);
-	argv[2] = strdup(mount_point);
-	argv[3] = strdup("-o");
-	argv[4] = TAKE_PTR(opts);
-	for (int i = 0; i < 4; i++)
-		if (!argv[i]) {
-			for (int j = 0; j < 5; j++)
-				free(argv[j]);
-			free(argv);
-			return -ENOMEM;
-		}
-	*ret = argv;
+	if ((r = build_opts(s, cred_path, fuse, timeout_s, &opts)) < 0)
+		return r;
+	if ((r = nq_argv_push(&argv, program)) < 0 || (r = nq_argv_push(&argv, unc)) < 0 ||
+	    (r = nq_argv_push(&argv, mount_point)) < 0 ||
+	    (r = nq_argv_push(&argv, "-o")) < 0 ||
+	    (r = nq_argv_push(&argv, nq_buf_str(&opts))) < 0)
+		return r;
+	*ret = nq_argv_steal(&argv);
 	return 0;
 }
 

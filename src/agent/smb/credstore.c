@@ -6,6 +6,11 @@
 #include <sys/stat.h>
 
 #include "common/fsutil.h"
+#include "common/macro.h"
+#include "common/nq_buf.h"
+
+/* The largest credentials file: credstore_read reads no more. */
+#define CRED_FILE_MAX 8192
 
 static int
 file_name_ext(const char *backend_id, const char *ext, char *buf, size_t bufsz)
@@ -17,25 +22,21 @@ file_name_ext(const char *backend_id, const char *ext, char *buf, size_t bufsz)
 static int
 file_name(const char *backend_id, char *buf, size_t bufsz)
 {
-	int n = snprintf(buf, bufsz, "%s.cred", backend_id);
+	return file_name_ext(backend_id, ".cred", buf, bufsz);
+}
+
+static int
+path_ext(const struct agent *a, const char *backend_id, const char *ext, char *buf,
+	size_t bufsz)
+{
+	int n = snprintf(buf, bufsz, "%s/%s%s", a->cfg.cred_dir, backend_id, ext);
 	return n < 0 || (size_t)n >= bufsz ? -ENAMETOOLONG : 0;
 }
 
 int
 credstore_path(const struct agent *a, const char *backend_id, char *buf, size_t bufsz)
 {
-	int n = snprintf(buf, bufsz, "%s/%s.cred", a->cfg.cred_dir, backend_id);
-	return n < 0 || (size_t)n >= bufsz ? -ENAMETOOLONG : 0;
-}
-
-static int
-append(char *buf, size_t cap, size_t *len, const char *s, size_t n)
-{
-	if (*len + n >= cap)
-		return -ENOSPC;
-	memcpy(buf + *len, s, n);
-	*len += n;
-	return 0;
+	return path_ext(a, backend_id, ".cred", buf, bufsz);
 }
 
 static int put_as(struct agent *a, const char *backend_id, const char *ext,
@@ -60,8 +61,7 @@ int
 credstore_pending_path(const struct agent *a, const char *backend_id, char *buf,
 	size_t bufsz)
 {
-	int n = snprintf(buf, bufsz, "%s/%s.cred.new", a->cfg.cred_dir, backend_id);
-	return n < 0 || (size_t)n >= bufsz ? -ENAMETOOLONG : 0;
+	return path_ext(a, backend_id, ".cred.new", buf, bufsz);
 }
 
 int
@@ -87,39 +87,25 @@ credstore_pending_drop(struct agent *a, const char *backend_id)
 		unlinkat(a->cred_dirfd, name, 0);
 }
 
+/* The file's content is built in a wiping buffer: it holds the password. */
 static int
 put_as(struct agent *a, const char *backend_id, const char *ext, const char *username,
 	const char *password, size_t password_len, const char *domain)
 {
+	_cleanup_(nq_buf_release) struct nq_buf b = NQ_BUF_INIT(CRED_FILE_MAX, true);
 	char name[64];
-	size_t cap = 64 + strlen(username) + password_len +
-		     (domain ? strlen(domain) : 0);
-	size_t len = 0;
-	char *buf;
 	int r;
 
 	r = file_name_ext(backend_id, ext, name, sizeof name);
 	if (r < 0)
 		return r;
-	buf = malloc(cap);
-	if (!buf)
-		return -ENOMEM;
-	if ((r = append(buf, cap, &len, "username=", 9)) < 0 ||
-	    (r = append(buf, cap, &len, username, strlen(username))) < 0 ||
-	    (r = append(buf, cap, &len, "\npassword=", 10)) < 0 ||
-	    (r = append(buf, cap, &len, password, password_len)) < 0 ||
-	    (r = append(buf, cap, &len, "\n", 1)) < 0)
-		goto out;
-	if (domain && *domain &&
-	    ((r = append(buf, cap, &len, "domain=", 7)) < 0 ||
-	     (r = append(buf, cap, &len, domain, strlen(domain))) < 0 ||
-	     (r = append(buf, cap, &len, "\n", 1)) < 0))
-		goto out;
-	r = fs_write_atomic(a->cred_dirfd, name, buf, len, 0600);
-out:
-	explicit_bzero(buf, cap);
-	free(buf);
-	return r;
+	if ((r = nq_buf_addf(&b, "username=%s\npassword=", username)) < 0 ||
+	    (r = nq_buf_add(&b, password, password_len)) < 0 ||
+	    (r = nq_buf_add(&b, "\n", 1)) < 0)
+		return r;
+	if (domain && *domain && (r = nq_buf_addf(&b, "domain=%s\n", domain)) < 0)
+		return r;
+	return fs_write_atomic(a->cred_dirfd, name, b.p, b.len, 0600);
 }
 
 int
@@ -145,7 +131,7 @@ credstore_read(struct agent *a, const char *backend_id, struct secret **ret)
 
 	if (r < 0)
 		return r;
-	r = fs_read_file(a->cred_dirfd, name, 8192, &text, &len);
+	r = fs_read_file(a->cred_dirfd, name, CRED_FILE_MAX, &text, &len);
 	if (r < 0)
 		return r;
 	r = secret_new(text, len, ret);

@@ -9,6 +9,8 @@
 
 #include "common/fsutil.h"
 #include "common/log.h"
+#include "common/macro.h"
+#include "common/nq_argv.h"
 #include "agent/mounts/deadline.h"
 #include "agent/mounts/mountinfo.h"
 #include "agent/storage/volumes.h"
@@ -19,22 +21,28 @@ is_mounted_here(const char *mount_point)
 	return mountinfo_has_smb(mount_point, NULL) > 0;
 }
 
-/* Append one argument to a NULL-terminated argv from smb_*_argv. */
+/* The driver's argv (argv.c), plus --check for a credentials check. */
 static int
-argv_append(char ***argv, const char *arg)
+driver_argv(struct agent *a, enum mount_driver d, const struct smb_mount_spec *s,
+	const char *cred_path, const char *mount_point, bool check_only,
+	struct nq_argv *ret)
 {
-	size_t n = 0;
-	char **v;
+	char **v = NULL;
+	int r;
 
-	while ((*argv)[n])
-		n++;
-	v = realloc(*argv, (n + 2) * sizeof *v);
-	if (!v)
-		return -ENOMEM;
-	*argv = v;
-	v[n] = strdup(arg);
-	v[n + 1] = NULL;
-	return v[n] ? 0 : -ENOMEM;
+	if (d == DRIVER_KERNEL)
+		r = smb_kernel_argv(s, a->cfg.mount_cifs_path, cred_path, mount_point, &v);
+	else
+		r = smb_fuse_argv(s, a->cfg.smbfs_path, cred_path, mount_point,
+			a->cfg.probe_timeout, &v);
+	if (r < 0)
+		return r;
+	for (char **p = v; *p && r >= 0; p++)
+		r = nq_argv_push(ret, *p);
+	smb_argv_free(v);
+	if (r >= 0 && check_only)
+		r = nq_argv_push(ret, "--check");
+	return r;
 }
 
 static int
@@ -42,27 +50,19 @@ run_driver_ex(struct agent *a, enum mount_driver d, const struct smb_mount_spec 
 	const char *cred_path, const char *mount_point, bool check_only,
 	struct nq_error *err)
 {
-	char **argv = NULL;
+	_cleanup_(nq_argv_release) struct nq_argv argv = { 0 };
 	struct spawn_result res = { 0 };
 	int r, timeout_ms = (int)a->cfg.probe_timeout * 1000;
 
-	if (d == DRIVER_KERNEL)
-		r = smb_kernel_argv(s, a->cfg.mount_cifs_path, cred_path, mount_point, &argv);
-	else
-		r = smb_fuse_argv(s, a->cfg.smbfs_path, cred_path, mount_point,
-			a->cfg.probe_timeout, &argv);
-	if (r >= 0 && check_only)
-		r = argv_append(&argv, "--check");
-	if (r < 0) {
-		smb_argv_free(argv);
+	r = driver_argv(a, d, s, cred_path, mount_point, check_only, &argv);
+	if (r < 0)
 		return nq_error_setr(err, r, "internal_error", NULL,
 			"cannot build the mount command: %s", strerror(-r));
-	}
 
-	struct spawn_opts o = { .argv = (const char *const *)argv,
+	struct spawn_opts o = { .argv = nq_argv_get(&argv),
 				.timeout_ms = timeout_ms + (d == DRIVER_FUSE ? 2000 : 0) };
 	r = spawn_run(&o, &res);
-	smb_argv_free(argv);
+	nq_argv_release(&argv);
 	if (r == -ENOENT && d == DRIVER_KERNEL)
 		return nq_error_setr(err, -ENODEV, "cifs_unavailable", NULL,
 			"mount.cifs is not installed on this host (%s missing); install "
