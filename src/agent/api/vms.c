@@ -8,11 +8,9 @@
 #include "common/json_util.h"
 #include "common/log.h"
 #include "common/validate.h"
-#include "agent/agent.h"
+#include "agent/api/api.h"
 #include "agent/vmm/vmm.h"
 #include "agent/vmm/vms.h"
-
-#define AGENT(req) ((struct agent *)(req)->userdata)
 
 /* Kernel command line extras: a conservative character set, no quotes,
  * no control characters. */
@@ -46,12 +44,11 @@ parse_create(json_t *body, struct vm_create *c, struct nq_error *err)
 	    (r = json_get_string(body, "backend_kind", &kind, err)) < 0 ||
 	    (r = validate_uuid("id", id, c->id, err)) < 0)
 		return r;
-	if (volume_kind_parse(kind, &c->backend_kind) < 0)
+	c->backend_kind = storage_kind_find(kind);
+	if (!c->backend_kind)
 		return nq_error_set(err, "invalid_field", "backend_kind",
-			"backend_kind must be smb or localfile");
-	if ((r = c->backend_kind == VOLUME_SMB
-			 ? validate_uuid("backend_id", bid, c->backend_id, err)
-			 : validate_backend_id("backend_id", bid, c->backend_id, err)) < 0 ||
+			"backend_kind must be %s", storage_kind_names());
+	if ((r = c->backend_kind->check_backend_id("backend_id", bid, c->backend_id, err)) < 0 ||
 	    (r = validate_uuid("volume_id", vid, c->volume_id, err)) < 0 ||
 	    (r = validate_image_name("kernel", kernel, err)) < 0 ||
 	    (initrd && *initrd && (r = validate_image_name("initrd", initrd, err)) < 0) ||
@@ -74,8 +71,8 @@ parse_create(json_t *body, struct vm_create *c, struct nq_error *err)
 
 /* POST /v1/vms {id, backend_kind?, backend_id, volume_id, vcpus, memory_mib, kernel,
  * initrd?, boot_args?, hypervisor?, start?} */
-static void
-post_vm(struct http_request *req, struct http_response *resp)
+void
+api_post_vm(struct http_request *req, struct http_response *resp)
 {
 	static const char *const keys[] = { "id", "backend_kind", "backend_id", "volume_id", "vcpus",
 		"memory_mib", "kernel", "initrd", "boot_args", "hypervisor", "start", NULL };
@@ -100,8 +97,8 @@ post_vm(struct http_request *req, struct http_response *resp)
 typedef int (*vm_fn)(struct agent *a, const char *id, json_t **ret,
 	struct nq_error *err);
 
-static void
-vm_action(struct http_request *req, struct http_response *resp)
+void
+api_vm_action(struct http_request *req, struct http_response *resp)
 {
 	char id[NQ_UUID_LEN + 1];
 	struct nq_error err = { 0 };
@@ -116,8 +113,8 @@ vm_action(struct http_request *req, struct http_response *resp)
 	http_reply_json(resp, 200, vm);
 }
 
-static void
-delete_vm(struct http_request *req, struct http_response *resp)
+void
+api_delete_vm(struct http_request *req, struct http_response *resp)
 {
 	char id[NQ_UUID_LEN + 1];
 	struct nq_error err = { 0 };
@@ -130,43 +127,27 @@ delete_vm(struct http_request *req, struct http_response *resp)
 	http_reply_empty(resp, 204);
 }
 
-static void
-list_vms(struct http_request *req, struct http_response *resp)
+void
+api_list_vms(struct http_request *req, struct http_response *resp)
 {
 	http_reply_json(resp, 200, vms_list(AGENT(req)));
 }
 
 /* GET /v1/host: what this agent offers, for the manager's host record. */
-static void
-get_host(struct http_request *req, struct http_response *resp)
+void
+api_get_host(struct http_request *req, struct http_response *resp)
 {
 	struct agent *a = AGENT(req);
-	json_t *hv = json_array();
+	json_t *hv = json_array(), *kinds = json_array();
+	const struct storage_kind_ops *k;
 
 	if (access(a->cfg.firecracker_path, X_OK) == 0)
 		json_array_append_new(hv, json_string("firecracker"));
 	if (access(a->cfg.qemu_path, X_OK) == 0)
 		json_array_append_new(hv, json_string("qemu"));
-	http_reply_json(resp, 200, json_pack("{s:[s, s], s:o, s:s}",
-		"backend_kinds", "smb", "localfile", "hypervisors", hv,
+	for (size_t i = 0; (k = storage_kind_at(i)); i++)
+		json_array_append_new(kinds, json_string(k->name));
+	http_reply_json(resp, 200, json_pack("{s:o, s:o, s:s}",
+		"backend_kinds", kinds, "hypervisors", hv,
 		"default_hypervisor", vms_default_hypervisor(a)));
-}
-
-static const struct http_route routes[] = {
-	{ "POST", "/v1/vms", post_vm, 0, 4096, NULL },
-	{ "GET", "/v1/vms", list_vms, 0, 0, NULL },
-	{ "GET", "/v1/vms/{id}", vm_action, 0, 0, (const void *)vms_get },
-	{ "POST", "/v1/vms/{id}/start", vm_action, 0, 0, (const void *)vms_start },
-	{ "POST", "/v1/vms/{id}/stop", vm_action, 0, 0, (const void *)vms_stop },
-	{ "POST", "/v1/vms/{id}/restart", vm_action, 0, 0,
-	  (const void *)vms_restart },
-	{ "DELETE", "/v1/vms/{id}", delete_vm, 0, 0, NULL },
-	{ "GET", "/v1/host", get_host, 0, 0, NULL },
-};
-
-const struct http_route *
-agent_vm_routes(size_t *ret_n)
-{
-	*ret_n = ARRAY_SIZE(routes);
-	return routes;
 }

@@ -6,81 +6,18 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
-
-#include <pthread.h>
 #include <time.h>
 
 #include "common/debug_gate.h"
 #include "common/log.h"
 #include "common/validate.h"
-#include "agent/storage/localdirs.h"
-#include "agent/mounts/mounts.h"
-
-static const char *
-prefix(enum volume_kind k)
-{
-	return k == VOLUME_LOCAL ? "local" : "smb";
-}
-
-const char *
-volume_kind_name(enum volume_kind k)
-{
-	return k == VOLUME_LOCAL ? "localfile" : "smb";
-}
-
-int
-volume_kind_parse(const char *s, enum volume_kind *ret)
-{
-	if (!s || !*s || !strcmp(s, "smb"))
-		*ret = VOLUME_SMB;
-	else if (!strcmp(s, "localfile"))
-		*ret = VOLUME_LOCAL;
-	else
-		return -EINVAL;
-	return 0;
-}
+#include "agent/storage/inflight.h"
 
 static void
-volume_name(enum volume_kind k, const char *volume_id, char *buf, size_t bufsz, bool tmp)
+volume_name(const struct storage_kind_ops *k, const char *volume_id, char *buf, size_t bufsz,
+	bool tmp)
 {
-	snprintf(buf, bufsz, tmp ? ".%s-%s.raw.tmp" : "%s-%s.raw", prefix(k), volume_id);
-}
-
-/* The backend's volume directory as an fd, its path in path. An SMB
- * backend's mount is pinned until release_volume_dir. alloc_known: the
- * file system reports real allocation (not through the FUSE driver). */
-static int
-open_volume_dir(struct agent *a, enum volume_kind k, const char *backend_id, char *path,
-	size_t pathsz, bool *alloc_known, struct nq_error *err)
-{
-	enum mount_driver drv = DRIVER_KERNEL;
-	int r, fd;
-
-	if (k == VOLUME_LOCAL) {
-		if (alloc_known)
-			*alloc_known = true;
-		return localdirs_open(a, backend_id, path, pathsz, err);
-	}
-	r = mounts_pin_volume_dir(a, backend_id, path, pathsz, &drv, err);
-	if (r < 0)
-		return r;
-	fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0) {
-		r = negerrno();
-		mounts_unpin(a, backend_id);
-		return nq_error_setr(err, r, "io_error", NULL,
-			"cannot open the backend's volume directory: %s", strerror(-r));
-	}
-	if (alloc_known)
-		*alloc_known = drv != DRIVER_FUSE;
-	return fd;
-}
-
-static void
-release_volume_dir(struct agent *a, enum volume_kind k, const char *backend_id)
-{
-	if (k == VOLUME_SMB)
-		mounts_unpin(a, backend_id);
+	snprintf(buf, bufsz, tmp ? ".%s-%s.raw.tmp" : "%s-%s.raw", k->file_prefix, volume_id);
 }
 
 /* A temp file nobody has written for this long is what an interrupted
@@ -88,146 +25,18 @@ release_volume_dir(struct agent *a, enum volume_kind k, const char *backend_id)
  * writes continuously, so another host's clone into the same share is
  * never this old. */
 #define STALE_TMP_SECS (10 * 60)
-#define INFLIGHT_MAX 256
-/* How long a delete waits for a cancelled creation to stop (it stops at
- * the end of the data copy at the latest). */
-#define CANCEL_WAIT_SECS 300
-
-/* Volume ids this agent is creating or deleting right now (never swept).
- * A delete cancels the creations of its id that began before it and
- * waits for them to end; a creation that arrives while a delete of its id
- * runs waits for that delete first. A delete can take long (its share may
- * be away and the bridge riding the outage through): without the order,
- * it would cancel, or remove the files of, a retry that came after it. */
-static pthread_mutex_t inflight_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t inflight_done = PTHREAD_COND_INITIALIZER;
-static unsigned long inflight_seq;
-static struct {
-	char id[NQ_UUID_LEN + 1];
-	unsigned long seq;
-	bool deleting;
-	bool cancel;
-} inflight[INFLIGHT_MAX];
-
-static struct timespec
-inflight_deadline(void)
-{
-	struct timespec until;
-
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += CANCEL_WAIT_SECS;
-	return until;
-}
-
-/* Under the lock: whether an entry for id matches (deleting, seq < below). */
-static bool
-inflight_find_locked(const char *id, bool deleting, unsigned long below)
-{
-	for (size_t i = 0; i < INFLIGHT_MAX; i++)
-		if (inflight[i].deleting == deleting && inflight[i].seq < below &&
-		    !strcmp(inflight[i].id, id))
-			return true;
-	return false;
-}
-
-/* Register a creation (after the deletes of id in progress, bounded) or a
- * delete of id. 0 with *ret_seq, or -EBUSY when the table is full or a
- * delete did not end in time. */
-static int
-inflight_begin(const char *id, bool deleting, unsigned long *ret_seq)
-{
-	struct timespec until = inflight_deadline();
-	int r = -EBUSY;
-
-	pthread_mutex_lock(&inflight_lock);
-	while (!deleting && inflight_find_locked(id, true, ULONG_MAX))
-		if (pthread_cond_timedwait(&inflight_done, &inflight_lock, &until) == ETIMEDOUT)
-			goto out;
-	for (size_t i = 0; i < INFLIGHT_MAX; i++)
-		if (!inflight[i].id[0]) {
-			snprintf(inflight[i].id, sizeof inflight[i].id, "%s", id);
-			inflight[i].seq = *ret_seq = ++inflight_seq;
-			inflight[i].deleting = deleting;
-			inflight[i].cancel = false;
-			r = 0;
-			break;
-		}
-out:
-	pthread_mutex_unlock(&inflight_lock);
-	return r;
-}
-
-static void
-inflight_end(unsigned long seq)
-{
-	pthread_mutex_lock(&inflight_lock);
-	for (size_t i = 0; i < INFLIGHT_MAX; i++)
-		if (inflight[i].seq == seq && inflight[i].id[0])
-			inflight[i].id[0] = '\0';
-	pthread_cond_broadcast(&inflight_done);
-	pthread_mutex_unlock(&inflight_lock);
-}
-
-static bool
-inflight_has(const char *id)
-{
-	bool found;
-
-	pthread_mutex_lock(&inflight_lock);
-	found = inflight_find_locked(id, false, ULONG_MAX) ||
-		inflight_find_locked(id, true, ULONG_MAX);
-	pthread_mutex_unlock(&inflight_lock);
-	return found;
-}
-
-/* Whether the creation registered as seq (passed as a pointer) was
- * cancelled. */
-static bool
-inflight_cancelled(void *seqp)
-{
-	unsigned long seq = *(unsigned long *)seqp;
-	bool c = false;
-
-	pthread_mutex_lock(&inflight_lock);
-	for (size_t i = 0; i < INFLIGHT_MAX; i++)
-		if (inflight[i].seq == seq && inflight[i].id[0])
-			c = inflight[i].cancel;
-	pthread_mutex_unlock(&inflight_lock);
-	return c;
-}
-
-/* Cancel the creations of id that began before the delete seq, and wait
- * (bounded) until they have removed their temp files and ended. */
-static void
-inflight_cancel_wait(const char *id, unsigned long seq)
-{
-	struct timespec until = inflight_deadline();
-	bool found = false;
-
-	pthread_mutex_lock(&inflight_lock);
-	for (size_t i = 0; i < INFLIGHT_MAX; i++)
-		if (!inflight[i].deleting && inflight[i].seq < seq &&
-		    !strcmp(inflight[i].id, id))
-			inflight[i].cancel = found = true;
-	if (found)
-		log_info("cancelling the creation of volume_id=%s", id);
-	while (inflight_find_locked(id, false, seq))
-		if (pthread_cond_timedwait(&inflight_done, &inflight_lock, &until) == ETIMEDOUT)
-			break;
-	pthread_mutex_unlock(&inflight_lock);
-}
 
 /* "[.]<prefix>-<uuid>.raw[.tmp]" → uuid (as written: lower case), or
  * false. */
 static bool
-parse_name(enum volume_kind k, const char *n, bool tmp, char id[NQ_UUID_LEN + 1])
+parse_name(const struct storage_kind_ops *k, const char *n, bool tmp, char id[NQ_UUID_LEN + 1])
 {
 	char want[80], got[NQ_UUID_LEN + 1];
 
 	volume_name(k, "00000000-0000-0000-0000-000000000000", want, sizeof want, tmp);
 	if (strlen(n) != strlen(want))
 		return false;
-	size_t off = strlen(prefix(k)) + 1 + tmp;
+	size_t off = strlen(k->file_prefix) + 1 + tmp;
 	if (strncmp(n, want, off) || strcmp(n + off + NQ_UUID_LEN, want + off + NQ_UUID_LEN))
 		return false;
 	memcpy(got, n + off, NQ_UUID_LEN);
@@ -237,7 +46,7 @@ parse_name(enum volume_kind k, const char *n, bool tmp, char id[NQ_UUID_LEN + 1]
 
 /* Remove stale temp files of interrupted clones in the volume dir. */
 static void
-sweep_stale_tmp(enum volume_kind k, int dfd, const char *backend_id)
+sweep_stale_tmp(const struct storage_kind_ops *k, int dfd, const char *backend_id)
 {
 	time_t now = time(NULL);
 	struct dirent *de;
@@ -294,24 +103,24 @@ volume_conn_broken(int r)
 }
 
 static int
-io_error(enum volume_kind k, struct nq_error *err, int r, const char *what)
+io_error(const struct storage_kind_ops *k, struct nq_error *err, int r, const char *what)
 {
 	if (r == -ENOSPC || r == -EDQUOT)
 		return nq_error_setr(err, r, "no_space", NULL,
 			"the backend ran out of space while %s", what);
 	if (r == -EACCES || r == -EPERM || r == -EROFS)
-		return nq_error_setr(err, r, k == VOLUME_SMB ? "smb_not_writable" : "not_writable",
-			NULL, "the %s refused a write while %s (%s)",
-			k == VOLUME_SMB ? "share" : "backend directory", what, strerror(-r));
-	if (k == VOLUME_SMB && volume_conn_broken(r))
-		return nq_error_setr(err, r, "smb_unreachable", NULL,
+		return nq_error_setr(err, r, k->not_writable_code, NULL,
+			"the %s refused a write while %s (%s)", k->write_target, what,
+			strerror(-r));
+	if (k->unreachable_code && volume_conn_broken(r))
+		return nq_error_setr(err, r, k->unreachable_code, NULL,
 			"the connection to the SMB server broke while %s (%s); check that "
 			"the server is up and reachable", what, strerror(-r));
 	return nq_error_setr(err, r, "io_error", NULL, "%s failed: %s", what, strerror(-r));
 }
 
 static int
-fill_clone(struct agent *a, enum volume_kind k, int dst, const char *image, uint64_t *size,
+fill_clone(struct agent *a, const struct storage_kind_ops *k, int dst, const char *image, uint64_t *size,
 	struct copy_stats *stats, struct nq_error *err)
 {
 	_cleanup_close_ int src = -1;
@@ -334,17 +143,94 @@ fill_clone(struct agent *a, enum volume_kind k, int dst, const char *image, uint
 	return 0;
 }
 
+/* Test pause point: the data is in the temp file, nothing final yet.
+ * Then -ECANCELED when a delete of volume_id cancelled this creation. */
+static int
+check_cancelled(unsigned long seq, const char *volume_id, struct nq_error *err)
+{
+	debug_gate("clone", inflight_cancelled, &seq);
+	if (inflight_cancelled(&seq))
+		return nq_error_setr(err, -ECANCELED, "cancelled", NULL,
+			"the creation of volume %s was cancelled by a delete", volume_id);
+	return 0;
+}
+
+/* Size the filled temp file, flush it, close it (*fd becomes -1) and
+ * rename it into place as name. The caller removes tmp on failure. */
+static int
+finish_volume(const struct storage_kind_ops *k, int dfd, int *fd, const char *tmp,
+	const char *name, uint64_t size, struct nq_error *err)
+{
+	struct stat st;
+
+	if (fstat(*fd, &st) < 0 || ((uint64_t)st.st_size < size &&
+				    ftruncate(*fd, (off_t)size) < 0))
+		return io_error(k, err, negerrno(), "sizing the volume file");
+	if (fsync(*fd) < 0)
+		return io_error(k, err, negerrno(), "flushing the volume file");
+	/* SMB servers refuse to rename a file that is still open. */
+	if (close(TAKE_FD(*fd)) < 0)
+		return io_error(k, err, negerrno(), "closing the volume file");
+	if (renameat(dfd, tmp, dfd, name) < 0)
+		return io_error(k, err, negerrno(), "renaming the volume file into place");
+	fsync(dfd);
+	return 0;
+}
+
+/* In the open volume dir: a new volume_id from image (or empty). */
+static int
+create_in(struct agent *a, const struct storage_kind_ops *k, int dfd, const char *dir,
+	const char *backend_id, const char *volume_id, const char *image, uint64_t size,
+	unsigned long seq, struct volume_info *ret, struct nq_error *err)
+{
+	char name[80], tmp[80];
+	struct volume_info info = { 0 };
+	_cleanup_close_ int fd = -1;
+	struct stat st;
+	int r;
+
+	volume_name(k, volume_id, name, sizeof name, false);
+	volume_name(k, volume_id, tmp, sizeof tmp, true);
+	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+		return nq_error_setr(err, -EEXIST, "volume_exists", "volume_id",
+			"volume %s already exists on this backend", volume_id);
+	sweep_stale_tmp(k, dfd, backend_id);
+	/* A temp file left by an interrupted create is ours to replace. */
+	unlinkat(dfd, tmp, 0);
+	fd = openat(dfd, tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return io_error(k, err, negerrno(), "creating the volume file");
+	r = image ? fill_clone(a, k, fd, image, &size, &info.copy, err) : 0;
+	if (r >= 0)
+		r = check_cancelled(seq, volume_id, err);
+	if (r >= 0)
+		r = finish_volume(k, dfd, &fd, tmp, name, size, err);
+	if (r < 0) {
+		/* SMB servers refuse to delete a file that is still open. */
+		if (fd >= 0)
+			close(TAKE_FD(fd));
+		unlinkat(dfd, tmp, 0);
+		return r;
+	}
+	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return io_error(k, err, negerrno(), "reading the volume's size");
+	snprintf(info.path, sizeof info.path, "%s/%s", dir, name);
+	info.size_bytes = (uint64_t)st.st_size;
+	info.allocated_bytes = (int64_t)st.st_blocks * 512;
+	*ret = info;
+	return 0;
+}
+
 int
-volumes_create(struct agent *a, enum volume_kind k, const char *backend_id,
+volumes_create(struct agent *a, const struct storage_kind_ops *k, const char *backend_id,
 	const char *volume_id, const char *image, uint64_t size_bytes,
 	struct volume_info *ret, struct nq_error *err)
 {
-	char dir[PATH_MAX], name[80], tmp[80];
-	struct volume_info info = { 0 };
+	char dir[PATH_MAX];
+	struct volume_info info;
 	bool alloc_known = true;
-	_cleanup_close_ int dfd = -1, fd = -1;
+	_cleanup_close_ int dfd = -1;
 	unsigned long seq;
-	struct stat st;
 	int r;
 
 	if (!image && size_bytes == 0)
@@ -353,93 +239,38 @@ volumes_create(struct agent *a, enum volume_kind k, const char *backend_id,
 	if (size_bytes > VOLUME_SIZE_MAX)
 		return nq_error_set(err, "invalid_field", "size_bytes",
 			"size_bytes must be at most %llu", VOLUME_SIZE_MAX);
-	if (inflight_begin(volume_id, false, &seq) < 0)
+	if (inflight_begin(volume_id, false, INFLIGHT_WAIT_SECS, &seq) < 0)
 		return nq_error_setr(err, -EBUSY, "busy", NULL,
 			"volume %s is being deleted, or too many volume operations are in "
 			"progress on this host; retry", volume_id);
-	dfd = open_volume_dir(a, k, backend_id, dir, sizeof dir, &alloc_known, err);
+	dfd = k->open_volume_dir(a, backend_id, dir, sizeof dir, &alloc_known, err);
 	if (dfd < 0) {
 		inflight_end(seq);
 		return dfd;
 	}
-	volume_name(k, volume_id, name, sizeof name, false);
-	volume_name(k, volume_id, tmp, sizeof tmp, true);
-	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
-		r = nq_error_setr(err, -EEXIST, "volume_exists", "volume_id",
-			"volume %s already exists on this backend", volume_id);
-		goto done;
-	}
-	sweep_stale_tmp(k, dfd, backend_id);
-	/* A temp file left by an interrupted create is ours to replace. */
-	unlinkat(dfd, tmp, 0);
-	fd = openat(dfd, tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		r = io_error(k, err, negerrno(), "creating the volume file");
-		goto done;
-	}
-	if (image) {
-		r = fill_clone(a, k, fd, image, &size_bytes, &info.copy, err);
-		if (r < 0)
-			goto fail;
-	}
-	/* Test pause point: the data is in the temp file, nothing final yet. */
-	debug_gate("clone", inflight_cancelled, &seq);
-	if (inflight_cancelled(&seq)) {
-		r = nq_error_setr(err, -ECANCELED, "cancelled", NULL,
-			"the creation of volume %s was cancelled by a delete", volume_id);
-		goto fail;
-	}
-	if (fstat(fd, &st) < 0 || ((uint64_t)st.st_size < size_bytes &&
-				   ftruncate(fd, (off_t)size_bytes) < 0)) {
-		r = io_error(k, err, negerrno(), "sizing the volume file");
-		goto fail;
-	}
-	if (fsync(fd) < 0) {
-		r = io_error(k, err, negerrno(), "flushing the volume file");
-		goto fail;
-	}
-	/* SMB servers refuse to rename a file that is still open. */
-	if (close(TAKE_FD(fd)) < 0) {
-		r = io_error(k, err, negerrno(), "closing the volume file");
-		goto fail;
-	}
-	if (renameat(dfd, tmp, dfd, name) < 0) {
-		r = io_error(k, err, negerrno(), "renaming the volume file into place");
-		goto fail;
-	}
-	fsync(dfd);
-	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
-		r = io_error(k, err, negerrno(), "reading the volume's size");
-		goto done;
-	}
-	snprintf(info.path, sizeof info.path, "%s/%s", dir, name);
-	info.size_bytes = (uint64_t)st.st_size;
-	info.allocated_bytes = allocated(&st, alloc_known);
+	r = create_in(a, k, dfd, dir, backend_id, volume_id, image, size_bytes, seq, &info,
+		err);
+	inflight_end(seq);
+	k->release_volume_dir(a, backend_id);
+	if (r < 0)
+		return r;
+	if (!alloc_known)
+		info.allocated_bytes = -1;
 	log_info("volume created kind=%s backend_id=%s volume_id=%s image=%s size=%llu "
-		 "data_written=%llu", volume_kind_name(k), backend_id, volume_id,
-		image ? image : "-", (unsigned long long)info.size_bytes,
+		 "data_written=%llu", k->name, backend_id, volume_id, image ? image : "-",
+		(unsigned long long)info.size_bytes,
 		(unsigned long long)info.copy.bytes_written);
 	*ret = info;
-	r = 0;
-	goto done;
-fail:
-	/* SMB servers refuse to delete a file that is still open. */
-	if (fd >= 0)
-		close(TAKE_FD(fd));
-	unlinkat(dfd, tmp, 0);
-done:
-	inflight_end(seq);
-	release_volume_dir(a, k, backend_id);
-	return r;
+	return 0;
 }
 
 int
-volumes_list(struct agent *a, enum volume_kind k, const char *backend_id, json_t **ret,
-	struct nq_error *err)
+volumes_list(struct agent *a, const struct storage_kind_ops *k, const char *backend_id,
+	json_t **ret, struct nq_error *err)
 {
 	char dir[PATH_MAX];
 	bool alloc_known = true;
-	_cleanup_close_ int dfd = open_volume_dir(a, k, backend_id, dir, sizeof dir,
+	_cleanup_close_ int dfd = k->open_volume_dir(a, backend_id, dir, sizeof dir,
 		&alloc_known, err);
 	json_t *arr;
 	DIR *d;
@@ -450,7 +281,7 @@ volumes_list(struct agent *a, enum volume_kind k, const char *backend_id, json_t
 		return dfd;
 	r = fs_opendir(dfd, &d);
 	if (r < 0) {
-		release_volume_dir(a, k, backend_id);
+		k->release_volume_dir(a, backend_id);
 		return io_error(k, err, r, "listing volumes");
 	}
 	arr = json_array();
@@ -468,7 +299,7 @@ volumes_list(struct agent *a, enum volume_kind k, const char *backend_id, json_t
 			"allocated_bytes", allocated_json(allocated(&st, alloc_known))));
 	}
 	closedir(d);
-	release_volume_dir(a, k, backend_id);
+	k->release_volume_dir(a, backend_id);
 	if (!arr)
 		return -ENOMEM;
 	*ret = arr;
@@ -476,7 +307,7 @@ volumes_list(struct agent *a, enum volume_kind k, const char *backend_id, json_t
 }
 
 int
-volumes_delete(struct agent *a, enum volume_kind k, const char *backend_id,
+volumes_delete(struct agent *a, const struct storage_kind_ops *k, const char *backend_id,
 	const char *volume_id, struct nq_error *err)
 {
 	char dir[PATH_MAX], name[80], tmp[80];
@@ -486,17 +317,17 @@ volumes_delete(struct agent *a, enum volume_kind k, const char *backend_id,
 
 	/* Registered before anything can block, so that a creation arriving
 	 * later waits for us instead of being cancelled by us. */
-	if (inflight_begin(volume_id, true, &seq) < 0)
+	if (inflight_begin(volume_id, true, INFLIGHT_WAIT_SECS, &seq) < 0)
 		return nq_error_setr(err, -EBUSY, "busy", NULL,
 			"too many volume operations are in progress on this host; retry");
-	dfd = open_volume_dir(a, k, backend_id, dir, sizeof dir, NULL, err);
+	dfd = k->open_volume_dir(a, backend_id, dir, sizeof dir, NULL, err);
 	if (dfd < 0) {
 		inflight_end(seq);
 		return dfd;
 	}
 	/* A creation in progress is cancelled first: it must not rename its
 	 * file into place after we have deleted. */
-	inflight_cancel_wait(volume_id, seq);
+	inflight_cancel_wait(volume_id, seq, INFLIGHT_WAIT_SECS);
 	volume_name(k, volume_id, name, sizeof name, false);
 	volume_name(k, volume_id, tmp, sizeof tmp, true);
 	if (unlinkat(dfd, name, 0) < 0 && errno != ENOENT)
@@ -504,42 +335,42 @@ volumes_delete(struct agent *a, enum volume_kind k, const char *backend_id,
 	unlinkat(dfd, tmp, 0);
 	if (r == 0) {
 		fsync(dfd);
-		log_info("volume deleted kind=%s backend_id=%s volume_id=%s",
-			volume_kind_name(k), backend_id, volume_id);
+		log_info("volume deleted kind=%s backend_id=%s volume_id=%s", k->name,
+			backend_id, volume_id);
 	}
 	inflight_end(seq);
-	release_volume_dir(a, k, backend_id);
+	k->release_volume_dir(a, backend_id);
 	return r;
 }
 
 int
-volumes_pin_rootfs(struct agent *a, enum volume_kind k, const char *backend_id,
+volumes_pin_rootfs(struct agent *a, const struct storage_kind_ops *k, const char *backend_id,
 	const char *volume_id, char *ret_path, size_t pathsz, struct nq_error *err)
 {
 	char dir[PATH_MAX], name[80];
-	_cleanup_close_ int dfd = open_volume_dir(a, k, backend_id, dir, sizeof dir, NULL, err);
+	_cleanup_close_ int dfd = k->open_volume_dir(a, backend_id, dir, sizeof dir, NULL, err);
 	struct stat st;
 
 	if (dfd < 0)
 		return dfd;
 	volume_name(k, volume_id, name, sizeof name, false);
 	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode)) {
-		release_volume_dir(a, k, backend_id);
+		k->release_volume_dir(a, backend_id);
 		return nq_error_setr(err, -ENOENT, "volume_missing", "volume_id",
-			"volume %s does not exist on %s backend %s", volume_id,
-			volume_kind_name(k), backend_id);
+			"volume %s does not exist on %s backend %s", volume_id, k->name,
+			backend_id);
 	}
 	if ((size_t)snprintf(ret_path, pathsz, "%s/%s", dir, name) >= pathsz) {
-		release_volume_dir(a, k, backend_id);
+		k->release_volume_dir(a, backend_id);
 		return nq_error_setr(err, -ENAMETOOLONG, "io_error", NULL, "rootfs path too long");
 	}
 	return 0;
 }
 
 void
-volumes_unpin(struct agent *a, enum volume_kind k, const char *backend_id)
+volumes_unpin(struct agent *a, const struct storage_kind_ops *k, const char *backend_id)
 {
-	release_volume_dir(a, k, backend_id);
+	k->release_volume_dir(a, backend_id);
 }
 
 int

@@ -14,7 +14,7 @@ vm_record_save(int dirfd, const struct vm_create *c, const struct vmm_proc *p)
 {
 	return record_store_save(dirfd, c->id,
 		json_pack("{s:s, s:s, s:s, s:s, s:i, s:i, s:s, s:s, s:s, s:s, s:I, s:I}",
-		"id", c->id, "backend_kind", volume_kind_name(c->backend_kind),
+		"id", c->id, "backend_kind", c->backend_kind->name,
 		"backend_id", c->backend_id,
 		"volume_id", c->volume_id, "vcpus", (int)c->vcpus,
 		"memory_mib", (int)c->memory_mib, "kernel", c->kernel,
@@ -42,13 +42,14 @@ vm_record_parse(json_t *j, struct vm_create *ret_c, struct vmm_proc *ret_p)
 
 	copy_str(id, sizeof id, j, "id");
 	r = validate_uuid("id", id, c.id, NULL);
+	/* Records from before localfile VMs have no kind: smb. */
+	c.backend_kind = storage_kind_find(json_string_value(json_object_get(j,
+		"backend_kind")));
+	if (!c.backend_kind)
+		r = -EINVAL;
 	copy_str(id, sizeof id, j, "backend_id");
 	if (r >= 0)
-		r = validate_backend_id("backend_id", id, c.backend_id, NULL);
-	/* Records from before localfile VMs have no kind: smb. */
-	if (r >= 0)
-		r = volume_kind_parse(json_string_value(json_object_get(j, "backend_kind")),
-			&c.backend_kind);
+		r = c.backend_kind->check_backend_id("backend_id", id, c.backend_id, NULL);
 	copy_str(id, sizeof id, j, "volume_id");
 	if (r >= 0)
 		r = validate_uuid("volume_id", id, c.volume_id, NULL);

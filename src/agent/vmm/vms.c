@@ -32,7 +32,6 @@
 #include "common/log.h"
 #include "common/macro.h"
 #include "common/record_store.h"
-#include "agent/mounts/mounts.h"
 #include "agent/vmm/vmm.h"
 #include "agent/vmm/vms.h"
 #include "agent/vmm/store.h"
@@ -151,7 +150,7 @@ unpin_rootfs(struct agent *a, struct vm *vm)
 /* An unpin settle() owes, paid once the table lock is dropped: releasing
  * a share's last pin unmounts it. */
 struct unpin {
-	enum volume_kind kind;
+	const struct storage_kind_ops *kind;
 	char backend_id[NQ_UUID_LEN + 1];
 };
 
@@ -188,7 +187,7 @@ vm_json(const struct vm *vm)
 	bool up = vm->up;
 
 	return json_pack("{s:s, s:s, s:s, s:s, s:i, s:i, s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:o}",
-		"id", vm->c.id, "backend_kind", volume_kind_name(vm->c.backend_kind),
+		"id", vm->c.id, "backend_kind", vm->c.backend_kind->name,
 		"backend_id", vm->c.backend_id,
 		"volume_id", vm->c.volume_id, "vcpus", (int)vm->c.vcpus,
 		"memory_mib", (int)vm->c.memory_mib, "kernel", vm->c.kernel,
@@ -255,8 +254,7 @@ restore_one(void *ud, const char *id, json_t *rec, struct nq_error *err)
 		return nq_error_set(err, "invalid_field", NULL,
 			"the record does not validate");
 	}
-	if (vmm_proc_alive(&vm->proc) && vm->c.backend_kind == VOLUME_SMB &&
-	    mounts_backend_lost(a, vm->c.backend_id)) {
+	if (vmm_proc_alive(&vm->proc) && vm->c.backend_kind->backend_lost(a, vm->c.backend_id)) {
 		end_lost(a, vm); /* its disk was on a mount that died */
 	} else if (vmm_proc_alive(&vm->proc)) {
 		struct nq_error perr = { 0 };
@@ -687,7 +685,7 @@ vms_storage_lost(struct agent *a, const char (*backend_ids)[NQ_UUID_LEN + 1], si
 
 		pthread_mutex_lock(&t->lock);
 		vm = t->v[i];
-		if (!vm || vm->creating || vm->c.backend_kind != VOLUME_SMB ||
+		if (!vm || vm->creating || !vm->c.backend_kind->mounted ||
 		    !has_id(backend_ids, n, vm->c.backend_id)) {
 			pthread_mutex_unlock(&t->lock);
 			continue;

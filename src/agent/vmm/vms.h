@@ -29,7 +29,7 @@
 
 struct vm_create {
 	char id[NQ_UUID_LEN + 1];
-	enum volume_kind backend_kind;
+	const struct storage_kind_ops *backend_kind; /* never NULL once parsed */
 	char backend_id[NQ_UUID_LEN + 1];
 	char volume_id[NQ_UUID_LEN + 1];
 	unsigned vcpus, memory_mib;
@@ -61,7 +61,7 @@ json_t *vms_list(struct agent *a);
  * release their mounts. The reaper thread calls it periodically. */
 void vms_settle_all(struct agent *a);
 
-/* ---- reaper (vms_reaper.c) ---- */
+/* ---- reaper (reaper.c) ---- */
 /* A thread that runs vms_settle_all every interval_ms, so a guest that
  * powers itself off leaves no zombie and no pinned mount behind. */
 int vms_reaper_start(struct agent *a, unsigned interval_ms);
@@ -71,7 +71,7 @@ void vms_reaper_stop(void);
 json_t *vmm_exit_json(const struct vmm_exit *e);
 
 #define VM_STORAGE_LOST "storage connection lost"
-/* The mount of these SMB backends died and was detached: every VM on them
+/* The mount of these backends (of a mounted storage kind) died and was detached: every VM on them
  * whose VMM was started no later than `before` (clock ticks since boot,
  * vms_boot_ticks(); a VMM started on the new mount is left alone) is
  * killed and reported with state "error" and error VM_STORAGE_LOST; a
