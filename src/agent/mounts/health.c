@@ -289,7 +289,7 @@ mounts_repair(struct agent *a, const char *mount_point)
 
 	log_warn("mount is dead, detaching it and mounting again mount_point=%s source=%s",
 		mount_point, e->source);
-	r = smb_unmount_run(a, mount_point);
+	r = a->mounts->ops->unmount(a, mount_point);
 	if (r < 0)
 		log_warn("cannot detach the dead mount mount_point=%s err=%s", mount_point,
 			strerror(-r));
@@ -301,7 +301,7 @@ mounts_repair(struct agent *a, const char *mount_point)
 	vms_storage_lost(a, (const char(*)[NQ_UUID_LEN + 1])ids, n, before);
 
 	pthread_mutex_lock(&t->lock);
-	r = e->state == ME_MOUNTED && mounts_still_mounted(e) ? 0 : remount_locked(a, e, &err);
+	r = e->state == ME_MOUNTED && mounts_still_mounted(a->mounts, e) ? 0 : remount_locked(a, e, &err);
 	if (r >= 0)
 		log_info("dead mount repaired mount_point=%s", mount_point);
 	else

@@ -1,4 +1,4 @@
-/* Private to mounts.c and mounts_restore.c: the mount table's types. */
+/* Private to mounts/: the mount table's types. */
 #pragma once
 
 #include <pthread.h>
@@ -21,7 +21,7 @@ struct mount_entry {
 	enum mount_driver driver;
 	enum entry_state state;
 	struct nq_error failure; /* valid in ME_FAILED */
-	enum mount_health health; /* last watchdog verdict (mounts_health.c) */
+	enum mount_health health; /* last watchdog verdict (health.c) */
 	char health_message[256];
 	unsigned enotconn;       /* consecutive checks that saw ENOTCONN */
 	long long retry_at;      /* FAILED: watchdog's next mount attempt (s) */
@@ -41,23 +41,25 @@ struct backend_rec {
 };
 
 struct mount_table {
+	const struct mount_ops *ops; /* the driver of every mount */
 	pthread_mutex_t lock;
 	pthread_cond_t changed;
 	struct mount_entry *mounts;
 	struct backend_rec *backends;
 	bool kernel_unavailable;
-	/* The health watchdog (mounts_health.c). */
+	/* The health watchdog (health.c). */
 	pthread_t watcher;
 	pthread_cond_t watch_wake; /* CLOCK_MONOTONIC */
 	bool watching, watch_stop;
 };
 
 void mounts_entry_free(struct mount_entry *e);
+void mounts_rec_free(struct backend_rec *b);
 int mounts_make_key(const struct smb_mount_spec *s, const char *base, char *buf,
 	size_t bufsz);
 /* mountinfo still shows e's mount point with e's source (true when
  * mountinfo cannot be read). */
-bool mounts_still_mounted(const struct mount_entry *e);
+bool mounts_still_mounted(const struct mount_table *t, const struct mount_entry *e);
 struct backend_rec *mounts_find_rec(struct mount_table *t, const char *id);
 /* Find or create the mounted entry for (spec, base), mounting with the
  * credentials of backend cred_id; an entry that is MOUNTED but gone from

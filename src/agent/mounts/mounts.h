@@ -38,7 +38,33 @@ struct capacity {
 	char health_message[256];
 };
 
-int mount_table_new(struct mount_table **ret);
+/* What the mount table asks of the driver of its mounts: smb_mount_ops
+ * (smb/mount.h) in the agent, a fake in the unit tests. The table calls
+ * each without its lock held, the mount point's entry MOUNTING or
+ * UNMOUNTING meanwhile. */
+struct mount_ops {
+	/* Mount s at mount_point (created, empty); cred_path NULL for a
+	 * guest. *kernel_unavailable is read and updated (the table keeps
+	 * it); *ret_driver says which driver mounted it. -errno with err. */
+	int (*mount)(struct agent *a, const struct smb_mount_spec *s, const char *cred_path,
+		const char *mount_point, bool *kernel_unavailable,
+		enum mount_driver *ret_driver, struct nq_error *err);
+	/* Unmount (lazily if need be) and remove the mount point. */
+	int (*unmount)(struct agent *a, const char *mount_point);
+	/* Prove that cred_path's credentials are accepted by the server
+	 * now: before a backend shares a live mount another backend made. */
+	int (*check_credentials)(struct agent *a, const struct smb_mount_spec *s,
+		const char *cred_path, const char *mount_point, struct nq_error *err);
+	/* Create subdir beneath mount_point and prove it writable. */
+	int (*probe_writable)(const struct smb_mount_spec *s, const char *mount_point,
+		const char *subdir, int timeout_ms, struct nq_error *err);
+	/* 1 when mount_point still shows the mount of source, 0 when it is
+	 * gone, -errno when that cannot be told (taken as still mounted). */
+	int (*is_mounted)(const char *mount_point, const char *source);
+};
+
+/* A table whose mounts are made through ops (borrowed; static). */
+int mount_table_new(const struct mount_ops *ops, struct mount_table **ret);
 void mount_table_free(struct mount_table *t);
 /* Load backend records and adopt the mounts that are still there. */
 int mounts_restore(struct agent *a);

@@ -58,7 +58,7 @@ detach_if_dead(struct agent *a, const struct mountinfo_entry *m, const char *id)
 		return false;
 	log_warn("found a dead mount, detaching it; it is mounted again on first use "
 		 "backend_id=%s mount_point=%s", id, m->mount_point);
-	int r = smb_unmount_run(a, m->mount_point);
+	int r = a->mounts->ops->unmount(a, m->mount_point);
 	if (r < 0)
 		log_warn("cannot detach the dead mount mount_point=%s err=%s",
 			m->mount_point, strerror(-r));

@@ -298,3 +298,11 @@ smb_capacity(const char *mount_point, const char *dir, int timeout_ms,
 	*ret = c.cap;
 	return 0;
 }
+
+const struct mount_ops smb_mount_ops = {
+	.mount = smb_mount_run,
+	.unmount = smb_unmount_run,
+	.check_credentials = smb_check_credentials,
+	.probe_writable = smb_probe_writable,
+	.is_mounted = mountinfo_has_smb,
+};

@@ -8,6 +8,9 @@
 #include "agent/mounts/mounts.h"
 #include "agent/smb/driver.h"
 
+/* The mount table's driver (mounts/mounts.h): the functions below. */
+extern const struct mount_ops smb_mount_ops;
+
 /* Mount s at mount_point with the agent's driver policy. *kernel_unavailable
  * is read and updated (auto mode remembers that the kernel has no cifs).
  * On success *ret_driver says which driver mounted it. */
