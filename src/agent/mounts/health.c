@@ -2,7 +2,7 @@
  *
  * Every cfg.mount_check_interval seconds the watcher thread looks at each
  * mounted share: for a FUSE mount, whether its nqrust-smbfs process still
- * exists (smb_bridge.c), then a statvfs bounded by deadline.c (one call in
+ * exists (smb/bridge.c), then a statvfs bounded by deadline.c (one call in
  * flight per mount point, a capped pool), so a hung server costs at most
  * one stuck thread whatever the number of checks. The verdict is kept on
  * the entry and reported by the mount list and by capacity.

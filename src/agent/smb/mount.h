@@ -1,5 +1,6 @@
 /* Running the mount drivers, unmounting, probing writability and reading
- * capacity, each under a deadline. Called by mounts.c without its lock. */
+ * capacity, each under a deadline. The mount table (mounts/) calls them
+ * through smb_mount_ops without its lock. */
 #pragma once
 
 #include <stdbool.h>
