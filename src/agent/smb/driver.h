@@ -66,5 +66,9 @@ void smb_argv_free(char **argv);
  * otherwise. The message is an operator-actionable sentence naming the
  * server and share, and never quotes the helper's stderr verbatim beyond
  * the errno text. Returns N (or 0 when there was none). */
+/* True for the errnos a broken SMB connection surfaces as (-errno in r,
+ * through the kernel client or the FUSE bridge): such a failure during a
+ * clone is smb_unreachable, not io_error. */
+bool smb_conn_broken(int r);
 int smb_classify_mount_error(const struct smb_mount_spec *s,
 	const struct spawn_result *r, struct nq_error *err);

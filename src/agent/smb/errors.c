@@ -228,3 +228,24 @@ smb_classify_mount_error(const struct smb_mount_spec *s,
 	}
 	return n;
 }
+
+bool
+smb_conn_broken(int r)
+{
+	switch (-r) {
+	case EIO:          /* FUSE bridge: the SMB session failed */
+	case ENOTCONN:     /* FUSE bridge gone, or the session dropped */
+	case ECONNRESET:
+	case ECONNABORTED:
+	case ECONNREFUSED:
+	case EPIPE:
+	case ETIMEDOUT:
+	case EHOSTDOWN:
+	case EHOSTUNREACH:
+	case ENETUNREACH:
+	case ESHUTDOWN:
+		return true;
+	default:
+		return false;
+	}
+}

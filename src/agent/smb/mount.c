@@ -13,7 +13,6 @@
 #include "common/nq_argv.h"
 #include "agent/mounts/deadline.h"
 #include "agent/mounts/mountinfo.h"
-#include "agent/storage/volumes.h"
 
 static bool
 is_mounted_here(const char *mount_point)
@@ -255,7 +254,7 @@ smb_probe_writable(const struct smb_mount_spec *s, const char *mount_point,
 			"the backend's user write access to the share%s%s", unc, c.step,
 			strerror(-r), subdir && *subdir ? " and subdirectory " : "",
 			subdir ? subdir : "");
-	if (volume_conn_broken(r))
+	if (smb_conn_broken(r))
 		return nq_error_setr(err, r, "smb_unreachable", NULL,
 			"the SMB server for %s stopped answering during a test write "
 			"(%s: %s); check that it is up and reachable", unc, c.step,

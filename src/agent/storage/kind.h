@@ -21,9 +21,10 @@ struct storage_kind_ops {
 	 * in messages ("share", "backend directory"). */
 	const char *not_writable_code;
 	const char *write_target;
-	/* Code for an I/O error that means the connection to the backend
-	 * broke (volume_conn_broken), or NULL when the kind has none. */
-	const char *unreachable_code;
+	/* Errors only this kind can name (a broken connection: the SMB
+	 * server went away mid-clone): r (-errno) while doing `what` into
+	 * err and r, or 0 when r is nothing special here. May be NULL. */
+	int (*io_error)(int r, const char *what, struct nq_error *err);
 	/* Its volumes live on a mount of the mount table (mounts/): a mount
 	 * that dies takes the VMs on it down (vms_storage_lost). */
 	bool mounted;

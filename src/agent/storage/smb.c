@@ -8,6 +8,7 @@
 
 #include "common/macro.h"
 #include "agent/mounts/mounts.h"
+#include "agent/smb/driver.h"
 
 static int
 smb_open_volume_dir(struct agent *a, const char *backend_id, char *path, size_t pathsz,
@@ -33,12 +34,22 @@ smb_open_volume_dir(struct agent *a, const char *backend_id, char *path, size_t 
 	return fd;
 }
 
+static int
+smb_io_error(int r, const char *what, struct nq_error *err)
+{
+	if (!smb_conn_broken(r))
+		return 0;
+	return nq_error_setr(err, r, "smb_unreachable", NULL,
+		"the connection to the SMB server broke while %s (%s); check that "
+		"the server is up and reachable", what, strerror(-r));
+}
+
 const struct storage_kind_ops storage_kind_smb = {
 	.name = "smb",
 	.file_prefix = "smb",
 	.not_writable_code = "smb_not_writable",
 	.write_target = "share",
-	.unreachable_code = "smb_unreachable",
+	.io_error = smb_io_error,
 	.mounted = true,
 	.check_backend_id = validate_uuid, /* the manager's UUIDs */
 	.open_volume_dir = smb_open_volume_dir,

@@ -81,27 +81,6 @@ allocated_json(int64_t v)
 	return v < 0 ? json_null() : json_integer(v);
 }
 
-bool
-volume_conn_broken(int r)
-{
-	switch (-r) {
-	case EIO:          /* FUSE bridge: the SMB session failed */
-	case ENOTCONN:     /* FUSE bridge gone, or the session dropped */
-	case ECONNRESET:
-	case ECONNABORTED:
-	case ECONNREFUSED:
-	case EPIPE:
-	case ETIMEDOUT:
-	case EHOSTDOWN:
-	case EHOSTUNREACH:
-	case ENETUNREACH:
-	case ESHUTDOWN:
-		return true;
-	default:
-		return false;
-	}
-}
-
 static int
 io_error(const struct storage_kind_ops *k, struct nq_error *err, int r, const char *what)
 {
@@ -112,10 +91,8 @@ io_error(const struct storage_kind_ops *k, struct nq_error *err, int r, const ch
 		return nq_error_setr(err, r, k->not_writable_code, NULL,
 			"the %s refused a write while %s (%s)", k->write_target, what,
 			strerror(-r));
-	if (k->unreachable_code && volume_conn_broken(r))
-		return nq_error_setr(err, r, k->unreachable_code, NULL,
-			"the connection to the SMB server broke while %s (%s); check that "
-			"the server is up and reachable", what, strerror(-r));
+	if (k->io_error && k->io_error(r, what, err) < 0)
+		return r;
 	return nq_error_setr(err, r, "io_error", NULL, "%s failed: %s", what, strerror(-r));
 }
 

@@ -45,8 +45,5 @@ int volumes_delete(struct agent *a, const struct storage_kind_ops *k, const char
 int volumes_pin_rootfs(struct agent *a, const struct storage_kind_ops *k, const char *backend_id,
 	const char *volume_id, char *ret_path, size_t pathsz, struct nq_error *err);
 void volumes_unpin(struct agent *a, const struct storage_kind_ops *k, const char *backend_id);
-/* True for the errnos a broken SMB connection surfaces as (-errno in r):
- * such a failure during a clone is smb_unreachable, not io_error. */
-bool volume_conn_broken(int r);
 /* [{name, size_bytes, allocated_bytes}] of the image dir; caller owns. */
 int images_list(struct agent *a, json_t **ret);
