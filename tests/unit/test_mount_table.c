@@ -34,10 +34,10 @@ static struct fake {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	unsigned mounts, unmounts, checks, probes;
-	bool hold;         /* a mount blocks while set */
-	bool in_mount;     /* a mount call is blocked on hold */
-	const char *fail;  /* mount fails with this code */
-	bool probe_fail;   /* probe_writable fails */
+	bool hold;        /* a mount blocks while set */
+	bool in_mount;    /* a mount call is blocked on hold */
+	const char *fail; /* mount fails with this code */
+	bool probe_fail;  /* probe_writable fails */
 	char mounted[8][PATH_MAX];
 } fake = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER };
 
@@ -127,7 +127,8 @@ fake_probe(const struct smb_mount_spec *s, const char *mount_point, const char *
 	fail = fake.probe_fail;
 	pthread_mutex_unlock(&fake.lock);
 	if (fail)
-		return nq_error_setr(err, -EROFS, "smb_not_writable", NULL, "fake: read-only");
+		return nq_error_setr(err, -EROFS, "smb_not_writable", NULL,
+			"fake: read-only");
 	return 0;
 }
 
@@ -347,8 +348,10 @@ start_concurrent(struct attach_job jobs[NTHREADS])
 	fake.hold = true;
 	pthread_mutex_unlock(&fake.lock);
 	for (int i = 0; i < NTHREADS; i++) {
-		snprintf(jobs[i].id, sizeof jobs[i].id, "0b8e2c6a-4f1d-4c55-9a3e-10000000000%d", i);
-		assert_int_equal(pthread_create(&jobs[i].th, NULL, attach_main, &jobs[i]), 0);
+		snprintf(jobs[i].id, sizeof jobs[i].id,
+			"0b8e2c6a-4f1d-4c55-9a3e-10000000000%d", i);
+		assert_int_equal(pthread_create(&jobs[i].th, NULL, attach_main, &jobs[i]),
+			0);
 	}
 	for (int waited = 0; waited < WAIT_MS && waiters < NTHREADS - 1; waited += 10) {
 		sleep_ms(10);
@@ -462,7 +465,8 @@ test_pin_remount_unknown(void **state)
 	char dir[PATH_MAX];
 
 	(void)state;
-	assert_int_equal(mounts_pin_volume_dir(&a, ID_B, dir, sizeof dir, &drv, &err), -ENOENT);
+	assert_int_equal(mounts_pin_volume_dir(&a, ID_B, dir, sizeof dir, &drv, &err),
+		-ENOENT);
 	assert_string_equal(err.code, "not_found");
 
 	assert_int_equal(mounts_attach(&a, &mr, &res, &err), 0);
@@ -494,9 +498,11 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_attach_reuse_detach, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_identities_and_move, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_concurrent_share_one_mount, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_concurrent_share_one_mount, setup,
+			teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent_failure, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_probe_failure_unmounts, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_probe_failure_unmounts, setup,
+			teardown),
 		cmocka_unit_test_setup_teardown(test_pin_remount_unknown, setup, teardown),
 	};
 

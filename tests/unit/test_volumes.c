@@ -66,7 +66,7 @@ setup(void **state)
 	a.state_dirfd = open(state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	a.cred_dirfd = -1;
 	if (a.image_dirfd < 0 || a.state_dirfd < 0 || localdirs_new(&a.locals) < 0 ||
-	    localdirs_restore(&a) < 0)
+		localdirs_restore(&a) < 0)
 		return -1;
 	return localdirs_attach(&a, BID, NULL, dir, sizeof dir, &err);
 }
@@ -153,8 +153,9 @@ test_create_empty_list_delete(void **state)
 
 	assert_int_equal(volumes_list(&a, K, BID, &arr, &err), 0);
 	assert_int_equal(json_array_size(arr), 1);
-	assert_string_equal(json_string_value(json_object_get(json_array_get(arr, 0),
-		"volume_id")), VID);
+	assert_string_equal(
+		json_string_value(json_object_get(json_array_get(arr, 0), "volume_id")),
+		VID);
 	json_decref(arr);
 
 	/* A second creation of the id is refused and leaves the file. */
@@ -199,7 +200,8 @@ test_clone_sparse(void **state)
 	assert_int_equal(buf[0], 0);
 	close(fd);
 
-	assert_int_equal(volumes_create(&a, K, BID, VID2, "base.raw", 16 * MIB, &info, &err), 0);
+	assert_int_equal(
+		volumes_create(&a, K, BID, VID2, "base.raw", 16 * MIB, &info, &err), 0);
 	assert_int_equal(info.size_bytes, 16 * MIB);
 	assert_no_tmp();
 }
@@ -232,7 +234,8 @@ test_failures_leave_nothing(void **state)
 	assert_no_tmp();
 
 	memset(&err, 0, sizeof err);
-	assert_true(volumes_create(&a, K, "localfile-nope", VID, NULL, MIB, &info, &err) < 0);
+	assert_true(volumes_create(&a, K, "localfile-nope", VID, NULL, MIB, &info, &err) <
+		    0);
 	assert_string_equal(err.code, "not_found");
 }
 
@@ -404,11 +407,14 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_create_empty_list_delete, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_create_empty_list_delete, setup,
+			teardown),
 		cmocka_unit_test_setup_teardown(test_clone_sparse, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_failures_leave_nothing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_failures_leave_nothing, setup,
+			teardown),
 		cmocka_unit_test_setup_teardown(test_stale_tmp_swept, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_delete_cancels_creation, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_delete_cancels_creation, setup,
+			teardown),
 		cmocka_unit_test_setup_teardown(test_inflight_order, setup, teardown),
 	};
 

@@ -33,7 +33,10 @@ names_init(void)
 
 	for (size_t i = 0; i < n && len < sizeof names; i++) {
 		int k = snprintf(names + len, sizeof names - len, "%s%s",
-			i == 0 ? "" : i + 1 == n ? " or " : ", ", kinds[i]->name);
+			i == 0       ? ""
+			: i + 1 == n ? " or "
+				     : ", ",
+			kinds[i]->name);
 		if (k < 0)
 			break;
 		len += (size_t)k;

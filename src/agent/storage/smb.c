@@ -41,7 +41,8 @@ smb_io_error(int r, const char *what, struct nq_error *err)
 		return 0;
 	return nq_error_setr(err, r, "smb_unreachable", NULL,
 		"the connection to the SMB server broke while %s (%s); check that "
-		"the server is up and reachable", what, strerror(-r));
+		"the server is up and reachable",
+		what, strerror(-r));
 }
 
 const struct storage_kind_ops storage_kind_smb = {
