@@ -29,7 +29,7 @@ struct agent_config {
 	char *umount_path;
 	char *log_level;
 	char *socket_group;    /* group allowed on the unix socket */
-	char *firecracker_path; /* VMM programs (vmm_*.c) */
+	char *firecracker_path; /* VMM programs (vmm/) */
 	char *qemu_path;
 	char *hypervisor;      /* auto|firecracker|qemu (default auto) */
 	bool qemu_kvm;         /* QEMU: -accel kvm (default tcg) */
@@ -62,7 +62,5 @@ int agent_config_load(struct agent_config *c, int argc, char **argv,
 void agent_config_release(struct agent_config *c);
 /* Default mount base: <mount_root>/smb into buf. */
 int agent_default_mount_base(const struct agent *a, char *buf, size_t bufsz);
-/* Allow-listed route table for main.c. */
+/* The one static route table (api/routes.c), for main.c. */
 const struct http_route *agent_routes(size_t *ret_n);
-/* The VM part of it (routes_vms.c). */
-const struct http_route *agent_vm_routes(size_t *ret_n);

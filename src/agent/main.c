@@ -15,9 +15,10 @@
 #include "common/json_wipe.h"
 #include "common/log.h"
 #include "agent/agent.h"
-#include "agent/localdirs.h"
-#include "agent/mounts.h"
-#include "agent/vms.h"
+#include "agent/storage/localdirs.h"
+#include "agent/mounts/mounts.h"
+#include "agent/smb/mount.h"
+#include "agent/vmm/vms.h"
 
 static int
 open_dir(const char *path, mode_t mode, int *ret)
@@ -120,6 +121,163 @@ split_hostport(const char *s, char *host, size_t hostsz, unsigned *port)
 	return 0;
 }
 
+/* Options that need more than the config table's checks: the log level,
+ * the mount driver, the TCP address, the socket group. Prints its error
+ * and returns -EINVAL. */
+static int
+apply_config(struct agent *a, char *tcp_host, size_t hostsz, unsigned *tcp_port)
+{
+	enum log_level lvl;
+
+	if (log_level_parse(a->cfg.log_level, &lvl) < 0) {
+		fprintf(stderr, "nqrust-agent: log_level must be debug, info, warn or error\n");
+		return -EINVAL;
+	}
+	log_set_level(lvl);
+	a->driver = !strcmp(a->cfg.mount_driver, "kernel") ? DRIVER_KERNEL
+		    : !strcmp(a->cfg.mount_driver, "fuse") ? DRIVER_FUSE : DRIVER_AUTO;
+	if (a->cfg.listen_tcp &&
+	    split_hostport(a->cfg.listen_tcp, tcp_host, hostsz, tcp_port) < 0) {
+		fprintf(stderr, "nqrust-agent: listen_tcp must be HOST:PORT\n");
+		return -EINVAL;
+	}
+	if (a->cfg.socket_group && *a->cfg.socket_group) {
+		struct group *g = getgrnam(a->cfg.socket_group);
+		if (!g) {
+			fprintf(stderr, "nqrust-agent: no such group '%s'\n", a->cfg.socket_group);
+			return -EINVAL;
+		}
+		a->socket_gid = g->gr_gid;
+	}
+	return 0;
+}
+
+/* The state, credential and image directories, the mount root, and the
+ * bearer token. */
+static int
+open_state(struct agent *a)
+{
+	int r;
+
+	if ((r = open_dir(a->cfg.cred_dir, 0700, &a->cred_dirfd)) < 0 ||
+	    (r = open_dir(a->cfg.state_dir, 0700, &a->state_dirfd)) < 0 ||
+	    (r = open_dir(a->cfg.image_dir, 0755, &a->image_dirfd)) < 0 ||
+	    (r = fs_mkdir_p(a->cfg.mount_root, 0755)) < 0) {
+		log_error("cannot prepare directories err=%s", strerror(-r));
+		return r;
+	}
+	fchmod(a->cred_dirfd, 0700);
+	if (a->cfg.token_file && (r = read_token(a->cfg.token_file, &a->token)) < 0) {
+		log_error("cannot read token file path=%s err=%s", a->cfg.token_file,
+			strerror(-r));
+		return r;
+	}
+	return 0;
+}
+
+/* The tables, rebuilt from their records (mounts adopted, VMs adopted),
+ * then the reaper and the mount watchdog. */
+static int
+start_tables(struct agent *a)
+{
+	int r;
+
+	if ((r = mount_table_new(&smb_mount_ops, &a->mounts)) < 0)
+		return r;
+	r = mounts_restore(a);
+	if (r < 0)
+		log_warn("cannot restore mount records err=%s", strerror(-r));
+	if ((r = localdirs_new(&a->locals)) < 0)
+		return r;
+	if ((r = localdirs_restore(a)) < 0) {
+		log_error("cannot prepare the local root path=%s err=%s", a->cfg.local_root,
+			strerror(-r));
+		return r;
+	}
+	if ((r = vm_table_new(&a->vms)) < 0)
+		return r;
+	if ((r = vms_restore(a)) < 0) {
+		log_error("cannot restore VM records err=%s", strerror(-r));
+		return r;
+	}
+	if ((r = vms_reaper_start(a, 500)) < 0) {
+		log_error("cannot start the VM reaper err=%s", strerror(-r));
+		return r;
+	}
+	if ((r = mounts_watch_start(a)) < 0) {
+		log_error("cannot start the mount watchdog err=%s", strerror(-r));
+		return r;
+	}
+	return 0;
+}
+
+/* Listen on the unix socket and/or TCP with the one route table. */
+static int
+start_server(struct agent *a, const char *tcp_host, unsigned tcp_port,
+	struct http_server **ret)
+{
+	const char *unix_path = a->cfg.listen_unix && *a->cfg.listen_unix ? a->cfg.listen_unix
+									  : NULL;
+	char sockdir[PATH_MAX];
+	size_t nroutes;
+	int r;
+
+	if (unix_path) {
+		snprintf(sockdir, sizeof sockdir, "%s", unix_path);
+		if ((r = fs_mkdir_p(dirname(sockdir), 0755)) < 0) {
+			log_error("cannot create socket directory err=%s", strerror(-r));
+			return r;
+		}
+	}
+	const struct http_route *routes = agent_routes(&nroutes);
+	struct http_server_opts so = {
+		.routes = routes, .nroutes = nroutes,
+		.unix_path = unix_path, .unix_mode = 0660,
+		.tcp_host = a->cfg.listen_tcp ? tcp_host : NULL, .tcp_port = tcp_port,
+		.auth = authorize, .userdata = a,
+		.max_connections = a->cfg.max_connections,
+		.header_timeout = a->cfg.header_timeout,
+		.per_addr_connections = a->cfg.max_connections_per_address,
+	};
+	if ((r = http_server_start(&so, ret)) < 0) {
+		log_error("cannot listen err=%s", strerror(-r));
+		return r;
+	}
+	if (unix_path && a->socket_gid != (gid_t)-1 && chown(unix_path, 0, a->socket_gid) < 0)
+		log_warn("cannot set the socket's group err=%s", strerror(errno));
+	log_info("nqrust-agent listening unix=%s tcp=%s driver=%s mount_root=%s",
+		unix_path ? unix_path : "-", a->cfg.listen_tcp ? a->cfg.listen_tcp : "-",
+		a->cfg.mount_driver, a->cfg.mount_root);
+	if (a->cfg.listen_tcp)
+		log_info("tcp port=%u", http_server_tcp_port(*ret));
+	return 0;
+}
+
+/* Stop what start_tables and start_server started, in order, and free. */
+static void
+shutdown_agent(struct agent *a, struct http_server *srv)
+{
+	/* The watchdog first: it stops between two mounts, while the HTTP
+	 * server below waits for the requests in flight. */
+	if (a->mounts)
+		mounts_watch_request_stop(a);
+	http_server_stop(srv);
+	vms_reaper_stop();
+	if (a->mounts)
+		mounts_watch_stop(a);
+	vm_table_free(a->vms);
+	mount_table_free(a->mounts);
+	localdirs_free(a->locals);
+	if (a->token) {
+		explicit_bzero(a->token, strlen(a->token));
+		free(a->token);
+	}
+	closep(&a->cred_dirfd);
+	closep(&a->image_dirfd);
+	closep(&a->state_dirfd);
+	agent_config_release(&a->cfg);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -127,7 +285,6 @@ main(int argc, char **argv)
 			   .socket_gid = (gid_t)-1 };
 	struct nq_error err = { 0 };
 	struct http_server *srv = NULL;
-	enum log_level lvl;
 	char tcp_host[256] = "";
 	unsigned tcp_port = 0;
 	sigset_t sigs;
@@ -142,26 +299,8 @@ main(int argc, char **argv)
 		agent_config_release(&a.cfg);
 		return r == 1 ? 0 : 2;
 	}
-	if (log_level_parse(a.cfg.log_level, &lvl) < 0) {
-		fprintf(stderr, "nqrust-agent: log_level must be debug, info, warn or error\n");
+	if (apply_config(&a, tcp_host, sizeof tcp_host, &tcp_port) < 0)
 		goto out;
-	}
-	log_set_level(lvl);
-	a.driver = !strcmp(a.cfg.mount_driver, "kernel") ? DRIVER_KERNEL
-		   : !strcmp(a.cfg.mount_driver, "fuse") ? DRIVER_FUSE : DRIVER_AUTO;
-	if (a.cfg.listen_tcp &&
-	    split_hostport(a.cfg.listen_tcp, tcp_host, sizeof tcp_host, &tcp_port) < 0) {
-		fprintf(stderr, "nqrust-agent: listen_tcp must be HOST:PORT\n");
-		goto out;
-	}
-	if (a.cfg.socket_group && *a.cfg.socket_group) {
-		struct group *g = getgrnam(a.cfg.socket_group);
-		if (!g) {
-			fprintf(stderr, "nqrust-agent: no such group '%s'\n", a.cfg.socket_group);
-			goto out;
-		}
-		a.socket_gid = g->gr_gid;
-	}
 	umask(022);
 	signal(SIGPIPE, SIG_IGN);
 	sigemptyset(&sigs);
@@ -170,104 +309,15 @@ main(int argc, char **argv)
 	sigaddset(&sigs, SIGHUP);
 	/* Block before any thread starts so only sigwait sees them. */
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
-
-	if ((r = open_dir(a.cfg.cred_dir, 0700, &a.cred_dirfd)) < 0 ||
-	    (r = open_dir(a.cfg.state_dir, 0700, &a.state_dirfd)) < 0 ||
-	    (r = open_dir(a.cfg.image_dir, 0755, &a.image_dirfd)) < 0 ||
-	    (r = fs_mkdir_p(a.cfg.mount_root, 0755)) < 0) {
-		log_error("cannot prepare directories err=%s", strerror(-r));
+	if (open_state(&a) < 0 || start_tables(&a) < 0 ||
+	    start_server(&a, tcp_host, tcp_port, &srv) < 0)
 		goto out;
-	}
-	fchmod(a.cred_dirfd, 0700);
-	if (a.cfg.token_file && (r = read_token(a.cfg.token_file, &a.token)) < 0) {
-		log_error("cannot read token file path=%s err=%s", a.cfg.token_file, strerror(-r));
-		goto out;
-	}
-	if ((r = mount_table_new(&a.mounts)) < 0)
-		goto out;
-	r = mounts_restore(&a);
-	if (r < 0)
-		log_warn("cannot restore mount records err=%s", strerror(-r));
-	if ((r = localdirs_new(&a.locals)) < 0)
-		goto out;
-	r = localdirs_restore(&a);
-	if (r < 0) {
-		log_error("cannot prepare the local root path=%s err=%s", a.cfg.local_root,
-			strerror(-r));
-		goto out;
-	}
-	if ((r = vm_table_new(&a.vms)) < 0)
-		goto out;
-	r = vms_restore(&a);
-	if (r < 0) {
-		log_error("cannot restore VM records err=%s", strerror(-r));
-		goto out;
-	}
-	if ((r = vms_reaper_start(&a, 500)) < 0) {
-		log_error("cannot start the VM reaper err=%s", strerror(-r));
-		goto out;
-	}
-	if ((r = mounts_watch_start(&a)) < 0) {
-		log_error("cannot start the mount watchdog err=%s", strerror(-r));
-		goto out;
-	}
-
-	char sockdir[PATH_MAX];
-	const char *unix_path = a.cfg.listen_unix && *a.cfg.listen_unix ? a.cfg.listen_unix : NULL;
-	if (unix_path) {
-		snprintf(sockdir, sizeof sockdir, "%s", unix_path);
-		if ((r = fs_mkdir_p(dirname(sockdir), 0755)) < 0) {
-			log_error("cannot create socket directory err=%s", strerror(-r));
-			goto out;
-		}
-	}
-	size_t nroutes;
-	const struct http_route *routes = agent_routes(&nroutes);
-	struct http_server_opts so = {
-		.routes = routes, .nroutes = nroutes,
-		.unix_path = unix_path, .unix_mode = 0660,
-		.tcp_host = a.cfg.listen_tcp ? tcp_host : NULL, .tcp_port = tcp_port,
-		.auth = authorize, .userdata = &a,
-		.max_connections = a.cfg.max_connections,
-		.header_timeout = a.cfg.header_timeout,
-		.per_addr_connections = a.cfg.max_connections_per_address,
-	};
-	r = http_server_start(&so, &srv);
-	if (r < 0) {
-		log_error("cannot listen err=%s", strerror(-r));
-		goto out;
-	}
-	if (unix_path && a.socket_gid != (gid_t)-1 && chown(unix_path, 0, a.socket_gid) < 0)
-		log_warn("cannot set the socket's group err=%s", strerror(errno));
-	log_info("nqrust-agent listening unix=%s tcp=%s driver=%s mount_root=%s",
-		unix_path ? unix_path : "-", a.cfg.listen_tcp ? a.cfg.listen_tcp : "-",
-		a.cfg.mount_driver, a.cfg.mount_root);
-	if (a.cfg.listen_tcp)
-		log_info("tcp port=%u", http_server_tcp_port(srv));
 
 	while (sigwait(&sigs, &sig) == 0 && sig == SIGHUP)
 		log_info("SIGHUP ignored; restart the agent to reload its configuration");
 	log_info("shutting down signal=%d; mounts stay in place for the next start", sig);
 	rc = 0;
 out:
-	/* The watchdog first: it stops between two mounts, while the HTTP
-	 * server below waits for the requests in flight. */
-	if (a.mounts)
-		mounts_watch_request_stop(&a);
-	http_server_stop(srv);
-	vms_reaper_stop();
-	if (a.mounts)
-		mounts_watch_stop(&a);
-	vm_table_free(a.vms);
-	mount_table_free(a.mounts);
-	localdirs_free(a.locals);
-	if (a.token) {
-		explicit_bzero(a.token, strlen(a.token));
-		free(a.token);
-	}
-	closep(&a.cred_dirfd);
-	closep(&a.image_dirfd);
-	closep(&a.state_dirfd);
-	agent_config_release(&a.cfg);
+	shutdown_agent(&a, srv);
 	return rc;
 }

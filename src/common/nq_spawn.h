@@ -35,3 +35,21 @@ void spawn_result_release(struct spawn_result *r);
 int spawn_run(const struct spawn_opts *o, struct spawn_result *ret);
 /* True when r says the process exited with status 0. */
 bool spawn_ok(const struct spawn_result *r);
+
+/* A long-running process started in the background (a VMM): no deadline,
+ * no capture. stdin is /dev/null, stdout and stderr are appended to
+ * log_path (created 0600, never through a symlink), every other
+ * descriptor is closed, and the child runs in a new session with an empty
+ * signal mask and default dispositions, so it outlives the caller and no
+ * signal aimed at the caller's process group reaches it. */
+struct spawn_bg_opts {
+	const char *const *argv; /* argv[0] must be an absolute path */
+	const char *const *envp; /* NULL: the minimal environment spawn_run uses */
+	const char *log_path;    /* appended to; created when missing */
+};
+
+/* 0 with the child's pid in *ret_pid (the caller reaps it with waitpid),
+ * or -errno when the program cannot be run or any setup step (opening the
+ * log, preparing the file actions and attributes) failed; then no process
+ * was started. */
+int spawn_background(const struct spawn_bg_opts *o, pid_t *ret_pid);

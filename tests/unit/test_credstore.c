@@ -12,7 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "agent/credstore.h"
+#include "agent/smb/credstore.h"
 
 static struct agent a;
 static char dir[] = "/tmp/nq-cred-XXXXXX";

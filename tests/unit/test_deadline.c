@@ -17,7 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "agent/deadline.h"
+#include "agent/mounts/deadline.h"
 
 static int gate[2] = { -1, -1 };
 

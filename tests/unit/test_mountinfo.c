@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "agent/mountinfo.h"
+#include "agent/mounts/mountinfo.h"
 
 static const char sample[] =
 	"22 1 254:0 / / rw,relatime shared:1 - ext4 /dev/vda rw\n"

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "agent/smb_driver.h"
+#include "agent/smb/driver.h"
 
 #define CRED "/run/nqrust/creds/backend-1.cred"
 #define MOUNT_CIFS "/sbin/mount.cifs"

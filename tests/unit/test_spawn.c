@@ -1,5 +1,7 @@
 /* spawn_run: exit codes, capture and its cap, deadline, stdin, exec errors
- * and helpers that leave a grandchild holding the pipes. */
+ * and helpers that leave a grandchild holding the pipes. spawn_background:
+ * the log, the new session, the descriptors and signal mask the child
+ * gets, and every setup error. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -351,6 +354,165 @@ test_no_deadline(void **state)
 	spawn_result_release(&r);
 }
 
+/* A temp directory for the background tests' logs. */
+static void
+tmpdir(char *buf, size_t bufsz)
+{
+	snprintf(buf, bufsz, "/tmp/nq-spawn-bg-XXXXXX");
+	assert_non_null(mkdtemp(buf));
+}
+
+static void
+read_file(const char *path, char *buf, size_t bufsz)
+{
+	FILE *f = fopen(path, "r");
+	size_t n;
+
+	assert_non_null(f);
+	n = fread(buf, 1, bufsz - 1, f);
+	buf[n] = '\0';
+	fclose(f);
+}
+
+static int
+wait_exit_code(pid_t pid)
+{
+	int status;
+
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	return WEXITSTATUS(status);
+}
+
+/* stdout and stderr go to the log (appended, 0600), stdin is /dev/null,
+ * the child leads a new session, inherits no other descriptor and no
+ * blocked signal, and the caller reaps it. */
+static void
+test_background_child_setup(void **state)
+{
+	int leak = open("/dev/null", O_RDONLY); /* no O_CLOEXEC: must not leak */
+	char leak_s[16];
+	const char *const argv[] = { "/bin/sh", "-c",
+		"echo out; echo err >&2; "
+		"echo sid=$(cut -d' ' -f6 /proc/$$/stat) pid=$$; "
+		"echo stdin=$(readlink /proc/$$/fd/0); "
+		"if [ -e /proc/$$/fd/$1 ]; then echo leaked; fi", "sh", leak_s, NULL };
+	/* The mask a program gets at exec (a shell's own mask may have
+	 * signals blocked for a moment around its forks). */
+	const char *const mask[] = { "/bin/grep", "SigBlk", "/proc/self/status", NULL };
+	char dir[64], log[128], buf[4096], want[128];
+	struct spawn_bg_opts o = { .argv = argv, .log_path = log };
+	sigset_t term, old;
+	struct stat st;
+	pid_t pid = 0, sh_pid = 0;
+
+	(void)state;
+	tmpdir(dir, sizeof dir);
+	snprintf(log, sizeof log, "%s/console.log", dir);
+	assert_true(leak >= 0);
+	snprintf(leak_s, sizeof leak_s, "%d", leak);
+	sigemptyset(&term);
+	sigaddset(&term, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &term, &old);
+	assert_int_equal(spawn_background(&o, &sh_pid), 0);
+	assert_true(sh_pid > 0);
+	assert_int_equal(wait_exit_code(sh_pid), 0);
+	o.argv = mask;
+	assert_int_equal(spawn_background(&o, &pid), 0);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	close(leak);
+	assert_int_equal(wait_exit_code(pid), 0);
+	read_file(log, buf, sizeof buf);
+	assert_non_null(strstr(buf, "out\n"));
+	assert_non_null(strstr(buf, "err\n"));
+	snprintf(want, sizeof want, "sid=%d pid=%d\n", (int)sh_pid, (int)sh_pid);
+	assert_non_null(strstr(buf, want));
+	assert_non_null(strstr(buf, "stdin=/dev/null\n"));
+	assert_null(strstr(buf, "leaked"));
+	assert_non_null(strstr(buf, "SigBlk:\t0000000000000000\n"));
+	assert_int_equal(stat(log, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+
+	/* A second start appends to the same log. */
+	const char *const again[] = { "/bin/sh", "-c", "echo second", NULL };
+	o.argv = again;
+	assert_int_equal(spawn_background(&o, &pid), 0);
+	assert_int_equal(wait_exit_code(pid), 0);
+	read_file(log, buf, sizeof buf);
+	assert_non_null(strstr(buf, "out\n"));
+	assert_non_null(strstr(buf, "second\n"));
+	unlink(log);
+	rmdir(dir);
+}
+
+/* The child keeps running after spawn_background returns: no deadline. */
+static void
+test_background_no_deadline(void **state)
+{
+	const char *const argv[] = { "/bin/sh", "-c", "sleep 0.5; echo late", NULL };
+	char dir[64], log[128], buf[256];
+	struct spawn_bg_opts o = { .argv = argv, .log_path = log };
+	pid_t pid = 0;
+	int status;
+
+	(void)state;
+	tmpdir(dir, sizeof dir);
+	snprintf(log, sizeof log, "%s/console.log", dir);
+	assert_int_equal(spawn_background(&o, &pid), 0);
+	assert_int_equal(waitpid(pid, &status, WNOHANG), 0); /* still running */
+	assert_int_equal(wait_exit_code(pid), 0);
+	read_file(log, buf, sizeof buf);
+	assert_string_equal(buf, "late\n");
+	unlink(log);
+	rmdir(dir);
+}
+
+/* Every setup error is returned and starts nothing. */
+static void
+test_background_setup_errors(void **state)
+{
+	const char *const sh[] = { "/bin/sh", "-c", "exit 0", NULL };
+	const char *const missing[] = { "/nonexistent/program", NULL };
+	const char *const relative[] = { "sh", "-c", "exit 0", NULL };
+	char dir[64], log[128], link[128], plain[128];
+	const char *const notexec[] = { plain, NULL };
+	struct spawn_bg_opts o = { .argv = sh, .log_path = log };
+	pid_t pid = 4242;
+
+	(void)state;
+	tmpdir(dir, sizeof dir);
+	snprintf(log, sizeof log, "%s/no/such/dir/console.log", dir);
+	assert_int_equal(spawn_background(&o, &pid), -ENOENT);
+	snprintf(log, sizeof log, "%s/real.log", dir);
+	snprintf(link, sizeof link, "%s/link.log", dir);
+	assert_int_equal(symlink(log, link), 0);
+	o.log_path = link;
+	assert_int_equal(spawn_background(&o, &pid), -ELOOP);
+	o.log_path = log;
+	o.argv = missing;
+	assert_int_equal(spawn_background(&o, &pid), -ENOENT);
+	o.argv = relative;
+	assert_int_equal(spawn_background(&o, &pid), -EINVAL);
+	snprintf(plain, sizeof plain, "%s/not-executable", dir);
+	int fd = open(plain, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+	assert_true(fd >= 0);
+	close(fd);
+	o.argv = notexec;
+	assert_int_equal(spawn_background(&o, &pid), -EACCES);
+	o.argv = sh;
+	o.log_path = NULL;
+	assert_int_equal(spawn_background(&o, &pid), -EINVAL);
+	assert_int_equal(spawn_background(NULL, &pid), -EINVAL);
+	assert_int_equal(pid, 4242); /* never written on failure */
+	/* Nothing was started. */
+	assert_int_equal(waitpid(-1, NULL, WNOHANG), -1);
+	assert_int_equal(errno, ECHILD);
+	assert_int_equal(access(log, F_OK), -1);
+	unlink(plain);
+	unlink(link);
+	rmdir(dir);
+}
+
 int
 main(void)
 {
@@ -367,6 +529,9 @@ main(void)
 		cmocka_unit_test(test_fds_and_signals_reset),
 		cmocka_unit_test(test_daemonizing_child),
 		cmocka_unit_test(test_no_deadline),
+		cmocka_unit_test(test_background_child_setup),
+		cmocka_unit_test(test_background_no_deadline),
+		cmocka_unit_test(test_background_setup_errors),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

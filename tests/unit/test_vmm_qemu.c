@@ -11,7 +11,7 @@
 
 #include <cmocka.h>
 
-#include "agent/vmm.h"
+#include "agent/vmm/vmm.h"
 
 #define VM_ID "0b7e2a5c-1d2f-4c11-9a57-3f6b8a9e0c41"
 

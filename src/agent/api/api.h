@@ -1,0 +1,44 @@
+/* The agent's API handlers (one file per concern) and what they share.
+ * The one route table that binds them to methods and paths is routes.c.
+ * Every handler parses strictly (unknown keys are errors), validates with
+ * the allow-lists in validate.c, and only then calls into the modules,
+ * which build every path themselves from the validated ids. */
+#pragma once
+
+#include <stdbool.h>
+
+#include "common/http_server.h"
+#include "agent/agent.h"
+#include "agent/storage/kind.h"
+
+#define AGENT(req) ((struct agent *)(req)->userdata)
+/* The storage kind a volume or capacity route serves (its route data). */
+#define KIND(req) ((const struct storage_kind_ops *)(req)->route_data)
+
+/* Path parameter i as a UUID into out; false after replying 400. */
+bool api_param_uuid(struct http_request *req, unsigned i, const char *field,
+	char out[NQ_UUID_LEN + 1], struct http_response *resp);
+
+/* credentials.c */
+void api_put_credentials(struct http_request *req, struct http_response *resp);
+void api_delete_credentials(struct http_request *req, struct http_response *resp);
+/* mounts.c */
+void api_post_mount(struct http_request *req, struct http_response *resp);
+void api_list_mounts(struct http_request *req, struct http_response *resp);
+void api_delete_mount(struct http_request *req, struct http_response *resp);
+/* localfile.c */
+void api_put_local_backend(struct http_request *req, struct http_response *resp);
+void api_list_local_backends(struct http_request *req, struct http_response *resp);
+void api_delete_local_backend(struct http_request *req, struct http_response *resp);
+/* volumes.c: route data is the storage kind */
+void api_post_volume(struct http_request *req, struct http_response *resp);
+void api_list_volumes(struct http_request *req, struct http_response *resp);
+void api_delete_volume(struct http_request *req, struct http_response *resp);
+void api_get_capacity(struct http_request *req, struct http_response *resp);
+void api_list_images(struct http_request *req, struct http_response *resp);
+/* vms.c: api_vm_action's route data is the vms_* function to call */
+void api_post_vm(struct http_request *req, struct http_response *resp);
+void api_list_vms(struct http_request *req, struct http_response *resp);
+void api_vm_action(struct http_request *req, struct http_response *resp);
+void api_delete_vm(struct http_request *req, struct http_response *resp);
+void api_get_host(struct http_request *req, struct http_response *resp);

@@ -1,0 +1,153 @@
+/* The agent's VM routes (DESIGN.md §6, /v1/vms/): strict bodies, ids
+ * validated as UUIDs, kernel and initrd as image-dir names; vms.c builds
+ * every path from those. */
+#include <string.h>
+#include <unistd.h>
+
+#include "common/http_server.h"
+#include "common/json_util.h"
+#include "common/log.h"
+#include "common/validate.h"
+#include "agent/api/api.h"
+#include "agent/vmm/vmm.h"
+#include "agent/vmm/vms.h"
+
+/* Kernel command line extras: a conservative character set, no quotes,
+ * no control characters. */
+static int
+validate_boot_args(const char *v, struct nq_error *err)
+{
+	if (strlen(v) > VM_BOOT_ARGS_MAX)
+		return nq_error_set(err, "invalid_field", "boot_args",
+			"boot_args must be at most %d characters", VM_BOOT_ARGS_MAX);
+	if (v[strspn(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+			"0123456789 =._,:/-")])
+		return nq_error_set(err, "invalid_field", "boot_args",
+			"boot_args may hold only letters, digits, spaces and =._,:/-");
+	return 0;
+}
+
+static int
+parse_create(json_t *body, struct vm_create *c, struct nq_error *err)
+{
+	const char *id, *bid, *vid, *kernel, *initrd, *args, *hv, *kind;
+	json_t *start = json_object_get(body, "start");
+	int r;
+
+	if ((r = json_req_string(body, "id", &id, err)) < 0 ||
+	    (r = json_req_string(body, "backend_id", &bid, err)) < 0 ||
+	    (r = json_req_string(body, "volume_id", &vid, err)) < 0 ||
+	    (r = json_req_string(body, "kernel", &kernel, err)) < 0 ||
+	    (r = json_get_string(body, "initrd", &initrd, err)) < 0 ||
+	    (r = json_get_string(body, "boot_args", &args, err)) < 0 ||
+	    (r = json_get_string(body, "hypervisor", &hv, err)) < 0 ||
+	    (r = json_get_string(body, "backend_kind", &kind, err)) < 0 ||
+	    (r = validate_uuid("id", id, c->id, err)) < 0)
+		return r;
+	c->backend_kind = storage_kind_find(kind);
+	if (!c->backend_kind)
+		return nq_error_set(err, "invalid_field", "backend_kind",
+			"backend_kind must be %s", storage_kind_names());
+	if ((r = c->backend_kind->check_backend_id("backend_id", bid, c->backend_id, err)) < 0 ||
+	    (r = validate_uuid("volume_id", vid, c->volume_id, err)) < 0 ||
+	    (r = validate_image_name("kernel", kernel, err)) < 0 ||
+	    (initrd && *initrd && (r = validate_image_name("initrd", initrd, err)) < 0) ||
+	    (args && (r = validate_boot_args(args, err)) < 0) ||
+	    (r = json_req_uint(body, "vcpus", 1, 32, &c->vcpus, err)) < 0 ||
+	    (r = json_req_uint(body, "memory_mib", 64, 262144, &c->memory_mib, err)) < 0)
+		return r;
+	if (hv && *hv && !vmm_find(hv))
+		return nq_error_set(err, "invalid_field", "hypervisor",
+			"hypervisor must be firecracker or qemu");
+	if (start && !json_is_boolean(start))
+		return nq_error_set(err, "invalid_field", "start", "start must be a boolean");
+	c->start = !start || json_is_true(start);
+	snprintf(c->kernel, sizeof c->kernel, "%s", kernel);
+	snprintf(c->initrd, sizeof c->initrd, "%s", initrd ? initrd : "");
+	snprintf(c->boot_args, sizeof c->boot_args, "%s", args ? args : "");
+	snprintf(c->hypervisor, sizeof c->hypervisor, "%s", hv ? hv : "");
+	return 0;
+}
+
+/* POST /v1/vms {id, backend_kind?, backend_id, volume_id, vcpus, memory_mib, kernel,
+ * initrd?, boot_args?, hypervisor?, start?} */
+void
+api_post_vm(struct http_request *req, struct http_response *resp)
+{
+	static const char *const keys[] = { "id", "backend_kind", "backend_id", "volume_id", "vcpus",
+		"memory_mib", "kernel", "initrd", "boot_args", "hypervisor", "start", NULL };
+	struct vm_create c = { 0 };
+	struct nq_error err = { 0 };
+	json_t *body = NULL, *vm;
+
+	if (http_parse_object(req, keys, &body, &err) < 0 ||
+	    parse_create(body, &c, &err) < 0 ||
+	    vms_create(AGENT(req), &c, &vm, &err) < 0) {
+		if (!nq_error_is_set(&err))
+			nq_error_set(&err, "internal_error", NULL, "cannot create the VM");
+		log_info("VM create refused id=%s code=%s", c.id, err.code);
+		json_decref(body);
+		http_reply_error(resp, &err);
+		return;
+	}
+	json_decref(body);
+	http_reply_json(resp, 201, vm);
+}
+
+typedef int (*vm_fn)(struct agent *a, const char *id, json_t **ret,
+	struct nq_error *err);
+
+void
+api_vm_action(struct http_request *req, struct http_response *resp)
+{
+	char id[NQ_UUID_LEN + 1];
+	struct nq_error err = { 0 };
+	vm_fn fn = (vm_fn)req->route_data;
+	json_t *vm;
+
+	if (validate_uuid("id", req->params[0], id, &err) < 0 ||
+	    fn(AGENT(req), id, &vm, &err) < 0) {
+		http_reply_error(resp, &err);
+		return;
+	}
+	http_reply_json(resp, 200, vm);
+}
+
+void
+api_delete_vm(struct http_request *req, struct http_response *resp)
+{
+	char id[NQ_UUID_LEN + 1];
+	struct nq_error err = { 0 };
+
+	if (validate_uuid("id", req->params[0], id, &err) < 0 ||
+	    vms_delete(AGENT(req), id, &err) < 0) {
+		http_reply_error(resp, &err);
+		return;
+	}
+	http_reply_empty(resp, 204);
+}
+
+void
+api_list_vms(struct http_request *req, struct http_response *resp)
+{
+	http_reply_json(resp, 200, vms_list(AGENT(req)));
+}
+
+/* GET /v1/host: what this agent offers, for the manager's host record. */
+void
+api_get_host(struct http_request *req, struct http_response *resp)
+{
+	struct agent *a = AGENT(req);
+	json_t *hv = json_array(), *kinds = json_array();
+	const struct storage_kind_ops *k;
+
+	if (access(a->cfg.firecracker_path, X_OK) == 0)
+		json_array_append_new(hv, json_string("firecracker"));
+	if (access(a->cfg.qemu_path, X_OK) == 0)
+		json_array_append_new(hv, json_string("qemu"));
+	for (size_t i = 0; (k = storage_kind_at(i)); i++)
+		json_array_append_new(kinds, json_string(k->name));
+	http_reply_json(resp, 200, json_pack("{s:o, s:o, s:s}",
+		"backend_kinds", kinds, "hypervisors", hv,
+		"default_hypervisor", vms_default_hypervisor(a)));
+}

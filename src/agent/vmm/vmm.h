@@ -1,0 +1,102 @@
+/* Hypervisor drivers behind one small ops table. A driver launches one VMM
+ * process per VM (detached into its own session so it outlives an agent
+ * restart), configures and boots it, stops it gracefully with a deadline
+ * and then kills it. The supervisor (vms.c) records the pid and the start
+ * time of the process so a restarted agent can adopt it again.
+ *
+ * Every path in struct vmm_spec was built by the agent from validated ids;
+ * drivers never see request text. */
+#pragma once
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "common/nq_error.h"
+
+struct vmm_spec {
+	char id[40];                  /* VM uuid */
+	unsigned vcpus;
+	unsigned memory_mib;
+	char kernel[PATH_MAX];        /* absolute, inside the image dir */
+	char initrd[PATH_MAX];        /* "" when none */
+	char boot_args[512];
+	char rootfs[PATH_MAX + 128];  /* the raw volume file on the share */
+	char run_dir[PATH_MAX];       /* <state_dir>/vms/<id>: sockets, log */
+	char program[PATH_MAX];       /* firecracker or qemu-system-x86_64 */
+	bool kvm;                     /* QEMU: -accel kvm instead of tcg */
+};
+
+/* The process of a running VM. starttime (field 22 of /proc/PID/stat)
+ * guards against pid reuse when adopting. */
+struct vmm_proc {
+	pid_t pid;
+	unsigned long long starttime;
+};
+
+struct vmm_ops {
+	const char *name; /* "firecracker" | "qemu" */
+	/* Launch, configure and boot. On failure nothing is left running. */
+	int (*start)(const struct vmm_spec *s, struct vmm_proc *ret,
+		struct nq_error *err);
+	/* Ask the guest to shut down; the caller waits and kills after. */
+	int (*request_shutdown)(const struct vmm_spec *s, const struct vmm_proc *p);
+};
+
+extern const struct vmm_ops vmm_firecracker_ops;
+extern const struct vmm_ops vmm_qemu_ops;
+
+/* QEMU's argv for s (qemu.c), pure: strings live in *ret. tsc_khz 0
+ * leaves tsc_early_khz out. -EINVAL for paths QEMU cannot quote. */
+struct vmm_argv {
+	char mem[16], smp[16], append[1024], drive[PATH_MAX + 256],
+		serial[PATH_MAX + 16];
+	const char *argv[32];
+};
+int vmm_qemu_argv(const struct vmm_spec *s, unsigned long tsc_khz,
+	struct vmm_argv *ret);
+
+/* NULL for an unknown name. */
+const struct vmm_ops *vmm_find(const char *name);
+
+/* ---- helpers shared by the drivers (proc.c) ---- */
+
+/* Start argv through spawn_background (common/nq_spawn.h: a new session,
+ * clean signal mask, stdin /dev/null, stdout and stderr appended to
+ * log_path) and remember it as our child. -errno when any setup step
+ * failed; then nothing runs. */
+int vmm_spawn(const char *const *argv, const char *log_path, pid_t *ret_pid);
+/* ---- children (children.c) ---- */
+
+/* Remember pid as a VMM this agent started (vmm_spawn does it). */
+void vmm_child_add(pid_t pid);
+/* 1 when our child pid has exited (reaped now or before), 0 while it
+ * runs, -ECHILD when pid is not a child we started. */
+int vmm_child_poll(pid_t pid);
+/* The wait status of our exited child pid, then forget it: -EBUSY while
+ * it runs, -ENOENT when unknown. A status of -1: reaped by someone else. */
+int vmm_child_take(pid_t pid, int *ret_status);
+/* Reap every registered child that has exited. */
+void vmm_child_reap_all(void);
+
+/* How a VMM ended, for the VM object's last_exit. */
+struct vmm_exit {
+	bool known;     /* false: never ended while this agent watched */
+	bool has_status; /* false: it was not our child (adopted) */
+	int code;       /* exit code, or -1 when signal */
+	int signal;     /* terminating signal, or 0 */
+	long long at;   /* unix time when the agent noticed */
+	bool requested; /* the agent stopped it (stop, restart, delete) */
+};
+/* Fill *ret from a wait status (-1: unknown). */
+void vmm_exit_from_status(int status, struct vmm_exit *ret);
+
+/* starttime of pid, -ESRCH when it is gone (or a zombie). */
+int vmm_proc_starttime(pid_t pid, unsigned long long *ret);
+/* True when p still names the process we started. */
+bool vmm_proc_alive(const struct vmm_proc *p);
+/* Wait up to timeout_ms for p to exit; true when it did. */
+bool vmm_proc_wait_exit(const struct vmm_proc *p, int timeout_ms);
+/* SIGTERM, a short wait, then SIGKILL; waits for the exit. */
+void vmm_proc_kill(const struct vmm_proc *p);
