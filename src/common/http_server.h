@@ -104,5 +104,7 @@ const char *http_header(const struct http_request *req, const char *name);
  * in `allowed` (NULL-terminated) are accepted. On failure fills err
  * (invalid_json / unknown_field with the field named) and returns -EINVAL.
  * Caller owns *ret. Typed member access: common/json_util.h. */
+/* allowed NULL: every key passes (the caller parses the object against its
+ * own table and refuses unknown keys there). */
 int http_parse_object(const struct http_request *req,
 	const char *const *allowed, json_t **ret, struct nq_error *err);

@@ -184,12 +184,12 @@ teardown(void **state)
 	return system(cmd) == 0 ? 0 : -1;
 }
 
-static struct mount_request
+static struct smb_backend
 request(const char *id, const char *share)
 {
-	struct mount_request mr = { 0 };
+	struct smb_backend mr = { 0 };
 
-	snprintf(mr.backend_id, sizeof mr.backend_id, "%s", id);
+	snprintf(mr.id, sizeof mr.id, "%s", id);
 	snprintf(mr.spec.server, sizeof mr.spec.server, "srv.example");
 	snprintf(mr.spec.share, sizeof mr.spec.share, "%s", share);
 	snprintf(mr.spec.version, sizeof mr.spec.version, "default");
@@ -247,7 +247,7 @@ sleep_ms(int ms)
 static void
 test_attach_reuse_detach(void **state)
 {
-	struct mount_request ra = request(ID_A, "vms"), rb = request(ID_B, "vms");
+	struct smb_backend ra = request(ID_A, "vms"), rb = request(ID_B, "vms");
 	struct mount_result res_a, res_b;
 	struct nq_error err = { 0 };
 	char want[PATH_MAX + 64];
@@ -297,7 +297,7 @@ test_attach_reuse_detach(void **state)
 static void
 test_identities_and_move(void **state)
 {
-	struct mount_request ra = request(ID_A, "vms"), rb = request(ID_B, "other");
+	struct smb_backend ra = request(ID_A, "vms"), rb = request(ID_B, "other");
 	struct mount_result res_a, res_b;
 	struct nq_error err = { 0 };
 
@@ -331,7 +331,7 @@ static void *
 attach_main(void *arg)
 {
 	struct attach_job *j = arg;
-	struct mount_request mr = request(j->id, "vms");
+	struct smb_backend mr = request(j->id, "vms");
 
 	j->r = mounts_attach(&a, &mr, &j->res, &j->err);
 	return NULL;
@@ -403,7 +403,7 @@ static void
 test_concurrent_failure(void **state)
 {
 	struct attach_job jobs[NTHREADS] = { 0 };
-	struct mount_request mr = request(ID_A, "vms");
+	struct smb_backend mr = request(ID_A, "vms");
 	struct mount_result res;
 	struct nq_error err = { 0 };
 	char mp[PATH_MAX + 32];
@@ -437,7 +437,7 @@ test_concurrent_failure(void **state)
 static void
 test_probe_failure_unmounts(void **state)
 {
-	struct mount_request mr = request(ID_A, "vms");
+	struct smb_backend mr = request(ID_A, "vms");
 	struct mount_result res;
 	struct nq_error err = { 0 };
 
@@ -458,7 +458,7 @@ test_probe_failure_unmounts(void **state)
 static void
 test_pin_remount_unknown(void **state)
 {
-	struct mount_request mr = request(ID_A, "vms");
+	struct smb_backend mr = request(ID_A, "vms");
 	struct mount_result res;
 	struct nq_error err = { 0 };
 	enum mount_driver drv = DRIVER_AUTO;

@@ -27,22 +27,19 @@ persist_locked(struct agent *a, const struct backend_rec *b)
 {
 	struct stored_backend sb = { 0 };
 
-	snprintf(sb.id, sizeof sb.id, "%s", b->id);
-	sb.spec = b->spec; /* shallow: only read */
-	snprintf(sb.subdir, sizeof sb.subdir, "%s", b->subdir);
-	snprintf(sb.mount_base, sizeof sb.mount_base, "%s", b->mount_base);
+	sb.b = b->b; /* shallow: spec.opts is only read */
 	if (b->m) {
 		snprintf(sb.mount_point, sizeof sb.mount_point, "%s", b->m->mount_point);
 		snprintf(sb.driver, sizeof sb.driver, "%s", mount_driver_name(b->m->driver));
 	}
 	int r = store_backend_save(a, &sb);
 	if (r < 0)
-		log_warn("cannot save backend record backend_id=%s err=%s", b->id,
+		log_warn("cannot save backend record backend_id=%s err=%s", b->b.id,
 			strerror(-r));
 }
 
 int
-mounts_attach(struct agent *a, const struct mount_request *req,
+mounts_attach(struct agent *a, const struct smb_backend *req,
 	struct mount_result *ret, struct nq_error *err)
 {
 	struct mount_table *t = a->mounts;
@@ -52,15 +49,15 @@ mounts_attach(struct agent *a, const struct mount_request *req,
 	_cleanup_secret_ struct secret *cred = NULL;
 	int r;
 
-	if (req->spec.username[0] && credstore_read(a, req->backend_id, &cred) < 0)
+	if (req->spec.username[0] && credstore_read(a, req->id, &cred) < 0)
 		return nq_error_setr(err, -ENOENT, "smb_cred_missing", NULL,
 			"no credentials are stored for backend %s; save the backend's "
 			"password again (PUT /v1/storage/smb/credentials/%s)",
-			req->backend_id, req->backend_id);
+			req->id, req->id);
 
 	pthread_mutex_lock(&t->lock);
 	bool reused = false;
-	r = mounts_acquire_locked(a, req->backend_id, &req->spec, req->mount_base, cred, &e,
+	r = mounts_acquire_locked(a, req->id, &req->spec, req->mount_base, cred, &e,
 		&reused, err);
 	if (r < 0) {
 		pthread_mutex_unlock(&t->lock);
@@ -73,7 +70,7 @@ mounts_attach(struct agent *a, const struct mount_request *req,
 	r = 0;
 	if (reused && req->spec.username[0]) {
 		char cred_path[PATH_MAX];
-		credstore_path(a, req->backend_id, cred_path, sizeof cred_path);
+		credstore_path(a, req->id, cred_path, sizeof cred_path);
 		r = t->ops->check_credentials(a, &req->spec, cred_path, e->mount_point, err);
 	}
 	if (r >= 0)
@@ -87,7 +84,7 @@ mounts_attach(struct agent *a, const struct mount_request *req,
 		pthread_mutex_unlock(&t->lock);
 		return r;
 	}
-	b = mounts_find_rec(t, req->backend_id);
+	b = mounts_find_rec(t, req->id);
 	if (!b) {
 		b = calloc(1, sizeof *b);
 		if (!b) {
@@ -96,22 +93,20 @@ mounts_attach(struct agent *a, const struct mount_request *req,
 			pthread_mutex_unlock(&t->lock);
 			return -ENOMEM;
 		}
-		snprintf(b->id, sizeof b->id, "%s", req->backend_id);
+		snprintf(b->b.id, sizeof b->b.id, "%s", req->id);
 		b->next = t->backends;
 		t->backends = b;
 	}
 	struct mount_entry *old = b->m;
-	smb_mount_spec_release(&b->spec);
-	smb_mount_spec_copy(&req->spec, &b->spec);
-	snprintf(b->subdir, sizeof b->subdir, "%s", req->subdir);
-	snprintf(b->mount_base, sizeof b->mount_base, "%s", req->mount_base);
+	smb_backend_release(&b->b);
+	(void)smb_backend_copy(req, &b->b);
 	if (old != e) {
 		e->refs++;
 		b->m = e;
 	}
 	persist_locked(a, b);
 	snprintf(res.mount_point, sizeof res.mount_point, "%s", e->mount_point);
-	(void)volume_dir_of(e, b->subdir, res.volume_dir, sizeof res.volume_dir);
+	(void)volume_dir_of(e, b->b.subdir, res.volume_dir, sizeof res.volume_dir);
 	res.driver = e->driver;
 	e->pins--;
 	if (old && old != e) {
@@ -173,20 +168,20 @@ mounts_pin_volume_dir(struct agent *a, const char *backend_id, char *buf,
 	if (b->m && b->m->state == ME_MOUNTED && mounts_still_mounted(t, b->m)) {
 		e = b->m;
 		e->pins++;
-		r = volume_dir_of(e, b->subdir, buf, bufsz);
+		r = volume_dir_of(e, b->b.subdir, buf, bufsz);
 		if (ret_driver)
 			*ret_driver = e->driver;
 		pthread_mutex_unlock(&t->lock);
 		return r;
 	}
 	_cleanup_secret_ struct secret *cred = NULL;
-	if (b->spec.username[0] && credstore_read(a, backend_id, &cred) < 0) {
+	if (b->b.spec.username[0] && credstore_read(a, backend_id, &cred) < 0) {
 		pthread_mutex_unlock(&t->lock);
 		return nq_error_setr(err, -ENOENT, "smb_cred_missing", NULL,
 			"no credentials are stored for backend %s; save the backend's "
 			"password again", backend_id);
 	}
-	r = mounts_acquire_locked(a, backend_id, &b->spec, b->mount_base, cred, &e, NULL, err);
+	r = mounts_acquire_locked(a, backend_id, &b->b.spec, b->b.mount_base, cred, &e, NULL, err);
 	if (r < 0) {
 		pthread_mutex_unlock(&t->lock);
 		return r;
@@ -203,7 +198,7 @@ mounts_pin_volume_dir(struct agent *a, const char *backend_id, char *buf,
 			mounts_release_locked(a, old);
 		}
 	}
-	r = volume_dir_of(e, b ? b->subdir : "", buf, bufsz);
+	r = volume_dir_of(e, b ? b->b.subdir : "", buf, bufsz);
 	if (ret_driver)
 		*ret_driver = e->driver;
 	pthread_mutex_unlock(&t->lock);
@@ -236,8 +231,8 @@ mounts_backend_spec(struct agent *a, const char *backend_id, struct smb_mount_sp
 	pthread_mutex_lock(&t->lock);
 	b = mounts_find_rec(t, backend_id);
 	if (b) {
-		r = smb_mount_spec_copy(&b->spec, ret);
-		snprintf(ret_dir, dirsz, "%s", b->m ? b->m->mount_point : b->mount_base);
+		r = smb_mount_spec_copy(&b->b.spec, ret);
+		snprintf(ret_dir, dirsz, "%s", b->m ? b->m->mount_point : b->b.mount_base);
 	}
 	pthread_mutex_unlock(&t->lock);
 	return r;

@@ -236,7 +236,7 @@ static char (*backends_of(struct mount_table *t, const struct mount_entry *e,
 	n = 0;
 	for (struct backend_rec *b = t->backends; b && ids; b = b->next)
 		if (b->m == e)
-			memcpy(ids[n++], b->id, sizeof *ids);
+			memcpy(ids[n++], b->b.id, sizeof *ids);
 	*ret_n = ids ? n : 0;
 	return ids;
 }
@@ -255,8 +255,8 @@ remount_locked(struct agent *a, struct mount_entry *e, struct nq_error *err)
 	if (!b)
 		return 0; /* only pinned: mounted again on its next use */
 	char id[NQ_UUID_LEN + 1], base[PATH_MAX];
-	snprintf(id, sizeof id, "%s", b->id);
-	snprintf(base, sizeof base, "%s", b->mount_base);
+	snprintf(id, sizeof id, "%s", b->b.id);
+	snprintf(base, sizeof base, "%s", b->b.mount_base);
 	r = mounts_acquire_locked(a, id, &e->spec, base, e->cred, &got, NULL, err);
 	if (r >= 0)
 		got->pins--;

@@ -32,10 +32,7 @@ struct mount_entry {
 
 struct backend_rec {
 	struct backend_rec *next;
-	char id[NQ_UUID_LEN + 1];
-	struct smb_mount_spec spec;
-	char subdir[NQ_SUBDIR_MAX + 1];
-	char mount_base[PATH_MAX];
+	struct smb_backend b;
 	struct mount_entry *m; /* referenced mount, or NULL */
 	bool lost; /* its mount was found dead at restore (mounts_backend_lost) */
 };

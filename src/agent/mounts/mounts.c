@@ -52,7 +52,7 @@ mounts_entry_free(struct mount_entry *e)
 void
 mounts_rec_free(struct backend_rec *b)
 {
-	smb_mount_spec_release(&b->spec);
+	smb_mount_spec_release(&b->b.spec);
 	free(b);
 }
 
@@ -99,7 +99,7 @@ struct backend_rec *
 mounts_find_rec(struct mount_table *t, const char *id)
 {
 	for (struct backend_rec *b = t->backends; b; b = b->next)
-		if (!strcmp(b->id, id))
+		if (!strcmp(b->b.id, id))
 			return b;
 	return NULL;
 }

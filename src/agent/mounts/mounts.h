@@ -13,12 +13,6 @@
 #include "agent/agent.h"
 #include "agent/smb/driver.h"
 
-struct mount_request {
-	char backend_id[NQ_UUID_LEN + 1];
-	struct smb_mount_spec spec; /* borrowed */
-	char subdir[NQ_SUBDIR_MAX + 1];
-	char mount_base[PATH_MAX];
-};
 
 struct mount_result {
 	char mount_point[PATH_MAX];
@@ -70,7 +64,7 @@ void mount_table_free(struct mount_table *t);
 int mounts_restore(struct agent *a);
 /* Mount (or reuse), create the subdir, probe writability, and reference
  * the mount from this backend. */
-int mounts_attach(struct agent *a, const struct mount_request *req,
+int mounts_attach(struct agent *a, const struct smb_backend *req,
 	struct mount_result *ret, struct nq_error *err);
 /* Drop the backend's reference and record; unmount at zero. Unknown ids
  * are not an error (idempotent). */

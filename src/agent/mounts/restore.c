@@ -25,7 +25,7 @@ mounts_list_json(struct agent *a)
 		json_t *ids = json_array();
 		for (struct backend_rec *b = t->backends; b; b = b->next)
 			if (b->m == e)
-				json_array_append_new(ids, json_string(b->id));
+				json_array_append_new(ids, json_string(b->b.id));
 		json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:o, s:s, s:s}",
 			"mount_point", e->mount_point, "source", e->source,
 			"driver", mount_driver_name(e->driver), "backends", ids,
@@ -79,23 +79,20 @@ restore_one(struct agent *a, struct stored_backend *sb)
 	char key[2048], unc[600];
 
 	if (!b) {
-		smb_mount_spec_release(&sb->spec);
+		smb_mount_spec_release(&sb->b.spec);
 		return;
 	}
-	snprintf(b->id, sizeof b->id, "%s", sb->id);
-	b->spec = sb->spec; /* takes ownership */
-	memset(&sb->spec, 0, sizeof sb->spec);
-	snprintf(b->subdir, sizeof b->subdir, "%s", sb->subdir);
-	snprintf(b->mount_base, sizeof b->mount_base, "%s", sb->mount_base);
+	b->b = sb->b; /* takes ownership of the spec */
+	memset(&sb->b.spec, 0, sizeof sb->b.spec);
 	b->next = t->backends;
 	t->backends = b;
 
-	if (!sb->mount_point[0] || mounts_make_key(&b->spec, b->mount_base, key, sizeof key) < 0)
+	if (!sb->mount_point[0] || mounts_make_key(&b->b.spec, b->b.mount_base, key, sizeof key) < 0)
 		return;
-	smb_unc(&b->spec, unc, sizeof unc);
+	smb_unc(&b->b.spec, unc, sizeof unc);
 	_cleanup_secret_ struct secret *cred = NULL;
-	if (b->spec.username[0])
-		credstore_read(a, b->id, &cred);
+	if (b->b.spec.username[0])
+		credstore_read(a, b->b.id, &cred);
 	for (struct mount_entry *e = t->mounts; e; e = e->next)
 		if (!strcmp(e->key, key) && !strcmp(e->mount_point, sb->mount_point)) {
 			e->refs++;
@@ -106,9 +103,9 @@ restore_one(struct agent *a, struct stored_backend *sb)
 		return;
 	const struct mountinfo_entry *m = mountinfo_find(mi, n, sb->mount_point);
 	if (m && mountinfo_is_smb(m) && !strcmp(m->source, unc) &&
-	    !detach_if_dead(a, m, b->id)) {
+	    !detach_if_dead(a, m, b->b.id)) {
 		struct mount_entry *e = calloc(1, sizeof *e);
-		if (e && smb_mount_spec_copy(&b->spec, &e->spec) >= 0 &&
+		if (e && smb_mount_spec_copy(&b->b.spec, &e->spec) >= 0 &&
 		    (!cred || secret_new(cred->buf, cred->len, &e->cred) >= 0)) {
 			snprintf(e->key, sizeof e->key, "%s", key);
 			snprintf(e->mount_point, sizeof e->mount_point, "%s", sb->mount_point);
@@ -128,7 +125,7 @@ restore_one(struct agent *a, struct stored_backend *sb)
 	} else {
 		b->lost = true;
 		log_info("share of backend not mounted; will mount on first use "
-			 "backend_id=%s source=%s", b->id, unc);
+			 "backend_id=%s source=%s", b->b.id, unc);
 	}
 	mountinfo_free(mi, n);
 }

@@ -16,22 +16,26 @@ dirfd_backends(struct agent *a)
 	return fs_mkdir_beneath(a->state_dirfd, BACKENDS_DIR, 0700);
 }
 
+/* The SMB fields as the field table writes them, plus what only the
+ * agent knows: its id, where it is mounted, by which driver. */
 int
 store_backend_save(struct agent *a, const struct stored_backend *b)
 {
 	_cleanup_close_ int dfd = dirfd_backends(a);
-	char opts[NQ_OPTS_MAX + 1] = "";
+	struct smb_fields f;
+	json_t *o;
 
 	if (dfd < 0)
 		return dfd;
-	mount_opts_join(&b->spec.opts, opts, sizeof opts);
-	return record_store_save(dfd, b->id,
-		json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}",
-		"backend_id", b->id, "server", b->spec.server, "share", b->spec.share,
-		"username", b->spec.username, "domain", b->spec.domain,
-		"smb_version", b->spec.version, "mount_options", opts,
-		"subdir", b->subdir, "mount_base", b->mount_base,
-		"mount_point", b->mount_point, "driver", b->driver));
+	smb_backend_to_fields(&b->b, &f);
+	o = smb_fields_to_json(&f, SMB_F_AGENT, false);
+	if (!o || json_object_set_new(o, "backend_id", json_string(b->b.id)) < 0 ||
+	    json_object_set_new(o, "mount_point", json_string(b->mount_point)) < 0 ||
+	    json_object_set_new(o, "driver", json_string(b->driver)) < 0) {
+		json_decref(o);
+		return -ENOMEM;
+	}
+	return record_store_save(dfd, b->b.id, o);
 }
 
 int
@@ -51,33 +55,18 @@ str(json_t *j, const char *k)
 	return s ? s : "";
 }
 
+/* Re-validated on load like a request: through the field table. */
 static int
 parse_record(json_t *j, struct stored_backend *b, struct nq_error *err)
 {
-	char uuid[NQ_UUID_LEN + 1];
+	static const char *const own[] = { "backend_id", "mount_point", "driver", NULL };
+	struct smb_fields f = { 0 };
 	int r;
 
-	if ((r = validate_uuid("backend_id", str(j, "backend_id"), uuid, err)) < 0 ||
-	    (r = validate_server("server", str(j, "server"), b->spec.server,
-		     sizeof b->spec.server, err)) < 0 ||
-	    (r = validate_share("share", str(j, "share"), err)) < 0 ||
-	    (r = validate_smb_version("smb_version", str(j, "smb_version"), err)) < 0 ||
-	    (r = validate_subdir("subdir", str(j, "subdir"), b->subdir,
-		     sizeof b->subdir, err)) < 0 ||
-	    (r = validate_mount_options("mount_options", str(j, "mount_options"),
-		     &b->spec.opts, err)) < 0)
+	if ((r = smb_fields_from_json(j, "", SMB_F_AGENT, own, &f, NULL, err)) < 0 ||
+	    (r = smb_fields_check(&f, "", err)) < 0 ||
+	    (r = smb_backend_from_fields(&f, str(j, "backend_id"), &b->b, err)) < 0)
 		return r;
-	if (*str(j, "username") && validate_username("username", str(j, "username"), err) < 0)
-		return -EINVAL;
-	if (*str(j, "domain") && validate_domain("domain", str(j, "domain"), err) < 0)
-		return -EINVAL;
-	snprintf(b->id, sizeof b->id, "%s", uuid);
-	snprintf(b->spec.share, sizeof b->spec.share, "%s", str(j, "share"));
-	snprintf(b->spec.username, sizeof b->spec.username, "%s", str(j, "username"));
-	snprintf(b->spec.domain, sizeof b->spec.domain, "%s", str(j, "domain"));
-	snprintf(b->spec.version, sizeof b->spec.version, "%s",
-		*str(j, "smb_version") ? str(j, "smb_version") : "default");
-	snprintf(b->mount_base, sizeof b->mount_base, "%s", str(j, "mount_base"));
 	snprintf(b->mount_point, sizeof b->mount_point, "%s", str(j, "mount_point"));
 	snprintf(b->driver, sizeof b->driver, "%s", str(j, "driver"));
 	return 0;
@@ -113,7 +102,7 @@ load_one(void *ud, const char *id, json_t *j, struct nq_error *err)
 	if (r >= 0)
 		ctx->cb(ctx->a, b); /* takes b->spec */
 	else
-		smb_mount_spec_release(&b->spec);
+		smb_mount_spec_release(&b->b.spec);
 	free(b);
 	return r;
 }

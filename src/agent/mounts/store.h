@@ -7,12 +7,10 @@
 
 #include "agent/agent.h"
 #include "agent/smb/driver.h"
+#include "agent/mounts/mounts.h"
 
 struct stored_backend {
-	char id[NQ_UUID_LEN + 1];
-	struct smb_mount_spec spec; /* owned */
-	char subdir[NQ_SUBDIR_MAX + 1];
-	char mount_base[PATH_MAX];
+	struct smb_backend b; /* spec owned */
 	char mount_point[PATH_MAX]; /* "" when not mounted */
 	char driver[8];
 };

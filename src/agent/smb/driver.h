@@ -3,8 +3,11 @@
  * golden-tested byte for byte in tests/golden/. */
 #pragma once
 
+#include <limits.h>
+
 #include "common/nq_error.h"
 #include "common/nq_spawn.h"
+#include "common/smb_fields.h"
 #include "common/validate.h"
 
 /* What identifies one mount: two requests share a mount only when every
@@ -18,6 +21,28 @@ struct smb_mount_spec {
 	char version[8];                  /* "default", "2.0", … */
 	struct mount_opts opts;           /* validated extra options */
 };
+
+/* One SMB backend as the agent keeps it: the fields the manager sent
+ * (described once in common/smb_fields.h and turned into the agent's types
+ * by smb_backend_from_fields), in the mount request, the table's record
+ * and the persisted record alike. Whoever holds it owns spec.opts. */
+struct smb_backend {
+	char id[NQ_UUID_LEN + 1];
+	struct smb_mount_spec spec;
+	char subdir[NQ_SUBDIR_MAX + 1];
+	char mount_base[PATH_MAX];
+};
+
+/* The backend from the field table's values (common/smb_fields.h): the
+ * mount options are parsed again into spec.opts (release with
+ * smb_backend_release); subdir and mount_base as given. */
+int smb_backend_from_fields(const struct smb_fields *f, const char *id,
+	struct smb_backend *ret, struct nq_error *err);
+/* And back, for a record or a reply. */
+void smb_backend_to_fields(const struct smb_backend *b, struct smb_fields *ret);
+/* Deep copy (dst's old spec is not released); -ENOMEM. */
+int smb_backend_copy(const struct smb_backend *src, struct smb_backend *dst);
+void smb_backend_release(struct smb_backend *b);
 
 void smb_mount_spec_release(struct smb_mount_spec *s);
 /* Deep copy; -ENOMEM. */
