@@ -53,9 +53,25 @@ usage(int code)
 }
 
 enum {
-	O_NAME = 1000, O_KIND, O_SERVER, O_SHARE, O_USERNAME, O_DOMAIN, O_SMBVER,
-	O_SUBDIR, O_MOUNTOPTS, O_MOUNTBASE, O_PATH, O_DEFAULT, O_PWSTDIN, O_ROTATE,
-	O_BACKEND, O_SIZE, O_IMAGE, O_VCPUS, O_MEMORY,
+	O_NAME = 1000,
+	O_KIND,
+	O_SERVER,
+	O_SHARE,
+	O_USERNAME,
+	O_DOMAIN,
+	O_SMBVER,
+	O_SUBDIR,
+	O_MOUNTOPTS,
+	O_MOUNTBASE,
+	O_PATH,
+	O_DEFAULT,
+	O_PWSTDIN,
+	O_ROTATE,
+	O_BACKEND,
+	O_SIZE,
+	O_IMAGE,
+	O_VCPUS,
+	O_MEMORY,
 };
 
 static const struct option cmd_opts[] = {
@@ -83,7 +99,7 @@ static const struct option cmd_opts[] = {
 
 /* What a subcommand was given. */
 struct args {
-	json_t *config;   /* config keys given on the command line */
+	json_t *config; /* config keys given on the command line */
 	const char *name, *kind, *username, *backend, *size, *image, *vcpus, *memory;
 	bool set_default, password_stdin, rotate;
 	const char *positional;
@@ -93,16 +109,26 @@ static const char *
 config_key(int opt)
 {
 	switch (opt) {
-	case O_SERVER: return "server";
-	case O_SHARE: return "share";
-	case O_USERNAME: return "username";
-	case O_DOMAIN: return "domain";
-	case O_SMBVER: return "smb_version";
-	case O_SUBDIR: return "subdir";
-	case O_MOUNTOPTS: return "mount_options";
-	case O_MOUNTBASE: return "mount_base";
-	case O_PATH: return "path";
-	default: return NULL;
+	case O_SERVER:
+		return "server";
+	case O_SHARE:
+		return "share";
+	case O_USERNAME:
+		return "username";
+	case O_DOMAIN:
+		return "domain";
+	case O_SMBVER:
+		return "smb_version";
+	case O_SUBDIR:
+		return "subdir";
+	case O_MOUNTOPTS:
+		return "mount_options";
+	case O_MOUNTBASE:
+		return "mount_base";
+	case O_PATH:
+		return "path";
+	default:
+		return NULL;
 	}
 }
 
@@ -158,16 +184,36 @@ parse_args(int argc, char **argv, struct args *a)
 			continue;
 		}
 		switch (opt) {
-		case O_NAME: a->name = optarg; break;
-		case O_KIND: a->kind = optarg; break;
-		case O_DEFAULT: a->set_default = true; break;
-		case O_PWSTDIN: a->password_stdin = true; break;
-		case O_ROTATE: a->rotate = true; break;
-		case O_BACKEND: a->backend = optarg; break;
-		case O_SIZE: a->size = optarg; break;
-		case O_IMAGE: a->image = optarg; break;
-		case O_VCPUS: a->vcpus = optarg; break;
-		case O_MEMORY: a->memory = optarg; break;
+		case O_NAME:
+			a->name = optarg;
+			break;
+		case O_KIND:
+			a->kind = optarg;
+			break;
+		case O_DEFAULT:
+			a->set_default = true;
+			break;
+		case O_PWSTDIN:
+			a->password_stdin = true;
+			break;
+		case O_ROTATE:
+			a->rotate = true;
+			break;
+		case O_BACKEND:
+			a->backend = optarg;
+			break;
+		case O_SIZE:
+			a->size = optarg;
+			break;
+		case O_IMAGE:
+			a->image = optarg;
+			break;
+		case O_VCPUS:
+			a->vcpus = optarg;
+			break;
+		case O_MEMORY:
+			a->memory = optarg;
+			break;
 		default: {
 			/* Name the option, never echo a value (it could be a
 			 * password typed by mistake). */
@@ -250,10 +296,12 @@ cmd_login(struct cli *c, struct args *a)
 		const char *tok = json_string_value(json_object_get(reply, "token"));
 		int r = tok ? cli_save_token(tok) : -EPROTO;
 		if (r < 0) {
-			fprintf(stderr, "nqrust: cannot save the token: %s\n", strerror(-r));
+			fprintf(stderr, "nqrust: cannot save the token: %s\n",
+				strerror(-r));
 			rc = 1;
 		} else if (c->json) {
-			json_t *j = json_pack("{s:b, s:s}", "logged_in", 1, "username", a->username);
+			json_t *j = json_pack("{s:b, s:s}", "logged_in", 1, "username",
+				a->username);
 			cli_print_json(j);
 			json_decref(j);
 		} else {
@@ -292,14 +340,15 @@ cmd_backend(struct cli *c, const char *sub, struct args *a)
 	int rc;
 
 	if (strcmp(sub, "list") == 0)
-		return simple(c, "GET", "/v1/storage/backends", NULL, 200, cli_print_backends, NULL);
+		return simple(c, "GET", "/v1/storage/backends", NULL, 200,
+			cli_print_backends, NULL);
 	if (strcmp(sub, "create") == 0) {
 		if (!a->name) {
 			fprintf(stderr, "nqrust: backend create needs --name\n");
 			return 2;
 		}
 		if (a->username && *a->username &&
-		    cli_read_password(a->password_stdin, "SMB password: ", &pw) < 0)
+			cli_read_password(a->password_stdin, "SMB password: ", &pw) < 0)
 			return 1;
 		if (pw)
 			json_object_set_new(a->config, "password", json_string(pw));
@@ -308,7 +357,8 @@ cmd_backend(struct cli *c, const char *sub, struct args *a)
 			a->kind ? a->kind : "smb", "config", a->config);
 		if (a->set_default)
 			json_object_set_new(body, "is_default", json_true());
-		rc = simple(c, "POST", "/v1/storage/backends", body, 201, cli_print_backend, NULL);
+		rc = simple(c, "POST", "/v1/storage/backends", body, 201,
+			cli_print_backend, NULL);
 		json_decref(body);
 		return rc;
 	}
@@ -324,7 +374,8 @@ cmd_backend(struct cli *c, const char *sub, struct args *a)
 	if (strcmp(sub, "delete") == 0)
 		return simple(c, "DELETE", path, NULL, 204, NULL, "Backend removed.");
 	if (strcmp(sub, "update") == 0 || strcmp(sub, "rotate-password") == 0) {
-		bool rotate = a->rotate || a->password_stdin || strcmp(sub, "rotate-password") == 0;
+		bool rotate = a->rotate || a->password_stdin ||
+			      strcmp(sub, "rotate-password") == 0;
 		json_t *body = json_object();
 
 		if (a->name)
@@ -334,7 +385,8 @@ cmd_backend(struct cli *c, const char *sub, struct args *a)
 		if (a->set_default)
 			json_object_set_new(body, "is_default", json_true());
 		if (rotate) {
-			if (cli_read_password(a->password_stdin, "New SMB password: ", &pw) < 0) {
+			if (cli_read_password(a->password_stdin,
+				    "New SMB password: ", &pw) < 0) {
 				json_decref(body);
 				return 1;
 			}
@@ -360,18 +412,21 @@ cmd_volume(struct cli *c, const char *sub, struct args *a)
 		return simple(c, "GET", "/v1/volumes", NULL, 200, cli_print_volumes, NULL);
 	if (strcmp(sub, "create") == 0) {
 		if (!a->backend || (!a->size && !a->image)) {
-			fprintf(stderr, "nqrust: volume create needs --backend and --size\n");
+			fprintf(stderr,
+				"nqrust: volume create needs --backend and --size\n");
 			return 2;
 		}
 		if (a->size && cli_parse_size(a->size, &size) < 0) {
-			fprintf(stderr, "nqrust: bad --size '%s' (e.g. 4096, 512M, 10G)\n", a->size);
+			fprintf(stderr, "nqrust: bad --size '%s' (e.g. 4096, 512M, 10G)\n",
+				a->size);
 			return 2;
 		}
 		if (resolve_backend(c, a->backend, id, sizeof id) < 0)
 			return 1;
 		json_t *body = json_pack("{s:s}", "backend_id", id);
 		if (size)
-			json_object_set_new(body, "size_bytes", json_integer((json_int_t)size));
+			json_object_set_new(body, "size_bytes",
+				json_integer((json_int_t)size));
 		if (a->image)
 			json_object_set_new(body, "image", json_string(a->image));
 		rc = simple(c, "POST", "/v1/volumes", body, 201, NULL, NULL);
@@ -392,8 +447,11 @@ cmd_volume(struct cli *c, const char *sub, struct args *a)
 	return 2;
 }
 
-int
-main(int argc, char **argv)
+/* The global options (only those before the command) into *c and *token.
+ * Returns -1 to go on, with optind naming the command, or the exit
+ * status. */
+static int
+parse_global(int argc, char **argv, struct cli *c, const char **token)
 {
 	static const struct option global[] = {
 		{ "url", required_argument, NULL, 'u' },
@@ -402,27 +460,29 @@ main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct cli c = { .url = getenv("NQRUST_URL") };
-	const char *token = getenv("NQRUST_TOKEN");
-	struct args a;
-	int opt, rc;
+	int gargc = 1, opt;
 
-	json_wipe_install(); /* passwords pass through jansson */
 	opterr = 0;
-	/* Only the options before the command are global. */
-	int gargc = 1;
 	while (gargc < argc && argv[gargc][0] == '-') {
-		bool takes = strcmp(argv[gargc], "--url") == 0 || strcmp(argv[gargc], "--token") == 0;
+		bool takes = strcmp(argv[gargc], "--url") == 0 ||
+			     strcmp(argv[gargc], "--token") == 0;
 		gargc += takes ? 2 : 1;
 	}
 	if (exact_options(gargc < argc ? gargc : argc, argv, global) < 0)
 		return usage(2);
 	while ((opt = getopt_long(argc, argv, "+h", global, NULL)) != -1) {
 		switch (opt) {
-		case 'u': c.url = optarg; break;
-		case 't': token = optarg; break;
-		case 'j': c.json = true; break;
-		case 'h': return usage(0);
+		case 'u':
+			c->url = optarg;
+			break;
+		case 't':
+			*token = optarg;
+			break;
+		case 'j':
+			c->json = true;
+			break;
+		case 'h':
+			return usage(0);
 		default:
 			fprintf(stderr, "nqrust: unknown or incomplete option '%.*s'\n",
 				(int)strcspn(argv[optind - 1], "="), argv[optind - 1]);
@@ -431,6 +491,51 @@ main(int argc, char **argv)
 	}
 	if (optind >= argc)
 		return usage(2);
+	return -1;
+}
+
+/* Parse the command's own options and run it; the exit status. */
+static int
+run_command(struct cli *c, const char *cmd, const char *sub, int argc, char **argv)
+{
+	struct args a;
+	int rc;
+
+	if (parse_args(argc, argv, &a) < 0) {
+		rc = 2;
+	} else if (strcmp(cmd, "login") == 0) {
+		rc = cmd_login(c, &a);
+	} else if (strcmp(cmd, "logout") == 0) {
+		rc = simple(c, "POST", "/v1/auth/logout", NULL, 204, NULL, "Logged out.");
+	} else if (strcmp(cmd, "backend") == 0) {
+		rc = cmd_backend(c, sub, &a);
+	} else if (strcmp(cmd, "volume") == 0) {
+		rc = cmd_volume(c, sub, &a);
+	} else if (strcmp(cmd, "vm") == 0) {
+		struct vm_args va = { a.name, a.image, a.backend, a.vcpus, a.memory,
+			a.positional };
+		rc = cli_cmd_vm(c, sub, &va);
+	} else if (strcmp(cmd, "image") == 0) {
+		rc = cli_cmd_image(c, sub);
+	} else {
+		fprintf(stderr, "nqrust: unknown command '%s'\n", cmd);
+		rc = usage(2);
+	}
+	json_decref(a.config);
+	return rc;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct cli c = { .url = getenv("NQRUST_URL") };
+	const char *token = getenv("NQRUST_TOKEN");
+	int rc;
+
+	json_wipe_install(); /* passwords pass through jansson */
+	rc = parse_global(argc, argv, &c, &token);
+	if (rc >= 0)
+		return rc;
 	if (!c.url || !*c.url)
 		c.url = DEFAULT_URL;
 	char *url = strdup(c.url);
@@ -447,7 +552,7 @@ main(int argc, char **argv)
 	const char *sub = NULL;
 
 	if (strcmp(cmd, "backend") == 0 || strcmp(cmd, "volume") == 0 ||
-	    strcmp(cmd, "vm") == 0 || strcmp(cmd, "image") == 0) {
+		strcmp(cmd, "vm") == 0 || strcmp(cmd, "image") == 0) {
 		if (sub_argc < 2) {
 			free(url);
 			return usage(2);
@@ -457,27 +562,7 @@ main(int argc, char **argv)
 		sub_argv++;
 	}
 	curl_global_init(CURL_GLOBAL_DEFAULT);
-	if (parse_args(sub_argc, sub_argv, &a) < 0) {
-		rc = 2;
-	} else if (strcmp(cmd, "login") == 0) {
-		rc = cmd_login(&c, &a);
-	} else if (strcmp(cmd, "logout") == 0) {
-		rc = simple(&c, "POST", "/v1/auth/logout", NULL, 204, NULL, "Logged out.");
-	} else if (strcmp(cmd, "backend") == 0) {
-		rc = cmd_backend(&c, sub, &a);
-	} else if (strcmp(cmd, "volume") == 0) {
-		rc = cmd_volume(&c, sub, &a);
-	} else if (strcmp(cmd, "vm") == 0) {
-		struct vm_args va = { a.name, a.image, a.backend, a.vcpus, a.memory,
-			a.positional };
-		rc = cli_cmd_vm(&c, sub, &va);
-	} else if (strcmp(cmd, "image") == 0) {
-		rc = cli_cmd_image(&c, sub);
-	} else {
-		fprintf(stderr, "nqrust: unknown command '%s'\n", cmd);
-		rc = usage(2);
-	}
-	json_decref(a.config);
+	rc = run_command(&c, cmd, sub, sub_argc, sub_argv);
 	if (c.token) {
 		explicit_bzero(c.token, strlen(c.token));
 		free(c.token);

@@ -42,7 +42,7 @@ struct req_state {
 	const struct http_route *route;
 	int early_status; /* 404/405/401/413/415 decided before the body */
 	struct http_response early;
-	char *path;       /* owned copy the params point into */
+	char *path; /* owned copy the params point into */
 	const char *params[HTTP_MAX_PARAMS];
 	unsigned nparams;
 	struct nq_buf body; /* capped at the route's body_max; wiped: may
@@ -60,7 +60,8 @@ http_reply_json(struct http_response *r, int status, json_t *json)
 	json_decref(json);
 	free(r->body);
 	r->status = s ? status : 500;
-	r->body = s ? s : strdup("{\"error\":{\"code\":\"internal_error\",\"message\":\"out of memory\"}}");
+	r->body = s ? s
+		    : strdup("{\"error\":{\"code\":\"internal_error\",\"message\":\"out of memory\"}}");
 	r->body_len = r->body ? strlen(r->body) : 0;
 	r->content_type = "application/json";
 }
@@ -190,7 +191,7 @@ queue(struct MHD_Connection *conn, struct http_response *r)
 	if (r->extra_headers) {
 		char *save = NULL;
 		for (char *line = strtok_r(r->extra_headers, "\n", &save); line;
-		     line = strtok_r(NULL, "\n", &save)) {
+			line = strtok_r(NULL, "\n", &save)) {
 			char *colon = strchr(line, ':');
 			if (!colon)
 				continue;
@@ -243,58 +244,107 @@ fill_peer(struct http_request *req, struct MHD_Connection *conn, bool is_unix)
 		req->peer_uid = cred.uid, req->peer_gid = cred.gid;
 }
 
+/* First call for a request: route it and decide 404/405/401/413 before
+ * any body is read; the decision is replied once the body is drained. */
 static MHD_RESULT
-on_request(void *cls, struct MHD_Connection *conn, const char *url,
-	const char *method, const char *version, const char *upload_data,
-	size_t *upload_data_size, void **con_cls)
+begin_request(struct listener *l, struct MHD_Connection *conn, const char *url,
+	const char *method, void **con_cls)
+{
+	struct http_server *srv = l->srv;
+	struct req_state *st;
+	bool path_known;
+
+	st = calloc(1, sizeof *st);
+	if (!st)
+		return MHD_NO;
+	*con_cls = st;
+	http_guard_phase(conn, HTTP_PHASE_RECEIVING);
+	clock_gettime(CLOCK_MONOTONIC, &st->start);
+	st->route = find_route(srv, method, url, st, &path_known);
+	if (!st->route) {
+		st->early_status = path_known ? 405 : 404;
+		if (path_known)
+			http_reply_errorf(&st->early, "method_not_allowed", NULL,
+				"method %s is not allowed on this path", method);
+		else
+			http_reply_errorf(&st->early, "not_found", NULL,
+				"no such endpoint");
+		return MHD_YES;
+	}
+	nq_buf_init(&st->body,
+		st->route->body_max ? st->route->body_max : HTTP_BODY_MAX_DEFAULT, true);
+	struct http_request req = {
+		.method = method,
+		.path = url,
+		.conn = conn,
+		.userdata = srv->o.userdata,
+		.route_data = st->route->data,
+	};
+	fill_peer(&req, conn, l->is_unix);
+	if (srv->o.auth && !(st->route->flags & ROUTE_NO_AUTH) &&
+		srv->o.auth(&req, &st->early) != 0) {
+		st->early_status = st->early.status ? st->early.status : 401;
+		return MHD_YES;
+	}
+	const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+		"Content-Length");
+	if (cl && strtoull(cl, NULL, 10) > st->body.max) {
+		st->early_status = 413;
+		http_reply_errorf(&st->early, "body_too_large", NULL,
+			"the request body exceeds %zu bytes", st->body.max);
+	}
+	return MHD_YES;
+}
+
+/* The whole body is in: the early decision, a body check, or the handler
+ * fills *resp. */
+static void
+dispatch(struct listener *l, struct MHD_Connection *conn, const char *url,
+	const char *method, struct req_state *st, struct http_response *resp)
+{
+	struct http_server *srv = l->srv;
+
+	if (st->early_status) {
+		*resp = st->early;
+		memset(&st->early, 0, sizeof st->early);
+		resp->status = st->early_status;
+	} else if (st->body.overflow) {
+		http_reply_errorf(resp, "body_too_large", NULL,
+			"the request body exceeds %zu bytes", st->body.max);
+	} else if (st->body.len && !(st->route->flags & ROUTE_RAW_BODY) &&
+		   !content_type_is_json(conn)) {
+		http_reply_errorf(resp, "unsupported_media_type", NULL,
+			"the request body must be sent as application/json");
+	} else {
+		struct http_request req = {
+			.method = method,
+			.path = url,
+			.nparams = st->nparams,
+			.body = st->body.p,
+			.body_len = st->body.len,
+			.conn = conn,
+			.userdata = srv->o.userdata,
+			.route_data = st->route->data,
+		};
+		memcpy(req.params, st->params, sizeof req.params);
+		fill_peer(&req, conn, l->is_unix);
+		http_reply_errorf(resp, "internal_error", NULL,
+			"the handler produced no reply");
+		st->route->handler(&req, resp);
+	}
+}
+
+static MHD_RESULT
+on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
+	const char *version, const char *upload_data, size_t *upload_data_size,
+	void **con_cls)
 {
 	struct listener *l = cls;
-	struct http_server *srv = l->srv;
 	struct req_state *st = *con_cls;
 	(void)version;
 
-	if (!st) {
-		bool path_known;
-
-		st = calloc(1, sizeof *st);
-		if (!st)
-			return MHD_NO;
-		*con_cls = st;
-		http_guard_phase(conn, HTTP_PHASE_RECEIVING);
-		clock_gettime(CLOCK_MONOTONIC, &st->start);
-		st->route = find_route(srv, method, url, st, &path_known);
-		if (!st->route) {
-			st->early_status = path_known ? 405 : 404;
-			if (path_known)
-				http_reply_errorf(&st->early, "method_not_allowed", NULL,
-					"method %s is not allowed on this path", method);
-			else
-				http_reply_errorf(&st->early, "not_found", NULL,
-					"no such endpoint");
-			return MHD_YES;
-		}
-		nq_buf_init(&st->body, st->route->body_max ? st->route->body_max
-							   : HTTP_BODY_MAX_DEFAULT, true);
-		struct http_request req = {
-			.method = method, .path = url, .conn = conn,
-			.userdata = srv->o.userdata, .route_data = st->route->data,
-		};
-		fill_peer(&req, conn, l->is_unix);
-		if (srv->o.auth && !(st->route->flags & ROUTE_NO_AUTH) &&
-		    srv->o.auth(&req, &st->early) != 0) {
-			st->early_status = st->early.status ? st->early.status : 401;
-			return MHD_YES;
-		}
-		const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-			"Content-Length");
-		if (cl && strtoull(cl, NULL, 10) > st->body.max) {
-			st->early_status = 413;
-			http_reply_errorf(&st->early, "body_too_large", NULL,
-				"the request body exceeds %zu bytes", st->body.max);
-		}
-		return MHD_YES;
-	}
-
+	if (!st)
+		return begin_request(l, conn, url, method, con_cls);
 	if (*upload_data_size) {
 		size_t n = *upload_data_size;
 
@@ -312,28 +362,7 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 	MHD_RESULT ret;
 
 	http_guard_phase(conn, HTTP_PHASE_HANDLING);
-	if (st->early_status) {
-		resp = st->early;
-		memset(&st->early, 0, sizeof st->early);
-		resp.status = st->early_status;
-	} else if (st->body.overflow) {
-		http_reply_errorf(&resp, "body_too_large", NULL,
-			"the request body exceeds %zu bytes", st->body.max);
-	} else if (st->body.len && !(st->route->flags & ROUTE_RAW_BODY) &&
-		   !content_type_is_json(conn)) {
-		http_reply_errorf(&resp, "unsupported_media_type", NULL,
-			"the request body must be sent as application/json");
-	} else {
-		struct http_request req = {
-			.method = method, .path = url, .nparams = st->nparams,
-			.body = st->body.p, .body_len = st->body.len, .conn = conn,
-			.userdata = srv->o.userdata, .route_data = st->route->data,
-		};
-		memcpy(req.params, st->params, sizeof req.params);
-		fill_peer(&req, conn, l->is_unix);
-		http_reply_errorf(&resp, "internal_error", NULL, "the handler produced no reply");
-		st->route->handler(&req, &resp);
-	}
+	dispatch(l, conn, url, method, st, &resp);
 	nq_buf_release(&st->body); /* wiped: may hold a password */
 
 	struct timespec end;
@@ -342,8 +371,8 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 		  (end.tv_nsec - st->start.tv_nsec) / 1000000;
 	/* Only method, path and status: never a body, never a header. */
 	log_emit(resp.status >= 500 ? LOG_LVL_WARN : LOG_LVL_DEBUG,
-		"request method=%s path=%.200s status=%d ms=%ld", method, url,
-		resp.status, ms);
+		"request method=%s path=%.200s status=%d ms=%ld", method, url, resp.status,
+		ms);
 	http_guard_phase(conn, HTTP_PHASE_RESPONDING);
 	ret = queue(conn, &resp);
 	response_release(&resp);
@@ -402,7 +431,7 @@ static int
 listen_tcp(const char *host, unsigned port, unsigned *ret_port)
 {
 	struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
-				  .ai_flags = AI_PASSIVE | AI_NUMERICSERV };
+		.ai_flags = AI_PASSIVE | AI_NUMERICSERV };
 	struct addrinfo *res = NULL;
 	char portstr[8];
 	int fd = -1, r, one = 1;
@@ -428,9 +457,9 @@ listen_tcp(const char *host, unsigned port, unsigned *ret_port)
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof ss;
 	if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0)
-		*ret_port = ntohs(ss.ss_family == AF_INET6
-				? ((struct sockaddr_in6 *)&ss)->sin6_port
-				: ((struct sockaddr_in *)&ss)->sin_port);
+		*ret_port = ntohs(
+			ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+						 : ((struct sockaddr_in *)&ss)->sin_port);
 	return fd;
 }
 
@@ -459,7 +488,7 @@ start_listener(struct http_server *srv, struct listener *l, int fd, bool is_unix
 	l->fd = fd;
 	l->is_unix = is_unix;
 	l->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD |
-			MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ITC,
+					MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ITC,
 		0, is_unix ? NULL : http_guard_accept, srv->guard, on_request, l,
 		MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
 	return l->d ? 0 : -EIO;

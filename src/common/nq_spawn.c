@@ -182,24 +182,26 @@ set_nonblock(int fd)
 	return 0;
 }
 
-/* Child setup: pipes on 0/1/2, every other descriptor closed, own process
- * group, empty signal mask, default dispositions. */
+/* Child setup for both kinds of child: in_fd (or /dev/null when < 0) on
+ * 0, out_fd on 1, err_fd on 2, every other descriptor closed, empty
+ * signal mask, default dispositions; `flags` adds POSIX_SPAWN_SETPGROUP
+ * (an own process group) or POSIX_SPAWN_SETSID (a new session). */
 static int
-prepare_child(posix_spawn_file_actions_t *fa, posix_spawnattr_t *attr,
-	int in_fd, int out_fd, int err_fd)
+prepare_child(posix_spawn_file_actions_t *fa, posix_spawnattr_t *attr, const int fds[3],
+	short flags)
 {
 	sigset_t none, all;
 	int r;
 
-	if (in_fd >= 0)
-		r = posix_spawn_file_actions_adddup2(fa, in_fd, STDIN_FILENO);
+	if (fds[0] >= 0)
+		r = posix_spawn_file_actions_adddup2(fa, fds[0], STDIN_FILENO);
 	else
 		r = posix_spawn_file_actions_addopen(fa, STDIN_FILENO, "/dev/null",
 			O_RDONLY, 0);
 	if (r == 0)
-		r = posix_spawn_file_actions_adddup2(fa, out_fd, STDOUT_FILENO);
+		r = posix_spawn_file_actions_adddup2(fa, fds[1], STDOUT_FILENO);
 	if (r == 0)
-		r = posix_spawn_file_actions_adddup2(fa, err_fd, STDERR_FILENO);
+		r = posix_spawn_file_actions_adddup2(fa, fds[2], STDERR_FILENO);
 #if defined(__GLIBC__) && (__GLIBC__ > 2 || __GLIBC_MINOR__ >= 34)
 	if (r == 0)
 		r = posix_spawn_file_actions_addclosefrom_np(fa, 3);
@@ -209,15 +211,73 @@ prepare_child(posix_spawn_file_actions_t *fa, posix_spawnattr_t *attr,
 
 	sigemptyset(&none);
 	sigfillset(&all);
-	r = posix_spawnattr_setflags(attr, POSIX_SPAWN_SETPGROUP |
-		POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-	if (r == 0)
+	r = posix_spawnattr_setflags(attr,
+		flags | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+	if (r == 0 && (flags & POSIX_SPAWN_SETPGROUP))
 		r = posix_spawnattr_setpgroup(attr, 0);
 	if (r == 0)
 		r = posix_spawnattr_setsigmask(attr, &none);
 	if (r == 0)
 		r = posix_spawnattr_setsigdefault(attr, &all);
 	return -r;
+}
+
+/* posix_spawn reports exec failures too, but checking first keeps the
+ * common mistakes deterministic (and visible under valgrind, whose clone
+ * emulation loses the vfork error channel). */
+static int
+check_program(const char *path)
+{
+	struct stat prog;
+
+	if (stat(path, &prog) < 0)
+		return negerrno();
+	if (!S_ISREG(prog.st_mode) || access(path, X_OK) < 0)
+		return -EACCES;
+	return 0;
+}
+
+/* Start argv with prepare_child's setup; the environment is envp or the
+ * default one. */
+static int
+start_child(const char *const *argv, const char *const *envp, const int fds[3],
+	short flags, pid_t *ret_pid)
+{
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t attr;
+	pid_t pid;
+	int r;
+
+	if ((r = posix_spawn_file_actions_init(&fa)) != 0)
+		return -r;
+	if ((r = posix_spawnattr_init(&attr)) != 0) {
+		posix_spawn_file_actions_destroy(&fa);
+		return -r;
+	}
+	pthread_once(&default_env_once, default_env_init);
+	r = prepare_child(&fa, &attr, fds, flags);
+	if (r == 0)
+		r = -posix_spawn(&pid, argv[0], &fa, &attr, (char *const *)argv,
+			(char *const *)(envp ? envp : default_env));
+	posix_spawn_file_actions_destroy(&fa);
+	posix_spawnattr_destroy(&attr);
+	if (r < 0)
+		return r;
+	*ret_pid = pid;
+	return 0;
+}
+
+/* A close-on-exec pipe into *r_fd, *w_fd (left for the caller to close
+ * even on failure); the end the parent keeps is made non-blocking. */
+static int
+open_pipe(int *r_fd, int *w_fd, bool parent_writes)
+{
+	int p[2];
+
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return negerrno();
+	*r_fd = p[0], *w_fd = p[1];
+	return set_nonblock(parent_writes ? p[1] : p[0]);
 }
 
 struct run_state {
@@ -251,8 +311,8 @@ try_reap(struct run_state *st, int flags)
  * the deadline. Returns when the child is reaped and both pipes are at EOF
  * (or the post-exit grace has run out). */
 static void
-supervise(struct run_state *st, struct capture cap[2], int *in_fd,
-	const char *in_data, size_t in_len)
+supervise(struct run_state *st, struct capture cap[2], int *in_fd, const char *in_data,
+	size_t in_len)
 {
 	size_t in_off = 0;
 
@@ -262,8 +322,8 @@ supervise(struct run_state *st, struct capture cap[2], int *in_fd,
 		int idx_cap[2] = { -1, -1 };
 		int64_t now = now_ms();
 
-		if (st->reaped && ((cap[0].fd < 0 && cap[1].fd < 0) ||
-				   now >= st->grace_end))
+		if (st->reaped &&
+			((cap[0].fd < 0 && cap[1].fd < 0) || now >= st->grace_end))
 			break;
 		if (!st->reaped && st->deadline > 0 && now >= st->deadline) {
 			/* The child is not reaped, so its pid (the group id) cannot
@@ -278,7 +338,8 @@ supervise(struct run_state *st, struct capture cap[2], int *in_fd,
 		for (int i = 0; i < 2; i++)
 			if (cap[i].fd >= 0) {
 				idx_cap[i] = nfds;
-				pfd[nfds++] = (struct pollfd){ .fd = cap[i].fd, .events = POLLIN };
+				pfd[nfds++] = (struct pollfd){ .fd = cap[i].fd,
+					.events = POLLIN };
 			}
 		if (*in_fd >= 0) {
 			idx_in = nfds;
@@ -293,7 +354,7 @@ supervise(struct run_state *st, struct capture cap[2], int *in_fd,
 		else if (st->deadline > 0)
 			timeout = (int)(st->deadline - now);
 		if (!st->reaped && st->pidfd < 0 &&
-		    (timeout < 0 || timeout > SPAWN_POLL_SLICE_MS))
+			(timeout < 0 || timeout > SPAWN_POLL_SLICE_MS))
 			timeout = SPAWN_POLL_SLICE_MS;
 
 		if (poll(pfd, (nfds_t)nfds, timeout) < 0 && errno != EINTR) {
@@ -306,7 +367,7 @@ supervise(struct run_state *st, struct capture cap[2], int *in_fd,
 				capture_read(&cap[i]);
 		if (idx_in >= 0 && pfd[idx_in].revents) {
 			if ((pfd[idx_in].revents & (POLLERR | POLLHUP)) ||
-			    !stdin_write(*in_fd, in_data, in_len, &in_off))
+				!stdin_write(*in_fd, in_data, in_len, &in_off))
 				close_fd(in_fd);
 		}
 		if (!st->reaped && (idx_pid < 0 || pfd[idx_pid].revents))
@@ -320,6 +381,23 @@ supervise(struct run_state *st, struct capture cap[2], int *in_fd,
 	close_fd(in_fd);
 }
 
+static struct spawn_result
+run_result(const struct run_state *st, char *out, char *err)
+{
+	bool exited = !st->lost && WIFEXITED(st->status);
+	bool signaled = !st->lost && WIFSIGNALED(st->status);
+
+	return (struct spawn_result){
+		.exited = exited,
+		.exit_code = exited ? WEXITSTATUS(st->status) : 0,
+		.signaled = signaled,
+		.term_signal = signaled ? WTERMSIG(st->status) : 0,
+		.timed_out = st->timed_out,
+		.out = out,
+		.err = err,
+	};
+}
+
 int
 spawn_run(const struct spawn_opts *o, struct spawn_result *ret)
 {
@@ -327,60 +405,27 @@ spawn_run(const struct spawn_opts *o, struct spawn_result *ret)
 	_cleanup_close_ int err_r = -1, err_w = -1;
 	_cleanup_free_ char *out_buf = NULL, *err_buf = NULL;
 	struct run_state st = { .pidfd = -1 };
-	posix_spawn_file_actions_t fa;
-	posix_spawnattr_t attr;
 	struct capture cap[2];
-	struct stat prog;
 	size_t cap_max;
-	int p[2], r;
+	int r;
 
 	if (!o || !ret || !o->argv || !o->argv[0] || o->argv[0][0] != '/')
 		return -EINVAL;
 	if (o->stdin_len > 0 && !o->stdin_data)
 		return -EINVAL;
-	/* posix_spawn reports exec failures too, but checking first keeps the
-	 * common mistakes deterministic (and visible under valgrind, whose
-	 * clone emulation loses the vfork error channel). */
-	if (stat(o->argv[0], &prog) < 0)
-		return negerrno();
-	if (!S_ISREG(prog.st_mode) || access(o->argv[0], X_OK) < 0)
-		return -EACCES;
+	if ((r = check_program(o->argv[0])) < 0)
+		return r;
 	cap_max = o->capture_max > 0 ? o->capture_max : SPAWN_CAPTURE_MAX;
 	out_buf = malloc(cap_max + 1);
 	err_buf = malloc(cap_max + 1);
 	if (!out_buf || !err_buf)
 		return -ENOMEM;
-
-	if (pipe2(p, O_CLOEXEC) < 0)
-		return negerrno();
-	out_r = p[0], out_w = p[1];
-	if (pipe2(p, O_CLOEXEC) < 0)
-		return negerrno();
-	err_r = p[0], err_w = p[1];
-	if (o->stdin_data) {
-		if (pipe2(p, O_CLOEXEC) < 0)
-			return negerrno();
-		in_r = p[0], in_w = p[1];
-		if ((r = set_nonblock(in_w)) < 0)
-			return r;
-	}
-	if ((r = set_nonblock(out_r)) < 0 || (r = set_nonblock(err_r)) < 0)
+	if ((r = open_pipe(&out_r, &out_w, false)) < 0 ||
+		(r = open_pipe(&err_r, &err_w, false)) < 0 ||
+		(o->stdin_data && (r = open_pipe(&in_r, &in_w, true)) < 0))
 		return r;
-
-	if ((r = posix_spawn_file_actions_init(&fa)) != 0)
-		return -r;
-	if ((r = posix_spawnattr_init(&attr)) != 0) {
-		posix_spawn_file_actions_destroy(&fa);
-		return -r;
-	}
-	pthread_once(&default_env_once, default_env_init);
-	r = prepare_child(&fa, &attr, in_r, out_w, err_w);
-	if (r == 0)
-		r = -posix_spawn(&st.pid, o->argv[0], &fa, &attr,
-			(char *const *)o->argv,
-			(char *const *)(o->envp ? o->envp : default_env));
-	posix_spawn_file_actions_destroy(&fa);
-	posix_spawnattr_destroy(&attr);
+	r = start_child(o->argv, o->envp, (const int[3]){ in_r, out_w, err_w },
+		POSIX_SPAWN_SETPGROUP, &st.pid);
 	if (r < 0)
 		return r;
 
@@ -403,86 +448,28 @@ spawn_run(const struct spawn_opts *o, struct spawn_result *ret)
 
 	out_buf[cap[0].len] = '\0';
 	err_buf[cap[1].len] = '\0';
-	*ret = (struct spawn_result){
-		.exited = !st.lost && WIFEXITED(st.status),
-		.exit_code = !st.lost && WIFEXITED(st.status) ? WEXITSTATUS(st.status) : 0,
-		.signaled = !st.lost && WIFSIGNALED(st.status),
-		.term_signal = !st.lost && WIFSIGNALED(st.status) ? WTERMSIG(st.status) : 0,
-		.timed_out = st.timed_out,
-		.out = TAKE_PTR(out_buf),
-		.err = TAKE_PTR(err_buf),
-	};
+	*ret = run_result(&st, TAKE_PTR(out_buf), TAKE_PTR(err_buf));
 	return 0;
-}
-
-/* Background child setup: the log on 1 and 2, /dev/null on 0, every other
- * descriptor closed, a new session, empty mask, default dispositions. */
-static int
-prepare_background(posix_spawn_file_actions_t *fa, posix_spawnattr_t *attr, int log_fd)
-{
-	sigset_t none, all;
-	int r;
-
-	r = posix_spawn_file_actions_addopen(fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-	if (r == 0)
-		r = posix_spawn_file_actions_adddup2(fa, log_fd, STDOUT_FILENO);
-	if (r == 0)
-		r = posix_spawn_file_actions_adddup2(fa, log_fd, STDERR_FILENO);
-#if defined(__GLIBC__) && (__GLIBC__ > 2 || __GLIBC_MINOR__ >= 34)
-	if (r == 0)
-		r = posix_spawn_file_actions_addclosefrom_np(fa, 3);
-#endif
-	if (r != 0)
-		return -r;
-	sigemptyset(&none);
-	sigfillset(&all);
-	r = posix_spawnattr_setflags(attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK |
-		POSIX_SPAWN_SETSIGDEF);
-	if (r == 0)
-		r = posix_spawnattr_setsigmask(attr, &none);
-	if (r == 0)
-		r = posix_spawnattr_setsigdefault(attr, &all);
-	return -r;
 }
 
 int
 spawn_background(const struct spawn_bg_opts *o, pid_t *ret_pid)
 {
 	_cleanup_close_ int log_fd = -1;
-	posix_spawn_file_actions_t fa;
-	posix_spawnattr_t attr;
-	struct stat prog;
-	pid_t pid;
 	int r;
 
 	if (!o || !ret_pid || !o->argv || !o->argv[0] || o->argv[0][0] != '/' ||
-	    !o->log_path || !o->log_path[0])
+		!o->log_path || !o->log_path[0])
 		return -EINVAL;
-	if (stat(o->argv[0], &prog) < 0)
-		return negerrno();
-	if (!S_ISREG(prog.st_mode) || access(o->argv[0], X_OK) < 0)
-		return -EACCES;
+	if ((r = check_program(o->argv[0])) < 0)
+		return r;
 	/* Opened here, not as a file action: a log that cannot be opened is
 	 * this call's error, with its errno, and no process starts. */
 	log_fd = open(o->log_path, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC,
 		0600);
 	if (log_fd < 0)
 		return negerrno();
-	if ((r = posix_spawn_file_actions_init(&fa)) != 0)
-		return -r;
-	if ((r = posix_spawnattr_init(&attr)) != 0) {
-		posix_spawn_file_actions_destroy(&fa);
-		return -r;
-	}
-	pthread_once(&default_env_once, default_env_init);
-	r = prepare_background(&fa, &attr, log_fd);
-	if (r == 0)
-		r = -posix_spawn(&pid, o->argv[0], &fa, &attr, (char *const *)o->argv,
-			(char *const *)(o->envp ? o->envp : default_env));
-	posix_spawn_file_actions_destroy(&fa);
-	posix_spawnattr_destroy(&attr);
-	if (r < 0)
-		return r;
-	*ret_pid = pid;
-	return 0;
+	/* The log on 1 and 2, /dev/null on 0, a new session. */
+	return start_child(o->argv, o->envp, (const int[3]){ -1, log_fd, log_fd },
+		POSIX_SPAWN_SETSID, ret_pid);
 }

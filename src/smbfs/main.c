@@ -54,8 +54,7 @@ __lsan_default_suppressions(void)
 #endif
 
 /* Print the contract's failure report and exit 32. hint may be NULL. */
-static _Noreturn void
-__attribute__((format(printf, 2, 3)))
+static _Noreturn void __attribute__((format(printf, 2, 3)))
 die(int err, const char *hint_fmt, ...)
 {
 	if (err == ENOKEY)
@@ -105,8 +104,8 @@ copy_bounded(char *dst, int dstlen, const char *src)
 
 /* libsmbclient asks for credentials on every (re)connect. */
 static void
-auth_fn(SMBCCTX *c, const char *srv, const char *shr, char *wg, int wglen,
-	char *un, int unlen, char *pw, int pwlen)
+auth_fn(SMBCCTX *c, const char *srv, const char *shr, char *wg, int wglen, char *un,
+	int unlen, char *pw, int pwlen)
 {
 	const struct smbfs_opts *o = smbc_getOptionUserData(c);
 
@@ -129,10 +128,11 @@ auth_fn(SMBCCTX *c, const char *srv, const char *shr, char *wg, int wglen,
 static int
 private_config(SMBCCTX *ctx)
 {
-	static const char conf[] = "[global]\n"
-				   "\tname resolve order = host\n"
-				   "\tlog level = 0\n"
-				   "\tclient min protocol = SMB2_02\n";
+	static const char
+		conf[] = "[global]\n"
+			 "\tname resolve order = host\n"
+			 "\tlog level = 0\n"
+			 "\tclient min protocol = SMB2_02\n";
 	char path[64];
 	int fd, r = 0;
 
@@ -273,14 +273,14 @@ die_probe(const struct smbfs_opts *o, int e)
 	case ECONNREFUSED:
 		die(n, "connection to %s port %u refused" RAW, o->server, o->port, e);
 	case ETIMEDOUT:
-		die(n, "no answer from %s port %u within %u s" RAW, o->server,
-			o->port, o->timeout_s, e);
+		die(n, "no answer from %s port %u within %u s" RAW, o->server, o->port,
+			o->timeout_s, e);
 	case EHOSTUNREACH:
 	case ENETUNREACH:
 		die(n, "%s is unreachable" RAW, o->server, e);
 	case EOPNOTSUPP:
-		die(n, "SMB protocol negotiation with %s failed (vers=%s)" RAW,
-			o->server, o->vers, e);
+		die(n, "SMB protocol negotiation with %s failed (vers=%s)" RAW, o->server,
+			o->vers, e);
 	default:
 		die(n, "could not open %s" RAW, o->unc, e);
 	}
@@ -335,8 +335,7 @@ build_fuse_args(const struct smbfs_opts *o, struct fuse_args *args)
 		add_arg(args, "-onosuid");
 	if (o->noexec)
 		add_arg(args, "-onoexec");
-	snprintf(buf, sizeof(buf),
-		"-oattr_timeout=%g,entry_timeout=%g,negative_timeout=0",
+	snprintf(buf, sizeof(buf), "-oattr_timeout=%g,entry_timeout=%g,negative_timeout=0",
 		o->actimeo, o->actimeo);
 	add_arg(args, buf);
 }
@@ -353,15 +352,121 @@ serve(struct fuse *fuse)
 	return fuse_loop(fuse);
 }
 
+/* Options, the credentials file and the mount point, or exit. */
+static void
+load_options(int argc, char **argv, struct smbfs_opts *o)
+{
+	struct stat st;
+	int r;
+
+	r = smbfs_opts_parse(argc, argv, o);
+	if (r < 0)
+		die(-r, "%s", o->error[0] ? o->error : "invalid arguments");
+	if (o->cred_path) {
+		r = credfile_read(o->cred_path, &o->creds);
+		if (r < 0)
+			die(ENOKEY, "cannot read %s: %s", o->cred_path, strerror(-r));
+		r = smbfs_opts_check_creds(o);
+		if (r < 0)
+			die(-r, "%s", o->error[0] ? o->error : "invalid credentials file");
+	}
+	if (stat(o->mountpoint, &st) < 0)
+		die(errno, "mount point %s: %s", o->mountpoint, strerror(errno));
+	if (!S_ISDIR(st.st_mode))
+		die(ENOTDIR, "mount point %s is not a directory", o->mountpoint);
+}
+
+/* Set up *fs from the options and prove the share answers and accepts
+ * the credentials, or exit with the reason. */
+static void
+connect_share(const struct smbfs_opts *o, struct smbfs *fs)
+{
+	int r;
+
+	check_resolvable(o);
+	if (pthread_mutex_init(&fs->lock, NULL) != 0)
+		die(ENOMEM, NULL);
+	fs->view = o->view;
+	fs->mountpoint = o->mountpoint;
+	fs->hard = o->hard;
+	fs->grace_s = o->grace_s;
+	fs->nostrictsync = o->nostrictsync;
+	fs->journal.tail = &fs->journal.head;
+	fs->journal.cap = (size_t)o->replay_mib << 20;
+	if (!o->view.ro && !o->nostrictsync && smbfs_durable_init() < 0)
+		die(EOPNOTSUPP, "cannot make fsync durable on the server: %s",
+			smbfs_durable_unavailable());
+	r = build_base_url(o, fs);
+	if (r < 0)
+		die(-r, "malformed share name");
+	r = context_new(o, &fs->ctx);
+	if (r < 0)
+		die(-r, "could not initialise the SMB client library");
+	smbfs_watch_connections(fs);
+	r = smbfs_probe(fs);
+	if (r < 0 && classify(-r) == EACCES && !o->guest && smbfs_probe_server(fs) == 0)
+		die(EPERM,
+			"the server accepted the credentials, but the share \"%s\" "
+			"refused this user (authenticated; access denied)" RAW,
+			o->share, -r);
+	if (r < 0)
+		die_probe(o, -r);
+}
+
+/* Mount, daemonize (unless foreground) and serve until unmounted.
+ * Returns the process's exit status. */
+static int
+mount_and_serve(const struct smbfs_opts *o, struct smbfs *fs)
+{
+	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
+	struct fuse *fuse;
+	int r;
+
+	build_fuse_args(o, &args);
+	fuse = fuse_new(&args, smbfs_operations(), sizeof(struct fuse_operations), fs);
+	if (!fuse)
+		die(EINVAL, "could not set up FUSE");
+	if (fuse_mount(fuse, o->mountpoint) != 0)
+		die(errno > 0 && errno != ENOENT ? errno : EIO,
+			"could not mount FUSE on %s (is /dev/fuse usable?)", o->mountpoint);
+	fflush(stderr);
+	fuse_log_on = true;
+	openlog("nqrust-smbfs", LOG_PID | LOG_NDELAY, LOG_DAEMON);
+	/* Parent exits 0 here with the mount in place; the child carries on
+	 * as a session leader with stdio on /dev/null. */
+	if (fuse_daemonize(o->foreground) != 0) {
+		fuse_unmount(fuse);
+		die(EIO, "could not daemonize");
+	}
+	fs->session = fuse_get_session(fuse);
+	if (fuse_set_signal_handlers(fuse_get_session(fuse)) != 0) {
+		fuse_unmount(fuse);
+		return 1;
+	}
+	unsigned long dev = 0, now;
+	bool had_dev = smbfs_mount_dev(o->mountpoint, &dev);
+
+	r = serve(fuse);
+	/* The loop's result after an unmount depends on which worker saw
+	 * the connection end first; unmounted is a clean end. */
+	if (r != 0 && had_dev && !(smbfs_mount_dev(o->mountpoint, &now) && now == dev))
+		r = 0;
+	else if (r != 0)
+		syslog(LOG_ERR, "%s: the FUSE session ended with error %d", o->mountpoint,
+			r);
+	fuse_remove_signal_handlers(fuse_get_session(fuse));
+	fuse_unmount(fuse);
+	fuse_destroy(fuse);
+	fuse_opt_free_args(&args);
+	return r == 0 ? 0 : 1;
+}
+
 int
 main(int argc, char **argv)
 {
-	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
 	struct smbfs_opts o;
 	struct smbfs fs = { 0 };
-	struct fuse *fuse;
-	struct stat st;
-	int r;
+	int r = 0;
 
 	signal(SIGPIPE, SIG_IGN);
 	/* The password will be in this process's memory: no core dumps and
@@ -369,95 +474,14 @@ main(int argc, char **argv)
 	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 	fuse_set_log_func(fuse_log_quiet);
 
-	r = smbfs_opts_parse(argc, argv, &o);
-	if (r < 0)
-		die(-r, "%s", o.error[0] ? o.error : "invalid arguments");
-	if (o.cred_path) {
-		r = credfile_read(o.cred_path, &o.creds);
-		if (r < 0)
-			die(ENOKEY, "cannot read %s: %s", o.cred_path, strerror(-r));
-		r = smbfs_opts_check_creds(&o);
-		if (r < 0)
-			die(-r, "%s", o.error[0] ? o.error : "invalid credentials file");
-	}
-	if (stat(o.mountpoint, &st) < 0)
-		die(errno, "mount point %s: %s", o.mountpoint, strerror(errno));
-	if (!S_ISDIR(st.st_mode))
-		die(ENOTDIR, "mount point %s is not a directory", o.mountpoint);
-
-	check_resolvable(&o);
-	if (pthread_mutex_init(&fs.lock, NULL) != 0)
-		die(ENOMEM, NULL);
-	fs.view = o.view;
-	fs.mountpoint = o.mountpoint;
-	fs.hard = o.hard;
-	fs.grace_s = o.grace_s;
-	fs.nostrictsync = o.nostrictsync;
-	fs.journal.tail = &fs.journal.head;
-	fs.journal.cap = (size_t)o.replay_mib << 20;
-	if (!o.view.ro && !o.nostrictsync && smbfs_durable_init() < 0)
-		die(EOPNOTSUPP, "cannot make fsync durable on the server: %s",
-			smbfs_durable_unavailable());
-	r = build_base_url(&o, &fs);
-	if (r < 0)
-		die(-r, "malformed share name");
-	r = context_new(&o, &fs.ctx);
-	if (r < 0)
-		die(-r, "could not initialise the SMB client library");
-	smbfs_watch_connections(&fs);
-	r = smbfs_probe(&fs);
-	if (r < 0 && classify(-r) == EACCES && !o.guest && smbfs_probe_server(&fs) == 0)
-		die(EPERM, "the server accepted the credentials, but the share \"%s\" "
-			"refused this user (authenticated; access denied)" RAW, o.share, -r);
-	if (r < 0)
-		die_probe(&o, -r);
-	if (o.check_only) {
-		/* The share answered and accepted these credentials: that is
-		 * all --check proves. Nothing is mounted. */
-		smbfs_release(&fs);
-		pthread_mutex_destroy(&fs.lock);
-		smbfs_opts_release(&o);
-		return 0;
-	}
-
-	build_fuse_args(&o, &args);
-	fuse = fuse_new(&args, smbfs_operations(), sizeof(struct fuse_operations), &fs);
-	if (!fuse)
-		die(EINVAL, "could not set up FUSE");
-	if (fuse_mount(fuse, o.mountpoint) != 0)
-		die(errno > 0 && errno != ENOENT ? errno : EIO,
-			"could not mount FUSE on %s (is /dev/fuse usable?)",
-			o.mountpoint);
-	fflush(stderr);
-	fuse_log_on = true;
-	openlog("nqrust-smbfs", LOG_PID | LOG_NDELAY, LOG_DAEMON);
-	/* Parent exits 0 here with the mount in place; the child carries on
-	 * as a session leader with stdio on /dev/null. */
-	if (fuse_daemonize(o.foreground) != 0) {
-		fuse_unmount(fuse);
-		die(EIO, "could not daemonize");
-	}
-	fs.session = fuse_get_session(fuse);
-	if (fuse_set_signal_handlers(fuse_get_session(fuse)) != 0) {
-		fuse_unmount(fuse);
-		return 1;
-	}
-	unsigned long dev = 0, now;
-	bool had_dev = smbfs_mount_dev(o.mountpoint, &dev);
-
-	r = serve(fuse);
-	/* The loop's result after an unmount depends on which worker saw
-	 * the connection end first; unmounted is a clean end. */
-	if (r != 0 && had_dev && !(smbfs_mount_dev(o.mountpoint, &now) && now == dev))
-		r = 0;
-	else if (r != 0)
-		syslog(LOG_ERR, "%s: the FUSE session ended with error %d", o.mountpoint, r);
-	fuse_remove_signal_handlers(fuse_get_session(fuse));
-	fuse_unmount(fuse);
-	fuse_destroy(fuse);
-	fuse_opt_free_args(&args);
+	load_options(argc, argv, &o);
+	connect_share(&o, &fs);
+	/* With --check, the share answered and accepted these credentials:
+	 * that is all it proves. Nothing is mounted. */
+	if (!o.check_only)
+		r = mount_and_serve(&o, &fs);
 	smbfs_release(&fs);
 	pthread_mutex_destroy(&fs.lock);
 	smbfs_opts_release(&o);
-	return r == 0 ? 0 : 1;
+	return r;
 }

@@ -8,12 +8,13 @@
 #include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static int
-__attribute__((format(printf, 2, 3)))
+static int __attribute__((format(printf, 2, 3)))
 fail(struct smbfs_opts *o, const char *fmt, ...)
 {
 	va_list ap;
@@ -52,7 +53,7 @@ valid_hostname(const char *h)
 		char c = h[i];
 
 		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		      (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_'))
+			    (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_'))
 			return false;
 	}
 	return true;
@@ -153,107 +154,181 @@ parse_vers(struct smbfs_opts *o, const char *v)
 	return fail(o, "unsupported vers= (allowed: default, 2.0, 2.1, 3, 3.0, 3.11)");
 }
 
-/* Flags accepted for mount.cifs compatibility that need no action here. */
-static const char *const harmless_flags[] = {
-	"nobrl", "noperm", "rw", NULL,
+/* Options without a value and the bool each sets. NO_FIELD: accepted for
+ * mount.cifs compatibility, nothing to do here. Of hard/soft and
+ * strictsync/nostrictsync the last one given wins, as in cifs. */
+#define NO_FIELD SIZE_MAX
+static const struct flag_opt {
+	const char *name;
+	size_t field; /* offset of a bool in struct smbfs_opts */
+	bool value;
+} flag_opts[] = {
+	{ "nobrl", NO_FIELD, false },
+	{ "noperm", NO_FIELD, false },
+	{ "rw", NO_FIELD, false },
+	{ "strictsync", offsetof(struct smbfs_opts, nostrictsync), false },
+	{ "nostrictsync", offsetof(struct smbfs_opts, nostrictsync), true },
+	{ "hard", offsetof(struct smbfs_opts, hard), true },
+	{ "soft", offsetof(struct smbfs_opts, hard), false },
+	{ "guest", offsetof(struct smbfs_opts, guest), true },
+	{ "ro", offsetof(struct smbfs_opts, view.ro), true },
+	{ "nodev", offsetof(struct smbfs_opts, nodev), true },
+	{ "nosuid", offsetof(struct smbfs_opts, nosuid), true },
+	{ "noexec", offsetof(struct smbfs_opts, noexec), true },
 };
+
+/* Numeric options: base, range and the message naming the option (never
+ * its value), and the type of the field the number goes to. */
+enum num_type { NUM_UNSIGNED, NUM_UID, NUM_GID, NUM_MODE, NUM_DOUBLE };
+static const struct num_opt {
+	const char *name;
+	size_t field; /* offset in struct smbfs_opts */
+	enum num_type type;
+	int base;
+	unsigned long min, max;
+	const char *error;
+} num_opts[] = {
+	{ "port", offsetof(struct smbfs_opts, port), NUM_UNSIGNED, 10, 1, 65535,
+		"port= must be 1..65535" },
+	{ "uid", offsetof(struct smbfs_opts, view.uid), NUM_UID, 10, 0, 0xfffffffeUL,
+		"uid= must be a number" },
+	{ "gid", offsetof(struct smbfs_opts, view.gid), NUM_GID, 10, 0, 0xfffffffeUL,
+		"gid= must be a number" },
+	{ "file_mode", offsetof(struct smbfs_opts, view.file_mode), NUM_MODE, 8, 0, 07777,
+		"file_mode= must be an octal mode" },
+	{ "dir_mode", offsetof(struct smbfs_opts, view.dir_mode), NUM_MODE, 8, 0, 07777,
+		"dir_mode= must be an octal mode" },
+	{ "timeout", offsetof(struct smbfs_opts, grace_s), NUM_UNSIGNED, 10, 1, 3600,
+		"timeout= must be 1..3600 seconds" },
+	{ "replay_mib", offsetof(struct smbfs_opts, replay_mib), NUM_UNSIGNED, 10, 0, 4096,
+		"replay_mib= must be 0..4096" },
+	{ "mount_timeout", offsetof(struct smbfs_opts, mount_timeout_s), NUM_UNSIGNED, 10,
+		1, 3600, "mount_timeout= must be 1..3600 seconds" },
+	{ "actimeo", offsetof(struct smbfs_opts, actimeo), NUM_DOUBLE, 10, 0, 86400,
+		"actimeo= must be 0..86400 seconds" },
+};
+
+static bool
+set_flag(struct smbfs_opts *o, const char *opt)
+{
+	for (size_t i = 0; i < sizeof(flag_opts) / sizeof(flag_opts[0]); i++) {
+		const struct flag_opt *f = &flag_opts[i];
+
+		if (strcmp(opt, f->name) != 0)
+			continue;
+		if (f->field != NO_FIELD)
+			*(bool *)((char *)o + f->field) = f->value;
+		return true;
+	}
+	return false;
+}
+
+/* 1 when opt is a numeric option (then set), 0 when it is not one, or
+ * -EINVAL for a value out of its range. */
+static int
+set_number(struct smbfs_opts *o, const char *opt, const char *val)
+{
+	const struct num_opt *t = NULL;
+	unsigned long n;
+	void *field;
+
+	for (size_t i = 0; i < sizeof(num_opts) / sizeof(num_opts[0]) && !t; i++)
+		if (strcmp(opt, num_opts[i].name) == 0)
+			t = &num_opts[i];
+	if (!t)
+		return 0;
+	if (parse_uint(val, t->base, t->max, &n) < 0 || n < t->min)
+		return fail(o, "%s", t->error);
+	field = (char *)o + t->field;
+	switch (t->type) {
+	case NUM_UNSIGNED:
+		*(unsigned *)field = (unsigned)n;
+		break;
+	case NUM_UID:
+		*(uid_t *)field = (uid_t)n;
+		break;
+	case NUM_GID:
+		*(gid_t *)field = (gid_t)n;
+		break;
+	case NUM_MODE:
+		*(mode_t *)field = (mode_t)n;
+		break;
+	case NUM_DOUBLE:
+		*(double *)field = (double)n;
+		break;
+	}
+	return 1;
+}
+
+static int
+set_domain(struct smbfs_opts *o, const char *val)
+{
+	if (strlen(val) > SMBFS_CRED_MAX || strchr(val, '/'))
+		return fail(o, "invalid domain=");
+	free(o->domain);
+	o->domain = strdup(val);
+	if (!o->domain)
+		return -ENOMEM;
+	o->domain_from_opt = true;
+	return 0;
+}
+
+static int
+set_cache(struct smbfs_opts *o, const char *val)
+{
+	if (strcmp(val, "strict") == 0)
+		o->view.cache = SMBFS_CACHE_STRICT;
+	else if (strcmp(val, "none") == 0)
+		o->view.cache = SMBFS_CACHE_NONE;
+	else if (strcmp(val, "loose") == 0)
+		o->view.cache = SMBFS_CACHE_LOOSE;
+	else
+		return fail(o, "cache= must be none, strict or loose");
+	return 0;
+}
+
+/* One name=value option that is not numeric. */
+static int
+set_string(struct smbfs_opts *o, const char *opt, const char *val)
+{
+	if (strcmp(opt, "credentials") == 0 || strcmp(opt, "cred") == 0) {
+		if (!*val || o->cred_path)
+			return fail(o, "credentials= needs one file name");
+		o->cred_path = strdup(val);
+		return o->cred_path ? 0 : -ENOMEM;
+	}
+	if (strcmp(opt, "vers") == 0)
+		return parse_vers(o, val);
+	if (strcmp(opt, "domain") == 0 || strcmp(opt, "dom") == 0 ||
+		strcmp(opt, "workgroup") == 0)
+		return set_domain(o, val);
+	if (strcmp(opt, "cache") == 0)
+		return set_cache(o, val);
+	if (strcmp(opt, "fsname") == 0)
+		return 0; /* ignored: the source is always the fsname */
+	/* Never echo the value: it could be a password=. */
+	return fail(o, "unknown option '%.40s'", opt);
+}
 
 static int
 parse_one(struct smbfs_opts *o, char *opt)
 {
 	char *val = strchr(opt, '=');
-	unsigned long n;
+	int r;
 
 	if (val)
 		*val++ = '\0';
 	if (!*opt)
 		return 0; /* empty item, e.g. "a,,b" */
-	for (size_t i = 0; harmless_flags[i]; i++)
-		if (!val && strcmp(opt, harmless_flags[i]) == 0)
+	if (!val) {
+		if (set_flag(o, opt))
 			return 0;
-	if (!val && (strcmp(opt, "strictsync") == 0 || strcmp(opt, "nostrictsync") == 0)) {
-		o->nostrictsync = opt[0] == 'n';
-	} else if (!val && (strcmp(opt, "hard") == 0 || strcmp(opt, "soft") == 0)) {
-		o->hard = opt[0] == 'h'; /* the last one given wins, as in cifs */
-	} else if (!val && strcmp(opt, "guest") == 0) {
-		o->guest = true;
-	} else if (!val && strcmp(opt, "ro") == 0) {
-		o->view.ro = true;
-	} else if (!val && strcmp(opt, "nodev") == 0) {
-		o->nodev = true;
-	} else if (!val && strcmp(opt, "nosuid") == 0) {
-		o->nosuid = true;
-	} else if (!val && strcmp(opt, "noexec") == 0) {
-		o->noexec = true;
-	} else if (!val) {
 		return fail(o, "unknown or malformed option '%.40s'", opt);
-	} else if (strcmp(opt, "credentials") == 0 || strcmp(opt, "cred") == 0) {
-		if (!*val || o->cred_path)
-			return fail(o, "credentials= needs one file name");
-		o->cred_path = strdup(val);
-		if (!o->cred_path)
-			return -ENOMEM;
-	} else if (strcmp(opt, "port") == 0) {
-		if (parse_uint(val, 10, 65535, &n) < 0 || n == 0)
-			return fail(o, "port= must be 1..65535");
-		o->port = (unsigned)n;
-	} else if (strcmp(opt, "vers") == 0) {
-		return parse_vers(o, val);
-	} else if (strcmp(opt, "domain") == 0 || strcmp(opt, "dom") == 0 ||
-		   strcmp(opt, "workgroup") == 0) {
-		if (strlen(val) > SMBFS_CRED_MAX || strchr(val, '/'))
-			return fail(o, "invalid domain=");
-		free(o->domain);
-		o->domain = strdup(val);
-		if (!o->domain)
-			return -ENOMEM;
-		o->domain_from_opt = true;
-	} else if (strcmp(opt, "uid") == 0 || strcmp(opt, "gid") == 0) {
-		if (parse_uint(val, 10, 0xfffffffeUL, &n) < 0)
-			return fail(o, "%s= must be a number", opt);
-		if (opt[0] == 'u')
-			o->view.uid = (uid_t)n;
-		else
-			o->view.gid = (gid_t)n;
-	} else if (strcmp(opt, "file_mode") == 0 || strcmp(opt, "dir_mode") == 0) {
-		if (parse_uint(val, 8, 07777, &n) < 0)
-			return fail(o, "%s= must be an octal mode", opt);
-		if (opt[0] == 'f')
-			o->view.file_mode = (mode_t)n;
-		else
-			o->view.dir_mode = (mode_t)n;
-	} else if (strcmp(opt, "timeout") == 0) {
-		if (parse_uint(val, 10, 3600, &n) < 0 || n == 0)
-			return fail(o, "timeout= must be 1..3600 seconds");
-		o->grace_s = (unsigned)n;
-	} else if (strcmp(opt, "replay_mib") == 0) {
-		if (parse_uint(val, 10, 4096, &n) < 0)
-			return fail(o, "replay_mib= must be 0..4096");
-		o->replay_mib = (unsigned)n;
-	} else if (strcmp(opt, "mount_timeout") == 0) {
-		if (parse_uint(val, 10, 3600, &n) < 0 || n == 0)
-			return fail(o, "mount_timeout= must be 1..3600 seconds");
-		o->mount_timeout_s = (unsigned)n;
-	} else if (strcmp(opt, "actimeo") == 0) {
-		if (parse_uint(val, 10, 86400, &n) < 0)
-			return fail(o, "actimeo= must be 0..86400 seconds");
-		o->actimeo = (double)n;
-	} else if (strcmp(opt, "cache") == 0) {
-		if (strcmp(val, "strict") == 0)
-			o->view.cache = SMBFS_CACHE_STRICT;
-		else if (strcmp(val, "none") == 0)
-			o->view.cache = SMBFS_CACHE_NONE;
-		else if (strcmp(val, "loose") == 0)
-			o->view.cache = SMBFS_CACHE_LOOSE;
-		else
-			return fail(o, "cache= must be none, strict or loose");
-	} else if (strcmp(opt, "fsname") == 0) {
-		/* ignored: the source is always the fsname */
-	} else {
-		/* Never echo the value: it could be a password=. */
-		return fail(o, "unknown option '%.40s'", opt);
 	}
-	return 0;
+	r = set_number(o, opt, val);
+	if (r != 0)
+		return r < 0 ? r : 0;
+	return set_string(o, opt, val);
 }
 
 static int
@@ -365,7 +440,7 @@ smbfs_opts_check_creds(struct smbfs_opts *o)
 	if (strlen(c->username) > SMBFS_CRED_MAX)
 		return fail(o, "username in credentials file is too long");
 	if (c->password && (c->password_len > SMBFS_CRED_MAX ||
-			    memchr(c->password, '\0', c->password_len)))
+				   memchr(c->password, '\0', c->password_len)))
 		return fail(o, "password in credentials file is too long or has NUL");
 	if (!c->password)
 		return fail(o, "credentials file has no password=");
