@@ -35,7 +35,9 @@ check_hypervisor(const char *name, const char *v, struct nq_error *err)
 	return 0;
 }
 
+/* clang-format off: it cannot lay out a macro whose body is an initializer. */
 #define E(n, t, ck, h) { #n, t, offsetof(struct agent_config, n), 0, h, ck }
+/* clang-format on */
 static const struct config_entry table[] = {
 	E(listen_unix, CFG_STRING, NULL, "unix socket path (default /run/nqrust/agent.sock)"),
 	E(listen_tcp, CFG_STRING, NULL, "HOST:PORT for TCP (needs --token-file)"),
