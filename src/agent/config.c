@@ -17,54 +17,86 @@ check_abs_path(const char *name, const char *v, struct nq_error *err)
 	return validate_path_under(name, v, "/", err);
 }
 
+/* v is "auto", a or b; the message names them in that order. */
+static int
+check_auto_or(const char *name, const char *v, const char *a, const char *b,
+	struct nq_error *err)
+{
+	if (strcmp(v, "auto") && strcmp(v, a) && strcmp(v, b))
+		return nq_error_set(err, "invalid_field", name,
+			"%s must be auto, %s or %s", name, a, b);
+	return 0;
+}
+
 static int
 check_driver(const char *name, const char *v, struct nq_error *err)
 {
-	if (strcmp(v, "auto") && strcmp(v, "kernel") && strcmp(v, "fuse"))
-		return nq_error_set(err, "invalid_field", name,
-			"%s must be auto, kernel or fuse", name);
-	return 0;
+	return check_auto_or(name, v, "kernel", "fuse", err);
 }
 
 static int
 check_hypervisor(const char *name, const char *v, struct nq_error *err)
 {
-	if (strcmp(v, "auto") && strcmp(v, "firecracker") && strcmp(v, "qemu"))
-		return nq_error_set(err, "invalid_field", name,
-			"%s must be auto, firecracker or qemu", name);
-	return 0;
+	return check_auto_or(name, v, "firecracker", "qemu", err);
 }
 
-/* clang-format off: it cannot lay out a macro whose body is an initializer. */
-#define E(n, t, ck, h) { #n, t, offsetof(struct agent_config, n), 0, h, ck }
-/* clang-format on */
+#define E(n, t, ck, d, h)                                                                 \
+	{                                                                                 \
+		.name = #n, .type = t, .offset = offsetof(struct agent_config, n),        \
+		.help = h, .check = ck, .def = d                                          \
+	}
+#define U(n, lo, hi, d, h)                                                                \
+	{                                                                                 \
+		.name = #n, .type = CFG_UINT, .offset = offsetof(struct agent_config, n), \
+		.help = h, .min = lo, .max = hi, .def = d                                 \
+	}
+#define PATH(n, d, h) E(n, CFG_STRING, check_abs_path, d, h)
 static const struct config_entry table[] = {
-	E(listen_unix, CFG_STRING, NULL, "unix socket path (default /run/nqrust/agent.sock)"),
-	E(listen_tcp, CFG_STRING, NULL, "HOST:PORT for TCP (needs --token-file)"),
-	E(token_file, CFG_STRING, check_abs_path, "file holding the TCP bearer token (0600)"),
-	E(cred_dir, CFG_STRING, check_abs_path, "credential store (default /etc/nqrust/storage-creds)"),
-	E(mount_root, CFG_STRING, check_abs_path, "allowed root of every mount base (default /var/lib/nqrust)"),
-	E(local_root, CFG_STRING, check_abs_path, "allowed root of localfile backend directories (default <mount-root>/local)"),
-	E(image_dir, CFG_STRING, check_abs_path, "base images (default /var/lib/nqrust/images)"),
-	E(state_dir, CFG_STRING, check_abs_path, "agent state (default /var/lib/nqrust/agent)"),
-	E(mount_driver, CFG_STRING, check_driver, "auto|kernel|fuse (default auto)"),
-	E(probe_timeout, CFG_UINT, NULL, "deadline in seconds for mount, probe, statvfs (default 30)"),
-	E(mount_check_interval, CFG_UINT, NULL, "seconds between health checks of each mount; 0 turns the watchdog off (default 2)"),
-	E(mount_cifs_path, CFG_STRING, check_abs_path, "mount.cifs program (default /sbin/mount.cifs)"),
-	E(smbfs_path, CFG_STRING, check_abs_path, "nqrust-smbfs program (default: beside the agent)"),
-	E(umount_path, CFG_STRING, check_abs_path, "umount program (default /bin/umount)"),
-	E(log_level, CFG_STRING, NULL, "debug|info|warn|error (default info)"),
-	E(socket_group, CFG_STRING, NULL, "group allowed to use the unix socket (default: root only)"),
-	E(firecracker_path, CFG_STRING, check_abs_path, "firecracker program (default /usr/bin/firecracker)"),
-	E(qemu_path, CFG_STRING, check_abs_path, "qemu program (default /usr/bin/qemu-system-x86_64)"),
-	E(hypervisor, CFG_STRING, check_hypervisor, "auto|firecracker|qemu (default auto: firecracker when installed)"),
-	E(qemu_kvm, CFG_BOOL, NULL, "run QEMU guests with KVM instead of TCG (default false)"),
-	E(vm_stop_timeout, CFG_UINT, NULL, "seconds a VM gets to shut down before it is killed (default 15)"),
-	E(header_timeout, CFG_UINT, NULL, "seconds a client has to send a complete request, 1..30 (default 15)"),
-	E(max_connections, CFG_UINT, NULL, "HTTP connections per listener, 16..65536 (default 1024)"),
-	E(max_connections_per_address, CFG_UINT, NULL,
+	E(listen_unix, CFG_STRING, NULL, "/run/nqrust/agent.sock",
+		"unix socket path (default /run/nqrust/agent.sock)"),
+	E(listen_tcp, CFG_STRING, NULL, NULL, "HOST:PORT for TCP (needs --token-file)"),
+	PATH(token_file, NULL, "file holding the TCP bearer token (0600)"),
+	PATH(cred_dir, "/etc/nqrust/storage-creds",
+		"credential store (default /etc/nqrust/storage-creds)"),
+	PATH(mount_root, "/var/lib/nqrust",
+		"allowed root of every mount base (default /var/lib/nqrust)"),
+	PATH(local_root, NULL,
+		"allowed root of localfile backend directories (default <mount-root>/local)"),
+	PATH(image_dir, "/var/lib/nqrust/images",
+		"base images (default /var/lib/nqrust/images)"),
+	PATH(state_dir, "/var/lib/nqrust/agent",
+		"agent state (default /var/lib/nqrust/agent)"),
+	E(mount_driver, CFG_STRING, check_driver, "auto", "auto|kernel|fuse (default auto)"),
+	U(probe_timeout, 1, 600, "30",
+		"deadline in seconds for mount, probe, statvfs (default 30)"),
+	U(mount_check_interval, 0, 3600, "2",
+		"seconds between health checks of each mount; 0 turns the watchdog off (default 2)"),
+	PATH(mount_cifs_path, "/sbin/mount.cifs",
+		"mount.cifs program (default /sbin/mount.cifs)"),
+	PATH(smbfs_path, NULL, "nqrust-smbfs program (default: beside the agent)"),
+	PATH(umount_path, "/bin/umount", "umount program (default /bin/umount)"),
+	E(log_level, CFG_STRING, NULL, "info", "debug|info|warn|error (default info)"),
+	E(socket_group, CFG_STRING, NULL, NULL,
+		"group allowed to use the unix socket (default: root only)"),
+	PATH(firecracker_path, "/usr/bin/firecracker",
+		"firecracker program (default /usr/bin/firecracker)"),
+	PATH(qemu_path, "/usr/bin/qemu-system-x86_64",
+		"qemu program (default /usr/bin/qemu-system-x86_64)"),
+	E(hypervisor, CFG_STRING, check_hypervisor, "auto",
+		"auto|firecracker|qemu (default auto: firecracker when installed)"),
+	E(qemu_kvm, CFG_BOOL, NULL, NULL,
+		"run QEMU guests with KVM instead of TCG (default false)"),
+	U(vm_stop_timeout, 1, 600, "15",
+		"seconds a VM gets to shut down before it is killed (default 15)"),
+	U(header_timeout, 1, 30, "15",
+		"seconds a client has to send a complete request, 1..30 (default 15)"),
+	U(max_connections, 16, 65536, "1024",
+		"HTTP connections per listener, 16..65536 (default 1024)"),
+	U(max_connections_per_address, 2, 65536, "32",
 		"TCP connections per client address; idle ones are evicted first (default 32)"),
 };
+#undef PATH
+#undef U
 #undef E
 
 static int
@@ -99,54 +131,23 @@ agent_config_load(struct agent_config *c, int argc, char **argv, struct nq_error
 {
 	int r;
 
-	c->probe_timeout = 30;
-	c->vm_stop_timeout = 15;
-	c->header_timeout = 15;
-	c->max_connections = 1024;
-	c->max_connections_per_address = 32;
-	c->mount_check_interval = 2;
+	r = config_defaults(table, ARRAY_SIZE(table), c, err);
+	if (r < 0)
+		return r;
 	r = config_parse_args(table, ARRAY_SIZE(table), c, argc, argv, err);
 	if (r == 1)
 		config_usage(table, ARRAY_SIZE(table), "nqrust-agent", stdout);
 	if (r != 0)
 		return r;
-	if (c->probe_timeout < 1 || c->probe_timeout > 600)
-		return nq_error_set(err, "invalid_field", "probe_timeout",
-			"probe_timeout must be between 1 and 600 seconds");
-	if (c->mount_check_interval > 3600)
-		return nq_error_set(err, "invalid_field", "mount_check_interval",
-			"mount_check_interval must be between 0 (off) and 3600 seconds");
-	if (c->vm_stop_timeout < 1 || c->vm_stop_timeout > 600)
-		return nq_error_set(err, "invalid_field", "vm_stop_timeout",
-			"vm_stop_timeout must be between 1 and 600 seconds");
-	if (c->header_timeout < 1 || c->header_timeout > 30)
-		return nq_error_set(err, "invalid_field", "header_timeout",
-			"header_timeout must be between 1 and 30 seconds");
-	if (c->max_connections < 16 || c->max_connections > 65536)
-		return nq_error_set(err, "invalid_field", "max_connections",
-			"max_connections must be between 16 and 65536");
-	if (c->max_connections_per_address < 2 || c->max_connections_per_address > 65536)
-		return nq_error_set(err, "invalid_field", "max_connections_per_address",
-			"max_connections_per_address must be between 2 and 65536");
-	if ((r = set_default(&c->listen_unix, "/run/nqrust/agent.sock")) < 0 ||
-	    (r = set_default(&c->cred_dir, "/etc/nqrust/storage-creds")) < 0 ||
-	    (r = set_default(&c->mount_root, "/var/lib/nqrust")) < 0 ||
-	    (r = set_default(&c->image_dir, "/var/lib/nqrust/images")) < 0 ||
-	    (r = set_default(&c->state_dir, "/var/lib/nqrust/agent")) < 0 ||
-	    (r = set_default(&c->mount_driver, "auto")) < 0 ||
-	    (r = set_default(&c->mount_cifs_path, "/sbin/mount.cifs")) < 0 ||
-	    (r = set_default(&c->umount_path, "/bin/umount")) < 0 ||
-	    (r = set_default(&c->log_level, "info")) < 0 ||
-	    (r = set_default(&c->firecracker_path, "/usr/bin/firecracker")) < 0 ||
-	    (r = set_default(&c->qemu_path, "/usr/bin/qemu-system-x86_64")) < 0 ||
-	    (r = set_default(&c->hypervisor, "auto")) < 0 ||
-	    (r = default_smbfs_path(&c->smbfs_path)) < 0)
+	r = default_smbfs_path(&c->smbfs_path);
+	if (r < 0)
 		return r;
 	if (!c->local_root) {
 		char buf[PATH_MAX];
 		if ((size_t)snprintf(buf, sizeof buf, "%s/local",
 			    strcmp(c->mount_root, "/") ? c->mount_root : "") >= sizeof buf)
-			return nq_error_set(err, "invalid_field", "mount_root", "mount_root is too long");
+			return nq_error_set(err, "invalid_field", "mount_root",
+				"mount_root is too long");
 		if ((r = set_default(&c->local_root, buf)) < 0)
 			return r;
 	}

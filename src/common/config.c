@@ -113,6 +113,17 @@ config_set(const struct config_entry *t, size_t n, void *obj, const char *name,
 	return -EINVAL;
 }
 
+int
+config_defaults(const struct config_entry *t, size_t n, void *obj, struct nq_error *err)
+{
+	int r;
+
+	for (size_t i = 0; i < n; i++)
+		if (t[i].def && (r = config_set(t, n, obj, t[i].name, t[i].def, err)) < 0)
+			return r;
+	return 0;
+}
+
 static char *
 trim(char *s)
 {

@@ -27,10 +27,15 @@ struct config_entry {
 	int (*check)(const char *name, const char *value, struct nq_error *err);
 	size_t size;         /* CFG_STRBUF: sizeof the array */
 	unsigned min, max;   /* CFG_UINT bounds */
+	const char *def;     /* default value as text (NULL: none) */
 };
 
 int config_set(const struct config_entry *t, size_t n, void *obj,
 	const char *name, const char *value, struct nq_error *err);
+/* Set every setting that has a default to it, through config_set (so a
+ * default is checked like any value). Call before loading a file or flags. */
+int config_defaults(const struct config_entry *t, size_t n, void *obj,
+	struct nq_error *err);
 /* `name = value` lines; '#' starts a comment; blank lines ignored. */
 int config_load_file(const struct config_entry *t, size_t n, void *obj,
 	const char *path, struct nq_error *err);

@@ -1,6 +1,7 @@
 /* See mgr_config.h. */
 #include "manager/mgr_config.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,40 +10,46 @@
 #include "common/config.h"
 #include "common/macro.h"
 
-#define STR(f, h)                                                                         \
+#define STR(f, d, h)                                                                      \
 	{                                                                                 \
-#f, CFG_STRBUF, offsetof(struct mgr_config, f), 0, h, NULL,               \
-			sizeof(((struct mgr_config *)0)->f), 0, 0                         \
+		.name = #f, .type = CFG_STRBUF, .offset = offsetof(struct mgr_config, f), \
+		.help = h, .size = sizeof(((struct mgr_config *)0)->f), .def = d          \
 	}
-#define UINT(f, lo, hi, h)                                                                \
+#define UINT(f, lo, hi, d, h)                                                             \
 	{                                                                                 \
-#f, CFG_UINT, offsetof(struct mgr_config, f), 0, h, NULL, 0, lo, hi       \
+		.name = #f, .type = CFG_UINT, .offset = offsetof(struct mgr_config, f),   \
+		.help = h, .min = lo, .max = hi, .def = d                                 \
 	}
 /* The manager's settings: flags (--state-dir) and config file keys
  * (state-dir or state_dir) come from this one table, parsed by
  * src/common/config.c like the agent's. */
 static const struct config_entry opts[] = {
-	STR(listen, "HOST:PORT to serve the API on (127.0.0.1:18080)"),
-	STR(database, "sqlite:PATH or postgres://… (sqlite:<state-dir>/manager.db)"),
-	STR(state_dir, "state directory (/var/lib/nqrust/manager)"),
-	STR(agent, "unix:PATH or http://HOST:PORT (unix:/run/nqrust/agent.sock)"),
-	STR(agent_token_file, "file holding the agent's bearer token (TCP)"),
-	STR(log_level, "debug|info|warn|error (info)"),
-	STR(web_dir, "web UI files (<binary dir>/../web or /usr/share/nqrust/web)"),
-	STR(docs_dir, "runbooks linked from the UI (<web-dir>/../docs)"),
-	UINT(refresh_interval, 1, 3600, "seconds between backend status checks (5)"),
-	UINT(status_timeout_ms, 50, 60000, "timeout of one status check (1500)"),
-	UINT(call_timeout_ms, 100, 600000, "timeout of mounts and volume calls (60000)"),
-	UINT(provision_timeout, 10, 86400, "seconds one volume clone may take (3600)"),
-	UINT(token_ttl, 60, 31536000, "API token lifetime in seconds (43200)"),
-	UINT(login_max_failures, 1, 1000, "failed logins before a lockout (5)"),
-	UINT(login_window, 1, 86400, "seconds in which failures count (60)"),
-	UINT(login_lockout, 1, 86400, "lockout in seconds (60)"),
-	UINT(header_timeout, 1, 30, "seconds a client has to send a complete request (15)"),
-	UINT(max_connections, 16, 65536, "HTTP connections in all (1024)"),
-	UINT(max_connections_per_address, 2, 65536,
+	STR(listen, "127.0.0.1:18080", "HOST:PORT to serve the API on (127.0.0.1:18080)"),
+	STR(database, NULL, "sqlite:PATH or postgres://… (sqlite:<state-dir>/manager.db)"),
+	STR(state_dir, "/var/lib/nqrust/manager",
+		"state directory (/var/lib/nqrust/manager)"),
+	STR(agent, "unix:/run/nqrust/agent.sock",
+		"unix:PATH or http://HOST:PORT (unix:/run/nqrust/agent.sock)"),
+	STR(agent_token_file, NULL, "file holding the agent's bearer token (TCP)"),
+	STR(log_level, "info", "debug|info|warn|error (info)"),
+	STR(web_dir, NULL, "web UI files (<binary dir>/../web or /usr/share/nqrust/web)"),
+	STR(docs_dir, NULL, "runbooks linked from the UI (<web-dir>/../docs)"),
+	UINT(refresh_interval, 1, 3600, "5", "seconds between backend status checks (5)"),
+	UINT(status_timeout_ms, 50, 60000, "1500", "timeout of one status check (1500)"),
+	UINT(call_timeout_ms, 100, 600000, "60000",
+		"timeout of mounts and volume calls (60000)"),
+	UINT(provision_timeout, 10, 86400, "3600",
+		"seconds one volume clone may take (3600)"),
+	UINT(token_ttl, 60, 31536000, "43200", "API token lifetime in seconds (43200)"),
+	UINT(login_max_failures, 1, 1000, "5", "failed logins before a lockout (5)"),
+	UINT(login_window, 1, 86400, "60", "seconds in which failures count (60)"),
+	UINT(login_lockout, 1, 86400, "60", "lockout in seconds (60)"),
+	UINT(header_timeout, 1, 30, "15",
+		"seconds a client has to send a complete request (15)"),
+	UINT(max_connections, 16, 65536, "1024", "HTTP connections in all (1024)"),
+	UINT(max_connections_per_address, 2, 65536, "32",
 		"HTTP connections per client address; idle ones are evicted first (32)"),
-	STR(metrics_listen,
+	STR(metrics_listen, NULL,
 		"HOST:PORT serving GET /metrics without a token (off: /metrics needs a token)"),
 };
 #undef STR
@@ -51,22 +58,14 @@ static const struct config_entry opts[] = {
 void
 mgr_config_defaults(struct mgr_config *c)
 {
+	struct nq_error err = { 0 };
+	int r;
+
 	memset(c, 0, sizeof *c);
-	snprintf(c->listen, sizeof c->listen, "127.0.0.1:18080");
-	snprintf(c->state_dir, sizeof c->state_dir, "/var/lib/nqrust/manager");
-	snprintf(c->agent, sizeof c->agent, "unix:/run/nqrust/agent.sock");
-	snprintf(c->log_level, sizeof c->log_level, "info");
-	c->refresh_interval = 5;
-	c->status_timeout_ms = 1500;
-	c->call_timeout_ms = 60000;
-	c->provision_timeout = 3600;
-	c->token_ttl = 43200;
-	c->login_max_failures = 5;
-	c->login_window = 60;
-	c->login_lockout = 60;
-	c->header_timeout = 15;
-	c->max_connections = 1024;
-	c->max_connections_per_address = 32;
+	/* The table's defaults are constants that pass its own checks. */
+	r = config_defaults(opts, ARRAY_SIZE(opts), c, &err);
+	assert(r == 0);
+	(void)r;
 }
 
 static int

@@ -24,6 +24,21 @@ test_defaults(void **state)
 	assert_string_equal(c.listen_host, "127.0.0.1");
 	assert_int_equal(c.listen_port, 18080);
 	assert_string_equal(c.database, "sqlite:/var/lib/nqrust/manager/manager.db");
+	assert_string_equal(c.agent, "unix:/run/nqrust/agent.sock");
+	assert_string_equal(c.log_level, "info");
+	assert_int_equal(c.refresh_interval, 5);
+	assert_int_equal(c.status_timeout_ms, 1500);
+	assert_int_equal(c.call_timeout_ms, 60000);
+	assert_int_equal(c.provision_timeout, 3600);
+	assert_int_equal(c.token_ttl, 43200);
+	assert_int_equal(c.login_max_failures, 5);
+	assert_int_equal(c.login_window, 60);
+	assert_int_equal(c.login_lockout, 60);
+	assert_int_equal(c.header_timeout, 15);
+	assert_int_equal(c.max_connections, 1024);
+	assert_int_equal(c.max_connections_per_address, 32);
+	assert_string_equal(c.web_dir, "");
+	assert_string_equal(c.metrics_listen, "");
 }
 
 static void

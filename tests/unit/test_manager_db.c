@@ -187,6 +187,41 @@ test_transactions(void **state)
 	db_rows_release(&rows);
 }
 
+/* A statement list: a NULL step is skipped; a failing step undoes the
+ * whole list under db_exec_tx and stops (without undoing) db_exec_all. */
+static void
+test_statement_lists(void **state)
+{
+	struct ctx *c = *state;
+	struct db_rows rows = { 0 };
+	const char *one[] = { "1" }, *two[] = { "2" };
+	const struct db_stmt ok[] = {
+		{ "CREATE TABLE t (x INTEGER UNIQUE)", 0, NULL },
+		{ NULL, 1, one },
+		{ "INSERT INTO t VALUES ($1)", 1, one },
+	};
+	const struct db_stmt dup[] = {
+		{ "INSERT INTO t VALUES ($1)", 1, two },
+		{ "INSERT INTO t VALUES ($1)", 1, one },
+		{ "INSERT INTO t VALUES (3)", 0, NULL },
+	};
+
+	assert_int_equal(db_exec_tx(c->db, ok, 3), 0);
+	assert_int_equal(db_exec_tx(c->db, dup, 3), -EEXIST);
+	assert_int_equal(db_query(c->db, "SELECT group_concat(x) FROM t", 0, NULL, &rows),
+		0);
+	assert_string_equal(db_rows_get(&rows, 0, 0), "1");
+	db_rows_release(&rows);
+	assert_int_equal(db_exec_all(c->db, dup, 3), -EEXIST);
+	assert_int_equal(db_query(c->db, "SELECT group_concat(x) FROM t", 0, NULL, &rows),
+		0);
+	assert_string_equal(db_rows_get(&rows, 0, 0), "1,2");
+	db_rows_release(&rows);
+	/* The connection is free again: a new transaction begins. */
+	assert_int_equal(db_begin(c->db), 0);
+	assert_int_equal(db_commit(c->db), 0);
+}
+
 static void
 test_one_default_index(void **state)
 {
@@ -231,6 +266,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_params_nulls_and_unique, setup,
 			teardown),
 		cmocka_unit_test_setup_teardown(test_transactions, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_statement_lists, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_one_default_index, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

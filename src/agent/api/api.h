@@ -15,6 +15,13 @@
 /* The storage kind a volume or capacity route serves (its route data). */
 #define KIND(req) ((const struct storage_kind_ops *)(req)->route_data)
 
+/* GET of a collection: the route data is a list_fn, whose new reference
+ * is the 200 body. */
+typedef json_t *(*list_fn)(struct agent *a);
+void api_list(struct http_request *req, struct http_response *resp);
+/* 204 when r >= 0, else the error err holds. */
+void api_reply_done(struct http_response *resp, int r, const struct nq_error *err);
+
 /* Path parameter i as a UUID into out; false after replying 400. */
 bool api_param_uuid(struct http_request *req, unsigned i, const char *field,
 	char out[NQ_UUID_LEN + 1], struct http_response *resp);
@@ -24,11 +31,9 @@ void api_put_credentials(struct http_request *req, struct http_response *resp);
 void api_delete_credentials(struct http_request *req, struct http_response *resp);
 /* mounts.c */
 void api_post_mount(struct http_request *req, struct http_response *resp);
-void api_list_mounts(struct http_request *req, struct http_response *resp);
 void api_delete_mount(struct http_request *req, struct http_response *resp);
 /* localfile.c */
 void api_put_local_backend(struct http_request *req, struct http_response *resp);
-void api_list_local_backends(struct http_request *req, struct http_response *resp);
 void api_delete_local_backend(struct http_request *req, struct http_response *resp);
 /* volumes.c: route data is the storage kind */
 void api_post_volume(struct http_request *req, struct http_response *resp);
@@ -38,7 +43,6 @@ void api_get_capacity(struct http_request *req, struct http_response *resp);
 void api_list_images(struct http_request *req, struct http_response *resp);
 /* vms.c: api_vm_action's route data is the vms_* function to call */
 void api_post_vm(struct http_request *req, struct http_response *resp);
-void api_list_vms(struct http_request *req, struct http_response *resp);
 void api_vm_action(struct http_request *req, struct http_response *resp);
 void api_delete_vm(struct http_request *req, struct http_response *resp);
 void api_get_host(struct http_request *req, struct http_response *resp);

@@ -21,9 +21,9 @@ api_put_local_backend(struct http_request *req, struct http_response *resp)
 	json_t *body = NULL;
 
 	if (validate_backend_id("backend_id", req->params[0], id, &err) < 0 ||
-	    http_parse_object(req, keys, &body, &err) < 0 ||
-	    json_get_string(body, "path", &path, &err) < 0 ||
-	    localdirs_attach(AGENT(req), id, path, dir, sizeof dir, &err) < 0) {
+		http_parse_object(req, keys, &body, &err) < 0 ||
+		json_get_string(body, "path", &path, &err) < 0 ||
+		localdirs_attach(AGENT(req), id, path, dir, sizeof dir, &err) < 0) {
 		log_info("localfile backend refused backend_id=%s code=%s field=%s", id,
 			err.code, err.field);
 		http_reply_error(resp, &err);
@@ -31,14 +31,8 @@ api_put_local_backend(struct http_request *req, struct http_response *resp)
 		return;
 	}
 	json_decref(body);
-	http_reply_json(resp, 200, json_pack("{s:s, s:s}", "backend_id", id,
-		"volume_dir", dir));
-}
-
-void
-api_list_local_backends(struct http_request *req, struct http_response *resp)
-{
-	http_reply_json(resp, 200, localdirs_list_json(AGENT(req)));
+	http_reply_json(resp, 200,
+		json_pack("{s:s, s:s}", "backend_id", id, "volume_dir", dir));
 }
 
 void
@@ -46,11 +40,9 @@ api_delete_local_backend(struct http_request *req, struct http_response *resp)
 {
 	char id[NQ_UUID_LEN + 1];
 	struct nq_error err = { 0 };
+	int r = validate_backend_id("backend_id", req->params[0], id, &err);
 
-	if (validate_backend_id("backend_id", req->params[0], id, &err) < 0 ||
-	    localdirs_detach(AGENT(req), id, &err) < 0) {
-		http_reply_error(resp, &err);
-		return;
-	}
-	http_reply_empty(resp, 204);
+	if (r >= 0)
+		r = localdirs_detach(AGENT(req), id, &err);
+	api_reply_done(resp, r, &err);
 }

@@ -21,7 +21,8 @@ mount_base_of(struct agent *a, struct smb_fields *f, struct nq_error *err)
 	if (!f->mount_base[0]) {
 		r = agent_default_mount_base(a, f->mount_base, sizeof f->mount_base);
 		if (r < 0)
-			return nq_error_setr(err, r, "internal_error", NULL, "mount base too long");
+			return nq_error_setr(err, r, "internal_error", NULL,
+				"mount base too long");
 	}
 	r = validate_path_under("mount_base", f->mount_base, a->cfg.mount_root, err);
 	if (r < 0)
@@ -44,9 +45,9 @@ parse_mount(struct agent *a, json_t *body, struct smb_backend *ret, struct nq_er
 	int r;
 
 	if ((r = json_req_string(body, "backend_id", &id, err)) < 0 ||
-	    (r = smb_fields_from_json(body, "", SMB_F_AGENT, own, &f, NULL, err)) < 0 ||
-	    (r = smb_fields_check(&f, "", err)) < 0 ||
-	    (r = mount_base_of(a, &f, err)) < 0)
+		(r = smb_fields_from_json(body, "", SMB_F_AGENT, own, &f, NULL, err)) < 0 ||
+		(r = smb_fields_check(&f, "", err)) < 0 ||
+		(r = mount_base_of(a, &f, err)) < 0)
 		return r;
 	return smb_backend_from_fields(&f, id, ret, err);
 }
@@ -62,27 +63,22 @@ api_post_mount(struct http_request *req, struct http_response *resp)
 
 	/* Keys: backend_id and the SMB fields (parse_mount refuses others). */
 	if (http_parse_object(req, NULL, &body, &err) < 0 ||
-	    parse_mount(AGENT(req), body, &mr, &err) < 0 ||
-	    mounts_attach(AGENT(req), &mr, &res, &err) < 0) {
+		parse_mount(AGENT(req), body, &mr, &err) < 0 ||
+		mounts_attach(AGENT(req), &mr, &res, &err) < 0) {
 		if (!nq_error_is_set(&err))
 			nq_error_set(&err, "internal_error", NULL, "mount failed");
-		log_info("mount refused backend_id=%s code=%s field=%s", mr.id,
-			err.code, err.field);
+		log_info("mount refused backend_id=%s code=%s field=%s", mr.id, err.code,
+			err.field);
 		http_reply_error(resp, &err);
 		goto out;
 	}
-	http_reply_json(resp, 200, json_pack("{s:s, s:s, s:s, s:s}",
-		"backend_id", mr.id, "mount_point", res.mount_point,
-		"volume_dir", res.volume_dir, "driver", mount_driver_name(res.driver)));
+	http_reply_json(resp, 200,
+		json_pack("{s:s, s:s, s:s, s:s}", "backend_id", mr.id, "mount_point",
+			res.mount_point, "volume_dir", res.volume_dir, "driver",
+			mount_driver_name(res.driver)));
 out:
 	smb_mount_spec_release(&mr.spec);
 	json_decref(body);
-}
-
-void
-api_list_mounts(struct http_request *req, struct http_response *resp)
-{
-	http_reply_json(resp, 200, mounts_list_json(AGENT(req)));
 }
 
 void
@@ -93,9 +89,5 @@ api_delete_mount(struct http_request *req, struct http_response *resp)
 
 	if (!api_param_uuid(req, 0, "backend_id", id, resp))
 		return;
-	if (mounts_detach(AGENT(req), id, &err) < 0) {
-		http_reply_error(resp, &err);
-		return;
-	}
-	http_reply_empty(resp, 204);
+	api_reply_done(resp, mounts_detach(AGENT(req), id, &err), &err);
 }

@@ -7,11 +7,14 @@
 #include "common/macro.h"
 #include "common/validate.h"
 #include "agent/api/api.h"
+#include "agent/mounts/mounts.h"
+#include "agent/storage/localdirs.h"
 #include "agent/vmm/vms.h"
 
 #define SMB (&storage_kind_smb)
 #define LOCAL (&storage_kind_localfile)
 #define VM_FN(fn) ((const void *)(fn))
+#define LIST(fn) ((const void *)(list_fn)(fn))
 
 static void
 healthz(struct http_request *req, struct http_response *resp)
@@ -27,7 +30,7 @@ static const struct http_route routes[] = {
 	{ "DELETE", "/v1/storage/smb/credentials/{backend_id}", api_delete_credentials, 0,
 		0, NULL },
 	{ "POST", "/v1/storage/smb/mounts", api_post_mount, 0, 16384, NULL },
-	{ "GET", "/v1/storage/smb/mounts", api_list_mounts, 0, 0, NULL },
+	{ "GET", "/v1/storage/smb/mounts", api_list, 0, 0, LIST(mounts_list_json) },
 	{ "DELETE", "/v1/storage/smb/mounts/{backend_id}", api_delete_mount, 0, 0, NULL },
 	{ "GET", "/v1/storage/smb/mounts/{backend_id}/capacity", api_get_capacity, 0, 0,
 		SMB },
@@ -38,7 +41,8 @@ static const struct http_route routes[] = {
 
 	{ "PUT", "/v1/storage/localfile/backends/{backend_id}", api_put_local_backend, 0,
 		8192, NULL },
-	{ "GET", "/v1/storage/localfile/backends", api_list_local_backends, 0, 0, NULL },
+	{ "GET", "/v1/storage/localfile/backends", api_list, 0, 0,
+		LIST(localdirs_list_json) },
 	{ "DELETE", "/v1/storage/localfile/backends/{backend_id}",
 		api_delete_local_backend, 0, 0, NULL },
 	{ "GET", "/v1/storage/localfile/backends/{backend_id}/capacity", api_get_capacity,
@@ -52,7 +56,7 @@ static const struct http_route routes[] = {
 	{ "GET", "/v1/images", api_list_images, 0, 0, NULL },
 
 	{ "POST", "/v1/vms", api_post_vm, 0, 4096, NULL },
-	{ "GET", "/v1/vms", api_list_vms, 0, 0, NULL },
+	{ "GET", "/v1/vms", api_list, 0, 0, LIST(vms_list) },
 	{ "GET", "/v1/vms/{id}", api_vm_action, 0, 0, VM_FN(vms_get) },
 	{ "POST", "/v1/vms/{id}/start", api_vm_action, 0, 0, VM_FN(vms_start) },
 	{ "POST", "/v1/vms/{id}/stop", api_vm_action, 0, 0, VM_FN(vms_stop) },
@@ -68,6 +72,23 @@ agent_routes(size_t *ret_n)
 {
 	*ret_n = ARRAY_SIZE(routes);
 	return routes;
+}
+
+void
+api_list(struct http_request *req, struct http_response *resp)
+{
+	list_fn fn = (list_fn)req->route_data;
+
+	http_reply_json(resp, 200, fn(AGENT(req)));
+}
+
+void
+api_reply_done(struct http_response *resp, int r, const struct nq_error *err)
+{
+	if (r < 0)
+		http_reply_error(resp, err);
+	else
+		http_reply_empty(resp, 204);
 }
 
 bool

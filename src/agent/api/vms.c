@@ -35,32 +35,34 @@ parse_create(json_t *body, struct vm_create *c, struct nq_error *err)
 	int r;
 
 	if ((r = json_req_string(body, "id", &id, err)) < 0 ||
-	    (r = json_req_string(body, "backend_id", &bid, err)) < 0 ||
-	    (r = json_req_string(body, "volume_id", &vid, err)) < 0 ||
-	    (r = json_req_string(body, "kernel", &kernel, err)) < 0 ||
-	    (r = json_get_string(body, "initrd", &initrd, err)) < 0 ||
-	    (r = json_get_string(body, "boot_args", &args, err)) < 0 ||
-	    (r = json_get_string(body, "hypervisor", &hv, err)) < 0 ||
-	    (r = json_get_string(body, "backend_kind", &kind, err)) < 0 ||
-	    (r = validate_uuid("id", id, c->id, err)) < 0)
+		(r = json_req_string(body, "backend_id", &bid, err)) < 0 ||
+		(r = json_req_string(body, "volume_id", &vid, err)) < 0 ||
+		(r = json_req_string(body, "kernel", &kernel, err)) < 0 ||
+		(r = json_get_string(body, "initrd", &initrd, err)) < 0 ||
+		(r = json_get_string(body, "boot_args", &args, err)) < 0 ||
+		(r = json_get_string(body, "hypervisor", &hv, err)) < 0 ||
+		(r = json_get_string(body, "backend_kind", &kind, err)) < 0 ||
+		(r = validate_uuid("id", id, c->id, err)) < 0)
 		return r;
 	c->backend_kind = storage_kind_find(kind);
 	if (!c->backend_kind)
 		return nq_error_set(err, "invalid_field", "backend_kind",
 			"backend_kind must be %s", storage_kind_names());
-	if ((r = c->backend_kind->check_backend_id("backend_id", bid, c->backend_id, err)) < 0 ||
-	    (r = validate_uuid("volume_id", vid, c->volume_id, err)) < 0 ||
-	    (r = validate_image_name("kernel", kernel, err)) < 0 ||
-	    (initrd && *initrd && (r = validate_image_name("initrd", initrd, err)) < 0) ||
-	    (args && (r = validate_boot_args(args, err)) < 0) ||
-	    (r = json_req_uint(body, "vcpus", 1, 32, &c->vcpus, err)) < 0 ||
-	    (r = json_req_uint(body, "memory_mib", 64, 262144, &c->memory_mib, err)) < 0)
+	if ((r = c->backend_kind->check_backend_id("backend_id", bid, c->backend_id,
+		     err)) < 0 ||
+		(r = validate_uuid("volume_id", vid, c->volume_id, err)) < 0 ||
+		(r = validate_image_name("kernel", kernel, err)) < 0 ||
+		(initrd && *initrd && (r = validate_image_name("initrd", initrd, err)) < 0) ||
+		(args && (r = validate_boot_args(args, err)) < 0) ||
+		(r = json_req_uint(body, "vcpus", 1, 32, &c->vcpus, err)) < 0 ||
+		(r = json_req_uint(body, "memory_mib", 64, 262144, &c->memory_mib, err)) < 0)
 		return r;
 	if (hv && *hv && !vmm_find(hv))
 		return nq_error_set(err, "invalid_field", "hypervisor",
 			"hypervisor must be firecracker or qemu");
 	if (start && !json_is_boolean(start))
-		return nq_error_set(err, "invalid_field", "start", "start must be a boolean");
+		return nq_error_set(err, "invalid_field", "start",
+			"start must be a boolean");
 	c->start = !start || json_is_true(start);
 	snprintf(c->kernel, sizeof c->kernel, "%s", kernel);
 	snprintf(c->initrd, sizeof c->initrd, "%s", initrd ? initrd : "");
@@ -74,15 +76,16 @@ parse_create(json_t *body, struct vm_create *c, struct nq_error *err)
 void
 api_post_vm(struct http_request *req, struct http_response *resp)
 {
-	static const char *const keys[] = { "id", "backend_kind", "backend_id", "volume_id", "vcpus",
-		"memory_mib", "kernel", "initrd", "boot_args", "hypervisor", "start", NULL };
+	static const char *const keys[] = { "id", "backend_kind", "backend_id",
+		"volume_id", "vcpus", "memory_mib", "kernel", "initrd", "boot_args",
+		"hypervisor", "start", NULL };
 	struct vm_create c = { 0 };
 	struct nq_error err = { 0 };
 	json_t *body = NULL, *vm;
 
 	if (http_parse_object(req, keys, &body, &err) < 0 ||
-	    parse_create(body, &c, &err) < 0 ||
-	    vms_create(AGENT(req), &c, &vm, &err) < 0) {
+		parse_create(body, &c, &err) < 0 ||
+		vms_create(AGENT(req), &c, &vm, &err) < 0) {
 		if (!nq_error_is_set(&err))
 			nq_error_set(&err, "internal_error", NULL, "cannot create the VM");
 		log_info("VM create refused id=%s code=%s", c.id, err.code);
@@ -94,8 +97,7 @@ api_post_vm(struct http_request *req, struct http_response *resp)
 	http_reply_json(resp, 201, vm);
 }
 
-typedef int (*vm_fn)(struct agent *a, const char *id, json_t **ret,
-	struct nq_error *err);
+typedef int (*vm_fn)(struct agent *a, const char *id, json_t **ret, struct nq_error *err);
 
 void
 api_vm_action(struct http_request *req, struct http_response *resp)
@@ -106,7 +108,7 @@ api_vm_action(struct http_request *req, struct http_response *resp)
 	json_t *vm;
 
 	if (validate_uuid("id", req->params[0], id, &err) < 0 ||
-	    fn(AGENT(req), id, &vm, &err) < 0) {
+		fn(AGENT(req), id, &vm, &err) < 0) {
 		http_reply_error(resp, &err);
 		return;
 	}
@@ -118,19 +120,11 @@ api_delete_vm(struct http_request *req, struct http_response *resp)
 {
 	char id[NQ_UUID_LEN + 1];
 	struct nq_error err = { 0 };
+	int r = validate_uuid("id", req->params[0], id, &err);
 
-	if (validate_uuid("id", req->params[0], id, &err) < 0 ||
-	    vms_delete(AGENT(req), id, &err) < 0) {
-		http_reply_error(resp, &err);
-		return;
-	}
-	http_reply_empty(resp, 204);
-}
-
-void
-api_list_vms(struct http_request *req, struct http_response *resp)
-{
-	http_reply_json(resp, 200, vms_list(AGENT(req)));
+	if (r >= 0)
+		r = vms_delete(AGENT(req), id, &err);
+	api_reply_done(resp, r, &err);
 }
 
 /* GET /v1/host: what this agent offers, for the manager's host record. */
@@ -147,7 +141,7 @@ api_get_host(struct http_request *req, struct http_response *resp)
 		json_array_append_new(hv, json_string("qemu"));
 	for (size_t i = 0; (k = storage_kind_at(i)); i++)
 		json_array_append_new(kinds, json_string(k->name));
-	http_reply_json(resp, 200, json_pack("{s:o, s:o, s:s}",
-		"backend_kinds", kinds, "hypervisors", hv,
-		"default_hypervisor", vms_default_hypervisor(a)));
+	http_reply_json(resp, 200,
+		json_pack("{s:o, s:o, s:s}", "backend_kinds", kinds, "hypervisors", hv,
+			"default_hypervisor", vms_default_hypervisor(a)));
 }

@@ -14,10 +14,9 @@
 static void
 reply_capacity(struct http_response *resp, const struct capacity *c)
 {
-	json_t *o = json_pack("{s:I, s:I, s:I}",
-		"total_bytes", (json_int_t)c->total_bytes,
-		"used_bytes", (json_int_t)c->used_bytes,
-		"free_bytes", (json_int_t)c->free_bytes);
+	json_t *o = json_pack("{s:I, s:I, s:I}", "total_bytes", (json_int_t)c->total_bytes,
+		"used_bytes", (json_int_t)c->used_bytes, "free_bytes",
+		(json_int_t)c->free_bytes);
 
 	if (o && c->health[0]) {
 		json_object_set_new(o, "health", json_string(c->health));
@@ -35,7 +34,7 @@ api_get_capacity(struct http_request *req, struct http_response *resp)
 	struct capacity c;
 
 	if (KIND(req)->check_backend_id("backend_id", req->params[0], id, &err) < 0 ||
-	    KIND(req)->capacity(AGENT(req), id, &c, &err) < 0) {
+		KIND(req)->capacity(AGENT(req), id, &c, &err) < 0) {
 		http_reply_error(resp, &err);
 		return;
 	}
@@ -56,24 +55,26 @@ api_post_volume(struct http_request *req, struct http_response *resp)
 	json_t *body = NULL;
 
 	if (http_parse_object(req, keys, &body, &err) < 0 ||
-	    json_req_string(body, "backend_id", &b, &err) < 0 ||
-	    json_req_string(body, "volume_id", &v, &err) < 0 ||
-	    json_get_string(body, "image", &image, &err) < 0 ||
-	    json_get_u64(body, "size_bytes", &size, NULL, &err) < 0 ||
-	    KIND(req)->check_backend_id("backend_id", b, bid, &err) < 0 ||
-	    validate_uuid("volume_id", v, vid, &err) < 0 ||
-	    (image && validate_image_name("image", image, &err) < 0) ||
-	    volumes_create(AGENT(req), KIND(req), bid, vid, image, size, &info, &err) < 0) {
+		json_req_string(body, "backend_id", &b, &err) < 0 ||
+		json_req_string(body, "volume_id", &v, &err) < 0 ||
+		json_get_string(body, "image", &image, &err) < 0 ||
+		json_get_u64(body, "size_bytes", &size, NULL, &err) < 0 ||
+		KIND(req)->check_backend_id("backend_id", b, bid, &err) < 0 ||
+		validate_uuid("volume_id", v, vid, &err) < 0 ||
+		(image && validate_image_name("image", image, &err) < 0) ||
+		volumes_create(AGENT(req), KIND(req), bid, vid, image, size, &info, &err) <
+			0) {
 		http_reply_error(resp, &err);
 		json_decref(body);
 		return;
 	}
 	json_decref(body);
-	http_reply_json(resp, 201, json_pack("{s:s, s:I, s:o, s:I}", "path", info.path,
-		"size_bytes", (json_int_t)info.size_bytes,
-		"allocated_bytes", info.allocated_bytes < 0 ? json_null()
-							    : json_integer(info.allocated_bytes),
-		"bytes_copied", (json_int_t)info.copy.bytes_written));
+	http_reply_json(resp, 201,
+		json_pack("{s:s, s:I, s:o, s:I}", "path", info.path, "size_bytes",
+			(json_int_t)info.size_bytes, "allocated_bytes",
+			info.allocated_bytes < 0 ? json_null()
+						 : json_integer(info.allocated_bytes),
+			"bytes_copied", (json_int_t)info.copy.bytes_written));
 }
 
 void
@@ -84,7 +85,7 @@ api_list_volumes(struct http_request *req, struct http_response *resp)
 	json_t *arr;
 
 	if (KIND(req)->check_backend_id("backend_id", req->params[0], id, &err) < 0 ||
-	    volumes_list(AGENT(req), KIND(req), id, &arr, &err) < 0) {
+		volumes_list(AGENT(req), KIND(req), id, &arr, &err) < 0) {
 		http_reply_error(resp, &err);
 		return;
 	}
@@ -96,14 +97,13 @@ api_delete_volume(struct http_request *req, struct http_response *resp)
 {
 	char bid[NQ_UUID_LEN + 1], vid[NQ_UUID_LEN + 1];
 	struct nq_error err = { 0 };
+	int r = KIND(req)->check_backend_id("backend_id", req->params[0], bid, &err);
 
-	if (KIND(req)->check_backend_id("backend_id", req->params[0], bid, &err) < 0 ||
-	    validate_uuid("volume_id", req->params[1], vid, &err) < 0 ||
-	    volumes_delete(AGENT(req), KIND(req), bid, vid, &err) < 0) {
-		http_reply_error(resp, &err);
-		return;
-	}
-	http_reply_empty(resp, 204);
+	if (r >= 0)
+		r = validate_uuid("volume_id", req->params[1], vid, &err);
+	if (r >= 0)
+		r = volumes_delete(AGENT(req), KIND(req), bid, vid, &err);
+	api_reply_done(resp, r, &err);
 }
 
 void

@@ -31,7 +31,8 @@ static struct {
 	struct job *jobs; /* every worker alive */
 	unsigned n;
 	unsigned cap;
-} g = { .once = PTHREAD_ONCE_INIT, .lock = PTHREAD_MUTEX_INITIALIZER,
+} g = { .once = PTHREAD_ONCE_INIT,
+	.lock = PTHREAD_MUTEX_INITIALIZER,
 	.cap = DEADLINE_DEFAULT_CAP };
 
 static void
@@ -112,7 +113,7 @@ wait_key_free(const char *key, const struct timespec *until)
 		if (j->abandoned)
 			return -EBUSY;
 		if (pthread_cond_timedwait(&g.changed, &g.lock, until) == ETIMEDOUT &&
-		    find_key(key))
+			find_key(key))
 			return find_key(key)->abandoned ? -EBUSY : -ETIMEDOUT;
 	}
 	return 0;
@@ -120,8 +121,7 @@ wait_key_free(const char *key, const struct timespec *until)
 
 /* Under the lock: start a worker for a new job; the job is in the table. */
 static int
-launch(const char *key, int (*fn)(void *), const void *ctx, size_t ctxsz,
-	struct job **ret)
+launch(const char *key, int (*fn)(void *), const void *ctx, size_t ctxsz, struct job **ret)
 {
 	struct job *j;
 	pthread_attr_t attr;
@@ -154,8 +154,7 @@ launch(const char *key, int (*fn)(void *), const void *ctx, size_t ctxsz,
 }
 
 int
-deadline_run(const char *key, int (*fn)(void *ctx), void *ctx, size_t ctxsz,
-	int timeout_ms)
+deadline_run(const char *key, int (*fn)(void *ctx), void *ctx, size_t ctxsz, int timeout_ms)
 {
 	struct timespec until = deadline_after(timeout_ms < 0 ? 0 : timeout_ms);
 	struct job *j = NULL;
@@ -188,15 +187,22 @@ deadline_run(const char *key, int (*fn)(void *ctx), void *ctx, size_t ctxsz,
 	return r;
 }
 
-unsigned
-deadline_inflight(void)
+/* A counter of g, read under its lock. */
+static unsigned
+read_locked(const unsigned *field)
 {
 	unsigned n;
 
 	pthread_mutex_lock(&g.lock);
-	n = g.n;
+	n = *field;
 	pthread_mutex_unlock(&g.lock);
 	return n;
+}
+
+unsigned
+deadline_inflight(void)
+{
+	return read_locked(&g.n);
 }
 
 unsigned
@@ -223,10 +229,5 @@ deadline_set_cap(unsigned cap)
 unsigned
 deadline_cap(void)
 {
-	unsigned n;
-
-	pthread_mutex_lock(&g.lock);
-	n = g.cap;
-	pthread_mutex_unlock(&g.lock);
-	return n;
+	return read_locked(&g.cap);
 }

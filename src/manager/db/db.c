@@ -148,6 +148,33 @@ db_rollback(struct db *db)
 	pthread_mutex_unlock(&db->lock);
 }
 
+int
+db_exec_all(struct db *db, const struct db_stmt *s, size_t n)
+{
+	int r;
+
+	for (size_t i = 0; i < n; i++)
+		if (s[i].sql &&
+			(r = db_exec(db, s[i].sql, s[i].nparams, s[i].params, NULL)) < 0)
+			return r;
+	return 0;
+}
+
+int
+db_exec_tx(struct db *db, const struct db_stmt *s, size_t n)
+{
+	int r = db_begin(db);
+
+	if (r < 0)
+		return r;
+	r = db_exec_all(db, s, n);
+	if (r >= 0)
+		r = db_commit(db);
+	if (r < 0)
+		db_rollback(db);
+	return r;
+}
+
 static int
 current_version(struct db *db, int *ret)
 {

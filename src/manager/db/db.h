@@ -76,3 +76,17 @@ int db_query(struct db *db, const char *sql, unsigned nparams, const char *const
 int db_begin(struct db *db);
 int db_commit(struct db *db);
 void db_rollback(struct db *db);
+
+/* One statement of a list: sql NULL skips it (a step that applies only
+ * sometimes); params has nparams entries. */
+struct db_stmt {
+	const char *sql;
+	unsigned nparams;
+	const char *const *params;
+};
+
+/* Run the statements in order, stopping at the first failure, which it
+ * returns. */
+int db_exec_all(struct db *db, const struct db_stmt *s, size_t n);
+/* The same all or nothing: in one transaction, rolled back on failure. */
+int db_exec_tx(struct db *db, const struct db_stmt *s, size_t n);

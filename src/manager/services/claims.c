@@ -48,19 +48,25 @@ busy(struct nq_error *err, const char *what)
 		"%s is busy with another operation; try again when it has finished", what);
 }
 
-int
-claim_try(const char *key, const char *what, struct nq_error *err)
+/* With the lock held: claim key if it is free, then drop the lock. */
+static int
+take_unlock(const char *key, const char *what, struct nq_error *err)
 {
-	int r;
+	int r = find_locked(key) ? -EBUSY : add_locked(key);
 
-	pthread_mutex_lock(&lock);
-	r = find_locked(key) ? -EBUSY : add_locked(key);
 	pthread_mutex_unlock(&lock);
 	if (r == -EBUSY)
 		return busy(err, what);
 	if (r < 0)
 		return nq_error_setr(err, r, "internal_error", NULL, "out of memory");
 	return 0;
+}
+
+int
+claim_try(const char *key, const char *what, struct nq_error *err)
+{
+	pthread_mutex_lock(&lock);
+	return take_unlock(key, what, err);
 }
 
 int
@@ -79,13 +85,7 @@ claim_wait(const char *key, long timeout_ms, const char *what, struct nq_error *
 	pthread_mutex_lock(&lock);
 	while (find_locked(key) && r == 0)
 		r = pthread_cond_timedwait(&released, &lock, &until);
-	r = find_locked(key) ? -EBUSY : add_locked(key);
-	pthread_mutex_unlock(&lock);
-	if (r == -EBUSY)
-		return busy(err, what);
-	if (r < 0)
-		return nq_error_setr(err, r, "internal_error", NULL, "out of memory");
-	return 0;
+	return take_unlock(key, what, err);
 }
 
 void

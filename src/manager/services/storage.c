@@ -17,6 +17,7 @@
 #include "manager/db/rows.h"
 #include "manager/manager.h"
 #include "manager/services/storage.h"
+#include "manager/services/volumes.h"
 #include "common/validate.h"
 
 /* jansson provides json_decrefp. */
@@ -106,17 +107,16 @@ storage_load(struct manager *m)
 
 	now_str(now);
 	const char *p[] = { BACKEND_DEFAULT_ID, now };
-	r = db_exec(m->db,
-		"INSERT INTO backends (id, name, kind, config, has_password, is_default,"
-		" created_at, updated_at) VALUES ($1, $1, 'localfile', '{}', 0, 0, $2, $2)"
-		" ON CONFLICT DO NOTHING",
-		2, p, NULL);
-	if (r < 0)
-		return r;
-	r = db_exec(m->db,
-		"UPDATE backends SET is_default = 1 WHERE id = $1 AND NOT EXISTS"
-		" (SELECT 1 FROM backends WHERE is_default = 1)",
-		1, p, NULL);
+	const struct db_stmt steps[] = {
+		{ "INSERT INTO backends (id, name, kind, config, has_password, is_default,"
+		  " created_at, updated_at) VALUES ($1, $1, 'localfile', '{}', 0, 0, $2, $2)"
+		  " ON CONFLICT DO NOTHING",
+			2, p },
+		{ "UPDATE backends SET is_default = 1 WHERE id = $1 AND NOT EXISTS"
+		  " (SELECT 1 FROM backends WHERE is_default = 1)",
+			1, p },
+	};
+	r = db_exec_all(m->db, steps, ARRAY_SIZE(steps));
 	if (r < 0)
 		return r;
 	r = db_query(m->db, "SELECT id, name, kind, config, is_default FROM backends", 0,
@@ -177,28 +177,20 @@ storage_volume_counts(struct manager *m)
 	return o;
 }
 
+static json_t *
+volume_id_json(const struct volume_row *v)
+{
+	return json_string(v->id);
+}
+
 json_t *
 storage_backend_volumes(struct manager *m, const char *id)
 {
-	_cleanup_(db_rows_release) struct db_rows rows = { 0 };
 	const char *p[] = { id };
-	json_t *a;
 
-	if (db_query(m->db,
-		    "SELECT " VOLUME_ROW_COLS " FROM volumes WHERE backend_id = $1"
-		    " ORDER BY id",
-		    1, p, &rows) < 0)
-		return NULL;
-	a = json_array();
-	for (unsigned i = 0; a && i < rows.nrows; i++) {
-		struct volume_row v;
-		if (volume_row_read(&rows, i, &v) < 0) {
-			json_decref(a);
-			return NULL;
-		}
-		json_array_append_new(a, json_string(v.id));
-	}
-	return a;
+	return volumes_query_json(m,
+		"SELECT " VOLUME_ROW_COLS " FROM volumes WHERE backend_id = $1 ORDER BY id",
+		1, p, volume_id_json);
 }
 
 static int
@@ -218,13 +210,9 @@ name_taken(struct manager *m, const char *name, const char *except_id, struct nq
 	return 0;
 }
 
-/* Inside an open transaction. */
-static int
-clear_default(struct manager *m)
-{
-	return db_exec(m->db, "UPDATE backends SET is_default = 0 WHERE is_default = 1", 0,
-		NULL, NULL);
-}
+/* The statement that moves the default flag off every backend; the
+ * caller's next statement sets it on one (same transaction). */
+#define CLEAR_DEFAULT_SQL "UPDATE backends SET is_default = 0 WHERE is_default = 1"
 
 int
 storage_create(struct manager *m, const struct backend_create *bc,
@@ -268,21 +256,14 @@ storage_create(struct manager *m, const struct backend_create *bc,
 	const char *p[] = { id, bc->name, bc->ops->kind, conf,
 		bc->ops->uses_password(cfg) ? "1" : "0", bc->make_default ? "1" : "0",
 		now };
-	r = db_begin(m->db);
-	if (r >= 0) {
-		if (bc->make_default)
-			r = clear_default(m);
-		if (r >= 0)
-			r = db_exec(m->db,
-				"INSERT INTO backends (id, name, kind, config,"
-				" has_password, is_default, created_at, updated_at)"
-				" VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
-				7, p, NULL);
-		if (r >= 0)
-			r = db_commit(m->db);
-		if (r < 0)
-			db_rollback(m->db);
-	}
+	const struct db_stmt steps[] = {
+		{ bc->make_default ? CLEAR_DEFAULT_SQL : NULL, 0, NULL },
+		{ "INSERT INTO backends (id, name, kind, config, has_password,"
+		  " is_default, created_at, updated_at)"
+		  " VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
+			7, p },
+	};
+	r = db_exec_tx(m->db, steps, ARRAY_SIZE(steps));
 	if (r < 0) {
 		bc->ops->destroy(&m->env, id, cfg, &ignore);
 		if (r == -EEXIST)
@@ -407,31 +388,21 @@ store_update(struct manager *m, const char *id, const struct backend_ops *ops,
 {
 	_cleanup_free_ char *conf = config_text(m, ops, plan->cfg);
 	char now[24];
-	int r;
 
 	if (!conf)
 		return -ENOMEM;
 	now_str(now);
 	const char *p[] = { id, plan->name, conf,
 		ops->uses_password(plan->cfg) ? "1" : "0", now };
-	r = db_begin(m->db);
-	if (r < 0)
-		return r;
-	if (make_default)
-		r = clear_default(m);
-	if (r >= 0)
-		r = db_exec(m->db,
-			"UPDATE backends SET name = $2, config = $3,"
-			" has_password = $4, updated_at = $5 WHERE id = $1",
-			5, p, NULL);
-	if (r >= 0 && make_default)
-		r = db_exec(m->db, "UPDATE backends SET is_default = 1 WHERE id = $1", 1,
-			p, NULL);
-	if (r >= 0)
-		r = db_commit(m->db);
-	if (r < 0)
-		db_rollback(m->db);
-	return r;
+	const struct db_stmt steps[] = {
+		{ make_default ? CLEAR_DEFAULT_SQL : NULL, 0, NULL },
+		{ "UPDATE backends SET name = $2, config = $3, has_password = $4,"
+		  " updated_at = $5 WHERE id = $1",
+			5, p },
+		{ make_default ? "UPDATE backends SET is_default = 1 WHERE id = $1" : NULL,
+			1, p },
+	};
+	return db_exec_tx(m->db, steps, ARRAY_SIZE(steps));
 }
 
 /* Agent, database, registry; the agent side is undone when the database

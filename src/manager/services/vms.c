@@ -164,8 +164,13 @@ vms_list_json(struct manager *m)
 	return arr;
 }
 
-/* New volume row in state provisioning for VM id on its backend;
- * allocated_bytes stays NULL (unknown) until the agent says. */
+/* A new volume row ($1 id, $2 backend, $3 VM, $4 now) in state
+ * provisioning; allocated_bytes stays NULL (unknown) until the agent says. */
+#define INSERT_VOLUME_SQL                                                                 \
+	"INSERT INTO volumes (id, backend_id, vm_id, path, size_bytes,"                   \
+	" allocated_bytes, state, created_at) VALUES ($1, $2, $3, '', 0, NULL,"           \
+	" 'provisioning', $4)"
+
 int
 vms_insert_volume(struct manager *m, const char *id, const char *backend_id)
 {
@@ -174,11 +179,7 @@ vms_insert_volume(struct manager *m, const char *id, const char *backend_id)
 	auth_new_uuid(vid);
 	now_str(now);
 	const char *p[] = { vid, backend_id, id, now };
-	return db_exec(m->db,
-		"INSERT INTO volumes (id, backend_id, vm_id, path, size_bytes,"
-		" allocated_bytes, state, created_at) VALUES ($1, $2, $3, '', 0, NULL,"
-		" 'provisioning', $4)",
-		4, p, NULL);
+	return db_exec(m->db, INSERT_VOLUME_SQL, 4, p, NULL);
 }
 
 /* Insert the VM with its image and volume rows, all or nothing. */
@@ -186,36 +187,28 @@ static int
 insert_vm(struct manager *m, const struct vm_new *v, const char *id, const char *bid,
 	const struct host_info *host, const struct image_boot *img)
 {
-	char now[24], vc[16], mem[16], isz[24];
-	int r;
+	char now[24], vc[16], mem[16], isz[24], vid[AUTH_UUID_LEN + 1];
 
 	now_str(now);
+	auth_new_uuid(vid);
 	snprintf(vc, sizeof vc, "%u", v->vcpus);
 	snprintf(mem, sizeof mem, "%u", v->memory_mib);
 	snprintf(isz, sizeof isz, "%llu", img->size_bytes);
 	const char *pi[] = { v->image_id, isz, now };
 	const char *pv[] = { id, v->name, vc, mem, v->image_id, bid, host->id, img->kernel,
 		img->initrd, now };
-	r = db_begin(m->db);
-	if (r >= 0)
-		r = db_exec(m->db,
-			"INSERT INTO images (id, name, size_bytes, created_at)"
-			" VALUES ($1, $1, $2, $3) ON CONFLICT (id) DO UPDATE SET"
-			" size_bytes = $2",
-			3, pi, NULL);
-	if (r >= 0)
-		r = db_exec(m->db,
-			"INSERT INTO vms (id, name, vcpus, memory_mib, image_id,"
-			" backend_id, state, host_id, kernel, initrd, created_at, updated_at)"
-			" VALUES ($1, $2, $3, $4, $5, $6, 'provisioning', $7, $8, $9, $10, $10)",
-			10, pv, NULL);
-	if (r >= 0)
-		r = vms_insert_volume(m, id, bid);
-	if (r >= 0)
-		r = db_commit(m->db);
-	if (r < 0)
-		db_rollback(m->db);
-	return r;
+	const char *pvol[] = { vid, bid, id, now };
+	const struct db_stmt steps[] = {
+		{ "INSERT INTO images (id, name, size_bytes, created_at)"
+		  " VALUES ($1, $1, $2, $3) ON CONFLICT (id) DO UPDATE SET size_bytes = $2",
+			3, pi },
+		{ "INSERT INTO vms (id, name, vcpus, memory_mib, image_id, backend_id, state,"
+		  " host_id, kernel, initrd, created_at, updated_at) VALUES ($1, $2, $3,"
+		  " $4, $5, $6, 'provisioning', $7, $8, $9, $10, $10)",
+			10, pv },
+		{ INSERT_VOLUME_SQL, 4, pvol },
+	};
+	return db_exec_tx(m->db, steps, ARRAY_SIZE(steps));
 }
 
 int
@@ -450,15 +443,11 @@ delete_claimed(struct manager *m, const char *id, struct nq_error *err)
 		}
 	}
 	const char *p[] = { id };
-	r = db_begin(m->db);
-	if (r >= 0)
-		r = db_exec(m->db, "DELETE FROM volumes WHERE vm_id = $1", 1, p, NULL);
-	if (r >= 0)
-		r = db_exec(m->db, "DELETE FROM vms WHERE id = $1", 1, p, NULL);
-	if (r >= 0)
-		r = db_commit(m->db);
-	if (r < 0)
-		db_rollback(m->db);
+	const struct db_stmt steps[] = {
+		{ "DELETE FROM volumes WHERE vm_id = $1", 1, p },
+		{ "DELETE FROM vms WHERE id = $1", 1, p },
+	};
+	r = db_exec_tx(m->db, steps, ARRAY_SIZE(steps));
 	if (r < 0)
 		return nq_error_setr(err, r, "internal_error", NULL, "database error");
 	log_info("VM deleted id=%s", id);

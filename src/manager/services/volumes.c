@@ -41,16 +41,14 @@ fetch_volume(struct manager *m, const char *id, struct db_rows *rows,
 }
 
 json_t *
-volumes_list_json(struct manager *m)
+volumes_query_json(struct manager *m, const char *sql, unsigned nparams,
+	const char *const *params, json_t *(*each)(const struct volume_row *v))
 {
 	_cleanup_(db_rows_release) struct db_rows rows = { 0 };
 	struct volume_row v;
 	json_t *arr;
 
-	if (db_query(m->db,
-		    "SELECT " VOLUME_ROW_COLS " FROM volumes"
-		    " WHERE state <> 'error' ORDER BY created_at, id",
-		    0, NULL, &rows) < 0)
+	if (db_query(m->db, sql, nparams, params, &rows) < 0)
 		return NULL;
 	arr = json_array();
 	for (unsigned i = 0; arr && i < rows.nrows; i++) {
@@ -58,9 +56,18 @@ volumes_list_json(struct manager *m)
 			json_decref(arr);
 			return NULL;
 		}
-		json_array_append_new(arr, volume_json(&v));
+		json_array_append_new(arr, each(&v));
 	}
 	return arr;
+}
+
+json_t *
+volumes_list_json(struct manager *m)
+{
+	return volumes_query_json(m,
+		"SELECT " VOLUME_ROW_COLS " FROM volumes"
+		" WHERE state <> 'error' ORDER BY created_at, id",
+		0, NULL, volume_json);
 }
 
 json_t *

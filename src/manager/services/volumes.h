@@ -9,12 +9,17 @@
 #include "common/nq_error.h"
 
 struct manager;
+struct volume_row;
 
 #define VOLUME_SIZE_MAX (64ULL << 40) /* 64 TiB */
 
 /* Every volume not in state "error", oldest first; new reference, NULL on
  * a database error. */
 json_t *volumes_list_json(struct manager *m);
+/* The rows of sql (a SELECT VOLUME_ROW_COLS, db/rows.h) as a JSON array of
+ * each(row); new reference, NULL on a database error or a bad row. */
+json_t *volumes_query_json(struct manager *m, const char *sql, unsigned nparams,
+	const char *const *params, json_t *(*each)(const struct volume_row *v));
 /* One volume; new reference, NULL with err not_found or internal_error. */
 json_t *volumes_get_json(struct manager *m, const char *id, struct nq_error *err);
 /* An empty sparse volume of size bytes (image NULL) or a clone of image on
