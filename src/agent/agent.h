@@ -13,26 +13,26 @@ struct http_route;
 enum mount_driver { DRIVER_AUTO, DRIVER_KERNEL, DRIVER_FUSE };
 
 struct agent_config {
-	char *listen_unix;     /* socket path, "" for none */
-	char *listen_tcp;      /* "HOST:PORT" or NULL */
-	char *token_file;      /* bearer token for TCP, 0600 */
+	char *listen_unix; /* socket path, "" for none */
+	char *listen_tcp;  /* "HOST:PORT" or NULL */
+	char *token_file;  /* bearer token for TCP, 0600 */
 	char *cred_dir;
-	char *mount_root;      /* allowed root of every mount base */
-	char *local_root;      /* allowed root of localfile backend dirs */
+	char *mount_root; /* allowed root of every mount base */
+	char *local_root; /* allowed root of localfile backend dirs */
 	char *image_dir;
 	char *state_dir;
-	char *mount_driver;    /* auto|kernel|fuse */
-	unsigned probe_timeout; /* seconds */
+	char *mount_driver;            /* auto|kernel|fuse */
+	unsigned probe_timeout;        /* seconds */
 	unsigned mount_check_interval; /* seconds between health checks, 0 off */
 	char *mount_cifs_path;
 	char *smbfs_path;
 	char *umount_path;
 	char *log_level;
-	char *socket_group;    /* group allowed on the unix socket */
+	char *socket_group;     /* group allowed on the unix socket */
 	char *firecracker_path; /* VMM programs (vmm/) */
 	char *qemu_path;
-	char *hypervisor;      /* auto|firecracker|qemu (default auto) */
-	bool qemu_kvm;         /* QEMU: -accel kvm (default tcg) */
+	char *hypervisor;         /* auto|firecracker|qemu (default auto) */
+	bool qemu_kvm;            /* QEMU: -accel kvm (default tcg) */
 	unsigned vm_stop_timeout; /* seconds from a graceful stop to the kill */
 	unsigned header_timeout;  /* seconds for a client to send its request */
 	unsigned max_connections; /* HTTP connections per listener */
@@ -46,7 +46,7 @@ struct localdirs;
 struct agent {
 	struct agent_config cfg;
 	enum mount_driver driver;
-	int cred_dirfd;   /* O_DIRECTORY fds, opened once at start */
+	int cred_dirfd; /* O_DIRECTORY fds, opened once at start */
 	int image_dirfd;
 	int state_dirfd;
 	char *token;      /* owned; wiped at exit */
@@ -57,8 +57,7 @@ struct agent {
 };
 
 /* Fill defaults, parse --config and flags; returns 1 for --help. */
-int agent_config_load(struct agent_config *c, int argc, char **argv,
-	struct nq_error *err);
+int agent_config_load(struct agent_config *c, int argc, char **argv, struct nq_error *err);
 void agent_config_release(struct agent_config *c);
 /* Default mount base: <mount_root>/smb into buf. */
 int agent_default_mount_base(const struct agent *a, char *buf, size_t bufsz);

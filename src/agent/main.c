@@ -47,7 +47,8 @@ read_token(const char *path, char **ret)
 	if (fstat(fd, &st) < 0)
 		return negerrno();
 	if (st.st_mode & 077) {
-		log_error("token file must not be readable by group or others path=%s", path);
+		log_error("token file must not be readable by group or others path=%s",
+			path);
 		return -EPERM;
 	}
 	n = read(fd, buf, sizeof buf - 1);
@@ -86,9 +87,10 @@ authorize(struct http_request *req, struct http_response *resp)
 
 	if (req->via_unix) {
 		if (req->peer_uid == 0 || req->peer_uid == geteuid() ||
-		    (a->socket_gid != (gid_t)-1 && req->peer_gid == a->socket_gid))
+			(a->socket_gid != (gid_t)-1 && req->peer_gid == a->socket_gid))
 			return 0;
-		http_reply_errorf(resp, "forbidden", NULL, "peer is not allowed to use the agent");
+		http_reply_errorf(resp, "forbidden", NULL,
+			"peer is not allowed to use the agent");
 		return -1;
 	}
 	const char *h = http_header(req, "Authorization");
@@ -130,21 +132,25 @@ apply_config(struct agent *a, char *tcp_host, size_t hostsz, unsigned *tcp_port)
 	enum log_level lvl;
 
 	if (log_level_parse(a->cfg.log_level, &lvl) < 0) {
-		fprintf(stderr, "nqrust-agent: log_level must be debug, info, warn or error\n");
+		fprintf(stderr,
+			"nqrust-agent: log_level must be debug, info, warn or error\n");
 		return -EINVAL;
 	}
 	log_set_level(lvl);
 	a->driver = !strcmp(a->cfg.mount_driver, "kernel") ? DRIVER_KERNEL
-		    : !strcmp(a->cfg.mount_driver, "fuse") ? DRIVER_FUSE : DRIVER_AUTO;
+		    : !strcmp(a->cfg.mount_driver, "fuse")
+			    ? DRIVER_FUSE
+			    : DRIVER_AUTO;
 	if (a->cfg.listen_tcp &&
-	    split_hostport(a->cfg.listen_tcp, tcp_host, hostsz, tcp_port) < 0) {
+		split_hostport(a->cfg.listen_tcp, tcp_host, hostsz, tcp_port) < 0) {
 		fprintf(stderr, "nqrust-agent: listen_tcp must be HOST:PORT\n");
 		return -EINVAL;
 	}
 	if (a->cfg.socket_group && *a->cfg.socket_group) {
 		struct group *g = getgrnam(a->cfg.socket_group);
 		if (!g) {
-			fprintf(stderr, "nqrust-agent: no such group '%s'\n", a->cfg.socket_group);
+			fprintf(stderr, "nqrust-agent: no such group '%s'\n",
+				a->cfg.socket_group);
 			return -EINVAL;
 		}
 		a->socket_gid = g->gr_gid;
@@ -160,9 +166,9 @@ open_state(struct agent *a)
 	int r;
 
 	if ((r = open_dir(a->cfg.cred_dir, 0700, &a->cred_dirfd)) < 0 ||
-	    (r = open_dir(a->cfg.state_dir, 0700, &a->state_dirfd)) < 0 ||
-	    (r = open_dir(a->cfg.image_dir, 0755, &a->image_dirfd)) < 0 ||
-	    (r = fs_mkdir_p(a->cfg.mount_root, 0755)) < 0) {
+		(r = open_dir(a->cfg.state_dir, 0700, &a->state_dirfd)) < 0 ||
+		(r = open_dir(a->cfg.image_dir, 0755, &a->image_dirfd)) < 0 ||
+		(r = fs_mkdir_p(a->cfg.mount_root, 0755)) < 0) {
 		log_error("cannot prepare directories err=%s", strerror(-r));
 		return r;
 	}
@@ -190,8 +196,8 @@ start_tables(struct agent *a)
 	if ((r = localdirs_new(&a->locals)) < 0)
 		return r;
 	if ((r = localdirs_restore(a)) < 0) {
-		log_error("cannot prepare the local root path=%s err=%s", a->cfg.local_root,
-			strerror(-r));
+		log_error("cannot prepare the local root path=%s err=%s",
+			a->cfg.local_root, strerror(-r));
 		return r;
 	}
 	if ((r = vm_table_new(&a->vms)) < 0)
@@ -216,8 +222,8 @@ static int
 start_server(struct agent *a, const char *tcp_host, unsigned tcp_port,
 	struct http_server **ret)
 {
-	const char *unix_path = a->cfg.listen_unix && *a->cfg.listen_unix ? a->cfg.listen_unix
-									  : NULL;
+	const char *unix_path =
+		a->cfg.listen_unix && *a->cfg.listen_unix ? a->cfg.listen_unix : NULL;
 	char sockdir[PATH_MAX];
 	size_t nroutes;
 	int r;
@@ -231,10 +237,14 @@ start_server(struct agent *a, const char *tcp_host, unsigned tcp_port,
 	}
 	const struct http_route *routes = agent_routes(&nroutes);
 	struct http_server_opts so = {
-		.routes = routes, .nroutes = nroutes,
-		.unix_path = unix_path, .unix_mode = 0660,
-		.tcp_host = a->cfg.listen_tcp ? tcp_host : NULL, .tcp_port = tcp_port,
-		.auth = authorize, .userdata = a,
+		.routes = routes,
+		.nroutes = nroutes,
+		.unix_path = unix_path,
+		.unix_mode = 0660,
+		.tcp_host = a->cfg.listen_tcp ? tcp_host : NULL,
+		.tcp_port = tcp_port,
+		.auth = authorize,
+		.userdata = a,
 		.max_connections = a->cfg.max_connections,
 		.header_timeout = a->cfg.header_timeout,
 		.per_addr_connections = a->cfg.max_connections_per_address,
@@ -243,7 +253,8 @@ start_server(struct agent *a, const char *tcp_host, unsigned tcp_port,
 		log_error("cannot listen err=%s", strerror(-r));
 		return r;
 	}
-	if (unix_path && a->socket_gid != (gid_t)-1 && chown(unix_path, 0, a->socket_gid) < 0)
+	if (unix_path && a->socket_gid != (gid_t)-1 &&
+		chown(unix_path, 0, a->socket_gid) < 0)
 		log_warn("cannot set the socket's group err=%s", strerror(errno));
 	log_info("nqrust-agent listening unix=%s tcp=%s driver=%s mount_root=%s",
 		unix_path ? unix_path : "-", a->cfg.listen_tcp ? a->cfg.listen_tcp : "-",
@@ -281,8 +292,10 @@ shutdown_agent(struct agent *a, struct http_server *srv)
 int
 main(int argc, char **argv)
 {
-	struct agent a = { .cred_dirfd = -1, .image_dirfd = -1, .state_dirfd = -1,
-			   .socket_gid = (gid_t)-1 };
+	struct agent a = { .cred_dirfd = -1,
+		.image_dirfd = -1,
+		.state_dirfd = -1,
+		.socket_gid = (gid_t)-1 };
 	struct nq_error err = { 0 };
 	struct http_server *srv = NULL;
 	char tcp_host[256] = "";
@@ -310,7 +323,7 @@ main(int argc, char **argv)
 	/* Block before any thread starts so only sigwait sees them. */
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	if (open_state(&a) < 0 || start_tables(&a) < 0 ||
-	    start_server(&a, tcp_host, tcp_port, &srv) < 0)
+		start_server(&a, tcp_host, tcp_port, &srv) < 0)
 		goto out;
 
 	while (sigwait(&sigs, &sig) == 0 && sig == SIGHUP)

@@ -6,17 +6,17 @@
 #include <stddef.h>
 
 struct cli {
-	const char *url;   /* manager base URL, no trailing slash */
-	char *token;       /* owned; NULL when not logged in */
-	bool json;         /* --json: print API JSON as is */
+	const char *url; /* manager base URL, no trailing slash */
+	char *token;     /* owned; NULL when not logged in */
+	bool json;       /* --json: print API JSON as is */
 };
 
 /* One API call. body (may be NULL) is sent as JSON; the dumped copy is
  * wiped after the call, since it may carry a password. Returns the HTTP
  * status (>= 100) with *ret (may be NULL) holding the parsed reply (owned),
  * or -errno when the manager could not be reached (message printed). */
-int cli_request(const struct cli *c, const char *method, const char *path,
-	json_t *body, json_t **ret);
+int cli_request(const struct cli *c, const char *method, const char *path, json_t *body,
+	json_t **ret);
 /* Print an API error reply to stderr; returns the exit code (1). */
 int cli_print_error(int status, json_t *reply);
 

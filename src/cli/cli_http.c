@@ -17,8 +17,8 @@
 #define PASSWORD_MAX 1024
 
 int
-cli_request(const struct cli *c, const char *method, const char *path,
-	json_t *body, json_t **ret)
+cli_request(const struct cli *c, const char *method, const char *path, json_t *body,
+	json_t **ret)
 {
 	struct curl_slist *hdrs = NULL;
 	/* Wiping: a reply may carry a session token (login). */
@@ -121,7 +121,7 @@ cli_read_password(bool from_stdin, const char *prompt, char **ret)
 		if (!in) {
 			free(buf);
 			fprintf(stderr, "nqrust: no terminal to ask for the password on; "
-				"use --password-stdin\n");
+					"use --password-stdin\n");
 			return -ENOTTY;
 		}
 		fprintf(in, "%s", prompt);

@@ -48,12 +48,22 @@ cli_parse_size(const char *s, unsigned long long *ret)
 	if (errno)
 		return -EINVAL;
 	switch (toupper((unsigned char)*end)) {
-	case '\0': break;
-	case 'K': mul = 1ULL << 10; break;
-	case 'M': mul = 1ULL << 20; break;
-	case 'G': mul = 1ULL << 30; break;
-	case 'T': mul = 1ULL << 40; break;
-	default: return -EINVAL;
+	case '\0':
+		break;
+	case 'K':
+		mul = 1ULL << 10;
+		break;
+	case 'M':
+		mul = 1ULL << 20;
+		break;
+	case 'G':
+		mul = 1ULL << 30;
+		break;
+	case 'T':
+		mul = 1ULL << 40;
+		break;
+	default:
+		return -EINVAL;
 	}
 	if (*end) {
 		end++;
@@ -80,7 +90,8 @@ num(json_t *o, const char *k)
 {
 	json_t *v = json_object_get(o, k);
 	return json_is_integer(v) && json_integer_value(v) > 0
-		       ? (unsigned long long)json_integer_value(v) : 0;
+		       ? (unsigned long long)json_integer_value(v)
+		       : 0;
 }
 
 static void
@@ -106,7 +117,8 @@ location(json_t *b, char *buf, size_t sz)
 		snprintf(buf, sz, "//%s/%s%s%s", str(c, "server"), str(c, "share"),
 			*str(c, "subdir") ? "/" : "", str(c, "subdir"));
 	else
-		snprintf(buf, sz, "%s", *str(c, "path") ? str(c, "path") : "(host local root)");
+		snprintf(buf, sz, "%s",
+			*str(c, "path") ? str(c, "path") : "(host local root)");
 }
 
 void
@@ -140,14 +152,16 @@ cli_print_backend(json_t *b)
 	printf("id:            %s\n", str(b, "id"));
 	printf("name:          %s\n", str(b, "name"));
 	printf("kind:          %s\n", str(b, "kind"));
-	printf("default:       %s\n", json_is_true(json_object_get(b, "is_default")) ? "yes" : "no");
+	printf("default:       %s\n",
+		json_is_true(json_object_get(b, "is_default")) ? "yes" : "no");
 	printf("status:        %s\n", str(b, "status"));
 	se = json_object_get(b, "status_error");
 	if (json_is_object(se))
 		printf("status error:  %s (%s)\n", str(se, "message"), str(se, "code"));
 	printf("capacity:      %s total, %s free\n", total, freeb);
 	printf("volumes:       %llu\n", num(b, "volume_count"));
-	printf("has password:  %s\n", json_is_true(json_object_get(b, "has_password")) ? "yes" : "no");
+	printf("has password:  %s\n",
+		json_is_true(json_object_get(b, "has_password")) ? "yes" : "no");
 	json_object_foreach(c, k, v) {
 		if (json_is_string(v) && *json_string_value(v))
 			printf("config.%-7s %s\n", k, json_string_value(v));
@@ -171,7 +185,7 @@ cli_print_volumes(json_t *arr)
 			cli_human_bytes(num(v, "allocated_bytes"), alloc, sizeof alloc);
 		else
 			snprintf(alloc, sizeof alloc, "unknown");
-		printf("%-36s %-36s %10s %10s %-7s %s\n", str(v, "id"), str(v, "backend_id"),
-			size, alloc, str(v, "state"), str(v, "path"));
+		printf("%-36s %-36s %10s %10s %-7s %s\n", str(v, "id"),
+			str(v, "backend_id"), size, alloc, str(v, "state"), str(v, "path"));
 	}
 }

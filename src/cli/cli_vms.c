@@ -77,11 +77,14 @@ print_images(json_t *arr)
 	printf("%-32s %10s %-24s %s\n", "ID", "SIZE", "KERNEL", "INITRD");
 	json_array_foreach(arr, i, v) {
 		char size[32];
-		cli_human_bytes((unsigned long long)json_integer_value(
-			json_object_get(v, "size_bytes")), size, sizeof size);
+		cli_human_bytes((unsigned long long)json_integer_value(json_object_get(v,
+					"size_bytes")),
+			size, sizeof size);
 		printf("%-32s %10s %-24s %s\n", s_of(v, "id"), size,
 			json_is_string(json_object_get(v, "kernel")) ? s_of(v, "kernel") : "-",
-			json_is_string(json_object_get(v, "initrd")) ? s_of(v, "initrd") : "-");
+			json_is_string(json_object_get(v, "initrd"))
+				? s_of(v, "initrd")
+				: "-");
 	}
 }
 
@@ -147,11 +150,11 @@ cli_cmd_vm(struct cli *c, const char *sub, const struct vm_args *a)
 			return 2;
 		}
 		if ((a->vcpus && parse_uint("--vcpus", a->vcpus, &vcpus) < 0) ||
-		    (a->memory && parse_uint("--memory", a->memory, &mem) < 0))
+			(a->memory && parse_uint("--memory", a->memory, &mem) < 0))
 			return 2;
-		json_t *body = json_pack("{s:s, s:I, s:I, s:s}", "name", a->name,
-			"vcpus", (json_int_t)vcpus, "memory_mib", (json_int_t)mem,
-			"image_id", a->image);
+		json_t *body = json_pack("{s:s, s:I, s:I, s:s}", "name", a->name, "vcpus",
+			(json_int_t)vcpus, "memory_mib", (json_int_t)mem, "image_id",
+			a->image);
 		if (a->backend) {
 			if (resolve(c, "/v1/storage/backends", "backend", a->backend, id,
 				    sizeof id) < 0) {
@@ -165,7 +168,7 @@ cli_cmd_vm(struct cli *c, const char *sub, const struct vm_args *a)
 		return rc;
 	}
 	if (strcmp(sub, "start") && strcmp(sub, "stop") && strcmp(sub, "restart") &&
-	    strcmp(sub, "delete") && strcmp(sub, "get")) {
+		strcmp(sub, "delete") && strcmp(sub, "get")) {
 		fprintf(stderr, "nqrust: unknown vm command '%s'\n", sub);
 		return 2;
 	}

@@ -67,7 +67,8 @@ config_set(const struct config_entry *t, size_t n, void *obj, const char *name,
 	char *field;
 
 	if (!e)
-		return nq_error_set(err, "invalid_field", name, "unknown setting '%.64s'", name);
+		return nq_error_set(err, "invalid_field", name, "unknown setting '%.64s'",
+			name);
 	if (e->check && e->check(name, value, err) < 0)
 		return -EINVAL;
 	field = (char *)obj + e->offset;
@@ -83,7 +84,8 @@ config_set(const struct config_entry *t, size_t n, void *obj, const char *name,
 	case CFG_STRBUF:
 		if (strlen(value) >= e->size)
 			return nq_error_set(err, "invalid_field", e->name,
-				"%s is too long (at most %zu characters)", e->name, e->size - 1);
+				"%s is too long (at most %zu characters)", e->name,
+				e->size - 1);
 		memcpy(field, value, strlen(value) + 1);
 		return 0;
 	case CFG_UINT: {
@@ -94,7 +96,7 @@ config_set(const struct config_entry *t, size_t n, void *obj, const char *name,
 		errno = 0;
 		v = strtoul(value, &end, 10);
 		if (!*value || *end || errno || v > UINT_MAX || value[0] == '-' ||
-		    v < e->min || v > max)
+			v < e->min || v > max)
 			return nq_error_set(err, "invalid_field", e->name,
 				"%s must be an integer in %u..%u", e->name, e->min, max);
 		*(unsigned *)field = (unsigned)v;
@@ -103,7 +105,8 @@ config_set(const struct config_entry *t, size_t n, void *obj, const char *name,
 	case CFG_BOOL:
 		if (!strcmp(value, "true") || !strcmp(value, "yes") || !strcmp(value, "1"))
 			*(bool *)field = true;
-		else if (!strcmp(value, "false") || !strcmp(value, "no") || !strcmp(value, "0"))
+		else if (!strcmp(value, "false") || !strcmp(value, "no") ||
+			 !strcmp(value, "0"))
 			*(bool *)field = false;
 		else
 			return nq_error_set(err, "invalid_field", name,
@@ -138,8 +141,8 @@ trim(char *s)
 }
 
 int
-config_load_file(const struct config_entry *t, size_t n, void *obj,
-	const char *path, struct nq_error *err)
+config_load_file(const struct config_entry *t, size_t n, void *obj, const char *path,
+	struct nq_error *err)
 {
 	_cleanup_free_ char *buf = NULL;
 	char *save = NULL;
@@ -152,7 +155,7 @@ config_load_file(const struct config_entry *t, size_t n, void *obj,
 		return nq_error_setr(err, r, "invalid_field", "config",
 			"cannot read config file %.200s: %s", path, strerror(-r));
 	for (char *line = strtok_r(buf, "\n", &save); line;
-	     line = strtok_r(NULL, "\n", &save)) {
+		line = strtok_r(NULL, "\n", &save)) {
 		char *eq, *key, *val;
 
 		lineno++;
@@ -171,8 +174,8 @@ config_load_file(const struct config_entry *t, size_t n, void *obj,
 			if (err) {
 				char sub[sizeof err->message];
 				snprintf(sub, sizeof sub, "%s", err->message);
-				snprintf(err->message, sizeof err->message, "%.200s:%u: %s",
-					path, lineno, sub);
+				snprintf(err->message, sizeof err->message,
+					"%.200s:%u: %s", path, lineno, sub);
 			}
 			return r;
 		}
@@ -206,8 +209,8 @@ config_usage(const struct config_entry *t, size_t n, const char *progname, FILE 
 }
 
 int
-config_parse_args(const struct config_entry *t, size_t n, void *obj, int argc,
-	char **argv, struct nq_error *err)
+config_parse_args(const struct config_entry *t, size_t n, void *obj, int argc, char **argv,
+	struct nq_error *err)
 {
 	int r;
 

@@ -18,33 +18,32 @@ enum { CFG_SENSITIVE = 1 << 0 };
 /* Names match with '-' and '_' interchangeable: "mount_root" is the flag
  * --mount-root and the file key mount_root or mount-root. */
 struct config_entry {
-	const char *name;    /* "mount_root"; flag "--mount-root" */
+	const char *name; /* "mount_root"; flag "--mount-root" */
 	enum config_type type;
-	size_t offset;       /* offsetof(struct X, field) */
+	size_t offset; /* offsetof(struct X, field) */
 	unsigned flags;
 	const char *help;
 	/* Optional extra check of the raw value; fills err, returns -EINVAL. */
 	int (*check)(const char *name, const char *value, struct nq_error *err);
-	size_t size;         /* CFG_STRBUF: sizeof the array */
-	unsigned min, max;   /* CFG_UINT bounds */
-	const char *def;     /* default value as text (NULL: none) */
+	size_t size;       /* CFG_STRBUF: sizeof the array */
+	unsigned min, max; /* CFG_UINT bounds */
+	const char *def;   /* default value as text (NULL: none) */
 };
 
-int config_set(const struct config_entry *t, size_t n, void *obj,
-	const char *name, const char *value, struct nq_error *err);
+int config_set(const struct config_entry *t, size_t n, void *obj, const char *name,
+	const char *value, struct nq_error *err);
 /* Set every setting that has a default to it, through config_set (so a
  * default is checked like any value). Call before loading a file or flags. */
 int config_defaults(const struct config_entry *t, size_t n, void *obj,
 	struct nq_error *err);
 /* `name = value` lines; '#' starts a comment; blank lines ignored. */
-int config_load_file(const struct config_entry *t, size_t n, void *obj,
-	const char *path, struct nq_error *err);
+int config_load_file(const struct config_entry *t, size_t n, void *obj, const char *path,
+	struct nq_error *err);
 /* Parse argv: --config FILE is loaded first, then every other flag is
  * applied. Returns 1 for --help/-h (print config_usage then). */
-int config_parse_args(const struct config_entry *t, size_t n, void *obj,
-	int argc, char **argv, struct nq_error *err);
+int config_parse_args(const struct config_entry *t, size_t n, void *obj, int argc,
+	char **argv, struct nq_error *err);
 /* "usage: PROG [--config FILE] [options]" and one line per setting. */
-void config_usage(const struct config_entry *t, size_t n, const char *progname,
-	FILE *out);
+void config_usage(const struct config_entry *t, size_t n, const char *progname, FILE *out);
 /* Free every CFG_STRING field. */
 void config_release(const struct config_entry *t, size_t n, void *obj);

@@ -30,10 +30,10 @@ debug_gate(const char *step, bool (*cancelled)(void *arg), void *arg)
 
 	if (!dir || *dir != '/')
 		return false;
-	if ((size_t)snprintf(wait_path, sizeof wait_path, "%s/%s.wait", dir, step) >=
-		    sizeof wait_path ||
-	    (size_t)snprintf(reached, sizeof reached, "%s/%s.reached", dir, step) >=
-		    sizeof reached)
+	if ((size_t)snprintf(wait_path, sizeof wait_path, "%s/%s.wait", dir,
+		    step) >= sizeof wait_path ||
+		(size_t)snprintf(reached, sizeof reached, "%s/%s.reached", dir, step) >=
+			sizeof reached)
 		return false;
 	if (stat(wait_path, &st) < 0)
 		return false;

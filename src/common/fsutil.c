@@ -77,8 +77,7 @@ write_all(int fd, const void *data, size_t len)
 }
 
 int
-fs_write_atomic(int dirfd, const char *name, const void *data, size_t len,
-	mode_t mode)
+fs_write_atomic(int dirfd, const char *name, const void *data, size_t len, mode_t mode)
 {
 	char tmp[NAME_MAX + 1];
 	_cleanup_close_ int fd = -1;
@@ -92,9 +91,9 @@ fs_write_atomic(int dirfd, const char *name, const void *data, size_t len,
 
 		if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd)
 			return errno ? negerrno() : -EIO;
-		n = snprintf(tmp, sizeof tmp,
-			".%s.tmp.%02x%02x%02x%02x%02x%02x%02x%02x", name, rnd[0],
-			rnd[1], rnd[2], rnd[3], rnd[4], rnd[5], rnd[6], rnd[7]);
+		n = snprintf(tmp, sizeof tmp, ".%s.tmp.%02x%02x%02x%02x%02x%02x%02x%02x",
+			name, rnd[0], rnd[1], rnd[2], rnd[3], rnd[4], rnd[5], rnd[6],
+			rnd[7]);
 		if (n < 0 || (size_t)n >= sizeof tmp)
 			return -ENAMETOOLONG;
 		fd = openat(dirfd, tmp,
@@ -246,8 +245,7 @@ fs_mkdir_beneath(int dirfd, const char *relpath, mode_t mode)
 	if ((r = check_relpath(relpath)) < 0)
 		return r;
 	memcpy(buf, relpath, strlen(relpath) + 1);
-	for (comp = strtok_r(buf, "/", &save); comp;
-	     comp = strtok_r(NULL, "/", &save)) {
+	for (comp = strtok_r(buf, "/", &save); comp; comp = strtok_r(NULL, "/", &save)) {
 		int fd;
 
 		if (strcmp(comp, ".") == 0)
@@ -281,8 +279,7 @@ fs_mkdir_beneath(int dirfd, const char *relpath, mode_t mode)
 }
 
 int
-fs_read_file(int dirfd, const char *name, size_t cap, char **ret,
-	size_t *ret_len)
+fs_read_file(int dirfd, const char *name, size_t cap, char **ret, size_t *ret_len)
 {
 	_cleanup_close_ int fd = -1;
 	_cleanup_free_ char *buf = NULL;
@@ -343,8 +340,9 @@ copy_range_rw(struct copier *c, off_t off, off_t end)
 			return -ENOMEM;
 	}
 	while (off < end) {
-		size_t want = (size_t)(end - off) < COPY_BUF_SIZE ?
-			(size_t)(end - off) : COPY_BUF_SIZE;
+		size_t want = (size_t)(end - off) < COPY_BUF_SIZE
+				      ? (size_t)(end - off)
+				      : COPY_BUF_SIZE;
 		ssize_t n = pread(c->src, c->buf, want, off);
 
 		if (n < 0) {
@@ -376,15 +374,16 @@ copy_range(struct copier *c, off_t off, off_t end)
 {
 	while (c->use_cfr && off < end) {
 		off_t soff = off, doff = off;
-		size_t want = (uint64_t)(end - off) < COPY_CFR_CHUNK ?
-			(size_t)(end - off) : COPY_CFR_CHUNK;
+		size_t want = (uint64_t)(end - off) < COPY_CFR_CHUNK
+				      ? (size_t)(end - off)
+				      : COPY_CFR_CHUNK;
 		ssize_t n = copy_file_range(c->src, &soff, c->dst, &doff, want, 0);
 
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
-			if (errno == EXDEV || errno == EINVAL ||
-			    errno == EOPNOTSUPP || errno == ENOSYS) {
+			if (errno == EXDEV || errno == EINVAL || errno == EOPNOTSUPP ||
+				errno == ENOSYS) {
 				/* e.g. local file <-> FUSE: never retry. */
 				c->use_cfr = false;
 				break;

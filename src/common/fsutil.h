@@ -9,8 +9,7 @@
 
 /* Write data to dirfd/name atomically: a temp file created O_EXCL|O_NOFOLLOW
  * with `mode` (umask does not apply), fsync, rename over name, fsync dir. */
-int fs_write_atomic(int dirfd, const char *name, const void *data, size_t len,
-	mode_t mode);
+int fs_write_atomic(int dirfd, const char *name, const void *data, size_t len, mode_t mode);
 /* mkdir -p of an absolute path; each created component gets `mode`. */
 int fs_mkdir_p(const char *path, mode_t mode);
 /* openat2(RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS|RESOLVE_NO_MAGICLINKS), with
@@ -23,8 +22,7 @@ int fs_mkdir_beneath(int dirfd, const char *relpath, mode_t mode);
 /* Read a whole small regular file (cap bytes at most, -EFBIG beyond)
  * beneath dirfd; -EINVAL for anything else (a FIFO does not block). *ret is
  * NUL-terminated and owned by the caller. */
-int fs_read_file(int dirfd, const char *name, size_t cap, char **ret,
-	size_t *ret_len);
+int fs_read_file(int dirfd, const char *name, size_t cap, char **ret, size_t *ret_len);
 
 /* A DIR stream over dirfd's directory that does not consume dirfd (it
  * reads through its own O_CLOEXEC descriptor). Caller closedir()s it. */

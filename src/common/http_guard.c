@@ -98,8 +98,9 @@ watchdog(void *arg)
 		for (struct conn_track *c = g->head; c; c = c->next) {
 			double limit = deadline_of(g, c->phase);
 			if (limit > 0 && !c->dropped && elapsed(&c->since, &now) >= limit)
-				drop(c, c->phase == HTTP_PHASE_RESPONDING ? "response_timeout"
-									  : "header_timeout");
+				drop(c, c->phase == HTTP_PHASE_RESPONDING
+						? "response_timeout"
+						: "header_timeout");
 		}
 		/* Four looks per header timeout, at most one per second. */
 		clock_gettime(CLOCK_MONOTONIC, &until);
@@ -123,7 +124,8 @@ http_guard_new(unsigned header_timeout, unsigned per_addr, struct http_guard **r
 
 	if (!g)
 		return -ENOMEM;
-	g->header_timeout = header_timeout ? header_timeout : HTTP_GUARD_HEADER_TIMEOUT_DEFAULT;
+	g->header_timeout = header_timeout ? header_timeout
+					   : HTTP_GUARD_HEADER_TIMEOUT_DEFAULT;
 	g->per_addr = per_addr ? per_addr : HTTP_GUARD_PER_ADDR_DEFAULT;
 	pthread_mutex_init(&g->lock, NULL);
 	pthread_condattr_init(&ca);
@@ -182,7 +184,7 @@ http_guard_accept(void *cls, const struct sockaddr *addr, socklen_t addrlen)
 			continue;
 		n++;
 		if (c->phase == HTTP_PHASE_WAITING &&
-		    (!oldest || elapsed(&c->since, &oldest->since) < 0))
+			(!oldest || elapsed(&c->since, &oldest->since) < 0))
 			oldest = c;
 	}
 	if (n >= g->per_addr) {
@@ -213,8 +215,9 @@ http_guard_notify(void *cls, struct MHD_Connection *conn, void **socket_context,
 		ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
 		c->fd = ci ? ci->connect_fd : -1;
 		ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-		if (ci && ci->client_addr && (ci->client_addr->sa_family == AF_INET ||
-						     ci->client_addr->sa_family == AF_INET6))
+		if (ci && ci->client_addr &&
+			(ci->client_addr->sa_family == AF_INET ||
+				ci->client_addr->sa_family == AF_INET6))
 			http_addr_text(ci->client_addr, c->addr, sizeof c->addr);
 		c->phase = HTTP_PHASE_WAITING;
 		clock_gettime(CLOCK_MONOTONIC, &c->since);
@@ -248,8 +251,8 @@ http_guard_notify(void *cls, struct MHD_Connection *conn, void **socket_context,
 void
 http_guard_phase(struct MHD_Connection *conn, enum http_conn_phase phase)
 {
-	const union MHD_ConnectionInfo *ci =
-		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn,
+		MHD_CONNECTION_INFO_SOCKET_CONTEXT);
 	struct conn_track *c = ci ? ci->socket_context : NULL;
 
 	if (!c)

@@ -43,14 +43,14 @@ enum http_conn_phase {
 
 /* header_timeout in seconds, per_addr connections per source address;
  * 0 picks the defaults above. Starts the watchdog thread. */
-int http_guard_new(unsigned header_timeout, unsigned per_addr,
-	struct http_guard **ret);
+int http_guard_new(unsigned header_timeout, unsigned per_addr, struct http_guard **ret);
 /* Stops the watchdog; call after every listener using it has stopped.
  * NULL-safe. */
 void http_guard_free(struct http_guard *g);
 
 /* MHD_OPTION_ACCEPT_POLICY callback (cls: the guard). */
-http_mhd_result http_guard_accept(void *cls, const struct sockaddr *addr, socklen_t addrlen);
+http_mhd_result http_guard_accept(void *cls, const struct sockaddr *addr,
+	socklen_t addrlen);
 /* MHD_OPTION_NOTIFY_CONNECTION callback (cls: the guard). */
 void http_guard_notify(void *cls, struct MHD_Connection *conn, void **socket_context,
 	enum MHD_ConnectionNotificationCode toe);

@@ -5,8 +5,8 @@
 #include <string.h>
 
 int
-http_parse_object(const struct http_request *req, const char *const *allowed,
-	json_t **ret, struct nq_error *err)
+http_parse_object(const struct http_request *req, const char *const *allowed, json_t **ret,
+	struct nq_error *err)
 {
 	json_error_t jerr;
 	json_t *obj;
@@ -34,8 +34,8 @@ http_parse_object(const struct http_request *req, const char *const *allowed,
 				ok = true;
 		if (!ok) {
 			/* The key is echoed as the field name; cap it. */
-			nq_error_set(err, "unknown_field", key,
-				"unknown field '%.48s'", key);
+			nq_error_set(err, "unknown_field", key, "unknown field '%.48s'",
+				key);
 			json_decref(obj);
 			return -EINVAL;
 		}

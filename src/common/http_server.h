@@ -24,25 +24,24 @@ struct http_request {
 	unsigned nparams;
 	const char *body; /* NUL-terminated, may be NULL when empty */
 	size_t body_len;
-	void *conn;       /* struct MHD_Connection * */
+	void *conn; /* struct MHD_Connection * */
 	bool via_unix;
-	uid_t peer_uid;   /* valid when via_unix (SO_PEERCRED) */
+	uid_t peer_uid; /* valid when via_unix (SO_PEERCRED) */
 	gid_t peer_gid;
-	void *userdata;   /* server-wide, from http_server_opts */
+	void *userdata; /* server-wide, from http_server_opts */
 	const void *route_data;
 };
 
 /* What a handler produces. The body is owned by the response. */
 struct http_response {
 	int status;
-	char *body;          /* owned */
+	char *body; /* owned */
 	size_t body_len;
 	const char *content_type;
 	char *extra_headers; /* owned, "Name: value\n" lines, may be NULL */
 };
 
-typedef void (*http_handler_fn)(struct http_request *req,
-	struct http_response *resp);
+typedef void (*http_handler_fn)(struct http_request *req, struct http_response *resp);
 /* Return 0 to let the request through; otherwise fill resp (401/403). */
 typedef int (*http_auth_fn)(struct http_request *req, struct http_response *resp);
 
@@ -59,7 +58,7 @@ struct http_route {
 	const char *pattern; /* "/v1/storage/smb/volumes/{id}/{vid}" */
 	http_handler_fn handler;
 	unsigned flags;
-	size_t body_max;     /* 0: HTTP_BODY_MAX_DEFAULT */
+	size_t body_max; /* 0: HTTP_BODY_MAX_DEFAULT */
 	const void *data;
 };
 
@@ -68,12 +67,12 @@ struct http_server_opts {
 	size_t nroutes;
 	const char *unix_path; /* NULL: none; socket created with unix_mode */
 	mode_t unix_mode;
-	const char *tcp_host;  /* NULL: none */
+	const char *tcp_host; /* NULL: none */
 	unsigned tcp_port;
-	http_auth_fn auth;     /* NULL: everyone */
+	http_auth_fn auth; /* NULL: everyone */
 	void *userdata;
-	unsigned max_connections;   /* 0: HTTP_MAX_CONNECTIONS_DEFAULT */
-	unsigned header_timeout;    /* seconds; 0: HTTP_GUARD_HEADER_TIMEOUT_DEFAULT */
+	unsigned max_connections;      /* 0: HTTP_MAX_CONNECTIONS_DEFAULT */
+	unsigned header_timeout;       /* seconds; 0: HTTP_GUARD_HEADER_TIMEOUT_DEFAULT */
 	unsigned per_addr_connections; /* TCP, per source address; 0: default */
 };
 
@@ -93,9 +92,8 @@ void http_server_stop(struct http_server *s);
 void http_reply_json(struct http_response *r, int status, json_t *json);
 void http_reply_error(struct http_response *r, const struct nq_error *err);
 /* Shorthand: code/field/message without a struct at the call site. */
-void http_reply_errorf(struct http_response *r, const char *code,
-	const char *field, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+void http_reply_errorf(struct http_response *r, const char *code, const char *field,
+	const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 void http_reply_empty(struct http_response *r, int status);
 /* Request header value (case-insensitive name) or NULL. */
 const char *http_header(const struct http_request *req, const char *name);
@@ -106,5 +104,5 @@ const char *http_header(const struct http_request *req, const char *name);
  * Caller owns *ret. Typed member access: common/json_util.h. */
 /* allowed NULL: every key passes (the caller parses the object against its
  * own table and refuses unknown keys there). */
-int http_parse_object(const struct http_request *req,
-	const char *const *allowed, json_t **ret, struct nq_error *err);
+int http_parse_object(const struct http_request *req, const char *const *allowed,
+	json_t **ret, struct nq_error *err);

@@ -14,18 +14,18 @@
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
 /* Return *p and set it to NULL: the caller now owns the pointer. */
-#define TAKE_PTR(p)                          \
-	({                                   \
-		__typeof__(p) _tp_ = (p);    \
-		(p) = NULL;                  \
-		_tp_;                        \
+#define TAKE_PTR(p)                                                                       \
+	({                                                                                \
+		__typeof__(p) _tp_ = (p);                                                 \
+		(p) = NULL;                                                               \
+		_tp_;                                                                     \
 	})
 /* Return fd and set it to -1: the caller now owns the descriptor. */
-#define TAKE_FD(fd)                          \
-	({                                   \
-		int _tf_ = (fd);             \
-		(fd) = -1;                   \
-		_tf_;                        \
+#define TAKE_FD(fd)                                                                       \
+	({                                                                                \
+		int _tf_ = (fd);                                                          \
+		(fd) = -1;                                                                \
+		_tf_;                                                                     \
 	})
 
 static inline void
@@ -44,11 +44,11 @@ closep(int *fd)
 	}
 }
 
-#define DEFINE_TRIVIAL_CLEANUP_FUNC(type, func)  \
-	static inline void func##p(type *p)      \
-	{                                        \
-		if (*p)                          \
-			func(*p);                \
+#define DEFINE_TRIVIAL_CLEANUP_FUNC(type, func)                                           \
+	static inline void func##p(type *p)                                               \
+	{                                                                                 \
+		if (*p)                                                                   \
+			func(*p);                                                         \
 	}
 
 #define _cleanup_free_ _cleanup_(freep)

@@ -31,7 +31,10 @@ struct nq_buf {
 	bool overflow; /* an add was refused for max: the content is short */
 };
 
-#define NQ_BUF_INIT(max_, wipe_) { .max = (max_), .wipe = (wipe_) }
+#define NQ_BUF_INIT(max_, wipe_)                                                          \
+	{                                                                                 \
+		.max = (max_), .wipe = (wipe_)                                            \
+	}
 
 void nq_buf_init(struct nq_buf *b, size_t max, bool wipe);
 /* Append n bytes (binary safe). 0, -ENOSPC (past max, sets overflow) or

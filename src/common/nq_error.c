@@ -5,8 +5,7 @@
 #include <string.h>
 
 static void
-fill(struct nq_error *err, const char *code, const char *field, const char *fmt,
-	va_list ap)
+fill(struct nq_error *err, const char *code, const char *field, const char *fmt, va_list ap)
 {
 	snprintf(err->code, sizeof err->code, "%s", code);
 	snprintf(err->field, sizeof err->field, "%s", field ? field : "");
@@ -14,8 +13,8 @@ fill(struct nq_error *err, const char *code, const char *field, const char *fmt,
 }
 
 int
-nq_error_set(struct nq_error *err, const char *code, const char *field,
-	const char *fmt, ...)
+nq_error_set(struct nq_error *err, const char *code, const char *field, const char *fmt,
+	...)
 {
 	va_list ap;
 

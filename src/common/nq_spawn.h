@@ -15,7 +15,7 @@ struct spawn_opts {
 	int timeout_ms;          /* <= 0: no deadline */
 	const char *stdin_data;  /* NULL: /dev/null */
 	size_t stdin_len;
-	size_t capture_max;      /* 0: SPAWN_CAPTURE_MAX */
+	size_t capture_max; /* 0: SPAWN_CAPTURE_MAX */
 };
 
 struct spawn_result {
@@ -23,9 +23,9 @@ struct spawn_result {
 	int term_signal; /* valid when signaled */
 	bool exited;
 	bool signaled;
-	bool timed_out;  /* deadline hit; the group was killed */
-	char *out;       /* owned, NUL-terminated, possibly truncated */
-	char *err;       /* owned, NUL-terminated, possibly truncated */
+	bool timed_out; /* deadline hit; the group was killed */
+	char *out;      /* owned, NUL-terminated, possibly truncated */
+	char *err;      /* owned, NUL-terminated, possibly truncated */
 };
 
 void spawn_result_release(struct spawn_result *r);

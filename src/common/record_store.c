@@ -58,7 +58,7 @@ id_of(const char *file, char *id, size_t idsz)
 	size_t len = strlen(file);
 
 	if (file[0] == '.' || len < 6 || strcmp(file + len - 5, ".json") != 0 ||
-	    len - 5 >= idsz)
+		len - 5 >= idsz)
 		return -EINVAL;
 	memcpy(id, file, len - 5);
 	id[len - 5] = '\0';
@@ -67,8 +67,8 @@ id_of(const char *file, char *id, size_t idsz)
 
 /* Read, parse and hand over one file. < 0 with err set when skipped. */
 static int
-load_one(int dirfd, const char *file, const char *id,
-	const struct record_load *o, struct nq_error *err)
+load_one(int dirfd, const char *file, const char *id, const struct record_load *o,
+	struct nq_error *err)
 {
 	_cleanup_free_ char *text = NULL;
 	_cleanup_(json_decrefp) json_t *j = NULL;

@@ -24,8 +24,7 @@ check_server(const char *field, const char *v, char *out, size_t outsz,
 }
 
 static int
-check_share(const char *field, const char *v, char *out, size_t outsz,
-	struct nq_error *err)
+check_share(const char *field, const char *v, char *out, size_t outsz, struct nq_error *err)
 {
 	int r = validate_share(field, v, err);
 
@@ -156,7 +155,8 @@ smb_field_set(struct smb_fields *f, const struct smb_field *d, const char *prefi
 		return -EINVAL; /* the secret is never stored */
 	if (!v || !*v) {
 		if (d->flags & SMB_F_REQUIRED)
-			return nq_error_set(err, "missing_field", field, "%s is required", field);
+			return nq_error_set(err, "missing_field", field, "%s is required",
+				field);
 		out[0] = '\0';
 		return 0;
 	}
@@ -181,7 +181,8 @@ string_value(json_t *val, const char *field, const char **ret, struct nq_error *
 		return 0;
 	}
 	if (!json_is_string(val))
-		return nq_error_set(err, "invalid_field", field, "%s must be a string", field);
+		return nq_error_set(err, "invalid_field", field, "%s must be a string",
+			field);
 	if (strlen(json_string_value(val)) != json_string_length(val))
 		return nq_error_set(err, "invalid_field", field,
 			"%s must not contain NUL characters", field);
@@ -200,8 +201,8 @@ smb_fields_from_json(json_t *obj, const char *prefix, unsigned allow,
 	int r;
 
 	if (!json_is_object(obj))
-		return nq_error_set(err, "invalid_field", prefix && *prefix ? "config" : NULL,
-			"expected a JSON object");
+		return nq_error_set(err, "invalid_field",
+			prefix && *prefix ? "config" : NULL, "expected a JSON object");
 	json_object_foreach(obj, key, val) {
 		const struct smb_field *d = smb_field_find(key);
 		char field[64];
@@ -210,8 +211,8 @@ smb_fields_from_json(json_t *obj, const char *prefix, unsigned allow,
 			continue;
 		snprintf(field, sizeof field, "%s%.40s", prefix ? prefix : "", key);
 		if (!d || !(d->flags & allow))
-			return nq_error_set(err, "unknown_field", field, "unknown field '%s'",
-				field);
+			return nq_error_set(err, "unknown_field", field,
+				"unknown field '%s'", field);
 		if ((r = string_value(val, field, &v, err)) < 0)
 			return r;
 		if (d->flags & SMB_F_SECRET) {
@@ -246,7 +247,8 @@ smb_fields_check(const struct smb_fields *f, const char *prefix, struct nq_error
 		char field[64];
 
 		snprintf(field, sizeof field, "%sdomain", p);
-		return nq_error_set(err, "invalid_field", field, "%s needs %susername", field, p);
+		return nq_error_set(err, "invalid_field", field, "%s needs %susername",
+			field, p);
 	}
 	return 0;
 }
@@ -279,7 +281,7 @@ smb_fields_differ(const struct smb_fields *a, const struct smb_fields *b, unsign
 		const struct smb_field *d = &smb_fields_table[i];
 
 		if (d->size && (d->flags & mask) &&
-		    strcmp(smb_field_get(a, d), smb_field_get(b, d)) != 0)
+			strcmp(smb_field_get(a, d), smb_field_get(b, d)) != 0)
 			return true;
 	}
 	return false;

@@ -44,8 +44,8 @@ utf8_seq(const unsigned char *s, size_t n)
 		cp = (cp << 6) | (s[i] & 0x3f);
 	}
 	if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
-	    (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff ||
-	    (cp >= 0x80 && cp <= 0x9f))
+		(cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff ||
+		(cp >= 0x80 && cp <= 0x9f))
 		return 0;
 	return len;
 }
@@ -96,8 +96,7 @@ static int
 server_error(const char *field, struct nq_error *err)
 {
 	return nq_error_set(err, INVALID, field,
-		"%s must be a hostname, an IPv4 address or an IPv6 address in []",
-		field);
+		"%s must be a hostname, an IPv4 address or an IPv6 address in []", field);
 }
 
 static bool
@@ -113,7 +112,7 @@ valid_hostname(const char *s, size_t len)
 		if (c == '.') {
 			/* RFC 1123 labels: 1..63, no '-' at either end. */
 			if (label == 0 || label > 63 || s[i - 1] == '-' ||
-			    s[i - label] == '-')
+				s[i - label] == '-')
 				return false;
 			label = 0;
 		} else if (is_alnum(c) || c == '-') {
@@ -138,8 +137,8 @@ validate_server(const char *field, const char *in, char *ret, size_t retsz,
 		return nq_error_set(err, INVALID, field, "%s is required", field);
 	len = strnlen(in, NQ_SERVER_MAX + 1);
 	if (len > NQ_SERVER_MAX)
-		return nq_error_set(err, INVALID, field,
-			"%s is longer than %d characters", field, NQ_SERVER_MAX);
+		return nq_error_set(err, INVALID, field, "%s is longer than %d characters",
+			field, NQ_SERVER_MAX);
 
 	if (in[0] == '[') {
 		char addr[INET6_ADDRSTRLEN + 1];
@@ -156,7 +155,7 @@ validate_server(const char *field, const char *in, char *ret, size_t retsz,
 		memcpy(addr, in + 1, n);
 		addr[n] = '\0';
 		if (inet_pton(AF_INET6, addr, &a6) != 1 ||
-		    !inet_ntop(AF_INET6, &a6, addr, sizeof addr))
+			!inet_ntop(AF_INET6, &a6, addr, sizeof addr))
 			return nq_error_set(err, INVALID, field,
 				"%s is not a valid IPv6 address", field);
 		snprintf(canon, sizeof canon, "[%s]", addr);
@@ -167,7 +166,7 @@ validate_server(const char *field, const char *in, char *ret, size_t retsz,
 		/* Strict dotted quad only: inet_pton refuses the short, octal
 		 * and leading-zero forms a resolver would reinterpret. */
 		if (inet_pton(AF_INET, in, &a4) != 1 ||
-		    !inet_ntop(AF_INET, &a4, canon, sizeof canon))
+			!inet_ntop(AF_INET, &a4, canon, sizeof canon))
 			return nq_error_set(err, INVALID, field,
 				"%s is not a valid IPv4 address (use four decimal numbers 0-255 without leading zeros)",
 				field);
@@ -209,11 +208,11 @@ validate_share(const char *field, const char *in, struct nq_error *err)
 		return nq_error_set(err, INVALID, field, "%s is required", field);
 	len = strnlen(in, NQ_SHARE_MAX + 1);
 	if (len > NQ_SHARE_MAX)
-		return nq_error_set(err, INVALID, field,
-			"%s is longer than %d characters", field, NQ_SHARE_MAX);
+		return nq_error_set(err, INVALID, field, "%s is longer than %d characters",
+			field, NQ_SHARE_MAX);
 	if (strcmp(in, ".") == 0 || strcmp(in, "..") == 0)
-		return nq_error_set(err, INVALID, field,
-			"%s cannot be \".\" or \"..\"", field);
+		return nq_error_set(err, INVALID, field, "%s cannot be \".\" or \"..\"",
+			field);
 	if (in[0] == ' ' || in[len - 1] == ' ')
 		return nq_error_set(err, INVALID, field,
 			"%s cannot start or end with a space", field);
@@ -235,8 +234,8 @@ validate_subdir(const char *field, const char *in, char *ret, size_t retsz,
 		return copy_out(field, "", ret, retsz, err);
 	len = strnlen(in, NQ_SUBDIR_MAX + 1);
 	if (len > NQ_SUBDIR_MAX)
-		return nq_error_set(err, INVALID, field,
-			"%s is longer than %d characters", field, NQ_SUBDIR_MAX);
+		return nq_error_set(err, INVALID, field, "%s is longer than %d characters",
+			field, NQ_SUBDIR_MAX);
 	if (in[0] == '/')
 		return nq_error_set(err, INVALID, field,
 			"%s must be a relative path inside the share, not an absolute path",
@@ -256,10 +255,9 @@ validate_subdir(const char *field, const char *in, char *ret, size_t retsz,
 
 		if (clen == 0)
 			return nq_error_set(err, INVALID, field,
-				"%s cannot contain empty path components (\"//\")",
-				field);
+				"%s cannot contain empty path components (\"//\")", field);
 		if ((clen == 1 && comp[0] == '.') ||
-		    (clen == 2 && comp[0] == '.' && comp[1] == '.'))
+			(clen == 2 && comp[0] == '.' && comp[1] == '.'))
 			return nq_error_set(err, INVALID, field,
 				"%s cannot contain \".\" or \"..\" components", field);
 		if (clen > 255)
@@ -279,8 +277,7 @@ validate_subdir(const char *field, const char *in, char *ret, size_t retsz,
 int
 validate_smb_version(const char *field, const char *in, struct nq_error *err)
 {
-	static const char *const ok[] = { "default", "2.0", "2.1", "3", "3.0",
-		"3.11" };
+	static const char *const ok[] = { "default", "2.0", "2.1", "3", "3.0", "3.11" };
 
 	if (!in || in[0] == '\0')
 		return 0;
@@ -332,7 +329,8 @@ validate_backend_id(const char *field, const char *in, char ret[NQ_UUID_LEN + 1]
 
 	if (validate_uuid(field, in, ret, NULL) == 0)
 		return 0;
-	if (len == 0 || len > NQ_UUID_LEN || !(is_digit(in[0]) || (in[0] >= 'a' && in[0] <= 'z')))
+	if (len == 0 || len > NQ_UUID_LEN ||
+		!(is_digit(in[0]) || (in[0] >= 'a' && in[0] <= 'z')))
 		goto bad;
 	for (size_t i = 0; i < len; i++)
 		if (!is_digit(in[i]) && !(in[i] >= 'a' && in[i] <= 'z') && in[i] != '-')
@@ -346,8 +344,8 @@ bad:
 }
 
 static int
-validate_cred_text(const char *field, const char *what, const char *in,
-	size_t max, struct nq_error *err)
+validate_cred_text(const char *field, const char *what, const char *in, size_t max,
+	struct nq_error *err)
 {
 	size_t len;
 
@@ -365,8 +363,8 @@ validate_cred_text(const char *field, const char *what, const char *in,
 			"%s cannot contain ',' or '=' because mount helpers cannot carry such a %s",
 			field, what);
 	if (in[0] == ' ')
-		return nq_error_set(err, INVALID, field,
-			"%s cannot start with a space", field);
+		return nq_error_set(err, INVALID, field, "%s cannot start with a space",
+			field);
 	return 0;
 }
 
@@ -383,14 +381,13 @@ validate_domain(const char *field, const char *in, struct nq_error *err)
 }
 
 int
-validate_password(const char *field, const char *in, size_t len,
-	struct nq_error *err)
+validate_password(const char *field, const char *in, size_t len, struct nq_error *err)
 {
 	if (!in && len > 0)
 		return nq_error_set(err, INVALID, field, "%s is missing", field);
 	if (len > NQ_SECRET_MAX)
-		return nq_error_set(err, INVALID, field,
-			"%s is longer than %d bytes", field, NQ_SECRET_MAX);
+		return nq_error_set(err, INVALID, field, "%s is longer than %d bytes",
+			field, NQ_SECRET_MAX);
 	/* The credentials file is line-based; never say which byte it was. */
 	for (size_t i = 0; i < len; i++)
 		if (in[i] == '\0' || in[i] == '\n' || in[i] == '\r')
@@ -408,8 +405,8 @@ validate_name(const char *field, const char *in, struct nq_error *err)
 		return nq_error_set(err, INVALID, field, "%s is required", field);
 	len = strnlen(in, 65);
 	if (len > 64 || !is_alnum(in[0]) ||
-	    strspn(in, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-		       "0123456789 ._-") != len)
+		strspn(in, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+			   "0123456789 ._-") != len)
 		return nq_error_set(err, INVALID, field,
 			"%s must be 1 to 64 letters, digits, spaces, '.', '_' or '-', starting with a letter or digit",
 			field);
@@ -425,8 +422,8 @@ validate_image_name(const char *field, const char *in, struct nq_error *err)
 		return nq_error_set(err, INVALID, field, "%s is required", field);
 	len = strnlen(in, 129);
 	if (len > 128 || in[0] == '.' ||
-	    strspn(in, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-		       "0123456789._-") != len)
+		strspn(in, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+			   "0123456789._-") != len)
 		return nq_error_set(err, INVALID, field,
 			"%s must be a file name of 1 to 128 letters, digits, '.', '_' or '-', not starting with '.'",
 			field);
@@ -452,12 +449,12 @@ path_normalised(const char *p)
 	for (size_t i = 0; i < len; i++)
 		if (is_ctl((unsigned char)p[i]))
 			return false;
-	for (const char *c = p + 1;; ) {
+	for (const char *c = p + 1;;) {
 		const char *e = strchrnul(c, '/');
 		size_t clen = (size_t)(e - c);
 
 		if (clen == 0 || (clen == 1 && c[0] == '.') ||
-		    (clen == 2 && c[0] == '.' && c[1] == '.'))
+			(clen == 2 && c[0] == '.' && c[1] == '.'))
 			return false;
 		if (*e == '\0')
 			return true;
@@ -484,8 +481,7 @@ validate_path_under(const char *field, const char *path, const char *root,
 	rlen = strlen(root);
 	if (rlen == 1)
 		return 0;
-	if (strncmp(path, root, rlen) == 0 &&
-	    (path[rlen] == '\0' || path[rlen] == '/'))
+	if (strncmp(path, root, rlen) == 0 && (path[rlen] == '\0' || path[rlen] == '/'))
 		return 0;
 	return nq_error_set(err, INVALID, field,
 		"%s must lie under the allowed directory %s", field, root);

@@ -50,8 +50,7 @@ int validate_backend_id(const char *field, const char *in, char ret[NQ_UUID_LEN 
  * or '=' or start with a space, since mount.cifs cannot carry them. */
 int validate_username(const char *field, const char *in, struct nq_error *err);
 int validate_domain(const char *field, const char *in, struct nq_error *err);
-int validate_password(const char *field, const char *in, size_t len,
-	struct nq_error *err);
+int validate_password(const char *field, const char *in, size_t len, struct nq_error *err);
 /* Display names of backends, VMs: 1..64 of [A-Za-z0-9 ._-], starting with
  * an alphanumeric. */
 int validate_name(const char *field, const char *in, struct nq_error *err);
@@ -71,8 +70,8 @@ void mount_opts_release(struct mount_opts *o);
  * uid, gid, file_mode, dir_mode, setuids, …), unknown options, control
  * characters, empty items and duplicate keys. port=N (1..65535) is kept in
  * ->port and also as an item. On success *ret is filled (release it). */
-int validate_mount_options(const char *field, const char *in,
-	struct mount_opts *ret, struct nq_error *err);
+int validate_mount_options(const char *field, const char *in, struct mount_opts *ret,
+	struct nq_error *err);
 /* Join items with ',' into buf; -ENOSPC if it does not fit. */
 int mount_opts_join(const struct mount_opts *o, char *buf, size_t bufsz);
 

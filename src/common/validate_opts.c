@@ -55,14 +55,40 @@ static const struct opt_rule {
 /* Options the backend sets itself (credentials, identity, protocol, the
  * source address, ownership and the security defaults). */
 static const char *const managed_opts[] = {
-	"username", "user", "password", "password2", "pass", "credentials",
-	"cred", "domain", "dom", "workgroup", "vers", "guest", "sec", "ip",
-	"addr", "unc", "prefixpath", "multiuser", "setuids", "nosetuids",
-	"suid", "uid", "gid", "forceuid", "forcegid", "file_mode", "dir_mode",
-	"dev", "exec",
+	"username",
+	"user",
+	"password",
+	"password2",
+	"pass",
+	"credentials",
+	"cred",
+	"domain",
+	"dom",
+	"workgroup",
+	"vers",
+	"guest",
+	"sec",
+	"ip",
+	"addr",
+	"unc",
+	"prefixpath",
+	"multiuser",
+	"setuids",
+	"nosetuids",
+	"suid",
+	"uid",
+	"gid",
+	"forceuid",
+	"forcegid",
+	"file_mode",
+	"dir_mode",
+	"dev",
+	"exec",
 	/* durability: fsync always reaches the server's disk; the bridge's
 	 * mount-time deadline is the agent's probe timeout */
-	"nostrictsync", "strictsync", "mount_timeout",
+	"nostrictsync",
+	"strictsync",
+	"mount_timeout",
 };
 
 /* Pairs that contradict each other. */
@@ -77,8 +103,7 @@ static const char *const opt_conflicts[][2] = {
 #define OPT_KEY_MAX 32
 
 static bool
-parse_decimal(const char *v, unsigned long min, unsigned long max,
-	unsigned long *ret)
+parse_decimal(const char *v, unsigned long min, unsigned long max, unsigned long *ret)
 {
 	unsigned long n = 0;
 	size_t len = strlen(v);
@@ -86,7 +111,7 @@ parse_decimal(const char *v, unsigned long min, unsigned long max,
 	/* Decimal digits only: the kernel parses with base 0, so a leading
 	 * zero would turn the number octal. */
 	if (len == 0 || len > 9 || strspn(v, "0123456789") != len ||
-	    (len > 1 && v[0] == '0'))
+		(len > 1 && v[0] == '0'))
 		return false;
 	for (size_t i = 0; i < len; i++)
 		n = n * 10 + (unsigned long)(v[i] - '0');
@@ -97,8 +122,8 @@ parse_decimal(const char *v, unsigned long min, unsigned long max,
 }
 
 static int
-check_opt_value(const char *field, const struct opt_rule *rule,
-	const char *key, const char *val, unsigned *port, struct nq_error *err)
+check_opt_value(const char *field, const struct opt_rule *rule, const char *key,
+	const char *val, unsigned *port, struct nq_error *err)
 {
 	unsigned long n;
 	size_t vlen;
@@ -107,8 +132,7 @@ check_opt_value(const char *field, const struct opt_rule *rule,
 	case OPT_FLAG:
 		if (val)
 			return nq_error_set(err, INVALID, field,
-				"%s: the mount option \"%s\" takes no value", field,
-				key);
+				"%s: the mount option \"%s\" takes no value", field, key);
 		return 0;
 	case OPT_NUM:
 		if (!val || !parse_decimal(val, rule->min, rule->max, &n))
@@ -120,7 +144,7 @@ check_opt_value(const char *field, const struct opt_rule *rule,
 		return 0;
 	case OPT_CACHE:
 		if (!val || (strcmp(val, "none") != 0 && strcmp(val, "strict") != 0 &&
-			     strcmp(val, "loose") != 0))
+				    strcmp(val, "loose") != 0))
 			return nq_error_set(err, INVALID, field,
 				"%s: the mount option \"cache\" must be none, strict or loose",
 				field);
@@ -128,8 +152,8 @@ check_opt_value(const char *field, const struct opt_rule *rule,
 	case OPT_CHARSET:
 		vlen = val ? strlen(val) : 0;
 		if (vlen == 0 || vlen > 32 || !is_alnum(val[0]) ||
-		    strspn(val, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-				"0123456789_-") != vlen)
+			strspn(val, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+				    "0123456789_-") != vlen)
 			return nq_error_set(err, INVALID, field,
 				"%s: the mount option \"iocharset\" needs a character set name such as utf8",
 				field);
@@ -139,8 +163,8 @@ check_opt_value(const char *field, const struct opt_rule *rule,
 }
 
 static int
-check_opt_item(const char *field, const char *item, size_t len,
-	struct mount_opts *o, struct nq_error *err)
+check_opt_item(const char *field, const char *item, size_t len, struct mount_opts *o,
+	struct nq_error *err)
 {
 	char buf[NQ_OPTS_MAX + 1];
 	const struct opt_rule *rule = NULL;
@@ -163,8 +187,8 @@ check_opt_item(const char *field, const char *item, size_t len,
 	}
 	klen = strlen(buf);
 	if (klen == 0 || klen > OPT_KEY_MAX ||
-	    strspn(buf, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-			"0123456789_-") != klen)
+		strspn(buf, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+			    "0123456789_-") != klen)
 		return nq_error_set(err, INVALID, field,
 			"%s contains an unknown mount option", field);
 	for (size_t i = 0; i < ARRAY_SIZE(managed_opts); i++)
@@ -193,7 +217,7 @@ check_opt_item(const char *field, const char *item, size_t len,
 			const char *a = opt_conflicts[c][0], *b = opt_conflicts[c][1];
 
 			if ((strcmp(buf, a) == 0 && strcmp(o->items[i], b) == 0) ||
-			    (strcmp(buf, b) == 0 && strcmp(o->items[i], a) == 0))
+				(strcmp(buf, b) == 0 && strcmp(o->items[i], a) == 0))
 				return nq_error_set(err, INVALID, field,
 					"%s sets both \"%s\" and \"%s\", which contradict each other",
 					field, a, b);
@@ -201,8 +225,7 @@ check_opt_item(const char *field, const char *item, size_t len,
 	}
 	if (o->n >= NQ_MAX_EXTRA_OPTS)
 		return nq_error_set(err, INVALID, field,
-			"%s has more than %d mount options", field,
-			NQ_MAX_EXTRA_OPTS);
+			"%s has more than %d mount options", field, NQ_MAX_EXTRA_OPTS);
 	o->items[o->n] = strndup(item, len);
 	if (!o->items[o->n])
 		return nq_error_setr(err, -ENOMEM, "internal_error", field,
@@ -222,8 +245,8 @@ mount_opts_release(struct mount_opts *o)
 }
 
 int
-validate_mount_options(const char *field, const char *in,
-	struct mount_opts *ret, struct nq_error *err)
+validate_mount_options(const char *field, const char *in, struct mount_opts *ret,
+	struct nq_error *err)
 {
 	struct mount_opts o = { 0 };
 	size_t len, start = 0;
@@ -235,8 +258,8 @@ validate_mount_options(const char *field, const char *in,
 	}
 	len = strnlen(in, NQ_OPTS_MAX + 1);
 	if (len > NQ_OPTS_MAX)
-		return nq_error_set(err, INVALID, field,
-			"%s is longer than %d characters", field, NQ_OPTS_MAX);
+		return nq_error_set(err, INVALID, field, "%s is longer than %d characters",
+			field, NQ_OPTS_MAX);
 	for (size_t i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)in[i];
 
@@ -252,8 +275,8 @@ validate_mount_options(const char *field, const char *in,
 			return nq_error_set(err, INVALID, field,
 				"%s cannot contain quotes or backslashes", field);
 		if (c >= 0x80)
-			return nq_error_set(err, INVALID, field,
-				"%s must be plain ASCII", field);
+			return nq_error_set(err, INVALID, field, "%s must be plain ASCII",
+				field);
 	}
 	for (size_t i = 0; i <= len; i++) {
 		if (i < len && in[i] != ',')
@@ -289,4 +312,3 @@ mount_opts_join(const struct mount_opts *o, char *buf, size_t bufsz)
 	}
 	return 0;
 }
-

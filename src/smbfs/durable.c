@@ -42,7 +42,7 @@ struct smbcfile_head {
 };
 
 #define WRITEFLAG_WRITE_THROUGH 1
-#define NT_STATUS_IS_ERR(st) (((st) & 0xc0000000u) == 0xc0000000u)
+#define NT_STATUS_IS_ERR(st) (((st)&0xc0000000u) == 0xc0000000u)
 
 static cli_writeall_fn writeall;
 static map_errno_fn map_errno;
@@ -67,7 +67,8 @@ smbfs_durable_init(void)
 	if (!known_layout(v)) {
 		snprintf(why_not, sizeof why_not,
 			"libsmbclient %s is not a version whose flush path is known "
-			"(4.13 to 4.22)", v ? v : "?");
+			"(4.13 to 4.22)",
+			v ? v : "?");
 		return -EOPNOTSUPP;
 	}
 	writeall = (cli_writeall_fn)dlsym(RTLD_DEFAULT, "cli_writeall");

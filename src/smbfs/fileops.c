@@ -97,8 +97,8 @@ do_open(const char *path, int flags, mode_t mode, struct fuse_file_info *fi)
 	struct open_args a = { .flags = flags, .mode = mode };
 	int r;
 
-	if (fs->view.ro && ((flags & O_ACCMODE) != O_RDONLY ||
-			    (flags & (O_CREAT | O_TRUNC))))
+	if (fs->view.ro &&
+		((flags & O_ACCMODE) != O_RDONLY || (flags & (O_CREAT | O_TRUNC))))
 		return -EROFS;
 	a.h = calloc(1, sizeof *a.h);
 	if (!a.h)
@@ -110,8 +110,8 @@ do_open(const char *path, int flags, mode_t mode, struct fuse_file_info *fi)
 		return r;
 	}
 	a.h->flags = smb_open_flags(flags) & O_ACCMODE;
-	a.h->sync = (flags & (O_SYNC | O_DSYNC)) != 0 &&
-		    (flags & O_ACCMODE) != O_RDONLY && !fs->nostrictsync;
+	a.h->sync = (flags & (O_SYNC | O_DSYNC)) != 0 && (flags & O_ACCMODE) != O_RDONLY &&
+		    !fs->nostrictsync;
 	r = smbfs_call(fs, open_attempt, &a);
 	if (r < 0) {
 		free(a.h->url);
@@ -151,12 +151,12 @@ read_attempt(struct smbfs *fs, void *arg)
 	struct io_args *a = arg;
 	SMBCFILE *f = fh_file_locked(fs, a->fi);
 
-	if (!f || smbc_getFunctionLseek(fs->ctx)(fs->ctx, f,
-			  a->off + (off_t)a->done, SEEK_SET) < 0)
+	if (!f || smbc_getFunctionLseek(fs->ctx)(fs->ctx, f, a->off + (off_t)a->done,
+			  SEEK_SET) < 0)
 		return smb_err();
 	while (a->done < a->size) {
-		ssize_t n = smbc_getFunctionRead(fs->ctx)(fs->ctx, f,
-			a->rbuf + a->done, a->size - a->done);
+		ssize_t n = smbc_getFunctionRead(fs->ctx)(fs->ctx, f, a->rbuf + a->done,
+			a->size - a->done);
 
 		if (n < 0)
 			return smb_err();
@@ -202,12 +202,12 @@ write_attempt(struct smbfs *fs, void *arg)
 		a->done += n;
 		return n == 0 && a->done < a->size ? -EIO : 0;
 	}
-	if (smbc_getFunctionLseek(fs->ctx)(fs->ctx, f, a->off + (off_t)a->done,
-			  SEEK_SET) < 0)
+	if (smbc_getFunctionLseek(fs->ctx)(fs->ctx, f, a->off + (off_t)a->done, SEEK_SET) <
+		0)
 		return smb_err();
 	while (a->done < a->size) {
-		ssize_t w = smbc_getFunctionWrite(fs->ctx)(fs->ctx, f,
-			a->wbuf + a->done, a->size - a->done);
+		ssize_t w = smbc_getFunctionWrite(fs->ctx)(fs->ctx, f, a->wbuf + a->done,
+			a->size - a->done);
 
 		if (w < 0)
 			return smb_err();
@@ -260,7 +260,8 @@ path_file_attempt(struct smbfs *fs, void *arg)
 		r = smbfs_flush_file(f);
 	else
 		r = smbc_getFunctionFtruncate(fs->ctx)(fs->ctx, f, a->size) < 0
-			    ? smb_err() : 0;
+			    ? smb_err()
+			    : 0;
 	smbc_getFunctionClose(fs->ctx)(fs->ctx, f);
 	if (r == 0 && a->flush)
 		journal_forget(fs, a->url);

@@ -25,8 +25,8 @@
 
 struct jentry {
 	struct jentry *next;
-	char *url;         /* owned */
-	off_t off;         /* write offset, or the new size of a truncate */
+	char *url; /* owned */
+	off_t off; /* write offset, or the new size of a truncate */
 	size_t len;
 	bool truncate;
 	unsigned char data[];
@@ -171,8 +171,7 @@ add(struct smbfs *fs, const char *url, off_t off, const void *buf, size_t len,
 }
 
 int
-journal_add_write(struct smbfs *fs, const char *url, const void *buf, size_t len,
-	off_t off)
+journal_add_write(struct smbfs *fs, const char *url, const void *buf, size_t len, off_t off)
 {
 	int r = add(fs, url, off, buf, len, false);
 
@@ -192,12 +191,13 @@ replay_one(struct smbfs *fs, SMBCFILE *f, const struct jentry *e)
 
 	if (e->truncate)
 		return smbc_getFunctionFtruncate(fs->ctx)(fs->ctx, f, e->off) < 0
-			       ? smb_err() : 0;
+			       ? smb_err()
+			       : 0;
 	if (smbc_getFunctionLseek(fs->ctx)(fs->ctx, f, e->off, SEEK_SET) < 0)
 		return smb_err();
 	while (done < e->len) {
-		ssize_t n = smbc_getFunctionWrite(fs->ctx)(fs->ctx, f,
-			e->data + done, e->len - done);
+		ssize_t n = smbc_getFunctionWrite(fs->ctx)(fs->ctx, f, e->data + done,
+			e->len - done);
 
 		if (n <= 0)
 			return n < 0 ? smb_err() : -EIO;

@@ -21,7 +21,8 @@ statvfs_attempt(struct smbfs *fs, void *arg)
 	struct statvfs_args *a = arg;
 
 	return smbc_getFunctionStatVFS(fs->ctx)(fs->ctx, (char *)a->url, a->sv) < 0
-		       ? smb_err() : 0;
+		       ? smb_err()
+		       : 0;
 }
 
 int
@@ -85,7 +86,7 @@ utimens_attempt(struct smbfs *fs, void *arg)
 
 	gettimeofday(&now, NULL);
 	if (a->tv && (a->tv[0].tv_nsec == UTIME_OMIT || a->tv[1].tv_nsec == UTIME_OMIT) &&
-	    smbc_getFunctionStat(fs->ctx)(fs->ctx, a->url, &st) < 0)
+		smbc_getFunctionStat(fs->ctx)(fs->ctx, a->url, &st) < 0)
 		return smb_err();
 	for (int i = 0; i < 2; i++) {
 		if (!a->tv || a->tv[i].tv_nsec == UTIME_NOW)
@@ -99,8 +100,7 @@ utimens_attempt(struct smbfs *fs, void *arg)
 }
 
 int
-smbfs_op_utimens(const char *path, const struct timespec tv[2],
-	struct fuse_file_info *fi)
+smbfs_op_utimens(const char *path, const struct timespec tv[2], struct fuse_file_info *fi)
 {
 	struct smbfs *fs = fs_get();
 	char *url;

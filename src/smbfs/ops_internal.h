@@ -20,11 +20,11 @@ fs_get(void)
  * long as the kernel delays RELEASE. Further I/O through the same open
  * file (a dup'd descriptor) reopens lazily. */
 struct smbfs_fh {
-	SMBCFILE *f;   /* NULL after flush until the next use */
-	char *url;     /* owned */
-	int flags;     /* reopen flags: access mode only */
-	unsigned gen;  /* fs->gen when f was opened */
-	bool sync;     /* opened O_SYNC/O_DSYNC: every write is write-through */
+	SMBCFILE *f;  /* NULL after flush until the next use */
+	char *url;    /* owned */
+	int flags;    /* reopen flags: access mode only */
+	unsigned gen; /* fs->gen when f was opened */
+	bool sync;    /* opened O_SYNC/O_DSYNC: every write is write-through */
 };
 
 static inline struct smbfs_fh *
@@ -68,19 +68,19 @@ int smbfs_flush_file(SMBCFILE *f);
  * it is full); forget drops a file's entries after it was flushed or
  * removed; replay sends everything again after a reconnect (a no-op while
  * the connection is the one the entries were written on). */
-int journal_add_write(struct smbfs *fs, const char *url, const void *buf,
-	size_t len, off_t off);
+int journal_add_write(struct smbfs *fs, const char *url, const void *buf, size_t len,
+	off_t off);
 int journal_add_truncate(struct smbfs *fs, const char *url, off_t size);
 void journal_forget(struct smbfs *fs, const char *url);
 void journal_rename(struct smbfs *fs, const char *from, const char *to);
 int journal_replay(struct smbfs *fs);
 void journal_release(struct smbfs *fs);
 
-#define LOCKED(fs, stmt)                                  \
-	do {                                              \
-		pthread_mutex_lock(&(fs)->lock);          \
-		stmt;                                     \
-		pthread_mutex_unlock(&(fs)->lock);        \
+#define LOCKED(fs, stmt)                                                                  \
+	do {                                                                              \
+		pthread_mutex_lock(&(fs)->lock);                                          \
+		stmt;                                                                     \
+		pthread_mutex_unlock(&(fs)->lock);                                        \
 	} while (0)
 
 /* File operations, in fileops.c. */
@@ -100,5 +100,4 @@ int smbfs_op_statfs(const char *path, struct statvfs *out);
 int smbfs_op_utimens(const char *path, const struct timespec tv[2],
 	struct fuse_file_info *fi);
 int smbfs_op_chmod(const char *path, mode_t mode, struct fuse_file_info *fi);
-int smbfs_op_chown(const char *path, uid_t uid, gid_t gid,
-	struct fuse_file_info *fi);
+int smbfs_op_chown(const char *path, uid_t uid, gid_t gid, struct fuse_file_info *fi);

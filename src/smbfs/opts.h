@@ -21,14 +21,14 @@
 
 /* Everything owned by the struct; release with smbfs_opts_release. */
 struct smbfs_opts {
-	char *unc;        /* "//server/share" as given */
-	char *server;     /* hostname, IPv4, or "[v6]" */
+	char *unc;    /* "//server/share" as given */
+	char *server; /* hostname, IPv4, or "[v6]" */
 	char *share;
 	char *mountpoint; /* absolute */
 	char *cred_path;  /* credentials= */
 	bool guest;
 	struct smb_creds creds; /* filled by main from cred_path */
-	char *domain;     /* domain= or the cred file's domain; NULL = default */
+	char *domain;           /* domain= or the cred file's domain; NULL = default */
 	bool domain_from_opt;
 	unsigned port;
 	/* Outage handling, kernel cifs' meaning: hard waits for the server
@@ -54,7 +54,7 @@ struct smbfs_opts {
 	bool nodev, nosuid, noexec;
 	double actimeo;
 	bool foreground;
-	bool check_only;  /* --check: connect, authenticate, probe, exit */
+	bool check_only; /* --check: connect, authenticate, probe, exit */
 	/* On failure: a hint naming the offending option (never its value). */
 	char error[160];
 };

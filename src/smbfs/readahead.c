@@ -24,7 +24,7 @@ mount_dev(const char *mountpoint, unsigned *ret_maj, unsigned *ret_min)
 
 		/* id parent maj:min root mountpoint ... ("\040"-escaped) */
 		if (sscanf(line, "%*u %*u %u:%u %*s %4095s", &maj, &min, mp) == 3 &&
-		    strcmp(mp, mountpoint) == 0) {
+			strcmp(mp, mountpoint) == 0) {
 			/* keep the last (topmost) match */
 			found = true;
 			*ret_maj = maj;

@@ -68,7 +68,8 @@ getattr_attempt(struct smbfs *fs, void *arg)
 		SMBCFILE *f = fh_file_locked(fs, a->fi);
 
 		return !f || smbc_getFunctionFstat(fs->ctx)(fs->ctx, f, a->st) < 0
-			       ? smb_err() : 0;
+			       ? smb_err()
+			       : 0;
 	}
 	return smbc_getFunctionStat(fs->ctx)(fs->ctx, a->url, a->st) < 0 ? smb_err() : 0;
 }
@@ -116,7 +117,7 @@ readdir_attempt(struct smbfs *fs, void *arg)
 		return smb_err();
 	while ((de = smbc_getFunctionReaddir(fs->ctx)(fs->ctx, dir)) != NULL) {
 		if (de->smbc_type != SMBC_DIR && de->smbc_type != SMBC_FILE &&
-		    de->smbc_type != SMBC_LINK)
+			de->smbc_type != SMBC_LINK)
 			continue;
 		if (a->filler(a->buf, de->name, NULL, 0, 0))
 			break;
@@ -203,8 +204,8 @@ path_attempt(struct smbfs *fs, void *arg)
 		break;
 	}
 	r = r < 0 ? smb_err() : 0;
-	if (a->tries++ > 0 && ((r == -ENOENT && a->op != P_MKDIR) ||
-			       (r == -EEXIST && a->op == P_MKDIR)))
+	if (a->tries++ > 0 &&
+		((r == -ENOENT && a->op != P_MKDIR) || (r == -EEXIST && a->op == P_MKDIR)))
 		r = 0;
 	if (r == 0 && a->op == P_UNLINK)
 		journal_forget(fs, a->url);
@@ -267,8 +268,8 @@ op_rename(const char *from, const char *to, unsigned int flags)
 {
 	if (flags & ~RENAME_NOREPLACE)
 		return -EINVAL;
-	return path_call(from, to, flags & RENAME_NOREPLACE ? P_RENAME_NOREPLACE
-							   : P_RENAME, 0);
+	return path_call(from, to,
+		flags & RENAME_NOREPLACE ? P_RENAME_NOREPLACE : P_RENAME, 0);
 }
 
 static void *

@@ -38,15 +38,15 @@ struct smbfs_view {
 struct jentry;
 struct smbfs_journal {
 	struct jentry *head, **tail;
-	size_t bytes;           /* data bytes held */
-	size_t cap;             /* 0 = no journal */
-	unsigned gen;           /* fs->gen the journal was last replayed at */
+	size_t bytes; /* data bytes held */
+	size_t cap;   /* 0 = no journal */
+	unsigned gen; /* fs->gen the journal was last replayed at */
 };
 
 struct smbfs {
-	SMBCCTX *ctx;           /* owned; freed by smbfs_release */
-	pthread_mutex_t lock;   /* serializes every libsmbclient call */
-	char *base_url;         /* "smb://host:port/share", owned */
+	SMBCCTX *ctx;         /* owned; freed by smbfs_release */
+	pthread_mutex_t lock; /* serializes every libsmbclient call */
+	char *base_url;       /* "smb://host:port/share", owned */
 	size_t base_len;
 	struct smbfs_view view;
 	const char *mountpoint; /* absolute; borrowed from the options */
@@ -55,9 +55,9 @@ struct smbfs {
 	 * All three under lock. */
 	unsigned gen;
 	bool outage;
-	bool hard;              /* wait for the server forever */
-	bool nostrictsync;      /* fsync and O_SYNC are not sent to the server */
-	unsigned grace_s;       /* soft: how long a request may wait */
+	bool hard;         /* wait for the server forever */
+	bool nostrictsync; /* fsync and O_SYNC are not sent to the server */
+	unsigned grace_s;  /* soft: how long a request may wait */
 	struct smbfs_journal journal;
 	/* Set once mounted: retries stop when the session ends (unmount). */
 	struct fuse_session *session;
@@ -86,8 +86,7 @@ int smbfs_probe_server(struct smbfs *fs);
 
 /* Append the percent-encoding of s (n bytes) to out (capacity cap, used
  * *len); -ENAMETOOLONG when it does not fit. */
-int smbfs_url_encode(char *out, size_t cap, size_t *len, const char *s,
-	size_t n);
+int smbfs_url_encode(char *out, size_t cap, size_t *len, const char *s, size_t n);
 
 /* Append s verbatim (no encoding); -ENAMETOOLONG when it does not fit. */
 int smbfs_url_encode_raw(char *out, size_t cap, size_t *len, const char *s);

@@ -17,8 +17,8 @@ smbfs_url_encode(char *out, size_t cap, size_t *len, const char *s, size_t n)
 	for (size_t i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)s[i];
 		bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-			     (c >= '0' && c <= '9') || c == '.' || c == '_' ||
-			     c == '~' || c == '-' || c == '/';
+			     (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '~' ||
+			     c == '-' || c == '/';
 
 		if (l + (plain ? 1 : 3) + 1 > cap)
 			return -ENAMETOOLONG;

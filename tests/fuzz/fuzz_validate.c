@@ -13,10 +13,10 @@
 
 #include "common/validate.h"
 
-#define CHECK(c)                         \
-	do {                             \
-		if (!(c))                \
-			__builtin_trap(); \
+#define CHECK(c)                                                                          \
+	do {                                                                              \
+		if (!(c))                                                                 \
+			__builtin_trap();                                                 \
 	} while (0)
 
 static void
@@ -47,8 +47,8 @@ fuzz_share_subdir(const char *in)
 		return;
 	CHECK(out[0] != '/' && !strstr(out, "//") && !strpbrk(out, "\\\n\r"));
 	CHECK(strcmp(out, "..") != 0 && strncmp(out, "../", 3) != 0 &&
-	      !strstr(out, "/../") &&
-	      (strlen(out) < 3 || strcmp(out + strlen(out) - 3, "/..") != 0));
+		!strstr(out, "/../") &&
+		(strlen(out) < 3 || strcmp(out + strlen(out) - 3, "/..") != 0));
 	CHECK(validate_subdir("subdir", out, again, sizeof again, &err) == 0);
 	CHECK(strcmp(out, again) == 0);
 }
@@ -95,7 +95,7 @@ fuzz_misc(const char *in, size_t len)
 	/* A backend id becomes a file name: never a path, never hidden. */
 	if (validate_backend_id("backend_id", in, uuid, &err) == 0)
 		CHECK(uuid[0] != '.' && uuid[0] != '-' && !strchr(uuid, '/') &&
-		      strlen(uuid) <= NQ_UUID_LEN && strlen(uuid) > 0);
+			strlen(uuid) <= NQ_UUID_LEN && strlen(uuid) > 0);
 	(void)validate_username("username", in, &err);
 	(void)validate_domain("domain", in, &err);
 	(void)validate_password("password", in, len, &err);
@@ -103,9 +103,9 @@ fuzz_misc(const char *in, size_t len)
 	(void)validate_image_name("image", in, &err);
 	if (validate_path_under("mount_base", in, "/var/lib/nqrust", &err) == 0)
 		CHECK(strncmp(in, "/var/lib/nqrust", 15) == 0 &&
-		      (in[15] == '\0' || in[15] == '/') && !strstr(in, "/../") &&
-		      !strstr(in, "/./") && !strstr(in, "//") &&
-		      strcmp(in + strlen(in) - 3, "/..") != 0);
+			(in[15] == '\0' || in[15] == '/') && !strstr(in, "/../") &&
+			!strstr(in, "/./") && !strstr(in, "//") &&
+			strcmp(in + strlen(in) - 3, "/..") != 0);
 }
 
 int

@@ -117,14 +117,16 @@ test_stuck_key_is_busy_at_once(void **state)
 	struct ctx c = { .in = 1, .out = -1 };
 	(void)state;
 
-	assert_int_equal(deadline_run("/mnt/hung", gated_fn, &c, sizeof c, 100), -ETIMEDOUT);
+	assert_int_equal(deadline_run("/mnt/hung", gated_fn, &c, sizeof c, 100),
+		-ETIMEDOUT);
 	assert_int_equal(c.out, -1); /* not written back after a timeout */
 	assert_int_equal(deadline_stuck("/mnt/hung"), 1);
 	assert_int_equal(deadline_inflight(), 1);
 	int before = threads();
 	long t0 = now_ms();
 	for (int i = 0; i < 100; i++)
-		assert_int_equal(deadline_run("/mnt/hung", gated_fn, &c, sizeof c, 5000), -EBUSY);
+		assert_int_equal(deadline_run("/mnt/hung", gated_fn, &c, sizeof c, 5000),
+			-EBUSY);
 	/* 100 refusals, none of them waited for its 5 s deadline. */
 	assert_true(now_ms() - t0 < 4000);
 	assert_int_equal(threads(), before);
@@ -202,10 +204,13 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_result_and_ctx_come_back, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_stuck_key_is_busy_at_once, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_result_and_ctx_come_back, setup,
+			teardown),
+		cmocka_unit_test_setup_teardown(test_stuck_key_is_busy_at_once, setup,
+			teardown),
 		cmocka_unit_test_setup_teardown(test_cap_bounds_threads, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_same_key_waits_its_turn, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_same_key_waits_its_turn, setup,
+			teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

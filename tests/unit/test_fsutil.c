@@ -50,8 +50,7 @@ static int cfr_fail_errno;
 static unsigned cfr_calls;
 
 ssize_t
-copy_file_range(int in, off_t *in_off, int out, off_t *out_off, size_t len,
-	unsigned flags)
+copy_file_range(int in, off_t *in_off, int out, off_t *out_off, size_t len, unsigned flags)
 {
 	cfr_calls++;
 	if (cfr_fail_errno) {

@@ -27,21 +27,22 @@ echo(struct http_request *req, struct http_response *resp)
 	const char *name;
 
 	if (http_parse_object(req, keys, &body, &err) < 0 ||
-	    json_req_string(body, "name", &name, &err) < 0) {
+		json_req_string(body, "name", &name, &err) < 0) {
 		json_decref(body);
 		http_reply_error(resp, &err);
 		return;
 	}
-	http_reply_json(resp, 201, json_pack("{s:s, s:s, s:s}", "name", name,
-		"a", req->params[0], "b", req->params[1]));
+	http_reply_json(resp, 201,
+		json_pack("{s:s, s:s, s:s}", "name", name, "a", req->params[0], "b",
+			req->params[1]));
 	json_decref(body);
 }
 
 static void
 get_thing(struct http_request *req, struct http_response *resp)
 {
-	http_reply_json(resp, 200, json_pack("{s:s, s:i}", "id", req->params[0],
-		"uid", (int)req->peer_uid));
+	http_reply_json(resp, 200,
+		json_pack("{s:s, s:i}", "id", req->params[0], "uid", (int)req->peer_uid));
 }
 
 static void
@@ -95,8 +96,8 @@ collect(char *p, size_t sz, size_t n, void *u)
 }
 
 static long
-req(const char *method, const char *path, const char *ctype, const char *body,
-	bool auth, struct buf *out)
+req(const char *method, const char *path, const char *ctype, const char *body, bool auth,
+	struct buf *out)
 {
 	CURL *c = curl_easy_init();
 	struct curl_slist *h = NULL;
@@ -130,9 +131,11 @@ req(const char *method, const char *path, const char *ctype, const char *body,
 static int
 setup(void **state)
 {
-	struct http_server_opts o = { .routes = routes, .nroutes = 4,
-				      .unix_path = sock_path, .unix_mode = 0660,
-				      .auth = deny_unless_header };
+	struct http_server_opts o = { .routes = routes,
+		.nroutes = 4,
+		.unix_path = sock_path,
+		.unix_mode = 0660,
+		.auth = deny_unless_header };
 	(void)state;
 	snprintf(sock_path, sizeof sock_path, "/tmp/nq-http-test-%d.sock", getpid());
 	return http_server_start(&o, &srv) == 0 ? 0 : -1;
@@ -161,7 +164,8 @@ test_params_and_json(void **state)
 	struct buf b;
 	(void)state;
 	assert_int_equal(req("POST", "/v1/things/one/sub/two", "application/json",
-				 "{\"name\":\"n\"}", true, &b), 201);
+				 "{\"name\":\"n\"}", true, &b),
+		201);
 	assert_string_equal(b.data, "{\"name\":\"n\",\"a\":\"one\",\"b\":\"two\"}");
 	assert_int_equal(req("GET", "/v1/things/abc", NULL, NULL, true, &b), 200);
 	assert_non_null(strstr(b.data, "\"id\":\"abc\""));
@@ -203,27 +207,35 @@ test_body_checks(void **state)
 	struct buf b;
 	char big[600];
 	(void)state;
-	assert_int_equal(req("POST", "/v1/things/a/sub/b", "text/plain", "{\"name\":\"n\"}",
-				 true, &b), 415);
-	assert_int_equal(req("POST", "/v1/things/a/sub/b", "application/json; charset=utf-8",
-				 "{\"name\":\"n\"}", true, &b), 201);
+	assert_int_equal(req("POST", "/v1/things/a/sub/b", "text/plain",
+				 "{\"name\":\"n\"}", true, &b),
+		415);
+	assert_int_equal(
+		req("POST", "/v1/things/a/sub/b", "application/json; charset=utf-8",
+			"{\"name\":\"n\"}", true, &b),
+		201);
 	memset(big, 'x', sizeof big - 1);
 	big[sizeof big - 1] = '\0';
-	assert_int_equal(req("POST", "/v1/things/a/sub/b", "application/json", big, true, &b),
-		413);
-	assert_int_equal(req("POST", "/v1/things/a/sub/b", "application/json", "{\"name\":",
-				 true, &b), 400);
+	assert_int_equal(
+		req("POST", "/v1/things/a/sub/b", "application/json", big, true, &b), 413);
+	assert_int_equal(req("POST", "/v1/things/a/sub/b", "application/json",
+				 "{\"name\":", true, &b),
+		400);
 	assert_non_null(strstr(b.data, "\"code\":\"invalid_json\""));
 	assert_int_equal(req("POST", "/v1/things/a/sub/b", "application/json",
-				 "{\"name\":\"a\",\"name\":\"b\"}", true, &b), 400);
+				 "{\"name\":\"a\",\"name\":\"b\"}", true, &b),
+		400);
 	assert_int_equal(req("POST", "/v1/things/a/sub/b", "application/json",
-				 "{\"name\":\"a\",\"evil\":1}", true, &b), 400);
+				 "{\"name\":\"a\",\"evil\":1}", true, &b),
+		400);
 	assert_non_null(strstr(b.data, "\"field\":\"evil\""));
 	assert_int_equal(req("POST", "/v1/things/a/sub/b", "application/json",
-				 "{\"size\":1}", true, &b), 400);
+				 "{\"size\":1}", true, &b),
+		400);
 	assert_non_null(strstr(b.data, "\"code\":\"missing_field\""));
 	assert_non_null(strstr(b.data, "\"field\":\"name\""));
-	assert_int_equal(req("POST", "/v1/things/a/sub/b", "application/json", "[1]", true, &b),
+	assert_int_equal(
+		req("POST", "/v1/things/a/sub/b", "application/json", "[1]", true, &b),
 		400);
 }
 

@@ -139,11 +139,14 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_parsed_password_is_wiped, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_built_and_dumped_objects_are_wiped, setup,
+		cmocka_unit_test_setup_teardown(test_parsed_password_is_wiped, setup,
 			teardown),
-		cmocka_unit_test_setup_teardown(test_free_wipes_the_whole_block, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_hook_sees_block_contents, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_built_and_dumped_objects_are_wiped,
+			setup, teardown),
+		cmocka_unit_test_setup_teardown(test_free_wipes_the_whole_block, setup,
+			teardown),
+		cmocka_unit_test_setup_teardown(test_hook_sees_block_contents, setup,
+			teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -46,8 +46,8 @@ test_args_override(void **state)
 {
 	struct mgr_config c;
 	char msg[256];
-	char *argv[] = { "m", "--listen", "[::1]:9000", "--state-dir=/tmp/s",
-		"--agent", "http://10.0.0.1:7000", "--refresh-interval", "2", NULL };
+	char *argv[] = { "m", "--listen", "[::1]:9000", "--state-dir=/tmp/s", "--agent",
+		"http://10.0.0.1:7000", "--refresh-interval", "2", NULL };
 	(void)state;
 
 	mgr_config_defaults(&c);

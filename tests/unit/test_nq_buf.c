@@ -21,7 +21,7 @@ void *__real_malloc(size_t n);
 void *__real_realloc(void *p, size_t n);
 void __real_free(void *p);
 
-static const void *watch;   /* the block whose free we inspect */
+static const void *watch; /* the block whose free we inspect */
 static size_t watch_len;
 static unsigned watch_freed, watch_dirty, n_malloc, n_realloc;
 
@@ -105,7 +105,7 @@ test_cap_refuses_whole_add_and_sticks(void **state)
 	assert_int_equal(nq_buf_add(&b, "12345678", 8), 0);
 	assert_int_equal(nq_buf_add(&b, "abc", 3), -ENOSPC);
 	assert_true(b.overflow);
-	assert_string_equal(b.p, "12345678"); /* nothing of the refused add */
+	assert_string_equal(b.p, "12345678");              /* nothing of the refused add */
 	assert_int_equal(nq_buf_add(&b, "9", 1), -ENOSPC); /* sticky */
 	assert_int_equal(nq_buf_addf(&b, "%d", 9), -ENOSPC);
 	assert_int_equal(b.len, 8);

@@ -74,8 +74,9 @@ on_load(void *ud, const char *id, json_t *rec, struct nq_error *err)
 	const char *v = json_string_value(json_object_get(rec, "v"));
 
 	if (s->answer < 0)
-		return s->answer == -ENOMEM ? -ENOMEM
-			: nq_error_set(err, "invalid_field", "v", "refused");
+		return s->answer == -ENOMEM
+			       ? -ENOMEM
+			       : nq_error_set(err, "invalid_field", "v", "refused");
 	assert_non_null(v);
 	assert_true(s->n < 8);
 	snprintf(s->ids[s->n++], sizeof s->ids[0], "%s=%s", id, v);
@@ -96,8 +97,12 @@ static int
 load(int fd, struct seen *s, size_t max_records)
 {
 	const struct record_load o = {
-		.what = "test", .max_bytes = 256, .max_records = max_records,
-		.valid_id = valid_id, .load = on_load, .ud = s,
+		.what = "test",
+		.max_bytes = 256,
+		.max_records = max_records,
+		.valid_id = valid_id,
+		.load = on_load,
+		.ud = s,
 	};
 	return record_store_load_all(fd, &o);
 }
@@ -143,16 +148,16 @@ test_bad_records_are_skipped(void **state)
 
 	put(f->fd, "r1.json", "{\"v\":\"good\"}");
 	put(f->fd, "r2.json", "{\"v\":\"a\",\"v\":\"b\"}"); /* duplicate key */
-	put(f->fd, "r3.json", "[\"v\"]");                    /* not an object */
-	put(f->fd, "r4.json", "{\"v\":");                    /* not JSON */
+	put(f->fd, "r3.json", "[\"v\"]");                   /* not an object */
+	put(f->fd, "r4.json", "{\"v\":");                   /* not JSON */
 	memset(big, ' ', sizeof big - 1);
 	big[0] = '{';
 	big[sizeof big - 2] = '}';
 	big[sizeof big - 1] = '\0';
-	put(f->fd, "r5.json", big);                          /* over max_bytes */
-	put(f->fd, "x6.json", "{\"v\":\"bad id\"}");         /* valid_id refuses */
-	put(f->fd, ".r7.json", "{\"v\":\"temp\"}");          /* temp file */
-	put(f->fd, "r8.txt", "{\"v\":\"other\"}");           /* not .json */
+	put(f->fd, "r5.json", big);                  /* over max_bytes */
+	put(f->fd, "x6.json", "{\"v\":\"bad id\"}"); /* valid_id refuses */
+	put(f->fd, ".r7.json", "{\"v\":\"temp\"}");  /* temp file */
+	put(f->fd, "r8.txt", "{\"v\":\"other\"}");   /* not .json */
 	put(f->fd, "target", "{\"v\":\"via link\"}");
 	assert_int_equal(symlinkat("target", f->fd, "r9.json"), 0);
 	assert_int_equal(mkdirat(f->fd, "r10.json", 0700), 0);
@@ -205,7 +210,8 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_save_load_remove, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_bad_records_are_skipped, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bad_records_are_skipped, setup,
+			teardown),
 		cmocka_unit_test_setup_teardown(test_callback_refusal_and_enomem, setup,
 			teardown),
 		cmocka_unit_test_setup_teardown(test_max_records, setup, teardown),

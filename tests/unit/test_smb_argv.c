@@ -26,11 +26,11 @@ make_spec(struct smb_mount_spec *s, const char *server, const char *share,
 
 	memset(s, 0, sizeof *s);
 	if (validate_server("server", server, s->server, sizeof s->server, &err) < 0 ||
-	    validate_share("share", share, &err) < 0 ||
-	    validate_username("username", user, &err) < 0 ||
-	    validate_domain("domain", domain, &err) < 0 ||
-	    validate_smb_version("smb_version", vers, &err) < 0 ||
-	    validate_mount_options("mount_options", opts, &s->opts, &err) < 0)
+		validate_share("share", share, &err) < 0 ||
+		validate_username("username", user, &err) < 0 ||
+		validate_domain("domain", domain, &err) < 0 ||
+		validate_smb_version("smb_version", vers, &err) < 0 ||
+		validate_mount_options("mount_options", opts, &s->opts, &err) < 0)
 		fail_msg("bad test spec: %s", err.message);
 	snprintf(s->share, sizeof s->share, "%s", share);
 	snprintf(s->username, sizeof s->username, "%s", user);
@@ -72,8 +72,8 @@ assert_golden(char **argv, const char *name)
 		assert_true(len < sizeof got);
 	}
 	if (strcmp(got, want) != 0)
-		fail_msg("argv differs from %s.argv:\n--- got\n%s--- want\n%s", name,
-			got, want);
+		fail_msg("argv differs from %s.argv:\n--- got\n%s--- want\n%s", name, got,
+			want);
 	free(want);
 	smb_argv_free(argv);
 }
@@ -86,39 +86,39 @@ test_kernel_golden(void **state)
 
 	(void)state;
 	make_spec(&s, "fileserver", "vmstore", "", "", "default", "");
-	assert_int_equal(smb_kernel_argv(&s, MOUNT_CIFS, CRED,
-		"/var/lib/nqrust/smb/m1", &argv), 0);
+	assert_int_equal(
+		smb_kernel_argv(&s, MOUNT_CIFS, CRED, "/var/lib/nqrust/smb/m1", &argv), 0);
 	assert_golden(argv, "kernel_guest");
 	smb_mount_spec_release(&s);
 
 	make_spec(&s, "192.168.1.10", "vms", "alice", "", "", NULL);
-	assert_int_equal(smb_kernel_argv(&s, MOUNT_CIFS, CRED,
-		"/var/lib/nqrust/smb/m2", &argv), 0);
+	assert_int_equal(
+		smb_kernel_argv(&s, MOUNT_CIFS, CRED, "/var/lib/nqrust/smb/m2", &argv), 0);
 	assert_golden(argv, "kernel_password");
 	smb_mount_spec_release(&s);
 
 	make_spec(&s, "NAS.corp.example", "vms", "alice", "CORP", "default", "");
-	assert_int_equal(smb_kernel_argv(&s, MOUNT_CIFS, CRED,
-		"/var/lib/nqrust/smb/m3", &argv), 0);
+	assert_int_equal(
+		smb_kernel_argv(&s, MOUNT_CIFS, CRED, "/var/lib/nqrust/smb/m3", &argv), 0);
 	assert_golden(argv, "kernel_domain");
 	smb_mount_spec_release(&s);
 
 	make_spec(&s, "nas.corp.example", "vms", "alice", "", "3", "");
-	assert_int_equal(smb_kernel_argv(&s, MOUNT_CIFS, CRED,
-		"/var/lib/nqrust/smb/m4", &argv), 0);
+	assert_int_equal(
+		smb_kernel_argv(&s, MOUNT_CIFS, CRED, "/var/lib/nqrust/smb/m4", &argv), 0);
 	assert_golden(argv, "kernel_version");
 	smb_mount_spec_release(&s);
 
 	make_spec(&s, "[0:0::1]", "vmstore", "", "", "default", "");
-	assert_int_equal(smb_kernel_argv(&s, MOUNT_CIFS, CRED,
-		"/var/lib/nqrust/smb/m5", &argv), 0);
+	assert_int_equal(
+		smb_kernel_argv(&s, MOUNT_CIFS, CRED, "/var/lib/nqrust/smb/m5", &argv), 0);
 	assert_golden(argv, "kernel_ipv6");
 	smb_mount_spec_release(&s);
 
 	make_spec(&s, "fileserver", "vmstore", "alice", "", "3.0",
 		"port=4450,rsize=65536,hard,cache=none");
-	assert_int_equal(smb_kernel_argv(&s, MOUNT_CIFS, CRED,
-		"/var/lib/nqrust/smb/m6", &argv), 0);
+	assert_int_equal(
+		smb_kernel_argv(&s, MOUNT_CIFS, CRED, "/var/lib/nqrust/smb/m6", &argv), 0);
 	assert_golden(argv, "kernel_extra_opts");
 	smb_mount_spec_release(&s);
 }
@@ -132,29 +132,29 @@ test_fuse_golden(void **state)
 	(void)state;
 	/* rsize is kernel-only tuning: dropped for the FUSE driver. */
 	make_spec(&s, "fileserver", "vmstore", "", "", "default", "rsize=65536,ro");
-	assert_int_equal(smb_fuse_argv(&s, SMBFS, CRED, "/var/lib/nqrust/smb/m7", 30,
-		&argv), 0);
+	assert_int_equal(
+		smb_fuse_argv(&s, SMBFS, CRED, "/var/lib/nqrust/smb/m7", 30, &argv), 0);
 	assert_golden(argv, "fuse_guest");
 	smb_mount_spec_release(&s);
 
 	make_spec(&s, "127.0.0.1", "private", "alice", "CORP", "3.11",
 		"port=4450,mfsymlinks,actimeo=1");
-	assert_int_equal(smb_fuse_argv(&s, SMBFS, CRED, "/var/lib/nqrust/smb/m8", 15,
-		&argv), 0);
+	assert_int_equal(
+		smb_fuse_argv(&s, SMBFS, CRED, "/var/lib/nqrust/smb/m8", 15, &argv), 0);
 	assert_golden(argv, "fuse_password_port");
 	smb_mount_spec_release(&s);
 
 	/* The operator's outage choice: hard waits forever; soft with its
 	 * own grace. Each appears once, where the default would be. */
 	make_spec(&s, "fileserver", "vmstore", "", "", "default", "hard,cache=none");
-	assert_int_equal(smb_fuse_argv(&s, SMBFS, CRED, "/var/lib/nqrust/smb/m9", 30,
-		&argv), 0);
+	assert_int_equal(
+		smb_fuse_argv(&s, SMBFS, CRED, "/var/lib/nqrust/smb/m9", 30, &argv), 0);
 	assert_golden(argv, "fuse_hard");
 	smb_mount_spec_release(&s);
 
 	make_spec(&s, "fileserver", "vmstore", "", "", "default", "timeout=5,soft");
-	assert_int_equal(smb_fuse_argv(&s, SMBFS, CRED, "/var/lib/nqrust/smb/m10", 30,
-		&argv), 0);
+	assert_int_equal(
+		smb_fuse_argv(&s, SMBFS, CRED, "/var/lib/nqrust/smb/m10", 30, &argv), 0);
 	assert_golden(argv, "fuse_soft_timeout");
 	smb_mount_spec_release(&s);
 }
@@ -169,8 +169,8 @@ test_kernel_soft_and_strict_sync(void **state)
 
 	(void)state;
 	make_spec(&s, "fileserver", "vmstore", "", "", "default", "soft,timeout=5");
-	assert_int_equal(smb_kernel_argv(&s, MOUNT_CIFS, CRED,
-		"/var/lib/nqrust/smb/m11", &argv), 0);
+	assert_int_equal(
+		smb_kernel_argv(&s, MOUNT_CIFS, CRED, "/var/lib/nqrust/smb/m11", &argv), 0);
 	assert_null(strstr(argv[4], "strictsync"));
 	assert_golden(argv, "kernel_soft");
 	smb_mount_spec_release(&s);
@@ -184,16 +184,13 @@ test_argv_refuses(void **state)
 
 	(void)state;
 	make_spec(&s, "fileserver", "vmstore", "alice", "", "default", "");
-	assert_int_equal(smb_kernel_argv(&s, "mount.cifs", CRED, "/mnt", &argv),
+	assert_int_equal(smb_kernel_argv(&s, "mount.cifs", CRED, "/mnt", &argv), -EINVAL);
+	assert_int_equal(smb_kernel_argv(&s, MOUNT_CIFS, NULL, "/mnt", &argv), -EINVAL);
+	assert_int_equal(smb_kernel_argv(&s, MOUNT_CIFS, "/x,password=y", "/mnt", &argv),
 		-EINVAL);
-	assert_int_equal(smb_kernel_argv(&s, MOUNT_CIFS, NULL, "/mnt", &argv),
-		-EINVAL);
-	assert_int_equal(smb_kernel_argv(&s, MOUNT_CIFS, "/x,password=y", "/mnt",
-		&argv), -EINVAL);
 	assert_int_equal(smb_kernel_argv(&s, MOUNT_CIFS, "rel.cred", "/mnt", &argv),
 		-EINVAL);
-	assert_int_equal(smb_kernel_argv(&s, MOUNT_CIFS, CRED, "-ofoo", &argv),
-		-EINVAL);
+	assert_int_equal(smb_kernel_argv(&s, MOUNT_CIFS, CRED, "-ofoo", &argv), -EINVAL);
 	assert_int_equal(smb_fuse_argv(&s, SMBFS, CRED, "/mnt\n", 5, &argv), -EINVAL);
 	assert_ptr_equal(argv, (char **)0x1); /* untouched */
 	smb_mount_spec_release(&s);
@@ -247,13 +244,15 @@ test_unc_and_key(void **state)
 /* ---- classification ---- */
 
 static int
-classify(const char *user, const char *stderr_text, bool timed_out,
-	struct nq_error *err)
+classify(const char *user, const char *stderr_text, bool timed_out, struct nq_error *err)
 {
 	struct smb_mount_spec s;
-	struct spawn_result r = { .exited = !timed_out, .exit_code = 32,
-		.timed_out = timed_out, .signaled = timed_out,
-		.term_signal = timed_out ? 9 : 0, .err = (char *)stderr_text,
+	struct spawn_result r = { .exited = !timed_out,
+		.exit_code = 32,
+		.timed_out = timed_out,
+		.signaled = timed_out,
+		.term_signal = timed_out ? 9 : 0,
+		.err = (char *)stderr_text,
 		.out = (char *)"" };
 	int n;
 
@@ -274,19 +273,19 @@ expect_class(const char *stderr_text, bool timed_out, const char *code, int want
 	int n = classify("alice", stderr_text, timed_out, &err);
 
 	if (strcmp(err.code, code) != 0 || n != want_n)
-		fail_msg("\"%s\": got %s/%d, want %s/%d", stderr_text, err.code, n,
-			code, want_n);
+		fail_msg("\"%s\": got %s/%d, want %s/%d", stderr_text, err.code, n, code,
+			want_n);
 }
 
 static void
 test_classify_real_mount_cifs(void **state)
 {
 	/* What mount.cifs prints on this machine (TESTING.md). */
-	static const char real[] =
-		"mount error: cifs filesystem not supported by the system\n"
-		"mount error(19): No such device\n"
-		"Refer to the mount.cifs(8) manual page (e.g. man mount.cifs) and "
-		"kernel log messages (dmesg)\n";
+	static const char real
+		[] = "mount error: cifs filesystem not supported by the system\n"
+		     "mount error(19): No such device\n"
+		     "Refer to the mount.cifs(8) manual page (e.g. man mount.cifs) and "
+		     "kernel log messages (dmesg)\n";
 	struct nq_error err;
 
 	(void)state;
@@ -304,36 +303,33 @@ test_classify_codes(void **state)
 	struct nq_error err;
 
 	(void)state;
-	expect_class("mount error(13): Permission denied\n", false,
-		"smb_auth_failed", 13);
+	expect_class("mount error(13): Permission denied\n", false, "smb_auth_failed", 13);
 	expect_class("mount error(2): No such file or directory\n", false,
 		"smb_share_not_found", 2);
 	expect_class("mount error(6): No such device or address\n", false,
 		"smb_share_not_found", 6);
-	expect_class("mount error(111): Connection refused\n", false,
-		"smb_unreachable", 111);
-	expect_class("mount error(113): No route to host\n", false,
-		"smb_unreachable", 113);
-	expect_class("mount error(110): Connection timed out\n", false,
-		"smb_timeout", 110);
-	expect_class("mount error(95): Operation not supported\nhint: vers\n",
-		false, "smb_bad_option", 95);
-	expect_class("mount error(22): Invalid argument\n", false,
-		"smb_bad_option", 22);
+	expect_class("mount error(111): Connection refused\n", false, "smb_unreachable",
+		111);
+	expect_class("mount error(113): No route to host\n", false, "smb_unreachable", 113);
+	expect_class("mount error(110): Connection timed out\n", false, "smb_timeout", 110);
+	expect_class("mount error(95): Operation not supported\nhint: vers\n", false,
+		"smb_bad_option", 95);
+	expect_class("mount error(22): Invalid argument\n", false, "smb_bad_option", 22);
 	expect_class("mount error(126): Required key not available\n", false,
 		"smb_cred_missing", 126);
-	expect_class("mount error(30): Read-only file system\n", false,
-		"smb_not_writable", 30);
-	expect_class("mount error(5): Input/output error\n", false,
-		"smb_mount_failed", 5);
+	expect_class("mount error(30): Read-only file system\n", false, "smb_not_writable",
+		30);
+	expect_class("mount error(5): Input/output error\n", false, "smb_mount_failed", 5);
 	/* The helper was killed at the deadline: nothing printed. */
 	expect_class("", true, "smb_timeout", 0);
 	expect_class("mount error(13): Permission denied\n", true, "smb_timeout", 13);
 	/* Real mount.cifs resolver and credentials-file messages (no number). */
 	expect_class("mount error: could not resolve address for nonexistent.invalid:"
-		     " Unknown error\n", false, "smb_unreachable", 0);
+		     " Unknown error\n",
+		false, "smb_unreachable", 0);
 	expect_class("error 2 (No such file or directory) opening credential file "
-		     "/run/nqrust/creds/x.cred\n", false, "smb_cred_missing", 0);
+		     "/run/nqrust/creds/x.cred\n",
+		false, "smb_cred_missing", 0);
 	expect_class("", false, "smb_mount_failed", 0);
 	expect_class(NULL, false, "smb_mount_failed", 0);
 
@@ -360,14 +356,14 @@ test_classify_parsing(void **state)
 	/* The last well-formed occurrence wins. */
 	expect_class("mount error(2): x\nretrying\nmount error(13): y\n", false,
 		"smb_auth_failed", 13);
-	expect_class("mount error(13): y\nmount error(abc)\nmount error(): z\n",
-		false, "smb_auth_failed", 13);
+	expect_class("mount error(13): y\nmount error(abc)\nmount error(): z\n", false,
+		"smb_auth_failed", 13);
 	/* Malformed or out-of-range numbers are ignored. */
 	expect_class("mount error(-13): y\n", false, "smb_mount_failed", 0);
 	expect_class("mount error(+13): y\n", false, "smb_mount_failed", 0);
 	expect_class("mount error( 13): y\n", false, "smb_mount_failed", 0);
-	expect_class("mount error(99999999999999999999): y\n", false,
-		"smb_mount_failed", 0);
+	expect_class("mount error(99999999999999999999): y\n", false, "smb_mount_failed",
+		0);
 	expect_class("mount error(13", false, "smb_mount_failed", 0);
 	expect_class("mount error(0): y\n", false, "smb_mount_failed", 0);
 	expect_class("mount error(", false, "smb_mount_failed", 0);

@@ -65,11 +65,13 @@ test_parse_canonicalises(void **state)
 	const char *pw = NULL;
 
 	(void)state;
-	assert_int_equal(parse("{\"server\":\"NAS.Example.COM\",\"share\":\"vms\","
-			       "\"username\":\"alice\",\"password\":\"s3cr,=t\","
-			       "\"smb_version\":\"default\",\"subdir\":\"a/b/\","
-			       "\"mount_options\":\"port=4450,hard\",\"backend_id\":\"x\"}",
-			 ~0u, &f, &pw, &err), 0);
+	assert_int_equal(
+		parse("{\"server\":\"NAS.Example.COM\",\"share\":\"vms\","
+		      "\"username\":\"alice\",\"password\":\"s3cr,=t\","
+		      "\"smb_version\":\"default\",\"subdir\":\"a/b/\","
+		      "\"mount_options\":\"port=4450,hard\",\"backend_id\":\"x\"}",
+			~0u, &f, &pw, &err),
+		0);
 	assert_string_equal(f.server, "nas.example.com");
 	assert_string_equal(f.share, "vms");
 	assert_string_equal(f.username, "alice");
@@ -144,7 +146,8 @@ test_json_and_compare(void **state)
 	snprintf(a.server, sizeof a.server, "nas");
 	snprintf(a.share, sizeof a.share, "vms");
 	o = smb_fields_to_json(&a, 0, false);
-	assert_string_equal(json_string_value(json_object_get(o, "smb_version")), "default");
+	assert_string_equal(json_string_value(json_object_get(o, "smb_version")),
+		"default");
 	assert_string_equal(json_string_value(json_object_get(o, "domain")), "");
 	assert_null(json_object_get(o, "password"));
 	json_decref(o);

@@ -112,9 +112,9 @@ test_capture_cap(void **state)
 	 * is never blocked by a full pipe. */
 	const char *const argv[] = { "/bin/sh", "-c",
 		"head -c 1048576 /dev/zero | tr '\\0' a; "
-		"head -c 1048576 /dev/zero | tr '\\0' b >&2; exit 3", NULL };
-	struct spawn_opts o = { .argv = argv, .timeout_ms = 10000,
-		.capture_max = 1000 };
+		"head -c 1048576 /dev/zero | tr '\\0' b >&2; exit 3",
+		NULL };
+	struct spawn_opts o = { .argv = argv, .timeout_ms = 10000, .capture_max = 1000 };
 	struct spawn_result r = { 0 };
 
 	(void)state;
@@ -217,8 +217,10 @@ test_stdin_data(void **state)
 	const char *const wc[] = { "/usr/bin/wc", "-c", NULL };
 	const char *const ignore[] = { "/bin/true", NULL };
 	static char big[1 << 20];
-	struct spawn_opts o = { .argv = cat, .timeout_ms = 5000,
-		.stdin_data = "line one\nline two\n", .stdin_len = 18 };
+	struct spawn_opts o = { .argv = cat,
+		.timeout_ms = 5000,
+		.stdin_data = "line one\nline two\n",
+		.stdin_len = 18 };
 	struct spawn_result r = { 0 };
 
 	(void)state;
@@ -228,15 +230,19 @@ test_stdin_data(void **state)
 
 	/* More than a pipe buffer: written as the child reads. */
 	memset(big, 'z', sizeof big);
-	o = (struct spawn_opts){ .argv = wc, .timeout_ms = 5000,
-		.stdin_data = big, .stdin_len = sizeof big };
+	o = (struct spawn_opts){ .argv = wc,
+		.timeout_ms = 5000,
+		.stdin_data = big,
+		.stdin_len = sizeof big };
 	assert_int_equal(spawn_run(&o, &r), 0);
 	assert_string_equal(r.out, "1048576\n");
 	spawn_result_release(&r);
 
 	/* A child that never reads: no SIGPIPE kills the test. */
-	o = (struct spawn_opts){ .argv = ignore, .timeout_ms = 5000,
-		.stdin_data = big, .stdin_len = sizeof big };
+	o = (struct spawn_opts){ .argv = ignore,
+		.timeout_ms = 5000,
+		.stdin_data = big,
+		.stdin_len = sizeof big };
 	assert_int_equal(spawn_run(&o, &r), 0);
 	assert_true(spawn_ok(&r));
 	spawn_result_release(&r);
@@ -320,10 +326,10 @@ test_daemonizing_child(void **state)
 {
 	/* The shell exits at once; its background sleep keeps the pipes open
 	 * for 5 s. spawn_run must come back after the short grace. */
-	const char *const argv[] = { "/bin/sh", "-c",
-		"echo started; sleep 5 & exit 0", NULL };
-	const char *const setsid_argv[] = { "/usr/bin/setsid", "-f", "/bin/sleep",
-		"5", NULL };
+	const char *const argv[] = { "/bin/sh", "-c", "echo started; sleep 5 & exit 0",
+		NULL };
+	const char *const setsid_argv[] = { "/usr/bin/setsid", "-f", "/bin/sleep", "5",
+		NULL };
 	struct spawn_result r = { 0 };
 	int64_t t0 = mono_ms();
 
@@ -396,7 +402,8 @@ test_background_child_setup(void **state)
 		"echo out; echo err >&2; "
 		"echo sid=$(cut -d' ' -f6 /proc/$$/stat) pid=$$; "
 		"echo stdin=$(readlink /proc/$$/fd/0); "
-		"if [ -e /proc/$$/fd/$1 ]; then echo leaked; fi", "sh", leak_s, NULL };
+		"if [ -e /proc/$$/fd/$1 ]; then echo leaked; fi",
+		"sh", leak_s, NULL };
 	/* The mask a program gets at exec (a shell's own mask may have
 	 * signals blocked for a moment around its forks). */
 	const char *const mask[] = { "/bin/grep", "SigBlk", "/proc/self/status", NULL };

@@ -59,13 +59,46 @@ static void
 test_server_reject(void **state)
 {
 	static const char *const cases[] = {
-		"", "a;b", "$(x)", "`id`", "a b", " host", "host ", "-oflag",
-		"-host.example", "host-.example", "a..b", ".host", "host.",
-		"a_b", "a/b", "a\\b", "host\n", "a,b", "a=b", "user@host",
-		"::1", "[::1", "::1]", "[]", "[::1]:445", "[fe80::1%eth0]",
-		"[1.2.3.4]", "[::g]", "[:::1]", "1.2.3", "1.2.3.4.5", "256.1.1.1",
-		"01.2.3.4", "1.2.3.04", "0x7f.1", "0x7f000001", "2130706433",
-		"host.123", "\xc3\xa9t\xc3\xa9", "a\x7f",
+		"",
+		"a;b",
+		"$(x)",
+		"`id`",
+		"a b",
+		" host",
+		"host ",
+		"-oflag",
+		"-host.example",
+		"host-.example",
+		"a..b",
+		".host",
+		"host.",
+		"a_b",
+		"a/b",
+		"a\\b",
+		"host\n",
+		"a,b",
+		"a=b",
+		"user@host",
+		"::1",
+		"[::1",
+		"::1]",
+		"[]",
+		"[::1]:445",
+		"[fe80::1%eth0]",
+		"[1.2.3.4]",
+		"[::g]",
+		"[:::1]",
+		"1.2.3",
+		"1.2.3.4.5",
+		"256.1.1.1",
+		"01.2.3.4",
+		"1.2.3.04",
+		"0x7f.1",
+		"0x7f000001",
+		"2130706433",
+		"host.123",
+		"\xc3\xa9t\xc3\xa9",
+		"a\x7f",
 		"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.com",
 	};
 	(void)state;
@@ -108,13 +141,14 @@ test_server_limits(void **state)
 static void
 test_share(void **state)
 {
-	static const char *const good[] = { "vmstore", "VM Store", "data$",
-		"a", "share-01_x.y", "caf\xc3\xa9", "#1 (new)" };
-	static const char *const bad[] = { "", ".", "..", "a/b", "a\\b", "a:b",
-		"a*", "a?", "a\"b", "a<b", "a>b", "a|b", "a,b", "a=b", "a;b",
-		"[a]", "a+b", " lead", "trail ", "a\nb", "a\tb", "a\x7f",
-		"\xc3\x28", "\xc0\xaf", "\xed\xa0\x80", "\xc2\x85",
-		"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx" };
+	static const char *const good[] = { "vmstore", "VM Store", "data$", "a",
+		"share-01_x.y", "caf\xc3\xa9", "#1 (new)" };
+	static const char *const bad[] = {
+		"", ".", "..", "a/b", "a\\b", "a:b", "a*", "a?", "a\"b", "a<b", "a>b",
+		"a|b", "a,b", "a=b", "a;b", "[a]", "a+b", " lead", "trail ", "a\nb",
+		"a\tb", "a\x7f", "\xc3\x28", "\xc0\xaf", "\xed\xa0\x80", "\xc2\x85",
+		"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+	};
 	(void)state;
 	for (size_t i = 0; i < ARRAY_SIZE(good); i++) {
 		struct nq_error err = { 0 };
@@ -139,9 +173,9 @@ test_subdir(void **state)
 	static const char *const good[][2] = { { "", "" }, { "vms", "vms" },
 		{ "a/b/c", "a/b/c" }, { "a/b/", "a/b" }, { "my vms/x", "my vms/x" },
 		{ "..a/b..", "..a/b.." }, { ".hidden", ".hidden" } };
-	static const char *const bad[] = { "..", "../x", "a/../b", "a/..",
-		"/abs", "/", "a//b", "./a", "a/./b", ".", "a\\b", "a\nb", "a\rb",
-		"c:/x", "a/b//", "a*", " a", "a /b" };
+	static const char *const bad[] = { "..", "../x", "a/../b", "a/..", "/abs", "/",
+		"a//b", "./a", "a/./b", ".", "a\\b", "a\nb", "a\rb", "c:/x", "a/b//", "a*",
+		" a", "a /b" };
 	(void)state;
 	for (size_t i = 0; i < ARRAY_SIZE(good); i++) {
 		char out[NQ_SUBDIR_MAX + 1] = "untouched";
@@ -166,10 +200,10 @@ test_subdir(void **state)
 static void
 test_version(void **state)
 {
-	static const char *const good[] = { "default", "2.0", "2.1", "3", "3.0",
-		"3.11", "" };
-	static const char *const bad[] = { "1.0", "1", "3.1.1", "3.02", "2",
-		"4", "DEFAULT", " 3.0", "3.0 ", "3.0,sec=none", "smb3" };
+	static const char *const good[] = { "default", "2.0", "2.1", "3", "3.0", "3.11",
+		"" };
+	static const char *const bad[] = { "1.0", "1", "3.1.1", "3.02", "2", "4",
+		"DEFAULT", " 3.0", "3.0 ", "3.0,sec=none", "smb3" };
 	struct nq_error err = { 0 };
 
 	(void)state;
@@ -178,8 +212,8 @@ test_version(void **state)
 	assert_int_equal(validate_smb_version("smb_version", NULL, &err), 0);
 	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
 		memset(&err, 0, sizeof err);
-		expect_invalid(validate_smb_version("smb_version", bad[i], &err),
-			&err, "smb_version");
+		expect_invalid(validate_smb_version("smb_version", bad[i], &err), &err,
+			"smb_version");
 	}
 	validate_smb_version("smb_version", "1.0", &err);
 	assert_non_null(strstr(err.message, "SMB1"));
@@ -191,17 +225,20 @@ test_backend_id(void **state)
 	char out[NQ_UUID_LEN + 1] = "untouched";
 	struct nq_error err = { 0 };
 	static const char *const bad[] = { "", "-x", "Localfile", "a/b", "..", ".hidden",
-		"a b", "a_b", "localfile-default\n", "abcdefghijklmnopqrstuvwxyz0123456789x",
-		"../etc" };
+		"a b", "a_b", "localfile-default\n",
+		"abcdefghijklmnopqrstuvwxyz0123456789x", "../etc" };
 
 	(void)state;
-	assert_int_equal(validate_backend_id("backend_id", "localfile-default", out, &err), 0);
+	assert_int_equal(validate_backend_id("backend_id", "localfile-default", out, &err),
+		0);
 	assert_string_equal(out, "localfile-default");
 	assert_int_equal(validate_backend_id("backend_id",
-		"123E4567-E89B-12D3-A456-426614174000", out, &err), 0);
+				 "123E4567-E89B-12D3-A456-426614174000", out, &err),
+		0);
 	assert_string_equal(out, "123e4567-e89b-12d3-a456-426614174000");
 	assert_int_equal(validate_backend_id("backend_id",
-		"abcdefghijklmnopqrstuvwxyz0123456789", out, &err), 0);
+				 "abcdefghijklmnopqrstuvwxyz0123456789", out, &err),
+		0);
 	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
 		char o[NQ_UUID_LEN + 1] = "untouched";
 
@@ -217,13 +254,16 @@ test_uuid(void **state)
 	char out[NQ_UUID_LEN + 1] = "untouched";
 	struct nq_error err = { 0 };
 	static const char *const bad[] = { "", "123e4567-e89b-12d3-a456-42661417400",
-		"123e4567-e89b-12d3-a456-4266141740000", "123e4567e89b-12d3-a456-4266141740000",
-		"123e4567-e89b-12d3-a456_426614174000", "g23e4567-e89b-12d3-a456-426614174000",
-		"../../../../../../../../../../etc/pw", "123e4567-e89b-12d3-a456-42661417400\n" };
+		"123e4567-e89b-12d3-a456-4266141740000",
+		"123e4567e89b-12d3-a456-4266141740000",
+		"123e4567-e89b-12d3-a456_426614174000",
+		"g23e4567-e89b-12d3-a456-426614174000",
+		"../../../../../../../../../../etc/pw",
+		"123e4567-e89b-12d3-a456-42661417400\n" };
 
 	(void)state;
-	assert_int_equal(validate_uuid("id", "123E4567-E89B-12D3-A456-426614174000",
-		out, &err), 0);
+	assert_int_equal(
+		validate_uuid("id", "123E4567-E89B-12D3-A456-426614174000", out, &err), 0);
 	assert_string_equal(out, "123e4567-e89b-12d3-a456-426614174000");
 	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
 		char o[NQ_UUID_LEN + 1] = "untouched";
@@ -236,15 +276,13 @@ test_uuid(void **state)
 static void
 test_names(void **state)
 {
-	static const char *const good[] = { "a", "Backend 1", "nas_store.v2-x",
-		"0abc" };
-	static const char *const bad[] = { "", " a", "-a", ".a", "_a", "a/b",
-		"a\nb", "a;b", "a$", "\xc3\xa9",
+	static const char *const good[] = { "a", "Backend 1", "nas_store.v2-x", "0abc" };
+	static const char *const bad[] = { "", " a", "-a", ".a", "_a", "a/b", "a\nb",
+		"a;b", "a$", "\xc3\xa9",
 		"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa" };
-	static const char *const img_good[] = { "debian-12.raw", "a", "A_b.img",
-		"-x" };
-	static const char *const img_bad[] = { "", ".hidden", "..", "a/b",
-		"a b", "../x", "a\\b", "x\n" };
+	static const char *const img_good[] = { "debian-12.raw", "a", "A_b.img", "-x" };
+	static const char *const img_bad[] = { "", ".hidden", "..", "a/b", "a b", "../x",
+		"a\\b", "x\n" };
 	struct nq_error err = { 0 };
 
 	(void)state;
@@ -284,11 +322,10 @@ test_credentials_text(void **state)
 		"password");
 	/* The message never quotes the password. */
 	assert_null(strstr(err.message, "se"));
-	expect_invalid(validate_password("password", "ab\0cd", 5, &err), &err,
-		"password");
+	expect_invalid(validate_password("password", "ab\0cd", 5, &err), &err, "password");
 	memset(big, 'x', sizeof big);
-	expect_invalid(validate_password("password", big, NQ_SECRET_MAX + 1, &err),
-		&err, "password");
+	expect_invalid(validate_password("password", big, NQ_SECRET_MAX + 1, &err), &err,
+		"password");
 	assert_int_equal(validate_password("password", big, NQ_SECRET_MAX, &err), 0);
 }
 
@@ -328,7 +365,8 @@ test_mount_options_accept(void **state)
 	check_opts_ok("nounix,nosharesock,handlecache,noatime,resilienthandles,"
 		      "persistenthandles,noperm,rw",
 		"nounix,nosharesock,handlecache,noatime,resilienthandles,"
-		"persistenthandles,noperm,rw", 0);
+		"persistenthandles,noperm,rw",
+		0);
 }
 
 static void
@@ -428,8 +466,8 @@ test_mount_options_max_items(void **state)
 {
 	static const char *const keys[] = { "port=1", "rsize=4096", "wsize=4096",
 		"actimeo=1", "acregmax=1", "acdirmax=1", "echo_interval=1",
-		"max_credits=20", "cache=loose", "iocharset=utf8", "ro", "hard",
-		"noperm", "noserverino", "mfsymlinks", "nounix", "nosharesock", "seal",
+		"max_credits=20", "cache=loose", "iocharset=utf8", "ro", "hard", "noperm",
+		"noserverino", "mfsymlinks", "nounix", "nosharesock", "seal",
 		"nohandlecache", "noatime", "resilienthandles", "persistenthandles" };
 	struct mount_opts o = { 0 };
 	struct nq_error err = { 0 };

@@ -25,7 +25,8 @@ make_spec(struct vmm_spec *s)
 	snprintf(s->kernel, sizeof s->kernel, "/var/lib/nqrust/images/demo.vmlinuz");
 	snprintf(s->initrd, sizeof s->initrd, "/var/lib/nqrust/images/demo.initrd");
 	snprintf(s->boot_args, sizeof s->boot_args, "console=ttyS0 panic=-1 quiet");
-	snprintf(s->rootfs, sizeof s->rootfs, "/var/lib/nqrust/smb/127.0.0.1:vmstore/"
+	snprintf(s->rootfs, sizeof s->rootfs,
+		"/var/lib/nqrust/smb/127.0.0.1:vmstore/"
 		"smb-5c1a0f2e-7b3d-4e8f-a1c2-9d0e6b4f3a21.raw");
 	snprintf(s->run_dir, sizeof s->run_dir, "/var/lib/nqrust/agent/vms/%s", VM_ID);
 	snprintf(s->program, sizeof s->program, "/usr/bin/qemu-system-x86_64");

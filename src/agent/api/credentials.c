@@ -57,13 +57,13 @@ api_put_credentials(struct http_request *req, struct http_response *resp)
 	if (!api_param_uuid(req, 0, "backend_id", id, resp))
 		return;
 	if (http_parse_object(req, keys, &body, &err) < 0 ||
-	    json_req_string(body, "username", &user, &err) < 0 ||
-	    json_req_string(body, "password", &pass, &err) < 0 ||
-	    json_get_string(body, "domain", &dom, &err) < 0 ||
-	    validate_username("username", user, &err) < 0 ||
-	    validate_password("password", pass,
-		    json_string_length(json_object_get(body, "password")), &err) < 0 ||
-	    (dom && *dom && validate_domain("domain", dom, &err) < 0))
+		json_req_string(body, "username", &user, &err) < 0 ||
+		json_req_string(body, "password", &pass, &err) < 0 ||
+		json_get_string(body, "domain", &dom, &err) < 0 ||
+		validate_username("username", user, &err) < 0 ||
+		validate_password("password", pass,
+			json_string_length(json_object_get(body, "password")), &err) < 0 ||
+		(dom && *dom && validate_domain("domain", dom, &err) < 0))
 		goto fail;
 	if (!*user) {
 		nq_error_set(&err, "invalid_field", "username",

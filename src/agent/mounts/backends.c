@@ -17,7 +17,8 @@
 static int
 volume_dir_of(const struct mount_entry *e, const char *subdir, char *buf, size_t bufsz)
 {
-	int n = snprintf(buf, bufsz, "%s%s%s", e->mount_point, subdir[0] ? "/" : "", subdir);
+	int n = snprintf(buf, bufsz, "%s%s%s", e->mount_point, subdir[0] ? "/" : "",
+		subdir);
 
 	return n < 0 || (size_t)n >= bufsz ? -ENAMETOOLONG : 0;
 }
@@ -30,7 +31,8 @@ persist_locked(struct agent *a, const struct backend_rec *b)
 	sb.b = b->b; /* shallow: spec.opts is only read */
 	if (b->m) {
 		snprintf(sb.mount_point, sizeof sb.mount_point, "%s", b->m->mount_point);
-		snprintf(sb.driver, sizeof sb.driver, "%s", mount_driver_name(b->m->driver));
+		snprintf(sb.driver, sizeof sb.driver, "%s",
+			mount_driver_name(b->m->driver));
 	}
 	int r = store_backend_save(a, &sb);
 	if (r < 0)
@@ -39,8 +41,8 @@ persist_locked(struct agent *a, const struct backend_rec *b)
 }
 
 int
-mounts_attach(struct agent *a, const struct smb_backend *req,
-	struct mount_result *ret, struct nq_error *err)
+mounts_attach(struct agent *a, const struct smb_backend *req, struct mount_result *ret,
+	struct nq_error *err)
 {
 	struct mount_table *t = a->mounts;
 	struct mount_entry *e = NULL;
@@ -71,7 +73,8 @@ mounts_attach(struct agent *a, const struct smb_backend *req,
 	if (reused && req->spec.username[0]) {
 		char cred_path[PATH_MAX];
 		credstore_path(a, req->id, cred_path, sizeof cred_path);
-		r = t->ops->check_credentials(a, &req->spec, cred_path, e->mount_point, err);
+		r = t->ops->check_credentials(a, &req->spec, cred_path, e->mount_point,
+			err);
 	}
 	if (r >= 0)
 		r = t->ops->probe_writable(&req->spec, e->mount_point, req->subdir,
@@ -147,8 +150,8 @@ mounts_detach(struct agent *a, const char *backend_id, struct nq_error *err)
 }
 
 int
-mounts_pin_volume_dir(struct agent *a, const char *backend_id, char *buf,
-	size_t bufsz, enum mount_driver *ret_driver, struct nq_error *err)
+mounts_pin_volume_dir(struct agent *a, const char *backend_id, char *buf, size_t bufsz,
+	enum mount_driver *ret_driver, struct nq_error *err)
 {
 	struct mount_table *t = a->mounts;
 	struct mount_entry *e = NULL;
@@ -161,7 +164,8 @@ mounts_pin_volume_dir(struct agent *a, const char *backend_id, char *buf,
 		pthread_mutex_unlock(&t->lock);
 		return nq_error_setr(err, -ENOENT, "not_found", "backend_id",
 			"backend %s has no mount on this host; mount it first "
-			"(POST /v1/storage/smb/mounts)", backend_id);
+			"(POST /v1/storage/smb/mounts)",
+			backend_id);
 	}
 	/* The backend's own live mount serves it even after a password
 	 * rotation; only a missing mount is made again, with current creds. */
@@ -179,9 +183,11 @@ mounts_pin_volume_dir(struct agent *a, const char *backend_id, char *buf,
 		pthread_mutex_unlock(&t->lock);
 		return nq_error_setr(err, -ENOENT, "smb_cred_missing", NULL,
 			"no credentials are stored for backend %s; save the backend's "
-			"password again", backend_id);
+			"password again",
+			backend_id);
 	}
-	r = mounts_acquire_locked(a, backend_id, &b->b.spec, b->b.mount_base, cred, &e, NULL, err);
+	r = mounts_acquire_locked(a, backend_id, &b->b.spec, b->b.mount_base, cred, &e,
+		NULL, err);
 	if (r < 0) {
 		pthread_mutex_unlock(&t->lock);
 		return r;

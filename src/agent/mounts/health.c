@@ -89,7 +89,7 @@ probe_one(struct agent *a, const struct target *tg, int *ret_r)
 	if (r == -ETIMEDOUT || r == -EBUSY || r == -EAGAIN)
 		return MH_HUNG;
 	if (r == -ENOTCONN && fuse &&
-	    (tg->enotconn >= 1 || smb_bridge_alive(tg->mount_point) == 0))
+		(tg->enotconn >= 1 || smb_bridge_alive(tg->mount_point) == 0))
 		return MH_DEAD;
 	return MH_ERROR;
 }
@@ -109,13 +109,17 @@ health_message(enum mount_health h, int r, unsigned timeout_s, char *buf, size_t
 	if (h == MH_OK)
 		buf[0] = '\0';
 	else if (h == MH_HUNG && r == -ETIMEDOUT)
-		snprintf(buf, bufsz, "the SMB server did not answer a health check "
-			"within %u s", timeout_s);
+		snprintf(buf, bufsz,
+			"the SMB server did not answer a health check "
+			"within %u s",
+			timeout_s);
 	else if (h == MH_HUNG)
-		snprintf(buf, bufsz, "an earlier request to the SMB server on this mount "
+		snprintf(buf, bufsz,
+			"an earlier request to the SMB server on this mount "
 			"has not returned yet");
 	else if (h == MH_DEAD)
-		snprintf(buf, bufsz, "the FUSE bridge (nqrust-smbfs) serving this mount "
+		snprintf(buf, bufsz,
+			"the FUSE bridge (nqrust-smbfs) serving this mount "
 			"exited; the mount answers ENOTCONN");
 	else
 		snprintf(buf, bufsz, "the health check failed: %s", strerror(-r));
@@ -136,8 +140,8 @@ record(struct agent *a, const struct target *tg, enum mount_health h, int r)
 		if (h != e->health && h == MH_OK)
 			log_info("mount is healthy again mount_point=%s", e->mount_point);
 		else if (h != e->health)
-			log_warn("mount health=%s mount_point=%s err=%s", mount_health_name(h),
-				e->mount_point, strerror(-r));
+			log_warn("mount health=%s mount_point=%s err=%s",
+				mount_health_name(h), e->mount_point, strerror(-r));
 		e->health = h;
 		health_message(h, r, (unsigned)check_timeout_ms(a) / 1000,
 			e->health_message, sizeof e->health_message);
@@ -227,7 +231,7 @@ mounts_check_all(struct agent *a)
 static char (*backends_of(struct mount_table *t, const struct mount_entry *e,
 	size_t *ret_n))[NQ_UUID_LEN + 1]
 {
-	char (*ids)[NQ_UUID_LEN + 1];
+	char(*ids)[NQ_UUID_LEN + 1];
 	size_t n = 0;
 
 	for (struct backend_rec *b = t->backends; b; b = b->next)
@@ -298,15 +302,17 @@ mounts_repair(struct agent *a, const char *mount_point)
 	pthread_cond_broadcast(&t->changed);
 	pthread_mutex_unlock(&t->lock);
 
-	vms_storage_lost(a, (const char(*)[NQ_UUID_LEN + 1])ids, n, before);
+	vms_storage_lost(a, (const char(*)[NQ_UUID_LEN + 1]) ids, n, before);
 
 	pthread_mutex_lock(&t->lock);
-	r = e->state == ME_MOUNTED && mounts_still_mounted(a->mounts, e) ? 0 : remount_locked(a, e, &err);
+	r = e->state == ME_MOUNTED && mounts_still_mounted(a->mounts, e)
+		    ? 0
+		    : remount_locked(a, e, &err);
 	if (r >= 0)
 		log_info("dead mount repaired mount_point=%s", mount_point);
 	else
-		log_warn("mounting the share again failed mount_point=%s code=%s", mount_point,
-			err.code);
+		log_warn("mounting the share again failed mount_point=%s code=%s",
+			mount_point, err.code);
 	e->pins--;
 	mounts_release_locked(a, e);
 	pthread_mutex_unlock(&t->lock);
@@ -339,7 +345,8 @@ watch_main(void *arg)
 		clock_gettime(CLOCK_MONOTONIC, &until);
 		until.tv_sec += a->cfg.mount_check_interval;
 		while (!t->watch_stop &&
-		       pthread_cond_timedwait(&t->watch_wake, &t->lock, &until) != ETIMEDOUT)
+			pthread_cond_timedwait(&t->watch_wake, &t->lock, &until) !=
+				ETIMEDOUT)
 			;
 		if (t->watch_stop)
 			break;
@@ -392,8 +399,8 @@ mounts_watch_stop(struct agent *a)
 }
 
 int
-mounts_names_locked(struct mount_table *t, const char *backend_id, char *mp,
-	size_t mpsz, char *unc, size_t uncsz)
+mounts_names_locked(struct mount_table *t, const char *backend_id, char *mp, size_t mpsz,
+	char *unc, size_t uncsz)
 {
 	struct backend_rec *b = mounts_find_rec(t, backend_id);
 
@@ -435,7 +442,8 @@ capacity_once(struct agent *a, const char *backend_id, char *mp, size_t mpsz,
 	if (is_unreachable(r))
 		return nq_error_setr(err, r, "smb_unreachable", NULL,
 			"the SMB server of %s cannot be reached (%s); check that it is up "
-			"and reachable from this host", unc, strerror(-r));
+			"and reachable from this host",
+			unc, strerror(-r));
 	if (r < 0)
 		return nq_error_setr(err, r, "smb_mount_failed", NULL,
 			"cannot read the share's capacity: %s", strerror(-r));

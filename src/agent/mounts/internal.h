@@ -20,13 +20,13 @@ struct mount_entry {
 	char source[600];
 	enum mount_driver driver;
 	enum entry_state state;
-	struct nq_error failure; /* valid in ME_FAILED */
+	struct nq_error failure;  /* valid in ME_FAILED */
 	enum mount_health health; /* last watchdog verdict (health.c) */
 	char health_message[256];
-	unsigned enotconn;       /* consecutive checks that saw ENOTCONN */
-	long long retry_at;      /* FAILED: watchdog's next mount attempt (s) */
-	unsigned refs;           /* backends referencing it */
-	unsigned pins;           /* in-flight operations */
+	unsigned enotconn;  /* consecutive checks that saw ENOTCONN */
+	long long retry_at; /* FAILED: watchdog's next mount attempt (s) */
+	unsigned refs;      /* backends referencing it */
+	unsigned pins;      /* in-flight operations */
 	unsigned waiters;
 };
 
@@ -63,14 +63,13 @@ struct backend_rec *mounts_find_rec(struct mount_table *t, const char *id);
  * mountinfo is mounted again in place. Called and returns with the lock
  * held; on success the entry is pinned. */
 int mounts_acquire_locked(struct agent *a, const char *cred_id,
-	const struct smb_mount_spec *s, const char *base,
-	const struct secret *cred_snap, struct mount_entry **ret, bool *ret_reused,
-	struct nq_error *err);
+	const struct smb_mount_spec *s, const char *base, const struct secret *cred_snap,
+	struct mount_entry **ret, bool *ret_reused, struct nq_error *err);
 /* Drop nothing, but unmount e when no pin or reference remains. Lock
  * held; released and retaken around the unmount. */
 void mounts_release_locked(struct agent *a, struct mount_entry *e);
 /* statvfs(mount_point) under a deadline keyed by mount_point. */
 int mounts_probe(const char *mount_point, int timeout_ms);
 /* The backend's mount point and UNC while it is pinned; -ENOENT. */
-int mounts_names_locked(struct mount_table *t, const char *backend_id,
-	char *mp, size_t mpsz, char *unc, size_t uncsz);
+int mounts_names_locked(struct mount_table *t, const char *backend_id, char *mp,
+	size_t mpsz, char *unc, size_t uncsz);

@@ -16,8 +16,8 @@ int mountinfo_parse(const char *text, struct mountinfo_entry **ret, size_t *ret_
 int mountinfo_read(struct mountinfo_entry **ret, size_t *ret_n);
 void mountinfo_free(struct mountinfo_entry *e, size_t n);
 /* The top-most (last) entry mounted at exactly mount_point, or NULL. */
-const struct mountinfo_entry *mountinfo_find(const struct mountinfo_entry *e,
-	size_t n, const char *mount_point);
+const struct mountinfo_entry *mountinfo_find(const struct mountinfo_entry *e, size_t n,
+	const char *mount_point);
 /* True for the fstypes our drivers create. */
 bool mountinfo_is_smb(const struct mountinfo_entry *e);
 /* 1 when /proc/self/mountinfo shows one of our fs types mounted at

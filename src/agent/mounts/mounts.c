@@ -124,8 +124,8 @@ mounts_still_mounted(const struct mount_table *t, const struct mount_entry *e)
 /* A mount point for a new entry: <base>/<server>:<share>, or with a ~N
  * suffix when another identity (or a foreign mount) already has it. */
 static int
-choose_mount_point(struct mount_table *t, const struct smb_mount_spec *s,
-	const char *base, char *buf, size_t bufsz)
+choose_mount_point(struct mount_table *t, const struct smb_mount_spec *s, const char *base,
+	char *buf, size_t bufsz)
 {
 	struct mountinfo_entry *mi = NULL;
 	size_t n = 0;
@@ -136,16 +136,17 @@ choose_mount_point(struct mount_table *t, const struct smb_mount_spec *s,
 	for (unsigned i = 1; i < 100 && r == -EEXIST; i++) {
 		char cand[PATH_MAX];
 		bool taken = false;
-		int k = i == 1 ? snprintf(cand, sizeof cand, "%s/%s:%s", base, s->server, s->share)
-			       : snprintf(cand, sizeof cand, "%s/%s:%s~%u", base, s->server,
-				       s->share, i);
+		int k = i == 1 ? snprintf(cand, sizeof cand, "%s/%s:%s", base, s->server,
+					 s->share)
+			       : snprintf(cand, sizeof cand, "%s/%s:%s~%u", base,
+					 s->server, s->share, i);
 		if (k < 0 || (size_t)k >= sizeof cand) {
 			r = -ENAMETOOLONG;
 			break;
 		}
 		for (struct mount_entry *e = t->mounts; e; e = e->next)
 			if (!strcmp(e->mount_point, cand) &&
-			    (e->state != ME_FAILED || e->refs))
+				(e->state != ME_FAILED || e->refs))
 				taken = true;
 		if (!taken && mountinfo_find(mi, n, cand))
 			taken = true;
@@ -190,7 +191,7 @@ find_entry_locked(struct mount_table *t, const char *key, const struct secret *c
 
 	for (struct mount_entry *x = t->mounts; x; x = x->next)
 		if (!strcmp(x->key, key) && secret_equal(x->cred, cred_snap) &&
-		    (x->state != ME_FAILED || x->refs))
+			(x->state != ME_FAILED || x->refs))
 			e = x;
 	return e;
 }
@@ -240,8 +241,9 @@ new_entry_locked(struct mount_table *t, const char *key, const struct smb_mount_
 		return -ENOMEM;
 	snprintf(e->key, sizeof e->key, "%s", key);
 	if ((cred_snap && (r = secret_new(cred_snap->buf, cred_snap->len, &e->cred)) < 0) ||
-	    (r = smb_mount_spec_copy(s, &e->spec)) < 0 ||
-	    (r = choose_mount_point(t, s, base, e->mount_point, sizeof e->mount_point)) < 0) {
+		(r = smb_mount_spec_copy(s, &e->spec)) < 0 ||
+		(r = choose_mount_point(t, s, base, e->mount_point,
+			 sizeof e->mount_point)) < 0) {
 		mounts_entry_free(e);
 		return nq_error_setr(err, r, "smb_mount_failed", NULL,
 			"no usable mount point under %s: %s", base, strerror(-r));
@@ -256,8 +258,8 @@ new_entry_locked(struct mount_table *t, const char *key, const struct smb_mount_
 /* Under the lock: record the failed attempt on e for its waiters, and
  * free e when nobody else needs it. */
 static void
-mount_failed_locked(struct mount_table *t, struct mount_entry *e, const struct nq_error *merr,
-	struct nq_error *err)
+mount_failed_locked(struct mount_table *t, struct mount_entry *e,
+	const struct nq_error *merr, struct nq_error *err)
 {
 	rmdir(e->mount_point);
 	e->failure = *merr;
@@ -295,10 +297,11 @@ mount_entry_locked(struct agent *a, struct mount_entry *e, const char *cred_id,
 	r = prepare_mount_point(base, e->mount_point);
 	if (r < 0)
 		nq_error_set(&merr, "smb_mount_failed", "mount_base",
-			"cannot create the mount point %s: %s", e->mount_point, strerror(-r));
+			"cannot create the mount point %s: %s", e->mount_point,
+			strerror(-r));
 	else
-		r = t->ops->mount(a, s, s->username[0] ? cred : NULL, e->mount_point, &ku, &drv,
-			&merr);
+		r = t->ops->mount(a, s, s->username[0] ? cred : NULL, e->mount_point, &ku,
+			&drv, &merr);
 	pthread_mutex_lock(&t->lock);
 	t->kernel_unavailable = ku;
 	if (r < 0) {
@@ -329,7 +332,8 @@ mounts_acquire_locked(struct agent *a, const char *cred_id, const struct smb_mou
 	int r = mounts_make_key(s, base, key, sizeof key);
 
 	if (r < 0)
-		return nq_error_setr(err, r, "invalid_field", NULL, "mount identity too long");
+		return nq_error_setr(err, r, "invalid_field", NULL,
+			"mount identity too long");
 	for (;;) {
 		e = find_entry_locked(t, key, cred_snap);
 		if (e && settling(e)) {
@@ -343,7 +347,8 @@ mounts_acquire_locked(struct agent *a, const char *cred_id, const struct smb_mou
 		}
 		if (e)
 			log_warn("share is not mounted any more, mounting again "
-				 "mount_point=%s", e->mount_point);
+				 "mount_point=%s",
+				e->mount_point);
 		else if ((r = new_entry_locked(t, key, s, base, cred_snap, &e, err)) < 0)
 			return r;
 		e->state = ME_MOUNTING;
@@ -374,7 +379,8 @@ mounts_release_locked(struct agent *a, struct mount_entry *e)
 	int r = t->ops->unmount(a, e->mount_point);
 	pthread_mutex_lock(&t->lock);
 	if (r < 0) {
-		log_warn("unmount failed mount_point=%s err=%s", e->mount_point, strerror(-r));
+		log_warn("unmount failed mount_point=%s err=%s", e->mount_point,
+			strerror(-r));
 		e->state = ME_MOUNTED;
 	} else {
 		log_info("unmounted source=%s mount_point=%s", e->source, e->mount_point);

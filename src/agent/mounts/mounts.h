@@ -13,7 +13,6 @@
 #include "agent/agent.h"
 #include "agent/smb/driver.h"
 
-
 struct mount_result {
 	char mount_point[PATH_MAX];
 	char volume_dir[PATH_MAX];
@@ -28,7 +27,7 @@ enum mount_health { MH_OK, MH_HUNG, MH_DEAD, MH_REPAIRING, MH_ERROR };
 
 struct capacity {
 	uint64_t total_bytes, used_bytes, free_bytes;
-	char health[16];          /* "" when the kind has no mount */
+	char health[16]; /* "" when the kind has no mount */
 	char health_message[256];
 };
 
@@ -40,8 +39,8 @@ struct mount_ops {
 	/* Mount s at mount_point (created, empty); cred_path NULL for a
 	 * guest. *kernel_unavailable is read and updated (the table keeps
 	 * it); *ret_driver says which driver mounted it. -errno with err. */
-	int (*mount)(struct agent *a, const struct smb_mount_spec *s, const char *cred_path,
-		const char *mount_point, bool *kernel_unavailable,
+	int (*mount)(struct agent *a, const struct smb_mount_spec *s,
+		const char *cred_path, const char *mount_point, bool *kernel_unavailable,
 		enum mount_driver *ret_driver, struct nq_error *err);
 	/* Unmount (lazily if need be) and remove the mount point. */
 	int (*unmount)(struct agent *a, const char *mount_point);
@@ -64,19 +63,19 @@ void mount_table_free(struct mount_table *t);
 int mounts_restore(struct agent *a);
 /* Mount (or reuse), create the subdir, probe writability, and reference
  * the mount from this backend. */
-int mounts_attach(struct agent *a, const struct smb_backend *req,
-	struct mount_result *ret, struct nq_error *err);
+int mounts_attach(struct agent *a, const struct smb_backend *req, struct mount_result *ret,
+	struct nq_error *err);
 /* Drop the backend's reference and record; unmount at zero. Unknown ids
  * are not an error (idempotent). */
 int mounts_detach(struct agent *a, const char *backend_id, struct nq_error *err);
 /* The backend's volume dir, mounting again if the share went away (after a
  * host restart, say). -ENOENT with err "not_found" for unknown backends.
  * The mount is pinned until mounts_unpin. */
-int mounts_pin_volume_dir(struct agent *a, const char *backend_id,
-	char *buf, size_t bufsz, enum mount_driver *ret_driver, struct nq_error *err);
+int mounts_pin_volume_dir(struct agent *a, const char *backend_id, char *buf, size_t bufsz,
+	enum mount_driver *ret_driver, struct nq_error *err);
 void mounts_unpin(struct agent *a, const char *backend_id);
-int mounts_capacity(struct agent *a, const char *backend_id,
-	struct capacity *ret, struct nq_error *err);
+int mounts_capacity(struct agent *a, const char *backend_id, struct capacity *ret,
+	struct nq_error *err);
 const char *mount_health_name(enum mount_health h);
 /* [{mount_point, source, driver, backends:[ids], health, health_message}];
  * caller owns. */

@@ -26,11 +26,12 @@ mounts_list_json(struct agent *a)
 		for (struct backend_rec *b = t->backends; b; b = b->next)
 			if (b->m == e)
 				json_array_append_new(ids, json_string(b->b.id));
-		json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:o, s:s, s:s}",
-			"mount_point", e->mount_point, "source", e->source,
-			"driver", mount_driver_name(e->driver), "backends", ids,
-			"health", mount_health_name(e->health),
-			"health_message", e->health_message));
+		json_array_append_new(arr,
+			json_pack("{s:s, s:s, s:s, s:o, s:s, s:s}", "mount_point",
+				e->mount_point, "source", e->source, "driver",
+				mount_driver_name(e->driver), "backends", ids, "health",
+				mount_health_name(e->health), "health_message",
+				e->health_message));
 	}
 	pthread_mutex_unlock(&t->lock);
 	return arr;
@@ -57,7 +58,8 @@ detach_if_dead(struct agent *a, const struct mountinfo_entry *m, const char *id)
 	if (!found_dead(a, m->mount_point, fuse))
 		return false;
 	log_warn("found a dead mount, detaching it; it is mounted again on first use "
-		 "backend_id=%s mount_point=%s", id, m->mount_point);
+		 "backend_id=%s mount_point=%s",
+		id, m->mount_point);
 	int r = a->mounts->ops->unmount(a, m->mount_point);
 	if (r < 0)
 		log_warn("cannot detach the dead mount mount_point=%s err=%s",
@@ -87,7 +89,8 @@ restore_one(struct agent *a, struct stored_backend *sb)
 	b->next = t->backends;
 	t->backends = b;
 
-	if (!sb->mount_point[0] || mounts_make_key(&b->b.spec, b->b.mount_base, key, sizeof key) < 0)
+	if (!sb->mount_point[0] ||
+		mounts_make_key(&b->b.spec, b->b.mount_base, key, sizeof key) < 0)
 		return;
 	smb_unc(&b->b.spec, unc, sizeof unc);
 	_cleanup_secret_ struct secret *cred = NULL;
@@ -103,15 +106,17 @@ restore_one(struct agent *a, struct stored_backend *sb)
 		return;
 	const struct mountinfo_entry *m = mountinfo_find(mi, n, sb->mount_point);
 	if (m && mountinfo_is_smb(m) && !strcmp(m->source, unc) &&
-	    !detach_if_dead(a, m, b->b.id)) {
+		!detach_if_dead(a, m, b->b.id)) {
 		struct mount_entry *e = calloc(1, sizeof *e);
 		if (e && smb_mount_spec_copy(&b->b.spec, &e->spec) >= 0 &&
-		    (!cred || secret_new(cred->buf, cred->len, &e->cred) >= 0)) {
+			(!cred || secret_new(cred->buf, cred->len, &e->cred) >= 0)) {
 			snprintf(e->key, sizeof e->key, "%s", key);
-			snprintf(e->mount_point, sizeof e->mount_point, "%s", sb->mount_point);
+			snprintf(e->mount_point, sizeof e->mount_point, "%s",
+				sb->mount_point);
 			snprintf(e->source, sizeof e->source, "%s", unc);
-			e->driver = !strcmp(m->fstype, "fuse.nqrust-smbfs") ? DRIVER_FUSE
-									     : DRIVER_KERNEL;
+			e->driver = !strcmp(m->fstype, "fuse.nqrust-smbfs")
+					    ? DRIVER_FUSE
+					    : DRIVER_KERNEL;
 			e->state = ME_MOUNTED;
 			e->refs = 1;
 			e->next = t->mounts;
@@ -125,7 +130,8 @@ restore_one(struct agent *a, struct stored_backend *sb)
 	} else {
 		b->lost = true;
 		log_info("share of backend not mounted; will mount on first use "
-			 "backend_id=%s source=%s", b->b.id, unc);
+			 "backend_id=%s source=%s",
+			b->b.id, unc);
 	}
 	mountinfo_free(mi, n);
 }

@@ -30,8 +30,8 @@ store_backend_save(struct agent *a, const struct stored_backend *b)
 	smb_backend_to_fields(&b->b, &f);
 	o = smb_fields_to_json(&f, SMB_F_AGENT, false);
 	if (!o || json_object_set_new(o, "backend_id", json_string(b->b.id)) < 0 ||
-	    json_object_set_new(o, "mount_point", json_string(b->mount_point)) < 0 ||
-	    json_object_set_new(o, "driver", json_string(b->driver)) < 0) {
+		json_object_set_new(o, "mount_point", json_string(b->mount_point)) < 0 ||
+		json_object_set_new(o, "driver", json_string(b->driver)) < 0) {
 		json_decref(o);
 		return -ENOMEM;
 	}
@@ -64,8 +64,8 @@ parse_record(json_t *j, struct stored_backend *b, struct nq_error *err)
 	int r;
 
 	if ((r = smb_fields_from_json(j, "", SMB_F_AGENT, own, &f, NULL, err)) < 0 ||
-	    (r = smb_fields_check(&f, "", err)) < 0 ||
-	    (r = smb_backend_from_fields(&f, str(j, "backend_id"), &b->b, err)) < 0)
+		(r = smb_fields_check(&f, "", err)) < 0 ||
+		(r = smb_backend_from_fields(&f, str(j, "backend_id"), &b->b, err)) < 0)
 		return r;
 	snprintf(b->mount_point, sizeof b->mount_point, "%s", str(j, "mount_point"));
 	snprintf(b->driver, sizeof b->driver, "%s", str(j, "driver"));
@@ -108,12 +108,16 @@ load_one(void *ud, const char *id, json_t *j, struct nq_error *err)
 }
 
 int
-store_backend_load_all(struct agent *a, void (*cb)(struct agent *a, struct stored_backend *b))
+store_backend_load_all(struct agent *a,
+	void (*cb)(struct agent *a, struct stored_backend *b))
 {
 	_cleanup_close_ int dfd = dirfd_backends(a);
 	struct load_ctx ctx = { .a = a, .cb = cb };
 	const struct record_load o = {
-		.what = "backend", .valid_id = valid_id, .load = load_one, .ud = &ctx,
+		.what = "backend",
+		.valid_id = valid_id,
+		.load = load_one,
+		.ud = &ctx,
 	};
 
 	if (dfd < 0)

@@ -10,7 +10,7 @@
 #include "agent/mounts/mounts.h"
 
 struct stored_backend {
-	struct smb_backend b; /* spec owned */
+	struct smb_backend b;       /* spec owned */
 	char mount_point[PATH_MAX]; /* "" when not mounted */
 	char driver[8];
 };

@@ -18,7 +18,12 @@
 /* Extra options nqrust-smbfs understands; the rest tune the kernel client
  * only and are dropped for the FUSE driver. */
 static const char *const fuse_extra_keys[] = {
-	"port", "ro", "rw", "noperm", "cache", "actimeo",
+	"port",
+	"ro",
+	"rw",
+	"noperm",
+	"cache",
+	"actimeo",
 };
 
 void
@@ -87,7 +92,8 @@ int
 smb_spec_key(const struct smb_mount_spec *s, char *buf, size_t bufsz)
 {
 	const char *fields[5];
-	_cleanup_(nq_buf_release) struct nq_buf b = NQ_BUF_INIT(bufsz ? bufsz - 1 : 0, false);
+	_cleanup_(nq_buf_release) struct nq_buf b = NQ_BUF_INIT(bufsz ? bufsz - 1 : 0,
+		false);
 
 	if (!s || !buf || bufsz == 0)
 		return -EINVAL;
@@ -153,7 +159,7 @@ fuse_understands(const char *item)
 
 	for (size_t i = 0; i < ARRAY_SIZE(fuse_extra_keys); i++)
 		if (strlen(fuse_extra_keys[i]) == klen &&
-		    memcmp(fuse_extra_keys[i], item, klen) == 0)
+			memcmp(fuse_extra_keys[i], item, klen) == 0)
 			return true;
 	return false;
 }
@@ -198,7 +204,7 @@ build_opts(const struct smb_mount_spec *s, const char *cred_path, bool fuse,
 	}
 	for (unsigned i = 0; i < s->opts.n; i++) {
 		if (is_recovery_opt(s->opts.items[i]) ||
-		    (fuse && !fuse_understands(s->opts.items[i])))
+			(fuse && !fuse_understands(s->opts.items[i])))
 			continue;
 		nq_buf_addf(b, ",%s", s->opts.items[i]);
 	}
@@ -208,17 +214,17 @@ build_opts(const struct smb_mount_spec *s, const char *cred_path, bool fuse,
 }
 
 static int
-build_argv(const struct smb_mount_spec *s, const char *program,
-	const char *cred_path, const char *mount_point, bool fuse,
-	unsigned timeout_s, char ***ret)
+build_argv(const struct smb_mount_spec *s, const char *program, const char *cred_path,
+	const char *mount_point, bool fuse, unsigned timeout_s, char ***ret)
 {
-	_cleanup_(nq_buf_release) struct nq_buf opts = NQ_BUF_INIT(SMB_OPTS_STR_MAX - 1, false);
+	_cleanup_(nq_buf_release) struct nq_buf opts = NQ_BUF_INIT(SMB_OPTS_STR_MAX - 1,
+		false);
 	_cleanup_(nq_argv_release) struct nq_argv argv = { 0 };
 	char unc[NQ_SERVER_MAX + NQ_SHARE_MAX + 4];
 	int r;
 
-	if (!s || !ret || !program || program[0] != '/' ||
-	    !safe_abs_path(mount_point) || s->opts.n > NQ_MAX_EXTRA_OPTS)
+	if (!s || !ret || !program || program[0] != '/' || !safe_abs_path(mount_point) ||
+		s->opts.n > NQ_MAX_EXTRA_OPTS)
 		return -EINVAL;
 	if (s->username[0] != '\0' && !safe_abs_path(cred_path))
 		return -EINVAL;
@@ -229,28 +235,26 @@ build_argv(const struct smb_mount_spec *s, const char *program,
 	if ((r = build_opts(s, cred_path, fuse, timeout_s, &opts)) < 0)
 		return r;
 	if ((r = nq_argv_push(&argv, program)) < 0 || (r = nq_argv_push(&argv, unc)) < 0 ||
-	    (r = nq_argv_push(&argv, mount_point)) < 0 ||
-	    (r = nq_argv_push(&argv, "-o")) < 0 ||
-	    (r = nq_argv_push(&argv, nq_buf_str(&opts))) < 0)
+		(r = nq_argv_push(&argv, mount_point)) < 0 ||
+		(r = nq_argv_push(&argv, "-o")) < 0 ||
+		(r = nq_argv_push(&argv, nq_buf_str(&opts))) < 0)
 		return r;
 	*ret = nq_argv_steal(&argv);
 	return 0;
 }
 
 int
-smb_kernel_argv(const struct smb_mount_spec *s, const char *program,
-	const char *cred_path, const char *mount_point, char ***ret)
+smb_kernel_argv(const struct smb_mount_spec *s, const char *program, const char *cred_path,
+	const char *mount_point, char ***ret)
 {
 	return build_argv(s, program, cred_path, mount_point, false, 0, ret);
 }
 
 int
-smb_fuse_argv(const struct smb_mount_spec *s, const char *program,
-	const char *cred_path, const char *mount_point, unsigned timeout_s,
-	char ***ret)
+smb_fuse_argv(const struct smb_mount_spec *s, const char *program, const char *cred_path,
+	const char *mount_point, unsigned timeout_s, char ***ret)
 {
-	return build_argv(s, program, cred_path, mount_point, true, timeout_s,
-		ret);
+	return build_argv(s, program, cred_path, mount_point, true, timeout_s, ret);
 }
 
 void

@@ -70,7 +70,7 @@ credstore_pending_commit(struct agent *a, const char *backend_id)
 	char from[64], to[64];
 
 	if (file_name_ext(backend_id, ".cred.new", from, sizeof from) < 0 ||
-	    file_name(backend_id, to, sizeof to) < 0)
+		file_name(backend_id, to, sizeof to) < 0)
 		return -ENAMETOOLONG;
 	if (renameat(a->cred_dirfd, from, a->cred_dirfd, to) < 0)
 		return negerrno();
@@ -100,8 +100,8 @@ put_as(struct agent *a, const char *backend_id, const char *ext, const char *use
 	if (r < 0)
 		return r;
 	if ((r = nq_buf_addf(&b, "username=%s\npassword=", username)) < 0 ||
-	    (r = nq_buf_add(&b, password, password_len)) < 0 ||
-	    (r = nq_buf_add(&b, "\n", 1)) < 0)
+		(r = nq_buf_add(&b, password, password_len)) < 0 ||
+		(r = nq_buf_add(&b, "\n", 1)) < 0)
 		return r;
 	if (domain && *domain && (r = nq_buf_addf(&b, "domain=%s\n", domain)) < 0)
 		return r;

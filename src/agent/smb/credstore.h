@@ -17,9 +17,8 @@ int credstore_put(struct agent *a, const char *backend_id, const char *username,
  * same care), are checked against the server, and only then renamed over
  * <id>.cred; a failed check drops the new file and leaves the old one
  * exactly as it was. */
-int credstore_put_pending(struct agent *a, const char *backend_id,
-	const char *username, const char *password, size_t password_len,
-	const char *domain);
+int credstore_put_pending(struct agent *a, const char *backend_id, const char *username,
+	const char *password, size_t password_len, const char *domain);
 int credstore_pending_path(const struct agent *a, const char *backend_id, char *buf,
 	size_t bufsz);
 int credstore_pending_commit(struct agent *a, const char *backend_id);
@@ -29,5 +28,4 @@ int credstore_delete(struct agent *a, const char *backend_id);
 /* The whole file as a secret (caller frees); -ENOENT when missing. */
 int credstore_read(struct agent *a, const char *backend_id, struct secret **ret);
 /* Absolute path of the file (for mount.cifs credentials=). */
-int credstore_path(const struct agent *a, const char *backend_id, char *buf,
-	size_t bufsz);
+int credstore_path(const struct agent *a, const char *backend_id, char *buf, size_t bufsz);

@@ -14,12 +14,12 @@
  * field here is equal. The password is not part of it (it is in the
  * credentials file of the backend that made the mount). */
 struct smb_mount_spec {
-	char server[NQ_SERVER_MAX + 1];   /* canonical (validate_server) */
+	char server[NQ_SERVER_MAX + 1]; /* canonical (validate_server) */
 	char share[NQ_SHARE_MAX + 1];
-	char username[NQ_USER_MAX + 1];   /* "" = guest */
+	char username[NQ_USER_MAX + 1]; /* "" = guest */
 	char domain[NQ_DOMAIN_MAX + 1];
-	char version[8];                  /* "default", "2.0", … */
-	struct mount_opts opts;           /* validated extra options */
+	char version[8];        /* "default", "2.0", … */
+	struct mount_opts opts; /* validated extra options */
 };
 
 /* One SMB backend as the agent keeps it: the fields the manager sent
@@ -53,7 +53,8 @@ int smb_unc(const struct smb_mount_spec *s, char *buf, size_t bufsz);
 int smb_spec_key(const struct smb_mount_spec *s, char *buf, size_t bufsz);
 
 /* The VM-image defaults every mount gets. */
-#define SMB_DEFAULT_OPTS "uid=0,gid=0,file_mode=0600,dir_mode=0700,nobrl,nodev,nosuid,noexec"
+#define SMB_DEFAULT_OPTS                                                                  \
+	"uid=0,gid=0,file_mode=0600,dir_mode=0700,nobrl,nodev,nosuid,noexec"
 /* How long a request on a VM disk waits for a server that went away before
  * it fails (FUSE driver, soft mounts; extra option timeout= overrides). */
 #define SMB_DEFAULT_GRACE_S 90
@@ -77,8 +78,7 @@ int smb_kernel_argv(const struct smb_mount_spec *s, const char *program,
  *           kernel-only tuning options are dropped. grace is the extra
  *           option timeout= or SMB_DEFAULT_GRACE_S. */
 int smb_fuse_argv(const struct smb_mount_spec *s, const char *program,
-	const char *cred_path, const char *mount_point, unsigned timeout_s,
-	char ***ret);
+	const char *cred_path, const char *mount_point, unsigned timeout_s, char ***ret);
 void smb_argv_free(char **argv);
 
 /* Classify a failed mount helper run (mount.cifs or nqrust-smbfs) from
@@ -95,5 +95,5 @@ void smb_argv_free(char **argv);
  * through the kernel client or the FUSE bridge): such a failure during a
  * clone is smb_unreachable, not io_error. */
 bool smb_conn_broken(int r);
-int smb_classify_mount_error(const struct smb_mount_spec *s,
-	const struct spawn_result *r, struct nq_error *err);
+int smb_classify_mount_error(const struct smb_mount_spec *s, const struct spawn_result *r,
+	struct nq_error *err);

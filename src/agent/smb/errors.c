@@ -127,8 +127,8 @@ classify(const struct spawn_result *r, int n)
 		return C_TIMEOUT;
 	/* A missing credentials file surfaces as ENOENT (or no number) but
 	 * is not a missing share. */
-	if ((n == 0 || n == ENOENT) && (mentions(text, "credentials file") ||
-					mentions(text, "credential file")))
+	if ((n == 0 || n == ENOENT) &&
+		(mentions(text, "credentials file") || mentions(text, "credential file")))
 		return C_CRED;
 	/* nqrust-smbfs: the server accepted the credentials (its share list
 	 * opened) but the share refused the user. */
@@ -136,9 +136,9 @@ classify(const struct spawn_result *r, int n)
 		return C_DENIED;
 	if (c != C_FAILED)
 		return c;
-	if (n == 0 && (mentions(text, "could not resolve") ||
-		       mentions(text, "unable to resolve") ||
-		       mentions(text, "name or service not known")))
+	if (n == 0 &&
+		(mentions(text, "could not resolve") || mentions(text, "unable to resolve") ||
+			mentions(text, "name or service not known")))
 		return C_RESOLVE;
 	if (n == 0 && mentions(text, "cifs filesystem not supported"))
 		return C_NOCIFS;
@@ -146,8 +146,8 @@ classify(const struct spawn_result *r, int n)
 }
 
 int
-smb_classify_mount_error(const struct smb_mount_spec *s,
-	const struct spawn_result *r, struct nq_error *err)
+smb_classify_mount_error(const struct smb_mount_spec *s, const struct spawn_result *r,
+	struct nq_error *err)
 {
 	char unc[NQ_SERVER_MAX + NQ_SHARE_MAX + 4];
 	int n = last_mount_error(r ? r->err : NULL);
@@ -233,8 +233,8 @@ bool
 smb_conn_broken(int r)
 {
 	switch (-r) {
-	case EIO:          /* FUSE bridge: the SMB session failed */
-	case ENOTCONN:     /* FUSE bridge gone, or the session dropped */
+	case EIO:      /* FUSE bridge: the SMB session failed */
+	case ENOTCONN: /* FUSE bridge gone, or the session dropped */
 	case ECONNRESET:
 	case ECONNABORTED:
 	case ECONNREFUSED:

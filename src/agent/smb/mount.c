@@ -59,13 +59,14 @@ run_driver_ex(struct agent *a, enum mount_driver d, const struct smb_mount_spec 
 			"cannot build the mount command: %s", strerror(-r));
 
 	struct spawn_opts o = { .argv = nq_argv_get(&argv),
-				.timeout_ms = timeout_ms + (d == DRIVER_FUSE ? 2000 : 0) };
+		.timeout_ms = timeout_ms + (d == DRIVER_FUSE ? 2000 : 0) };
 	r = spawn_run(&o, &res);
 	nq_argv_release(&argv);
 	if (r == -ENOENT && d == DRIVER_KERNEL)
 		return nq_error_setr(err, -ENODEV, "cifs_unavailable", NULL,
 			"mount.cifs is not installed on this host (%s missing); install "
-			"cifs-utils or use mount_driver=fuse", a->cfg.mount_cifs_path);
+			"cifs-utils or use mount_driver=fuse",
+			a->cfg.mount_cifs_path);
 	if (r < 0)
 		return nq_error_setr(err, r, "smb_mount_failed", NULL,
 			"cannot run the %s mount helper: %s",
@@ -104,8 +105,8 @@ smb_check_credentials(struct agent *a, const struct smb_mount_spec *s,
 
 int
 smb_mount_run(struct agent *a, const struct smb_mount_spec *s, const char *cred_path,
-	const char *mount_point, bool *kernel_unavailable,
-	enum mount_driver *ret_driver, struct nq_error *err)
+	const char *mount_point, bool *kernel_unavailable, enum mount_driver *ret_driver,
+	struct nq_error *err)
 {
 	enum mount_driver d = a->driver;
 	int r;
@@ -169,15 +170,18 @@ smb_timeout_error(const char *unc, const char *what, int r, int timeout_ms,
 	if (r == -ETIMEDOUT)
 		return nq_error_setr(err, r, "smb_timeout", NULL,
 			"the SMB server %s did not answer %s within %d s; check that the "
-			"server is up and reachable", unc, what, timeout_ms / 1000);
+			"server is up and reachable",
+			unc, what, timeout_ms / 1000);
 	if (r == -EBUSY)
 		return nq_error_setr(err, r, "smb_timeout", NULL,
 			"the SMB server %s has not answered an earlier request on this "
 			"mount yet, so %s was not sent; check that the server is up and "
-			"reachable", unc, what);
+			"reachable",
+			unc, what);
 	return nq_error_setr(err, r, "smb_timeout", NULL,
 		"too many requests to unresponsive SMB servers are outstanding on "
-		"this host; %s on %s was not sent", what, unc);
+		"this host; %s on %s was not sent",
+		what, unc);
 }
 
 struct probe_ctx {
@@ -251,14 +255,15 @@ smb_probe_writable(const struct smb_mount_spec *s, const char *mount_point,
 	if (r == -EACCES || r == -EPERM || r == -EROFS)
 		return nq_error_setr(err, r, "smb_not_writable", NULL,
 			"the share %s is mounted but not writable (%s failed: %s); grant "
-			"the backend's user write access to the share%s%s", unc, c.step,
-			strerror(-r), subdir && *subdir ? " and subdirectory " : "",
+			"the backend's user write access to the share%s%s",
+			unc, c.step, strerror(-r),
+			subdir && *subdir ? " and subdirectory " : "",
 			subdir ? subdir : "");
 	if (smb_conn_broken(r))
 		return nq_error_setr(err, r, "smb_unreachable", NULL,
 			"the SMB server for %s stopped answering during a test write "
-			"(%s: %s); check that it is up and reachable", unc, c.step,
-			strerror(-r));
+			"(%s: %s); check that it is up and reachable",
+			unc, c.step, strerror(-r));
 	return nq_error_setr(err, r, "smb_mount_failed", NULL,
 		"the test write on %s failed (%s: %s)", unc, c.step, strerror(-r));
 }
@@ -284,8 +289,7 @@ statvfs_fn(void *arg)
 }
 
 int
-smb_capacity(const char *mount_point, const char *dir, int timeout_ms,
-	struct capacity *ret)
+smb_capacity(const char *mount_point, const char *dir, int timeout_ms, struct capacity *ret)
 {
 	struct statvfs_ctx c = { 0 };
 	int r;

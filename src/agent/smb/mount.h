@@ -15,9 +15,9 @@ extern const struct mount_ops smb_mount_ops;
 /* Mount s at mount_point with the agent's driver policy. *kernel_unavailable
  * is read and updated (auto mode remembers that the kernel has no cifs).
  * On success *ret_driver says which driver mounted it. */
-int smb_mount_run(struct agent *a, const struct smb_mount_spec *s,
-	const char *cred_path, const char *mount_point, bool *kernel_unavailable,
-	enum mount_driver *ret_driver, struct nq_error *err);
+int smb_mount_run(struct agent *a, const struct smb_mount_spec *s, const char *cred_path,
+	const char *mount_point, bool *kernel_unavailable, enum mount_driver *ret_driver,
+	struct nq_error *err);
 /* Prove that cred_path's credentials are accepted by the server now,
  * without mounting (nqrust-smbfs --check): used before a backend shares a
  * mount another backend made. Same error codes as a mount. */

@@ -38,7 +38,7 @@ inflight_find_locked(const char *id, bool deleting, unsigned long below)
 {
 	for (size_t i = 0; i < INFLIGHT_MAX; i++)
 		if (inflight[i].deleting == deleting && inflight[i].seq < below &&
-		    !strcmp(inflight[i].id, id))
+			!strcmp(inflight[i].id, id))
 			return true;
 	return false;
 }
@@ -51,7 +51,8 @@ inflight_begin(const char *id, bool deleting, unsigned wait_secs, unsigned long 
 
 	pthread_mutex_lock(&inflight_lock);
 	while (!deleting && inflight_find_locked(id, true, ULONG_MAX))
-		if (pthread_cond_timedwait(&inflight_done, &inflight_lock, &until) == ETIMEDOUT)
+		if (pthread_cond_timedwait(&inflight_done, &inflight_lock, &until) ==
+			ETIMEDOUT)
 			goto out;
 	for (size_t i = 0; i < INFLIGHT_MAX; i++)
 		if (!inflight[i].id[0]) {
@@ -113,12 +114,13 @@ inflight_cancel_wait(const char *id, unsigned long seq, unsigned wait_secs)
 	pthread_mutex_lock(&inflight_lock);
 	for (size_t i = 0; i < INFLIGHT_MAX; i++)
 		if (!inflight[i].deleting && inflight[i].seq < seq &&
-		    !strcmp(inflight[i].id, id))
+			!strcmp(inflight[i].id, id))
 			inflight[i].cancel = found = true;
 	if (found)
 		log_info("cancelling the creation of volume_id=%s", id);
 	while (inflight_find_locked(id, false, seq))
-		if (pthread_cond_timedwait(&inflight_done, &inflight_lock, &until) == ETIMEDOUT)
+		if (pthread_cond_timedwait(&inflight_done, &inflight_lock, &until) ==
+			ETIMEDOUT)
 			break;
 	pthread_mutex_unlock(&inflight_lock);
 }

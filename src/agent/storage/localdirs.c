@@ -106,28 +106,32 @@ open_checked(struct agent *a, const char *path, bool create, struct nq_error *er
 		fd = fs_mkdir_beneath(a->locals->root_fd, rel, 0700);
 	else if (strcmp(rel, "."))
 		fd = fs_open_beneath(a->locals->root_fd, rel, O_RDONLY | O_DIRECTORY, 0);
-	else if ((fd = openat(a->locals->root_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+	else if ((fd = openat(a->locals->root_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) <
+		 0)
 		fd = negerrno();
 	if (fd < 0) {
 		r = fd;
 		fd = -1;
 		return nq_error_setr(err, r, "invalid_field", "path",
 			"path %s cannot be %s beneath the local root (symlinks are not "
-			"followed): %s", path, create ? "created" : "opened", strerror(-r));
+			"followed): %s",
+			path, create ? "created" : "opened", strerror(-r));
 	}
 	if (fstatfs(fd, &sf) < 0)
 		return nq_error_setr(err, negerrno(), "io_error", NULL,
 			"cannot read the file system of %s: %s", path, strerror(errno));
 	if (sf.f_type == CIFS_SUPER_MAGIC || sf.f_type == SMB2_SUPER_MAGIC ||
-	    sf.f_type == FUSE_SUPER_MAGIC)
+		sf.f_type == FUSE_SUPER_MAGIC)
 		return nq_error_setr(err, -EXDEV, "invalid_field", "path",
 			"path %s is on a network or FUSE file system; add that share as "
-			"an smb backend instead", path);
+			"an smb backend instead",
+			path);
 	if (!create)
 		return TAKE_FD(fd);
 	/* Prove writability the way a volume create will use the directory. */
 	snprintf(probe, sizeof probe, ".nqrust-probe-%d", (int)getpid());
-	pfd = openat(fd, probe, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+	pfd = openat(fd, probe, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
+		0600);
 	if (pfd < 0)
 		return nq_error_setr(err, negerrno(), "not_writable", "path",
 			"path %s is not writable: %s", path, strerror(errno));
@@ -174,11 +178,13 @@ load_one(void *ud, const char *file_id, json_t *j, struct nq_error *err)
 	if (!d)
 		return -ENOMEM;
 	if (!id || !path || strlen(path) >= sizeof d->path ||
-	    validate_backend_id("id", id, d->id, err) < 0 ||
-	    validate_path_under("path", path, a->cfg.local_root, err) < 0) {
+		validate_backend_id("id", id, d->id, err) < 0 ||
+		validate_path_under("path", path, a->cfg.local_root, err) < 0) {
 		free(d);
-		return nq_error_is_set(err) ? -EINVAL
-			: nq_error_set(err, "invalid_field", NULL, "id or path missing");
+		return nq_error_is_set(err)
+			       ? -EINVAL
+			       : nq_error_set(err, "invalid_field", NULL,
+					 "id or path missing");
 	}
 	snprintf(d->path, sizeof d->path, "%s", path);
 	t->v[k] = d;
@@ -190,8 +196,12 @@ localdirs_restore(struct agent *a)
 {
 	struct localdirs *t = a->locals;
 	const struct record_load o = {
-		.what = "localfile", .max_bytes = RECORD_MAX, .max_records = LOCALDIR_MAX,
-		.valid_id = valid_id, .load = load_one, .ud = a,
+		.what = "localfile",
+		.max_bytes = RECORD_MAX,
+		.max_records = LOCALDIR_MAX,
+		.valid_id = valid_id,
+		.load = load_one,
+		.ud = a,
 	};
 	int r;
 
@@ -223,7 +233,8 @@ localdirs_attach(struct agent *a, const char *id, const char *path, char *ret_di
 	snprintf(d.id, sizeof d.id, "%s", id);
 	snprintf(d.path, sizeof d.path, "%s", path);
 	if (strlen(d.path) >= dirsz)
-		return nq_error_setr(err, -ENAMETOOLONG, "internal_error", NULL, "path too long");
+		return nq_error_setr(err, -ENAMETOOLONG, "internal_error", NULL,
+			"path too long");
 	pthread_mutex_lock(&t->lock);
 	fd = open_checked(a, d.path, true, err);
 	if (fd < 0) {
@@ -327,8 +338,9 @@ localdirs_list_json(struct agent *a)
 	pthread_mutex_lock(&t->lock);
 	for (size_t i = 0; arr && i < LOCALDIR_MAX; i++)
 		if (t->v[i])
-			json_array_append_new(arr, json_pack("{s:s, s:s}", "backend_id",
-				t->v[i]->id, "volume_dir", t->v[i]->path));
+			json_array_append_new(arr,
+				json_pack("{s:s, s:s}", "backend_id", t->v[i]->id,
+					"volume_dir", t->v[i]->path));
 	pthread_mutex_unlock(&t->lock);
 	return arr;
 }

@@ -22,8 +22,8 @@ int localdirs_restore(struct agent *a);
 /* Register backend id with directory path ("" or NULL: the local root
  * itself), creating it and proving it writable. Idempotent; a second call
  * with another path moves the registration. ret_dir gets the directory. */
-int localdirs_attach(struct agent *a, const char *id, const char *path,
-	char *ret_dir, size_t dirsz, struct nq_error *err);
+int localdirs_attach(struct agent *a, const char *id, const char *path, char *ret_dir,
+	size_t dirsz, struct nq_error *err);
 /* Forget the backend; its files stay. Unknown ids are not an error. */
 int localdirs_detach(struct agent *a, const char *id, struct nq_error *err);
 /* An O_DIRECTORY fd of the backend's directory (caller closes) and its

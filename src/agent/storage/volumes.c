@@ -14,10 +14,11 @@
 #include "agent/storage/inflight.h"
 
 static void
-volume_name(const struct storage_kind_ops *k, const char *volume_id, char *buf, size_t bufsz,
-	bool tmp)
+volume_name(const struct storage_kind_ops *k, const char *volume_id, char *buf,
+	size_t bufsz, bool tmp)
 {
-	snprintf(buf, bufsz, tmp ? ".%s-%s.raw.tmp" : "%s-%s.raw", k->file_prefix, volume_id);
+	snprintf(buf, bufsz, tmp ? ".%s-%s.raw.tmp" : "%s-%s.raw", k->file_prefix,
+		volume_id);
 }
 
 /* A temp file nobody has written for this long is what an interrupted
@@ -29,7 +30,8 @@ volume_name(const struct storage_kind_ops *k, const char *volume_id, char *buf, 
 /* "[.]<prefix>-<uuid>.raw[.tmp]" → uuid (as written: lower case), or
  * false. */
 static bool
-parse_name(const struct storage_kind_ops *k, const char *n, bool tmp, char id[NQ_UUID_LEN + 1])
+parse_name(const struct storage_kind_ops *k, const char *n, bool tmp,
+	char id[NQ_UUID_LEN + 1])
 {
 	char want[80], got[NQ_UUID_LEN + 1];
 
@@ -37,7 +39,8 @@ parse_name(const struct storage_kind_ops *k, const char *n, bool tmp, char id[NQ
 	if (strlen(n) != strlen(want))
 		return false;
 	size_t off = strlen(k->file_prefix) + 1 + tmp;
-	if (strncmp(n, want, off) || strcmp(n + off + NQ_UUID_LEN, want + off + NQ_UUID_LEN))
+	if (strncmp(n, want, off) ||
+		strcmp(n + off + NQ_UUID_LEN, want + off + NQ_UUID_LEN))
 		return false;
 	memcpy(got, n + off, NQ_UUID_LEN);
 	got[NQ_UUID_LEN] = '\0';
@@ -59,12 +62,13 @@ sweep_stale_tmp(const struct storage_kind_ops *k, int dfd, const char *backend_i
 		struct stat st;
 
 		if (!parse_name(k, de->d_name, true, id) || inflight_has(id) ||
-		    fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
-		    !S_ISREG(st.st_mode) || now - st.st_mtime < STALE_TMP_SECS)
+			fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+			!S_ISREG(st.st_mode) || now - st.st_mtime < STALE_TMP_SECS)
 			continue;
 		if (unlinkat(dirfd(d), de->d_name, 0) == 0)
 			log_info("removed the temp file of an interrupted clone "
-				 "backend_id=%s volume_id=%s", backend_id, id);
+				 "backend_id=%s volume_id=%s",
+				backend_id, id);
 	}
 	closedir(d);
 }
@@ -97,8 +101,8 @@ io_error(const struct storage_kind_ops *k, struct nq_error *err, int r, const ch
 }
 
 static int
-fill_clone(struct agent *a, const struct storage_kind_ops *k, int dst, const char *image, uint64_t *size,
-	struct copy_stats *stats, struct nq_error *err)
+fill_clone(struct agent *a, const struct storage_kind_ops *k, int dst, const char *image,
+	uint64_t *size, struct copy_stats *stats, struct nq_error *err)
 {
 	_cleanup_close_ int src = -1;
 	struct stat st;
@@ -140,8 +144,8 @@ finish_volume(const struct storage_kind_ops *k, int dfd, int *fd, const char *tm
 {
 	struct stat st;
 
-	if (fstat(*fd, &st) < 0 || ((uint64_t)st.st_size < size &&
-				    ftruncate(*fd, (off_t)size) < 0))
+	if (fstat(*fd, &st) < 0 ||
+		((uint64_t)st.st_size < size && ftruncate(*fd, (off_t)size) < 0))
 		return io_error(k, err, negerrno(), "sizing the volume file");
 	if (fsync(*fd) < 0)
 		return io_error(k, err, negerrno(), "flushing the volume file");
@@ -219,7 +223,8 @@ volumes_create(struct agent *a, const struct storage_kind_ops *k, const char *ba
 	if (inflight_begin(volume_id, false, INFLIGHT_WAIT_SECS, &seq) < 0)
 		return nq_error_setr(err, -EBUSY, "busy", NULL,
 			"volume %s is being deleted, or too many volume operations are in "
-			"progress on this host; retry", volume_id);
+			"progress on this host; retry",
+			volume_id);
 	dfd = k->open_volume_dir(a, backend_id, dir, sizeof dir, &alloc_known, err);
 	if (dfd < 0) {
 		inflight_end(seq);
@@ -234,7 +239,8 @@ volumes_create(struct agent *a, const struct storage_kind_ops *k, const char *ba
 	if (!alloc_known)
 		info.allocated_bytes = -1;
 	log_info("volume created kind=%s backend_id=%s volume_id=%s image=%s size=%llu "
-		 "data_written=%llu", k->name, backend_id, volume_id, image ? image : "-",
+		 "data_written=%llu",
+		k->name, backend_id, volume_id, image ? image : "-",
 		(unsigned long long)info.size_bytes,
 		(unsigned long long)info.copy.bytes_written);
 	*ret = info;
@@ -267,13 +273,14 @@ volumes_list(struct agent *a, const struct storage_kind_ops *k, const char *back
 		struct stat st;
 
 		if (!parse_name(k, de->d_name, false, id) ||
-		    fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
-		    !S_ISREG(st.st_mode))
+			fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+			!S_ISREG(st.st_mode))
 			continue;
 		snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
-		json_array_append_new(arr, json_pack("{s:s, s:s, s:I, s:o}",
-			"volume_id", id, "path", path, "size_bytes", (json_int_t)st.st_size,
-			"allocated_bytes", allocated_json(allocated(&st, alloc_known))));
+		json_array_append_new(arr,
+			json_pack("{s:s, s:s, s:I, s:o}", "volume_id", id, "path", path,
+				"size_bytes", (json_int_t)st.st_size, "allocated_bytes",
+				allocated_json(allocated(&st, alloc_known))));
 	}
 	closedir(d);
 	k->release_volume_dir(a, backend_id);
@@ -321,11 +328,13 @@ volumes_delete(struct agent *a, const struct storage_kind_ops *k, const char *ba
 }
 
 int
-volumes_pin_rootfs(struct agent *a, const struct storage_kind_ops *k, const char *backend_id,
-	const char *volume_id, char *ret_path, size_t pathsz, struct nq_error *err)
+volumes_pin_rootfs(struct agent *a, const struct storage_kind_ops *k,
+	const char *backend_id, const char *volume_id, char *ret_path, size_t pathsz,
+	struct nq_error *err)
 {
 	char dir[PATH_MAX], name[80];
-	_cleanup_close_ int dfd = k->open_volume_dir(a, backend_id, dir, sizeof dir, NULL, err);
+	_cleanup_close_ int dfd = k->open_volume_dir(a, backend_id, dir, sizeof dir, NULL,
+		err);
 	struct stat st;
 
 	if (dfd < 0)
@@ -339,7 +348,8 @@ volumes_pin_rootfs(struct agent *a, const struct storage_kind_ops *k, const char
 	}
 	if ((size_t)snprintf(ret_path, pathsz, "%s/%s", dir, name) >= pathsz) {
 		k->release_volume_dir(a, backend_id);
-		return nq_error_setr(err, -ENAMETOOLONG, "io_error", NULL, "rootfs path too long");
+		return nq_error_setr(err, -ENAMETOOLONG, "io_error", NULL,
+			"rootfs path too long");
 	}
 	return 0;
 }
@@ -365,12 +375,13 @@ images_list(struct agent *a, json_t **ret)
 		struct stat st;
 
 		if (validate_image_name("image", de->d_name, NULL) < 0 ||
-		    fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
-		    !S_ISREG(st.st_mode))
+			fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+			!S_ISREG(st.st_mode))
 			continue;
-		json_array_append_new(arr, json_pack("{s:s, s:I, s:I}", "name", de->d_name,
-			"size_bytes", (json_int_t)st.st_size,
-			"allocated_bytes", (json_int_t)st.st_blocks * 512));
+		json_array_append_new(arr,
+			json_pack("{s:s, s:I, s:I}", "name", de->d_name, "size_bytes",
+				(json_int_t)st.st_size, "allocated_bytes",
+				(json_int_t)st.st_blocks * 512));
 	}
 	closedir(d);
 	if (!arr)

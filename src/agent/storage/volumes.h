@@ -26,24 +26,26 @@ struct volume_info {
 
 /* image may be NULL (then size_bytes is required); size_bytes 0 means the
  * image's size. */
-int volumes_create(struct agent *a, const struct storage_kind_ops *k, const char *backend_id, const char *volume_id,
-	const char *image, uint64_t size_bytes, struct volume_info *ret,
-	struct nq_error *err);
+int volumes_create(struct agent *a, const struct storage_kind_ops *k,
+	const char *backend_id, const char *volume_id, const char *image,
+	uint64_t size_bytes, struct volume_info *ret, struct nq_error *err);
 /* [{volume_id, path, size_bytes, allocated_bytes}]; caller owns *ret.
  * allocated_bytes is null on FUSE mounts: libsmbclient does not expose the
  * server's allocation size, so st_blocks there is derived from the size. */
-int volumes_list(struct agent *a, const struct storage_kind_ops *k, const char *backend_id, json_t **ret,
-	struct nq_error *err);
+int volumes_list(struct agent *a, const struct storage_kind_ops *k, const char *backend_id,
+	json_t **ret, struct nq_error *err);
 /* Idempotent. A creation of volume_id in progress is cancelled first
  * (it ends with "cancelled" and removes its temp file). */
-int volumes_delete(struct agent *a, const struct storage_kind_ops *k, const char *backend_id, const char *volume_id,
-	struct nq_error *err);
+int volumes_delete(struct agent *a, const struct storage_kind_ops *k,
+	const char *backend_id, const char *volume_id, struct nq_error *err);
 /* The path of an existing volume, for a VMM to open. An SMB backend's
  * mount is pinned (mounted again if the share went away) until
  * volumes_unpin; -ENOENT with "volume_missing" when there is no such
  * file. */
-int volumes_pin_rootfs(struct agent *a, const struct storage_kind_ops *k, const char *backend_id,
-	const char *volume_id, char *ret_path, size_t pathsz, struct nq_error *err);
-void volumes_unpin(struct agent *a, const struct storage_kind_ops *k, const char *backend_id);
+int volumes_pin_rootfs(struct agent *a, const struct storage_kind_ops *k,
+	const char *backend_id, const char *volume_id, char *ret_path, size_t pathsz,
+	struct nq_error *err);
+void volumes_unpin(struct agent *a, const struct storage_kind_ops *k,
+	const char *backend_id);
 /* [{name, size_bytes, allocated_bytes}] of the image dir; caller owns. */
 int images_list(struct agent *a, json_t **ret);

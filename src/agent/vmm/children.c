@@ -16,9 +16,9 @@
 #define CHILD_MAX 512
 
 struct child {
-	pid_t pid;    /* 0: free slot */
+	pid_t pid; /* 0: free slot */
 	bool exited;
-	int status;   /* wait status, when exited */
+	int status; /* wait status, when exited */
 	unsigned long seq;
 };
 

@@ -78,9 +78,11 @@ fc_request(const char *sock, const char *method, const char *path, json_t *body,
 		free(text);
 		return fd;
 	}
-	snprintf(head, sizeof head, "%s %s HTTP/1.1\r\nHost: localhost\r\n"
+	snprintf(head, sizeof head,
+		"%s %s HTTP/1.1\r\nHost: localhost\r\n"
 		"Accept: application/json\r\nContent-Type: application/json\r\n"
-		"Content-Length: %zu\r\nConnection: close\r\n\r\n", method, path, len);
+		"Content-Length: %zu\r\nConnection: close\r\n\r\n",
+		method, path, len);
 	r = write_all(fd, head, strlen(head));
 	if (r >= 0 && len)
 		r = write_all(fd, text, len);
@@ -179,8 +181,8 @@ fc_start(const struct vmm_spec *s, struct vmm_proc *ret, struct nq_error *err)
 	const char *argv[] = { s->program, "--api-sock", sock, "--id", s->id, NULL };
 	r = vmm_spawn(argv, logp, &p.pid);
 	if (r < 0)
-		return nq_error_setr(err, r, "vmm_failed", NULL,
-			"cannot start %s: %s", s->program, strerror(-r));
+		return nq_error_setr(err, r, "vmm_failed", NULL, "cannot start %s: %s",
+			s->program, strerror(-r));
 	if (vmm_proc_starttime(p.pid, &p.starttime) < 0)
 		p.starttime = 0;
 	r = wait_socket(sock, &p);
@@ -190,22 +192,24 @@ fc_start(const struct vmm_spec *s, struct vmm_proc *ret, struct nq_error *err)
 			r == -ECHILD ? "the process exited" : strerror(-r));
 		goto fail;
 	}
-	boot = json_pack("{s:s, s:s}", "kernel_image_path", s->kernel,
-		"boot_args", s->boot_args);
+	boot = json_pack("{s:s, s:s}", "kernel_image_path", s->kernel, "boot_args",
+		s->boot_args);
 	if (boot && s->initrd[0])
 		json_object_set_new(boot, "initrd_path", json_string(s->initrd));
-	if ((r = fc_put(sock, "/machine-config", json_pack("{s:i, s:i, s:b}",
-		     "vcpu_count", (int)s->vcpus, "mem_size_mib", (int)s->memory_mib,
-		     "smt", 0), err)) < 0 ||
-	    (r = fc_put(sock, "/boot-source", boot, err)) < 0 ||
-	    /* Writeback: guest flushes become fsync of the file (durable
+	if ((r = fc_put(sock, "/machine-config",
+		     json_pack("{s:i, s:i, s:b}", "vcpu_count", (int)s->vcpus,
+			     "mem_size_mib", (int)s->memory_mib, "smt", 0),
+		     err)) < 0 ||
+		(r = fc_put(sock, "/boot-source", boot, err)) < 0 ||
+		/* Writeback: guest flushes become fsync of the file (durable
 	     * on the SMB server); Firecracker's default Unsafe drops them. */
-	    (r = fc_put(sock, "/drives/rootfs", json_pack("{s:s, s:s, s:b, s:b, s:s}",
-		     "drive_id", "rootfs", "path_on_host", s->rootfs,
-		     "is_root_device", 1, "is_read_only", 0, "cache_type",
-		     "Writeback"), err)) < 0 ||
-	    (r = fc_put(sock, "/actions", json_pack("{s:s}", "action_type",
-		     "InstanceStart"), err)) < 0)
+		(r = fc_put(sock, "/drives/rootfs",
+			 json_pack("{s:s, s:s, s:b, s:b, s:s}", "drive_id", "rootfs",
+				 "path_on_host", s->rootfs, "is_root_device", 1,
+				 "is_read_only", 0, "cache_type", "Writeback"),
+			 err)) < 0 ||
+		(r = fc_put(sock, "/actions",
+			 json_pack("{s:s}", "action_type", "InstanceStart"), err)) < 0)
 		goto fail;
 	*ret = p;
 	return 0;

@@ -28,7 +28,7 @@ host_tsc_khz(void)
 	while (fgets(line, sizeof line, f)) {
 		double mhz;
 		if (sscanf(line, "cpu MHz : %lf", &mhz) == 1 ||
-		    sscanf(line, "cpu MHz\t: %lf", &mhz) == 1) {
+			sscanf(line, "cpu MHz\t: %lf", &mhz) == 1) {
 			khz = (unsigned long)(mhz * 1000.0);
 			break;
 		}
@@ -110,8 +110,8 @@ qemu_start(const struct vmm_spec *s, struct vmm_proc *ret, struct nq_error *err)
 	r = vmm_spawn(v->argv, logp, &p.pid);
 	free(v);
 	if (r < 0)
-		return nq_error_setr(err, r, "vmm_failed", NULL,
-			"cannot start %s: %s", s->program, strerror(-r));
+		return nq_error_setr(err, r, "vmm_failed", NULL, "cannot start %s: %s",
+			s->program, strerror(-r));
 	if (vmm_proc_starttime(p.pid, &p.starttime) < 0) {
 		(void)vmm_proc_wait_exit(&p, 0);
 		return nq_error_setr(err, -ECHILD, "vmm_failed", NULL,

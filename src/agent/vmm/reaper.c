@@ -83,13 +83,16 @@ exit_reason(const struct vmm_exit *e, char *buf, size_t sz)
 	const char *sig = e->signal ? sigabbrev_np(e->signal) : NULL;
 
 	if (!e->has_status)
-		snprintf(buf, sz, "the VMM ended; its exit status is unknown "
+		snprintf(buf, sz,
+			"the VMM ended; its exit status is unknown "
 			"(it was adopted after an agent restart)");
 	else if (e->signal)
-		snprintf(buf, sz, "%s by signal SIG%s", e->requested ? "stopped on request, killed"
-			: "the VMM was killed", sig ? sig : "?");
+		snprintf(buf, sz, "%s by signal SIG%s",
+			e->requested ? "stopped on request, killed" : "the VMM was killed",
+			sig ? sig : "?");
 	else if (e->code == 0)
-		snprintf(buf, sz, "%s", e->requested ? "stopped on request" : "guest powered off");
+		snprintf(buf, sz, "%s",
+			e->requested ? "stopped on request" : "guest powered off");
 	else
 		snprintf(buf, sz, "the VMM exited with code %d", e->code);
 }
@@ -102,8 +105,8 @@ vmm_exit_json(const struct vmm_exit *e)
 	if (!e->known)
 		return json_null();
 	exit_reason(e, reason, sizeof reason);
-	return json_pack("{s:o, s:o, s:s, s:b, s:I}",
-		"code", e->has_status && !e->signal ? json_integer(e->code) : json_null(),
-		"signal", e->signal ? json_integer(e->signal) : json_null(),
-		"reason", reason, "requested", e->requested, "at", (json_int_t)e->at);
+	return json_pack("{s:o, s:o, s:s, s:b, s:I}", "code",
+		e->has_status && !e->signal ? json_integer(e->code) : json_null(),
+		"signal", e->signal ? json_integer(e->signal) : json_null(), "reason",
+		reason, "requested", e->requested, "at", (json_int_t)e->at);
 }

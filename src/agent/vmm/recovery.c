@@ -76,7 +76,8 @@ restore_one(void *ud, const char *id, json_t *rec, struct nq_error *err)
 		return nq_error_set(err, "invalid_field", NULL,
 			"the record does not validate");
 	}
-	if (vmm_proc_alive(&vm->proc) && vm->c.backend_kind->backend_lost(a, vm->c.backend_id)) {
+	if (vmm_proc_alive(&vm->proc) &&
+		vm->c.backend_kind->backend_lost(a, vm->c.backend_id)) {
 		vm_end_lost(a, vm); /* its disk was on a mount that died */
 	} else if (vmm_proc_alive(&vm->proc)) {
 		struct nq_error perr = { 0 };
@@ -97,8 +98,12 @@ vms_restore(struct agent *a)
 {
 	struct vm_table *t = a->vms;
 	const struct record_load o = {
-		.what = "VM", .max_bytes = VM_RECORD_MAX, .max_records = VM_MAX,
-		.valid_id = valid_vm_id, .load = restore_one, .ud = a,
+		.what = "VM",
+		.max_bytes = VM_RECORD_MAX,
+		.max_records = VM_MAX,
+		.valid_id = valid_vm_id,
+		.load = restore_one,
+		.ud = a,
 	};
 
 	t->dirfd = fs_mkdir_beneath(a->state_dirfd, "vms", 0700);
@@ -140,7 +145,8 @@ vms_boot_ticks(void)
 	clock_gettime(CLOCK_BOOTTIME, &ts);
 	hz = hz > 0 ? hz : 100;
 	return (unsigned long long)ts.tv_sec * (unsigned long long)hz +
-	       (unsigned long long)ts.tv_nsec / (1000000000ULL / (unsigned long long)hz) + 1;
+	       (unsigned long long)ts.tv_nsec / (1000000000ULL / (unsigned long long)hz) +
+	       1;
 }
 
 void
@@ -156,7 +162,7 @@ vms_storage_lost(struct agent *a, const char (*backend_ids)[NQ_UUID_LEN + 1], si
 		pthread_mutex_lock(&t->lock);
 		vm = t->v[i];
 		if (!vm || vm->creating || !vm->c.backend_kind->mounted ||
-		    !has_id(backend_ids, n, vm->c.backend_id)) {
+			!has_id(backend_ids, n, vm->c.backend_id)) {
 			pthread_mutex_unlock(&t->lock);
 			continue;
 		}

@@ -14,13 +14,11 @@ vm_record_save(int dirfd, const struct vm_create *c, const struct vmm_proc *p)
 {
 	return record_store_save(dirfd, c->id,
 		json_pack("{s:s, s:s, s:s, s:s, s:i, s:i, s:s, s:s, s:s, s:s, s:I, s:I}",
-		"id", c->id, "backend_kind", c->backend_kind->name,
-		"backend_id", c->backend_id,
-		"volume_id", c->volume_id, "vcpus", (int)c->vcpus,
-		"memory_mib", (int)c->memory_mib, "kernel", c->kernel,
-		"initrd", c->initrd, "boot_args", c->boot_args,
-		"hypervisor", c->hypervisor, "pid", (json_int_t)p->pid,
-		"starttime", (json_int_t)p->starttime));
+			"id", c->id, "backend_kind", c->backend_kind->name, "backend_id",
+			c->backend_id, "volume_id", c->volume_id, "vcpus", (int)c->vcpus,
+			"memory_mib", (int)c->memory_mib, "kernel", c->kernel, "initrd",
+			c->initrd, "boot_args", c->boot_args, "hypervisor", c->hypervisor,
+			"pid", (json_int_t)p->pid, "starttime", (json_int_t)p->starttime));
 }
 
 static void
@@ -60,10 +58,11 @@ vm_record_parse(json_t *j, struct vm_create *ret_c, struct vmm_proc *ret_p)
 	c.vcpus = (unsigned)json_integer_value(json_object_get(j, "vcpus"));
 	c.memory_mib = (unsigned)json_integer_value(json_object_get(j, "memory_mib"));
 	p.pid = (pid_t)json_integer_value(json_object_get(j, "pid"));
-	p.starttime = (unsigned long long)json_integer_value(json_object_get(j, "starttime"));
+	p.starttime = (unsigned long long)json_integer_value(json_object_get(j,
+		"starttime"));
 	if (r < 0 || validate_image_name("kernel", c.kernel, NULL) < 0 ||
-	    (c.initrd[0] && validate_image_name("initrd", c.initrd, NULL) < 0) ||
-	    !vmm_find(c.hypervisor))
+		(c.initrd[0] && validate_image_name("initrd", c.initrd, NULL) < 0) ||
+		!vmm_find(c.hypervisor))
 		return -EINVAL;
 	*ret_c = c;
 	*ret_p = p;

@@ -51,8 +51,8 @@ vm_note_exit(struct vm *vm, bool requested)
 int
 vm_pin_rootfs(struct agent *a, struct vm *vm, struct nq_error *err)
 {
-	int r = volumes_pin_rootfs(a, vm->c.backend_kind, vm->c.backend_id, vm->c.volume_id,
-		vm->rootfs, sizeof vm->rootfs, err);
+	int r = volumes_pin_rootfs(a, vm->c.backend_kind, vm->c.backend_id,
+		vm->c.volume_id, vm->rootfs, sizeof vm->rootfs, err);
 
 	if (r >= 0)
 		vm->pinned = true;
@@ -74,17 +74,18 @@ vm_json(const struct vm *vm)
 {
 	bool up = vm->up;
 
-	return json_pack("{s:s, s:s, s:s, s:s, s:i, s:i, s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:o}",
-		"id", vm->c.id, "backend_kind", vm->c.backend_kind->name,
-		"backend_id", vm->c.backend_id,
-		"volume_id", vm->c.volume_id, "vcpus", (int)vm->c.vcpus,
-		"memory_mib", (int)vm->c.memory_mib, "kernel", vm->c.kernel,
-		"initrd", vm->c.initrd, "hypervisor", vm->c.hypervisor,
-		"rootfs", vm->rootfs,
-		"state", up ? "running" : vm->lost ? "error" : "stopped",
-		"pid", up ? json_integer(vm->proc.pid) : json_null(),
-		"last_exit", vmm_exit_json(&vm->last_exit),
-		"error", !up && vm->lost ? json_string(VM_STORAGE_LOST) : json_null());
+	return json_pack(
+		"{s:s, s:s, s:s, s:s, s:i, s:i, s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:o}",
+		"id", vm->c.id, "backend_kind", vm->c.backend_kind->name, "backend_id",
+		vm->c.backend_id, "volume_id", vm->c.volume_id, "vcpus", (int)vm->c.vcpus,
+		"memory_mib", (int)vm->c.memory_mib, "kernel", vm->c.kernel, "initrd",
+		vm->c.initrd, "hypervisor", vm->c.hypervisor, "rootfs", vm->rootfs, "state",
+		up         ? "running"
+		: vm->lost ? "error"
+			   : "stopped",
+		"pid", up ? json_integer(vm->proc.pid) : json_null(), "last_exit",
+		vmm_exit_json(&vm->last_exit), "error",
+		!up && vm->lost ? json_string(VM_STORAGE_LOST) : json_null());
 }
 
 int
@@ -123,13 +124,14 @@ fill_spec(struct agent *a, const struct vm *vm, struct vmm_spec *s)
 	s->memory_mib = vm->c.memory_mib;
 	snprintf(s->kernel, sizeof s->kernel, "%s/%s", a->cfg.image_dir, vm->c.kernel);
 	if (vm->c.initrd[0])
-		snprintf(s->initrd, sizeof s->initrd, "%s/%s", a->cfg.image_dir, vm->c.initrd);
+		snprintf(s->initrd, sizeof s->initrd, "%s/%s", a->cfg.image_dir,
+			vm->c.initrd);
 	if (vm->c.boot_args[0])
 		snprintf(s->boot_args, sizeof s->boot_args, "%s", vm->c.boot_args);
 	else
-		snprintf(s->boot_args, sizeof s->boot_args, "%s", fc
-			? "console=ttyS0 reboot=k panic=1 pci=off"
-			: "console=ttyS0 panic=-1 quiet");
+		snprintf(s->boot_args, sizeof s->boot_args, "%s",
+			fc ? "console=ttyS0 reboot=k panic=1 pci=off"
+			   : "console=ttyS0 panic=-1 quiet");
 	snprintf(s->rootfs, sizeof s->rootfs, "%s", vm->rootfs);
 	snprintf(s->run_dir, sizeof s->run_dir, "%s/vms/%s", a->cfg.state_dir, vm->c.id);
 	snprintf(s->program, sizeof s->program, "%s",
@@ -170,8 +172,8 @@ vm_do_start(struct agent *a, struct vm *vm, struct nq_error *err)
 	r = vm_save(a, vm);
 	if (r < 0)
 		log_warn("cannot record VM pid id=%s err=%s", vm->c.id, strerror(-r));
-	log_info("VM started id=%s pid=%d hypervisor=%s rootfs=%s", vm->c.id,
-		(int)p.pid, vm->c.hypervisor, vm->rootfs);
+	log_info("VM started id=%s pid=%d hypervisor=%s rootfs=%s", vm->c.id, (int)p.pid,
+		vm->c.hypervisor, vm->rootfs);
 	return 0;
 }
 
@@ -183,8 +185,7 @@ vm_do_stop(struct agent *a, struct vm *vm)
 	if (vm_running(vm)) {
 		fill_spec(a, vm, &spec);
 		if (vmm_find(vm->c.hypervisor)->request_shutdown(&spec, &vm->proc) < 0 ||
-		    !vmm_proc_wait_exit(&vm->proc,
-			    (int)a->cfg.vm_stop_timeout * 1000)) {
+			!vmm_proc_wait_exit(&vm->proc, (int)a->cfg.vm_stop_timeout * 1000)) {
 			log_warn("VM did not stop in time, killing id=%s pid=%d", vm->c.id,
 				(int)vm->proc.pid);
 			vmm_proc_kill(&vm->proc);

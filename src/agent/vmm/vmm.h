@@ -16,16 +16,16 @@
 #include "common/nq_error.h"
 
 struct vmm_spec {
-	char id[40];                  /* VM uuid */
+	char id[40]; /* VM uuid */
 	unsigned vcpus;
 	unsigned memory_mib;
-	char kernel[PATH_MAX];        /* absolute, inside the image dir */
-	char initrd[PATH_MAX];        /* "" when none */
+	char kernel[PATH_MAX]; /* absolute, inside the image dir */
+	char initrd[PATH_MAX]; /* "" when none */
 	char boot_args[512];
-	char rootfs[PATH_MAX + 128];  /* the raw volume file on the share */
-	char run_dir[PATH_MAX];       /* <state_dir>/vms/<id>: sockets, log */
-	char program[PATH_MAX];       /* firecracker or qemu-system-x86_64 */
-	bool kvm;                     /* QEMU: -accel kvm instead of tcg */
+	char rootfs[PATH_MAX + 128]; /* the raw volume file on the share */
+	char run_dir[PATH_MAX];      /* <state_dir>/vms/<id>: sockets, log */
+	char program[PATH_MAX];      /* firecracker or qemu-system-x86_64 */
+	bool kvm;                    /* QEMU: -accel kvm instead of tcg */
 };
 
 /* The process of a running VM. starttime (field 22 of /proc/PID/stat)
@@ -38,8 +38,7 @@ struct vmm_proc {
 struct vmm_ops {
 	const char *name; /* "firecracker" | "qemu" */
 	/* Launch, configure and boot. On failure nothing is left running. */
-	int (*start)(const struct vmm_spec *s, struct vmm_proc *ret,
-		struct nq_error *err);
+	int (*start)(const struct vmm_spec *s, struct vmm_proc *ret, struct nq_error *err);
 	/* Ask the guest to shut down; the caller waits and kills after. */
 	int (*request_shutdown)(const struct vmm_spec *s, const struct vmm_proc *p);
 };
@@ -50,12 +49,10 @@ extern const struct vmm_ops vmm_qemu_ops;
 /* QEMU's argv for s (qemu.c), pure: strings live in *ret. tsc_khz 0
  * leaves tsc_early_khz out. -EINVAL for paths QEMU cannot quote. */
 struct vmm_argv {
-	char mem[16], smp[16], append[1024], drive[PATH_MAX + 256],
-		serial[PATH_MAX + 16];
+	char mem[16], smp[16], append[1024], drive[PATH_MAX + 256], serial[PATH_MAX + 16];
 	const char *argv[32];
 };
-int vmm_qemu_argv(const struct vmm_spec *s, unsigned long tsc_khz,
-	struct vmm_argv *ret);
+int vmm_qemu_argv(const struct vmm_spec *s, unsigned long tsc_khz, struct vmm_argv *ret);
 
 /* NULL for an unknown name. */
 const struct vmm_ops *vmm_find(const char *name);
@@ -82,12 +79,12 @@ void vmm_child_reap_all(void);
 
 /* How a VMM ended, for the VM object's last_exit. */
 struct vmm_exit {
-	bool known;     /* false: never ended while this agent watched */
+	bool known;      /* false: never ended while this agent watched */
 	bool has_status; /* false: it was not our child (adopted) */
-	int code;       /* exit code, or -1 when signal */
-	int signal;     /* terminating signal, or 0 */
-	long long at;   /* unix time when the agent noticed */
-	bool requested; /* the agent stopped it (stop, restart, delete) */
+	int code;        /* exit code, or -1 when signal */
+	int signal;      /* terminating signal, or 0 */
+	long long at;    /* unix time when the agent noticed */
+	bool requested;  /* the agent stopped it (stop, restart, delete) */
 };
 /* Fill *ret from a wait status (-1: unknown). */
 void vmm_exit_from_status(int status, struct vmm_exit *ret);

@@ -84,7 +84,7 @@ check_image(struct agent *a, const char *field, const char *name, struct nq_erro
 	struct stat st;
 
 	if (fstatat(a->image_dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
-	    !S_ISREG(st.st_mode))
+		!S_ISREG(st.st_mode))
 		return nq_error_setr(err, -ENOENT, "image_not_found", field,
 			"%s '%s' is not in the image directory", field, name);
 	return 0;
@@ -128,7 +128,7 @@ vms_create(struct agent *a, const struct vm_create *c, json_t **ret, struct nq_e
 	int r;
 
 	if ((r = check_image(a, "kernel", c->kernel, err)) < 0 ||
-	    (c->initrd[0] && (r = check_image(a, "initrd", c->initrd, err)) < 0))
+		(c->initrd[0] && (r = check_image(a, "initrd", c->initrd, err)) < 0))
 		return r;
 	vm = calloc(1, sizeof *vm);
 	if (!vm)
@@ -142,7 +142,8 @@ vms_create(struct agent *a, const struct vm_create *c, json_t **ret, struct nq_e
 	pthread_mutex_lock(&t->lock);
 	if (vm_find(t, c->id)) {
 		pthread_mutex_unlock(&t->lock);
-		return nq_error_set(err, "already_exists", "id", "VM %s already exists", c->id);
+		return nq_error_set(err, "already_exists", "id", "VM %s already exists",
+			c->id);
 	}
 	for (size_t i = 0; i < VM_MAX && slot == VM_MAX; i++)
 		if (!t->v[i])
@@ -219,7 +220,8 @@ with_vm(struct agent *a, const char *id, vm_op_fn fn, json_t **ret, struct nq_er
 	vm = vm_claim(t, id);
 	if (!vm) {
 		pthread_mutex_unlock(&t->lock);
-		return nq_error_setr(err, -ENOENT, "not_found", "id", "no VM %s on this host", id);
+		return nq_error_setr(err, -ENOENT, "not_found", "id",
+			"no VM %s on this host", id);
 	}
 	w = *vm;
 	pthread_mutex_unlock(&t->lock);
@@ -268,7 +270,8 @@ vms_get(struct agent *a, const char *id, json_t **ret, struct nq_error *err)
 	pthread_mutex_lock(&t->lock);
 	vm = vm_find(t, id);
 	if (!vm || vm->creating) {
-		r = nq_error_setr(err, -ENOENT, "not_found", "id", "no VM %s on this host", id);
+		r = nq_error_setr(err, -ENOENT, "not_found", "id", "no VM %s on this host",
+			id);
 	} else {
 		vm_settle(vm, owed, &n);
 		*ret = vm_json(vm);

@@ -33,7 +33,8 @@ smb_parse(const struct backend_env *env, enum parse_mode mode, json_t *config,
 	if (base)
 		c = *(const struct smb_fields *)base;
 	if (config && !json_is_object(config))
-		return nq_error_set(err, "invalid_field", "config", "config must be an object");
+		return nq_error_set(err, "invalid_field", "config",
+			"config must be an object");
 	if (mode != PARSE_CREATE && json_object_get(config, "password"))
 		return nq_error_set(err, "invalid_field", "config.password",
 			"the password is changed with rotate_password, not in config");
