@@ -171,3 +171,35 @@ def test_stale_temp_files_of_interrupted_clones_are_swept(agent, smbd, backend):
     assert not os.path.exists(stale)
     assert os.path.exists(fresh) and os.path.exists(other)
     assert "removed the temp file of an interrupted clone" in agent.log()
+
+
+def test_agent_sigkill_mid_clone_then_retry(gates, agent, smbd, backend):
+    """SIGKILL of the agent while a clone holds its data in the temp file
+    (paused on purpose): nothing is named ready; after a restart the retry
+    with the same volume id replaces the temp file and produces the whole
+    volume; no temp file is left."""
+    bid, m = backend
+    img = make_sparse_image(os.path.join(agent.image_dir, "base.raw"), size=64 * MiB,
+                            data=8 * MiB, chunks=4)
+    vid = new_id()
+    d = os.path.join(smbd.shares["guest"], "vols-" + bid[:8])
+    tmp = os.path.join(d, ".smb-%s.raw.tmp" % vid)
+    final = os.path.join(d, "smb-%s.raw" % vid)
+    gates.arm("clone")
+    with concurrent.futures.ThreadPoolExecutor(1) as ex:
+        fut = ex.submit(agent.request, "POST", "/v1/storage/smb/volumes",
+                        {"backend_id": bid, "volume_id": vid, "image": "base.raw"})
+        gates.wait_reached("clone")
+        agent.proc.kill()
+        agent.proc.wait()
+        with pytest.raises(OSError):
+            fut.result(timeout=30)
+    assert os.path.exists(tmp) and not os.path.exists(final)
+    gates.release("clone")
+    agent.proc = None
+    agent.start()
+    st, r = agent.request("POST", "/v1/storage/smb/volumes",
+                          {"backend_id": bid, "volume_id": vid, "image": "base.raw"})
+    assert st == 201, r
+    assert not os.path.exists(tmp)
+    assert filecmp.cmp(img, final, shallow=False)
