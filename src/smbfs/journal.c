@@ -55,9 +55,7 @@ unlink_if(struct smbfs *fs, bool (*match)(const struct jentry *, const void *),
 			pp = &e->next;
 		}
 	}
-	j->tail = &j->head;
-	for (e = j->head; e; e = e->next)
-		j->tail = &e->next;
+	j->tail = pp; /* the last next pointer: where an append goes */
 }
 
 static bool

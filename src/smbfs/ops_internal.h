@@ -76,13 +76,6 @@ void journal_rename(struct smbfs *fs, const char *from, const char *to);
 int journal_replay(struct smbfs *fs);
 void journal_release(struct smbfs *fs);
 
-#define LOCKED(fs, stmt)                                                                  \
-	do {                                                                              \
-		pthread_mutex_lock(&(fs)->lock);                                          \
-		stmt;                                                                     \
-		pthread_mutex_unlock(&(fs)->lock);                                        \
-	} while (0)
-
 /* File operations, in fileops.c. */
 int smbfs_op_open(const char *path, struct fuse_file_info *fi);
 int smbfs_op_create(const char *path, mode_t mode, struct fuse_file_info *fi);

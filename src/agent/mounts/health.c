@@ -411,14 +411,6 @@ mounts_names_locked(struct mount_table *t, const char *backend_id, char *mp, siz
 	return 0;
 }
 
-static bool
-is_unreachable(int r)
-{
-	return r == -ECONNREFUSED || r == -EHOSTUNREACH || r == -ENETUNREACH ||
-	       r == -ECONNRESET || r == -ECONNABORTED || r == -EHOSTDOWN ||
-	       r == -ENETDOWN || r == -EPIPE;
-}
-
 /* One capacity query on the pinned mount of backend_id. */
 static int
 capacity_once(struct agent *a, const char *backend_id, char *mp, size_t mpsz,
@@ -439,7 +431,7 @@ capacity_once(struct agent *a, const char *backend_id, char *mp, size_t mpsz,
 	mounts_unpin(a, backend_id);
 	if (r == -ETIMEDOUT || r == -EBUSY || r == -EAGAIN)
 		return smb_timeout_error(unc, "a capacity query", r, timeout_ms, err);
-	if (is_unreachable(r))
+	if (smb_conn_broken(r))
 		return nq_error_setr(err, r, "smb_unreachable", NULL,
 			"the SMB server of %s cannot be reached (%s); check that it is up "
 			"and reachable from this host",

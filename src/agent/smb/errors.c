@@ -243,6 +243,7 @@ smb_conn_broken(int r)
 	case EHOSTDOWN:
 	case EHOSTUNREACH:
 	case ENETUNREACH:
+	case ENETDOWN:
 	case ESHUTDOWN:
 		return true;
 	default:
