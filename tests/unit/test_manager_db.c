@@ -229,15 +229,18 @@ test_one_default_index(void **state)
 
 	assert_int_equal(db_migrate(c->db, db_migrations, db_migrations_count, NULL), 0);
 	assert_int_equal(
-		db_exec(c->db, "INSERT INTO backends VALUES ('a','a','smb','{}',0,1,0,0)",
+		db_exec(c->db,
+			"INSERT INTO backends (id, name, kind, config, has_password, is_default, created_at, updated_at) VALUES ('a','a','smb','{}',0,1,0,0)",
 			0, NULL, NULL),
 		0);
 	assert_int_equal(
-		db_exec(c->db, "INSERT INTO backends VALUES ('b','b','smb','{}',0,1,0,0)",
+		db_exec(c->db,
+			"INSERT INTO backends (id, name, kind, config, has_password, is_default, created_at, updated_at) VALUES ('b','b','smb','{}',0,1,0,0)",
 			0, NULL, NULL),
 		-EEXIST);
 	assert_int_equal(
-		db_exec(c->db, "INSERT INTO backends VALUES ('c','a','smb','{}',0,0,0,0)",
+		db_exec(c->db,
+			"INSERT INTO backends (id, name, kind, config, has_password, is_default, created_at, updated_at) VALUES ('c','a','smb','{}',0,0,0,0)",
 			0, NULL, NULL),
 		-EEXIST);
 	/* A volume pins its backend. */
