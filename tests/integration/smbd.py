@@ -104,7 +104,10 @@ class Smbd:
 
     def __init__(self, max_protocol=None, min_protocol="SMB2_02",
                  ipv6=True, user=TEST_USER, password=TEST_PASSWORD,
-                 base_dir=None, audit=False):
+                 base_dir=None, audit=False, extra_interfaces=()):
+        # extra_interfaces: addresses smbd also listens on (say, the root
+        # side of the test's veth pairs); the default is loopback only.
+        self.extra_interfaces = list(extra_interfaces)
         # audit=True: smbd logs every server-side fsync and write
         # (full_audit VFS module) to its log as "audit|fsync_send|ok|PATH",
         # and every SMB2 request as "opcode[SMB2_OP_...]".
@@ -135,7 +138,8 @@ class Smbd:
     # -- configuration -------------------------------------------------
     def _write_conf(self):
         d = self.dir
-        ifaces = "127.0.0.1" + (" ::1" if self.ipv6 else "")
+        ifaces = " ".join(["127.0.0.1"] + (["::1"] if self.ipv6 else [])
+                          + self.extra_interfaces)
         lines = [
             "[global]",
             "workgroup = WORKGROUP",
