@@ -97,6 +97,8 @@ void http_reply_errorf(struct http_response *r, const char *code, const char *fi
 void http_reply_empty(struct http_response *r, int status);
 /* Request header value (case-insensitive name) or NULL. */
 const char *http_header(const struct http_request *req, const char *name);
+/* Query-string argument (?name=value, decoded) or NULL when absent. */
+const char *http_query(const struct http_request *req, const char *name);
 
 /* Parse req->body as a JSON object with JSON_REJECT_DUPLICATES; only keys
  * in `allowed` (NULL-terminated) are accepted. On failure fills err
