@@ -160,6 +160,11 @@ def test_placement_honours_memory_backend_status_and_draining(multihost):
         m.request("PATCH", "/v1/hosts/" + b.host_id, {"draining": False})
     assert c.wait_host("b", "ok")["draining"] is False
 
+    def ok_on_a():
+        st, bk = m.request("GET", "/v1/storage/backends/" + c.backend()["id"])
+        return all(x["status"] == "ok" for x in bk["hosts"] if x["host_id"] == a.host_id)
+    assert wait_for(ok_on_a, timeout=90, interval=0.5), "backend not ok on a again"
+
 
 def test_partitioned_host_fences_and_ha_restarts_after_lease_expiry(multihost):
     c = multihost
