@@ -20,6 +20,7 @@ struct vm_new {
 	unsigned vcpus, memory_mib;
 	const char *image_id;
 	const char *backend_id; /* NULL: the default backend */
+	const char *host_id;    /* NULL: placement chooses */
 };
 
 int vms_create(struct manager *m, const struct vm_new *v, char ret_id[AUTH_UUID_LEN + 1],
