@@ -145,7 +145,8 @@ supervisor_main(void *arg)
 	do {
 		if (runonce_check(m))
 			supervise(m->rec, m);
-	} while (manager_sleep(m, m->cfg.reconcile_interval * 1000));
+		/* Often, and cheaply: a host enrolled now gets its worker at once. */
+	} while (manager_sleep(m, m->cfg.reconcile_interval < 2 ? 1000 : 2000));
 	return NULL;
 }
 
