@@ -615,6 +615,12 @@ class Cluster:
                 attempt(self.net.heal, name)
             if h.share_blocked:
                 attempt(self.net.block_share, name, False)
+        keep = os.environ.get("NQRUST_MH_KEEP_LOGS")  # a directory for the daemons' logs
+        if keep:
+            os.makedirs(keep, exist_ok=True)
+            for n, d in [("manager", self.manager)] + list(self.agents.items()):
+                if d:
+                    attempt(shutil.copy, d.log_path, os.path.join(keep, n + ".log"))
         from fixtures_vm import kill_vmms  # late: it is a plugin loaded after this one
         for a in self.agents.values():
             attempt(kill_vmms, a)

@@ -21,10 +21,12 @@
 	" v.host_id, v.kernel, v.initrd, v.error, v.created_at, v.updated_at, v.ha,"      \
 	" v.last_exit, h.name, h.unreachable_since, h.draining, vol.id, vol.path,"        \
 	" vol.state"
-/* $1 host_id, $2 state, $3 id: NULL matches every row. */
+/* $1 host_id, $2 state, $3 id: NULL matches every row. The comparison comes
+ * first: PostgreSQL types an untyped parameter from its first use, and
+ * "$1 IS NULL" gives it none (42P08). */
 #define LIST_WHERE                                                                        \
-	" WHERE ($1 IS NULL OR v.host_id = $1) AND ($2 IS NULL OR v.state = $2)"          \
-	" AND ($3 IS NULL OR v.id = $3)"
+	" WHERE (v.host_id = $1 OR $1 IS NULL) AND (v.state = $2 OR $2 IS NULL)"          \
+	" AND (v.id = $3 OR $3 IS NULL)"
 
 enum col {
 	C_ID,
