@@ -156,3 +156,49 @@ backend_hosts_catch_up(struct manager *m)
 		}
 	}
 }
+
+static int
+reconfigure_on(struct manager *m, const struct backend *b, const char *hid,
+	const void *old_cfg, const void *new_cfg, const struct secret *secret,
+	struct nq_error *err)
+{
+	struct backend_env env = { 0 };
+	int r = hosts_env(m, hid, &env, err);
+
+	if (r < 0)
+		return r;
+	r = b->ops->reconfigure(&env, b->id, old_cfg, new_cfg, secret, err);
+	hosts_env_release(&env);
+	return r;
+}
+
+int
+backend_hosts_reconfigure(struct manager *m, const struct backend *b, const void *old_cfg,
+	const void *new_cfg, const struct secret *secret, struct nq_error *err)
+{
+	char ids[BACKEND_HOSTS_MAX][64], sid[96];
+	size_t n = 0;
+	int gen = 0, r;
+
+	if (backend_hosts_list(m, b->id, ids, &n) < 0)
+		return nq_error_setr(err, -EIO, "internal_error", NULL, "database error");
+	if (n == 0)
+		snprintf(ids[n++], 64, "%s", HOST_LOCAL_ID);
+	r = reconfigure_on(m, b, ids[0], old_cfg, new_cfg, secret, err);
+	if (r < 0)
+		return r;
+	secrets_id(sid, sizeof sid, "backend", b->id);
+	if (secret && (r = secrets_put(m, sid, secret, &gen)) < 0)
+		return nq_error_setr(err, r, "internal_error", NULL, "database error");
+	if (secret)
+		(void)set_generation(m, b->id, ids[0], gen);
+	for (size_t i = 1; i < n; i++) {
+		struct nq_error e = { 0 };
+		if (reconfigure_on(m, b, ids[i], old_cfg, new_cfg, secret, &e) < 0)
+			log_warn("backend change not applied id=%s host=%s code=%s", b->id,
+				ids[i], e.code);
+		else if (secret)
+			(void)set_generation(m, b->id, ids[i], gen);
+	}
+	return 0;
+}
