@@ -171,10 +171,11 @@ def test_partitioned_host_fences_and_ha_restarts_after_lease_expiry(multihost):
     a, b = c.agents["a"], c.agents["b"]
     st, vm = c.create_vm("ha", image="looper.ext4", host="a", ha=True)
     assert st == 201 and vm["ha"] is True, vm
+    assert wait_for(lambda: ticks(a, vm["id"]) >= 3, timeout=240), a.serial(vm["id"])
     vm = c.vm(vm["id"])
+    assert os.path.exists(c.backing(vm)), vm
     w = c.watcher(vm)
     try:
-        assert wait_for(lambda: ticks(a, vm["id"]) >= 3, timeout=240), a.serial(vm["id"])
         assert wait_for(lambda: w.lease_records("mh-a"), timeout=30), w.leases
         assert w.of_host("a") and not w.of_host("b")
 
