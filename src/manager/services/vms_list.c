@@ -22,9 +22,9 @@
 	" v.last_exit, h.name, h.unreachable_since, h.draining, vol.id, vol.path,"        \
 	" vol.state"
 /* $1 host_id, $2 state, $3 id: NULL matches every row. */
-#define LIST_WHERE                                                                        \
-	" WHERE ($1 IS NULL OR v.host_id = $1) AND ($2 IS NULL OR v.state = $2)"          \
-	" AND ($3 IS NULL OR v.id = $3)"
+#define LIST_WHERE                                                                                           \
+	" WHERE (CAST($1 AS TEXT) IS NULL OR v.host_id = $1) AND (CAST($2 AS TEXT) IS NULL OR v.state = $2)" \
+	" AND (CAST($3 AS TEXT) IS NULL OR v.id = $3)"
 
 enum col {
 	C_ID,
