@@ -21,6 +21,7 @@ struct vm_new {
 	unsigned vcpus, memory_mib;
 	const char *image_id;
 	const char *backend_id; /* NULL: the default backend */
+	const char *host_id;    /* NULL: placement chooses */
 	bool ha;                /* restart on another host when its host dies */
 };
 
