@@ -37,11 +37,14 @@ struct agent_config {
 	unsigned header_timeout;  /* seconds for a client to send its request */
 	unsigned max_connections; /* HTTP connections per listener */
 	unsigned max_connections_per_address; /* TCP clients */
+	char *host_name;        /* this host's name in leases (default hostname) */
+	unsigned lease_seconds; /* volume leases on shared kinds (3..300) */
 };
 
 struct mount_table;
 struct vm_table;
 struct localdirs;
+struct leases;
 
 struct agent {
 	struct agent_config cfg;
@@ -54,6 +57,7 @@ struct agent {
 	struct mount_table *mounts;
 	struct localdirs *locals;
 	struct vm_table *vms;
+	struct leases *leases; /* storage/leases.h */
 };
 
 /* Fill defaults, parse --config and flags; returns 1 for --help. */

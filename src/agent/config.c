@@ -40,6 +40,23 @@ check_hypervisor(const char *name, const char *v, struct nq_error *err)
 	return check_auto_or(name, v, "firecracker", "qemu", err);
 }
 
+/* A lease names its host: printable ASCII, 1..255 characters. */
+static int
+check_host_name(const char *name, const char *v, struct nq_error *err)
+{
+	size_t n = strlen(v);
+
+	if (n == 0 || n > 255)
+		return nq_error_set(err, "invalid_field", name,
+			"%s must be 1..255 characters", name);
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)v[i] <= 0x20 || (unsigned char)v[i] > 0x7e)
+			return nq_error_set(err, "invalid_field", name,
+				"%s may hold only printable characters without spaces",
+				name);
+	return 0;
+}
+
 #define E(n, t, ck, d, h)                                                                 \
 	{                                                                                 \
 		.name = #n, .type = t, .offset = offsetof(struct agent_config, n),        \
@@ -94,6 +111,11 @@ static const struct config_entry table[] = {
 		"HTTP connections per listener, 16..65536 (default 1024)"),
 	U(max_connections_per_address, 2, 65536, "32",
 		"TCP connections per client address; idle ones are evicted first (default 32)"),
+	E(host_name, CFG_STRING, check_host_name, NULL,
+		"this host's name in volume leases (default: the system host name)"),
+	U(lease_seconds, 3, 300, "15",
+		"seconds a VM's volume lease on a shared backend lasts unrenewed; renewed "
+		"every lease_seconds/5 (default 15)"),
 };
 #undef PATH
 #undef U
