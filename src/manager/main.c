@@ -341,6 +341,7 @@ main(int argc, char **argv)
 	reconciler_stop(&m);
 	ha_stop(&m);
 	vms_recover_stop(&m);
+	vms_list_cache_clear();
 	registry_free(m.reg);
 	db_close(m.db);
 	hostpool_drop(NULL);
