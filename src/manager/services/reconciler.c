@@ -85,9 +85,9 @@ worker_main(void *arg)
 			break; /* the host was removed */
 		if (__atomic_load_n(&m->stopping, __ATOMIC_RELAXED))
 			break;
-		if (r != -EAGAIN && runonce_check(m))
-			reconciler_reachability(m, w->host_id, r >= 0,
-				r >= 0 ? NULL : cause);
+		if (r < 0 && r != -EAGAIN)
+			log_debug("reconciler: host=%s did not answer: %s", w->host_id,
+				cause);
 		/* An agent without long polls (no X-Generation), or a failure:
 		 * poll again after the interval. A long poll that answered
 		 * goes straight back, with a breath against a busy loop. */
