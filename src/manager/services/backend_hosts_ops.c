@@ -74,7 +74,12 @@ backend_hosts_rotate(struct manager *m, const struct backend *b, const void *cfg
 		struct nq_error e = { 0 };
 		if (i == first)
 			continue;
-		if (rotate_on(m, b, ids[i], cfg, secret, &e) >= 0)
+		/* A host known to be down gets it when it returns (catch_up). */
+		if (hosts_get_state(m, ids[i], &hs) >= 0 &&
+			!strcmp(hs.status, "unreachable"))
+			log_info("backend rotation deferred id=%s host=%s (unreachable)",
+				b->id, ids[i]);
+		else if (rotate_on(m, b, ids[i], cfg, secret, &e) >= 0)
 			(void)set_generation(m, b->id, ids[i], gen);
 		else
 			log_warn("backend rotation deferred id=%s host=%s code=%s", b->id,
