@@ -100,10 +100,12 @@ backend_hosts_detach_all(struct manager *m, const struct backend *b, struct nq_e
 	if (n == 0)
 		snprintf(ids[n++], 64, "%s", HOST_LOCAL_ID);
 	/* Every host answers now, or nothing is touched: credentials are not
-	 * left behind on a host we could not reach. */
+	 * left behind on a host we could not reach. The local host goes first
+	 * below: its own failure stops the removal before any other host. */
 	for (size_t i = 0; i < n; i++) {
 		struct nq_error e = { 0 };
-		if (hosts_heartbeat_one(m, ids[i], REACH_TIMEOUT_MS, &e) < 0) {
+		if (strcmp(ids[i], HOST_LOCAL_ID) != 0 &&
+			hosts_heartbeat_one(m, ids[i], REACH_TIMEOUT_MS, &e) < 0) {
 			hosts_name(m, ids[i], name, sizeof name);
 			return nq_error_setr(err, -EHOSTUNREACH, "host_unreachable", NULL,
 				"host %s (%s) cannot be reached, so the backend cannot be"
