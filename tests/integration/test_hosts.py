@@ -9,6 +9,7 @@ manager runs on SQLite here; the multi-host harness runs PostgreSQL."""
 
 import os
 import signal
+import threading
 
 import pytest
 
@@ -298,3 +299,48 @@ def test_migrate_between_agents(pair, smbd, fake_fc):
     wait_state(m, lv["id"])
     st, r = m.request("POST", "/v1/vms/%s/migrate" % lv["id"], {"host_id": hb["id"]})
     assert st == 409 and r["error"]["code"] == "backend_not_shared", r
+
+
+def test_migration_settled_after_manager_crash(gates, pair, smbd):
+    """The manager dies after the VM left A and before B has it: the next
+    manager puts it on B, running, and A never runs it again."""
+    m, a, b = pair
+    st, hb = enroll(m, b)
+    assert st == 201, hb
+    st, be = m.create_backend("share", smb_config(smbd))
+    assert st == 201, be
+    st, vm = place(m, be["id"], "crashy", 256, host_id="local")
+    assert st == 201 and wait_state(m, vm["id"])["state"] == "running", vm
+
+    gates.arm("vm-migrate-left")
+    t = threading.Thread(target=lambda: _quiet(m.request, "POST",
+                         "/v1/vms/%s/migrate" % vm["id"], {"host_id": hb["id"]}))
+    t.start()
+    gates.wait_reached("vm-migrate-left")
+    st, _ = a.request("GET", "/v1/vms/" + vm["id"])
+    assert st == 404
+    st, _ = b.tls_request("GET", "/v1/vms/" + vm["id"], token=b.token)
+    assert st == 404
+    m.proc.kill()
+    m.proc.wait()
+    t.join(timeout=60)
+    gates.release("vm-migrate-left")
+    m.start()
+    m.token = None
+
+    def on_b():
+        st, x = m.request("GET", "/v1/vms/" + vm["id"])
+        return x if st == 200 and x["host_id"] == hb["id"] else None
+    x = wait_for(on_b, timeout=60)
+    assert x["state"] == "running", x
+    st, on = b.tls_request("GET", "/v1/vms/" + vm["id"], token=b.token)
+    assert st == 200 and on["state"] == "running", on
+    st, _ = a.request("GET", "/v1/vms/" + vm["id"])
+    assert st == 404
+
+
+def _quiet(f, *args):
+    try:
+        f(*args)
+    except OSError:
+        pass
