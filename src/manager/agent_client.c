@@ -236,6 +236,9 @@ agent_call_ext(struct agent_client *a, const char *method, const char *path,
 	if (rc == CURLE_OK)
 		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
 	curl_easy_cleanup(c);
+	/* The list holds a copy of the Authorization header: wiped first. */
+	for (struct curl_slist *h = hdrs; h; h = h->next)
+		explicit_bzero(h->data, strlen(h->data));
 	curl_slist_free_all(hdrs);
 
 	if (rc != CURLE_OK && pin.mismatch)

@@ -74,7 +74,12 @@ backend_hosts_rotate(struct manager *m, const struct backend *b, const void *cfg
 		struct nq_error e = { 0 };
 		if (i == first)
 			continue;
-		if (rotate_on(m, b, ids[i], cfg, secret, &e) >= 0)
+		/* A host known to be down gets it when it returns (catch_up). */
+		if (hosts_get_state(m, ids[i], &hs) >= 0 &&
+			!strcmp(hs.status, "unreachable"))
+			log_info("backend rotation deferred id=%s host=%s (unreachable)",
+				b->id, ids[i]);
+		else if (rotate_on(m, b, ids[i], cfg, secret, &e) >= 0)
 			(void)set_generation(m, b->id, ids[i], gen);
 		else
 			log_warn("backend rotation deferred id=%s host=%s code=%s", b->id,
@@ -95,10 +100,12 @@ backend_hosts_detach_all(struct manager *m, const struct backend *b, struct nq_e
 	if (n == 0)
 		snprintf(ids[n++], 64, "%s", HOST_LOCAL_ID);
 	/* Every host answers now, or nothing is touched: credentials are not
-	 * left behind on a host we could not reach. */
+	 * left behind on a host we could not reach. The local host goes first
+	 * below: its own failure stops the removal before any other host. */
 	for (size_t i = 0; i < n; i++) {
 		struct nq_error e = { 0 };
-		if (hosts_heartbeat_one(m, ids[i], REACH_TIMEOUT_MS, &e) < 0) {
+		if (strcmp(ids[i], HOST_LOCAL_ID) != 0 &&
+			hosts_heartbeat_one(m, ids[i], REACH_TIMEOUT_MS, &e) < 0) {
 			hosts_name(m, ids[i], name, sizeof name);
 			return nq_error_setr(err, -EHOSTUNREACH, "host_unreachable", NULL,
 				"host %s (%s) cannot be reached, so the backend cannot be"

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/debug_gate.h"
 #include "common/log.h"
 #include "manager/manager.h"
 #include "manager/services/claims.h"
@@ -171,6 +172,7 @@ migrate_claimed(struct manager *m, const char *id, const char *target, struct nq
 		(void)record_intent(m, id, "", false);
 		return r;
 	}
+	debug_gate("vm-migrate-left", NULL, NULL); /* tests: a crash here */
 	r = arrive(m, &vm, vol.id, target, running, err);
 	if (r < 0)
 		return fail_back(m, &vm, vol.id, src, target, running, err);
