@@ -54,9 +54,11 @@ set_cache_mode(const struct smbfs *fs, struct fuse_file_info *fi)
 		fi->direct_io = 1;
 		break;
 	case SMBFS_CACHE_LOOSE:
+		/* Kept across opens; the kernel still drops them when it sees
+		 * the mtime change (FUSE_CAP_AUTO_INVAL_DATA, on by default). */
 		fi->keep_cache = 1;
 		break;
-	case SMBFS_CACHE_STRICT:
+	case SMBFS_CACHE_STRICT: /* pages dropped at every open */
 		break;
 	}
 }
@@ -123,10 +125,20 @@ do_open(const char *path, int flags, mode_t mode, struct fuse_file_info *fi)
 	return 0;
 }
 
+/* The kernel opens a name it still has in its entry cache (up to
+ * entry_timeout) without asking us first, and strips O_CREAT: when another
+ * host (or anyone behind the mount) deleted the file meanwhile, the SMB
+ * open fails with ENOENT although the caller may have asked to create it.
+ * ESTALE makes the VFS walk the path again with LOOKUP_REVAL, which
+ * forces our lookup: the name turns out absent, and the open is retried
+ * as a create (O_CREAT) or fails with ENOENT (no O_CREAT), as on a local
+ * file system. */
 int
 smbfs_op_open(const char *path, struct fuse_file_info *fi)
 {
-	return do_open(path, fi->flags, 0, fi);
+	int r = do_open(path, fi->flags, 0, fi);
+
+	return r == -ENOENT ? -ESTALE : r;
 }
 
 int

@@ -170,12 +170,19 @@ vms_mark_fenced(struct agent *a, const char *vm_id)
 	}
 	w = *vm;
 	pthread_mutex_unlock(&t->lock);
-	if (vm_running(&w)) { /* the fencer's SIGKILL is on its way */
+	/* The fencer's SIGKILL is on its way. A VMM whose last close waits
+	 * on a hung mount stays in exit (no user code runs any more) until
+	 * the mount answers; the reaper collects it then. */
+	if (vm_running(&w)) {
 		kill(w.proc.pid, SIGKILL);
-		(void)vmm_proc_wait_exit(&w.proc, 5000);
+		(void)vmm_proc_wait_exit(&w.proc, 1000);
 	}
 	if (w.proc.pid > 0) {
 		vm_note_exit(&w, false);
+		if (w.proc.pid > 0) { /* not reaped yet: killed, status unknown */
+			vmm_exit_from_status(-1, &w.last_exit);
+			w.last_exit.signal = SIGKILL;
+		}
 		w.last_exit.fenced = true;
 	}
 	w.proc.pid = 0;
