@@ -300,7 +300,7 @@ def _proc_start_ms(pid):
 
 class VmmWatcher:
     """Samples every ~50 ms which VMM processes have a file named
-    file_name open, attributing each to the host whose mount root the open
+    file_name open (an fd in /proc/<pid>/fd), attributing each to the host whose mount root the open
     path is under; records a timeline of changes, the start time of each
     holder (from /proc), its exit time (from a pidfd), and every content
     change of the lease file lease_path."""
@@ -311,7 +311,10 @@ class VmmWatcher:
         self.lease_path = lease_path
         self.interval = interval
         self.timeline = []    # (ms, {host: sorted pids})
-        self.holders = {}     # pid -> {"host", "start_ms", "first_ms", "last_ms", "exit_ms"}
+        # pid -> {"host", "start_ms" (from /proc), "first_ms"/"last_ms" (first and
+        # last sample holding the file), "gone_ms" (first sample without it),
+        # "exit_ms" (the process ended, from its pidfd)}
+        self.holders = {}
         self.leases = []      # (ms, parsed lease or None)
         self._pidfds = {}
         self._lock = threading.Lock()
@@ -355,9 +358,13 @@ class VmmWatcher:
                 except OSError:
                     continue
                 h = self.holders[pid] = {"host": host, "start_ms": start, "first_ms": t,
-                                         "last_ms": t, "exit_ms": None}
+                                         "last_ms": t, "gone_ms": None, "exit_ms": None}
                 self._pidfds[fd] = pid
             h["last_ms"] = t
+            h["gone_ms"] = None
+        for pid, h in self.holders.items():
+            if pid not in seen and h["gone_ms"] is None:
+                h["gone_ms"] = t  # the first sample without it
         by_host = {}
         for pid, host in seen.items():
             by_host.setdefault(host, []).append(pid)

@@ -197,8 +197,11 @@ def test_partitioned_host_fences_and_ha_restarts_after_lease_expiry(multihost):
         expiry = last_a["expires_at_ms"]
         a_vmms, b_vmms = w.of_host("a"), w.of_host("b")
         assert a_vmms and b_vmms, w.timeline
+        # A's VMM let go of the file (no fd left) before the lease expired. Its
+        # process may linger in exit while the FUSE mount of the cut-off host
+        # fails its last requests: that is reported, not required.
         for p in a_vmms:
-            assert p["exit_ms"] is not None and p["exit_ms"] < expiry, (p, last_a, cut)
+            assert p["gone_ms"] is not None and p["gone_ms"] < expiry, (p, last_a, cut)
         for p in b_vmms:
             assert p["start_ms"] >= expiry, (p, last_a)
         assert not w.overlaps(), w.overlaps()
@@ -222,6 +225,9 @@ def test_partitioned_host_fences_and_ha_restarts_after_lease_expiry(multihost):
         assert st == 200, ev
     finally:
         w.stop()
+        if c.net.hosts["a"].partitioned:
+            c.net.heal("a")
+            c.wait_host("a", "ok", timeout=90)
     c.delete_vm(vm["id"])
 
 
