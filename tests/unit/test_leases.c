@@ -166,6 +166,11 @@ test_decide(void **state)
 	assert_int_equal(lease_interval_ms(3), 1000);
 	assert_int_equal(lease_interval_ms(15), 3000);
 	assert_int_equal(lease_interval_ms(300), 60000);
+	assert_int_equal(lease_period_ms(3), 500);
+	assert_int_equal(lease_period_ms(4), 500);
+	assert_int_equal(lease_period_ms(5), 1000);
+	assert_int_equal(lease_period_ms(10), 2000);
+	assert_int_equal(lease_period_ms(15), 3000);
 }
 
 /* ---- the file protocol on a temp dir ---- */

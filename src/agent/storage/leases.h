@@ -79,6 +79,10 @@ long long lease_now_ms(void);
 long long lease_mono_ms(void);
 /* The renew interval for lease_seconds: max(1, lease_seconds / 5) s. */
 unsigned lease_interval_ms(unsigned lease_seconds);
+/* How often the agent renews: the interval, or half of it when the fencing
+ * margin L - 2 × interval is under 3 intervals (lease_seconds 3 or 4), so
+ * that one renewal slower than usual does not fence. */
+unsigned lease_period_ms(unsigned lease_seconds);
 
 /* ---- the file protocol on one volume directory (leases_io.c) ---- */
 
