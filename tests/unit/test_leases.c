@@ -11,6 +11,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -239,6 +240,15 @@ exists(const char *name)
 	return access(path, F_OK) == 0;
 }
 
+static int
+unlink_in(const char *name)
+{
+	char path[160];
+
+	snprintf(path, sizeof path, "%s/%s", dir, name);
+	return unlink(path);
+}
+
 static void
 age(const char *name, long long secs)
 {
@@ -329,6 +339,76 @@ test_fresh_tmp_of_another_agent_blocks_create(void **state)
 	assert_int_equal(lease_op_acquire(&a), 0);
 }
 
+/* Several agents race for one lease: exactly one wins, whether the lease
+ * is absent (O_EXCL) or expired (rename it away, check, O_EXCL). */
+#define RACERS 8
+
+struct racer {
+	struct lease_op op;
+	pthread_barrier_t *go;
+	int r;
+};
+
+static void *
+race(void *arg)
+{
+	struct racer *x = arg;
+
+	pthread_barrier_wait(x->go);
+	x->r = lease_op_acquire(&x->op);
+	return NULL;
+}
+
+static void
+race_once(void)
+{
+	static struct racer x[RACERS];
+	pthread_t th[RACERS];
+	pthread_barrier_t go;
+	int won = 0;
+
+	pthread_barrier_init(&go, NULL, RACERS);
+	for (int i = 0; i < RACERS; i++) {
+		char id[NQ_UUID_LEN + 1];
+
+		snprintf(id, sizeof id, "%08x-2222-4222-8222-222222222222", i + 0xa0);
+		op_for(&x[i].op, id, 3);
+		x[i].go = &go;
+		assert_int_equal(pthread_create(&th[i], NULL, race, &x[i]), 0);
+	}
+	for (int i = 0; i < RACERS; i++) {
+		pthread_join(th[i], NULL);
+		assert_true(x[i].r == 0 || x[i].r == LEASE_ACQ_HELD ||
+			    x[i].r == LEASE_ACQ_RACE);
+		won += x[i].r == 0;
+	}
+	pthread_barrier_destroy(&go);
+	assert_int_equal(won, 1);
+}
+
+static void
+test_racing_agents_one_wins(void **state)
+{
+	struct lease_op a;
+
+	(void)state;
+	for (int round = 0; round < 20; round++) {
+		race_once(); /* absent */
+		age(NAME, 0);
+		{
+			char buf[LEASE_FILE_MAX];
+
+			op_for(&a, A_ID, 3);
+			a.mine.expires_at_ms = lease_now_ms() - 1;
+			a.mine.generation = 1;
+			assert_true(lease_format(&a.mine, buf, sizeof buf) > 0);
+			put(NAME, buf);
+		}
+		race_once(); /* expired */
+		assert_int_equal(unlink_in(NAME), 0);
+	}
+}
+
 int
 main(void)
 {
@@ -342,6 +422,8 @@ main(void)
 			setup, teardown),
 		cmocka_unit_test_setup_teardown(
 			test_fresh_tmp_of_another_agent_blocks_create, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_racing_agents_one_wins, setup,
+			teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
