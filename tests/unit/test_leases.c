@@ -290,6 +290,32 @@ test_acquire_refuse_renew_release(void **state)
 }
 
 static void
+test_late_expired_write_is_reclaimed(void **state)
+{
+	struct lease_op a, b;
+	char buf[LEASE_FILE_MAX];
+
+	(void)state;
+	op_for(&a, A_ID, L_S);
+	op_for(&b, B_ID, L_S);
+	assert_int_equal(lease_op_acquire(&b), 0);
+	/* A fenced long ago; its last renewal lands now, already expired. */
+	a.mine.expires_at_ms = lease_now_ms() - 1;
+	a.mine.generation = 1;
+	assert_true(lease_format(&a.mine, buf, sizeof buf) > 0);
+	put(NAME, buf);
+	assert_int_equal(lease_op_renew(&b), 0);
+	assert_true(b.reclaimed);
+	assert_int_equal(lease_op_renew(&b), 0);
+	assert_false(b.reclaimed);
+	/* Unexpired: it really is A's now; B lost it. */
+	a.mine.expires_at_ms = lease_now_ms() + 5000;
+	assert_true(lease_format(&a.mine, buf, sizeof buf) > 0);
+	put(NAME, buf);
+	assert_int_equal(lease_op_renew(&b), -ESTALE);
+}
+
+static void
 test_takeover_of_expired_and_corrupt(void **state)
 {
 	struct lease_op a, b;
@@ -424,6 +450,8 @@ main(void)
 			test_fresh_tmp_of_another_agent_blocks_create, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_racing_agents_one_wins, setup,
 			teardown),
+		cmocka_unit_test_setup_teardown(test_late_expired_write_is_reclaimed,
+			setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -140,6 +140,11 @@ renewed(struct leases *ls, const struct lease_op *op, unsigned long epoch, int r
 		e->last_ok_mono = op->t0_mono_ms;
 		e->expires_ms = op->mine.expires_at_ms;
 		e->adopted = false;
+		if (op->reclaimed)
+			log_warn("lease reclaimed vm_id=%s volume_id=%s: an expired lease "
+				 "of host %s had replaced it (a late write after a "
+				 "partition)",
+				e->vm_id, e->volume_id, op->seen.l.host_name);
 		log_debug("lease renewed vm_id=%s generation=%lld", e->vm_id,
 			op->written_gen);
 	} else if (r == -ESTALE) {
