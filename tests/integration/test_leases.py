@@ -329,3 +329,36 @@ def test_lease_seconds_is_validated(fake_fc):
         assert "lease_seconds" in str(e.value), str(e.value)
         a.check_exit = False
         a.cleanup()
+
+
+def test_self_fencing_when_the_server_hangs(pair, fake_fc, smbd):
+    """The SMB server stops answering (paused): A's renewal I/O hangs in
+    the bridge, the fencer still kills A's VMM before the lease expires;
+    once the server answers again, B starts the VM after the expiry."""
+    a, b = pair
+    s = Shared(a, b, smbd)
+    st, v = s.create(a)
+    assert st == 201, v
+    g = s.lease()["generation"]
+    assert wait_for(lambda: s.lease()["generation"] > g, timeout=30, interval=0.1)
+    st, r = s.create(b, start=False)
+    assert st == 201, r
+    smbd.pause()
+    try:
+        killed = wait_for(lambda: vmm_killed(v["pid"]), timeout=60, interval=0.02)
+        gone_at = now_ms()
+        assert killed, "A's VMM was not fenced:\n" + a.log()[-3000:]
+        r = wait_for(lambda: (lambda x: x if x["state"] == "error" else None)(
+            vm(a, s.vm_id)), timeout=30)
+        assert r and r["fenced"] is True and r["lease"]["state"] == "lost", r
+    finally:
+        smbd.resume()
+    last = s.lease()
+    assert last["agent_id"] == agent_id(a)
+    assert gone_at < last["expires_at_ms"], (gone_at, last)
+    st, r = wait_for(lambda: (lambda x: x if x[0] == 200 else None)(
+        b.request("POST", "/v1/vms/%s/start" % s.vm_id)), timeout=60, interval=0.2)
+    assert st == 200 and r["state"] == "running", r
+    assert now_ms() >= last["expires_at_ms"]
+    assert s.lease()["agent_id"] == agent_id(b)
+    assert vm(a, s.vm_id)["state"] == "error"

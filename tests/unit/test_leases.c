@@ -11,6 +11,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -166,6 +167,11 @@ test_decide(void **state)
 	assert_int_equal(lease_interval_ms(3), 1000);
 	assert_int_equal(lease_interval_ms(15), 3000);
 	assert_int_equal(lease_interval_ms(300), 60000);
+	assert_int_equal(lease_period_ms(3), 500);
+	assert_int_equal(lease_period_ms(4), 500);
+	assert_int_equal(lease_period_ms(5), 1000);
+	assert_int_equal(lease_period_ms(10), 2000);
+	assert_int_equal(lease_period_ms(15), 3000);
 }
 
 /* ---- the file protocol on a temp dir ---- */
@@ -234,6 +240,15 @@ exists(const char *name)
 	return access(path, F_OK) == 0;
 }
 
+static int
+unlink_in(const char *name)
+{
+	char path[160];
+
+	snprintf(path, sizeof path, "%s/%s", dir, name);
+	return unlink(path);
+}
+
 static void
 age(const char *name, long long secs)
 {
@@ -272,6 +287,32 @@ test_acquire_refuse_renew_release(void **state)
 	assert_int_equal(lease_op_renew(&a), -ESTALE); /* gone: lost */
 	assert_int_equal(lease_op_acquire(&b), 0);
 	assert_int_equal(lease_op_renew(&a), -ESTALE); /* taken: lost */
+}
+
+static void
+test_late_expired_write_is_reclaimed(void **state)
+{
+	struct lease_op a, b;
+	char buf[LEASE_FILE_MAX];
+
+	(void)state;
+	op_for(&a, A_ID, L_S);
+	op_for(&b, B_ID, L_S);
+	assert_int_equal(lease_op_acquire(&b), 0);
+	/* A fenced long ago; its last renewal lands now, already expired. */
+	a.mine.expires_at_ms = lease_now_ms() - 1;
+	a.mine.generation = 1;
+	assert_true(lease_format(&a.mine, buf, sizeof buf) > 0);
+	put(NAME, buf);
+	assert_int_equal(lease_op_renew(&b), 0);
+	assert_true(b.reclaimed);
+	assert_int_equal(lease_op_renew(&b), 0);
+	assert_false(b.reclaimed);
+	/* Unexpired: it really is A's now; B lost it. */
+	a.mine.expires_at_ms = lease_now_ms() + 5000;
+	assert_true(lease_format(&a.mine, buf, sizeof buf) > 0);
+	put(NAME, buf);
+	assert_int_equal(lease_op_renew(&b), -ESTALE);
 }
 
 static void
@@ -324,6 +365,76 @@ test_fresh_tmp_of_another_agent_blocks_create(void **state)
 	assert_int_equal(lease_op_acquire(&a), 0);
 }
 
+/* Several agents race for one lease: exactly one wins, whether the lease
+ * is absent (O_EXCL) or expired (rename it away, check, O_EXCL). */
+#define RACERS 8
+
+struct racer {
+	struct lease_op op;
+	pthread_barrier_t *go;
+	int r;
+};
+
+static void *
+race(void *arg)
+{
+	struct racer *x = arg;
+
+	pthread_barrier_wait(x->go);
+	x->r = lease_op_acquire(&x->op);
+	return NULL;
+}
+
+static void
+race_once(void)
+{
+	static struct racer x[RACERS];
+	pthread_t th[RACERS];
+	pthread_barrier_t go;
+	int won = 0;
+
+	pthread_barrier_init(&go, NULL, RACERS);
+	for (int i = 0; i < RACERS; i++) {
+		char id[NQ_UUID_LEN + 1];
+
+		snprintf(id, sizeof id, "%08x-2222-4222-8222-222222222222", i + 0xa0);
+		op_for(&x[i].op, id, 3);
+		x[i].go = &go;
+		assert_int_equal(pthread_create(&th[i], NULL, race, &x[i]), 0);
+	}
+	for (int i = 0; i < RACERS; i++) {
+		pthread_join(th[i], NULL);
+		assert_true(x[i].r == 0 || x[i].r == LEASE_ACQ_HELD ||
+			    x[i].r == LEASE_ACQ_RACE);
+		won += x[i].r == 0;
+	}
+	pthread_barrier_destroy(&go);
+	assert_int_equal(won, 1);
+}
+
+static void
+test_racing_agents_one_wins(void **state)
+{
+	struct lease_op a;
+
+	(void)state;
+	for (int round = 0; round < 20; round++) {
+		race_once(); /* absent */
+		age(NAME, 0);
+		{
+			char buf[LEASE_FILE_MAX];
+
+			op_for(&a, A_ID, 3);
+			a.mine.expires_at_ms = lease_now_ms() - 1;
+			a.mine.generation = 1;
+			assert_true(lease_format(&a.mine, buf, sizeof buf) > 0);
+			put(NAME, buf);
+		}
+		race_once(); /* expired */
+		assert_int_equal(unlink_in(NAME), 0);
+	}
+}
+
 int
 main(void)
 {
@@ -337,6 +448,10 @@ main(void)
 			setup, teardown),
 		cmocka_unit_test_setup_teardown(
 			test_fresh_tmp_of_another_agent_blocks_create, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_racing_agents_one_wins, setup,
+			teardown),
+		cmocka_unit_test_setup_teardown(test_late_expired_write_is_reclaimed,
+			setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

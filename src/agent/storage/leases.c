@@ -288,8 +288,8 @@ leases_state(struct agent *a, const char *vm_id, long long *ret_expires)
 	e = find(ls, vm_id);
 	if (e && (e->fenced || e->lost)) {
 		s = "lost";
-	} else if (e && e->expires_ms) {
-		s = "held";
+	} else if (e) {
+		s = "held"; /* adopted and not renewed yet: expiry unknown */
 		*ret_expires = e->expires_ms;
 	}
 	pthread_mutex_unlock(&ls->lock);

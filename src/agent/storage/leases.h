@@ -79,6 +79,10 @@ long long lease_now_ms(void);
 long long lease_mono_ms(void);
 /* The renew interval for lease_seconds: max(1, lease_seconds / 5) s. */
 unsigned lease_interval_ms(unsigned lease_seconds);
+/* How often the agent renews: the interval, or half of it when the fencing
+ * margin L - 2 × interval is under 3 intervals (lease_seconds 3 or 4), so
+ * that one renewal slower than usual does not fence. */
+unsigned lease_period_ms(unsigned lease_seconds);
 
 /* ---- the file protocol on one volume directory (leases_io.c) ---- */
 
@@ -90,7 +94,8 @@ struct lease_op {
 	char tmp[160];     /* <name>.<agent_id>.tmp */
 	struct lease mine; /* what to write (generation set by the op) */
 	unsigned lease_seconds;
-	bool adopted; /* renew: the first since an agent restart */
+	bool adopted;   /* renew: the first since an agent restart */
+	bool reclaimed; /* renew: replaced another agent's expired lease */
 	/* out */
 	struct lease_view seen;  /* what the op found */
 	struct lease_decision d; /* acquire: the decision it acted on */
@@ -105,7 +110,9 @@ struct lease_op {
 #define LEASE_ACQ_RACE 2
 int lease_op_acquire(void *op);
 /* Renew: 0, -ESTALE (the lease is not ours any more, or it is gone, or,
- * adopted, it expired), other -errno. */
+ * adopted, it expired), other -errno. Another agent's lease that has
+ * expired is replaced by ours (op->reclaimed): only a late write of a
+ * host that fenced itself can put it there while we renew in time. */
 int lease_op_renew(void *op);
 /* Release: delete the lease when it is still ours. 0 or -errno. */
 int lease_op_release(void *op);

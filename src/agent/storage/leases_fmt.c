@@ -38,6 +38,16 @@ lease_interval_ms(unsigned lease_seconds)
 	return (s ? s : 1) * 1000;
 }
 
+unsigned
+lease_period_ms(unsigned lease_seconds)
+{
+	unsigned i = lease_interval_ms(lease_seconds);
+
+	/* Fencing leaves L - 2i; below 3i, one renewal a little late would
+	 * fence: renew twice per interval then. */
+	return (unsigned long long)lease_seconds * 1000 - 2ULL * i < 3ULL * i ? i / 2 : i;
+}
+
 static int
 whyf(char *why, size_t whysz, const char *field, const char *what)
 {

@@ -29,6 +29,7 @@ struct leases {
 	char agent_id[NQ_UUID_LEN + 1];
 	char host_name[LEASE_HOST_MAX + 1];
 	unsigned lease_seconds, interval_ms;
+	unsigned period_ms; /* how often the renewal thread starts a round */
 	unsigned long epoch;
 	bool started, stopping;
 	pthread_t renewer, fencer;

@@ -275,13 +275,23 @@ lease_op_renew(void *arg)
 		return negerrno();
 	if ((r = read_view(dfd, op->name, &op->seen)) < 0)
 		return r;
-	if (!is_mine(&op->seen, &op->mine))
+	/* Another agent's expired lease while ours was renewed in time: a
+	 * renewal of a host that fenced long ago, landing late after a
+	 * partition healed. Its holder is gone; keep our lease. */
+	op->reclaimed = !op->adopted && op->seen.valid &&
+			strcmp(op->seen.l.agent_id, op->mine.agent_id) &&
+			!strcmp(op->seen.l.volume_id, op->mine.volume_id) &&
+			op->seen.l.expires_at_ms <= lease_now_ms();
+	if (!is_mine(&op->seen, &op->mine) && !op->reclaimed)
 		return -ESTALE;
 	/* Adopted after a restart: an expired lease may have been taken
 	 * over and released meanwhile; we cannot know, so we fence. */
 	if (op->adopted && op->seen.l.expires_at_ms <= lease_now_ms())
 		return -ESTALE;
 	r = write_over(op, dfd, op->seen.l.generation + 1);
+	if (r == 0 && op->reclaimed && (r = read_view(dfd, op->name, &op->seen)) == 0 &&
+		!is_mine(&op->seen, &op->mine))
+		return -ESTALE;
 	if (r < 0 && read_view(dfd, op->name, &op->seen) == 0 &&
 		!is_mine(&op->seen, &op->mine))
 		return -ESTALE;

@@ -90,6 +90,7 @@ leases_new(struct agent *a, struct leases **ret)
 		snprintf(ls->host_name, sizeof ls->host_name, "unknown");
 	ls->lease_seconds = a->cfg.lease_seconds;
 	ls->interval_ms = lease_interval_ms(ls->lease_seconds);
+	ls->period_ms = lease_period_ms(ls->lease_seconds);
 	pthread_mutex_init(&ls->lock, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -139,6 +140,11 @@ renewed(struct leases *ls, const struct lease_op *op, unsigned long epoch, int r
 		e->last_ok_mono = op->t0_mono_ms;
 		e->expires_ms = op->mine.expires_at_ms;
 		e->adopted = false;
+		if (op->reclaimed)
+			log_warn("lease reclaimed vm_id=%s volume_id=%s: an expired lease "
+				 "of host %s had replaced it (a late write after a "
+				 "partition)",
+				e->vm_id, e->volume_id, op->seen.l.host_name);
 		log_debug("lease renewed vm_id=%s generation=%lld", e->vm_id,
 			op->written_gen);
 	} else if (r == -ESTALE) {
@@ -160,9 +166,12 @@ renewer(void *arg)
 	struct agent *a = arg;
 	struct leases *ls = a->leases;
 	struct lease_op op;
+	long long next = lease_mono_ms();
 
 	pthread_mutex_lock(&ls->lock);
 	do {
+		/* Rounds start at a fixed rate, however long one took. */
+		next += ls->period_ms;
 		for (size_t i = 0; i < VM_MAX && !ls->stopping; i++) {
 			struct lease_entry *e = &ls->e[i];
 			unsigned long epoch = e->epoch;
@@ -177,7 +186,9 @@ renewer(void *arg)
 			pthread_mutex_lock(&ls->lock);
 			renewed(ls, &op, epoch, r);
 		}
-	} while (nap(ls, ls->interval_ms));
+		if (next < lease_mono_ms())
+			next = lease_mono_ms();
+	} while (nap(ls, next - lease_mono_ms()));
 	pthread_mutex_unlock(&ls->lock);
 	return NULL;
 }
@@ -256,8 +267,10 @@ leases_start(struct agent *a)
 		return -r;
 	}
 	ls->started = true;
-	log_info("leases agent_id=%s host_name=%s lease_seconds=%u renew_ms=%u",
-		ls->agent_id, ls->host_name, ls->lease_seconds, ls->interval_ms);
+	log_info("leases agent_id=%s host_name=%s lease_seconds=%u renew_ms=%u "
+		 "round_ms=%u",
+		ls->agent_id, ls->host_name, ls->lease_seconds, ls->interval_ms,
+		ls->period_ms);
 	return 0;
 }
 
