@@ -7,7 +7,8 @@ operation is cancelled). Tests pause an operation at an exact step this
 way instead of relying on its slowness. The fixture sets the variable
 before the daemons start (request `gates` before `agent` or `manager`).
 Steps: agent "clone" (the data is in the temp file, nothing final);
-manager "backend-created", "vm-cloned", "vm-booted"."""
+manager "backend-created", "vm-cloned", "vm-booted", "vm-migrate-left" (the
+VM stopped and forgotten on its host, not yet on the target)."""
 
 import os
 
