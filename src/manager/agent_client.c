@@ -182,6 +182,45 @@ set_request(CURL *c, const struct agent_client *a, const char *method, const cha
 	return hdrs;
 }
 
+/* What a finished transfer means for the caller (see agent_call). */
+static int
+map_result(const struct agent_client *a, const struct agent_pin *pin, CURLcode rc,
+	long status, const struct nq_buf *b, const char *method, const char *path,
+	long timeout_ms, struct agent_reply *ret, struct nq_error *err)
+{
+	if (rc != CURLE_OK && pin->mismatch)
+		return nq_error_setr(err, -EPERM, "agent_fingerprint_mismatch", NULL,
+			"the agent at %s presents certificate %s but %s is pinned",
+			a->base, pin->seen, pin->want);
+	if (rc != CURLE_OK) {
+		log_debug("agent request failed method=%s path=%s curl=\"%s\"", method,
+			path, curl_easy_strerror(rc));
+		if (rc == CURLE_OPERATION_TIMEDOUT)
+			return nq_error_setr(err, -EHOSTUNREACH, "agent_unavailable", NULL,
+				"the agent did not answer within %ld ms", timeout_ms);
+		return nq_error_setr(err, -EHOSTUNREACH, "agent_unavailable", NULL,
+			"the agent is not reachable: %s", curl_easy_strerror(rc));
+	}
+	ret->status = (int)status;
+	if (b->p && b->len)
+		ret->json = json_loadb(b->p, b->len, 0, NULL);
+	if (status >= 200 && status < 300)
+		return 0;
+	if (status == 401)
+		return nq_error_setr(err, -EACCES, "agent_auth_failed", NULL,
+			"the agent at %s refused the token (HTTP 401)", a->base);
+	/* The agent answered: its own error (no_space 507, io_error 500, every
+	 * smb_* code) keeps its meaning. agent_unavailable is for an agent
+	 * that cannot be reached or answers without a well-formed error. */
+	if (!agent_error_code(ret->json)) {
+		nq_error_set(err, "agent_unavailable", NULL,
+			"the agent failed with HTTP status %ld", status);
+		return -EHOSTUNREACH;
+	}
+	error_from_reply(ret, err);
+	return -EREMOTEIO;
+}
+
 int
 agent_call(struct agent_client *a, const char *method, const char *path, const char *body,
 	size_t body_len, long timeout_ms, struct agent_reply *ret, struct nq_error *err)
@@ -241,35 +280,5 @@ agent_call_ext(struct agent_client *a, const char *method, const char *path,
 		explicit_bzero(h->data, strlen(h->data));
 	curl_slist_free_all(hdrs);
 
-	if (rc != CURLE_OK && pin.mismatch)
-		return nq_error_setr(err, -EPERM, "agent_fingerprint_mismatch", NULL,
-			"the agent at %s presents certificate %s but %s is pinned",
-			a->base, pin.seen, pin.want);
-	if (rc != CURLE_OK) {
-		log_debug("agent request failed method=%s path=%s curl=\"%s\"", method,
-			path, curl_easy_strerror(rc));
-		if (rc == CURLE_OPERATION_TIMEDOUT)
-			return nq_error_setr(err, -EHOSTUNREACH, "agent_unavailable", NULL,
-				"the agent did not answer within %ld ms", timeout_ms);
-		return nq_error_setr(err, -EHOSTUNREACH, "agent_unavailable", NULL,
-			"the agent is not reachable: %s", curl_easy_strerror(rc));
-	}
-	ret->status = (int)status;
-	if (b.p && b.len)
-		ret->json = json_loadb(b.p, b.len, 0, NULL);
-	if (status >= 200 && status < 300)
-		return 0;
-	if (status == 401)
-		return nq_error_setr(err, -EACCES, "agent_auth_failed", NULL,
-			"the agent at %s refused the token (HTTP 401)", a->base);
-	/* The agent answered: its own error (no_space 507, io_error 500, every
-	 * smb_* code) keeps its meaning. agent_unavailable is for an agent
-	 * that cannot be reached or answers without a well-formed error. */
-	if (!agent_error_code(ret->json)) {
-		nq_error_set(err, "agent_unavailable", NULL,
-			"the agent failed with HTTP status %ld", status);
-		return -EHOSTUNREACH;
-	}
-	error_from_reply(ret, err);
-	return -EREMOTEIO;
+	return map_result(a, &pin, rc, status, &b, method, path, timeout_ms, ret, err);
 }

@@ -134,3 +134,14 @@ claim_key(char *buf, const char *kind, const char *id)
 {
 	snprintf(buf, CLAIM_KEY_MAX, "%s:%.80s", kind, id);
 }
+
+bool
+claim_held(const char *key)
+{
+	bool held;
+
+	pthread_mutex_lock(&lock);
+	held = find_locked(key) != NULL;
+	pthread_mutex_unlock(&lock);
+	return held;
+}

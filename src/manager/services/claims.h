@@ -20,6 +20,9 @@ int claim_try(const char *key, const char *what, struct nq_error *err);
 /* Wait up to timeout_ms for the claim; -EBUSY with err "busy" on timeout. */
 int claim_wait(const char *key, long timeout_ms, const char *what, struct nq_error *err);
 void claim_release(const char *key);
+/* Whether an operation holds key now, without taking it (background work
+ * that must never make an operation fail with busy). */
+bool claim_held(const char *key);
 /* Ask the holder of key to stop; false when nobody holds it. */
 bool claim_cancel(const char *key);
 bool claim_cancelled(const char *key);

@@ -162,14 +162,15 @@ reconciler_apply(struct manager *m, const char *host_id, json_t *agent_vms)
 			if (!strcmp(db_rows_get(&rows, k, 0) ?: "", a.id))
 				break;
 		claim_key(key, "vm", a.id);
-		/* A VM an operation of this manager works on is left to it. */
-		if (claim_try(key, "the VM", NULL) >= 0) {
+		/* A VM an operation of this manager works on is left to it (and
+		 * never claimed here: an operation must not meet busy because
+		 * of us; the updates are conditional on the state we read). */
+		if (!claim_held(key)) {
 			if (k == rows.nrows)
 				check_owner(m, host_id, a.id);
 			else
 				update_one(m, host_id, &a, db_rows_get(&rows, k, 1) ?: "",
 					db_rows_get(&rows, k, 2) ?: "");
-			claim_release(key);
 		}
 		free(a.exit);
 	}
