@@ -5,7 +5,7 @@ draining and removal; placement by memory, draining and backend status; a
 backend attached on first use on the second host, rotation reaching both,
 removal blocked while a host cannot be reached; cold migration of a VM
 (fake Firecracker) between the two agents; a localfile VM refused. The
-manager runs on SQLite here; the multi-host harness runs PostgreSQL."""
+manager runs on SQLite and on PostgreSQL."""
 
 import os
 import signal
@@ -29,11 +29,13 @@ def vm_agent(fake_fc, memory_mib, tcp):
 
 
 @pytest.fixture
-def pair(fake_fc):
-    """(manager, local agent A, TLS agent B): A reports 512 MiB, B 1024."""
+def pair(fake_fc, engine, request):
+    """(manager on SQLite or PostgreSQL, local agent A, TLS agent B): A
+    reports 512 MiB, B 1024."""
     a = vm_agent(fake_fc, 512, False)
     b = vm_agent(fake_fc, 1024, True)
-    m = Manager(a).start()
+    pg = request.getfixturevalue("pg_cluster") if engine == "postgres" else None
+    m = Manager(a, engine=engine, pg=pg).start()
     yield m, a, b
     for ag in (a, b):
         try:

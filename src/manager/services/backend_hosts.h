@@ -43,5 +43,9 @@ void backend_hosts_catch_up(struct manager *m);
  * *ret (the first host's capacity when all are ok). */
 void backend_hosts_refresh(struct manager *m, const struct backend *b,
 	struct backend_status *ret);
+/* Set o's "hosts" to hosts (stolen) and, when there are any, o's "status"
+ * and "status_error" to the worst of them (the first that is not ok,
+ * local first), so the row and its hosts never disagree. */
+void backend_hosts_worst(json_t *o, json_t *hosts);
 /* [{host_id, host_name, status, error, capacity}]; new reference. */
 json_t *backend_hosts_json(struct manager *m, const char *backend_id);

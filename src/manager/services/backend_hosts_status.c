@@ -130,3 +130,28 @@ backend_hosts_json(struct manager *m, const char *backend_id)
 	}
 	return arr;
 }
+
+void
+backend_hosts_worst(json_t *o, json_t *hosts)
+{
+	json_t *h, *worst = NULL;
+	size_t i;
+
+	json_array_foreach(hosts, i, h) {
+		const char *st = json_string_value(json_object_get(h, "status"));
+		if (st && strcmp(st, "ok") != 0) {
+			worst = h;
+			break;
+		}
+	}
+	if (json_array_size(hosts) > 0 && !worst) {
+		json_object_set_new(o, "status", json_string("ok"));
+		json_object_del(o, "status_error");
+	} else if (worst) {
+		json_object_set(o, "status", json_object_get(worst, "status"));
+		json_t *e = json_object_get(worst, "error");
+		if (json_is_object(e))
+			json_object_set(o, "status_error", e);
+	}
+	json_object_set_new(o, "hosts", hosts);
+}

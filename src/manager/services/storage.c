@@ -152,12 +152,12 @@ storage_backend_json(struct manager *m, const struct registry_item *it,
 		b->name, "kind", b->ops->kind, "is_default", it->is_default, "status",
 		it->st.status, "config", b->ops->to_json(&m->env, b->cfg), "has_password",
 		b->has_password, "capacity", cap, "volume_count", (json_int_t)volume_count);
-	if (o)
-		json_object_set_new(o, "hosts", backend_hosts_json(m, b->id));
 	if (o && it->st.code[0])
 		json_object_set_new(o, "status_error",
 			json_pack("{s:s, s:s}", "code", it->st.code, "message",
 				it->st.message));
+	if (o)
+		backend_hosts_worst(o, backend_hosts_json(m, b->id));
 	return o;
 }
 
