@@ -20,6 +20,27 @@ let onUnauthorized = () => {};
 export function setUnauthorizedHandler(fn) { onUnauthorized = fn; }
 
 export async function api(method, path, body) {
+	return (await call(method, path, body)).data;
+}
+
+// GET a paged list (?limit=&offset=, total in X-Total-Count) page by page
+// into one array, so nothing past the first page is silently left out.
+// A manager without paging answers everything at once: a short page ends.
+export const PAGE_LIMIT = 500;
+export async function apiAll(path) {
+	const sep = path.includes('?') ? '&' : '?';
+	const all = [];
+	for (let page = 0; page < 1000; page++) {
+		const r = await call('GET', `${path}${sep}limit=${PAGE_LIMIT}&offset=${all.length}`);
+		const list = Array.isArray(r.data) ? r.data : [];
+		all.push(...list);
+		const total = Number(r.total);
+		if (list.length < PAGE_LIMIT || (r.total !== null && all.length >= total)) break;
+	}
+	return all;
+}
+
+async function call(method, path, body) {
 	const headers = { Accept: 'application/json' };
 	const init = { method, headers, credentials: 'same-origin', cache: 'no-store' };
 	if (body !== undefined) {
@@ -48,7 +69,7 @@ export async function api(method, path, body) {
 			onUnauthorized(err);
 		throw err;
 	}
-	return data;
+	return { data, total: resp.headers.get('X-Total-Count') };
 }
 
 export async function login(username, password) {
