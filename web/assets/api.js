@@ -25,7 +25,6 @@ export async function api(method, path, body) {
 
 // GET a paged list (?limit=&offset=, total in X-Total-Count) page by page
 // into one array, so nothing past the first page is silently left out.
-// A manager without paging answers everything at once: a short page ends.
 export const PAGE_LIMIT = 500;
 export async function apiAll(path) {
 	const sep = path.includes('?') ? '&' : '?';
@@ -34,8 +33,10 @@ export async function apiAll(path) {
 		const r = await call('GET', `${path}${sep}limit=${PAGE_LIMIT}&offset=${all.length}`);
 		const list = Array.isArray(r.data) ? r.data : [];
 		all.push(...list);
-		const total = Number(r.total);
-		if (list.length < PAGE_LIMIT || (r.total !== null && all.length >= total)) break;
+		// With X-Total-Count, go on until it is reached (the manager may
+		// cap the page below PAGE_LIMIT); without it, a short page ends.
+		if (!list.length) break;
+		if (r.total !== null ? all.length >= Number(r.total) : list.length < PAGE_LIMIT) break;
 	}
 	return all;
 }
