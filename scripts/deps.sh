@@ -5,7 +5,7 @@ set -euo pipefail
 
 build_pkgs=(gcc make meson ninja-build pkg-config libmicrohttpd-dev libjansson-dev
 	libcurl4-openssl-dev libsmbclient-dev libfuse3-dev libsodium-dev libpq-dev
-	libsqlite3-dev)
+	libsqlite3-dev libgnutls28-dev)
 run_pkgs=(fuse3 cifs-utils util-linux curl qemu-system-x86 busybox-static xz-utils
 	e2fsprogs)
 test_pkgs=(libcmocka-dev samba samba-vfs-modules smbclient strace fio python3 python3-pytest qemu-utils valgrind

@@ -7,6 +7,8 @@
 #include <sys/types.h>
 
 #include "common/nq_error.h"
+#include "common/tls_fp.h"
+#include "common/validate.h"
 
 struct http_route;
 
@@ -37,7 +39,15 @@ struct agent_config {
 	unsigned header_timeout;  /* seconds for a client to send its request */
 	unsigned max_connections; /* HTTP connections per listener */
 	unsigned max_connections_per_address; /* TCP clients */
+	char *tls_cert;                       /* PEM files for the TCP listener; both or */
+	char *tls_key;              /* neither (then <state_dir>/tls/, generated) */
+	char *host_name;            /* NULL: gethostname() */
+	unsigned report_memory_mib; /* tests: memory to report instead, 0 real */
+	unsigned lease_seconds;     /* lease period of VMs on shared storage */
 };
+
+/* A host name: 1..63 of [A-Za-z0-9._-], starting with a letter or digit. */
+#define AGENT_HOST_NAME_MAX 63
 
 struct mount_table;
 struct vm_table;
@@ -54,11 +64,16 @@ struct agent {
 	struct mount_table *mounts;
 	struct localdirs *locals;
 	struct vm_table *vms;
+	char agent_id[NQ_UUID_LEN + 1]; /* <state_dir>/agent-id (identity.c) */
+	char host_name[AGENT_HOST_NAME_MAX + 1];
+	char tls_fingerprint[TLS_FP_SIZE]; /* "" when TCP is off (tls.c) */
 };
 
 /* Fill defaults, parse --config and flags; returns 1 for --help. */
 int agent_config_load(struct agent_config *c, int argc, char **argv, struct nq_error *err);
 void agent_config_release(struct agent_config *c);
+/* Host names (--host-name): see AGENT_HOST_NAME_MAX. */
+int agent_validate_host_name(const char *field, const char *v, struct nq_error *err);
 /* Default mount base: <mount_root>/smb into buf. */
 int agent_default_mount_base(const struct agent *a, char *buf, size_t bufsz);
 /* The one static route table (api/routes.c), for main.c. */

@@ -1,3 +1,4 @@
+#include <ctype.h>
 #include <limits.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -38,6 +39,12 @@ static int
 check_hypervisor(const char *name, const char *v, struct nq_error *err)
 {
 	return check_auto_or(name, v, "firecracker", "qemu", err);
+}
+
+static int
+check_host_name(const char *name, const char *v, struct nq_error *err)
+{
+	return agent_validate_host_name(name, v, err);
 }
 
 #define E(n, t, ck, d, h)                                                                 \
@@ -94,6 +101,15 @@ static const struct config_entry table[] = {
 		"HTTP connections per listener, 16..65536 (default 1024)"),
 	U(max_connections_per_address, 2, 65536, "32",
 		"TCP connections per client address; idle ones are evicted first (default 32)"),
+	PATH(tls_cert, NULL,
+		"PEM certificate of the TCP listener (with tls_key; default: a self-signed one generated in <state-dir>/tls)"),
+	PATH(tls_key, NULL, "PEM private key of the TCP listener (with tls_cert)"),
+	E(host_name, CFG_STRING, check_host_name, NULL,
+		"this host's name in GET /v1/host and the generated certificate (default: the system host name)"),
+	U(report_memory_mib, 0, 16777216, "0",
+		"for tests: report this much memory (MiB) and count VMs against it; 0 reports the real figures (default 0)"),
+	U(lease_seconds, 3, 300, "15",
+		"lease period in seconds of VMs on shared storage, 3..300 (default 15)"),
 };
 #undef PATH
 #undef U
@@ -151,6 +167,11 @@ agent_config_load(struct agent_config *c, int argc, char **argv, struct nq_error
 		if ((r = set_default(&c->local_root, buf)) < 0)
 			return r;
 	}
+	if (!c->tls_cert != !c->tls_key)
+		return nq_error_set(err, "invalid_field",
+			c->tls_cert ? "tls_key" : "tls_cert",
+			"%s is missing: give tls_cert and tls_key together, or neither to use a generated self-signed pair",
+			c->tls_cert ? "tls_key" : "tls_cert");
 	if (c->listen_tcp && !c->token_file)
 		return nq_error_set(err, "invalid_field", "token_file",
 			"listen_tcp requires token_file: TCP clients must present a bearer token");
@@ -169,4 +190,19 @@ agent_default_mount_base(const struct agent *a, char *buf, size_t bufsz)
 	int n = snprintf(buf, bufsz, "%s/smb",
 		strcmp(a->cfg.mount_root, "/") ? a->cfg.mount_root : "");
 	return n < 0 || (size_t)n >= bufsz ? -ENAMETOOLONG : 0;
+}
+
+int
+agent_validate_host_name(const char *field, const char *v, struct nq_error *err)
+{
+	size_t n = strlen(v);
+
+	if (n == 0 || n > AGENT_HOST_NAME_MAX || !isalnum((unsigned char)v[0]) ||
+		strspn(v,
+			"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") !=
+			n)
+		return nq_error_set(err, "invalid_field", field,
+			"%s must be 1..%d of A-Z a-z 0-9 . _ - starting with a letter or digit",
+			field, AGENT_HOST_NAME_MAX);
+	return 0;
 }

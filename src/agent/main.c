@@ -15,6 +15,8 @@
 #include "common/json_wipe.h"
 #include "common/log.h"
 #include "agent/agent.h"
+#include "agent/identity.h"
+#include "agent/tls.h"
 #include "agent/storage/localdirs.h"
 #include "agent/mounts/mounts.h"
 #include "agent/smb/mount.h"
@@ -173,6 +175,8 @@ open_state(struct agent *a)
 		return r;
 	}
 	fchmod(a->cred_dirfd, 0700);
+	if ((r = agent_identity_load(a)) < 0)
+		return r;
 	if (a->cfg.token_file && (r = read_token(a->cfg.token_file, &a->token)) < 0) {
 		log_error("cannot read token file path=%s err=%s", a->cfg.token_file,
 			strerror(-r));
@@ -217,6 +221,26 @@ start_tables(struct agent *a)
 	return 0;
 }
 
+/* The TCP listener's TLS pair (given or generated), checked before
+ * anything listens; a->tls_fingerprint is set from it. */
+static int
+prepare_tls(struct agent *a, struct agent_tls *t)
+{
+	int r;
+
+	if (!a->cfg.listen_tcp)
+		return 0;
+	if (!http_server_tls_supported()) {
+		log_error(
+			"the TCP listener needs TLS, but this libmicrohttpd was built without it (MHD_FEATURE_TLS); install one built with GnuTLS");
+		return -EPROTONOSUPPORT;
+	}
+	if ((r = agent_tls_load(a, t)) < 0)
+		return r;
+	snprintf(a->tls_fingerprint, sizeof a->tls_fingerprint, "%s", t->fingerprint);
+	return 0;
+}
+
 /* Listen on the unix socket and/or TCP with the one route table. */
 static int
 start_server(struct agent *a, const char *tcp_host, unsigned tcp_port,
@@ -224,6 +248,7 @@ start_server(struct agent *a, const char *tcp_host, unsigned tcp_port,
 {
 	const char *unix_path =
 		a->cfg.listen_unix && *a->cfg.listen_unix ? a->cfg.listen_unix : NULL;
+	struct agent_tls tls = { 0 };
 	char sockdir[PATH_MAX];
 	size_t nroutes;
 	int r;
@@ -235,6 +260,8 @@ start_server(struct agent *a, const char *tcp_host, unsigned tcp_port,
 			return r;
 		}
 	}
+	if ((r = prepare_tls(a, &tls)) < 0)
+		return r;
 	const struct http_route *routes = agent_routes(&nroutes);
 	struct http_server_opts so = {
 		.routes = routes,
@@ -248,8 +275,12 @@ start_server(struct agent *a, const char *tcp_host, unsigned tcp_port,
 		.max_connections = a->cfg.max_connections,
 		.header_timeout = a->cfg.header_timeout,
 		.per_addr_connections = a->cfg.max_connections_per_address,
+		.tls_cert_pem = tls.cert_pem,
+		.tls_key_pem = tls.key_pem,
 	};
-	if ((r = http_server_start(&so, ret)) < 0) {
+	r = http_server_start(&so, ret);
+	agent_tls_release(&tls); /* the server keeps its own copy */
+	if (r < 0) {
 		log_error("cannot listen err=%s", strerror(-r));
 		return r;
 	}
@@ -259,8 +290,15 @@ start_server(struct agent *a, const char *tcp_host, unsigned tcp_port,
 	log_info("nqrust-agent listening unix=%s tcp=%s driver=%s mount_root=%s",
 		unix_path ? unix_path : "-", a->cfg.listen_tcp ? a->cfg.listen_tcp : "-",
 		a->cfg.mount_driver, a->cfg.mount_root);
-	if (a->cfg.listen_tcp)
-		log_info("tcp port=%u", http_server_tcp_port(*ret));
+	if (a->cfg.listen_tcp) {
+		unsigned port = http_server_tcp_port(*ret);
+		bool v6 = strchr(tcp_host, ':') != NULL;
+
+		log_info("tcp port=%u", port);
+		log_info("agent TLS listening address=%s%s%s:%u fingerprint=%s",
+			v6 ? "[" : "", tcp_host, v6 ? "]" : "", port, a->tls_fingerprint);
+	}
+	log_info("agent identity agent_id=%s host_name=%s", a->agent_id, a->host_name);
 	return 0;
 }
 

@@ -34,8 +34,12 @@ struct http_server {
 	struct http_server_opts o;
 	struct listener unix_l, tcp_l;
 	char *unix_path;
+	char *tls_cert, *tls_key; /* owned copies; the key is wiped at stop */
 	struct http_guard *guard;
 };
+
+/* TLS 1.2 and 1.3 only. */
+#define TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
 
 /* Per-request state, allocated on the first callback. */
 struct req_state {
@@ -105,6 +109,12 @@ const char *
 http_header(const struct http_request *req, const char *name)
 {
 	return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
+}
+
+const char *
+http_query(const struct http_request *req, const char *name)
+{
+	return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
 }
 
 /* ---- routing ------------------------------------------------------------ */
@@ -470,7 +480,9 @@ start_listener(struct http_server *srv, struct listener *l, int fd, bool is_unix
 					       : HTTP_MAX_CONNECTIONS_DEFAULT;
 	unsigned per_addr = srv->o.per_addr_connections ? srv->o.per_addr_connections
 							: HTTP_GUARD_PER_ADDR_DEFAULT;
-	struct MHD_OptionItem opts[] = {
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
+			 MHD_USE_ITC;
+	struct MHD_OptionItem opts[10] = {
 		{ MHD_OPTION_LISTEN_SOCKET, (intptr_t)fd, NULL },
 		{ MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, l },
 		{ MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)http_guard_notify, srv->guard },
@@ -478,20 +490,52 @@ start_listener(struct http_server *srv, struct listener *l, int fd, bool is_unix
 		/* MHD's own idle timeout would also cut a reply whose handler ran
 		 * longer than it (a slow clone): the guard times connections. */
 		{ MHD_OPTION_CONNECTION_TIMEOUT, 0, NULL },
-		/* A backstop only: the guard caps per address and evicts first. */
-		{ is_unix ? MHD_OPTION_END : MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-			per_addr + 64, NULL },
-		{ MHD_OPTION_END, 0, NULL },
 	};
+	size_t n = 5;
+
+	/* A backstop only: the guard caps per address and evicts first. */
+	if (!is_unix)
+		opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+			per_addr + 64, NULL };
+	if (!is_unix && srv->tls_cert) {
+		flags |= MHD_USE_TLS;
+		opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_CERT, 0,
+			srv->tls_cert };
+		opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_KEY, 0,
+			srv->tls_key };
+		opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_PRIORITIES, 0,
+			(void *)TLS_PRIORITIES };
+	}
+	opts[n] = (struct MHD_OptionItem){ MHD_OPTION_END, 0, NULL };
 
 	l->srv = srv;
 	l->fd = fd;
 	l->is_unix = is_unix;
-	l->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD |
-					MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ITC,
-		0, is_unix ? NULL : http_guard_accept, srv->guard, on_request, l,
-		MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
+	l->d = MHD_start_daemon(flags, 0, is_unix ? NULL : http_guard_accept, srv->guard,
+		on_request, l, MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
 	return l->d ? 0 : -EIO;
+}
+
+bool
+http_server_tls_supported(void)
+{
+	return MHD_is_feature_supported(MHD_FEATURE_TLS) == MHD_YES;
+}
+
+/* Own copies of the PEM texts, so the caller may wipe its own. */
+static int
+copy_tls(struct http_server *srv, const struct http_server_opts *o)
+{
+	if (!o->tls_cert_pem && !o->tls_key_pem)
+		return 0;
+	if (!o->tls_cert_pem || !o->tls_key_pem)
+		return -EINVAL;
+	if (!http_server_tls_supported())
+		return -EPROTONOSUPPORT;
+	srv->tls_cert = strdup(o->tls_cert_pem);
+	srv->tls_key = strdup(o->tls_key_pem);
+	srv->o.tls_cert_pem = srv->o.tls_key_pem = NULL; /* the caller's */
+	return srv->tls_cert && srv->tls_key ? 0 : -ENOMEM;
 }
 
 int
@@ -509,6 +553,8 @@ http_server_start(const struct http_server_opts *o, struct http_server **ret)
 		free(srv);
 		return r;
 	}
+	if ((r = copy_tls(srv, o)) < 0)
+		goto fail;
 	if (o->unix_path) {
 		srv->unix_path = strdup(o->unix_path);
 		fd = listen_unix(o->unix_path, o->unix_mode ? o->unix_mode : 0660);
@@ -566,5 +612,10 @@ http_server_stop(struct http_server *s)
 	if (s->unix_path)
 		unlink(s->unix_path);
 	free(s->unix_path);
+	free(s->tls_cert);
+	if (s->tls_key) {
+		explicit_bzero(s->tls_key, strlen(s->tls_key));
+		free(s->tls_key);
+	}
 	free(s);
 }

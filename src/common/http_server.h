@@ -74,6 +74,11 @@ struct http_server_opts {
 	unsigned max_connections;      /* 0: HTTP_MAX_CONNECTIONS_DEFAULT */
 	unsigned header_timeout;       /* seconds; 0: HTTP_GUARD_HEADER_TIMEOUT_DEFAULT */
 	unsigned per_addr_connections; /* TCP, per source address; 0: default */
+	/* TLS on the TCP listener (the unix socket stays plain): PEM texts,
+	 * both or neither. Copied; the server wipes its copy of the key when
+	 * it stops. Needs a libmicrohttpd built with TLS (-EPROTONOSUPPORT). */
+	const char *tls_cert_pem;
+	const char *tls_key_pem;
 };
 
 /* Listener limits (http_guard.h explains the header timeout and the
@@ -82,6 +87,8 @@ struct http_server_opts {
 
 struct http_server;
 
+/* True when this libmicrohttpd can serve TLS (MHD_FEATURE_TLS). */
+bool http_server_tls_supported(void);
 int http_server_start(const struct http_server_opts *o, struct http_server **ret);
 /* The bound TCP port (useful with port 0). */
 unsigned http_server_tcp_port(const struct http_server *s);
@@ -97,6 +104,8 @@ void http_reply_errorf(struct http_response *r, const char *code, const char *fi
 void http_reply_empty(struct http_response *r, int status);
 /* Request header value (case-insensitive name) or NULL. */
 const char *http_header(const struct http_request *req, const char *name);
+/* Query-string argument (?name=value, decoded) or NULL when absent. */
+const char *http_query(const struct http_request *req, const char *name);
 
 /* Parse req->body as a JSON object with JSON_REJECT_DUPLICATES; only keys
  * in `allowed` (NULL-terminated) are accepted. On failure fills err

@@ -126,22 +126,3 @@ api_delete_vm(struct http_request *req, struct http_response *resp)
 		r = vms_delete(AGENT(req), id, &err);
 	api_reply_done(resp, r, &err);
 }
-
-/* GET /v1/host: what this agent offers, for the manager's host record. */
-void
-api_get_host(struct http_request *req, struct http_response *resp)
-{
-	struct agent *a = AGENT(req);
-	json_t *hv = json_array(), *kinds = json_array();
-	const struct storage_kind_ops *k;
-
-	if (access(a->cfg.firecracker_path, X_OK) == 0)
-		json_array_append_new(hv, json_string("firecracker"));
-	if (access(a->cfg.qemu_path, X_OK) == 0)
-		json_array_append_new(hv, json_string("qemu"));
-	for (size_t i = 0; (k = storage_kind_at(i)); i++)
-		json_array_append_new(kinds, json_string(k->name));
-	http_reply_json(resp, 200,
-		json_pack("{s:o, s:o, s:s}", "backend_kinds", kinds, "hypervisors", hv,
-			"default_hypervisor", vms_default_hypervisor(a)));
-}

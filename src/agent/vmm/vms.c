@@ -344,3 +344,26 @@ vms_list(struct agent *a)
 	vm_pay_unpins(a, owed, n);
 	return arr;
 }
+
+unsigned long long
+vms_memory_committed(struct agent *a)
+{
+	struct vm_table *t = a->vms;
+	struct unpin owed[VM_MAX];
+	unsigned long long sum = 0;
+	size_t n = 0;
+
+	pthread_mutex_lock(&t->lock);
+	for (size_t i = 0; i < VM_MAX; i++) {
+		struct vm *vm = t->v[i];
+		if (!vm)
+			continue;
+		vm_settle(vm, owed, &n);
+		/* An operation in progress may be starting it: count it. */
+		if (vm->up || vm->busy || (vm->creating && vm->c.start))
+			sum += vm->c.memory_mib;
+	}
+	pthread_mutex_unlock(&t->lock);
+	vm_pay_unpins(a, owed, n);
+	return sum;
+}

@@ -57,6 +57,9 @@ int vms_get(struct agent *a, const char *id, json_t **ret, struct nq_error *err)
 /* Stop (kill after the deadline) and forget. Idempotent. */
 int vms_delete(struct agent *a, const char *id, struct nq_error *err);
 json_t *vms_list(struct agent *a);
+/* MiB of memory of the VMs that run or are being started (an operation in
+ * progress counts), for GET /v1/host with --report-memory-mib. */
+unsigned long long vms_memory_committed(struct agent *a);
 /* Look at every VM now: reap VMMs that exited, record how (last_exit),
  * release their mounts. The reaper thread calls it periodically. */
 void vms_settle_all(struct agent *a);

@@ -3,7 +3,10 @@
 #include "manager/db/db.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
+#include <sys/file.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +19,8 @@ struct db {
 	const struct db_ops *ops;
 	void *h;
 	pthread_mutex_t lock; /* recursive: a transaction nests statements */
+	char *lock_path;      /* sqlite: "<db file>.lock" (never a PG URL) */
+	int lock_fd;          /* sqlite: flock held while >= 0 */
 };
 
 void
@@ -57,8 +62,15 @@ db_open(const char *url, struct db **ret)
 	if (!db)
 		return -ENOMEM;
 	db->ops = ops;
+	db->lock_fd = -1;
+	if (ops == &db_sqlite_ops &&
+		asprintf(&db->lock_path, "%s.lock", url + strlen("sqlite:")) < 0) {
+		free(db);
+		return -ENOMEM;
+	}
 	r = ops->open(url, &db->h);
 	if (r < 0) {
+		free(db->lock_path);
 		free(db);
 		return r;
 	}
@@ -77,6 +89,9 @@ db_close(struct db *db)
 		return;
 	db->ops->close(db->h);
 	pthread_mutex_destroy(&db->lock);
+	if (db->lock_fd >= 0)
+		close(db->lock_fd);
+	free(db->lock_path);
 	free(db);
 }
 
@@ -240,4 +255,72 @@ db_migrate(struct db *db, const struct db_migration *m, size_t n, unsigned *ret_
 	if (ret_applied)
 		*ret_applied = applied;
 	return 0;
+}
+
+static int
+pg_lock_held(struct db *db, const char *key)
+{
+	_cleanup_(db_rows_release) struct db_rows rows = { 0 };
+	const char *p[] = { key };
+	int r = db_query(db,
+		"SELECT COUNT(*) FROM pg_locks WHERE locktype = 'advisory'"
+		" AND pid = pg_backend_pid() AND granted AND classid = 0"
+		" AND objid = $1 AND objsubid = 1",
+		1, p, &rows);
+	const char *v = db_rows_get(&rows, 0, 0);
+
+	return r < 0 ? r : (v && strcmp(v, "0") != 0);
+}
+
+int
+db_try_advisory_lock(struct db *db, long long key)
+{
+	_cleanup_(db_rows_release) struct db_rows rows = { 0 };
+	char k[24];
+	int r;
+
+	if (key < 0 || key > 0x7fffffffLL)
+		return -EINVAL; /* classid 0: the key is objid alone */
+	if (db->ops != &db_pg_ops) {
+		int fd;
+
+		if (db->lock_fd >= 0)
+			return 1;
+		fd = open(db->lock_path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+		if (fd < 0)
+			return -errno;
+		if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+			r = errno == EWOULDBLOCK ? 0 : -errno;
+			close(fd);
+			return r;
+		}
+		db->lock_fd = fd;
+		return 1;
+	}
+	snprintf(k, sizeof k, "%lld", key);
+	r = pg_lock_held(db, k);
+	if (r != 0)
+		return r;
+	const char *p[] = { k };
+	r = db_query(db, "SELECT pg_try_advisory_lock($1)", 1, p, &rows);
+	if (r < 0)
+		return r;
+	const char *v = db_rows_get(&rows, 0, 0);
+	return v && (v[0] == 't' || v[0] == '1');
+}
+
+void
+db_advisory_unlock(struct db *db, long long key)
+{
+	char k[24];
+
+	if (db->ops != &db_pg_ops) {
+		if (db->lock_fd >= 0)
+			close(db->lock_fd); /* releases the flock */
+		db->lock_fd = -1;
+		return;
+	}
+	snprintf(k, sizeof k, "%lld", key);
+	const char *p[] = { k };
+	(void)db_query(db, "SELECT pg_advisory_unlock($1)", 1, p, NULL);
 }

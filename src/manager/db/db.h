@@ -71,6 +71,16 @@ int db_exec(struct db *db, const char *sql, unsigned nparams, const char *const 
 int db_query(struct db *db, const char *sql, unsigned nparams, const char *const *params,
 	struct db_rows *ret);
 
+/* Run-once work (db_lock in db.c). 1 when this process holds the lock
+ * named key (taking it now if it is free), 0 when another holds it,
+ * -errno on error. PostgreSQL: a session advisory lock on this process's
+ * connection, checked in pg_locks first, so calling it every round
+ * re-takes a lock lost with a re-established connection without stacking
+ * it. SQLite: one manager per file, an flock on "<db file>.lock" held by
+ * the process (key is not used). */
+int db_try_advisory_lock(struct db *db, long long key);
+void db_advisory_unlock(struct db *db, long long key);
+
 /* Transactions: begin takes the connection lock for this thread until
  * commit or rollback. rollback is safe to call after a failed commit. */
 int db_begin(struct db *db);

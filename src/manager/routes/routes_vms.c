@@ -1,9 +1,11 @@
 /* /v1/vms (DESIGN.md §5): list, create (201 with the VM in state
  * "provisioning"; poll it until "running" or "error"), start, stop,
  * restart, delete. */
+#include <stdio.h>
 #include <string.h>
 
 #include "manager/manager.h"
+#include "manager/routes/query.h"
 #include "manager/routes/routes.h"
 #include "common/json_util.h"
 #include "common/validate.h"
@@ -21,22 +23,59 @@ reply_vm(struct http_request *req, struct http_response *resp, int status, const
 		http_reply_json(resp, status, vm);
 }
 
+/* States a VM row can be in (the state filter accepts only these). */
+static const char *const vm_states[] = { "provisioning", "running", "stopped", "error",
+	"migrating", NULL };
+
+static int
+parse_list_query(struct http_request *req, struct vm_list_query *q, struct nq_error *err)
+{
+	unsigned long long limit;
+	size_t i;
+
+	if (query_uint(req, "limit", 1, VMS_LIMIT_MAX, VMS_LIMIT_DEFAULT, &limit, err) < 0 ||
+		query_uint(req, "offset", 0, 1000000000ULL, 0, &q->offset, err) < 0 ||
+		query_word(req, "host_id", 64, &q->host_id, err) < 0 ||
+		query_word(req, "state", 32, &q->state, err) < 0)
+		return -EINVAL;
+	q->limit = (unsigned)limit;
+	for (i = 0; q->state && vm_states[i] && strcmp(vm_states[i], q->state); i++)
+		;
+	if (q->state && !vm_states[i])
+		return nq_error_setr(err, -EINVAL, "invalid_field", "state",
+			"state must be provisioning, running, stopped, error or migrating");
+	return 0;
+}
+
+/* A page from the database; the total in X-Total-Count. The body stays
+ * a plain JSON array (compatible with clients of the unpaged list). */
 static void
 list_vms(struct http_request *req, struct http_response *resp)
 {
-	json_t *arr = vms_list_json(req->userdata);
+	struct vm_list_query q = { 0 };
+	struct nq_error err = { 0 };
+	long long total = 0;
+	json_t *arr;
 
-	if (!arr)
+	if (parse_list_query(req, &q, &err) < 0) {
+		http_reply_error(resp, &err);
+		return;
+	}
+	arr = vms_list_page(req->userdata, &q, &total);
+	if (!arr) {
 		http_reply_errorf(resp, "internal_error", NULL, "database error");
-	else
-		http_reply_json(resp, 200, arr);
+		return;
+	}
+	http_reply_json(resp, 200, arr);
+	if (asprintf(&resp->extra_headers, "X-Total-Count: %lld\n", total) < 0)
+		resp->extra_headers = NULL;
 }
 
 static void
 create_vm(struct http_request *req, struct http_response *resp)
 {
 	static const char *const keys[] = { "name", "vcpus", "memory_mib", "image_id",
-		"storage_backend_id", NULL };
+		"storage_backend_id", "ha", NULL };
 	struct nq_error err = { 0 };
 	struct vm_new v = { 0 };
 	char id[AUTH_UUID_LEN + 1];
@@ -51,6 +90,11 @@ create_vm(struct http_request *req, struct http_response *resp)
 		json_req_uint(body, "vcpus", 1, 32, &v.vcpus, &err) < 0 ||
 		json_req_uint(body, "memory_mib", 64, 262144, &v.memory_mib, &err) < 0)
 		goto fail;
+	if (json_object_get(body, "ha") && !json_is_boolean(json_object_get(body, "ha"))) {
+		nq_error_set(&err, "invalid_field", "ha", "ha must be a boolean");
+		goto fail;
+	}
+	v.ha = json_is_true(json_object_get(body, "ha"));
 	if (v.backend_id && (!*v.backend_id || strlen(v.backend_id) > BACKEND_ID_MAX)) {
 		nq_error_set(&err, "invalid_field", "storage_backend_id",
 			"storage_backend_id must be a backend id");
@@ -89,6 +133,37 @@ vm_action(struct http_request *req, struct http_response *resp)
 	reply_vm(req, resp, 200, req->params[0]);
 }
 
+/* PATCH /v1/vms/{id} {ha}: only the HA flag here (vcpus and memory
+ * belong to another change). */
+static void
+patch_vm(struct http_request *req, struct http_response *resp)
+{
+	static const char *const keys[] = { "ha", NULL };
+	struct nq_error err = { 0 };
+	json_t *body = NULL, *ha;
+
+	if (http_parse_object(req, keys, &body, &err) < 0)
+		goto fail;
+	ha = json_object_get(body, "ha");
+	if (!json_is_boolean(ha)) {
+		nq_error_set(&err, ha ? "invalid_field" : "missing_field", "ha",
+			"ha must be a boolean");
+		goto fail;
+	}
+	if (strlen(req->params[0]) > AUTH_UUID_LEN) {
+		nq_error_set(&err, "not_found", NULL, "no such VM");
+		goto fail;
+	}
+	if (vms_set_ha(req->userdata, req->params[0], json_is_true(ha), &err) < 0)
+		goto fail;
+	json_decref(body);
+	reply_vm(req, resp, 200, req->params[0]);
+	return;
+fail:
+	json_decref(body);
+	http_reply_error(resp, &err);
+}
+
 static void
 delete_vm(struct http_request *req, struct http_response *resp)
 {
@@ -104,6 +179,7 @@ const struct http_route vm_routes[] = {
 	{ "GET", "/v1/vms", list_vms, 0, 0, NULL },
 	{ "POST", "/v1/vms", create_vm, 0, 4096, NULL },
 	{ "GET", "/v1/vms/{id}", get_vm, 0, 0, NULL },
+	{ "PATCH", "/v1/vms/{id}", patch_vm, 0, 4096, NULL },
 	{ "POST", "/v1/vms/{id}/start", vm_action, 0, 0, (const void *)(uintptr_t)VM_START },
 	{ "POST", "/v1/vms/{id}/stop", vm_action, 0, 0, (const void *)(uintptr_t)VM_STOP },
 	{ "POST", "/v1/vms/{id}/restart", vm_action, 0, 0,

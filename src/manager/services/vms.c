@@ -19,7 +19,7 @@
 #include "manager/services/images.h"
 #include "manager/services/vms.h"
 #include "manager/services/vms_internal.h"
-#include "manager/services/vm_exits.h"
+#include "manager/services/events.h"
 
 static void
 now_str(char buf[24])
@@ -68,102 +68,6 @@ vms_set_state(struct manager *m, const char *id, const char *state, const char *
 		log_warn("cannot record VM state id=%s state=%s", id, state);
 }
 
-static json_t *
-row_json(struct manager *m, const struct vm_row *v)
-{
-	_cleanup_(db_rows_release) struct db_rows vrows = { 0 };
-	struct volume_row vol;
-	json_t *jvol = json_null();
-
-	/* A volume in state "error" is a failed attempt waiting for its
-	 * cleanup (the retry reuses its id): the VM has no volume. */
-	if (vms_fetch_volume(m, v->id, &vrows, &vol) >= 0 &&
-		strcmp(vol.state, "error") != 0)
-		jvol = json_pack("{s:s, s:s, s:s}", "id", vol.id, "path", vol.path,
-			"state", vol.state);
-	return json_pack(
-		"{s:s, s:s, s:I, s:I, s:s, s:s, s:s, s:o, s:s, s:o, s:o, s:I, s:I, s:o}",
-		"id", v->id, "name", v->name, "vcpus", (json_int_t)v->vcpus, "memory_mib",
-		(json_int_t)v->memory_mib, "image_id", v->image_id, "storage_backend_id",
-		v->backend_id, "state", v->state, "host_id",
-		v->has_host ? json_string(v->host_id) : json_null(), "kernel", v->kernel,
-		"error", v->has_error ? json_string(v->error) : json_null(), "volume",
-		jvol, "created_at", (json_int_t)v->created_at, "updated_at",
-		(json_int_t)v->updated_at, "last_exit", vm_exits_get(v->id));
-}
-
-/* The agent's view wins for VMs we believe run: a guest that powered
- * itself off shows as stopped; one the agent ended (its storage died)
- * shows as error with the agent's cause. */
-static void
-sync_states(struct manager *m)
-{
-	struct agent_reply rep = { 0 };
-	json_t *v;
-	size_t i;
-
-	if (agent_call(m->env.agent, "GET", "/v1/vms", NULL, 0, 3000, &rep, NULL) < 0) {
-		agent_reply_release(&rep);
-		return;
-	}
-	vm_exits_update(rep.json);
-	json_array_foreach(rep.json, i, v) {
-		const char *id = json_string_value(json_object_get(v, "id"));
-		const char *st = json_string_value(json_object_get(v, "state"));
-		if (!id || !st || (strcmp(st, "stopped") && strcmp(st, "error")))
-			continue;
-		/* "error": the agent ended the VM, e.g. "storage connection lost". */
-		bool failed = !strcmp(st, "error");
-		const char *why = json_string_value(json_object_get(v, "error"));
-		const char *p[] = { id, failed ? "error" : "stopped",
-			failed ? (why ? why : "the VM failed on its host") : NULL };
-		(void)db_exec(m->db,
-			"UPDATE vms SET state = $2, error = $3 WHERE id = $1"
-			" AND state = 'running'",
-			3, p, NULL);
-	}
-	agent_reply_release(&rep);
-}
-
-json_t *
-vms_get_json(struct manager *m, const char *id, struct nq_error *err)
-{
-	_cleanup_(db_rows_release) struct db_rows rows = { 0 };
-	struct vm_row v;
-	int r;
-
-	sync_states(m);
-	r = vms_fetch(m, id, &rows, &v);
-	if (r < 0) {
-		nq_error_setr(err, r, r == -ENOENT ? "not_found" : "internal_error", NULL,
-			r == -ENOENT ? "no VM with id %.64s" : "database error", id);
-		return NULL;
-	}
-	return row_json(m, &v);
-}
-
-json_t *
-vms_list_json(struct manager *m)
-{
-	_cleanup_(db_rows_release) struct db_rows rows = { 0 };
-	struct vm_row v;
-	json_t *arr;
-
-	sync_states(m);
-	if (db_query(m->db, "SELECT " VM_ROW_COLS " FROM vms ORDER BY created_at, name", 0,
-		    NULL, &rows) < 0)
-		return NULL;
-	arr = json_array();
-	for (unsigned i = 0; arr && i < rows.nrows; i++) {
-		if (vm_row_read(&rows, i, &v) < 0) {
-			json_decref(arr);
-			return NULL;
-		}
-		json_array_append_new(arr, row_json(m, &v));
-	}
-	return arr;
-}
-
 /* A new volume row ($1 id, $2 backend, $3 VM, $4 now) in state
  * provisioning; allocated_bytes stays NULL (unknown) until the agent says. */
 #define INSERT_VOLUME_SQL                                                                 \
@@ -188,6 +92,7 @@ insert_vm(struct manager *m, const struct vm_new *v, const char *id, const char 
 	const struct host_info *host, const struct image_boot *img)
 {
 	char now[24], vc[16], mem[16], isz[24], vid[AUTH_UUID_LEN + 1];
+	const char *ha = v->ha ? "1" : "0";
 
 	now_str(now);
 	auth_new_uuid(vid);
@@ -196,16 +101,16 @@ insert_vm(struct manager *m, const struct vm_new *v, const char *id, const char 
 	snprintf(isz, sizeof isz, "%llu", img->size_bytes);
 	const char *pi[] = { v->image_id, isz, now };
 	const char *pv[] = { id, v->name, vc, mem, v->image_id, bid, host->id, img->kernel,
-		img->initrd, now };
+		img->initrd, now, ha };
 	const char *pvol[] = { vid, bid, id, now };
 	const struct db_stmt steps[] = {
 		{ "INSERT INTO images (id, name, size_bytes, created_at)"
 		  " VALUES ($1, $1, $2, $3) ON CONFLICT (id) DO UPDATE SET size_bytes = $2",
 			3, pi },
 		{ "INSERT INTO vms (id, name, vcpus, memory_mib, image_id, backend_id, state,"
-		  " host_id, kernel, initrd, created_at, updated_at) VALUES ($1, $2, $3,"
-		  " $4, $5, $6, 'provisioning', $7, $8, $9, $10, $10)",
-			10, pv },
+		  " host_id, kernel, initrd, created_at, updated_at, ha) VALUES ($1, $2,"
+		  " $3, $4, $5, $6, 'provisioning', $7, $8, $9, $10, $10, $11)",
+			11, pv },
 		{ INSERT_VOLUME_SQL, 4, pvol },
 	};
 	return db_exec_tx(m->db, steps, ARRAY_SIZE(steps));
@@ -264,6 +169,7 @@ vms_create(struct manager *m, const struct vm_new *v, char ret_id[AUTH_UUID_LEN 
 		return nq_error_setr(err, r, "internal_error", NULL, "database error");
 	log_info("VM created id=%s name=%s backend=%s image=%s", id, v->name, bid,
 		v->image_id);
+	events_record(m, "api", "vm.created", "vm", id, host.id, "ok", NULL);
 	r = vms_spawn_worker(m, id);
 	if (r < 0) {
 		claim_release(vkey);
@@ -364,6 +270,11 @@ action_claimed(struct manager *m, const char *id, enum vm_action act, struct nq_
 		return r;
 	vms_set_state(m, id, act == VM_STOP ? "stopped" : "running", NULL);
 	log_info("VM %s id=%s", act == VM_STOP ? "stopped" : "started", id);
+	events_record(m, "api",
+		act == VM_STOP    ? "vm.stopped"
+		: act == VM_START ? "vm.started"
+				  : "vm.restarted",
+		"vm", id, vm.has_host ? vm.host_id : NULL, "ok", NULL);
 	return 0;
 }
 
@@ -451,6 +362,8 @@ delete_claimed(struct manager *m, const char *id, struct nq_error *err)
 	if (r < 0)
 		return nq_error_setr(err, r, "internal_error", NULL, "database error");
 	log_info("VM deleted id=%s", id);
+	events_record(m, "api", "vm.deleted", "vm", id, vm.has_host ? vm.host_id : NULL,
+		"ok", NULL);
 	return 0;
 }
 
@@ -466,4 +379,21 @@ vms_delete(struct manager *m, const char *id, struct nq_error *err)
 	r = delete_claimed(m, id, err);
 	claim_release(key);
 	return r;
+}
+
+int
+vms_set_ha(struct manager *m, const char *id, bool ha, struct nq_error *err)
+{
+	unsigned long changes = 0;
+	const char *p[] = { id, ha ? "1" : "0" };
+	int r = db_exec(m->db, "UPDATE vms SET ha = $2 WHERE id = $1", 2, p, &changes);
+
+	if (r < 0)
+		return nq_error_setr(err, r, "internal_error", NULL, "database error");
+	if (changes == 0)
+		return nq_error_setr(err, -ENOENT, "not_found", NULL,
+			"no VM with id %.64s", id);
+	events_record(m, "api", "vm.updated", "vm", id, NULL, "ok",
+		ha ? "ha enabled" : "ha disabled");
+	return 0;
 }

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <jansson.h>
+#include <stdbool.h>
 
 #include "manager/auth/auth.h"
 #include "common/nq_error.h"
@@ -20,6 +21,7 @@ struct vm_new {
 	unsigned vcpus, memory_mib;
 	const char *image_id;
 	const char *backend_id; /* NULL: the default backend */
+	bool ha;                /* restart on another host when its host dies */
 };
 
 int vms_create(struct manager *m, const struct vm_new *v, char ret_id[AUTH_UUID_LEN + 1],
@@ -27,9 +29,21 @@ int vms_create(struct manager *m, const struct vm_new *v, char ret_id[AUTH_UUID_
 enum vm_action { VM_START, VM_STOP, VM_RESTART };
 int vms_action(struct manager *m, const char *id, enum vm_action act, struct nq_error *err);
 int vms_delete(struct manager *m, const char *id, struct nq_error *err);
-/* One VM (with its volume) or every VM; new references, NULL on error. */
+/* From the database only (vms_list.c): one VM with its volume and host,
+ * or a page of VMs in creation order; new references, NULL on error.
+ * *ret_total (may be NULL) gets the number of VMs matching the filters. */
 json_t *vms_get_json(struct manager *m, const char *id, struct nq_error *err);
-json_t *vms_list_json(struct manager *m);
+#define VMS_LIMIT_DEFAULT 100
+#define VMS_LIMIT_MAX 1000
+struct vm_list_query {
+	unsigned limit; /* 1..VMS_LIMIT_MAX */
+	unsigned long long offset;
+	const char *host_id, *state; /* NULL: any */
+};
+json_t *vms_list_page(struct manager *m, const struct vm_list_query *q,
+	long long *ret_total);
+/* PATCH /v1/vms/{id} {ha}: -ENOENT (err not_found) for an unknown VM. */
+int vms_set_ha(struct manager *m, const char *id, bool ha, struct nq_error *err);
 /* Record a finished clone: path, size, allocated (NULL when unknown),
  * state ready. */
 struct volume_info;
