@@ -8,11 +8,13 @@ it; so do the HTTP helpers (over a unix socket or TCP), the polling helper
 wait_for, and the mount and process helpers the FUSE tests share."""
 
 import glob
+import hashlib
 import http.client
 import json
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import tempfile
 import time
@@ -89,6 +91,77 @@ def tcp_call(port, method, path, timeout=120, **kw):
 
 def bearer(token):
     return {"Authorization": "Bearer " + token} if token else {}
+
+
+# -- TLS with a pinned certificate (the agent's TCP listener) ---------------
+
+class FingerprintMismatch(ssl.SSLError):
+    """The peer's certificate is not the pinned one."""
+
+
+def fingerprint_of_der(der):
+    """SHA-256 of a DER certificate as 32 upper-case hex pairs joined by ':'
+    (what `openssl x509 -noout -fingerprint -sha256` prints)."""
+    return ":".join("%02X" % b for b in hashlib.sha256(der).digest())
+
+
+def normalize_fingerprint(fp):
+    """Any case, with or without ':' -> the canonical form."""
+    h = fp.replace(":", "").strip().upper()
+    return ":".join(h[i:i + 2] for i in range(0, len(h), 2))
+
+
+def cert_file_fingerprint(path):
+    """The fingerprint of the first certificate in a PEM file."""
+    with open(path) as f:
+        pem = f.read()
+    end = "-----END CERTIFICATE-----"
+    return fingerprint_of_der(ssl.PEM_cert_to_DER_cert(pem[:pem.index(end) + len(end)]))
+
+
+def tls_wrap(sock, fingerprint):
+    """TLS over a connected socket, no CA check, and the peer certificate's
+    SHA-256 compared with fingerprint before anything is sent: on a
+    mismatch the socket is closed and FingerprintMismatch raised."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    tls = ctx.wrap_socket(sock)
+    got = fingerprint_of_der(tls.getpeercert(binary_form=True))
+    if got != normalize_fingerprint(fingerprint):
+        tls.close()
+        raise FingerprintMismatch("certificate fingerprint %s, expected %s"
+                                  % (got, normalize_fingerprint(fingerprint)))
+    return tls
+
+
+def tls_connect(host, port, fingerprint, timeout=30, source=None):
+    """A pinned TLS socket to host:port (from source address, if given)."""
+    s = socket.create_connection((host, port), timeout=timeout,
+                                 source_address=(source, 0) if source else None)
+    try:
+        return tls_wrap(s, fingerprint)
+    except BaseException:
+        s.close()
+        raise
+
+
+class PinnedHTTPSConnection(http.client.HTTPConnection):
+    """HTTPS to an agent whose certificate is pinned by fingerprint."""
+
+    def __init__(self, host, port, fingerprint, timeout=30, source_address=None):
+        super().__init__(host, port, timeout=timeout, source_address=source_address)
+        self.fingerprint = fingerprint
+
+    def connect(self):
+        super().connect()
+        self.sock = tls_wrap(self.sock, self.fingerprint)
+
+
+def tls_call(host, port, fingerprint, method, path, timeout=120, **kw):
+    conn = PinnedHTTPSConnection(host, port, fingerprint, timeout=timeout)
+    return http_call(conn, method, path, **kw)
 
 
 # -- processes -------------------------------------------------------------

@@ -191,12 +191,12 @@ def test_unix_socket_mode(agent):
 
 def test_tcp_needs_bearer_token(agent_factory):
     a = agent_factory(tcp=True)
-    assert a.tcp_request("GET", "/v1/storage/smb/mounts")[0] == 401
-    assert a.tcp_request("GET", "/v1/storage/smb/mounts", token="x" * 64)[0] == 401
-    assert a.tcp_request("GET", "/v1/storage/smb/mounts", token=a.token[:-1])[0] == 401
-    st, r = a.tcp_request("GET", "/v1/storage/smb/mounts", token=a.token)
+    assert a.tls_request("GET", "/v1/storage/smb/mounts")[0] == 401
+    assert a.tls_request("GET", "/v1/storage/smb/mounts", token="x" * 64)[0] == 401
+    assert a.tls_request("GET", "/v1/storage/smb/mounts", token=a.token[:-1])[0] == 401
+    st, r = a.tls_request("GET", "/v1/storage/smb/mounts", token=a.token)
     assert st == 200 and r == []
-    assert a.tcp_request("GET", "/healthz")[0] == 200
+    assert a.tls_request("GET", "/healthz")[0] == 200
     assert a.token not in a.log()
 
 

@@ -12,11 +12,14 @@ TCP listener (both on src/common/http_server.c + http_guard.c).
 import errno
 import http.client
 import json
+import select
 import socket
+import ssl
 import time
 
 import pytest
 
+from fixtures_agent import PinnedHTTPSConnection, tls_connect
 from fixtures_manager import ADMIN_PASSWORD, free_port, wait_for
 
 IDLE = 500
@@ -41,6 +44,15 @@ def open_idle(port, n=IDLE, source="127.0.0.1"):
 
 def server_closed(s):
     """True when the server side closed (or reset) this socket."""
+    if isinstance(s, ssl.SSLSocket):
+        # No MSG_PEEK through TLS: a readable socket whose read ends (or
+        # fails) is closed; the server sends nothing else unasked.
+        if not select.select([s], [], [], 0)[0]:
+            return False
+        try:
+            return s.recv(1) == b""
+        except (OSError, ssl.SSLError):
+            return True
     s.setblocking(False)
     try:
         return s.recv(1, socket.MSG_PEEK) == b""
@@ -52,9 +64,14 @@ def server_closed(s):
         s.setblocking(True)
 
 
-def timed_get(port, path, source, headers=None):
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10,
-                                      source_address=(source, 0))
+def timed_get(port, path, source, headers=None, fingerprint=None):
+    """GET over HTTP, or HTTPS pinned to fingerprint (the agent's TCP)."""
+    if fingerprint:
+        conn = PinnedHTTPSConnection("127.0.0.1", port, fingerprint, timeout=10,
+                                     source_address=(source, 0))
+    else:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10,
+                                          source_address=(source, 0))
     t0 = time.monotonic()
     try:
         conn.request("GET", path, headers=headers or {})
@@ -65,7 +82,7 @@ def timed_get(port, path, source, headers=None):
     return resp.status, body, time.monotonic() - t0
 
 
-def idle_flood_then_requests(port, path, headers=None):
+def idle_flood_then_requests(port, path, headers=None, fingerprint=None):
     socks = open_idle(port)
     try:
         assert len(socks) >= IDLE * 0.9, "could not open the idle connections"
@@ -75,7 +92,7 @@ def idle_flood_then_requests(port, path, headers=None):
             return sum(1 for s in socks if not server_closed(s))
         assert wait_for(lambda: still_open() <= CAP + 4, timeout=60), still_open()
         for source in ("127.0.0.1", "127.0.0.2", "127.0.0.1"):
-            st, body, dt = timed_get(port, path, source, headers)
+            st, body, dt = timed_get(port, path, source, headers, fingerprint)
             assert st == 200, (st, body)
             assert dt < 1.0, "%s from %s took %.2fs" % (path, source, dt)
     finally:
@@ -96,21 +113,28 @@ def test_manager_answers_with_500_idle_connections(manager_factory):
 def test_agent_tcp_answers_with_500_idle_connections(agent_factory):
     a = agent_factory(tcp=True)
     auth = {"Authorization": "Bearer " + a.token}
-    idle_flood_then_requests(a.tcp_port, "/v1/storage/smb/mounts", auth)
+    idle_flood_then_requests(a.tcp_port, "/v1/storage/smb/mounts", auth,
+                             a.tls_fingerprint)
     assert a.proc.poll() is None
 
 
-def slowloris(port, header_timeout):
+def slowloris(port, header_timeout, fingerprint=None):
     """Trickle header bytes, never finishing; seconds until the server drops
-    the connection."""
-    s = socket.create_connection(("127.0.0.1", port), timeout=30)
+    the connection (inside TLS pinned to fingerprint, when given: the
+    handshake counts against the header timeout too)."""
     t0 = time.monotonic()
+    if fingerprint:
+        s = tls_connect("127.0.0.1", port, fingerprint, timeout=30)
+    else:
+        s = socket.create_connection(("127.0.0.1", port), timeout=30)
     try:
         s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
         deadline = t0 + header_timeout + 20
         while time.monotonic() < deadline:
             try:
                 s.sendall(b"X")
+            except ssl.SSLError:
+                return time.monotonic() - t0
             except OSError as e:
                 assert e.errno in (errno.EPIPE, errno.ECONNRESET), e
                 return time.monotonic() - t0
@@ -143,7 +167,7 @@ def test_manager_drops_slowloris_after_header_timeout(manager_factory):
 
 def test_agent_tcp_drops_slowloris_but_not_a_slow_handler(agent_factory):
     a = agent_factory(tcp=True, probe_timeout=4, extra_args=["--header-timeout", "1"])
-    dt = slowloris(a.tcp_port, 1)
+    dt = slowloris(a.tcp_port, 1, a.tls_fingerprint)
     assert 0.8 <= dt < 10, dt
     # A mount probe of a server that accepts TCP but never answers runs
     # longer than the header timeout; its reply must still arrive.
@@ -154,7 +178,8 @@ def test_agent_tcp_drops_slowloris_but_not_a_slow_handler(agent_factory):
         body = {"backend_id": "0b1c2d3e-0000-4000-8000-00000000beef",
                 "server": "127.0.0.1", "share": "s",
                 "mount_options": "port=%d" % hung.getsockname()[1]}
-        conn = http.client.HTTPConnection("127.0.0.1", a.tcp_port, timeout=60)
+        conn = PinnedHTTPSConnection("127.0.0.1", a.tcp_port, a.tls_fingerprint,
+                                     timeout=60)
         t0 = time.monotonic()
         conn.request("POST", "/v1/storage/smb/mounts", body=json.dumps(body),
                      headers={"Authorization": "Bearer " + a.token,
