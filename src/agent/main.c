@@ -310,6 +310,7 @@ shutdown_agent(struct agent *a, struct http_server *srv)
 	 * server below waits for the requests in flight. */
 	if (a->mounts)
 		mounts_watch_request_stop(a);
+	vms_generation_stop(); /* long polls answer now */
 	http_server_stop(srv);
 	vms_reaper_stop();
 	if (a->mounts)

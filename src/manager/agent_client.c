@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "common/nq_buf.h"
 #include "common/log.h"
@@ -104,9 +105,43 @@ error_from_reply(const struct agent_reply *rep, struct nq_error *err)
 		nq_error_set(err, code, field, "%s", msg ? msg : code);
 }
 
+/* X-Generation of a reply into x->generation. */
+static size_t
+header_cb(char *buf, size_t size, size_t n, void *ud)
+{
+	struct agent_call_ext *x = ud;
+	size_t len = size * n;
+	char line[64];
+
+	if (len > 14 && len < sizeof line && !strncasecmp(buf, "X-Generation:", 13)) {
+		memcpy(line, buf + 13, len - 13);
+		line[len - 13] = '\0';
+		x->generation = strtoll(line, NULL, 10);
+	}
+	return len;
+}
+
+/* Abort the transfer once *x->abort turns true. */
+static int
+progress_cb(void *ud, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
+{
+	const struct agent_call_ext *x = ud;
+
+	(void)dt, (void)dn, (void)ut, (void)un;
+	return x->abort && __atomic_load_n(x->abort, __ATOMIC_RELAXED) ? 1 : 0;
+}
+
 int
 agent_call(struct agent_client *a, const char *method, const char *path, const char *body,
 	size_t body_len, long timeout_ms, struct agent_reply *ret, struct nq_error *err)
+{
+	return agent_call_ext(a, method, path, body, body_len, timeout_ms, NULL, ret, err);
+}
+
+int
+agent_call_ext(struct agent_client *a, const char *method, const char *path,
+	const char *body, size_t body_len, long timeout_ms, struct agent_call_ext *x,
+	struct agent_reply *ret, struct nq_error *err)
 {
 	_cleanup_(nq_buf_release) struct nq_buf b = NQ_BUF_INIT(AGENT_REPLY_MAX, false);
 	struct curl_slist *hdrs = NULL;
@@ -146,6 +181,14 @@ agent_call(struct agent_client *a, const char *method, const char *path, const c
 		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, 0L);
 	}
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
+	if (x) {
+		x->generation = -1;
+		curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, header_cb);
+		curl_easy_setopt(c, CURLOPT_HEADERDATA, x);
+		curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, progress_cb);
+		curl_easy_setopt(c, CURLOPT_XFERINFODATA, x);
+		curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+	}
 	rc = curl_easy_perform(c);
 	if (rc == CURLE_OK)
 		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "common/nq_error.h"
@@ -35,3 +36,14 @@ void agent_reply_release(struct agent_reply *r);
 int agent_call(struct agent_client *a, const char *method, const char *path,
 	const char *body, size_t body_len, long timeout_ms, struct agent_reply *ret,
 	struct nq_error *err);
+
+/* agent_call with extras (x may be NULL): the transfer is aborted as soon
+ * as *x->abort turns true (shutdown of a long poll), and x->generation
+ * gets the reply's X-Generation header (-1 when absent). */
+struct agent_call_ext {
+	const bool *abort;
+	long long generation;
+};
+int agent_call_ext(struct agent_client *a, const char *method, const char *path,
+	const char *body, size_t body_len, long timeout_ms, struct agent_call_ext *x,
+	struct agent_reply *ret, struct nq_error *err);

@@ -18,6 +18,7 @@
 #include "manager/services/storage.h"
 #include "manager/routes/routes_ui.h"
 #include "manager/services/hosts.h"
+#include "manager/services/reconciler.h"
 #include "manager/services/vms.h"
 
 static int
@@ -227,6 +228,26 @@ setup(struct manager *m, int argc, char **argv)
 	return 0;
 }
 
+/* The background loops: status refresher, VM state reconciler, recovery
+ * of interrupted operations (run-once work checks the lock itself). */
+static int
+start_background(struct manager *m)
+{
+	int r = storage_refresher_start(m);
+
+	if (r < 0) {
+		log_error("cannot start the status refresher err=%d", r);
+		return r;
+	}
+	r = reconciler_start(m);
+	if (r < 0)
+		log_error("cannot start the VM state reconciler err=%d", r);
+	r = vms_recover_start(m);
+	if (r < 0)
+		log_error("cannot start the recovery of interrupted operations err=%d", r);
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -272,16 +293,11 @@ main(int argc, char **argv)
 		http_server_stop(srv);
 		return 1;
 	}
-	r = storage_refresher_start(&m);
-	if (r < 0) {
-		log_error("cannot start the status refresher err=%d", r);
+	if (start_background(&m) < 0) {
 		http_server_stop(msrv);
 		http_server_stop(srv);
 		return 1;
 	}
-	r = vms_recover_start(&m);
-	if (r < 0)
-		log_error("cannot start the recovery of interrupted operations err=%d", r);
 	if (debug_gate_enabled())
 		log_warn("NQRUST_DEBUG_GATE_DIR is set: test pause points are armed");
 	if (hosts_heartbeat(&m, NULL, NULL) < 0)
@@ -297,6 +313,7 @@ main(int argc, char **argv)
 	http_server_stop(srv);
 	vms_wait_idle();
 	storage_refresher_stop(&m);
+	reconciler_stop(&m);
 	vms_recover_stop(&m);
 	registry_free(m.reg);
 	db_close(m.db);

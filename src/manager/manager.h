@@ -32,6 +32,12 @@ struct manager {
 	pthread_cond_t refresh_cond;
 	bool stopping;
 	bool refresh_now;
+	/* Run-once lock held (runonce.c), the reconciler (reconciler.c), the
+	 * HA loop (ha.c). */
+	bool leader;
+	struct reconciler *rec;
+	pthread_t ha;
+	bool ha_started;
 	/* Recovery of interrupted operations (vms_recover.c). */
 	pthread_t recoverer;
 	bool recoverer_started;

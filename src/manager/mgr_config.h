@@ -19,12 +19,14 @@ struct mgr_config {
 	char agent_token_file[PATH_MAX];
 	char log_level[16];
 	char web_dir[PATH_MAX]; /* "" → <binary dir>/../web, else /usr/share/nqrust/web */
-	char docs_dir[PATH_MAX];    /* "" → <web-dir>/../docs */
-	unsigned refresh_interval;  /* seconds between status refreshes */
-	unsigned status_timeout_ms; /* per capacity check */
-	unsigned call_timeout_ms;   /* per mount/probe/volume call */
-	unsigned provision_timeout; /* seconds for one volume clone */
-	unsigned token_ttl;         /* seconds */
+	char docs_dir[PATH_MAX];     /* "" → <web-dir>/../docs */
+	unsigned refresh_interval;   /* seconds between status refreshes */
+	unsigned reconcile_interval; /* seconds between VM state polls (fallback) */
+	unsigned ha_interval;        /* seconds between HA rounds */
+	unsigned status_timeout_ms;  /* per capacity check */
+	unsigned call_timeout_ms;    /* per mount/probe/volume call */
+	unsigned provision_timeout;  /* seconds for one volume clone */
+	unsigned token_ttl;          /* seconds */
 	unsigned login_max_failures;
 	unsigned login_window;    /* seconds */
 	unsigned login_lockout;   /* seconds */

@@ -56,7 +56,7 @@ static const struct http_route routes[] = {
 	{ "GET", "/v1/images", api_list_images, 0, 0, NULL },
 
 	{ "POST", "/v1/vms", api_post_vm, 0, 4096, NULL },
-	{ "GET", "/v1/vms", api_list, 0, 0, LIST(vms_list) },
+	{ "GET", "/v1/vms", api_list_vms, 0, 0, NULL },
 	{ "GET", "/v1/vms/{id}", api_vm_action, 0, 0, VM_FN(vms_get) },
 	{ "POST", "/v1/vms/{id}/start", api_vm_action, 0, 0, VM_FN(vms_start) },
 	{ "POST", "/v1/vms/{id}/stop", api_vm_action, 0, 0, VM_FN(vms_stop) },

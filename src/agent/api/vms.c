@@ -1,6 +1,9 @@
 /* The agent's VM routes (DESIGN.md §6, /v1/vms/): strict bodies, ids
  * validated as UUIDs, kernel and initrd as image-dir names; vms.c builds
  * every path from those. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -125,4 +128,44 @@ api_delete_vm(struct http_request *req, struct http_response *resp)
 	if (r >= 0)
 		r = vms_delete(AGENT(req), id, &err);
 	api_reply_done(resp, r, &err);
+}
+
+#define VMS_WAIT_MAX 30
+
+/* GET /v1/vms[?wait=SECONDS&since=GEN]: the VM list with its generation
+ * in X-Generation. With wait and since, a client that has seen since
+ * gets the answer when the generation moves, or after SECONDS (max 30):
+ * the manager learns of a VM exit within the reaper's interval instead
+ * of its next poll. */
+void
+api_list_vms(struct http_request *req, struct http_response *resp)
+{
+	const char *w = http_query(req, "wait"), *s = http_query(req, "since");
+	unsigned long long since = 0, gen;
+	unsigned long wait = 0;
+	char *end = NULL;
+
+	if (w) {
+		errno = 0;
+		wait = strtoul(w, &end, 10);
+		if (!*w || *end || errno || w[0] == '-' || wait > VMS_WAIT_MAX) {
+			http_reply_errorf(resp, "invalid_field", "wait",
+				"wait must be a number of seconds from 0 to %d",
+				VMS_WAIT_MAX);
+			return;
+		}
+	}
+	if (s) {
+		errno = 0;
+		since = strtoull(s, &end, 10);
+		if (!*s || *end || errno || s[0] == '-') {
+			http_reply_errorf(resp, "invalid_field", "since",
+				"since must be a generation from X-Generation");
+			return;
+		}
+	}
+	gen = vms_generation_wait(since, s ? (unsigned)wait * 1000 : 0);
+	http_reply_json(resp, 200, vms_list(AGENT(req)));
+	if (asprintf(&resp->extra_headers, "X-Generation: %llu\n", gen) < 0)
+		resp->extra_headers = NULL;
 }

@@ -26,11 +26,16 @@
 void
 vm_settle(struct vm *vm, struct unpin *owed, size_t *n)
 {
+	bool was_up = vm->up;
+	pid_t pid = vm->proc.pid;
+
 	if (vm->busy)
 		return;
 	vm->up = vm_running(vm);
 	if (!vm->up)
 		vm_note_exit(vm, false);
+	if (was_up != vm->up || pid != vm->proc.pid)
+		vms_generation_bump(); /* long polls learn of the exit now */
 	if (vm->up || !vm->pinned)
 		return;
 	vm->pinned = false;

@@ -34,6 +34,71 @@
 #include "agent/vmm/vmm.h"
 #include "agent/vmm/vms_internal.h"
 
+/* The generation of the VM table as GET /v1/vms shows it: bumped on every
+ * change a client can see (an operation ends, a VMM exits, a VM is
+ * forgotten). It starts at the wall clock in ms, so an agent restart
+ * never repeats a generation a client saw before. */
+static struct {
+	pthread_mutex_t lock;
+	pthread_cond_t changed;
+	unsigned long long gen;
+	bool stopping;
+} G = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, false };
+
+static void
+gen_init_locked(void)
+{
+	struct timespec ts;
+
+	if (G.gen)
+		return;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	G.gen = (unsigned long long)ts.tv_sec * 1000 +
+		(unsigned long long)ts.tv_nsec / 1000000;
+}
+
+void
+vms_generation_bump(void)
+{
+	pthread_mutex_lock(&G.lock);
+	gen_init_locked();
+	G.gen++;
+	pthread_cond_broadcast(&G.changed);
+	pthread_mutex_unlock(&G.lock);
+}
+
+unsigned long long
+vms_generation_wait(unsigned long long since, unsigned timeout_ms)
+{
+	struct timespec until;
+	unsigned long long g;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += timeout_ms / 1000;
+	until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&G.lock);
+	gen_init_locked();
+	while (G.gen == since && !G.stopping && timeout_ms > 0)
+		if (pthread_cond_timedwait(&G.changed, &G.lock, &until) == ETIMEDOUT)
+			break;
+	g = G.gen;
+	pthread_mutex_unlock(&G.lock);
+	return g;
+}
+
+void
+vms_generation_stop(void)
+{
+	pthread_mutex_lock(&G.lock);
+	G.stopping = true;
+	pthread_cond_broadcast(&G.changed);
+	pthread_mutex_unlock(&G.lock);
+}
+
 int
 vm_table_new(struct vm_table **ret)
 {
@@ -115,6 +180,7 @@ vm_release(struct vm_table *t, struct vm *vm, const struct vm *w)
 	vm->busy = false;
 	vm->creating = false;
 	pthread_cond_broadcast(&t->idle);
+	vms_generation_bump();
 }
 
 int
@@ -318,6 +384,7 @@ vms_delete(struct agent *a, const char *id, struct nq_error *err)
 	free(vm);
 	/* Waiters for this id look it up again and find nothing. */
 	pthread_cond_broadcast(&t->idle);
+	vms_generation_bump();
 	pthread_mutex_unlock(&t->lock);
 	log_info("VM deleted id=%s", id);
 	return r;

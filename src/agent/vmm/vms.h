@@ -60,6 +60,13 @@ json_t *vms_list(struct agent *a);
 /* MiB of memory of the VMs that run or are being started (an operation in
  * progress counts), for GET /v1/host with --report-memory-mib. */
 unsigned long long vms_memory_committed(struct agent *a);
+/* The table's generation (GET /v1/vms?wait=&since=, header X-Generation):
+ * waits up to timeout_ms while it equals since, then returns it (0 ms:
+ * at once). vms_generation_stop (shutdown) ends every wait now and
+ * later. bump: a change a client can see (vms*.c, recovery.c). */
+unsigned long long vms_generation_wait(unsigned long long since, unsigned timeout_ms);
+void vms_generation_bump(void);
+void vms_generation_stop(void);
 /* Look at every VM now: reap VMMs that exited, record how (last_exit),
  * release their mounts. The reaper thread calls it periodically. */
 void vms_settle_all(struct agent *a);

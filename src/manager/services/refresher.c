@@ -13,6 +13,7 @@
 
 #include "manager/services/claims.h"
 #include "manager/services/hosts.h"
+#include "manager/services/reconciler.h"
 #include "common/log.h"
 #include "manager/manager.h"
 #include "manager/services/storage.h"
@@ -102,9 +103,11 @@ refresher_main(void *arg)
 		m->refresh_now = false;
 		pthread_mutex_unlock(&m->refresh_lock);
 		struct nq_error herr = { 0 };
-		if (hosts_heartbeat(m, NULL, &herr) < 0)
+		/* Run-once work: only the manager holding the lock refreshes. */
+		bool leader = runonce_check(m);
+		if (leader && hosts_heartbeat(m, NULL, &herr) < 0)
 			log_debug("host heartbeat failed code=%s", herr.code);
-		if (registry_snapshot(m->reg, &items, &n) >= 0) {
+		if (leader && registry_snapshot(m->reg, &items, &n) >= 0) {
 			for (size_t i = 0;
 				i < n && !__atomic_load_n(&m->stopping, __ATOMIC_RELAXED);
 				i++)
