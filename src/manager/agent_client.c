@@ -2,6 +2,7 @@
 #include "manager/agent_client.h"
 
 #include <curl/curl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,11 +11,14 @@
 #include "common/nq_buf.h"
 #include "common/log.h"
 #include "common/macro.h"
+#include "manager/agent_tls.h"
 
 struct agent_client {
-	char *unix_path;   /* NULL for TCP */
-	char *base;        /* "http://agent" or the http URL without trailing '/' */
-	char *auth_header; /* "Authorization: Bearer …" or NULL */
+	int refs;              /* atomic */
+	char pin[TLS_FP_SIZE]; /* https: the pinned fingerprint ("" refuses) */
+	char *unix_path;       /* NULL for TCP */
+	char *base;            /* "http://agent" or the http URL without trailing '/' */
+	char *auth_header;     /* "Authorization: Bearer …" or NULL */
 };
 
 int
@@ -24,6 +28,7 @@ agent_client_new(const char *spec, const char *token, struct agent_client **ret)
 
 	if (!a)
 		return -ENOMEM;
+	a->refs = 1;
 	if (strncmp(spec, "unix:", 5) == 0 && spec[5] == '/') {
 		a->unix_path = strdup(spec + 5);
 		a->base = strdup("http://agent");
@@ -53,10 +58,26 @@ agent_client_new(const char *spec, const char *token, struct agent_client **ret)
 	return 0;
 }
 
+int
+agent_client_set_pin(struct agent_client *a, const char *fingerprint)
+{
+	struct nq_error err = { 0 };
+
+	return tls_fingerprint_parse(fingerprint, a->pin, &err);
+}
+
+struct agent_client *
+agent_client_ref(struct agent_client *a)
+{
+	if (a)
+		__atomic_add_fetch(&a->refs, 1, __ATOMIC_ACQ_REL);
+	return a;
+}
+
 void
 agent_client_free(struct agent_client *a)
 {
-	if (!a)
+	if (!a || __atomic_sub_fetch(&a->refs, 1, __ATOMIC_ACQ_REL) > 0)
 		return;
 	free(a->unix_path);
 	free(a->base);
@@ -145,6 +166,8 @@ agent_call_ext(struct agent_client *a, const char *method, const char *path,
 {
 	_cleanup_(nq_buf_release) struct nq_buf b = NQ_BUF_INIT(AGENT_REPLY_MAX, false);
 	struct curl_slist *hdrs = NULL;
+	struct agent_pin pin = { 0 };
+	bool tls = strncmp(a->base, "https://", 8) == 0;
 	char url[1024];
 	long status = 0;
 	CURLcode rc;
@@ -152,6 +175,9 @@ agent_call_ext(struct agent_client *a, const char *method, const char *path,
 
 	ret->status = 0;
 	ret->json = NULL;
+	if (tls && !a->pin[0])
+		return nq_error_setr(err, -EPERM, "agent_fingerprint_mismatch", NULL,
+			"no certificate is pinned for the agent at %s", a->base);
 	if ((size_t)snprintf(url, sizeof url, "%s%s", a->base, path) >= sizeof url)
 		return nq_error_setr(err, -ENAMETOOLONG, "internal_error", NULL,
 			"agent URL too long");
@@ -168,7 +194,13 @@ agent_call_ext(struct agent_client *a, const char *method, const char *path,
 		timeout_ms < 2000 ? timeout_ms : 2000L);
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, nq_buf_write_cb);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
-	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, tls ? "https" : "http");
+	memcpy(pin.want, a->pin, sizeof pin.want);
+	if (tls && agent_tls_setup(c, &pin) < 0) {
+		curl_easy_cleanup(c);
+		return nq_error_setr(err, -EOPNOTSUPP, "internal_error", NULL,
+			"this libcurl cannot pin a certificate (needs OpenSSL)");
+	}
 	hdrs = curl_slist_append(hdrs, "Accept: application/json");
 	if (a->auth_header)
 		hdrs = curl_slist_append(hdrs, a->auth_header);
@@ -195,6 +227,10 @@ agent_call_ext(struct agent_client *a, const char *method, const char *path,
 	curl_easy_cleanup(c);
 	curl_slist_free_all(hdrs);
 
+	if (rc != CURLE_OK && pin.mismatch)
+		return nq_error_setr(err, -EPERM, "agent_fingerprint_mismatch", NULL,
+			"the agent at %s presents certificate %s but %s is pinned",
+			a->base, pin.seen, pin.want);
 	if (rc != CURLE_OK) {
 		log_debug("agent request failed method=%s path=%s curl=\"%s\"", method,
 			path, curl_easy_strerror(rc));
@@ -209,6 +245,9 @@ agent_call_ext(struct agent_client *a, const char *method, const char *path,
 		ret->json = json_loadb(b.p, b.len, 0, NULL);
 	if (status >= 200 && status < 300)
 		return 0;
+	if (status == 401)
+		return nq_error_setr(err, -EACCES, "agent_auth_failed", NULL,
+			"the agent at %s refused the token (HTTP 401)", a->base);
 	/* The agent answered: its own error (no_space 507, io_error 500, every
 	 * smb_* code) keeps its meaning. agent_unavailable is for an agent
 	 * that cannot be reached or answers without a well-formed error. */

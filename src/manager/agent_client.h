@@ -16,6 +16,13 @@ struct agent_client;
 /* spec: "unix:/run/nqrust/agent.sock" or "http://host:port". token may be
  * NULL (unix socket). The client keeps copies. */
 int agent_client_new(const char *spec, const char *token, struct agent_client **ret);
+/* Pin the certificate an https:// agent must present (any form
+ * tls_fingerprint_parse takes); an https client without a pin refuses
+ * every call. -EINVAL for a malformed fingerprint. */
+int agent_client_set_pin(struct agent_client *a, const char *fingerprint);
+/* Another reference (returns a); agent_client_free drops one and frees
+ * with the last. */
+struct agent_client *agent_client_ref(struct agent_client *a);
 void agent_client_free(struct agent_client *a);
 
 struct agent_reply {
@@ -31,6 +38,9 @@ void agent_reply_release(struct agent_reply *r);
  *  - no connection / timeout, or a non-2xx reply without a well-formed
  *    error body: -EHOSTUNREACH, code agent_unavailable (timeouts also set
  *    ret->status = 0);
+ *  - https: a certificate other than the pinned one: -EPERM, code
+ *    agent_fingerprint_mismatch (nothing was sent); HTTP 401: -EACCES,
+ *    agent_auth_failed;
  *  - 4xx or 5xx with the agent's error body: -EREMOTEIO, the agent's own
  *    {code, message, field} (no_space stays no_space, and so on). */
 int agent_call(struct agent_client *a, const char *method, const char *path,

@@ -17,6 +17,7 @@
 #include "manager/routes/routes.h"
 #include "manager/services/storage.h"
 #include "manager/routes/routes_ui.h"
+#include "manager/services/hostpool.h"
 #include "manager/services/hosts.h"
 #include "manager/services/reconciler.h"
 #include "manager/services/vms.h"
@@ -155,6 +156,24 @@ setup_agent(struct manager *m)
 	return 0;
 }
 
+/* The key that seals agent tokens and share passwords (auth/sealed.h). */
+static int
+setup_secret_key(struct manager *m)
+{
+	char path[PATH_MAX + 16];
+	int r;
+
+	if (m->cfg.secret_key_file[0])
+		snprintf(path, sizeof path, "%s", m->cfg.secret_key_file);
+	else
+		snprintf(path, sizeof path, "%s/secret.key", m->cfg.state_dir);
+	r = sealed_key_load(path, &m->sealed);
+	if (r < 0)
+		log_error("cannot load the secret key path=%s err=%d (32 bytes, mode 0600)",
+			path, r);
+	return r;
+}
+
 static int
 setup_db(struct manager *m)
 {
@@ -215,7 +234,8 @@ setup(struct manager *m, int argc, char **argv)
 		return r;
 	if (auth_init() < 0 || curl_global_init(CURL_GLOBAL_DEFAULT) != 0)
 		return -EIO;
-	if ((r = setup_agent(m)) < 0 || (r = setup_db(m)) < 0 || (r = setup_auth(m)) < 0)
+	if ((r = setup_agent(m)) < 0 || (r = setup_secret_key(m)) < 0 ||
+		(r = setup_db(m)) < 0 || (r = setup_auth(m)) < 0)
 		return r;
 	(void)ui_init(&m->cfg);
 	r = registry_new(&m->reg);
@@ -225,7 +245,10 @@ setup(struct manager *m, int argc, char **argv)
 		log_error("cannot load backends err=%d", r);
 		return r;
 	}
-	return 0;
+	r = hosts_ensure_local(m);
+	if (r < 0)
+		log_error("cannot record the local host err=%d", r);
+	return r;
 }
 
 /* The background loops: status refresher, VM state reconciler, recovery
@@ -300,8 +323,6 @@ main(int argc, char **argv)
 	}
 	if (debug_gate_enabled())
 		log_warn("NQRUST_DEBUG_GATE_DIR is set: test pause points are armed");
-	if (hosts_heartbeat(&m, NULL, NULL) < 0)
-		log_warn("the agent did not answer; the host registers on its next call");
 	log_info("listening host=%s port=%u agent=%s", m.cfg.listen_host,
 		http_server_tcp_port(srv), m.cfg.agent);
 
@@ -317,6 +338,7 @@ main(int argc, char **argv)
 	vms_recover_stop(&m);
 	registry_free(m.reg);
 	db_close(m.db);
+	hostpool_drop(NULL);
 	agent_client_free(m.env.agent);
 	free(m.rl_user);
 	free(m.rl_addr);

@@ -8,6 +8,7 @@
 #include <stdbool.h>
 
 #include "manager/auth/auth.h"
+#include "manager/auth/sealed.h"
 #include "manager/backends/backend.h"
 #include "manager/db/db.h"
 #include "common/nq_error.h"
@@ -21,6 +22,7 @@ struct manager {
 	struct db *db;
 	struct registry *reg;
 	struct backend_env env;
+	struct sealed_key sealed; /* --secret-key-file */
 	pthread_mutex_t rl_lock;
 	struct ratelimit *rl_user, *rl_addr; /* failed logins, per key kind */
 	char dummy_hash[AUTH_HASH_MAX];      /* verified for unknown users */

@@ -31,6 +31,9 @@ static const struct config_entry opts[] = {
 	STR(agent, "unix:/run/nqrust/agent.sock",
 		"unix:PATH or http://HOST:PORT (unix:/run/nqrust/agent.sock)"),
 	STR(agent_token_file, NULL, "file holding the agent's bearer token (TCP)"),
+	STR(secret_key_file, NULL,
+		"key sealing agent tokens and share passwords in the database"
+		" (<state-dir>/secret.key, created 0600; managers on one database share it)"),
 	STR(log_level, "info", "debug|info|warn|error (info)"),
 	STR(web_dir, NULL, "web UI files (<binary dir>/../web or /usr/share/nqrust/web)"),
 	STR(docs_dir, NULL, "runbooks linked from the UI (<web-dir>/../docs)"),

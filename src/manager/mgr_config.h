@@ -17,6 +17,7 @@ struct mgr_config {
 	char state_dir[PATH_MAX];
 	char agent[PATH_MAX + 8]; /* unix:PATH or http://HOST:PORT */
 	char agent_token_file[PATH_MAX];
+	char secret_key_file[PATH_MAX]; /* "" → <state_dir>/secret.key */
 	char log_level[16];
 	char web_dir[PATH_MAX]; /* "" → <binary dir>/../web, else /usr/share/nqrust/web */
 	char docs_dir[PATH_MAX];     /* "" → <web-dir>/../docs */

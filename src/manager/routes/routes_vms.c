@@ -75,7 +75,7 @@ static void
 create_vm(struct http_request *req, struct http_response *resp)
 {
 	static const char *const keys[] = { "name", "vcpus", "memory_mib", "image_id",
-		"storage_backend_id", "ha", NULL };
+		"storage_backend_id", "host_id", "ha", NULL };
 	struct nq_error err = { 0 };
 	struct vm_new v = { 0 };
 	char id[AUTH_UUID_LEN + 1];
@@ -85,6 +85,7 @@ create_vm(struct http_request *req, struct http_response *resp)
 		json_req_string(body, "name", &v.name, &err) < 0 ||
 		json_req_string(body, "image_id", &v.image_id, &err) < 0 ||
 		json_get_string(body, "storage_backend_id", &v.backend_id, &err) < 0 ||
+		json_get_string(body, "host_id", &v.host_id, &err) < 0 ||
 		validate_name("name", v.name, &err) < 0 ||
 		validate_image_name("image_id", v.image_id, &err) < 0 ||
 		json_req_uint(body, "vcpus", 1, 32, &v.vcpus, &err) < 0 ||

@@ -17,3 +17,6 @@ struct manager;
 int hosts_env(struct manager *m, const char *host_id, struct backend_env *ret,
 	struct nq_error *err);
 void hosts_env_release(struct backend_env *env);
+/* Forget the cached client of host_id (every host when NULL): after a
+ * host is deleted, and at shutdown. */
+void hostpool_drop(const char *host_id);

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "manager/services/backend_hosts.h"
 #include "manager/services/claims.h"
 #include "manager/services/hosts.h"
 #include "manager/services/reconciler.h"
@@ -44,14 +45,15 @@ storage_status_of(const char *code)
 }
 
 void
-storage_refresh_one(struct manager *m, struct backend *b)
+storage_check_on(struct manager *m, const struct backend *b, const struct backend_env *env,
+	struct backend_status *ret)
 {
 	struct backend_status st = { 0 };
 	struct nq_error err = { 0 };
 	struct timespec ts;
 	int r;
 
-	r = b->ops->capacity(&m->env, b->id, b->cfg, false, &st.cap, &err);
+	r = b->ops->capacity(env, b->id, b->cfg, false, &st.cap, &err);
 	if (r == -ENOENT) {
 		/* The agent lost the mount. Re-establish it under the backend's
 		 * claim, and only if the backend still exists; an operation that
@@ -62,7 +64,7 @@ storage_refresh_one(struct manager *m, struct backend *b)
 			struct backend *cur = registry_get(m->reg, b->id);
 			if (cur) {
 				memset(&err, 0, sizeof err);
-				r = cur->ops->capacity(&m->env, cur->id, cur->cfg, true,
+				r = cur->ops->capacity(env, cur->id, cur->cfg, true,
 					&st.cap, &err);
 				if (r >= 0)
 					log_info("backend re-attached on the agent id=%s",
@@ -87,6 +89,15 @@ storage_refresh_one(struct manager *m, struct backend *b)
 		snprintf(st.status, sizeof st.status, "%s", storage_status_of(st.code));
 		snprintf(st.message, sizeof st.message, "%s", err.message);
 	}
+	*ret = st;
+}
+
+void
+storage_refresh_one(struct manager *m, struct backend *b)
+{
+	struct backend_status st = { 0 };
+
+	backend_hosts_refresh(m, b, &st);
 	registry_set_status(m->reg, b->id, &st);
 }
 
@@ -102,11 +113,12 @@ refresher_main(void *arg)
 
 		m->refresh_now = false;
 		pthread_mutex_unlock(&m->refresh_lock);
-		struct nq_error herr = { 0 };
 		/* Run-once work: only the manager holding the lock refreshes. */
 		bool leader = runonce_check(m);
-		if (leader && hosts_heartbeat(m, NULL, &herr) < 0)
-			log_debug("host heartbeat failed code=%s", herr.code);
+		if (leader) {
+			hosts_heartbeat_all(m);
+			backend_hosts_catch_up(m);
+		}
 		if (leader && registry_snapshot(m->reg, &items, &n) >= 0) {
 			for (size_t i = 0;
 				i < n && !__atomic_load_n(&m->stopping, __ATOMIC_RELAXED);

@@ -18,7 +18,11 @@ int storage_load(struct manager *m);
  * or server cannot be reached), "auth_failed", "access_denied",
  * "not_found", "not_writable", "full", "busy" or "error". */
 const char *storage_status_of(const char *code);
-/* Check one backend now (capacity with a short timeout) and cache it. */
+/* Check b on one host (env: that host's agent) into *ret. */
+void storage_check_on(struct manager *m, const struct backend *b,
+	const struct backend_env *env, struct backend_status *ret);
+/* Check one backend now on every host it is attached on (capacity with a
+ * short timeout) and cache the worst. */
 void storage_refresh_one(struct manager *m, struct backend *b);
 int storage_refresher_start(struct manager *m);
 void storage_refresher_stop(struct manager *m);

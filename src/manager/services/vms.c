@@ -89,7 +89,7 @@ vms_insert_volume(struct manager *m, const char *id, const char *backend_id)
 /* Insert the VM with its image and volume rows, all or nothing. */
 static int
 insert_vm(struct manager *m, const struct vm_new *v, const char *id, const char *bid,
-	const struct host_info *host, const struct image_boot *img)
+	const char *host_id, const struct image_boot *img)
 {
 	char now[24], vc[16], mem[16], isz[24], vid[AUTH_UUID_LEN + 1];
 	const char *ha = v->ha ? "1" : "0";
@@ -100,7 +100,7 @@ insert_vm(struct manager *m, const struct vm_new *v, const char *id, const char 
 	snprintf(mem, sizeof mem, "%u", v->memory_mib);
 	snprintf(isz, sizeof isz, "%llu", img->size_bytes);
 	const char *pi[] = { v->image_id, isz, now };
-	const char *pv[] = { id, v->name, vc, mem, v->image_id, bid, host->id, img->kernel,
+	const char *pv[] = { id, v->name, vc, mem, v->image_id, bid, host_id, img->kernel,
 		img->initrd, now, ha };
 	const char *pvol[] = { vid, bid, id, now };
 	const struct db_stmt steps[] = {
@@ -123,7 +123,7 @@ vms_create(struct manager *m, const struct vm_new *v, char ret_id[AUTH_UUID_LEN 
 	char bid[BACKEND_ID_MAX + 1], id[AUTH_UUID_LEN + 1], bkey[CLAIM_KEY_MAX],
 		vkey[CLAIM_KEY_MAX];
 	struct image_boot img;
-	struct host_info host;
+	char host[64];
 	struct backend *b;
 	int r;
 
@@ -135,8 +135,9 @@ vms_create(struct manager *m, const struct vm_new *v, char ret_id[AUTH_UUID_LEN 
 	if (!b)
 		return nq_error_setr(err, -ENOENT, "invalid_field", "storage_backend_id",
 			"no backend with id %.64s", bid);
-	r = hosts_place(m, b->ops->kind, &host, err);
 	backend_unref(b);
+	struct place_req pq = { NULL, bid, v->memory_mib, v->host_id, NULL };
+	r = hosts_place(m, &pq, host, err);
 	if (r < 0 || (r = images_resolve(m, v->image_id, &img, err)) < 0)
 		return r;
 	/* The backend's claim for the inserts only: a PATCH or DELETE of this
@@ -152,7 +153,7 @@ vms_create(struct manager *m, const struct vm_new *v, char ret_id[AUTH_UUID_LEN 
 		r = nq_error_setr(err, -ENOENT, "not_found", "storage_backend_id",
 			"the backend %.64s was removed", bid);
 	else if ((r = claim_try(vkey, "the VM", err)) >= 0)
-		r = insert_vm(m, v, id, bid, &host, &img);
+		r = insert_vm(m, v, id, bid, host, &img);
 	backend_unref(b);
 	claim_release(bkey);
 	if (r < 0 && b)
@@ -169,7 +170,7 @@ vms_create(struct manager *m, const struct vm_new *v, char ret_id[AUTH_UUID_LEN 
 		return nq_error_setr(err, r, "internal_error", NULL, "database error");
 	log_info("VM created id=%s name=%s backend=%s image=%s", id, v->name, bid,
 		v->image_id);
-	events_record(m, "api", "vm.created", "vm", id, host.id, "ok", NULL);
+	events_record(m, "api", "vm.created", "vm", id, host, "ok", NULL);
 	r = vms_spawn_worker(m, id);
 	if (r < 0) {
 		claim_release(vkey);

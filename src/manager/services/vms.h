@@ -22,6 +22,7 @@ struct vm_new {
 	const char *image_id;
 	const char *backend_id; /* NULL: the default backend */
 	bool ha;                /* restart on another host when its host dies */
+	const char *host_id;    /* NULL: placement chooses */
 };
 
 int vms_create(struct manager *m, const struct vm_new *v, char ret_id[AUTH_UUID_LEN + 1],

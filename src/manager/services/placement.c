@@ -1,0 +1,103 @@
+/* See placement.h. */
+#include "manager/services/placement.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+bool
+place_list_has(const char *list, const char *w)
+{
+	size_t l = strlen(w);
+
+	if (!l)
+		return false;
+	for (const char *p = list; p && *p; p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL)
+		if (!strncmp(p, w, l) && (p[l] == ',' || p[l] == '\0'))
+			return true;
+	return false;
+}
+
+bool
+place_host_fits(const struct place_host *h, const struct place_need *need, char *why,
+	size_t whysz)
+{
+	long long left = h->memory_mib - h->used_mib;
+
+	why[0] = '\0';
+	if (need->exclude_host_id && !strcmp(h->id, need->exclude_host_id))
+		snprintf(why, whysz, "it is the VM's current host");
+	else if (need->owner_host && *need->owner_host && strcmp(h->id, need->owner_host))
+		snprintf(why, whysz, "the %s backend belongs to host %s", need->kind,
+			need->owner_host);
+	else if (strcmp(h->status, "ok") != 0)
+		snprintf(why, whysz, "it is %s", h->status);
+	else if (h->draining)
+		snprintf(why, whysz, "it is draining");
+	else if (!place_list_has(h->backend_kinds, need->kind))
+		snprintf(why, whysz, "it does not support %s backends", need->kind);
+	else if (!h->hypervisors || !*h->hypervisors)
+		snprintf(why, whysz, "it has no hypervisor");
+	else if (h->backend_status && *h->backend_status &&
+		 strcmp(h->backend_status, "ok") != 0)
+		snprintf(why, whysz, "the backend is %s there", h->backend_status);
+	else if (h->memory_mib > 0 && left < (long long)need->memory_mib)
+		snprintf(why, whysz, "it has %lld MiB of memory free, %u MiB needed",
+			left < 0 ? 0 : left, need->memory_mib);
+	return why[0] == '\0';
+}
+
+static void
+append(char *buf, size_t sz, const char *name, const char *why)
+{
+	size_t pos = strlen(buf);
+
+	if (pos < sz)
+		snprintf(buf + pos, sz - pos, "%shost %s: %s", pos ? "; " : "", name, why);
+}
+
+int
+place_choose(const struct place_host *hosts, size_t n, const struct place_need *need,
+	size_t *ret_idx, char *why, size_t whysz)
+{
+	char one[256];
+	long long best_left = -1;
+	size_t best = n;
+
+	why[0] = '\0';
+	for (size_t i = 0; i < n; i++) {
+		const struct place_host *h = &hosts[i];
+		bool fits;
+		if (need->host_id && strcmp(h->id, need->host_id))
+			continue;
+		fits = place_host_fits(h, need, one, sizeof one);
+		if (need->host_id) {
+			if (!fits) {
+				snprintf(why, whysz, "%s", one);
+				return -ENOENT;
+			}
+			*ret_idx = i;
+			return 0;
+		}
+		if (!fits) {
+			append(why, whysz, h->name ? h->name : h->id, one);
+			continue;
+		}
+		if (h->memory_mib - h->used_mib > best_left) {
+			best_left = h->memory_mib - h->used_mib;
+			best = i;
+		}
+	}
+	if (need->host_id) {
+		snprintf(why, whysz, "no host with id %.64s", need->host_id);
+		return -ENOENT;
+	}
+	if (best == n) {
+		if (!why[0])
+			snprintf(why, whysz, "there is no host");
+		return -ENOENT;
+	}
+	why[0] = '\0';
+	*ret_idx = best;
+	return 0;
+}
