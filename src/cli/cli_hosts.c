@@ -19,6 +19,7 @@ static const char host_usage[] =
 	"usage: nqrust host add --name NAME --url https://HOST:PORT --token-file FILE\n"
 	"                       [--fingerprint SHA256]\n"
 	"       nqrust host list [--json]\n"
+	"       nqrust host get NAME|ID\n"
 	"       nqrust host drain NAME|ID [--off]\n"
 	"       nqrust host remove NAME|ID\n"
 	"\n"
@@ -157,15 +158,19 @@ read_token(const char *file, char **ret)
 static void
 print_host(json_t *h)
 {
-	char fp[24];
+	char fp[32];
 	const char *f = s_of(h, "fingerprint");
+	size_t n = strlen(f);
 
-	/* Short form: the first 8 pairs; `host list --json` has it whole. */
-	snprintf(fp, sizeof fp, "%.23s", f);
-	printf("%-16s %-36s %-12s %-28s %4lld %6lld/%-6lld %4lld %s%s\n", s_of(h, "name"),
+	/* Short form as in the web UI, "AB:CD:EF:01…9A:BC"; `host get` and
+	 * --json show it whole. */
+	if (n > 30)
+		snprintf(fp, sizeof fp, "%.11s…%s", f, f + n - 5);
+	else
+		snprintf(fp, sizeof fp, "%s", *f ? f : "-");
+	printf("%-16s %-36s %-12s %-28s %4lld %6lld/%-6lld %4lld %s\n", s_of(h, "name"),
 		s_of(h, "id"), s_of(h, "status"), s_of(h, "agent_url"), i_of(h, "cpus"),
-		i_of(h, "memory_free_mib"), i_of(h, "memory_mib"), i_of(h, "vm_count"),
-		*f ? fp : "-", strlen(f) > 23 ? "…" : "");
+		i_of(h, "memory_free_mib"), i_of(h, "memory_mib"), i_of(h, "vm_count"), fp);
 	if (json_is_string(json_object_get(h, "last_error")))
 		printf("  last error: %s\n", s_of(h, "last_error"));
 }
@@ -186,10 +191,12 @@ print_hosts(json_t *arr)
 		print_host(h);
 }
 
-/* One call; prints the host(s) or done (JSON as is with --json). */
+/* One call; prints the host(s) or done (JSON as is with --json); one host
+ * with its whole fingerprint, and after enrollment (enrolled) what TOFU
+ * asks of the operator. */
 static int
 host_call(const struct cli *c, const char *method, const char *path, json_t *body,
-	int want, const char *done)
+	int want, const char *done, bool enrolled)
 {
 	json_t *reply = NULL;
 	int status = cli_request(c, method, path, body, &reply), rc = 0;
@@ -204,11 +211,13 @@ host_call(const struct cli *c, const char *method, const char *path, json_t *bod
 		print_hosts(reply);
 	else if (done && !c->json)
 		printf("%s\n", done);
-	if (rc == 0 && !c->json && json_is_object(reply) &&
-		!strcmp(s_of(reply, "fingerprint_source"), "tofu"))
-		printf("Trusted on first use: fingerprint %s\n"
-		       "Compare it with the fingerprint in the agent's log.\n",
+	if (rc == 0 && !c->json && json_is_object(reply) && !done)
+		printf("Fingerprint (%s): %s\n", s_of(reply, "fingerprint_source"),
 			s_of(reply, "fingerprint"));
+	if (rc == 0 && !c->json && json_is_object(reply) && enrolled &&
+		!strcmp(s_of(reply, "fingerprint_source"), "tofu"))
+		printf("Trusted on first use: compare it with the fingerprint in the "
+		       "agent's log.\n");
 	json_decref(reply);
 	return rc;
 }
@@ -257,7 +266,7 @@ host_add(struct cli *c, const struct host_args *a)
 		return 1;
 	if (a->fingerprint)
 		json_object_set_new(body, "fingerprint", json_string(a->fingerprint));
-	rc = host_call(c, "POST", "/v1/hosts", body, 201, NULL);
+	rc = host_call(c, "POST", "/v1/hosts", body, 201, NULL, true);
 	json_decref(body); /* json_wipe: the dumped and parsed copies are wiped */
 	return rc;
 }
@@ -277,7 +286,7 @@ cli_cmd_host(struct cli *c, const char *sub, int argc, char **argv)
 	if (!strcmp(sub, "add"))
 		return host_add(c, &a);
 	if (!strcmp(sub, "list"))
-		return host_call(c, "GET", "/v1/hosts", NULL, 200, NULL);
+		return host_call(c, "GET", "/v1/hosts", NULL, 200, NULL, false);
 	if (strcmp(sub, "drain") && strcmp(sub, "remove") && strcmp(sub, "get")) {
 		fprintf(stderr, "nqrust: unknown host command '%s'\n%s", sub, host_usage);
 		return 2;
@@ -290,11 +299,11 @@ cli_cmd_host(struct cli *c, const char *sub, int argc, char **argv)
 		return 1;
 	snprintf(path, sizeof path, "/v1/hosts/%s", id);
 	if (!strcmp(sub, "get"))
-		return host_call(c, "GET", path, NULL, 200, NULL);
+		return host_call(c, "GET", path, NULL, 200, NULL, false);
 	if (!strcmp(sub, "remove"))
-		return host_call(c, "DELETE", path, NULL, 204, "Host removed.");
+		return host_call(c, "DELETE", path, NULL, 204, "Host removed.", false);
 	json_t *body = json_pack("{s:b}", "draining", !a.off);
-	int rc = host_call(c, "PATCH", path, body, 200, NULL);
+	int rc = host_call(c, "PATCH", path, body, 200, NULL, false);
 	json_decref(body);
 	return rc;
 }
