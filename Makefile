@@ -98,7 +98,7 @@ fuzz: test-deps
 		n=$$(basename $$f .c); \
 		clang -std=gnu11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
 			-fno-sanitize-recover=undefined -Isrc $$f src/common/validate.c \
-			src/common/validate_opts.c src/common/nq_error.c \
+			src/common/validate_opts.c src/common/nq_error.c src/common/tls_fp.c \
 			-o $(BUILD)/fuzz/$$n || exit 1; \
 		echo "fuzz: $$n for $(FUZZ_SECONDS)s"; \
 		mkdir -p $(BUILD)/fuzz/corpus-$$n; \
