@@ -6,7 +6,7 @@ PYTHON     ?= /usr/bin/python3
 MESON_OPTS ?=
 
 .PHONY: all deps test-deps build asan run stop test unit integration valgrind \
-	banned check-length check-format fuzz bench bench-clone bench-fsync clean \
+	banned check-length check-format fuzz bench bench-clone bench-fsync bench-vms clean \
 	browser demo-image
 
 all: build
@@ -111,6 +111,7 @@ fuzz: test-deps
 bench:
 	$(MAKE) --no-print-directory bench-clone
 	$(MAKE) --no-print-directory bench-fsync
+	$(MAKE) --no-print-directory bench-vms
 
 bench-clone: build test-deps
 	$(PYTHON) bench/clone.py --build $(BUILD)
@@ -119,6 +120,11 @@ bench-clone: build test-deps
 # mount (fsync not sent) and the server's own disk (docs/smb-durability.md).
 bench-fsync: build test-deps
 	$(PYTHON) bench/fsync.py --build $(BUILD)
+
+# GET /v1/vms?limit=100 against GET /v1/storage/backends, 1000 VMs over 3
+# hosts on PostgreSQL, with and without a SIGSTOPped host.
+bench-vms: build test-deps
+	$(PYTHON) bench/vms_list.py --build $(BUILD)
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)

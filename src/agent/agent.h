@@ -52,6 +52,7 @@ struct agent_config {
 struct mount_table;
 struct vm_table;
 struct localdirs;
+struct leases;
 
 struct agent {
 	struct agent_config cfg;
@@ -67,6 +68,7 @@ struct agent {
 	char agent_id[NQ_UUID_LEN + 1]; /* <state_dir>/agent-id (identity.c) */
 	char host_name[AGENT_HOST_NAME_MAX + 1];
 	char tls_fingerprint[TLS_FP_SIZE]; /* "" when TCP is off (tls.c) */
+	struct leases *leases;             /* storage/leases.h */
 };
 
 /* Fill defaults, parse --config and flags; returns 1 for --help. */

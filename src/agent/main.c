@@ -14,6 +14,7 @@
 #include "common/http_server.h"
 #include "common/json_wipe.h"
 #include "common/log.h"
+#include "agent/storage/leases.h"
 #include "agent/agent.h"
 #include "agent/identity.h"
 #include "agent/tls.h"
@@ -206,8 +207,17 @@ start_tables(struct agent *a)
 	}
 	if ((r = vm_table_new(&a->vms)) < 0)
 		return r;
+	if ((r = leases_new(a, &a->leases)) < 0) {
+		log_error("cannot load the agent id path=%s/agent-id err=%s",
+			a->cfg.state_dir, strerror(-r));
+		return r;
+	}
 	if ((r = vms_restore(a)) < 0) {
 		log_error("cannot restore VM records err=%s", strerror(-r));
+		return r;
+	}
+	if ((r = leases_start(a)) < 0) {
+		log_error("cannot start the lease threads err=%s", strerror(-r));
 		return r;
 	}
 	if ((r = vms_reaper_start(a, 500)) < 0) {
@@ -313,9 +323,11 @@ shutdown_agent(struct agent *a, struct http_server *srv)
 	vms_generation_stop(); /* long polls answer now */
 	http_server_stop(srv);
 	vms_reaper_stop();
+	leases_stop(a);
 	if (a->mounts)
 		mounts_watch_stop(a);
 	vm_table_free(a->vms);
+	leases_free(a->leases);
 	mount_table_free(a->mounts);
 	localdirs_free(a->locals);
 	if (a->token) {

@@ -68,6 +68,7 @@ static const struct {
 	{ "invalid_state", 409 },
 	{ "busy", 409 },
 	{ "cancelled", 409 },
+	{ "volume_leased", 409 },
 	{ "body_too_large", 413 },
 	{ "unsupported_media_type", 415 },
 	{ "too_many_requests", 429 },

@@ -152,6 +152,36 @@ progress_cb(void *ud, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un
 	return x->abort && __atomic_load_n(x->abort, __ATOMIC_RELAXED) ? 1 : 0;
 }
 
+/* Headers, body and the extras of one request; the header list to free
+ * after the transfer. */
+static struct curl_slist *
+set_request(CURL *c, const struct agent_client *a, const char *method, const char *body,
+	size_t body_len, struct agent_call_ext *x)
+{
+	struct curl_slist *hdrs = curl_slist_append(NULL, "Accept: application/json");
+
+	if (a->auth_header)
+		hdrs = curl_slist_append(hdrs, a->auth_header);
+	if (body) {
+		hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
+		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)body_len);
+	} else if (strcmp(method, "GET") != 0 && strcmp(method, "DELETE") != 0) {
+		curl_easy_setopt(c, CURLOPT_POSTFIELDS, "");
+		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, 0L);
+	}
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
+	if (x) {
+		x->generation = -1;
+		curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, header_cb);
+		curl_easy_setopt(c, CURLOPT_HEADERDATA, x);
+		curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, progress_cb);
+		curl_easy_setopt(c, CURLOPT_XFERINFODATA, x);
+		curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+	}
+	return hdrs;
+}
+
 int
 agent_call(struct agent_client *a, const char *method, const char *path, const char *body,
 	size_t body_len, long timeout_ms, struct agent_reply *ret, struct nq_error *err)
@@ -201,26 +231,7 @@ agent_call_ext(struct agent_client *a, const char *method, const char *path,
 		return nq_error_setr(err, -EOPNOTSUPP, "internal_error", NULL,
 			"this libcurl cannot pin a certificate (needs OpenSSL)");
 	}
-	hdrs = curl_slist_append(hdrs, "Accept: application/json");
-	if (a->auth_header)
-		hdrs = curl_slist_append(hdrs, a->auth_header);
-	if (body) {
-		hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
-		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)body_len);
-	} else if (strcmp(method, "GET") != 0 && strcmp(method, "DELETE") != 0) {
-		curl_easy_setopt(c, CURLOPT_POSTFIELDS, "");
-		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, 0L);
-	}
-	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
-	if (x) {
-		x->generation = -1;
-		curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, header_cb);
-		curl_easy_setopt(c, CURLOPT_HEADERDATA, x);
-		curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, progress_cb);
-		curl_easy_setopt(c, CURLOPT_XFERINFODATA, x);
-		curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
-	}
+	hdrs = set_request(c, a, method, body, body_len, x);
 	rc = curl_easy_perform(c);
 	if (rc == CURLE_OK)
 		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);

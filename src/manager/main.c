@@ -18,6 +18,7 @@
 #include "manager/services/storage.h"
 #include "manager/routes/routes_ui.h"
 #include "manager/services/hostpool.h"
+#include "manager/services/ha.h"
 #include "manager/services/hosts.h"
 #include "manager/services/reconciler.h"
 #include "manager/services/vms.h"
@@ -265,6 +266,9 @@ start_background(struct manager *m)
 	r = reconciler_start(m);
 	if (r < 0)
 		log_error("cannot start the VM state reconciler err=%d", r);
+	r = ha_start(m);
+	if (r < 0)
+		log_error("cannot start the HA loop err=%d", r);
 	r = vms_recover_start(m);
 	if (r < 0)
 		log_error("cannot start the recovery of interrupted operations err=%d", r);
@@ -335,7 +339,9 @@ main(int argc, char **argv)
 	vms_wait_idle();
 	storage_refresher_stop(&m);
 	reconciler_stop(&m);
+	ha_stop(&m);
 	vms_recover_stop(&m);
+	vms_list_cache_clear();
 	registry_free(m.reg);
 	db_close(m.db);
 	hostpool_drop(NULL);

@@ -28,6 +28,9 @@ struct storage_kind_ops {
 	/* Its volumes live on a mount of the mount table (mounts/): a mount
 	 * that dies takes the VMs on it down (vms_storage_lost). */
 	bool mounted;
+	/* Several hosts may see its volumes (a network share): a running VM
+	 * holds a lease file beside its volume (storage/leases.h). */
+	bool shared;
 	/* Validate a backend id of this kind into out; err names field. */
 	int (*check_backend_id)(const char *field, const char *in,
 		char out[NQ_UUID_LEN + 1], struct nq_error *err);

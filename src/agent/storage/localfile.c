@@ -37,6 +37,7 @@ const struct storage_kind_ops storage_kind_localfile = {
 	.write_target = "backend directory",
 	.io_error = NULL,
 	.mounted = false,
+	.shared = false,
 	.check_backend_id = validate_backend_id,
 	.open_volume_dir = local_open_volume_dir,
 	.release_volume_dir = local_release_volume_dir,

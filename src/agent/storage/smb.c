@@ -52,6 +52,7 @@ const struct storage_kind_ops storage_kind_smb = {
 	.write_target = "share",
 	.io_error = smb_io_error,
 	.mounted = true,
+	.shared = true,
 	.check_backend_id = validate_uuid, /* the manager's UUIDs */
 	.open_volume_dir = smb_open_volume_dir,
 	.release_volume_dir = mounts_unpin,

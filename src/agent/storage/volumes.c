@@ -21,6 +21,13 @@ volume_name(const struct storage_kind_ops *k, const char *volume_id, char *buf,
 		volume_id);
 }
 
+void
+volumes_lease_name(const struct storage_kind_ops *k, const char *volume_id, char *buf,
+	size_t bufsz)
+{
+	snprintf(buf, bufsz, ".%s-%s.lease", k->file_prefix, volume_id);
+}
+
 /* A temp file nobody has written for this long is what an interrupted
  * clone (server gone mid-copy, agent killed) left behind. A live clone
  * writes continuously, so another host's clone into the same share is

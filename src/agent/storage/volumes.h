@@ -47,5 +47,10 @@ int volumes_pin_rootfs(struct agent *a, const struct storage_kind_ops *k,
 	struct nq_error *err);
 void volumes_unpin(struct agent *a, const struct storage_kind_ops *k,
 	const char *backend_id);
+/* The name of volume_id's lease file in its volume directory,
+ * .<prefix>-<volume_id>.lease (storage/leases.h), built like the volume's
+ * own name from the validated id. */
+void volumes_lease_name(const struct storage_kind_ops *k, const char *volume_id, char *buf,
+	size_t bufsz);
 /* [{name, size_bytes, allocated_bytes}] of the image dir; caller owns. */
 int images_list(struct agent *a, json_t **ret);

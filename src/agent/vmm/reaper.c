@@ -82,7 +82,9 @@ exit_reason(const struct vmm_exit *e, char *buf, size_t sz)
 {
 	const char *sig = e->signal ? sigabbrev_np(e->signal) : NULL;
 
-	if (!e->has_status)
+	if (e->fenced)
+		snprintf(buf, sz, "%s", VM_FENCED_REASON);
+	else if (!e->has_status)
 		snprintf(buf, sz,
 			"the VMM ended; its exit status is unknown "
 			"(it was adopted after an agent restart)");
@@ -100,7 +102,7 @@ exit_reason(const struct vmm_exit *e, char *buf, size_t sz)
 json_t *
 vmm_exit_json(const struct vmm_exit *e)
 {
-	char reason[128];
+	char reason[160];
 
 	if (!e->known)
 		return json_null();

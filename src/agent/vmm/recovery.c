@@ -16,6 +16,7 @@
 #include "common/log.h"
 #include "common/macro.h"
 #include "common/record_store.h"
+#include "agent/storage/leases.h"
 #include "agent/vmm/store.h"
 #include "agent/vmm/vmm.h"
 #include "agent/vmm/vms_internal.h"
@@ -24,7 +25,7 @@
  * poweroff) releases its mount into owed[*n]. A busy VM is left to its
  * operation, which holds the pin on its copy. */
 void
-vm_settle(struct vm *vm, struct unpin *owed, size_t *n)
+vm_settle(struct agent *a, struct vm *vm, struct unpin *owed, size_t *n)
 {
 	bool was_up = vm->up;
 	pid_t pid = vm->proc.pid;
@@ -32,6 +33,12 @@ vm_settle(struct vm *vm, struct unpin *owed, size_t *n)
 	if (vm->busy)
 		return;
 	vm->up = vm_running(vm);
+	if (!vm->up && vm->proc.pid > 0 && leases_fenced(a, vm->c.id)) {
+		/* The fencer killed it; vms_mark_fenced records it. */
+		vm->fenced = true;
+		vm_note_exit(vm, false);
+		vm->last_exit.fenced = true;
+	}
 	if (!vm->up)
 		vm_note_exit(vm, false);
 	if (was_up != vm->up || pid != vm->proc.pid)
@@ -41,14 +48,18 @@ vm_settle(struct vm *vm, struct unpin *owed, size_t *n)
 	vm->pinned = false;
 	owed[*n].kind = vm->c.backend_kind;
 	memcpy(owed[*n].backend_id, vm->c.backend_id, sizeof owed[*n].backend_id);
+	memcpy(owed[*n].vm_id, vm->c.id, sizeof owed[*n].vm_id);
 	(*n)++;
 }
 
+/* Guest exit: its lease goes (unless fenced), then the mount pin. */
 void
 vm_pay_unpins(struct agent *a, const struct unpin *owed, size_t n)
 {
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
+		leases_release(a, owed[i].vm_id);
 		volumes_unpin(a, owed[i].kind, owed[i].backend_id);
+	}
 }
 
 static int
@@ -76,7 +87,7 @@ restore_one(void *ud, const char *id, json_t *rec, struct nq_error *err)
 	vm = calloc(1, sizeof *vm);
 	if (!vm)
 		return -ENOMEM;
-	if (vm_record_parse(rec, &vm->c, &vm->proc) < 0) {
+	if (vm_record_parse(rec, &vm->c, &vm->proc, &vm->fenced) < 0) {
 		free(vm);
 		return nq_error_set(err, "invalid_field", NULL,
 			"the record does not validate");
@@ -89,6 +100,9 @@ restore_one(void *ud, const char *id, json_t *rec, struct nq_error *err)
 		if (vm_pin_rootfs(a, vm, &perr) < 0)
 			log_warn("running VM without its mount id=%s err=%s", vm->c.id,
 				perr.message);
+		else
+			leases_adopt(a, vm->c.backend_kind, vm->c.id, vm->c.volume_id,
+				vm->rootfs, &vm->proc);
 		log_info("adopted running VM id=%s pid=%d hypervisor=%s", vm->c.id,
 			(int)vm->proc.pid, vm->c.hypervisor);
 	} else {
@@ -127,7 +141,7 @@ vms_settle_all(struct agent *a)
 	pthread_mutex_lock(&t->lock);
 	for (size_t i = 0; i < VM_MAX; i++)
 		if (t->v[i])
-			vm_settle(t->v[i], owed, &n);
+			vm_settle(a, t->v[i], owed, &n);
 	pthread_mutex_unlock(&t->lock);
 	vm_pay_unpins(a, owed, n);
 }
@@ -139,6 +153,41 @@ has_id(const char (*ids)[NQ_UUID_LEN + 1], size_t n, const char *id)
 		if (!strcmp(ids[i], id))
 			return true;
 	return false;
+}
+
+void
+vms_mark_fenced(struct agent *a, const char *vm_id)
+{
+	struct vm_table *t = a->vms;
+	struct vm *vm, w;
+
+	pthread_mutex_lock(&t->lock);
+	vm = vm_claim(t, vm_id);
+	if (!vm) {
+		pthread_mutex_unlock(&t->lock);
+		leases_forget(a, vm_id);
+		return;
+	}
+	w = *vm;
+	pthread_mutex_unlock(&t->lock);
+	if (vm_running(&w)) { /* the fencer's SIGKILL is on its way */
+		kill(w.proc.pid, SIGKILL);
+		(void)vmm_proc_wait_exit(&w.proc, 5000);
+	}
+	if (w.proc.pid > 0) {
+		vm_note_exit(&w, false);
+		w.last_exit.fenced = true;
+	}
+	w.proc.pid = 0;
+	w.proc.starttime = 0;
+	w.fenced = true;
+	vm_unpin_rootfs(a, &w);
+	(void)vm_save(a, &w);
+	log_warn("VM fenced id=%s volume_id=%s: %s", w.c.id, w.c.volume_id, VM_FENCED);
+	pthread_mutex_lock(&t->lock);
+	vm_release(t, vm, &w);
+	pthread_mutex_unlock(&t->lock);
+	leases_forget(a, vm_id);
 }
 
 unsigned long long

@@ -10,15 +10,16 @@
 #include "common/record_store.h"
 
 int
-vm_record_save(int dirfd, const struct vm_create *c, const struct vmm_proc *p)
+vm_record_save(int dirfd, const struct vm_create *c, const struct vmm_proc *p, bool fenced)
 {
 	return record_store_save(dirfd, c->id,
-		json_pack("{s:s, s:s, s:s, s:s, s:i, s:i, s:s, s:s, s:s, s:s, s:I, s:I}",
+		json_pack("{s:s, s:s, s:s, s:s, s:i, s:i, s:s, s:s, s:s, s:s, s:I, s:I, s:b}",
 			"id", c->id, "backend_kind", c->backend_kind->name, "backend_id",
 			c->backend_id, "volume_id", c->volume_id, "vcpus", (int)c->vcpus,
 			"memory_mib", (int)c->memory_mib, "kernel", c->kernel, "initrd",
 			c->initrd, "boot_args", c->boot_args, "hypervisor", c->hypervisor,
-			"pid", (json_int_t)p->pid, "starttime", (json_int_t)p->starttime));
+			"pid", (json_int_t)p->pid, "starttime", (json_int_t)p->starttime,
+			"fenced", fenced));
 }
 
 static void
@@ -31,7 +32,8 @@ copy_str(char *dst, size_t sz, json_t *obj, const char *key)
 /* Records are written by us, but re-validate: a corrupt file must not
  * make the agent build a path from it. */
 int
-vm_record_parse(json_t *j, struct vm_create *ret_c, struct vmm_proc *ret_p)
+vm_record_parse(json_t *j, struct vm_create *ret_c, struct vmm_proc *ret_p,
+	bool *ret_fenced)
 {
 	char id[NQ_UUID_LEN + 1];
 	struct vm_create c = { 0 };
@@ -66,5 +68,6 @@ vm_record_parse(json_t *j, struct vm_create *ret_c, struct vmm_proc *ret_p)
 		return -EINVAL;
 	*ret_c = c;
 	*ret_p = p;
+	*ret_fenced = json_is_true(json_object_get(j, "fenced"));
 	return 0;
 }

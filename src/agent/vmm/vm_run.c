@@ -16,6 +16,7 @@
 #include "common/log.h"
 #include "common/macro.h"
 #include "common/record_store.h"
+#include "agent/storage/leases.h"
 #include "agent/vmm/store.h"
 #include "agent/vmm/vmm.h"
 #include "agent/vmm/vms_internal.h"
@@ -69,29 +70,49 @@ vm_unpin_rootfs(struct agent *a, struct vm *vm)
 }
 
 /* Under the lock; state and pid as last seen (settle or claim). */
+static json_t *
+lease_json(struct agent *a, const struct vm *vm)
+{
+	long long exp = 0;
+	const char *st = vm->fenced ? "lost" : leases_state(a, vm->c.id, &exp);
+
+	return json_pack("{s:s, s:o}", "state", st, "expires_at_ms",
+		exp ? json_integer(exp) : json_null());
+}
+
+static json_t *
+error_json(const struct vm *vm)
+{
+	if (vm->up)
+		return json_null();
+	if (vm->fenced)
+		return json_string(VM_FENCED);
+	return vm->lost ? json_string(VM_STORAGE_LOST) : json_null();
+}
+
 json_t *
-vm_json(const struct vm *vm)
+vm_json(struct agent *a, const struct vm *vm)
 {
 	bool up = vm->up;
 
-	return json_pack(
-		"{s:s, s:s, s:s, s:s, s:i, s:i, s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:o}",
+	return json_pack("{s:s, s:s, s:s, s:s, s:i, s:i, s:s, s:s, s:s, s:s, s:s, s:o, s:o, "
+			 "s:o, s:b, s:o}",
 		"id", vm->c.id, "backend_kind", vm->c.backend_kind->name, "backend_id",
 		vm->c.backend_id, "volume_id", vm->c.volume_id, "vcpus", (int)vm->c.vcpus,
 		"memory_mib", (int)vm->c.memory_mib, "kernel", vm->c.kernel, "initrd",
 		vm->c.initrd, "hypervisor", vm->c.hypervisor, "rootfs", vm->rootfs, "state",
-		up         ? "running"
-		: vm->lost ? "error"
-			   : "stopped",
+		up                       ? "running"
+		: vm->lost || vm->fenced ? "error"
+					 : "stopped",
 		"pid", up ? json_integer(vm->proc.pid) : json_null(), "last_exit",
-		vmm_exit_json(&vm->last_exit), "error",
-		!up && vm->lost ? json_string(VM_STORAGE_LOST) : json_null());
+		vmm_exit_json(&vm->last_exit), "error", error_json(vm), "fenced",
+		!up && vm->fenced, "lease", lease_json(a, vm));
 }
 
 int
 vm_save(struct agent *a, const struct vm *vm)
 {
-	return vm_record_save(a->vms->dirfd, &vm->c, &vm->proc);
+	return vm_record_save(a->vms->dirfd, &vm->c, &vm->proc, vm->fenced);
 }
 
 /* Outside the lock, on a VM the caller owns: its disk died with the
@@ -109,6 +130,7 @@ vm_end_lost(struct agent *a, struct vm *vm)
 	vm->proc.pid = 0;
 	vm->proc.starttime = 0;
 	vm->lost = true;
+	leases_release(a, vm->c.id);
 	vm_unpin_rootfs(a, vm);
 	(void)vm_save(a, vm);
 }
@@ -161,14 +183,24 @@ vm_do_start(struct agent *a, struct vm *vm, struct nq_error *err)
 	r = vm_pin_rootfs(a, vm, err);
 	if (r < 0)
 		return r;
-	fill_spec(a, vm, &spec);
-	r = ops->start(&spec, &p, err);
+	/* Never two writers: the lease first, then the VMM. */
+	r = leases_acquire(a, vm->c.backend_kind, vm->c.id, vm->c.volume_id, vm->rootfs,
+		err);
 	if (r < 0) {
 		vm_unpin_rootfs(a, vm);
 		return r;
 	}
+	fill_spec(a, vm, &spec);
+	r = ops->start(&spec, &p, err);
+	if (r < 0) {
+		leases_release(a, vm->c.id);
+		vm_unpin_rootfs(a, vm);
+		return r;
+	}
+	leases_set_proc(a, vm->c.id, &p);
 	vm->proc = p;
 	vm->lost = false;
+	vm->fenced = false;
 	r = vm_save(a, vm);
 	if (r < 0)
 		log_warn("cannot record VM pid id=%s err=%s", vm->c.id, strerror(-r));
@@ -197,6 +229,7 @@ vm_do_stop(struct agent *a, struct vm *vm)
 	vm->proc.pid = 0;
 	vm->proc.starttime = 0;
 	vm->lost = false;
+	leases_release(a, vm->c.id);
 	vm_unpin_rootfs(a, vm);
 	(void)vm_save(a, vm);
 }

@@ -85,6 +85,7 @@ struct vmm_exit {
 	int signal;      /* terminating signal, or 0 */
 	long long at;    /* unix time when the agent noticed */
 	bool requested;  /* the agent stopped it (stop, restart, delete) */
+	bool fenced;     /* the agent killed it: its lease was not renewed */
 };
 /* Fill *ret from a wait status (-1: unknown). */
 void vmm_exit_from_status(int status, struct vmm_exit *ret);

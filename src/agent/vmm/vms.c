@@ -240,8 +240,8 @@ vms_create(struct agent *a, const struct vm_create *c, json_t **ret, struct nq_e
 		pthread_cond_broadcast(&t->idle);
 	} else {
 		vm_release(t, vm, &w);
-		vm_settle(vm, owed, &n);
-		*ret = vm_json(vm);
+		vm_settle(a, vm, owed, &n);
+		*ret = vm_json(a, vm);
 		TAKE_PTR(vm);
 	}
 	pthread_mutex_unlock(&t->lock);
@@ -296,9 +296,9 @@ with_vm(struct agent *a, const char *id, vm_op_fn fn, json_t **ret, struct nq_er
 
 	pthread_mutex_lock(&t->lock);
 	vm_release(t, vm, &w);
-	vm_settle(vm, owed, &n);
+	vm_settle(a, vm, owed, &n);
 	if (r >= 0)
-		*ret = vm_json(vm);
+		*ret = vm_json(a, vm);
 	pthread_mutex_unlock(&t->lock);
 	vm_pay_unpins(a, owed, n);
 	return r;
@@ -339,8 +339,8 @@ vms_get(struct agent *a, const char *id, json_t **ret, struct nq_error *err)
 		r = nq_error_setr(err, -ENOENT, "not_found", "id", "no VM %s on this host",
 			id);
 	} else {
-		vm_settle(vm, owed, &n);
-		*ret = vm_json(vm);
+		vm_settle(a, vm, owed, &n);
+		*ret = vm_json(a, vm);
 	}
 	pthread_mutex_unlock(&t->lock);
 	vm_pay_unpins(a, owed, n);
@@ -404,8 +404,8 @@ vms_list(struct agent *a)
 		struct vm *vm = t->v[i];
 		if (!vm || vm->creating)
 			continue;
-		vm_settle(vm, owed, &n);
-		json_array_append_new(arr, vm_json(vm));
+		vm_settle(a, vm, owed, &n);
+		json_array_append_new(arr, vm_json(a, vm));
 	}
 	pthread_mutex_unlock(&t->lock);
 	vm_pay_unpins(a, owed, n);
@@ -425,7 +425,7 @@ vms_memory_committed(struct agent *a)
 		struct vm *vm = t->v[i];
 		if (!vm)
 			continue;
-		vm_settle(vm, owed, &n);
+		vm_settle(a, vm, owed, &n);
 		/* An operation in progress may be starting it: count it. */
 		if (vm->up || vm->busy || (vm->creating && vm->c.start))
 			sum += vm->c.memory_mib;

@@ -88,5 +88,13 @@ json_t *vmm_exit_json(const struct vmm_exit *e);
  * start brings it back. Waits for operations in progress on those VMs. */
 void vms_storage_lost(struct agent *a, const char (*backend_ids)[NQ_UUID_LEN + 1],
 	size_t n, unsigned long long before);
+#define VM_FENCED "fenced: the lease on the share could not be renewed"
+#define VM_FENCED_REASON                                                                  \
+	"killed by the agent: its lease on the share could not be renewed (self-fencing)"
+/* The lease fencer (storage/leases.h) killed vm_id's VMM: record it as
+ * state "error", fenced (kept in its record across agent restarts; only
+ * an explicit start clears it), and forget the lease. Waits for an
+ * operation in progress on the VM. */
+void vms_mark_fenced(struct agent *a, const char *vm_id);
 /* Now, in the unit of /proc/PID/stat's starttime. */
 unsigned long long vms_boot_ticks(void);

@@ -15,6 +15,7 @@ struct vm {
 	bool creating; /* reserved by vms_create, not started yet */
 	bool up;       /* the VMM ran when last looked at (settle, claim) */
 	bool lost;     /* ended because its storage died: state "error" */
+	bool fenced;   /* killed because its lease was not renewed: "error" */
 	char rootfs[PATH_MAX + 128];
 	struct vmm_exit last_exit; /* how its VMM last ended */
 };
@@ -31,6 +32,7 @@ struct vm_table {
 struct unpin {
 	const struct storage_kind_ops *kind;
 	char backend_id[NQ_UUID_LEN + 1];
+	char vm_id[NQ_UUID_LEN + 1]; /* its lease is released first */
 };
 
 struct vm *vm_find(struct vm_table *t, const char *id);
@@ -45,10 +47,10 @@ void vm_unpin_rootfs(struct agent *a, struct vm *vm);
 /* Under the lock: refresh `up`; a VMM that exited by itself (guest
  * poweroff) releases its mount into owed[*n]. A busy VM is left to its
  * operation, which holds the pin on its copy. */
-void vm_settle(struct vm *vm, struct unpin *owed, size_t *n);
+void vm_settle(struct agent *a, struct vm *vm, struct unpin *owed, size_t *n);
 void vm_pay_unpins(struct agent *a, const struct unpin *owed, size_t n);
 /* Under the lock; state and pid as last seen (settle or claim). */
-json_t *vm_json(const struct vm *vm);
+json_t *vm_json(struct agent *a, const struct vm *vm);
 int vm_save(struct agent *a, const struct vm *vm);
 /* Outside the lock, on a VM the caller owns: its disk died with the
  * mount, so its VMM is killed (a graceful stop cannot flush to a dead

@@ -324,3 +324,14 @@ db_advisory_unlock(struct db *db, long long key)
 	const char *p[] = { k };
 	(void)db_query(db, "SELECT pg_advisory_unlock($1)", 1, p, NULL);
 }
+
+int
+db_data_version(struct db *db, char *buf, size_t sz)
+{
+	int r;
+
+	pthread_mutex_lock(&db->lock);
+	r = db->ops->data_version(db->h, buf, sz);
+	pthread_mutex_unlock(&db->lock);
+	return r;
+}

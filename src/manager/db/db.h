@@ -38,6 +38,8 @@ struct db_ops {
 	 * discarded); ret_changes (may be NULL) gets the affected row count. */
 	int (*query)(void *h, const char *sql, unsigned nparams, const char *const *params,
 		struct db_rows *ret_rows, unsigned long *ret_changes);
+	/* See db_data_version. */
+	int (*data_version)(void *h, char *buf, size_t sz);
 };
 
 extern const struct db_ops db_sqlite_ops;
@@ -80,6 +82,14 @@ int db_query(struct db *db, const char *sql, unsigned nparams, const char *const
  * the process (key is not used). */
 int db_try_advisory_lock(struct db *db, long long key);
 void db_advisory_unlock(struct db *db, long long key);
+
+/* A token of the data this connection sees: it changes whenever any
+ * connection (this one or another process's) may have committed a change;
+ * equal tokens mean the same data. Cheap (no table is read), so a cache
+ * of query results can be checked on every use. SQLite: PRAGMA
+ * data_version and this connection's total_changes; PostgreSQL: the
+ * current snapshot (xmin:xmax:in-progress xids). */
+int db_data_version(struct db *db, char *buf, size_t sz);
 
 /* Transactions: begin takes the connection lock for this thread until
  * commit or rollback. rollback is safe to call after a failed commit. */

@@ -131,10 +131,28 @@ out:
 	return r;
 }
 
+/* Equal snapshots (xmin, xmax and the xids in progress) see the same
+ * committed data: any commit since changes one of them. */
+static int
+pg_data_version(void *h, char *buf, size_t sz)
+{
+	PGresult *res;
+	int r = -EIO;
+
+	pg_check_conn(h);
+	res = PQexec(h, "SELECT pg_current_snapshot()::text");
+	if (res && PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 &&
+		(size_t)snprintf(buf, sz, "%s", PQgetvalue(res, 0, 0)) < sz)
+		r = 0;
+	PQclear(res);
+	return r;
+}
+
 const struct db_ops db_pg_ops = {
 	.engine = "postgres",
 	.open = pg_open,
 	.close = pg_close,
 	.exec_script = pg_exec_script,
 	.query = pg_query,
+	.data_version = pg_data_version,
 };

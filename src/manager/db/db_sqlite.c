@@ -154,10 +154,28 @@ out:
 	return r;
 }
 
+static int
+sq_data_version(void *h, char *buf, size_t sz)
+{
+	sqlite3_stmt *st = NULL;
+	long long v = -1;
+	int rc = sqlite3_prepare_v2(h, "PRAGMA data_version", -1, &st, NULL);
+
+	if (rc == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	if (v < 0)
+		return -EIO;
+	/* data_version moves for other connections' commits only: add ours. */
+	snprintf(buf, sz, "%lld:%lld", v, (long long)sqlite3_total_changes64(h));
+	return 0;
+}
+
 const struct db_ops db_sqlite_ops = {
 	.engine = "sqlite",
 	.open = sq_open,
 	.close = sq_close,
 	.exec_script = sq_exec_script,
 	.query = sq_query,
+	.data_version = sq_data_version,
 };

@@ -121,9 +121,9 @@ events_list_json(struct manager *m, const struct events_query *q, struct nq_erro
 		bid, lim };
 	if (db_query(m->db,
 		    "SELECT id, at_ms, actor, action, object_type, object_id, host_id,"
-		    " outcome, cause FROM events WHERE ($1 IS NULL OR object_type = $1)"
-		    " AND ($2 IS NULL OR object_id = $2) AND ($3 IS NULL OR action = $3)"
-		    " AND ($4 IS NULL OR at_ms < $4 OR (at_ms = $4 AND id < $5))"
+		    " outcome, cause FROM events WHERE (CAST($1 AS TEXT) IS NULL OR object_type = $1)"
+		    " AND (CAST($2 AS TEXT) IS NULL OR object_id = $2) AND (CAST($3 AS TEXT) IS NULL OR action = $3)"
+		    " AND (CAST($4 AS BIGINT) IS NULL OR at_ms < $4 OR (at_ms = $4 AND id < $5))"
 		    " ORDER BY at_ms DESC, id DESC LIMIT $6",
 		    6, p, &rows) < 0) {
 		nq_error_set(err, "internal_error", NULL, "database error");

@@ -12,6 +12,7 @@
 #include "manager/manager.h"
 #include "manager/services/hostpool.h"
 #include "manager/services/hosts.h"
+#include "manager/services/reconciler.h"
 #include "manager/services/hosts_internal.h"
 
 #define HEARTBEAT_TIMEOUT_MS 3000
@@ -119,10 +120,15 @@ hosts_heartbeat_one(struct manager *m, const char *id, long timeout_ms,
 			err);
 		hosts_env_release(&env);
 	}
-	if (r >= 0 && (r = check_identity(m, id, rep.json, err)) >= 0 &&
-		(r = hosts_record_info(m, id, rep.json)) < 0)
+	/* Events host.unreachable / host.recovered on each flip (reconciler.h). */
+	if (r >= 0 && (r = check_identity(m, id, rep.json, err)) >= 0)
+		reconciler_reachability(m, id, true, NULL);
+	if (r >= 0 && (r = hosts_record_info(m, id, rep.json)) < 0)
 		nq_error_set(err, "internal_error", NULL, "database error");
 	agent_reply_release(&rep);
+	if (r < 0 && r != -ENOENT && strcmp(err->code, "internal_error") != 0)
+		reconciler_reachability(m, id, false,
+			err->message[0] ? err->message : err->code);
 	if (r < 0 && r != -ENOENT)
 		record_failure(m, id, err);
 	return r;

@@ -85,9 +85,9 @@ worker_main(void *arg)
 			break; /* the host was removed */
 		if (__atomic_load_n(&m->stopping, __ATOMIC_RELAXED))
 			break;
-		if (r != -EAGAIN && runonce_check(m))
-			reconciler_reachability(m, w->host_id, r >= 0,
-				r >= 0 ? NULL : cause);
+		if (r < 0 && r != -EAGAIN)
+			log_debug("reconciler: host=%s did not answer: %s", w->host_id,
+				cause);
 		/* An agent without long polls (no X-Generation), or a failure:
 		 * poll again after the interval. A long poll that answered
 		 * goes straight back, with a breath against a busy loop. */
@@ -145,7 +145,8 @@ supervisor_main(void *arg)
 	do {
 		if (runonce_check(m))
 			supervise(m->rec, m);
-	} while (manager_sleep(m, m->cfg.reconcile_interval * 1000));
+		/* Often, and cheaply: a host enrolled now gets its worker at once. */
+	} while (manager_sleep(m, m->cfg.reconcile_interval < 2 ? 1000 : 2000));
 	return NULL;
 }
 

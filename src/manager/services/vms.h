@@ -21,8 +21,8 @@ struct vm_new {
 	unsigned vcpus, memory_mib;
 	const char *image_id;
 	const char *backend_id; /* NULL: the default backend */
-	bool ha;                /* restart on another host when its host dies */
 	const char *host_id;    /* NULL: placement chooses */
+	bool ha;                /* restart on another host when its host dies */
 };
 
 int vms_create(struct manager *m, const struct vm_new *v, char ret_id[AUTH_UUID_LEN + 1],
@@ -30,8 +30,8 @@ int vms_create(struct manager *m, const struct vm_new *v, char ret_id[AUTH_UUID_
 enum vm_action { VM_START, VM_STOP, VM_RESTART };
 int vms_action(struct manager *m, const char *id, enum vm_action act, struct nq_error *err);
 int vms_delete(struct manager *m, const char *id, struct nq_error *err);
-/* From the database only (vms_list.c): one VM with its volume and host,
- * or a page of VMs in creation order; new references, NULL on error.
+/* From the database only (vms_list.c): one VM with its volume and host
+ * (new reference), or a page of VMs in creation order; NULL on error.
  * *ret_total (may be NULL) gets the number of VMs matching the filters. */
 json_t *vms_get_json(struct manager *m, const char *id, struct nq_error *err);
 #define VMS_LIMIT_DEFAULT 100
@@ -41,8 +41,10 @@ struct vm_list_query {
 	unsigned long long offset;
 	const char *host_id, *state; /* NULL: any */
 };
-json_t *vms_list_page(struct manager *m, const struct vm_list_query *q,
-	long long *ret_total);
+/* The page as JSON array text (caller frees), NULL on error. */
+char *vms_list_page(struct manager *m, const struct vm_list_query *q, long long *ret_total);
+/* Free the pages vms_list_page keeps (shutdown). */
+void vms_list_cache_clear(void);
 /* PATCH /v1/vms/{id} {ha}: -ENOENT (err not_found) for an unknown VM. */
 int vms_set_ha(struct manager *m, const char *id, bool ha, struct nq_error *err);
 /* Record a finished clone: path, size, allocated (NULL when unknown),
