@@ -152,34 +152,43 @@ progress_cb(void *ud, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un
 	return x->abort && __atomic_load_n(x->abort, __ATOMIC_RELAXED) ? 1 : 0;
 }
 
-/* Headers, body and the extras of one request; the header list to free
- * after the transfer. */
-static struct curl_slist *
-set_request(CURL *c, const struct agent_client *a, const char *method, const char *body,
-	size_t body_len, struct agent_call_ext *x)
+/* What a finished transfer means for the caller (see agent_call). */
+static int
+map_result(const struct agent_client *a, const struct agent_pin *pin, CURLcode rc,
+	long status, const struct nq_buf *b, const char *method, const char *path,
+	long timeout_ms, struct agent_reply *ret, struct nq_error *err)
 {
-	struct curl_slist *hdrs = curl_slist_append(NULL, "Accept: application/json");
-
-	if (a->auth_header)
-		hdrs = curl_slist_append(hdrs, a->auth_header);
-	if (body) {
-		hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
-		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)body_len);
-	} else if (strcmp(method, "GET") != 0 && strcmp(method, "DELETE") != 0) {
-		curl_easy_setopt(c, CURLOPT_POSTFIELDS, "");
-		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, 0L);
+	if (rc != CURLE_OK && pin->mismatch)
+		return nq_error_setr(err, -EPERM, "agent_fingerprint_mismatch", NULL,
+			"the agent at %s presents certificate %s but %s is pinned",
+			a->base, pin->seen, pin->want);
+	if (rc != CURLE_OK) {
+		log_debug("agent request failed method=%s path=%s curl=\"%s\"", method,
+			path, curl_easy_strerror(rc));
+		if (rc == CURLE_OPERATION_TIMEDOUT)
+			return nq_error_setr(err, -EHOSTUNREACH, "agent_unavailable", NULL,
+				"the agent did not answer within %ld ms", timeout_ms);
+		return nq_error_setr(err, -EHOSTUNREACH, "agent_unavailable", NULL,
+			"the agent is not reachable: %s", curl_easy_strerror(rc));
 	}
-	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
-	if (x) {
-		x->generation = -1;
-		curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, header_cb);
-		curl_easy_setopt(c, CURLOPT_HEADERDATA, x);
-		curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, progress_cb);
-		curl_easy_setopt(c, CURLOPT_XFERINFODATA, x);
-		curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+	ret->status = (int)status;
+	if (b->p && b->len)
+		ret->json = json_loadb(b->p, b->len, 0, NULL);
+	if (status >= 200 && status < 300)
+		return 0;
+	if (status == 401)
+		return nq_error_setr(err, -EACCES, "agent_auth_failed", NULL,
+			"the agent at %s refused the token (HTTP 401)", a->base);
+	/* The agent answered: its own error (no_space 507, io_error 500, every
+	 * smb_* code) keeps its meaning. agent_unavailable is for an agent
+	 * that cannot be reached or answers without a well-formed error. */
+	if (!agent_error_code(ret->json)) {
+		nq_error_set(err, "agent_unavailable", NULL,
+			"the agent failed with HTTP status %ld", status);
+		return -EHOSTUNREACH;
 	}
-	return hdrs;
+	error_from_reply(ret, err);
+	return -EREMOTEIO;
 }
 
 int
@@ -231,42 +240,31 @@ agent_call_ext(struct agent_client *a, const char *method, const char *path,
 		return nq_error_setr(err, -EOPNOTSUPP, "internal_error", NULL,
 			"this libcurl cannot pin a certificate (needs OpenSSL)");
 	}
-	hdrs = set_request(c, a, method, body, body_len, x);
+	hdrs = curl_slist_append(hdrs, "Accept: application/json");
+	if (a->auth_header)
+		hdrs = curl_slist_append(hdrs, a->auth_header);
+	if (body) {
+		hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
+		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)body_len);
+	} else if (strcmp(method, "GET") != 0 && strcmp(method, "DELETE") != 0) {
+		curl_easy_setopt(c, CURLOPT_POSTFIELDS, "");
+		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, 0L);
+	}
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
+	if (x) {
+		x->generation = -1;
+		curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, header_cb);
+		curl_easy_setopt(c, CURLOPT_HEADERDATA, x);
+		curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, progress_cb);
+		curl_easy_setopt(c, CURLOPT_XFERINFODATA, x);
+		curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+	}
 	rc = curl_easy_perform(c);
 	if (rc == CURLE_OK)
 		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
 	curl_easy_cleanup(c);
 	curl_slist_free_all(hdrs);
 
-	if (rc != CURLE_OK && pin.mismatch)
-		return nq_error_setr(err, -EPERM, "agent_fingerprint_mismatch", NULL,
-			"the agent at %s presents certificate %s but %s is pinned",
-			a->base, pin.seen, pin.want);
-	if (rc != CURLE_OK) {
-		log_debug("agent request failed method=%s path=%s curl=\"%s\"", method,
-			path, curl_easy_strerror(rc));
-		if (rc == CURLE_OPERATION_TIMEDOUT)
-			return nq_error_setr(err, -EHOSTUNREACH, "agent_unavailable", NULL,
-				"the agent did not answer within %ld ms", timeout_ms);
-		return nq_error_setr(err, -EHOSTUNREACH, "agent_unavailable", NULL,
-			"the agent is not reachable: %s", curl_easy_strerror(rc));
-	}
-	ret->status = (int)status;
-	if (b.p && b.len)
-		ret->json = json_loadb(b.p, b.len, 0, NULL);
-	if (status >= 200 && status < 300)
-		return 0;
-	if (status == 401)
-		return nq_error_setr(err, -EACCES, "agent_auth_failed", NULL,
-			"the agent at %s refused the token (HTTP 401)", a->base);
-	/* The agent answered: its own error (no_space 507, io_error 500, every
-	 * smb_* code) keeps its meaning. agent_unavailable is for an agent
-	 * that cannot be reached or answers without a well-formed error. */
-	if (!agent_error_code(ret->json)) {
-		nq_error_set(err, "agent_unavailable", NULL,
-			"the agent failed with HTTP status %ld", status);
-		return -EHOSTUNREACH;
-	}
-	error_from_reply(ret, err);
-	return -EREMOTEIO;
+	return map_result(a, &pin, rc, status, &b, method, path, timeout_ms, ret, err);
 }

@@ -59,7 +59,7 @@ def test_vm_lifecycle_on_smb(manager, agent, fake_fc, smbd):
 
     st, hosts = manager.request("GET", "/v1/hosts")
     assert st == 200 and hosts[0]["id"] == "local" and "smb" in hosts[0]["backend_kinds"]
-    assert "firecracker" in hosts[0]["hypervisors"] and hosts[0]["status"] == "live"
+    assert "firecracker" in hosts[0]["hypervisors"] and hosts[0]["status"] == "ok"
 
     fake_fc.clear()
     for action, state in (("stop", "stopped"), ("start", "running"),

@@ -15,6 +15,7 @@
 #include "common/json_util.h"
 #include "manager/manager.h"
 #include "manager/services/claims.h"
+#include "manager/services/hosts.h"
 #include "manager/services/storage.h"
 
 /* ---- the fake kind ---- */
@@ -196,6 +197,7 @@ setup(void **state)
 	assert_int_equal(registry_new(&m->reg), 0);
 	m->env.status_timeout_ms = 1000;
 	assert_int_equal(storage_load(m), 0);
+	assert_int_equal(hosts_ensure_local(m), 0); /* as main does */
 	*state = m;
 	return 0;
 }

@@ -88,7 +88,8 @@ get_config(json_t *obj, json_t **ret, struct nq_error *err)
 static void
 create_backend(struct http_request *req, struct http_response *resp)
 {
-	static const char *const keys[] = { "name", "kind", "config", "is_default", NULL };
+	static const char *const keys[] = { "name", "kind", "config", "is_default",
+		"host_id", NULL };
 	struct manager *m = req->userdata;
 	struct backend_create bc = { 0 };
 	struct nq_error err = { 0 };
@@ -100,6 +101,7 @@ create_backend(struct http_request *req, struct http_response *resp)
 		json_req_string(body, "name", &bc.name, &err) < 0 ||
 		json_req_string(body, "kind", &kind, &err) < 0 ||
 		get_config(body, &bc.config, &err) < 0 ||
+		json_get_string(body, "host_id", &bc.host_id, &err) < 0 ||
 		get_bool(body, "is_default", &bc.make_default, &err) < 0)
 		goto fail;
 	bc.ops = backend_ops_find(kind);

@@ -172,6 +172,25 @@ fail:
 }
 
 static void
+migrate_vm(struct http_request *req, struct http_response *resp)
+{
+	static const char *const keys[] = { "host_id", NULL };
+	struct nq_error err = { 0 };
+	const char *host_id = NULL;
+	json_t *body = NULL;
+
+	if (http_parse_object(req, keys, &body, &err) < 0 ||
+		json_req_string(body, "host_id", &host_id, &err) < 0 ||
+		vms_migrate(req->userdata, req->params[0], host_id, &err) < 0) {
+		json_decref(body);
+		http_reply_error(resp, &err);
+		return;
+	}
+	json_decref(body);
+	reply_vm(req, resp, 200, req->params[0]);
+}
+
+static void
 delete_vm(struct http_request *req, struct http_response *resp)
 {
 	struct nq_error err = { 0 };
@@ -191,6 +210,7 @@ const struct http_route vm_routes[] = {
 	{ "POST", "/v1/vms/{id}/stop", vm_action, 0, 0, (const void *)(uintptr_t)VM_STOP },
 	{ "POST", "/v1/vms/{id}/restart", vm_action, 0, 0,
 		(const void *)(uintptr_t)VM_RESTART },
+	{ "POST", "/v1/vms/{id}/migrate", migrate_vm, 0, 0, NULL },
 	{ "DELETE", "/v1/vms/{id}", delete_vm, 0, 0, NULL },
 };
 const size_t vm_routes_count = sizeof vm_routes / sizeof vm_routes[0];

@@ -28,6 +28,11 @@ int backend_hosts_created(struct manager *m, const char *backend_id, const char 
  * (backend_hosts_catch_up). */
 int backend_hosts_rotate(struct manager *m, const struct backend *b, const void *cfg,
 	const struct secret *secret, struct nq_error *err);
+/* Switch b from old_cfg to new_cfg on every attached host (the first
+ * reachable one decides, as for rotation); secret: a new password or NULL. */
+int backend_hosts_reconfigure(struct manager *m, const struct backend *b,
+	const void *old_cfg, const void *new_cfg, const struct secret *secret,
+	struct nq_error *err);
 /* Forget b on every attached host. Every attached host must answer first:
  * otherwise 409 host_unreachable naming it, and nothing is changed. */
 int backend_hosts_detach_all(struct manager *m, const struct backend *b,

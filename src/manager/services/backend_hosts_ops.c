@@ -74,7 +74,12 @@ backend_hosts_rotate(struct manager *m, const struct backend *b, const void *cfg
 		struct nq_error e = { 0 };
 		if (i == first)
 			continue;
-		if (rotate_on(m, b, ids[i], cfg, secret, &e) >= 0)
+		/* A host known to be down gets it when it returns (catch_up). */
+		if (hosts_get_state(m, ids[i], &hs) >= 0 &&
+			!strcmp(hs.status, "unreachable"))
+			log_info("backend rotation deferred id=%s host=%s (unreachable)",
+				b->id, ids[i]);
+		else if (rotate_on(m, b, ids[i], cfg, secret, &e) >= 0)
 			(void)set_generation(m, b->id, ids[i], gen);
 		else
 			log_warn("backend rotation deferred id=%s host=%s code=%s", b->id,
@@ -95,10 +100,12 @@ backend_hosts_detach_all(struct manager *m, const struct backend *b, struct nq_e
 	if (n == 0)
 		snprintf(ids[n++], 64, "%s", HOST_LOCAL_ID);
 	/* Every host answers now, or nothing is touched: credentials are not
-	 * left behind on a host we could not reach. */
+	 * left behind on a host we could not reach. The local host goes first
+	 * below: its own failure stops the removal before any other host. */
 	for (size_t i = 0; i < n; i++) {
 		struct nq_error e = { 0 };
-		if (hosts_heartbeat_one(m, ids[i], REACH_TIMEOUT_MS, &e) < 0) {
+		if (strcmp(ids[i], HOST_LOCAL_ID) != 0 &&
+			hosts_heartbeat_one(m, ids[i], REACH_TIMEOUT_MS, &e) < 0) {
 			hosts_name(m, ids[i], name, sizeof name);
 			return nq_error_setr(err, -EHOSTUNREACH, "host_unreachable", NULL,
 				"host %s (%s) cannot be reached, so the backend cannot be"
@@ -155,4 +162,50 @@ backend_hosts_catch_up(struct manager *m)
 			log_info("backend rotation caught up id=%s host=%s", bid, hid);
 		}
 	}
+}
+
+static int
+reconfigure_on(struct manager *m, const struct backend *b, const char *hid,
+	const void *old_cfg, const void *new_cfg, const struct secret *secret,
+	struct nq_error *err)
+{
+	struct backend_env env = { 0 };
+	int r = hosts_env(m, hid, &env, err);
+
+	if (r < 0)
+		return r;
+	r = b->ops->reconfigure(&env, b->id, old_cfg, new_cfg, secret, err);
+	hosts_env_release(&env);
+	return r;
+}
+
+int
+backend_hosts_reconfigure(struct manager *m, const struct backend *b, const void *old_cfg,
+	const void *new_cfg, const struct secret *secret, struct nq_error *err)
+{
+	char ids[BACKEND_HOSTS_MAX][64], sid[96];
+	size_t n = 0;
+	int gen = 0, r;
+
+	if (backend_hosts_list(m, b->id, ids, &n) < 0)
+		return nq_error_setr(err, -EIO, "internal_error", NULL, "database error");
+	if (n == 0)
+		snprintf(ids[n++], 64, "%s", HOST_LOCAL_ID);
+	r = reconfigure_on(m, b, ids[0], old_cfg, new_cfg, secret, err);
+	if (r < 0)
+		return r;
+	secrets_id(sid, sizeof sid, "backend", b->id);
+	if (secret && (r = secrets_put(m, sid, secret, &gen)) < 0)
+		return nq_error_setr(err, r, "internal_error", NULL, "database error");
+	if (secret)
+		(void)set_generation(m, b->id, ids[0], gen);
+	for (size_t i = 1; i < n; i++) {
+		struct nq_error e = { 0 };
+		if (reconfigure_on(m, b, ids[i], old_cfg, new_cfg, secret, &e) < 0)
+			log_warn("backend change not applied id=%s host=%s code=%s", b->id,
+				ids[i], e.code);
+		else if (secret)
+			(void)set_generation(m, b->id, ids[i], gen);
+	}
+	return 0;
 }

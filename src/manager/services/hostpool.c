@@ -139,3 +139,38 @@ hostpool_drop(const char *host_id)
 		}
 	pthread_mutex_unlock(&pool_lock);
 }
+
+static int
+env_by_query(struct manager *m, const char *sql, const char *arg, struct backend_env *ret,
+	struct nq_error *err)
+{
+	_cleanup_(db_rows_release) struct db_rows rows = { 0 };
+	const char *p[] = { arg };
+	const char *hid = NULL;
+
+	if (db_query(m->db, sql, 1, p, &rows) >= 0 && rows.nrows > 0)
+		hid = db_rows_get(&rows, 0, 0);
+	return hosts_env(m, hid && *hid ? hid : HOST_LOCAL_ID, ret, err);
+}
+
+int
+hosts_env_for_volume(struct manager *m, const char *volume_id, struct backend_env *ret,
+	struct nq_error *err)
+{
+	return env_by_query(m,
+		"SELECT COALESCE(v.host_id, (SELECT bh.host_id FROM backend_hosts bh"
+		" WHERE bh.backend_id = vo.backend_id ORDER BY CASE WHEN bh.host_id ="
+		" 'local' THEN 0 ELSE 1 END, bh.host_id LIMIT 1)) FROM volumes vo"
+		" LEFT JOIN vms v ON v.id = vo.vm_id WHERE vo.id = $1",
+		volume_id, ret, err);
+}
+
+int
+hosts_env_for_backend(struct manager *m, const char *backend_id, struct backend_env *ret,
+	struct nq_error *err)
+{
+	return env_by_query(m,
+		"SELECT host_id FROM backend_hosts WHERE backend_id = $1 ORDER BY CASE WHEN"
+		" host_id = 'local' THEN 0 ELSE 1 END, host_id LIMIT 1",
+		backend_id, ret, err);
+}

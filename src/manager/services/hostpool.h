@@ -20,3 +20,10 @@ void hosts_env_release(struct backend_env *env);
 /* Forget the cached client of host_id (every host when NULL): after a
  * host is deleted, and at shutdown. */
 void hostpool_drop(const char *host_id);
+/* The environment of the host a volume is used on: its VM's host, else
+ * the first host its backend is attached on (local first), else local. */
+int hosts_env_for_volume(struct manager *m, const char *volume_id, struct backend_env *ret,
+	struct nq_error *err);
+/* The first host backend_id is attached on (local first), else local. */
+int hosts_env_for_backend(struct manager *m, const char *backend_id,
+	struct backend_env *ret, struct nq_error *err);

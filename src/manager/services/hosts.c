@@ -17,14 +17,23 @@ hosts_ensure_local(struct manager *m)
 {
 	char now[24];
 	const char *p[] = { HOST_LOCAL_ID, m->cfg.agent, now };
+	const char *pb[] = { HOST_LOCAL_ID, now };
 
 	snprintf(now, sizeof now, "%lld", (long long)time(NULL));
-	/* last_seen stays 0 until the first heartbeat answers. */
-	return db_exec(m->db,
-		"INSERT INTO hosts (id, name, agent_url, created_at, fingerprint_source)"
-		" VALUES ($1, $1, $2, $3, 'local') ON CONFLICT (id) DO UPDATE SET"
-		" agent_url = $2, fingerprint_source = 'local'",
-		3, p, NULL);
+	/* last_seen stays 0 until the first heartbeat answers. A backend
+	 * attached nowhere (from before hosts) is attached on the local host. */
+	const struct db_stmt steps[] = {
+		{ "INSERT INTO hosts (id, name, agent_url, created_at, fingerprint_source)"
+		  " VALUES ($1, $1, $2, $3, 'local') ON CONFLICT (id) DO UPDATE SET"
+		  " agent_url = $2, fingerprint_source = 'local'",
+			3, p },
+		{ "INSERT INTO backend_hosts (backend_id, host_id, status, updated_at)"
+		  " SELECT b.id, $1, 'ok', $2 FROM backends b WHERE NOT EXISTS (SELECT 1"
+		  " FROM backend_hosts bh WHERE bh.backend_id = b.id) AND b.host_id IN"
+		  " ('', $1)",
+			2, pb },
+	};
+	return db_exec_tx(m->db, steps, 2);
 }
 
 const char *

@@ -2,6 +2,7 @@
 #include "manager/services/placement.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -18,11 +19,19 @@ place_list_has(const char *list, const char *w)
 	return false;
 }
 
+/* Memory left on h; a host that does not say how much it has is not
+ * limited by the manager. */
+static long long
+left_mib(const struct place_host *h)
+{
+	return h->memory_mib > 0 ? h->memory_mib - h->used_mib : LLONG_MAX / 2;
+}
+
 bool
 place_host_fits(const struct place_host *h, const struct place_need *need, char *why,
 	size_t whysz)
 {
-	long long left = h->memory_mib - h->used_mib;
+	long long left = left_mib(h);
 
 	why[0] = '\0';
 	if (need->exclude_host_id && !strcmp(h->id, need->exclude_host_id))
@@ -41,7 +50,7 @@ place_host_fits(const struct place_host *h, const struct place_need *need, char 
 	else if (h->backend_status && *h->backend_status &&
 		 strcmp(h->backend_status, "ok") != 0)
 		snprintf(why, whysz, "the backend is %s there", h->backend_status);
-	else if (h->memory_mib > 0 && left < (long long)need->memory_mib)
+	else if (left < (long long)need->memory_mib)
 		snprintf(why, whysz, "it has %lld MiB of memory free, %u MiB needed",
 			left < 0 ? 0 : left, need->memory_mib);
 	return why[0] == '\0';
@@ -83,8 +92,8 @@ place_choose(const struct place_host *hosts, size_t n, const struct place_need *
 			append(why, whysz, h->name ? h->name : h->id, one);
 			continue;
 		}
-		if (h->memory_mib - h->used_mib > best_left) {
-			best_left = h->memory_mib - h->used_mib;
+		if (left_mib(h) > best_left) {
+			best_left = left_mib(h);
 			best = i;
 		}
 	}

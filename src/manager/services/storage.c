@@ -10,7 +10,10 @@
 #include <time.h>
 
 #include "manager/auth/auth.h"
+#include "manager/services/backend_hosts.h"
 #include "manager/services/claims.h"
+#include "manager/services/hostpool.h"
+#include "manager/services/hosts.h"
 #include "common/debug_gate.h"
 #include "common/fsutil.h"
 #include "common/log.h"
@@ -149,6 +152,8 @@ storage_backend_json(struct manager *m, const struct registry_item *it,
 		b->name, "kind", b->ops->kind, "is_default", it->is_default, "status",
 		it->st.status, "config", b->ops->to_json(&m->env, b->cfg), "has_password",
 		b->has_password, "capacity", cap, "volume_count", (json_int_t)volume_count);
+	if (o)
+		json_object_set_new(o, "hosts", backend_hosts_json(m, b->id));
 	if (o && it->st.code[0])
 		json_object_set_new(o, "status_error",
 			json_pack("{s:s, s:s}", "code", it->st.code, "message",
@@ -214,6 +219,26 @@ name_taken(struct manager *m, const char *name, const char *except_id, struct nq
  * caller's next statement sets it on one (same transaction). */
 #define CLEAR_DEFAULT_SQL "UPDATE backends SET is_default = 0 WHERE is_default = 1"
 
+/* Forward credentials and probe on host hid (bc->host_id or local). */
+static int
+create_on(struct manager *m, const struct backend_create *bc, const char *hid,
+	const char *id, const void *cfg, const struct secret *secret, struct nq_error *err)
+{
+	struct backend_env env = { 0 };
+	struct host_state hs;
+	int r;
+
+	if (hosts_get_state(m, hid, &hs) == -ENOENT)
+		return nq_error_setr(err, -ENOENT, "invalid_field", "host_id",
+			"no host with id %.64s", hid);
+	r = hosts_env(m, hid, &env, err);
+	if (r < 0)
+		return r;
+	r = bc->ops->create(&env, id, cfg, secret, err);
+	hosts_env_release(&env);
+	return r;
+}
+
 int
 storage_create(struct manager *m, const struct backend_create *bc,
 	char ret_id[BACKEND_ID_MAX + 1], struct nq_error *err)
@@ -244,8 +269,10 @@ storage_create(struct manager *m, const struct backend_create *bc,
 	r = name_taken(m, bc->name, NULL, err);
 	if (r < 0)
 		return r;
+	const char *hid = bc->host_id ? bc->host_id : HOST_LOCAL_ID;
+	struct backend_env env = { 0 };
 	auth_new_uuid(id);
-	r = bc->ops->create(&m->env, id, cfg, secret, err);
+	r = create_on(m, bc, hid, id, cfg, secret, err);
 	if (r < 0) {
 		log_info("backend create refused name=%s kind=%s code=%s", bc->name,
 			bc->ops->kind, err->code);
@@ -253,19 +280,27 @@ storage_create(struct manager *m, const struct backend_create *bc,
 	}
 
 	now_str(now);
+	/* A localfile backend is a directory of one host: it belongs there. */
 	const char *p[] = { id, bc->name, bc->ops->kind, conf,
-		bc->ops->uses_password(cfg) ? "1" : "0", bc->make_default ? "1" : "0",
-		now };
+		bc->ops->uses_password(cfg) ? "1" : "0", bc->make_default ? "1" : "0", now,
+		strcmp(bc->ops->kind, "localfile") ? "" : hid };
 	const struct db_stmt steps[] = {
 		{ bc->make_default ? CLEAR_DEFAULT_SQL : NULL, 0, NULL },
 		{ "INSERT INTO backends (id, name, kind, config, has_password,"
-		  " is_default, created_at, updated_at)"
-		  " VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
-			7, p },
+		  " is_default, created_at, updated_at, host_id)"
+		  " VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8)",
+			8, p },
 	};
 	r = db_exec_tx(m->db, steps, ARRAY_SIZE(steps));
+	if (r >= 0 && (r = backend_hosts_created(m, id, hid, secret)) < 0) {
+		const char *pd[] = { id };
+		(void)db_exec(m->db, "DELETE FROM backends WHERE id = $1", 1, pd, NULL);
+	}
 	if (r < 0) {
-		bc->ops->destroy(&m->env, id, cfg, &ignore);
+		if (hosts_env(m, hid, &env, &ignore) >= 0) {
+			bc->ops->destroy(&env, id, cfg, &ignore);
+			hosts_env_release(&env);
+		}
 		if (r == -EEXIST)
 			return nq_error_setr(err, r, "name_taken", "name",
 				"a backend named '%s' already exists", bc->name);
@@ -415,16 +450,15 @@ apply_update(struct manager *m, const struct backend *old, const struct backend_
 	int r = 0;
 
 	if (plan->remount || plan->recreds)
-		r = old->ops->reconfigure(&m->env, old->id, old->cfg, plan->cfg, secret,
-			err);
+		r = backend_hosts_reconfigure(m, old, old->cfg, plan->cfg, secret, err);
 	else if (secret)
-		r = old->ops->rotate_secret(&m->env, old->id, plan->cfg, secret, err);
+		r = backend_hosts_rotate(m, old, plan->cfg, secret, err);
 	if (r < 0)
 		return r;
 	r = store_update(m, old->id, old->ops, plan, bu->make_default);
 	if (r < 0) {
 		if (plan->remount || plan->recreds)
-			old->ops->reconfigure(&m->env, old->id, plan->cfg, old->cfg, NULL,
+			backend_hosts_reconfigure(m, old, plan->cfg, old->cfg, NULL,
 				&ignore);
 		if (r == -EEXIST)
 			return nq_error_setr(err, r, "name_taken", "name",
@@ -517,7 +551,7 @@ storage_delete(struct manager *m, const char *id, json_t **ret_volumes,
 	r = volumes_guard(m, id, "remove them first", ret_volumes, err);
 	if (r < 0)
 		return r;
-	r = b->ops->destroy(&m->env, id, b->cfg, err);
+	r = backend_hosts_detach_all(m, b, err);
 	if (r < 0)
 		return r;
 	r = db_exec(m->db, "DELETE FROM backends WHERE id = $1", 1, p, NULL);

@@ -39,6 +39,7 @@ struct backend_create {
 	const struct backend_ops *ops;
 	json_t *config;
 	bool make_default;
+	const char *host_id; /* NULL: the local host */
 };
 /* Validate, forward credentials, probe, insert, publish. *ret_id gets the
  * new id. Nothing is left behind on failure. */

@@ -13,6 +13,7 @@
 
 #include "manager/services/claims.h"
 #include "common/debug_gate.h"
+#include "manager/services/hostpool.h"
 #include "manager/services/hosts.h"
 #include "common/log.h"
 #include "manager/manager.h"
@@ -230,13 +231,16 @@ static int
 agent_stop_restart(struct manager *m, const struct vm_row *vm, const char *vid,
 	enum vm_action act, struct nq_error *err)
 {
+	_cleanup_(hosts_env_release) struct backend_env env = { 0 };
 	struct agent_reply rep = { 0 };
 	char path[128];
 	int r;
 
 	snprintf(path, sizeof path, "/v1/vms/%s/%s", vm->id,
 		act == VM_STOP ? "stop" : "restart");
-	r = agent_call(m->env.agent, "POST", path, NULL, 0, VM_CALL_TIMEOUT_MS, &rep, err);
+	if ((r = vms_env(m, vm, &env, err)) < 0)
+		return r;
+	r = agent_call(env.agent, "POST", path, NULL, 0, VM_CALL_TIMEOUT_MS, &rep, err);
 	if (r < 0 && rep.status == 404) {
 		memset(err, 0, sizeof *err);
 		r = act == VM_STOP ? 0 : vms_agent_boot(m, vm, vid, err);
@@ -313,7 +317,10 @@ cancel_worker(struct manager *m, const char *id, const char *key, struct nq_erro
 	if (vms_fetch(m, id, &rows, &vm) >= 0 && !strcmp(vm.state, "provisioning") &&
 		vms_fetch_volume(m, id, &vrows, &vol) >= 0 &&
 		(b = registry_get(m->reg, vm.backend_id))) {
-		(void)b->ops->delete_volume(&m->env, b->id, b->cfg, vol.id, &ignore);
+		struct backend_env env = { 0 };
+		if (vms_env(m, &vm, &env, &ignore) >= 0)
+			(void)b->ops->delete_volume(&env, b->id, b->cfg, vol.id, &ignore);
+		hosts_env_release(&env);
 		backend_unref(b);
 	}
 	return claim_wait(key,
@@ -327,6 +334,7 @@ static int
 delete_claimed(struct manager *m, const char *id, struct nq_error *err)
 {
 	_cleanup_(db_rows_release) struct db_rows rows = { 0 }, vrows = { 0 };
+	_cleanup_(hosts_env_release) struct backend_env env = { 0 };
 	struct agent_reply rep = { 0 };
 	struct volume_row vol;
 	struct vm_row vm;
@@ -335,11 +343,10 @@ delete_claimed(struct manager *m, const char *id, struct nq_error *err)
 	int r, status;
 
 	r = load_claimed(m, id, &rows, &vm, err);
-	if (r < 0)
+	if (r < 0 || (r = vms_env(m, &vm, &env, err)) < 0)
 		return r;
 	snprintf(path, sizeof path, "/v1/vms/%s", id);
-	r = agent_call(m->env.agent, "DELETE", path, NULL, 0, VM_CALL_TIMEOUT_MS, &rep,
-		err);
+	r = agent_call(env.agent, "DELETE", path, NULL, 0, VM_CALL_TIMEOUT_MS, &rep, err);
 	status = rep.status;
 	agent_reply_release(&rep);
 	if (r < 0 && status != 404)
@@ -348,7 +355,7 @@ delete_claimed(struct manager *m, const char *id, struct nq_error *err)
 	if (vms_fetch_volume(m, id, &vrows, &vol) >= 0) {
 		b = registry_get(m->reg, vm.backend_id);
 		if (b) {
-			r = b->ops->delete_volume(&m->env, b->id, b->cfg, vol.id, err);
+			r = b->ops->delete_volume(&env, b->id, b->cfg, vol.id, err);
 			backend_unref(b);
 			if (r < 0)
 				return r;

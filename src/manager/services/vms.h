@@ -58,5 +58,13 @@ int vms_recover_once(struct manager *m);
  * storage_refresher_start; stopped with the refresher's stop flag). */
 int vms_recover_start(struct manager *m);
 void vms_recover_stop(struct manager *m);
+/* Cold migration to host_id (vms_migrate.c): 409 backend_not_shared for a
+ * localfile backend, 422 host_unsuitable when the host cannot take it,
+ * 409 busy while another operation holds the VM. */
+int vms_migrate(struct manager *m, const char *id, const char *host_id,
+	struct nq_error *err);
+/* Settle migrations a previous process left half done; -EAGAIN when some
+ * must be tried again. */
+int vms_migrate_recover(struct manager *m);
 /* Wait for provisioning workers (shutdown). */
 void vms_wait_idle(void);

@@ -11,6 +11,7 @@
 #include "common/log.h"
 #include "manager/manager.h"
 #include "manager/services/claims.h"
+#include "manager/services/hostpool.h"
 #include "manager/services/vms.h"
 #include "manager/services/vms_internal.h"
 
@@ -27,27 +28,16 @@ vms_wait_idle(void)
 	pthread_mutex_unlock(&busy_lock);
 }
 
-/* Boot on the agent: start the VM it knows, or describe it first. */
 int
-vms_agent_boot(struct manager *m, const struct vm_row *vm, const char *vid,
-	struct nq_error *err)
+vms_agent_describe(struct manager *m, const struct backend_env *env,
+	const struct vm_row *vm, const char *vid, bool start, struct nq_error *err)
 {
 	struct agent_reply rep = { 0 };
-	const char *id = vm->id;
-	char path[128], kind[16];
 	struct backend *b;
-	char *body;
+	char kind[16], *body;
 	json_t *o;
 	int r;
 
-	snprintf(path, sizeof path, "/v1/vms/%s/start", id);
-	r = agent_call(m->env.agent, "POST", path, NULL, 0, VM_CALL_TIMEOUT_MS, &rep, err);
-	if (r >= 0 || rep.status != 404) {
-		agent_reply_release(&rep);
-		return r;
-	}
-	agent_reply_release(&rep);
-	memset(err, 0, sizeof *err);
 	/* The agent finds the rootfs by backend kind, id and volume id. */
 	b = registry_get(m->reg, vm->backend_id);
 	if (!b)
@@ -55,21 +45,44 @@ vms_agent_boot(struct manager *m, const struct vm_row *vm, const char *vid,
 			"the VM's storage backend was removed");
 	snprintf(kind, sizeof kind, "%s", b->ops->kind);
 	backend_unref(b);
-	o = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:s, s:b}", "id", id, "backend_kind",
-		kind, "backend_id", vm->backend_id, "volume_id", vid, "vcpus",
-		(json_int_t)vm->vcpus, "memory_mib", (json_int_t)vm->memory_mib, "kernel",
-		vm->kernel, "start", 1);
+	o = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:s, s:b}", "id", vm->id,
+		"backend_kind", kind, "backend_id", vm->backend_id, "volume_id", vid,
+		"vcpus", (json_int_t)vm->vcpus, "memory_mib", (json_int_t)vm->memory_mib,
+		"kernel", vm->kernel, "start", start);
 	if (o && vm->initrd[0])
 		json_object_set_new(o, "initrd", json_string(vm->initrd));
 	body = o ? json_dumps(o, JSON_COMPACT) : NULL;
 	json_decref(o);
 	if (!body)
 		return nq_error_setr(err, -ENOMEM, "internal_error", NULL, "out of memory");
-	r = agent_call(m->env.agent, "POST", "/v1/vms", body, strlen(body),
+	r = agent_call(env->agent, "POST", "/v1/vms", body, strlen(body),
 		VM_CALL_TIMEOUT_MS, &rep, err);
 	free(body);
 	agent_reply_release(&rep);
 	return r;
+}
+
+/* Boot on the agent: start the VM it knows, or describe it first. */
+int
+vms_agent_boot(struct manager *m, const struct vm_row *vm, const char *vid,
+	struct nq_error *err)
+{
+	_cleanup_(hosts_env_release) struct backend_env env = { 0 };
+	struct agent_reply rep = { 0 };
+	char path[128];
+	int r;
+
+	snprintf(path, sizeof path, "/v1/vms/%s/start", vm->id);
+	if ((r = vms_env(m, vm, &env, err)) < 0)
+		return r;
+	r = agent_call(env.agent, "POST", path, NULL, 0, VM_CALL_TIMEOUT_MS, &rep, err);
+	if (r >= 0 || rep.status != 404) {
+		agent_reply_release(&rep);
+		return r;
+	}
+	agent_reply_release(&rep);
+	memset(err, 0, sizeof *err);
+	return vms_agent_describe(m, &env, vm, vid, true, err);
 }
 
 static bool
@@ -85,6 +98,7 @@ static void
 provision_failed(struct manager *m, const char *id, const char *key, struct backend *b,
 	const char *vid, const struct nq_error *err)
 {
+	_cleanup_(hosts_env_release) struct backend_env env = { 0 };
 	struct nq_error ignore = { 0 };
 	const char *p[] = { vid };
 	char msg[600];
@@ -96,7 +110,8 @@ provision_failed(struct manager *m, const char *id, const char *key, struct back
 	/* When the agent cannot delete now (it was killed, say), the row
 	 * stays in state "error": a retry reuses its id, and the agent then
 	 * removes the stale temp file first. */
-	if (b && b->ops->delete_volume(&m->env, b->id, b->cfg, vid, &ignore) < 0)
+	if (b && (vms_env_by_id(m, id, &env, &ignore) < 0 ||
+			 b->ops->delete_volume(&env, b->id, b->cfg, vid, &ignore) < 0))
 		(void)db_exec(m->db, "UPDATE volumes SET state = 'error' WHERE id = $1", 1,
 			p, NULL);
 	else
@@ -113,6 +128,7 @@ static void
 provision(struct manager *m, const char *id, const char *key)
 {
 	_cleanup_(db_rows_release) struct db_rows rows = { 0 }, vrows = { 0 };
+	_cleanup_(hosts_env_release) struct backend_env env = { 0 };
 	struct nq_error err = { 0 };
 	struct volume_info vi = { 0 };
 	struct volume_row vol;
@@ -134,8 +150,8 @@ provision(struct manager *m, const char *id, const char *key)
 	else if (claim_cancelled(key))
 		r = nq_error_setr(&err, -ECANCELED, "cancelled", NULL,
 			"the VM is being deleted");
-	else
-		r = b->ops->provision_volume(&m->env, b->id, b->cfg, vid,
+	else if ((r = vms_env(m, &vm, &env, &err)) >= 0)
+		r = b->ops->provision_volume(&env, b->id, b->cfg, vid,
 			vm.image_id[0] ? vm.image_id : NULL, 0, &vi, &err);
 	if (r < 0) {
 		provision_failed(m, id, key, b, vid, &err);

@@ -12,10 +12,12 @@
 #include <time.h>
 
 #include "manager/services/claims.h"
+#include "manager/services/hostpool.h"
 #include "common/log.h"
 #include "manager/db/rows.h"
 #include "manager/manager.h"
 #include "manager/services/vms.h"
+#include "manager/services/vms_internal.h"
 
 #define RECOVER_CAUSE                                                                     \
 	"provisioning was interrupted by a manager restart; "                             \
@@ -48,9 +50,14 @@ recover_volume(struct manager *m, const char *vid, const char *backend_id)
 	int r;
 
 	if (b) {
-		r = backend_agent_volume_find(&m->env, b->ops->kind, b->id, vid, &vi, &err);
+		struct backend_env env = { 0 };
+		r = hosts_env_for_volume(m, vid, &env, &err);
+		if (r >= 0)
+			r = backend_agent_volume_find(&env, b->ops->kind, b->id, vid, &vi,
+				&err);
 		if (r == 0)
-			r = b->ops->delete_volume(&m->env, b->id, b->cfg, vid, &err);
+			r = b->ops->delete_volume(&env, b->id, b->cfg, vid, &err);
+		hosts_env_release(&env);
 		backend_unref(b);
 		if (r < 0) {
 			log_warn("recovery: cannot settle volume id=%s code=%s; retrying",
@@ -70,6 +77,7 @@ recover_volume(struct manager *m, const char *vid, const char *backend_id)
 static int
 agent_vm_state(struct manager *m, const char *id, char state[16])
 {
+	_cleanup_(hosts_env_release) struct backend_env env = { 0 };
 	struct agent_reply rep = { 0 };
 	struct nq_error err = { 0 };
 	char path[128];
@@ -77,8 +85,10 @@ agent_vm_state(struct manager *m, const char *id, char state[16])
 
 	state[0] = '\0';
 	snprintf(path, sizeof path, "/v1/vms/%s", id);
-	r = agent_call(m->env.agent, "GET", path, NULL, 0, m->env.call_timeout_ms, &rep,
-		&err);
+	r = vms_env_by_id(m, id, &env, &err);
+	if (r < 0)
+		return r;
+	r = agent_call(env.agent, "GET", path, NULL, 0, m->env.call_timeout_ms, &rep, &err);
 	if (r >= 0)
 		snprintf(state, 16, "%s",
 			json_string_value(json_object_get(rep.json, "state")) ?: "");
@@ -179,6 +189,8 @@ vms_recover_once(struct manager *m)
 		claim_release(key);
 	}
 	if (recover_loose_volumes(m) < 0)
+		bad++;
+	if (vms_migrate_recover(m) < 0)
 		bad++;
 	return bad ? -EAGAIN : 0;
 }

@@ -12,6 +12,7 @@
 #include "common/log.h"
 #include "manager/manager.h"
 #include "manager/services/claims.h"
+#include "manager/services/hostpool.h"
 #include "manager/services/vms.h"
 #include "manager/services/volumes.h"
 
@@ -124,6 +125,7 @@ int
 volumes_create(struct manager *m, const char *backend_id, const char *image,
 	unsigned long long size, char vid[AUTH_UUID_LEN + 1], struct nq_error *err)
 {
+	_cleanup_(hosts_env_release) struct backend_env env = { 0 };
 	struct volume_info vi = { 0 };
 	struct nq_error ignore = { 0 };
 	char key[CLAIM_KEY_MAX];
@@ -135,12 +137,17 @@ volumes_create(struct manager *m, const char *backend_id, const char *image,
 	if (!b)
 		return nq_error_setr(err, -ENOENT, "invalid_field", "backend_id",
 			"no backend with id %.64s", backend_id);
+	r = hosts_env_for_backend(m, backend_id, &env, err);
+	if (r < 0) {
+		backend_unref(b);
+		return r;
+	}
 	auth_new_uuid(vid);
 	claim_key(key, "volume", vid);
 	(void)claim_try(key, "the volume", NULL); /* a new id: never busy */
 	r = insert_row(m, backend_id, vid, size, err);
 	if (r >= 0) {
-		r = b->ops->provision_volume(&m->env, b->id, b->cfg, vid, image, size, &vi,
+		r = b->ops->provision_volume(&env, b->id, b->cfg, vid, image, size, &vi,
 			err);
 		if (r >= 0) {
 			if (!vi.size_bytes)
@@ -150,7 +157,7 @@ volumes_create(struct manager *m, const char *backend_id, const char *image,
 				nq_error_set(err, "internal_error", NULL, "database error");
 		}
 		if (r < 0) {
-			b->ops->delete_volume(&m->env, b->id, b->cfg, vid, &ignore);
+			b->ops->delete_volume(&env, b->id, b->cfg, vid, &ignore);
 			(void)db_exec(m->db, "DELETE FROM volumes WHERE id = $1", 1, p,
 				NULL);
 		} else {
@@ -182,7 +189,11 @@ delete_claimed(struct manager *m, const char *id, struct nq_error *err)
 			"the volume is attached to VM %s", v.vm_id);
 	b = registry_get(m->reg, v.backend_id);
 	if (b) {
-		r = b->ops->delete_volume(&m->env, b->id, b->cfg, id, err);
+		struct backend_env env = { 0 };
+		r = hosts_env_for_volume(m, id, &env, err);
+		if (r >= 0)
+			r = b->ops->delete_volume(&env, b->id, b->cfg, id, err);
+		hosts_env_release(&env);
 		backend_unref(b);
 		if (r < 0)
 			return r;
