@@ -209,8 +209,9 @@ def test_cli_hosts_and_migrate(manager_factory, fake_fc, smbd, tmp_path):
         rc, out, err = cli.run("vm", "list")
         assert rc == 0 and "HOST" in out.splitlines()[0] and "local" in out
 
-        cli.json("vm", "create", "--name", "lf", "--image", "rootfs.ext4",
+        lf = cli.json("vm", "create", "--name", "lf", "--image", "rootfs.ext4",
                       "--memory", "128", "--backend", "localfile-default")
+        wait_state(manager, lf["id"], timeout=120)  # not busy provisioning
         rc, out, err = cli.run("vm", "migrate", "lf", "--to", "b")
         assert rc == 1 and "backend_not_shared" in err, err
         rc, out, err = cli.run("vm", "migrate", "lf")
