@@ -11,6 +11,7 @@
 //   node --test tests/browser/hosts.test.mjs
 import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import { apiClient, launchBrowser, screenshot, startStack } from './harness.mjs';
 
 let stack, browser, page, api;
@@ -292,6 +293,16 @@ describe('Hosts and migration', { timeout: 900_000 }, () => {
 		assert.equal(m.status, 409);
 		assert.equal(m.body.error.code, 'backend_not_shared');
 		await waitFor('the VM to be deleted', async () => [204, 404].includes((await api('DELETE', '/v1/vms/' + r.body.id)).status));
+	});
+
+	it('left the agent token in no daemon log', async (t) => {
+		if (!hostsApi) return t.skip('the manager has no POST /v1/hosts yet (i12hosts)');
+		await ensureSecond(); // at least one enrollment sent it
+		for (const f of [stack.manager_log, stack.agent_log, stack.second_agent.log]) {
+			const text = fs.readFileSync(f, 'utf8');
+			assert.ok(text.length > 0, f + ' is empty');
+			assert.ok(!text.includes(stack.second_agent.token), 'the token is in ' + f);
+		}
 	});
 
 	it('removes a host after confirmation', async (t) => {
