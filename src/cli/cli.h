@@ -38,9 +38,23 @@ int cli_parse_size(const char *s, unsigned long long *ret);
 /* VMs and images (cli_vms.c). */
 struct vm_args {
 	const char *name, *image, *backend, *vcpus, *memory, *positional;
+	const char *host; /* vm create --host NAME|ID */
+	const char *to;   /* vm migrate --to NAME|ID */
+	bool ha;          /* vm create --ha */
 };
 int cli_cmd_vm(struct cli *c, const char *sub, const struct vm_args *a);
 int cli_cmd_image(struct cli *c, const char *sub);
+
+/* Hosts (cli_hosts.c): host add|list|drain|remove with their own options
+ * (argv[0] is the subcommand). */
+int cli_cmd_host(struct cli *c, const char *sub, int argc, char **argv);
+/* The id of the host whose id or name is ref, into buf; errors printed. */
+int cli_resolve_host(const struct cli *c, const char *ref, char *buf, size_t sz);
+
+/* GET a paged list (?limit=&offset=, DESIGN §5) page by page into one
+ * array (*ret owned). Returns the HTTP status of the failing page or 200;
+ * -errno when the manager could not be reached. */
+int cli_get_all(const struct cli *c, const char *path, json_t **ret);
 
 /* Token file ($XDG_CONFIG_HOME or ~/.config)/nqrust/token. */
 int cli_token_path(char *buf, size_t sz);

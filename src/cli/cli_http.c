@@ -89,6 +89,7 @@ cli_print_error(int status, json_t *reply)
 	const char *msg = json_string_value(json_object_get(e, "message"));
 	const char *field = json_string_value(json_object_get(e, "field"));
 	json_t *vols = json_object_get(e, "volumes");
+	json_t *vms = json_object_get(e, "vms");
 
 	fprintf(stderr, "nqrust: error: %s (HTTP %d, code %s%s%s)\n",
 		msg ? msg : "unexpected reply", status, code ? code : "-",
@@ -99,6 +100,20 @@ cli_print_error(int status, json_t *reply)
 
 		json_array_foreach(vols, i, v)
 			fprintf(stderr, "  volume %s\n", json_string_value(v) ?: "?");
+	}
+	if (json_is_array(vms)) { /* host_in_use: the VMs placed there */
+		size_t i;
+		json_t *v;
+
+		json_array_foreach(vms, i, v) {
+			const char *id = json_string_value(v);
+			const char *name = json_string_value(json_object_get(v, "name"));
+
+			if (!id)
+				id = json_string_value(json_object_get(v, "id"));
+			fprintf(stderr, "  vm %s%s%s%s\n", id ? id : "?", name ? " (" : "",
+				name ? name : "", name ? ")" : "");
+		}
 	}
 	if (status == 401)
 		fprintf(stderr, "nqrust: log in with: nqrust login --username USER\n");
@@ -246,4 +261,43 @@ cli_load_token(void)
 	char *t = buf[0] ? strdup(buf) : NULL;
 	explicit_bzero(buf, sizeof buf);
 	return t;
+}
+
+#define PAGE_LIMIT 1000
+#define PAGES_MAX 1000
+
+int
+cli_get_all(const struct cli *c, const char *path, json_t **ret)
+{
+	json_t *all = json_array(), *page = NULL;
+	char url[1024];
+
+	if (!all)
+		return -ENOMEM;
+	for (size_t off = 0, n = 0; n < PAGES_MAX; n++) {
+		snprintf(url, sizeof url, "%s%slimit=%d&offset=%zu", path,
+			strchr(path, '?') ? "&" : "?", PAGE_LIMIT, off);
+		int status = cli_request(c, "GET", url, NULL, &page);
+		if (status != 200 || !json_is_array(page)) {
+			json_decref(all);
+			if (status == 200) /* not a list: hand it on as is */
+				status = 502;
+			if (ret)
+				*ret = page;
+			else
+				json_decref(page);
+			return status;
+		}
+		size_t got = json_array_size(page);
+		json_array_extend(all, page);
+		json_decref(page);
+		page = NULL;
+		/* A short page is the last one (a manager without paging
+		 * answers everything at once). */
+		if (got < PAGE_LIMIT)
+			break;
+		off += got;
+	}
+	*ret = all;
+	return 200;
 }

@@ -18,7 +18,9 @@ resolve(const struct cli *c, const char *list_path, const char *what, const char
 	char *buf, size_t sz)
 {
 	json_t *list = NULL, *v;
-	int status = cli_request(c, "GET", list_path, NULL, &list);
+	int status = strcmp(list_path, "/v1/vms") == 0
+			     ? cli_get_all(c, list_path, &list)
+			     : cli_request(c, "GET", list_path, NULL, &list);
 	size_t i;
 
 	if (status != 200) {
@@ -44,9 +46,13 @@ print_vm_row(json_t *v)
 {
 	json_t *vol = json_object_get(v, "volume");
 
-	printf("%-36s %-16s %-12s %5lld %7lld %-16s %s\n", s_of(v, "id"), s_of(v, "name"),
-		s_of(v, "state"), json_integer_value(json_object_get(v, "vcpus")),
+	const char *host = s_of(v, "host_name");
+
+	printf("%-36s %-16s %-12s %5lld %7lld %-16s %-12s %s\n", s_of(v, "id"),
+		s_of(v, "name"), s_of(v, "state"),
+		json_integer_value(json_object_get(v, "vcpus")),
 		json_integer_value(json_object_get(v, "memory_mib")), s_of(v, "image_id"),
+		*host ? host : (*s_of(v, "host_id") ? s_of(v, "host_id") : "-"),
 		json_is_object(vol) ? s_of(vol, "path") : "-");
 	if (json_is_string(json_object_get(v, "error")))
 		printf("  error: %s\n", s_of(v, "error"));
@@ -58,8 +64,8 @@ print_vms(json_t *arr, bool one)
 	size_t i;
 	json_t *v;
 
-	printf("%-36s %-16s %-12s %5s %7s %-16s %s\n", "ID", "NAME", "STATE", "VCPUS",
-		"MEM_MIB", "IMAGE", "ROOTFS");
+	printf("%-36s %-16s %-12s %5s %7s %-16s %-12s %s\n", "ID", "NAME", "STATE",
+		"VCPUS", "MEM_MIB", "IMAGE", "HOST", "ROOTFS");
 	if (one) {
 		print_vm_row(arr);
 		return;
@@ -135,6 +141,42 @@ parse_uint(const char *opt, const char *s, unsigned long *ret)
 	return 0;
 }
 
+/* Every page of GET /v1/vms (paged since issue 12). */
+static int
+vm_list(const struct cli *c)
+{
+	json_t *all = NULL;
+	int status = cli_get_all(c, "/v1/vms", &all), rc = 0;
+
+	if (status < 0)
+		rc = 1;
+	else if (status != 200)
+		rc = cli_print_error(status, all);
+	else if (c->json)
+		cli_print_json(all);
+	else
+		print_vms(all, false);
+	json_decref(all);
+	return rc;
+}
+
+/* POST /v1/vms/{id}/migrate {host_id}: cold migration (a running VM is
+ * stopped, moved and started again by the manager). */
+static int
+vm_migrate(const struct cli *c, const char *vm_id, const char *to)
+{
+	char host[128], path[256];
+	int rc;
+
+	if (cli_resolve_host(c, to, host, sizeof host) < 0)
+		return 1;
+	snprintf(path, sizeof path, "/v1/vms/%s/migrate", vm_id);
+	json_t *body = json_pack("{s:s}", "host_id", host);
+	rc = call(c, "POST", path, body, 200, 1, NULL);
+	json_decref(body);
+	return rc;
+}
+
 int
 cli_cmd_vm(struct cli *c, const char *sub, const struct vm_args *a)
 {
@@ -142,7 +184,7 @@ cli_cmd_vm(struct cli *c, const char *sub, const struct vm_args *a)
 	int rc;
 
 	if (!strcmp(sub, "list"))
-		return call(c, "GET", "/v1/vms", NULL, 200, 1, NULL);
+		return vm_list(c);
 	if (!strcmp(sub, "create")) {
 		unsigned long vcpus = 1, mem = 256;
 		if (!a->name || !a->image) {
@@ -163,17 +205,29 @@ cli_cmd_vm(struct cli *c, const char *sub, const struct vm_args *a)
 			}
 			json_object_set_new(body, "storage_backend_id", json_string(id));
 		}
+		if (a->host && cli_resolve_host(c, a->host, id, sizeof id) < 0) {
+			json_decref(body);
+			return 1;
+		}
+		if (a->host)
+			json_object_set_new(body, "host_id", json_string(id));
+		if (a->ha)
+			json_object_set_new(body, "ha", json_true());
 		rc = call(c, "POST", "/v1/vms", body, 201, 1, NULL);
 		json_decref(body);
 		return rc;
 	}
 	if (strcmp(sub, "start") && strcmp(sub, "stop") && strcmp(sub, "restart") &&
-		strcmp(sub, "delete") && strcmp(sub, "get")) {
+		strcmp(sub, "delete") && strcmp(sub, "get") && strcmp(sub, "migrate")) {
 		fprintf(stderr, "nqrust: unknown vm command '%s'\n", sub);
 		return 2;
 	}
 	if (!a->positional) {
 		fprintf(stderr, "nqrust: vm %s needs an ID or NAME\n", sub);
+		return 2;
+	}
+	if (!strcmp(sub, "migrate") && !a->to) {
+		fprintf(stderr, "nqrust: vm migrate needs --to HOST\n");
 		return 2;
 	}
 	if (resolve(c, "/v1/vms", "VM", a->positional, id, sizeof id) < 0)
@@ -186,6 +240,8 @@ cli_cmd_vm(struct cli *c, const char *sub, const struct vm_args *a)
 		snprintf(path, sizeof path, "/v1/vms/%s", id);
 		return call(c, "GET", path, NULL, 200, 1, NULL);
 	}
+	if (!strcmp(sub, "migrate"))
+		return vm_migrate(c, id, a->to);
 	snprintf(path, sizeof path, "/v1/vms/%s/%s", id, sub);
 	return call(c, "POST", path, NULL, 200, 1, NULL);
 }

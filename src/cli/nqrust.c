@@ -42,6 +42,11 @@ static const char usage_text[] =
 	"  vm get|start|stop|restart|delete ID|NAME\n"
 	"  vm create --name NAME --image IMAGE [--vcpus N] [--memory MIB]\n"
 	"            [--backend ID|NAME]   (default backend when omitted)\n"
+	"            [--host NAME|ID]      (placed automatically when omitted) [--ha]\n"
+	"  vm migrate ID|NAME --to HOST\n"
+	"  host add --name NAME --url https://HOST:PORT --token-file FILE|-\n"
+	"           [--fingerprint SHA256]   (the token never on the command line)\n"
+	"  host list [--json] | host drain NAME|ID [--off] | host remove NAME|ID\n"
 	"\n"
 	"Environment: NQRUST_URL, NQRUST_TOKEN.\n";
 
@@ -72,6 +77,9 @@ enum {
 	O_IMAGE,
 	O_VCPUS,
 	O_MEMORY,
+	O_HOST,
+	O_HA,
+	O_TO,
 };
 
 static const struct option cmd_opts[] = {
@@ -94,6 +102,9 @@ static const struct option cmd_opts[] = {
 	{ "image", required_argument, NULL, O_IMAGE },
 	{ "vcpus", required_argument, NULL, O_VCPUS },
 	{ "memory", required_argument, NULL, O_MEMORY },
+	{ "host", required_argument, NULL, O_HOST },
+	{ "ha", no_argument, NULL, O_HA },
+	{ "to", required_argument, NULL, O_TO },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -101,7 +112,8 @@ static const struct option cmd_opts[] = {
 struct args {
 	json_t *config; /* config keys given on the command line */
 	const char *name, *kind, *username, *backend, *size, *image, *vcpus, *memory;
-	bool set_default, password_stdin, rotate;
+	const char *host, *to;
+	bool set_default, password_stdin, rotate, ha;
 	const char *positional;
 };
 
@@ -213,6 +225,15 @@ parse_args(int argc, char **argv, struct args *a)
 			break;
 		case O_MEMORY:
 			a->memory = optarg;
+			break;
+		case O_HOST:
+			a->host = optarg;
+			break;
+		case O_TO:
+			a->to = optarg;
+			break;
+		case O_HA:
+			a->ha = true;
 			break;
 		default: {
 			/* Name the option, never echo a value (it could be a
@@ -501,6 +522,8 @@ run_command(struct cli *c, const char *cmd, const char *sub, int argc, char **ar
 	struct args a;
 	int rc;
 
+	if (strcmp(cmd, "host") == 0)
+		return cli_cmd_host(c, sub, argc, argv); /* its own options */
 	if (parse_args(argc, argv, &a) < 0) {
 		rc = 2;
 	} else if (strcmp(cmd, "login") == 0) {
@@ -513,7 +536,7 @@ run_command(struct cli *c, const char *cmd, const char *sub, int argc, char **ar
 		rc = cmd_volume(c, sub, &a);
 	} else if (strcmp(cmd, "vm") == 0) {
 		struct vm_args va = { a.name, a.image, a.backend, a.vcpus, a.memory,
-			a.positional };
+			a.positional, a.host, a.to, a.ha };
 		rc = cli_cmd_vm(c, sub, &va);
 	} else if (strcmp(cmd, "image") == 0) {
 		rc = cli_cmd_image(c, sub);
@@ -552,7 +575,8 @@ main(int argc, char **argv)
 	const char *sub = NULL;
 
 	if (strcmp(cmd, "backend") == 0 || strcmp(cmd, "volume") == 0 ||
-		strcmp(cmd, "vm") == 0 || strcmp(cmd, "image") == 0) {
+		strcmp(cmd, "vm") == 0 || strcmp(cmd, "image") == 0 ||
+		strcmp(cmd, "host") == 0) {
 		if (sub_argc < 2) {
 			free(url);
 			return usage(2);

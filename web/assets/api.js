@@ -20,6 +20,28 @@ let onUnauthorized = () => {};
 export function setUnauthorizedHandler(fn) { onUnauthorized = fn; }
 
 export async function api(method, path, body) {
+	return (await call(method, path, body)).data;
+}
+
+// GET a paged list (?limit=&offset=, total in X-Total-Count) page by page
+// into one array, so nothing past the first page is silently left out.
+export const PAGE_LIMIT = 500;
+export async function apiAll(path) {
+	const sep = path.includes('?') ? '&' : '?';
+	const all = [];
+	for (let page = 0; page < 1000; page++) {
+		const r = await call('GET', `${path}${sep}limit=${PAGE_LIMIT}&offset=${all.length}`);
+		const list = Array.isArray(r.data) ? r.data : [];
+		all.push(...list);
+		// With X-Total-Count, go on until it is reached (the manager may
+		// cap the page below PAGE_LIMIT); without it, a short page ends.
+		if (!list.length) break;
+		if (r.total !== null ? all.length >= Number(r.total) : list.length < PAGE_LIMIT) break;
+	}
+	return all;
+}
+
+async function call(method, path, body) {
 	const headers = { Accept: 'application/json' };
 	const init = { method, headers, credentials: 'same-origin', cache: 'no-store' };
 	if (body !== undefined) {
@@ -48,7 +70,7 @@ export async function api(method, path, body) {
 			onUnauthorized(err);
 		throw err;
 	}
-	return data;
+	return { data, total: resp.headers.get('X-Total-Count') };
 }
 
 export async function login(username, password) {

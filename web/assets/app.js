@@ -3,6 +3,7 @@ import { api, login, logout, setUnauthorizedHandler, haveSession, sessionUser } 
 import { el, loadRunbook, RUNBOOK_URL } from './ui.js';
 import { storagePage } from './storage.js';
 import { vmsPage, imagesPage } from './vms.js';
+import { hostsPage } from './hosts.js';
 
 const app = document.getElementById('app');
 let current = null; // the mounted page: { destroy() }
@@ -12,6 +13,7 @@ const pages = {
 	vms: { title: 'Virtual machines', nav: 'VMs', mount: vmsPage },
 	storage: { title: 'Storage', nav: 'Storage', mount: storagePage },
 	images: { title: 'Images', nav: 'Images', mount: imagesPage },
+	hosts: { title: 'Hosts', nav: 'Hosts', mount: hostsPage },
 };
 
 function unmount() {

@@ -1,8 +1,9 @@
 // VMs page (list, actions, Create VM wizard) and Images page. Built on the
-// DESIGN.md §5 contract: GET/POST /v1/vms, POST /v1/vms/{id}/start|stop|
-// restart, DELETE /v1/vms/{id}, GET /v1/images.
-import { api } from './api.js';
+// DESIGN.md §5 contract: GET/POST /v1/vms (paged), POST /v1/vms/{id}/start|
+// stop|restart|migrate, DELETE /v1/vms/{id}, GET /v1/images, GET /v1/hosts.
+import { api, apiAll } from './api.js';
 import { el, fmtBytes, openDialog, toast, errorBox, confirmDialog, nextId, serial } from './ui.js';
+import { migrateDialog, migrateBlocker } from './hosts.js';
 
 const POLL_MS = 2000;
 const BUSY = new Set(['provisioning', 'creating', 'pending', 'starting', 'stopping', 'restarting', 'deleting']);
@@ -58,6 +59,7 @@ export function vmsPage(main) {
 		const btn = (label, action, disabled) => el('button', { type: 'button', class: 'btn small' + (action === 'delete' ? ' danger' : ''),
 			disabled, 'aria-label': `${label} ${vm.name}`, onclick: () => act(vm, action) }, label);
 		const b = backends.get(vm.storage_backend_id);
+		const blocker = migrateBlocker(b);
 		tr.replaceChildren(
 			el('td', {}, el('span', { class: 'name' }, vm.name)),
 			el('td', { class: 'state-cell' }, stateBadge(vm),
@@ -66,18 +68,22 @@ export function vmsPage(main) {
 			el('td', { class: 'num' }, String(vm.vcpus ?? '')),
 			el('td', { class: 'num' }, vm.memory_mib != null ? vm.memory_mib + ' MiB' : ''),
 			el('td', {}, b ? b.name : (vm.storage_backend_id || '')),
-			el('td', {}, vm.host_id || vm.host || 'local'),
+			el('td', { class: 'host-cell' }, vm.host_name || vm.host_id || 'local',
+				vm.ha ? el('span', { class: 'badge default', title: 'HA: restarted on another host if this one fails' }, 'HA') : null),
 			el('td', { class: 'actions' },
 				btn('Start', 'start', busy || running),
 				btn('Stop', 'stop', busy || !running),
 				btn('Restart', 'restart', busy || !running),
+				el('button', { type: 'button', class: 'btn small', disabled: busy || !!blocker,
+					title: blocker ? 'Cannot migrate: ' + blocker : null, 'aria-label': `Migrate ${vm.name}`,
+					onclick: () => migrateDialog(vm, refresh) }, 'Migrate'),
 				btn('Delete', 'delete', s === 'deleting')));
 		tr.dataset.state = s;
 	}
 
 	const refresh = serial(async () => {
 		try {
-			const [vms, bks] = await Promise.all([api('GET', '/v1/vms'),
+			const [vms, bks] = await Promise.all([apiAll('/v1/vms'),
 				api('GET', '/v1/storage/backends').catch(() => [])]);
 			if (stopped) return;
 			backends = new Map(bks.map((b) => [b.id, b]));
@@ -92,7 +98,7 @@ export function vmsPage(main) {
 				if (tbody.children[i] !== tr) tbody.insertBefore(tr, tbody.children[i] || null);
 			});
 			[...tbody.children].forEach((tr) => { if (!seen.has(tr.dataset.id)) tr.remove(); });
-			note.textContent = vms.length ? '' : 'No VMs yet. Create one with the Create VM button.';
+			note.textContent = vms.length ? `${vms.length} VM${vms.length === 1 ? '' : 's'}.` : 'No VMs yet. Create one with the Create VM button.';
 		} catch (e) {
 			if (stopped) return;
 			if (e.status === 404) {
@@ -118,8 +124,8 @@ export function vmsPage(main) {
 const STEPS = ['Basics', 'Resources', 'Image', 'Boot Source', 'Review'];
 
 export function wizard(onCreated) {
-	const data = { name: '', vcpus: 1, memory_mib: 512, image_id: null, storage_backend_id: null };
-	let step = 0, images = null, backends = null;
+	const data = { name: '', vcpus: 1, memory_mib: 512, image_id: null, storage_backend_id: null, host_id: '', ha: false };
+	let step = 0, images = null, backends = null, hosts = [];
 	const stepper = el('ol', { class: 'stepper', 'aria-label': 'Steps' });
 	const panel = el('div', { class: 'step-panel', tabindex: '-1' });
 	const err = el('div', { 'aria-live': 'assertive' });
@@ -229,6 +235,8 @@ export function wizard(onCreated) {
 			showSel();
 			panel.append(el('div', { class: 'field' }, el('label', { for: id }, 'Storage backend'), sel, detail,
 				el('p', { class: 'field-error', id: id + '-error' })));
+			hosts = await api('GET', '/v1/hosts').catch(() => []);
+			panel.append(...placementFields(data, hosts));
 			validators.push(() => {
 				data.storage_backend_id = sel.value;
 				const b = backends.find((x) => x.id === sel.value);
@@ -241,7 +249,9 @@ export function wizard(onCreated) {
 			const b = (backends || []).find((x) => x.id === data.storage_backend_id);
 			const im = (images || []).find((x) => (x.id ?? x.name) === data.image_id);
 			const rows = [['Name', data.name], ['vCPUs', data.vcpus], ['Memory', data.memory_mib + ' MiB'],
-				['Image', im ? im.name : data.image_id], ['Storage backend', b ? `${b.name} (${b.kind})` : data.storage_backend_id]];
+				['Image', im ? im.name : data.image_id], ['Storage backend', b ? `${b.name} (${b.kind})` : data.storage_backend_id],
+				['Host', data.host_id ? (hosts.find((h) => h.id === data.host_id) || {}).name || data.host_id : 'Automatic'],
+				['HA', data.ha ? 'yes: restarted on another host if its host fails' : 'no']];
 			panel.append(el('dl', { class: 'review' }, rows.map(([k, v]) => [el('dt', {}, k), el('dd', {}, String(v))])));
 			next.focus();
 		}
@@ -263,8 +273,11 @@ export function wizard(onCreated) {
 			el('progress', { 'aria-label': 'Provisioning progress' }));
 		panel.append(prog);
 		try {
-			const vm = await api('POST', '/v1/vms', { name: data.name, vcpus: data.vcpus, memory_mib: data.memory_mib,
-				image_id: data.image_id, storage_backend_id: data.storage_backend_id });
+			const req = { name: data.name, vcpus: data.vcpus, memory_mib: data.memory_mib,
+				image_id: data.image_id, storage_backend_id: data.storage_backend_id };
+			if (data.host_id) req.host_id = data.host_id;
+			if (data.ha) req.ha = true;
+			const vm = await api('POST', '/v1/vms', req);
 			onCreated && onCreated();
 			await followProvisioning(vm, prog);
 			d.close();
@@ -274,7 +287,7 @@ export function wizard(onCreated) {
 			prog.remove();
 			next.disabled = back.disabled = false;
 			err.replaceChildren(await errorBox(ex));
-			const map = { name: 0, vcpus: 1, memory_mib: 1, image_id: 2, storage_backend_id: 3 };
+			const map = { name: 0, vcpus: 1, memory_mib: 1, image_id: 2, storage_backend_id: 3, host_id: 3, ha: 3 };
 			if (ex.field in map && map[ex.field] !== step) { go(map[ex.field]); err.replaceChildren(await errorBox(ex)); }
 		}
 	}
@@ -290,6 +303,25 @@ export function wizard(onCreated) {
 			throw Object.assign(new Error((vm.error && vm.error.message) || `provisioning ${vm.name} failed`), { code: vm.error && vm.error.code });
 	}
 	render();
+}
+
+// The wizard's host choice (default Automatic: the manager places the VM)
+// and the HA checkbox; both write into data as they change.
+function placementFields(data, hosts) {
+	const id = nextId('wz-host');
+	const sel = el('select', { id, 'aria-describedby': id + '-hint ' + id + '-error' },
+		el('option', { value: '', selected: !data.host_id }, 'Automatic (the manager chooses a suitable host)'),
+		hosts.map((h) => el('option', { value: h.id, selected: h.id === data.host_id },
+			`${h.name} — ${h.status}${h.memory_free_mib != null ? ` — ${h.memory_free_mib} MiB free` : ''}`)));
+	sel.addEventListener('change', () => { data.host_id = sel.value; });
+	const haId = nextId('wz-ha');
+	const ha = el('input', { type: 'checkbox', id: haId, checked: data.ha, 'aria-describedby': haId + '-hint',
+		onchange: () => { data.ha = ha.checked; } });
+	return [el('div', { class: 'field' }, el('label', { for: id }, 'Host'), sel,
+		el('p', { class: 'hint', id: id + '-hint' }, 'Automatic picks a host that is ok, not draining, has the backend and enough free memory.'),
+		el('p', { class: 'field-error', id: id + '-error' })),
+	el('div', { class: 'field check' }, ha, el('label', { for: haId }, 'High availability (HA)')),
+	el('p', { class: 'hint', id: haId + '-hint' }, 'If the VM\'s host stays unreachable past its lease, the manager starts it on another host (shared backends only).')];
 }
 
 // ---- Images -------------------------------------------------------------------
