@@ -54,14 +54,18 @@ in_use(struct manager *m, const char *id, struct nq_error *err)
 		"%u VM(s) or backend(s) are placed on this host: %s", rows.nrows, list);
 }
 
-/* Take the backends' credentials off the host while it answers; a host
- * that is gone keeps nothing the manager could still reach. */
+/* Take the backends' credentials off the host while it answers. */
 static void
 detach_backends(struct manager *m, const char *id)
 {
 	_cleanup_(db_rows_release) struct db_rows rows = { 0 };
 	const char *p[] = { id };
+	struct host_state hs;
 
+	/* A host that does not answer would cost each backend a full call
+	 * timeout; its credentials go with the host. */
+	if (hosts_get_state(m, id, &hs) < 0 || !strcmp(hs.status, "unreachable"))
+		return;
 	if (db_query(m->db, "SELECT backend_id FROM backend_hosts WHERE host_id = $1", 1,
 		    p, &rows) < 0)
 		return;
