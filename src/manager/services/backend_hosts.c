@@ -4,6 +4,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "manager/services/events.h"
 #include "manager/services/backend_hosts.h"
 #include "common/log.h"
 #include "manager/manager.h"
@@ -103,6 +104,7 @@ attach(struct manager *m, const struct backend *b, const char *hid, struct nq_er
 	if (r < 0)
 		return nq_error_setr(err, r, "internal_error", NULL, "database error");
 	log_info("backend attached id=%s host=%s", b->id, hid);
+	events_record(m, "api", "backend.attached", "backend", b->id, hid, "ok", NULL);
 	return 0;
 }
 

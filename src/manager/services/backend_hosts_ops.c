@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "manager/services/events.h"
 #include "manager/services/backend_hosts.h"
 #include "common/log.h"
 #include "manager/manager.h"
@@ -43,6 +44,16 @@ rotate_on(struct manager *m, const struct backend *b, const char *hid, const voi
 	return r;
 }
 
+/* The password reached host hid (ok) or will when it answers (deferred). */
+static void
+rotated_event(struct manager *m, const char *bid, const char *hid, const char *outcome,
+	const char *cause)
+{
+	if (strcmp(outcome, "ok") != 0)
+		log_info("backend rotation deferred id=%s host=%s", bid, hid);
+	events_record(m, "api", "backend.rotated", "backend", bid, hid, outcome, cause);
+}
+
 int
 backend_hosts_rotate(struct manager *m, const struct backend *b, const void *cfg,
 	const struct secret *secret, struct nq_error *err)
@@ -70,6 +81,7 @@ backend_hosts_rotate(struct manager *m, const struct backend *b, const void *cfg
 	if (r < 0)
 		return nq_error_setr(err, r, "internal_error", NULL, "database error");
 	(void)set_generation(m, b->id, ids[first], gen);
+	rotated_event(m, b->id, ids[first], "ok", NULL);
 	for (size_t i = 0; i < n; i++) {
 		struct nq_error e = { 0 };
 		if (i == first)
@@ -77,13 +89,13 @@ backend_hosts_rotate(struct manager *m, const struct backend *b, const void *cfg
 		/* A host known to be down gets it when it returns (catch_up). */
 		if (hosts_get_state(m, ids[i], &hs) >= 0 &&
 			!strcmp(hs.status, "unreachable"))
-			log_info("backend rotation deferred id=%s host=%s (unreachable)",
-				b->id, ids[i]);
-		else if (rotate_on(m, b, ids[i], cfg, secret, &e) >= 0)
+			rotated_event(m, b->id, ids[i], "deferred",
+				"the host is unreachable");
+		else if (rotate_on(m, b, ids[i], cfg, secret, &e) >= 0) {
 			(void)set_generation(m, b->id, ids[i], gen);
-		else
-			log_warn("backend rotation deferred id=%s host=%s code=%s", b->id,
-				ids[i], e.code);
+			rotated_event(m, b->id, ids[i], "ok", NULL);
+		} else
+			rotated_event(m, b->id, ids[i], "deferred", e.message);
 	}
 	return 0;
 }
@@ -127,6 +139,8 @@ backend_hosts_detach_all(struct manager *m, const struct backend *b, struct nq_e
 			"DELETE FROM backend_hosts WHERE backend_id = $1 AND host_id = $2",
 			2, p, NULL);
 		log_info("backend detached id=%s host=%s", b->id, ids[i]);
+		events_record(m, "api", "backend.detached", "backend", b->id, ids[i], "ok",
+			NULL);
 	}
 	secrets_id(sid, sizeof sid, "backend", b->id);
 	(void)secrets_delete(m, sid);

@@ -5,6 +5,7 @@
 
 #include "common/log.h"
 #include "manager/manager.h"
+#include "manager/services/events.h"
 #include "manager/services/backend_hosts.h"
 #include "manager/services/hostpool.h"
 #include "manager/services/hosts.h"
@@ -23,6 +24,8 @@ hosts_set_draining(struct manager *m, const char *id, bool draining, struct nq_e
 		return nq_error_setr(err, -ENOENT, "not_found", NULL,
 			"no host with id %.64s", id);
 	log_info("host %s id=%s", draining ? "draining" : "undrained", id);
+	events_record(m, "api", draining ? "host.drained" : "host.undrained", "host", id,
+		id, "ok", NULL);
 	return 0;
 }
 
@@ -117,5 +120,6 @@ hosts_delete(struct manager *m, const char *id, struct nq_error *err)
 		return nq_error_setr(err, r, "internal_error", NULL, "database error");
 	hostpool_drop(id);
 	log_info("host removed id=%s", id);
+	events_record(m, "api", "host.removed", "host", id, id, "ok", NULL);
 	return 0;
 }

@@ -13,6 +13,7 @@
 #include "manager/agent_tls.h"
 #include "manager/auth/auth.h"
 #include "manager/manager.h"
+#include "manager/services/events.h"
 #include "manager/services/hostpool.h"
 #include "manager/services/hosts.h"
 #include "manager/services/hosts_internal.h"
@@ -173,6 +174,10 @@ hosts_enroll(struct manager *m, const struct host_new *h, char ret_id[64],
 	(void)hosts_record_info(m, id, info);
 	log_info("host enrolled id=%s name=%s fingerprint_source=%s", id, h->name,
 		h->fingerprint ? "given" : "tofu");
+	events_record(m, "api", "host.enrolled", "host", id, id, "ok",
+		h->fingerprint
+			? "certificate pinned as given by the operator"
+			: "certificate pinned on first use (compare it with the agent's log)");
 	snprintf(ret_id, 64, "%s", id);
 	return 0;
 }

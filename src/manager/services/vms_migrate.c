@@ -12,6 +12,7 @@
 #include "common/debug_gate.h"
 #include "common/log.h"
 #include "manager/manager.h"
+#include "manager/services/events.h"
 #include "manager/services/claims.h"
 #include "manager/services/hostpool.h"
 #include "manager/services/hosts.h"
@@ -142,6 +143,16 @@ fail_back(struct manager *m, const struct vm_row *vm, const char *vid, const cha
 	return -EREMOTEIO;
 }
 
+static void
+migrated_event(struct manager *m, const char *id, const char *src, const char *target,
+	const char *outcome, const char *why)
+{
+	char cause[300];
+
+	snprintf(cause, sizeof cause, "from host %s to host %s: %s", src, target, why);
+	events_record(m, "api", "vm.migrated", "vm", id, target, outcome, cause);
+}
+
 static int
 migrate_claimed(struct manager *m, const char *id, const char *target, struct nq_error *err)
 {
@@ -174,11 +185,15 @@ migrate_claimed(struct manager *m, const char *id, const char *target, struct nq
 	}
 	debug_gate("vm-migrate-left", NULL, NULL); /* tests: a crash here */
 	r = arrive(m, &vm, vol.id, target, running, err);
-	if (r < 0)
+	if (r < 0) {
+		migrated_event(m, id, src, target, "failed", err->message);
 		return fail_back(m, &vm, vol.id, src, target, running, err);
+	}
 	if (settle(m, id, target, running ? "running" : "stopped", NULL) < 0)
 		return nq_error_setr(err, -EIO, "internal_error", NULL, "database error");
 	log_info("VM migrated id=%s from=%s to=%s running=%d", id, src, target, running);
+	migrated_event(m, id, src, target, "ok",
+		running ? "moved running" : "moved stopped");
 	return 0;
 }
 
