@@ -7,7 +7,11 @@
 #include "common/http_server.h"
 #include "agent/api/api.h"
 #include "agent/storage/kind.h"
+#include "agent/storage/volumes.h"
 #include "agent/vmm/vms.h"
+
+/* At most this many image names in GET /v1/host (docs/agent-api.md). */
+#define HOST_IMAGES_MAX 1000
 
 #ifndef NQRUST_VERSION
 #define NQRUST_VERSION "unknown"
@@ -48,6 +52,26 @@ memory_figures(struct agent *a, long long *ret_total, long long *ret_free)
 	*ret_free = used >= total ? 0 : total - used;
 }
 
+/* The names of the regular files in the image dir (what GET /v1/images
+ * lists), at most HOST_IMAGES_MAX of them: placement checks a VM's boot
+ * files against it. An unreadable dir reports none. */
+static json_t *
+image_names(struct agent *a)
+{
+	json_t *list = NULL, *names = json_array(), *v;
+	size_t i;
+
+	if (!names || images_list(a, &list) < 0)
+		return names;
+	json_array_foreach(list, i, v) {
+		if (json_array_size(names) >= HOST_IMAGES_MAX)
+			break;
+		json_array_append(names, json_object_get(v, "name"));
+	}
+	json_decref(list);
+	return names;
+}
+
 void
 api_get_host(struct http_request *req, struct http_response *resp)
 {
@@ -63,14 +87,14 @@ api_get_host(struct http_request *req, struct http_response *resp)
 	for (size_t i = 0; (k = storage_kind_at(i)); i++)
 		json_array_append_new(kinds, json_string(k->name));
 	memory_figures(a, &total, &avail);
-	http_reply_json(resp, 200,
-		json_pack("{s:s, s:s, s:I, s:I, s:I, s:o, s:o, s:s, s:o, s:i, s:s}",
-			"agent_id", a->agent_id, "name", a->host_name, "cpus",
-			(json_int_t)(cpus > 0 ? cpus : 1), "memory_mib", (json_int_t)total,
-			"memory_free_mib", (json_int_t)avail, "backend_kinds", kinds,
-			"hypervisors", hv, "default_hypervisor", vms_default_hypervisor(a),
-			"tls_fingerprint",
-			a->tls_fingerprint[0] ? json_string(a->tls_fingerprint) : json_null(),
-			"lease_seconds", (int)a->cfg.lease_seconds, "version",
-			NQRUST_VERSION));
+	json_t *o = json_pack("{s:s, s:s, s:I, s:I, s:I, s:o, s:o, s:s, s:o, s:i, s:s}",
+		"agent_id", a->agent_id, "name", a->host_name, "cpus",
+		(json_int_t)(cpus > 0 ? cpus : 1), "memory_mib", (json_int_t)total,
+		"memory_free_mib", (json_int_t)avail, "backend_kinds", kinds, "hypervisors",
+		hv, "default_hypervisor", vms_default_hypervisor(a), "tls_fingerprint",
+		a->tls_fingerprint[0] ? json_string(a->tls_fingerprint) : json_null(),
+		"lease_seconds", (int)a->cfg.lease_seconds, "version", NQRUST_VERSION);
+	if (o)
+		json_object_set_new(o, "images", image_names(a));
+	http_reply_json(resp, 200, o);
 }

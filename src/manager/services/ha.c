@@ -111,7 +111,7 @@ restart_one(struct manager *m, const struct db_rows *r, unsigned i)
 {
 	const char *id = cell(r, i, C_ID), *dead = cell(r, i, C_HOST);
 	struct place_req q = { id, cell(r, i, C_BACKEND), (unsigned)num(r, i, C_MEM), NULL,
-		dead };
+		dead, NULL, cell(r, i, C_KERNEL), cell(r, i, C_INITRD) };
 	struct nq_error err = { 0 };
 	char target[64], now[24], cause[512];
 	unsigned long changes = 0;

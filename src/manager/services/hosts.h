@@ -25,6 +25,12 @@ struct place_req {
 	unsigned memory_mib;
 	const char *host_id;         /* explicit choice, or NULL for automatic */
 	const char *exclude_host_id; /* HA/migration: never this host, or NULL */
+	/* Boot files the host's image dir must hold (placement.h): a new
+	 * VM's base image (a kernel for it is then needed too), or NULL; a
+	 * moving VM's kernel and initrd, or NULL / "". */
+	const char *image_id;
+	const char *kernel;
+	const char *initrd;
 };
 /* A host for q, with the backend attached there (attach on first use).
  * 422 host_unsuitable (explicit host_id) / no_host with the reason. */

@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "common/log.h"
+#include "common/validate.h"
 #include "manager/manager.h"
 #include "manager/services/hostpool.h"
 #include "manager/services/hosts.h"
@@ -17,6 +18,8 @@
 
 #define HEARTBEAT_TIMEOUT_MS 3000
 #define HEARTBEAT_MAX_HOSTS 128
+/* The agent reports at most this many (docs/agent-api.md). */
+#define HOST_IMAGES_MAX 1000
 
 static void
 join_strings(json_t *arr, char *buf, size_t sz)
@@ -46,6 +49,38 @@ num(json_t *info, const char *key, char buf[24])
 		json_is_integer(v) ? (long long)json_integer_value(v) : 0LL);
 }
 
+/* The agent's image names '\n'-joined (malloc'd; "" for none), or NULL
+ * when it reported no list (an older agent). Each name is checked again
+ * here: one that is not a valid image name is dropped, so the column only
+ * ever holds names placement can compare. */
+static char *
+join_images(json_t *arr)
+{
+	size_t i, pos = 0, cap;
+	char *buf;
+	json_t *v;
+
+	if (!json_is_array(arr))
+		return NULL;
+	cap = (json_array_size(arr) < HOST_IMAGES_MAX ? json_array_size(arr)
+						      : HOST_IMAGES_MAX) *
+		      130 +
+	      1;
+	buf = malloc(cap);
+	if (!buf)
+		return NULL;
+	buf[0] = '\0';
+	json_array_foreach(arr, i, v) {
+		const char *s = json_string_value(v);
+		if (i >= HOST_IMAGES_MAX)
+			break;
+		if (validate_image_name("images", s, NULL) < 0)
+			continue;
+		pos += (size_t)snprintf(buf + pos, cap - pos, "%s%s", pos ? "\n" : "", s);
+	}
+	return buf;
+}
+
 int
 hosts_record_info(struct manager *m, const char *id, json_t *info)
 {
@@ -59,16 +94,18 @@ hosts_record_info(struct manager *m, const char *id, json_t *info)
 	num(info, "memory_free_mib", fr);
 	num(info, "lease_seconds", lease);
 	snprintf(now, sizeof now, "%lld", (long long)time(NULL));
-	const char *p[] = { id, kinds, hv, cpus, mem, fr, lease, now, aid ? aid : "" };
+	_cleanup_free_ char *images = join_images(json_object_get(info, "images"));
+	const char *p[] = { id, kinds, hv, cpus, mem, fr, lease, now, aid ? aid : "",
+		images };
 	/* The local host learns its agent id here; an enrolled host's was
 	 * recorded at enrollment and is what the heartbeat checks. */
 	return db_exec(m->db,
 		"UPDATE hosts SET backend_kinds = $2, hypervisors = $3, cpus = $4,"
 		" memory_mib = $5, memory_free_mib = $6, lease_seconds = $7,"
 		" last_seen = $8, unreachable_since = 0, last_error = '',"
-		" agent_id = CASE WHEN id = 'local' THEN $9 ELSE agent_id END"
-		" WHERE id = $1",
-		9, p, NULL);
+		" agent_id = CASE WHEN id = 'local' THEN $9 ELSE agent_id END,"
+		" images = $10 WHERE id = $1",
+		10, p, NULL);
 }
 
 static void

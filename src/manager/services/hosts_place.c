@@ -15,14 +15,15 @@
 
 /* id, name, reachability, draining, kinds, hypervisors, memory, the memory
  * of the VMs placed there that are not stopped (but the VM being placed),
- * the backend's status there ("" when not attached). */
+ * the backend's status there ("" when not attached), the image dir's
+ * names (NULL when never reported). */
 #define PLACE_SQL                                                                         \
 	"SELECT h.id, h.name, h.unreachable_since, h.last_seen, h.draining,"              \
 	" h.backend_kinds, h.hypervisors, h.memory_mib,"                                  \
 	" (SELECT COALESCE(SUM(v.memory_mib), 0) FROM vms v WHERE v.host_id = h.id"       \
 	"  AND v.state NOT IN ('stopped', 'error') AND v.id <> $2),"                      \
 	" COALESCE((SELECT bh.status FROM backend_hosts bh WHERE bh.backend_id = $1"      \
-	"  AND bh.host_id = h.id), '')"                                                   \
+	"  AND bh.host_id = h.id), ''), h.images"                                         \
 	" FROM hosts h ORDER BY CASE WHEN h.id = 'local' THEN 0 ELSE 1 END, h.name"
 
 static void
@@ -37,6 +38,7 @@ row_host(const struct db_rows *rows, unsigned i, struct place_host *h)
 	h->memory_mib = host_num(rows, i, 7);
 	h->used_mib = host_num(rows, i, 8);
 	h->backend_status = db_rows_get(rows, i, 9) ?: "";
+	h->images = db_rows_get(rows, i, 10); /* NULL: never reported */
 }
 
 static int
@@ -94,8 +96,10 @@ hosts_place(struct manager *m, const struct place_req *q, char ret_host_id[64],
 	n = rows.nrows < PLACE_MAX_HOSTS ? rows.nrows : PLACE_MAX_HOSTS;
 	for (size_t i = 0; i < n; i++)
 		row_host(&rows, (unsigned)i, &hosts[i]);
+	const char *files[] = { q->kernel ? q->kernel : "", q->initrd ? q->initrd : "",
+		NULL };
 	struct place_need need = { kind, owner, q->memory_mib, q->host_id,
-		q->exclude_host_id };
+		q->exclude_host_id, q->image_id, files };
 	r = place_choose(hosts, n, &need, &idx, why, sizeof why);
 	if (r < 0)
 		return refuse(q, r, why, err);

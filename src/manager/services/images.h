@@ -15,8 +15,10 @@ struct image_boot {
 	unsigned long long size_bytes;
 };
 
-/* Look image_id up on the agent: err image_not_found when absent. */
-int images_resolve(struct manager *m, const char *image_id, struct image_boot *ret,
-	struct nq_error *err);
-/* The images as the API lists them; new reference, NULL with err set. */
+/* Look image_id up on host_id's agent: err image_not_found when absent. */
+int images_resolve(struct manager *m, const char *host_id, const char *image_id,
+	struct image_boot *ret, struct nq_error *err);
+/* The images as the API lists them: the union over the hosts that can take
+ * VMs (from the database), each with the ids of the hosts that have it;
+ * new reference, NULL with err set. */
 json_t *images_list_json(struct manager *m, struct nq_error *err);

@@ -17,6 +17,9 @@ struct place_host {
 	/* The backend on this host: "" when not attached (attachable on first
 	 * use), else its status there ("ok", "error", ...). */
 	const char *backend_status;
+	/* The names in the host's image dir, '\n'-joined ("" when empty);
+	 * NULL when the agent never reported them: then not checked. */
+	const char *images;
 };
 
 struct place_need {
@@ -25,7 +28,21 @@ struct place_need {
 	unsigned memory_mib;
 	const char *host_id;         /* explicit choice or NULL */
 	const char *exclude_host_id; /* or NULL */
+	/* A new VM's base image, or NULL: it and a kernel for it (the rule
+	 * of image_boot_pick) must be in the host's image dir. */
+	const char *boot_image;
+	/* Other names that must be there (a VM's kernel and initrd when it
+	 * moves), NULL-terminated; NULL or "" entries are skipped. */
+	const char *const *files;
 };
+
+/* The boot files of base image `image` among the names `has` says are
+ * there: kernel <stem>.vmlinuz or <stem>.vmlinux, else a shared vmlinuz or
+ * vmlinux ("" when none); initrd <stem>.initrd ("" when none). */
+void image_boot_pick(bool (*has)(void *ctx, const char *name), void *ctx,
+	const char *image, char kernel[129], char initrd[129]);
+/* True when the '\n'-joined list holds name w. */
+bool place_names_has(const char *names, const char *w);
 
 /* Why host h cannot take need, written to why (empty when it can); returns
  * true when it can. */

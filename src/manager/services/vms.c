@@ -137,9 +137,10 @@ vms_create(struct manager *m, const struct vm_new *v, char ret_id[AUTH_UUID_LEN 
 		return nq_error_setr(err, -ENOENT, "invalid_field", "storage_backend_id",
 			"no backend with id %.64s", bid);
 	backend_unref(b);
-	struct place_req pq = { NULL, bid, v->memory_mib, v->host_id, NULL };
+	struct place_req pq = { NULL, bid, v->memory_mib, v->host_id, NULL, v->image_id,
+		NULL, NULL };
 	r = hosts_place(m, &pq, host, err);
-	if (r < 0 || (r = images_resolve(m, v->image_id, &img, err)) < 0)
+	if (r < 0 || (r = images_resolve(m, host, v->image_id, &img, err)) < 0)
 		return r;
 	/* The backend's claim for the inserts only: a PATCH or DELETE of this
 	 * backend in flight answers 409 busy here instead of racing us. */

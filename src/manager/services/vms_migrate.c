@@ -173,7 +173,8 @@ migrate_claimed(struct manager *m, const char *id, const char *target, struct nq
 		return nq_error_setr(err, -EBUSY, "invalid_state", NULL,
 			"VM %s has no ready volume; start it once to provision it",
 			vm.name);
-	struct place_req q = { id, vm.backend_id, vm.memory_mib, target, src };
+	struct place_req q = { id, vm.backend_id, vm.memory_mib, target, src, NULL,
+		vm.kernel, vm.initrd };
 	if ((r = hosts_place(m, &q, placed, err)) < 0)
 		return r;
 	running = !strcmp(vm.state, "running");
