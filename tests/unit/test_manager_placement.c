@@ -106,6 +106,87 @@ test_localfile_owner_and_unknown_memory(void **state)
 }
 
 static void
+test_boot_files_in_image_dir(void **state)
+{
+	struct place_host h[] = {
+		HOST("a", "ok", false, "smb", "qemu", 8192, 0, "ok"),
+		HOST("b", "ok", false, "smb", "qemu", 4096, 0, "ok"),
+		HOST("c", "ok", false, "smb", "qemu", 2048, 0, "ok"),
+	};
+	struct place_need need = { "smb", NULL, 256, NULL, NULL, "deb.ext4", NULL };
+	const char *files[] = { "deb.vmlinuz", "deb.initrd", NULL };
+	char why[512];
+	size_t idx = 99;
+	(void)state;
+
+	/* a: the image but no kernel; b: the image and a shared vmlinuz; c:
+	 * never reported its image dir, so not checked. */
+	h[0].images = "deb.ext4\nother.vmlinuz";
+	h[1].images = "vmlinuz\ndeb.ext4";
+	h[2].images = NULL;
+	assert_int_equal(place_choose(h, 3, &need, &idx, why, sizeof why), 0);
+	assert_string_equal(h[idx].id, "b");
+	need.host_id = "a";
+	assert_int_equal(place_choose(h, 3, &need, &idx, why, sizeof why), -ENOENT);
+	assert_non_null(strstr(why, "it has no kernel for deb.ext4 in its image dir"));
+	/* A known empty image dir has nothing. */
+	h[1].images = "";
+	need.host_id = "b";
+	assert_int_equal(place_choose(h, 3, &need, &idx, why, sizeof why), -ENOENT);
+	assert_string_equal(why, "it has no deb.ext4 in its image dir");
+	need.host_id = NULL;
+	assert_int_equal(place_choose(h, 3, &need, &idx, why, sizeof why), 0);
+	assert_string_equal(h[idx].id, "c");
+	/* A moving VM needs its kernel and initrd, not the base image. */
+	need.boot_image = NULL;
+	need.files = files;
+	h[0].images = "deb.vmlinuz\ndeb.initrd";
+	h[1].images = "deb.vmlinuz\ndeb.ext4";
+	h[2].images = "deb.vmlinuz.old\ndeb.initrd";
+	need.exclude_host_id = "a";
+	assert_int_equal(place_choose(h, 3, &need, &idx, why, sizeof why), -ENOENT);
+	assert_non_null(strstr(why, "host a: it is the VM's current host"));
+	assert_non_null(strstr(why, "host b: it has no deb.initrd in its image dir"));
+	assert_non_null(strstr(why, "host c: it has no deb.vmlinuz in its image dir"));
+	need.exclude_host_id = "c";
+	assert_int_equal(place_choose(h, 3, &need, &idx, why, sizeof why), 0);
+	assert_string_equal(h[idx].id, "a");
+	/* Empty entries (no initrd) are not asked for. */
+	files[1] = "";
+	need.exclude_host_id = "a";
+	assert_int_equal(place_choose(h, 3, &need, &idx, why, sizeof why), 0);
+	assert_string_equal(h[idx].id, "b");
+}
+
+static bool
+names_has(void *ctx, const char *name)
+{
+	return place_names_has(ctx, name);
+}
+
+static void
+test_image_boot_pick(void **state)
+{
+	char k[129], i[129];
+	(void)state;
+
+	image_boot_pick(names_has, "a.ext4\na.vmlinux\nvmlinuz\na.initrd", "a.ext4", k, i);
+	assert_string_equal(k, "a.vmlinux");
+	assert_string_equal(i, "a.initrd");
+	image_boot_pick(names_has, "a.ext4\nvmlinux\nb.initrd", "a.ext4", k, i);
+	assert_string_equal(k, "vmlinux");
+	assert_string_equal(i, "");
+	image_boot_pick(names_has, "a.ext4\nab.vmlinuz", "a.ext4", k, i);
+	assert_string_equal(k, "");
+	assert_true(place_names_has("x\ny.ext4\nz", "y.ext4"));
+	assert_false(place_names_has("x\ny.ext4\nz", "y.ext"));
+	assert_false(place_names_has("x\ny.ext4z", "y.ext4"));
+	assert_false(place_names_has(NULL, "x"));
+	assert_false(place_names_has("", "x"));
+	assert_false(place_names_has("x", ""));
+}
+
+static void
 test_pin_check(void **state)
 {
 	uint8_t sha[32];
@@ -140,6 +221,8 @@ main(void)
 		cmocka_unit_test(test_most_memory_left_wins),
 		cmocka_unit_test(test_explicit_host_reason),
 		cmocka_unit_test(test_localfile_owner_and_unknown_memory),
+		cmocka_unit_test(test_boot_files_in_image_dir),
+		cmocka_unit_test(test_image_boot_pick),
 		cmocka_unit_test(test_pin_check),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
