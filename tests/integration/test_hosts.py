@@ -179,6 +179,68 @@ def test_placement_memory_draining_backend_status(pair, smbd):
         smbd.up()
 
 
+def test_placement_follows_image_dirs(pair, smbd, fake_fc):
+    """Each agent has its own image dir: a VM goes where its boot files
+    are, an explicit host without them is refused naming the file, and a
+    migration to a host without the VM's kernel is refused before the VM
+    leaves its host."""
+    m, a, b = pair
+    kernel = b"\x7fELF fake kernel for the fake firecracker"
+    put_image(a, "aonly.ext4")
+    put_image(b, "bonly.ext4", 8 * MiB)
+    put_image(b, "bonly.vmlinux", 0, kernel)
+    st, info = b.tls_request("GET", "/v1/host", token=b.token)
+    assert st == 200 and sorted(info["images"]) == sorted(
+        ["vmlinux", "rootfs.ext4", "bonly.ext4", "bonly.vmlinux"]), info
+    st, hb = enroll(m, b)
+    assert st == 201, hb
+    st, be = m.create_backend("share", smb_config(smbd))
+    assert st == 201, be
+
+    st, imgs = m.request("GET", "/v1/images")
+    assert st == 200, imgs
+    by = {i["name"]: i for i in imgs}
+    assert sorted(by) == ["aonly.ext4", "bonly.ext4", "rootfs.ext4"], imgs
+    assert by["rootfs.ext4"]["hosts"] == ["local", hb["id"]], imgs
+    assert by["aonly.ext4"]["hosts"] == ["local"]
+    assert by["aonly.ext4"]["size_bytes"] == 16 * MiB
+    assert by["bonly.ext4"]["hosts"] == [hb["id"]]
+    assert by["bonly.ext4"]["kernel"] == "bonly.vmlinux"
+
+    # B has more memory free, but only A has aonly.ext4; only B bonly.ext4.
+    st, va = create_vm(m, be["id"], "aonly.ext4", name="on-a")
+    assert st == 201 and va["host_id"] == "local", va
+    st, vb = create_vm(m, be["id"], "bonly.ext4", name="on-b", memory_mib=64)
+    assert st == 201 and vb["host_id"] == hb["id"], vb
+    st, r = create_vm(m, be["id"], "bonly.ext4", name="pinned", host_id="local")
+    assert st == 422 and r["error"]["code"] == "host_unsuitable", r
+    assert r["error"]["field"] == "host_id", r
+    assert "no bonly.ext4 in its image dir" in r["error"]["message"], r
+    st, r = create_vm(m, be["id"], "nowhere.ext4", name="nowhere")
+    assert st == 422 and r["error"]["code"] == "no_host", r
+    assert "no nowhere.ext4 in its image dir" in r["error"]["message"], r
+    vb = wait_state(m, vb["id"])
+    assert vb["state"] == "running" and vb["kernel"] == "bonly.vmlinux", vb
+
+    # A has no bonly.vmlinux: refused while the VM still runs on B.
+    fake_fc.clear()
+    st, r = m.request("POST", "/v1/vms/%s/migrate" % vb["id"], {"host_id": "local"})
+    assert st == 422 and r["error"]["code"] == "host_unsuitable", r
+    assert "no bonly.vmlinux in its image dir" in r["error"]["message"], r
+    st, on_b = b.tls_request("GET", "/v1/vms/" + vb["id"], token=b.token)
+    assert st == 200 and on_b["state"] == "running", on_b
+    assert not [q for q in fake_fc.requests(vb["id"]) if q["path"] == "/actions"]
+    st, _ = a.request("GET", "/v1/vms/" + vb["id"])
+    assert st == 404
+    st, vm = m.request("GET", "/v1/vms/" + vb["id"])
+    assert vm["host_id"] == hb["id"] and vm["state"] == "running", vm
+
+    # Once A has the kernel (its next heartbeat), the move goes through.
+    put_image(a, "bonly.vmlinux", 0, kernel)
+    st, r = m.request("POST", "/v1/vms/%s/migrate" % vb["id"], {"host_id": "local"})
+    assert st == 200 and r["host_id"] == "local", r
+
+
 def cred_inode(agent, bid):
     return os.stat(os.path.join(agent.cred_dir, bid + ".cred")).st_ino
 

@@ -35,7 +35,7 @@ def test_vm_lifecycle_on_smb(manager, agent, fake_fc, smbd):
     st, imgs = manager.request("GET", "/v1/images")
     assert st == 200 and imgs == [{"id": "rootfs.ext4", "name": "rootfs.ext4",
                                    "size_bytes": 16 * MiB, "kernel": "vmlinux",
-                                   "initrd": None}], imgs
+                                   "initrd": None, "hosts": ["local"]}], imgs
     st, vm = manager.request("POST", "/v1/vms", {
         "name": "web-1", "vcpus": 2, "memory_mib": 256, "image_id": "rootfs.ext4",
         "storage_backend_id": b["id"]})
