@@ -82,10 +82,12 @@ print_images(json_t *arr)
 
 	printf("%-32s %10s %-24s %s\n", "ID", "SIZE", "KERNEL", "INITRD");
 	json_array_foreach(arr, i, v) {
-		char size[32];
-		cli_human_bytes((unsigned long long)json_integer_value(json_object_get(v,
-					"size_bytes")),
-			size, sizeof size);
+		json_t *sz = json_object_get(v, "size_bytes");
+		char size[32] = "-";
+		/* null: an image only on other hosts whose size is not known. */
+		if (json_is_integer(sz))
+			cli_human_bytes((unsigned long long)json_integer_value(sz), size,
+				sizeof size);
 		printf("%-32s %10s %-24s %s\n", s_of(v, "id"), size,
 			json_is_string(json_object_get(v, "kernel")) ? s_of(v, "kernel") : "-",
 			json_is_string(json_object_get(v, "initrd"))
