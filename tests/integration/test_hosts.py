@@ -217,8 +217,9 @@ def test_placement_follows_image_dirs(pair, smbd, fake_fc):
     assert r["error"]["field"] == "host_id", r
     assert "no bonly.ext4 in its image dir" in r["error"]["message"], r
     st, r = create_vm(m, be["id"], "nowhere.ext4", name="nowhere")
-    assert st == 422 and r["error"]["code"] == "no_host", r
-    assert "no nowhere.ext4 in its image dir" in r["error"]["message"], r
+    assert st == 422 and r["error"]["code"] == "image_not_found", r
+    assert r["error"]["field"] == "image_id", r
+    assert "nowhere.ext4" in r["error"]["message"], r
     vb = wait_state(m, vb["id"])
     assert vb["state"] == "running" and vb["kernel"] == "bonly.vmlinux", vb
 

@@ -71,6 +71,27 @@ refuse(const struct place_req *q, int r, const char *why, struct nq_error *err)
 	return nq_error_setr(err, r, "no_host", NULL, "no host can take this VM: %s", why);
 }
 
+/* An automatic choice for a new VM that fails only for want of its base
+ * image, which no host has (that reported its image dir): the image is
+ * unknown rather than the hosts unsuitable, as with one host. */
+static bool
+image_nowhere(const struct place_host *hosts, size_t n, const struct place_need *need)
+{
+	struct place_need without = *need;
+	char why[256];
+
+	if (need->host_id || !need->boot_image)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!hosts[i].images || place_names_has(hosts[i].images, need->boot_image))
+			return false;
+	without.boot_image = NULL;
+	for (size_t i = 0; i < n; i++)
+		if (place_host_fits(&hosts[i], &without, why, sizeof why))
+			return true;
+	return false;
+}
+
 int
 hosts_place(struct manager *m, const struct place_req *q, char ret_host_id[64],
 	struct nq_error *err)
@@ -101,6 +122,9 @@ hosts_place(struct manager *m, const struct place_req *q, char ret_host_id[64],
 	struct place_need need = { kind, owner, q->memory_mib, q->host_id,
 		q->exclude_host_id, q->image_id, files };
 	r = place_choose(hosts, n, &need, &idx, why, sizeof why);
+	if (r < 0 && image_nowhere(hosts, n, &need))
+		return nq_error_setr(err, r, "image_not_found", "image_id",
+			"no host has image %.128s in its image dir", q->image_id);
 	if (r < 0)
 		return refuse(q, r, why, err);
 	if (!hosts[idx].backend_status[0]) {
