@@ -97,12 +97,22 @@ guard_socket(int fd, unsigned user_timeout_ms)
 	return 0;
 }
 
+static bool
+is_guarded(int fd, unsigned user_timeout_ms)
+{
+	int ut = 0;
+	socklen_t len = sizeof ut;
+
+	return getsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &ut, &len) == 0 &&
+	       ut == (int)user_timeout_ms;
+}
+
 /* libsmbclient keeps its sockets to itself, and Samba's "socket options"
  * knows no TCP_USER_TIMEOUT (lib/util/util_net.c): find them in our fd
  * table. Called after every new connection (retry.c), before it carries
  * any file data. */
 int
-smbfs_guard_sockets(unsigned port, unsigned user_timeout_ms)
+smbfs_guard_sockets(unsigned port, unsigned user_timeout_ms, bool sever_new)
 {
 	DIR *d = opendir("/proc/self/fd");
 	struct dirent *de;
@@ -118,6 +128,8 @@ smbfs_guard_sockets(unsigned port, unsigned user_timeout_ms)
 			continue;
 		if (!is_server_socket((int)fd, port))
 			continue;
+		if (sever_new && !is_guarded((int)fd, user_timeout_ms))
+			shutdown((int)fd, SHUT_RDWR);
 		if (guard_socket((int)fd, user_timeout_ms) < 0) {
 			syslog(LOG_ERR, "cannot set TCP_USER_TIMEOUT on the connection to "
 					"the server: %m");

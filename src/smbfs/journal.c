@@ -328,10 +328,6 @@ journal_replay(struct smbfs *fs)
 		return 0;
 	journal_expire(fs, smbfs_now_ms());
 	for (struct jentry *e = j->head; e && r == 0; e = e->next) {
-		if (smbfs_cutoff_passed(e->cutoff_ms, smbfs_now_ms())) {
-			drop_entry(fs, e);
-			continue;
-		}
 		if (!open_url || strcmp(open_url, e->url) != 0) {
 			if (f)
 				smbc_getFunctionClose(fs->ctx)(fs->ctx, f);
@@ -342,7 +338,11 @@ journal_replay(struct smbfs *fs)
 			if (!f)
 				return smb_err();
 		}
-		if (f)
+		/* Checked after the open, which may have waited for a
+		 * connection: an expired entry is never sent again. */
+		if (smbfs_cutoff_passed(e->cutoff_ms, smbfs_now_ms()))
+			drop_entry(fs, e);
+		else if (f)
 			r = replay_one(fs, f, e);
 	}
 	if (f)

@@ -69,9 +69,11 @@ unsigned smbfs_user_timeout_ms(unsigned deadline_s);
 int64_t smbfs_send_cutoff_ms(int64_t arrival_ms, unsigned deadline_s);
 bool smbfs_cutoff_passed(int64_t cutoff_ms, int64_t now_ms);
 /* Set TCP_USER_TIMEOUT = user_timeout_ms and keepalive on every TCP socket
- * of this process whose peer port is port. Number of sockets set, or
+ * of this process whose peer port is port; with sever_new, first shut
+ * down those that did not have it yet (a connection made for a request
+ * already past its cutoff must not carry it). Number of sockets set, or
  * -errno when /proc/self/fd cannot be read. */
-int smbfs_guard_sockets(unsigned port, unsigned user_timeout_ms);
+int smbfs_guard_sockets(unsigned port, unsigned user_timeout_ms, bool sever_new);
 
 /* Whether -errno r means the connection to the server broke. */
 bool smbfs_conn_error(int r);

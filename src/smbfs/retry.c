@@ -143,18 +143,25 @@ static int
 add_cached_hook(SMBCCTX *c, SMBCSRV *srv, const char *server, const char *share,
 	const char *workgroup, const char *username)
 {
+	struct smbfs *fs = watched;
+	bool late;
 	int r;
 
-	if (watched)
-		watched->gen++;
+	if (fs)
+		fs->gen++;
 	r = add_cached_orig(c, srv, server, share, workgroup, username);
-	if (watched && watched->io_deadline_s &&
-		smbfs_guard_sockets(watched->port,
-			smbfs_user_timeout_ms(watched->io_deadline_s)) <= 0)
+	if (!fs || !fs->io_deadline_s)
+		return r;
+	/* Made for a request past its cutoff (the connect may have waited
+	 * out a partition): cut it before the request goes out on it; the
+	 * request then fails and is not retried (try_again). */
+	late = smbfs_cutoff_passed(fs->cutoff_ms, smbfs_now_ms());
+	if (smbfs_guard_sockets(fs->port, smbfs_user_timeout_ms(fs->io_deadline_s),
+		    late) <= 0)
 		syslog(LOG_ERR,
 			"%s: no connection to port %u found to bound its "
 			"retransmissions (io_deadline)",
-			watched->mountpoint ? watched->mountpoint : "?", watched->port);
+			fs->mountpoint ? fs->mountpoint : "?", fs->port);
 	return r;
 }
 

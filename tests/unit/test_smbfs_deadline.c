@@ -93,7 +93,7 @@ test_guard_sockets(void **state)
 
 	assert_true(afd >= 0);
 	assert_int_equal(sockopt(cfd, IPPROTO_TCP, TCP_USER_TIMEOUT), 0);
-	assert_int_equal(smbfs_guard_sockets(port, 1250), 1);
+	assert_int_equal(smbfs_guard_sockets(port, 1250, false), 1);
 	assert_int_equal(sockopt(cfd, IPPROTO_TCP, TCP_USER_TIMEOUT), 1250);
 	assert_int_equal(sockopt(cfd, SOL_SOCKET, SO_KEEPALIVE), 1);
 	assert_int_equal(sockopt(cfd, IPPROTO_TCP, TCP_KEEPIDLE), 1);
@@ -102,13 +102,27 @@ test_guard_sockets(void **state)
 	assert_int_equal(sockopt(xfd, IPPROTO_TCP, TCP_USER_TIMEOUT), 0);
 	assert_int_equal(sockopt(lfd, IPPROTO_TCP, TCP_USER_TIMEOUT), 0);
 	/* Idempotent: a later connection's scan sets the old one again. */
-	assert_int_equal(smbfs_guard_sockets(port, 30000), 1);
+	assert_int_equal(smbfs_guard_sockets(port, 30000, false), 1);
 	assert_int_equal(sockopt(cfd, IPPROTO_TCP, TCP_USER_TIMEOUT), 30000);
 	assert_int_equal(sockopt(cfd, IPPROTO_TCP, TCP_KEEPIDLE), 30);
+	/* A new connection made past a request's cutoff is cut, the
+	 * guarded one is not. */
+	{
+		int nfd = connect_to(port), nafd = accept(lfd, NULL, NULL);
+		char c;
+
+		assert_int_equal(smbfs_guard_sockets(port, 30000, true), 2);
+		assert_int_equal(send(nfd, "x", 1, MSG_NOSIGNAL), -1);
+		assert_int_equal(errno, EPIPE);
+		assert_int_equal(send(cfd, "x", 1, MSG_NOSIGNAL), 1);
+		assert_int_equal(recv(afd, &c, 1, 0), 1);
+		close(nafd);
+		close(nfd);
+	}
 	close(xfd);
 	close(afd);
 	close(cfd);
-	assert_int_equal(smbfs_guard_sockets(port, 1250), 0);
+	assert_int_equal(smbfs_guard_sockets(port, 1250, false), 0);
 	close(ofd);
 	close(lfd);
 }
