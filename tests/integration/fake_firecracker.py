@@ -13,10 +13,12 @@ SendCtrlAltDel after InstanceStart makes it exit, as Firecracker does when
 the guest resets, unless a file ignore-ctrl-alt-del-<id> exists beside this
 program: then the guest ignores it (a hung guest) and the VMM runs on until
 it is killed. A file write-pattern-<id> beside this program (JSON
-{"offset", "size", "pattern", "threads", "fsync_every"}) makes the started
-guest write: that many threads pwrite the pattern over [offset, offset +
-size) of the root drive in a loop, with an fdatasync every fsync_every
-rounds, until the VMM dies (a guest that keeps its disk busy). Stdlib only.
+{"offset", "size", "pattern", "threads", "fsync_every", "pause"}) makes the
+started guest write: that many threads pwrite the pattern over [offset,
+offset + size) of the root drive in a loop, with an fdatasync every
+fsync_every rounds and pause seconds between rounds, until the VMM dies
+(a guest that keeps its disk busy); with "hold_after": N, each thread stops
+after N rounds until a file write-go-<id> exists beside this program. Stdlib only.
 """
 
 import http.server
@@ -166,11 +168,18 @@ class VMM:
         fd = self.fds[root[0]]
         block = (w["pattern"].encode() * (w["size"] // len(w["pattern"]) + 1))[:w["size"]]
 
+        go = os.path.join(HERE, "write-go-" + self.id)
+
         def write_loop():
             n = 0
             while True:
+                hold = w.get("hold_after")
+                if hold is not None and n >= hold and not os.path.exists(go):
+                    time.sleep(0.01)
+                    continue
                 try:
                     os.pwrite(fd, block, w["offset"])
+                    time.sleep(w.get("pause", 0))
                     n += 1
                     if n % w.get("fsync_every", 4) == 0:
                         os.fdatasync(fd)
