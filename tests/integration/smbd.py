@@ -166,6 +166,12 @@ class Smbd:
             "passdb backend = tdbsam:%s/private/passdb.tdb" % d,
             "map to guest = Bad User",
             "guest account = nobody",
+            # A client host cut off by a partition whose bridge then drops
+            # its connection (io_deadline's TCP user timeout) never says
+            # so: without keepalive smbd would keep that session, and its
+            # open handles, for hours (docs/leases.md, "Late writes").
+            "socket options = TCP_NODELAY SO_KEEPALIVE TCP_KEEPIDLE=5 "
+            "TCP_KEEPINTVL=1 TCP_KEEPCNT=3",
         ]
         if self.max_protocol:
             lines.append("server max protocol = %s" % self.max_protocol)
