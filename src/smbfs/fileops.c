@@ -114,7 +114,9 @@ do_open(const char *path, int flags, mode_t mode, struct fuse_file_info *fi)
 	a.h->flags = smb_open_flags(flags) & O_ACCMODE;
 	a.h->sync = (flags & (O_SYNC | O_DSYNC)) != 0 && (flags & O_ACCMODE) != O_RDONLY &&
 		    !fs->nostrictsync;
-	r = smbfs_call(fs, open_attempt, &a);
+	r = flags & (O_CREAT | O_TRUNC)
+		    ? smbfs_call_update(fs, open_attempt, &a)
+		    : smbfs_call(fs, open_attempt, &a);
 	if (r < 0) {
 		free(a.h->url);
 		free(a.h);
@@ -204,6 +206,8 @@ write_attempt(struct smbfs *fs, void *arg)
 
 	if (!f)
 		return smb_err();
+	if (smbfs_cutoff_passed(fs->cutoff_ms, smbfs_now_ms()))
+		return -EIO; /* io_deadline: never sent again */
 	if (h->sync) {
 		/* O_SYNC/O_DSYNC: the server acknowledges each write only
 		 * once it is on stable storage. */
@@ -218,7 +222,11 @@ write_attempt(struct smbfs *fs, void *arg)
 		0)
 		return smb_err();
 	while (a->done < a->size) {
-		ssize_t w = smbc_getFunctionWrite(fs->ctx)(fs->ctx, f, a->wbuf + a->done,
+		ssize_t w;
+
+		if (smbfs_cutoff_passed(fs->cutoff_ms, smbfs_now_ms()))
+			return -EIO;
+		w = smbc_getFunctionWrite(fs->ctx)(fs->ctx, f, a->wbuf + a->done,
 			a->size - a->done);
 
 		if (w < 0)
@@ -246,7 +254,7 @@ smbfs_op_write(const char *path, const char *buf, size_t size, off_t off,
 	(void)path;
 	if (fs_get()->view.ro)
 		return -EROFS;
-	r = smbfs_call(fs_get(), write_attempt, &a);
+	r = smbfs_call_update(fs_get(), write_attempt, &a);
 	if (r < 0 && a.done == 0)
 		return r;
 	return (int)a.done;
@@ -268,7 +276,9 @@ path_file_attempt(struct smbfs *fs, void *arg)
 
 	if (!f)
 		return smb_err();
-	if (a->flush)
+	if (a->flush && journal_take_lost(fs, a->url))
+		r = -EIO; /* writes dropped past io_deadline (journal.c) */
+	else if (a->flush)
 		r = smbfs_flush_file(f);
 	else
 		r = smbc_getFunctionFtruncate(fs->ctx)(fs->ctx, f, a->size) < 0
@@ -293,7 +303,7 @@ path_file(const char *path, off_t size, bool flush)
 	if (!url)
 		return -errno;
 	a.url = url;
-	r = smbfs_call(fs, path_file_attempt, &a);
+	r = smbfs_call_update(fs, path_file_attempt, &a);
 	free(url);
 	return r;
 }
@@ -324,7 +334,7 @@ smbfs_op_truncate(const char *path, off_t size, struct fuse_file_info *fi)
 	if (size < 0)
 		return -EINVAL;
 	if (fi && fi->fh)
-		return smbfs_call(fs_get(), ftruncate_attempt, &a);
+		return smbfs_call_update(fs_get(), ftruncate_attempt, &a);
 	return path_file(path, size, false);
 }
 
@@ -332,9 +342,13 @@ static int
 fsync_attempt(struct smbfs *fs, void *arg)
 {
 	struct fh_args *a = arg;
-	SMBCFILE *f = fh_file_locked(fs, a->fi);
-	int r = f ? smbfs_flush_file(f) : smb_err();
+	SMBCFILE *f;
+	int r;
 
+	if (journal_take_lost(fs, fh_get(a->fi)->url))
+		return -EIO; /* writes dropped past io_deadline (journal.c) */
+	f = fh_file_locked(fs, a->fi);
+	r = f ? smbfs_flush_file(f) : smb_err();
 	if (r == 0)
 		journal_forget(fs, fh_get(a->fi)->url);
 	return r;
@@ -357,7 +371,7 @@ smbfs_op_fsync(const char *path, int datasync, struct fuse_file_info *fi)
 	if (fs->view.ro || fs->nostrictsync)
 		return 0;
 	if (h && (h->flags & O_ACCMODE) != O_RDONLY)
-		return smbfs_call(fs, fsync_attempt, &a);
+		return smbfs_call_update(fs, fsync_attempt, &a);
 	r = path_file(path, 0, true);
 	return r == -EACCES || r == -EPERM ? 0 : r;
 }

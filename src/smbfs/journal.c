@@ -13,7 +13,12 @@
  *
  * Bounded: when a write would take the journal past its cap, every file
  * in it is flushed first and the journal emptied. Everything here runs
- * under fs->lock. */
+ * under fs->lock.
+ *
+ * Bounded in time too, with io_deadline= (deadline.c): an entry keeps the
+ * send cutoff of the request that wrote it, and one past it is dropped,
+ * never replayed; its file is marked lost and its next fsync fails with
+ * EIO, so the loss is reported, not silent. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
@@ -25,11 +30,18 @@
 
 struct jentry {
 	struct jentry *next;
-	char *url; /* owned */
-	off_t off; /* write offset, or the new size of a truncate */
+	char *url;         /* owned */
+	int64_t cutoff_ms; /* the writing request's send cutoff, 0 = none */
+	off_t off;         /* write offset, or the new size of a truncate */
 	size_t len;
 	bool truncate;
+	bool dropped; /* expired during a replay; unlinked after it */
 	unsigned char data[];
+};
+
+struct smbfs_lost {
+	struct smbfs_lost *next;
+	char url[];
 };
 
 static void
@@ -78,16 +90,114 @@ journal_forget(struct smbfs *fs, const char *url)
 	unlink_if(fs, match_url, url);
 }
 
+static bool
+match_expired(const struct jentry *e, const void *now)
+{
+	return smbfs_cutoff_passed(e->cutoff_ms, *(const int64_t *)now);
+}
+
+static struct smbfs_lost **
+lost_find(struct smbfs *fs, const char *url)
+{
+	struct smbfs_lost **pp = &fs->journal.lost;
+
+	while (*pp && strcmp((*pp)->url, url) != 0)
+		pp = &(*pp)->next;
+	return pp;
+}
+
+/* Mark url lost; without memory for the mark, the next fsync of any file
+ * fails (the safe side: a spurious EIO rather than a silent loss). */
+static void
+lost_add(struct smbfs *fs, const char *url)
+{
+	size_t n = strlen(url) + 1;
+	struct smbfs_lost *l;
+
+	if (*lost_find(fs, url))
+		return;
+	l = malloc(sizeof *l + n);
+	if (!l) {
+		fs->journal.all_lost = true;
+		return;
+	}
+	memcpy(l->url, url, n);
+	l->next = fs->journal.lost;
+	fs->journal.lost = l;
+}
+
+static bool
+match_dropped(const struct jentry *e, const void *unused)
+{
+	(void)unused;
+	return e->dropped;
+}
+
+void
+journal_expire(struct smbfs *fs, int64_t now_ms)
+{
+	for (struct jentry *e = fs->journal.head; e; e = e->next)
+		if (match_expired(e, &now_ms))
+			lost_add(fs, e->url);
+	unlink_if(fs, match_expired, &now_ms);
+}
+
+/* Entries that expired while the replay ran: skipped by it, dropped. */
+static void
+drop_entry(struct smbfs *fs, struct jentry *e)
+{
+	lost_add(fs, e->url);
+	e->dropped = true;
+}
+
+bool
+journal_take_lost(struct smbfs *fs, const char *url)
+{
+	struct smbfs_lost **pp = lost_find(fs, url), *l;
+
+	if (fs->journal.all_lost) {
+		fs->journal.all_lost = false;
+		return true;
+	}
+	if (!*pp)
+		return false;
+	l = *pp;
+	*pp = l->next;
+	free(l);
+	return true;
+}
+
+static void
+lost_rename(struct smbfs *fs, const char *from, const char *to)
+{
+	struct smbfs_lost **pp = lost_find(fs, from);
+
+	if (*pp) {
+		struct smbfs_lost *l = *pp;
+
+		*pp = l->next;
+		free(l);
+		lost_add(fs, to);
+	}
+}
+
 void
 journal_release(struct smbfs *fs)
 {
 	unlink_if(fs, match_all, NULL);
+	while (fs->journal.lost) {
+		struct smbfs_lost *l = fs->journal.lost;
+
+		fs->journal.lost = l->next;
+		free(l);
+	}
 }
 
 void
 journal_rename(struct smbfs *fs, const char *from, const char *to)
 {
 	journal_forget(fs, to); /* replaced: its old data is gone anyway */
+	lost_rename(fs, from, to);
 	for (struct jentry *e = fs->journal.head; e; e = e->next) {
 		char *n;
 
@@ -157,9 +267,11 @@ add(struct smbfs *fs, const char *url, off_t off, const void *buf, size_t len,
 		return -ENOMEM;
 	}
 	e->next = NULL;
+	e->cutoff_ms = fs->cutoff_ms;
 	e->off = off;
 	e->len = len;
 	e->truncate = truncate;
+	e->dropped = false;
 	if (len)
 		memcpy(e->data, buf, len);
 	*j->tail = e;
@@ -214,6 +326,7 @@ journal_replay(struct smbfs *fs)
 
 	if (j->gen == fs->gen)
 		return 0;
+	journal_expire(fs, smbfs_now_ms());
 	for (struct jentry *e = j->head; e && r == 0; e = e->next) {
 		if (!open_url || strcmp(open_url, e->url) != 0) {
 			if (f)
@@ -225,11 +338,16 @@ journal_replay(struct smbfs *fs)
 			if (!f)
 				return smb_err();
 		}
-		if (f)
+		/* Checked after the open, which may have waited for a
+		 * connection: an expired entry is never sent again. */
+		if (smbfs_cutoff_passed(e->cutoff_ms, smbfs_now_ms()))
+			drop_entry(fs, e);
+		else if (f)
 			r = replay_one(fs, f, e);
 	}
 	if (f)
 		smbc_getFunctionClose(fs->ctx)(fs->ctx, f);
+	unlink_if(fs, match_dropped, NULL);
 	if (r == 0)
 		j->gen = fs->gen;
 	return r;

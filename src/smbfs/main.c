@@ -391,6 +391,8 @@ connect_share(const struct smbfs_opts *o, struct smbfs *fs)
 	fs->hard = o->hard;
 	fs->grace_s = o->grace_s;
 	fs->nostrictsync = o->nostrictsync;
+	fs->io_deadline_s = o->io_deadline_s;
+	fs->port = o->port;
 	fs->journal.tail = &fs->journal.head;
 	fs->journal.cap = (size_t)o->replay_mib << 20;
 	if (!o->view.ro && !o->nostrictsync && smbfs_durable_init() < 0)

@@ -112,7 +112,7 @@ smbfs_op_utimens(const char *path, const struct timespec tv[2], struct fuse_file
 	url = smbfs_url(fs, path);
 	if (!url)
 		return -errno;
-	r = smbfs_call(fs, utimens_attempt, &(struct utimens_args){ url, tv });
+	r = smbfs_call_update(fs, utimens_attempt, &(struct utimens_args){ url, tv });
 	free(url);
 	return r;
 }

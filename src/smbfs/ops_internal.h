@@ -53,6 +53,28 @@ typedef int (*smbfs_attempt_fn)(struct smbfs *fs, void *arg);
  * fs->lock around each attempt; sleeps without it. */
 int smbfs_call(struct smbfs *fs, smbfs_attempt_fn fn, void *arg);
 
+/* smbfs_call for a request that changes the share (write, truncate,
+ * fsync, create, remove, rename, set times): with io_deadline= it gets a
+ * send cutoff at arrival (deadline.c) and fails with EIO, never sent
+ * again, once the cutoff has passed. */
+int smbfs_call_update(struct smbfs *fs, smbfs_attempt_fn fn, void *arg);
+
+/* Late-write fencing (deadline.c). A request that arrives at a ms
+ * (monotonic) may start a send until its cutoff = a + W - U, where W is
+ * io_deadline= and U = W/4 the TCP_USER_TIMEOUT of our sockets: the
+ * kernel discards what is still unacknowledged U after the send, so no
+ * byte of the request exists anywhere on our side after a + W. */
+int64_t smbfs_now_ms(void);
+unsigned smbfs_user_timeout_ms(unsigned deadline_s);
+int64_t smbfs_send_cutoff_ms(int64_t arrival_ms, unsigned deadline_s);
+bool smbfs_cutoff_passed(int64_t cutoff_ms, int64_t now_ms);
+/* Set TCP_USER_TIMEOUT = user_timeout_ms and keepalive on every TCP socket
+ * of this process whose peer port is port; with sever_new, first shut
+ * down those that did not have it yet (a connection made for a request
+ * already past its cutoff must not carry it). Number of sockets set, or
+ * -errno when /proc/self/fd cannot be read. */
+int smbfs_guard_sockets(unsigned port, unsigned user_timeout_ms, bool sever_new);
+
 /* Whether -errno r means the connection to the server broke. */
 bool smbfs_conn_error(int r);
 
@@ -75,6 +97,11 @@ void journal_forget(struct smbfs *fs, const char *url);
 void journal_rename(struct smbfs *fs, const char *from, const char *to);
 int journal_replay(struct smbfs *fs);
 void journal_release(struct smbfs *fs);
+/* Drop the entries whose send cutoff passed by now_ms, marking their files
+ * lost; journal_take_lost says (once) whether url lost data that way: its
+ * fsync then fails with EIO. */
+void journal_expire(struct smbfs *fs, int64_t now_ms);
+bool journal_take_lost(struct smbfs *fs, const char *url);
 
 /* File operations, in fileops.c. */
 int smbfs_op_open(const char *path, struct fuse_file_info *fi);

@@ -204,6 +204,8 @@ static const struct num_opt {
 		"replay_mib= must be 0..4096" },
 	{ "mount_timeout", offsetof(struct smbfs_opts, mount_timeout_s), NUM_UNSIGNED, 10,
 		1, 3600, "mount_timeout= must be 1..3600 seconds" },
+	{ "io_deadline", offsetof(struct smbfs_opts, io_deadline_s), NUM_UNSIGNED, 10, 0,
+		3600, "io_deadline= must be 0..3600 seconds (0 = off)" },
 	{ "actimeo", offsetof(struct smbfs_opts, actimeo), NUM_DOUBLE, 10, 0, 86400,
 		"actimeo= must be 0..86400 seconds" },
 };

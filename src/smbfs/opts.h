@@ -40,6 +40,11 @@ struct smbfs_opts {
 	 * For benchmarks and operators who accept the risk; the agent never
 	 * passes it and refuses it in a backend's mount_options. */
 	bool nostrictsync;
+	/* io_deadline=: the life bound in seconds of every request that
+	 * changes the share, retries, replays and TCP retransmissions
+	 * included (deadline.c; docs/leases.md "Late writes"); applies on
+	 * hard mounts too. 0 (the default) = none. */
+	unsigned io_deadline_s;
 	/* replay_mib=: the replay journal's cap (journal.c); 0 = none. */
 	unsigned replay_mib;
 	/* mount_timeout=: limit for connecting at mount time (the agent

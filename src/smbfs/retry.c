@@ -83,6 +83,7 @@ conn_ok(struct smbfs *fs)
 	pthread_mutex_lock(&fs->lock);
 	if (fs->outage) {
 		fs->outage = false;
+		fs->deadline_logged = false;
 		syslog(LOG_NOTICE, "%s: connection to the server restored",
 			fs->mountpoint ? fs->mountpoint : "?");
 	}
@@ -90,10 +91,11 @@ conn_ok(struct smbfs *fs)
 }
 
 /* After a failed attempt: wait and return true to try again, or return
- * false with *r final. */
+ * false with *r final. A request with a send cutoff is not retried past
+ * it (deadline.c). */
 static bool
 try_again(struct smbfs *fs, const struct timespec *start, unsigned attempt,
-	unsigned *stale, int *r)
+	unsigned *stale, int64_t cutoff, int *r)
 {
 	long waited = elapsed_ms(start), delay = RETRY_FIRST_MS;
 
@@ -120,6 +122,10 @@ try_again(struct smbfs *fs, const struct timespec *start, unsigned attempt,
 		delay = RETRY_MAX_MS;
 	if (!fs->hard && waited + delay > (long)fs->grace_s * 1000)
 		delay = (long)fs->grace_s * 1000 - waited;
+	if (smbfs_cutoff_passed(cutoff, smbfs_now_ms() + delay)) {
+		*r = -EIO; /* it could not be sent again in time */
+		return false;
+	}
 	if (delay > 0)
 		usleep((useconds_t)delay * 1000);
 	return true;
@@ -137,9 +143,26 @@ static int
 add_cached_hook(SMBCCTX *c, SMBCSRV *srv, const char *server, const char *share,
 	const char *workgroup, const char *username)
 {
-	if (watched)
-		watched->gen++;
-	return add_cached_orig(c, srv, server, share, workgroup, username);
+	struct smbfs *fs = watched;
+	bool late;
+	int r;
+
+	if (fs)
+		fs->gen++;
+	r = add_cached_orig(c, srv, server, share, workgroup, username);
+	if (!fs || !fs->io_deadline_s)
+		return r;
+	/* Made for a request past its cutoff (the connect may have waited
+	 * out a partition): cut it before the request goes out on it; the
+	 * request then fails and is not retried (try_again). */
+	late = smbfs_cutoff_passed(fs->cutoff_ms, smbfs_now_ms());
+	if (smbfs_guard_sockets(fs->port, smbfs_user_timeout_ms(fs->io_deadline_s),
+		    late) <= 0)
+		syslog(LOG_ERR,
+			"%s: no connection to port %u found to bound its "
+			"retransmissions (io_deadline)",
+			fs->mountpoint ? fs->mountpoint : "?", fs->port);
+	return r;
 }
 
 void
@@ -150,11 +173,28 @@ smbfs_watch_connections(struct smbfs *fs)
 	smbc_setFunctionAddCachedServer(fs->ctx, add_cached_hook);
 }
 
+/* Past its cutoff a request fails and is never sent again: say so once
+ * per outage (conn_ok re-arms it). Under lock. */
+static int
+expired(struct smbfs *fs)
+{
+	if (!fs->deadline_logged) {
+		fs->deadline_logged = true;
+		syslog(LOG_WARNING,
+			"%s: a change older than io_deadline=%us failed with EIO and "
+			"will not be sent again",
+			fs->mountpoint ? fs->mountpoint : "?", fs->io_deadline_s);
+	}
+	return -EIO;
+}
+
 /* One attempt with the journal replayed before it, and again right after
  * it when the attempt itself reconnected (its own write, journaled last,
- * is replayed last, so the file ends as the kernel was told). */
+ * is replayed last, so the file ends as the kernel was told). The cutoff
+ * is checked after the replay, which may have taken long, right before
+ * the attempt; write_attempt checks it again before every send. */
 static int
-run_attempt(struct smbfs *fs, smbfs_attempt_fn fn, void *arg)
+run_attempt(struct smbfs *fs, smbfs_attempt_fn fn, void *arg, int64_t cutoff)
 {
 	unsigned gen;
 	int r, jr;
@@ -162,15 +202,21 @@ run_attempt(struct smbfs *fs, smbfs_attempt_fn fn, void *arg)
 	r = journal_replay(fs);
 	if (r < 0)
 		return r;
+	if (smbfs_cutoff_passed(cutoff, smbfs_now_ms()))
+		return expired(fs);
 	gen = fs->gen;
+	fs->cutoff_ms = cutoff;
 	r = fn(fs, arg);
+	fs->cutoff_ms = 0;
+	if (r == -EIO && smbfs_cutoff_passed(cutoff, smbfs_now_ms()))
+		r = expired(fs);
 	if (fs->gen != gen && (jr = journal_replay(fs)) < 0 && r >= 0)
 		r = jr;
 	return r;
 }
 
-int
-smbfs_call(struct smbfs *fs, smbfs_attempt_fn fn, void *arg)
+static int
+call(struct smbfs *fs, smbfs_attempt_fn fn, void *arg, int64_t cutoff)
 {
 	struct timespec start;
 	unsigned stale = 0;
@@ -179,12 +225,24 @@ smbfs_call(struct smbfs *fs, smbfs_attempt_fn fn, void *arg)
 	clock_gettime(CLOCK_MONOTONIC, &start);
 	for (unsigned attempt = 0;; attempt++) {
 		pthread_mutex_lock(&fs->lock);
-		r = run_attempt(fs, fn, arg);
+		r = run_attempt(fs, fn, arg, cutoff);
 		pthread_mutex_unlock(&fs->lock);
-		if (r >= 0 || !try_again(fs, &start, attempt, &stale, &r))
+		if (r >= 0 || !try_again(fs, &start, attempt, &stale, cutoff, &r))
 			break;
 	}
 	if (r >= 0)
 		conn_ok(fs);
 	return r;
+}
+
+int
+smbfs_call(struct smbfs *fs, smbfs_attempt_fn fn, void *arg)
+{
+	return call(fs, fn, arg, 0);
+}
+
+int
+smbfs_call_update(struct smbfs *fs, smbfs_attempt_fn fn, void *arg)
+{
+	return call(fs, fn, arg, smbfs_send_cutoff_ms(smbfs_now_ms(), fs->io_deadline_s));
 }

@@ -236,7 +236,7 @@ path_call(const char *path, const char *to, enum path_op op, mode_t mode)
 	a.to = uto;
 	for (int attempt = 0;; attempt++) {
 		a.tries = 0;
-		r = smbfs_call(fs, path_attempt, &a);
+		r = smbfs_call_update(fs, path_attempt, &a);
 		if (!busy_retry(r, attempt))
 			break;
 	}

@@ -15,6 +15,7 @@
 #include <libsmbclient.h>
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 /* How file data may be cached by the kernel (mount.cifs cache=). */
@@ -36,11 +37,16 @@ struct smbfs_view {
 
 /* Writes acknowledged but not yet flushed (journal.c); under the lock. */
 struct jentry;
+struct smbfs_lost;
 struct smbfs_journal {
 	struct jentry *head, **tail;
 	size_t bytes; /* data bytes held */
 	size_t cap;   /* 0 = no journal */
 	unsigned gen; /* fs->gen the journal was last replayed at */
+	/* Files whose entries were dropped past their io_deadline instead of
+	 * being replayed: their next fsync fails with EIO. */
+	struct smbfs_lost *lost;
+	bool all_lost; /* a mark could not be allocated: fail the next fsync */
 };
 
 struct smbfs {
@@ -58,6 +64,14 @@ struct smbfs {
 	bool hard;         /* wait for the server forever */
 	bool nostrictsync; /* fsync and O_SYNC are not sent to the server */
 	unsigned grace_s;  /* soft: how long a request may wait */
+	/* io_deadline= (deadline.c): 0, or the life bound in seconds of every
+	 * request that changes the share; port: the server's, to find our
+	 * sockets. cutoff_ms: the send cutoff of the attempt running now
+	 * (monotonic ms, 0 = none), under lock. */
+	unsigned io_deadline_s;
+	unsigned port;
+	int64_t cutoff_ms;
+	bool deadline_logged;
 	struct smbfs_journal journal;
 	/* Set once mounted: retries stop when the session ends (unmount). */
 	struct fuse_session *session;

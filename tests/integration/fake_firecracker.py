@@ -12,7 +12,13 @@ and appends every request to requests.jsonl beside this program. A
 SendCtrlAltDel after InstanceStart makes it exit, as Firecracker does when
 the guest resets, unless a file ignore-ctrl-alt-del-<id> exists beside this
 program: then the guest ignores it (a hung guest) and the VMM runs on until
-it is killed. Stdlib only.
+it is killed. A file write-pattern-<id> beside this program (JSON
+{"offset", "size", "pattern", "threads", "fsync_every", "pause"}) makes the
+started guest write: that many threads pwrite the pattern over [offset,
+offset + size) of the root drive in a loop, with an fdatasync every
+fsync_every rounds and pause seconds between rounds, until the VMM dies
+(a guest that keeps its disk busy); with "hold_after": N, each thread stops
+after N rounds until a file write-go-<id> exists beside this program. Stdlib only.
 """
 
 import http.server
@@ -142,6 +148,7 @@ class VMM:
             if self.boot is None:
                 raise Fault("Cannot start microvm without kernel configuration.")
             self.started = True
+            self.start_writers()
         elif name == "SendCtrlAltDel":
             if not self.started:
                 raise Fault("The requested operation is not supported before starting "
@@ -150,6 +157,36 @@ class VMM:
                 return  # Accepted, but the guest never resets.
             # The guest resets; Firecracker exits.
             threading.Timer(0.1, lambda: os._exit(0)).start()
+
+    def start_writers(self):
+        try:
+            with open(os.path.join(HERE, "write-pattern-" + self.id)) as f:
+                w = json.load(f)
+        except FileNotFoundError:
+            return
+        root = [i for i, d in self.drives.items() if d["is_root_device"]]
+        fd = self.fds[root[0]]
+        block = (w["pattern"].encode() * (w["size"] // len(w["pattern"]) + 1))[:w["size"]]
+
+        go = os.path.join(HERE, "write-go-" + self.id)
+
+        def write_loop():
+            n = 0
+            while True:
+                hold = w.get("hold_after")
+                if hold is not None and n >= hold and not os.path.exists(go):
+                    time.sleep(0.01)
+                    continue
+                try:
+                    os.pwrite(fd, block, w["offset"])
+                    time.sleep(w.get("pause", 0))
+                    n += 1
+                    if n % w.get("fsync_every", 4) == 0:
+                        os.fdatasync(fd)
+                except OSError:
+                    time.sleep(0.05)  # a failing disk: the guest retries
+        for _ in range(w.get("threads", 2)):
+            threading.Thread(target=write_loop, daemon=True).start()
 
     def info(self):
         return {"id": self.id, "state": "Running" if self.started else "Not started",

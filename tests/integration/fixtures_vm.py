@@ -38,6 +38,26 @@ class FakeFirecracker:
         if os.path.exists(self.log):
             os.unlink(self.log)
 
+    def write_pattern(self, vm_id, offset, size, pattern, threads=4, fsync_every=4,
+                      pause=0.0, hold_after=None):
+        """Make the guest of VM vm_id write pattern over [offset, offset +
+        size) of its root disk in a loop from its start until its VMM dies
+        (fake_firecracker.py); with hold_after=N each writer waits after N
+        rounds for write_go(vm_id). None stops that for the next start."""
+        marker = os.path.join(self.dir, "write-pattern-" + vm_id)
+        if pattern is None:
+            if os.path.exists(marker):
+                os.unlink(marker)
+            return
+        with open(marker, "w") as f:
+            json.dump({"offset": offset, "size": size, "pattern": pattern,
+                       "threads": threads, "fsync_every": fsync_every,
+                       "pause": pause, "hold_after": hold_after}, f)
+
+    def write_go(self, vm_id):
+        """Release the writers held by write_pattern(hold_after=...)."""
+        open(os.path.join(self.dir, "write-go-" + vm_id), "w").close()
+
     def ignore_ctrl_alt_del(self, vm_id, on=True):
         """Make the guest of VM vm_id ignore SendCtrlAltDel: a stop then
         waits for the agent's --vm-stop-timeout and kills the VMM."""

@@ -109,8 +109,10 @@ class Smbd:
         # side of the test's veth pairs); the default is loopback only.
         self.extra_interfaces = list(extra_interfaces)
         # audit=True: smbd logs every server-side fsync and write
-        # (full_audit VFS module) to its log as "audit|fsync_send|ok|PATH",
-        # and every SMB2 request as "opcode[SMB2_OP_...]".
+        # (full_audit VFS module) to its log as
+        # "audit|CLIENT_IP|DATE TIME|fsync_send|ok|PATH" (audit_records:
+        # who wrote, and in which second), and every SMB2
+        # request as "opcode[SMB2_OP_...]".
         self.audit = audit
         self.max_protocol = max_protocol
         self.min_protocol = min_protocol
@@ -164,6 +166,12 @@ class Smbd:
             "passdb backend = tdbsam:%s/private/passdb.tdb" % d,
             "map to guest = Bad User",
             "guest account = nobody",
+            # A client host cut off by a partition whose bridge then drops
+            # its connection (io_deadline's TCP user timeout) never says
+            # so: without keepalive smbd would keep that session, and its
+            # open handles, for hours (docs/leases.md, "Late writes").
+            "socket options = TCP_NODELAY SO_KEEPALIVE TCP_KEEPIDLE=5 "
+            "TCP_KEEPINTVL=1 TCP_KEEPCNT=3",
         ]
         if self.max_protocol:
             lines.append("server max protocol = %s" % self.max_protocol)
@@ -174,7 +182,7 @@ class Smbd:
                 "full_audit:syslog = no",
                 "full_audit:success = fsync fsync_send pwrite pwrite_send renameat",
                 "full_audit:failure = none",
-                "full_audit:prefix = audit",
+                "full_audit:prefix = audit|%I|%T",
             ]
         lines += [
             "",
@@ -352,24 +360,26 @@ class Smbd:
         with open(self.log_path, errors="replace") as f:
             return f.read()
 
-    def audit_lines(self):
-        """[(op, path)] of the audit log, in order (audit=True)."""
+    def audit_records(self):
+        """[{at, ip, op, path}] of the audit log, in order (audit=True):
+        ip = the client's address (%I); at = the wall-clock second (%T,
+        local time, truncated: the operation ran in [at, at + 1))."""
         out = []
         for line in self.log_text().splitlines():
-            f = line.split("|", 3)
-            if len(f) == 4 and f[0] == "audit" and f[2] == "ok":
-                out.append((f[1], f[3]))
+            f = line.strip().split("|", 5)
+            if len(f) == 6 and f[0] == "audit" and f[4] == "ok":
+                at = time.mktime(time.strptime(f[2], "%Y/%m/%d %H:%M:%S"))
+                out.append({"at": at, "ip": f[1], "op": f[3], "path": f[5]})
         return out
+
+    def audit_lines(self):
+        """[(op, path)] of the audit log, in order (audit=True)."""
+        return [(r["op"], r["path"]) for r in self.audit_records()]
 
     def count_fsyncs(self, path):
         """Server-side fsyncs of the file at backing path (audit=True)."""
-        n = 0
-        for line in self.log_text().splitlines():
-            f = line.split("|", 3)
-            if (len(f) == 4 and f[0] == "audit" and f[1] in ("fsync", "fsync_send")
-                    and f[2] == "ok" and f[3] == path):
-                n += 1
-        return n
+        return sum(1 for r in self.audit_records()
+                   if r["op"] in ("fsync", "fsync_send") and r["path"] == path)
 
     def stop(self):
         self.resume() if self.proc else None

@@ -172,6 +172,21 @@ test_decide(void **state)
 	assert_int_equal(lease_period_ms(5), 1000);
 	assert_int_equal(lease_period_ms(10), 2000);
 	assert_int_equal(lease_period_ms(15), 3000);
+	/* The bridge's io_deadline: 2 renew intervals - 1 s, at least 1 s;
+	 * the fencer kills 2 intervals before expiry, so a request of the
+	 * VMM's last instant is gone 1 s before the lease expires. */
+	for (unsigned l = 3; l <= 300; l++) {
+		unsigned w = lease_io_deadline_s(l);
+
+		assert_true(w >= 1);
+		assert_true(w * 1000 < 2 * lease_interval_ms(l) || w == 1);
+		assert_true(w * 1000 <= 2 * lease_interval_ms(l) - 1000 || w == 1);
+	}
+	assert_int_equal(lease_io_deadline_s(3), 1);
+	assert_int_equal(lease_io_deadline_s(8), 1);
+	assert_int_equal(lease_io_deadline_s(10), 3);
+	assert_int_equal(lease_io_deadline_s(15), 5);
+	assert_int_equal(lease_io_deadline_s(300), 119);
 }
 
 /* ---- the file protocol on a temp dir ---- */

@@ -133,14 +133,14 @@ test_fuse_golden(void **state)
 	/* rsize is kernel-only tuning: dropped for the FUSE driver. */
 	make_spec(&s, "fileserver", "vmstore", "", "", "default", "rsize=65536,ro");
 	assert_int_equal(
-		smb_fuse_argv(&s, SMBFS, CRED, "/var/lib/nqrust/smb/m7", 30, &argv), 0);
+		smb_fuse_argv(&s, SMBFS, CRED, "/var/lib/nqrust/smb/m7", 30, 0, &argv), 0);
 	assert_golden(argv, "fuse_guest");
 	smb_mount_spec_release(&s);
 
 	make_spec(&s, "127.0.0.1", "private", "alice", "CORP", "3.11",
 		"port=4450,mfsymlinks,actimeo=1");
 	assert_int_equal(
-		smb_fuse_argv(&s, SMBFS, CRED, "/var/lib/nqrust/smb/m8", 15, &argv), 0);
+		smb_fuse_argv(&s, SMBFS, CRED, "/var/lib/nqrust/smb/m8", 15, 0, &argv), 0);
 	assert_golden(argv, "fuse_password_port");
 	smb_mount_spec_release(&s);
 
@@ -148,14 +148,22 @@ test_fuse_golden(void **state)
 	 * own grace. Each appears once, where the default would be. */
 	make_spec(&s, "fileserver", "vmstore", "", "", "default", "hard,cache=none");
 	assert_int_equal(
-		smb_fuse_argv(&s, SMBFS, CRED, "/var/lib/nqrust/smb/m9", 30, &argv), 0);
+		smb_fuse_argv(&s, SMBFS, CRED, "/var/lib/nqrust/smb/m9", 30, 0, &argv), 0);
 	assert_golden(argv, "fuse_hard");
 	smb_mount_spec_release(&s);
 
 	make_spec(&s, "fileserver", "vmstore", "", "", "default", "timeout=5,soft");
 	assert_int_equal(
-		smb_fuse_argv(&s, SMBFS, CRED, "/var/lib/nqrust/smb/m10", 30, &argv), 0);
+		smb_fuse_argv(&s, SMBFS, CRED, "/var/lib/nqrust/smb/m10", 30, 0, &argv), 0);
 	assert_golden(argv, "fuse_soft_timeout");
+	smb_mount_spec_release(&s);
+
+	/* Leased VMs' backends: the agent bounds every change's life below
+	 * its fencing margin (io_deadline=), on a hard mount too. */
+	make_spec(&s, "fileserver", "vmstore", "", "", "default", "hard,port=4450");
+	assert_int_equal(
+		smb_fuse_argv(&s, SMBFS, CRED, "/var/lib/nqrust/smb/m11", 10, 5, &argv), 0);
+	assert_golden(argv, "fuse_io_deadline");
 	smb_mount_spec_release(&s);
 }
 
@@ -191,7 +199,7 @@ test_argv_refuses(void **state)
 	assert_int_equal(smb_kernel_argv(&s, MOUNT_CIFS, "rel.cred", "/mnt", &argv),
 		-EINVAL);
 	assert_int_equal(smb_kernel_argv(&s, MOUNT_CIFS, CRED, "-ofoo", &argv), -EINVAL);
-	assert_int_equal(smb_fuse_argv(&s, SMBFS, CRED, "/mnt\n", 5, &argv), -EINVAL);
+	assert_int_equal(smb_fuse_argv(&s, SMBFS, CRED, "/mnt\n", 5, 0, &argv), -EINVAL);
 	assert_ptr_equal(argv, (char **)0x1); /* untouched */
 	smb_mount_spec_release(&s);
 	smb_argv_free(NULL);

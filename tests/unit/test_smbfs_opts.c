@@ -52,6 +52,7 @@ test_defaults(void **state)
 	assert_int_equal(o.view.dir_mode, 0755);
 	assert_int_equal(o.view.cache, SMBFS_CACHE_STRICT);
 	assert_true(o.actimeo == 1.0);
+	assert_int_equal(o.io_deadline_s, 0); /* off: today's behaviour */
 	assert_string_equal(o.unc, "//srv/share");
 	smbfs_opts_release(&o);
 }
@@ -125,6 +126,36 @@ test_number_errors(void **state)
 	expect_error("guest,mount_timeout=0", "mount_timeout= must be 1..3600 seconds");
 	expect_error("guest,actimeo=86401", "actimeo= must be 0..86400 seconds");
 	expect_error("guest,port=", "port= must be 1..65535");
+	expect_error("guest,io_deadline=3601",
+		"io_deadline= must be 0..3600 seconds (0 = off)");
+	expect_error("guest,io_deadline=-1",
+		"io_deadline= must be 0..3600 seconds (0 = off)");
+	expect_error("guest,io_deadline=1s",
+		"io_deadline= must be 0..3600 seconds (0 = off)");
+	expect_error("guest,io_deadline=",
+		"io_deadline= must be 0..3600 seconds (0 = off)");
+}
+
+/* io_deadline= is its own field, on hard mounts too, and does not change
+ * the grace or the wire timeout. */
+static void
+test_io_deadline(void **state)
+{
+	struct smbfs_opts o;
+	(void)state;
+
+	assert_int_equal(parse(&o, "guest,hard,io_deadline=5,timeout=90"), 0);
+	assert_int_equal(o.io_deadline_s, 5);
+	assert_true(o.hard);
+	assert_int_equal(o.grace_s, 90);
+	assert_int_equal(o.timeout_s, SMBFS_WIRE_TIMEOUT_S);
+	smbfs_opts_release(&o);
+	assert_int_equal(parse(&o, "guest,io_deadline=3600,io_deadline=0"), 0);
+	assert_int_equal(o.io_deadline_s, 0);
+	smbfs_opts_release(&o);
+	assert_int_equal(parse(&o, "guest,io_deadline=3600"), 0);
+	assert_int_equal(o.io_deadline_s, 3600);
+	smbfs_opts_release(&o);
 }
 
 static void
@@ -166,6 +197,7 @@ main(void)
 		cmocka_unit_test(test_flags),
 		cmocka_unit_test(test_numbers),
 		cmocka_unit_test(test_number_errors),
+		cmocka_unit_test(test_io_deadline),
 		cmocka_unit_test(test_strings),
 		cmocka_unit_test(test_unknown),
 	};

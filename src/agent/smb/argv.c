@@ -132,7 +132,7 @@ is_recovery_opt(const char *item)
 /* hard, or soft with its grace: see smb_kernel_argv and smb_fuse_argv. */
 static void
 add_recovery(struct nq_buf *b, const struct smb_mount_spec *s, bool fuse,
-	unsigned timeout_s)
+	unsigned timeout_s, unsigned io_deadline_s)
 {
 	const char *mode = fuse ? "soft" : "hard";
 	unsigned long grace = SMB_DEFAULT_GRACE_S;
@@ -150,6 +150,8 @@ add_recovery(struct nq_buf *b, const struct smb_mount_spec *s, bool fuse,
 		nq_buf_addf(b, ",timeout=%lu", grace);
 	if (fuse)
 		nq_buf_addf(b, ",mount_timeout=%u", timeout_s);
+	if (fuse && io_deadline_s)
+		nq_buf_addf(b, ",io_deadline=%u", io_deadline_s);
 }
 
 static bool
@@ -180,7 +182,7 @@ safe_abs_path(const char *p)
 /* The "-o" option string: see smb_kernel_argv and smb_fuse_argv. */
 static int
 build_opts(const struct smb_mount_spec *s, const char *cred_path, bool fuse,
-	unsigned timeout_s, struct nq_buf *b)
+	unsigned timeout_s, unsigned io_deadline_s, struct nq_buf *b)
 {
 	const char *vers = spec_version(s);
 
@@ -194,7 +196,7 @@ build_opts(const struct smb_mount_spec *s, const char *cred_path, bool fuse,
 	if (strcmp(vers, "default") != 0)
 		nq_buf_addf(b, ",vers=%s", vers);
 	nq_buf_addf(b, ",%s", SMB_DEFAULT_OPTS);
-	add_recovery(b, s, fuse, timeout_s);
+	add_recovery(b, s, fuse, timeout_s, io_deadline_s);
 	if (!fuse && server_is_ipv6(s->server)) {
 		/* mount.cifs does not parse a bracketed literal: give the
 		 * address itself. */
@@ -215,7 +217,8 @@ build_opts(const struct smb_mount_spec *s, const char *cred_path, bool fuse,
 
 static int
 build_argv(const struct smb_mount_spec *s, const char *program, const char *cred_path,
-	const char *mount_point, bool fuse, unsigned timeout_s, char ***ret)
+	const char *mount_point, bool fuse, unsigned timeout_s, unsigned io_deadline_s,
+	char ***ret)
 {
 	_cleanup_(nq_buf_release) struct nq_buf opts = NQ_BUF_INIT(SMB_OPTS_STR_MAX - 1,
 		false);
@@ -232,7 +235,7 @@ build_argv(const struct smb_mount_spec *s, const char *program, const char *cred
 		return -EINVAL;
 	if ((r = smb_unc(s, unc, sizeof unc)) < 0)
 		return r;
-	if ((r = build_opts(s, cred_path, fuse, timeout_s, &opts)) < 0)
+	if ((r = build_opts(s, cred_path, fuse, timeout_s, io_deadline_s, &opts)) < 0)
 		return r;
 	if ((r = nq_argv_push(&argv, program)) < 0 || (r = nq_argv_push(&argv, unc)) < 0 ||
 		(r = nq_argv_push(&argv, mount_point)) < 0 ||
@@ -247,14 +250,15 @@ int
 smb_kernel_argv(const struct smb_mount_spec *s, const char *program, const char *cred_path,
 	const char *mount_point, char ***ret)
 {
-	return build_argv(s, program, cred_path, mount_point, false, 0, ret);
+	return build_argv(s, program, cred_path, mount_point, false, 0, 0, ret);
 }
 
 int
 smb_fuse_argv(const struct smb_mount_spec *s, const char *program, const char *cred_path,
-	const char *mount_point, unsigned timeout_s, char ***ret)
+	const char *mount_point, unsigned timeout_s, unsigned io_deadline_s, char ***ret)
 {
-	return build_argv(s, program, cred_path, mount_point, true, timeout_s, ret);
+	return build_argv(s, program, cred_path, mount_point, true, timeout_s,
+		io_deadline_s, ret);
 }
 
 void

@@ -73,12 +73,14 @@ int smb_kernel_argv(const struct smb_mount_spec *s, const char *program,
  *   <program> //server/share <mount_point> -o <options>
  * options = credentials=<cred_path> (or guest), [domain=D,] [vers=V,]
  *           SMB_DEFAULT_OPTS, soft,timeout=<grace> (or hard),
- *           mount_timeout=<timeout_s>, then the extra options that
+ *           mount_timeout=<timeout_s>, io_deadline=<io_deadline_s>
+ *           (unless 0: see lease_io_deadline_s), then the extra options that
  *           nqrust-smbfs understands (port, ro, rw, noperm, cache, actimeo);
  *           kernel-only tuning options are dropped. grace is the extra
  *           option timeout= or SMB_DEFAULT_GRACE_S. */
 int smb_fuse_argv(const struct smb_mount_spec *s, const char *program,
-	const char *cred_path, const char *mount_point, unsigned timeout_s, char ***ret);
+	const char *cred_path, const char *mount_point, unsigned timeout_s,
+	unsigned io_deadline_s, char ***ret);
 void smb_argv_free(char **argv);
 
 /* Classify a failed mount helper run (mount.cifs or nqrust-smbfs) from

@@ -13,6 +13,7 @@
 #include "common/nq_argv.h"
 #include "agent/mounts/deadline.h"
 #include "agent/mounts/mountinfo.h"
+#include "agent/storage/leases.h"
 
 static bool
 is_mounted_here(const char *mount_point)
@@ -33,7 +34,8 @@ driver_argv(struct agent *a, enum mount_driver d, const struct smb_mount_spec *s
 		r = smb_kernel_argv(s, a->cfg.mount_cifs_path, cred_path, mount_point, &v);
 	else
 		r = smb_fuse_argv(s, a->cfg.smbfs_path, cred_path, mount_point,
-			a->cfg.probe_timeout, &v);
+			a->cfg.probe_timeout, lease_io_deadline_s(a->cfg.lease_seconds),
+			&v);
 	if (r < 0)
 		return r;
 	for (char **p = v; *p && r >= 0; p++)

@@ -83,6 +83,12 @@ unsigned lease_interval_ms(unsigned lease_seconds);
  * margin L - 2 × interval is under 3 intervals (lease_seconds 3 or 4), so
  * that one renewal slower than usual does not fence. */
 unsigned lease_period_ms(unsigned lease_seconds);
+/* The io_deadline= the agent gives the FUSE bridge of a shared backend
+ * (docs/leases.md, "Late writes"): 2 × interval - 1 s, at least 1. The
+ * fencer kills the VMM 2 intervals before the lease expires; a request
+ * the VMM issued until then lives at most this long in the bridge and
+ * the kernel, so none of it reaches the share after the expiry. */
+unsigned lease_io_deadline_s(unsigned lease_seconds);
 
 /* ---- the file protocol on one volume directory (leases_io.c) ---- */
 

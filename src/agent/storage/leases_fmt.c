@@ -48,6 +48,14 @@ lease_period_ms(unsigned lease_seconds)
 	return (unsigned long long)lease_seconds * 1000 - 2ULL * i < 3ULL * i ? i / 2 : i;
 }
 
+unsigned
+lease_io_deadline_s(unsigned lease_seconds)
+{
+	unsigned i = lease_interval_ms(lease_seconds) / 1000;
+
+	return 2 * i > 1 ? 2 * i - 1 : 1;
+}
+
 static int
 whyf(char *why, size_t whysz, const char *field, const char *what)
 {
