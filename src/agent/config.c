@@ -108,8 +108,8 @@ static const struct config_entry table[] = {
 		"this host's name in GET /v1/host and the generated certificate (default: the system host name)"),
 	U(report_memory_mib, 0, 16777216, "0",
 		"for tests: report this much memory (MiB) and count VMs against it; 0 reports the real figures (default 0)"),
-	U(lease_seconds, 3, 300, "15",
-		"lease period in seconds of VMs on shared storage, 3..300 (default 15)"),
+	U(lease_seconds, 3, 300, "30",
+		"lease period in seconds of VMs on shared storage, 3..300 (default 30)"),
 };
 #undef PATH
 #undef U
