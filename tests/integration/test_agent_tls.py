@@ -255,7 +255,7 @@ def test_host_info(agent_factory):
         total = int(re.search(r"MemTotal:\s+(\d+) kB", f.read()).group(1)) // 1024
     assert h["memory_mib"] == total
     assert 0 < h["memory_free_mib"] <= h["memory_mib"]
-    assert h["lease_seconds"] == 15
+    assert h["lease_seconds"] == 30
     with open(os.path.join(REPO, "meson.build")) as f:
         version = re.search(r"version: '([^']+)'", f.read()).group(1)
     assert h["version"] == version
