@@ -112,6 +112,10 @@ try_again(struct smbfs *fs, const struct timespec *start, unsigned attempt,
 		*r = -EIO; /* unmounted: nobody is waiting for the answer */
 		return false;
 	}
+	if (fuse_interrupted()) {
+		*r = -EINTR; /* the caller gave up (killed): stop retrying */
+		return false;
+	}
 	if (!fs->hard && waited >= (long)fs->grace_s * 1000) {
 		*r = -EIO;
 		return false;
@@ -128,6 +132,14 @@ try_again(struct smbfs *fs, const struct timespec *start, unsigned attempt,
 	}
 	if (delay > 0)
 		usleep((useconds_t)delay * 1000);
+	/* The kernel sends INTERRUPT for a caller that was killed (a fenced
+	 * VMM, an agent shutting down): libfuse marks the request and the
+	 * retry loop gives it up within one backoff step (≤ 1 s) instead of
+	 * holding that caller in uninterruptible wait for the whole grace. */
+	if (fuse_interrupted()) {
+		*r = -EINTR;
+		return false;
+	}
 	return true;
 }
 

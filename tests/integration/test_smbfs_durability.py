@@ -184,6 +184,41 @@ def test_soft_timeout_with_a_hung_server_gives_eio(mounter, server):
     os.close(fd)
 
 
+def test_killed_caller_is_released_at_once(mounter, server):
+    """A process killed while its write waits out an outage (a fenced VMM,
+    an agent shutting down) is gone within a backoff step, not after the
+    mount's grace: the kernel interrupts the request and the bridge gives
+    it up. Without that, the kernel holds the dying process in
+    uninterruptible wait until the bridge answers."""
+    import signal
+    import subprocess
+    import sys
+    s = server
+    mp = mounter.mount(s.unc("guest"), guest_opts(s, "soft,timeout=60"))
+    path = os.path.join(mp, "f")
+    with open(path, "wb") as f:
+        f.write(b"before")
+    s.down()
+    try:
+        child = subprocess.Popen([sys.executable, "-c",
+                                  "import os,sys; fd=os.open(sys.argv[1], os.O_RDWR);"
+                                  " os.pwrite(fd, b'during', 0); os.fsync(fd)", path])
+        # Blocked in the bridge, retrying (the grace is 60 s).
+        assert wait_for(lambda: open("/proc/%d/wchan" % child.pid).read()
+                 == "request_wait_answer", timeout=15)
+        time.sleep(1.0)
+        assert child.poll() is None
+        t0 = time.monotonic()
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=30)
+        took = time.monotonic() - t0
+        assert took < 5.0, "the killed writer took %.1f s to go (grace 60 s)" % took
+    finally:
+        s.up()
+    with open(path, "rb") as f:  # the mount serves again
+        assert f.read(6) in (b"before", b"during")
+
+
 class Model:
     """What the file must hold: a bytearray mirror of every operation."""
 
