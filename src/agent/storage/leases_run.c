@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -18,76 +17,23 @@
 #include "agent/storage/leases_internal.h"
 
 #define FENCER_TICK_MS 100
-#define ID_FILE "agent-id"
-
-/* A random (version 4) UUID. */
-static int
-new_uuid(char out[NQ_UUID_LEN + 1])
-{
-	unsigned char b[16];
-
-	if (getrandom(b, sizeof b, 0) != (ssize_t)sizeof b)
-		return -EIO;
-	b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
-	b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
-	snprintf(out, NQ_UUID_LEN + 1,
-		"%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
-		b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11],
-		b[12], b[13], b[14], b[15]);
-	return 0;
-}
-
-/* <state_dir>/agent-id: a UUID generated on first start, kept after. */
-static int
-load_identity(int dirfd, char out[NQ_UUID_LEN + 1])
-{
-	char buf[NQ_UUID_LEN + 8] = "", id[NQ_UUID_LEN + 1];
-	_cleanup_close_ int fd = openat(dirfd, ID_FILE, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	ssize_t n;
-	int r;
-
-	if (fd >= 0) {
-		n = read(fd, buf, sizeof buf - 1);
-		buf[n > 0 ? n : 0] = '\0';
-		buf[strcspn(buf, "\n")] = '\0';
-		if (validate_uuid("agent_id", buf, out, NULL) < 0)
-			return -EINVAL;
-		return 0;
-	}
-	if (errno != ENOENT)
-		return negerrno();
-	if ((r = new_uuid(id)) < 0)
-		return r;
-	snprintf(buf, sizeof buf, "%s\n", id);
-	fd = openat(dirfd, ID_FILE ".tmp",
-		O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
-	if (fd < 0)
-		return negerrno();
-	if (write(fd, buf, strlen(buf)) != (ssize_t)strlen(buf) || fsync(fd) < 0 ||
-		renameat(dirfd, ID_FILE ".tmp", dirfd, ID_FILE) < 0)
-		return errno ? negerrno() : -EIO;
-	memcpy(out, id, sizeof id);
-	return 0;
-}
 
 int
 leases_new(struct agent *a, struct leases **ret)
 {
 	struct leases *ls = calloc(1, sizeof *ls);
 	pthread_condattr_t ca;
-	int r;
 
 	if (!ls)
 		return -ENOMEM;
-	if ((r = load_identity(a->state_dirfd, ls->agent_id)) < 0) {
+	/* Who holds a lease: the agent's identity (identity.c, loaded
+	 * before the leases). */
+	if (!a->agent_id[0]) {
 		free(ls);
-		return r;
+		return -EINVAL;
 	}
-	if (a->cfg.host_name && *a->cfg.host_name)
-		snprintf(ls->host_name, sizeof ls->host_name, "%s", a->cfg.host_name);
-	else if (gethostname(ls->host_name, sizeof ls->host_name - 1) < 0 ||
-		 !ls->host_name[0])
-		snprintf(ls->host_name, sizeof ls->host_name, "unknown");
+	snprintf(ls->agent_id, sizeof ls->agent_id, "%s", a->agent_id);
+	snprintf(ls->host_name, sizeof ls->host_name, "%s", a->host_name);
 	ls->lease_seconds = a->cfg.lease_seconds;
 	ls->interval_ms = lease_interval_ms(ls->lease_seconds);
 	ls->period_ms = lease_period_ms(ls->lease_seconds);
