@@ -79,6 +79,8 @@ open_attempt(struct smbfs *fs, void *arg)
 	a->h->gen = fs->gen;
 	if (!a->h->f)
 		return smb_err();
+	if ((a->flags & O_TRUNC) || (a->flags & (O_CREAT | O_EXCL)) == (O_CREAT | O_EXCL))
+		journal_clear_lost(fs, a->h->url);
 	/* An O_TRUNC open is a truncate the replay journal must see. */
 	if (a->flags & O_TRUNC) {
 		int r = journal_add_truncate(fs, a->h->url, 0);

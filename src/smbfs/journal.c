@@ -84,10 +84,26 @@ match_all(const struct jentry *e, const void *unused)
 	return true;
 }
 
+static struct smbfs_lost **lost_find(struct smbfs *fs, const char *url);
+
+void
+journal_clear_lost(struct smbfs *fs, const char *url)
+{
+	struct smbfs_lost **pp = lost_find(fs, url), *l = *pp;
+
+	if (l) {
+		*pp = l->next;
+		free(l);
+	}
+}
+
 void
 journal_forget(struct smbfs *fs, const char *url)
 {
 	unlink_if(fs, match_url, url);
+	/* Removed, replaced or flushed: what it lost no longer matters to
+	 * anyone (a flush reported it already, journal_take_lost). */
+	journal_clear_lost(fs, url);
 }
 
 static bool

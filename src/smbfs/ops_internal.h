@@ -94,6 +94,9 @@ int journal_add_write(struct smbfs *fs, const char *url, const void *buf, size_t
 	off_t off);
 int journal_add_truncate(struct smbfs *fs, const char *url, off_t size);
 void journal_forget(struct smbfs *fs, const char *url);
+/* url's old content is gone (truncated to 0, created afresh): a loss
+ * recorded for it is no longer reported. */
+void journal_clear_lost(struct smbfs *fs, const char *url);
 void journal_rename(struct smbfs *fs, const char *from, const char *to);
 int journal_replay(struct smbfs *fs);
 void journal_release(struct smbfs *fs);

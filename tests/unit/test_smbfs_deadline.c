@@ -183,6 +183,18 @@ test_journal_drop(void **state)
 	add(&fs, "smb://s/sh/a", 9000);
 	assert_int_equal(fs.journal.bytes, 20);
 	journal_expire(&fs, 9000);
+
+	/* A file removed (or replaced) after its loss: a new file of that
+	 * name did not lose anything (a retried clone unlinks its temp file
+	 * and creates it again). */
+	add(&fs, "smb://s/sh/e", 10000);
+	journal_expire(&fs, 10000);
+	journal_forget(&fs, "smb://s/sh/e");
+	assert_false(journal_take_lost(&fs, "smb://s/sh/e"));
+	add(&fs, "smb://s/sh/f", 11000);
+	journal_expire(&fs, 11000);
+	journal_clear_lost(&fs, "smb://s/sh/f");
+	assert_false(journal_take_lost(&fs, "smb://s/sh/f"));
 	journal_release(&fs); /* frees entries and marks (ASan checks) */
 	assert_null(fs.journal.head);
 	assert_null(fs.journal.lost);
