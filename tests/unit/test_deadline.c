@@ -200,6 +200,45 @@ test_same_key_waits_its_turn(void **state)
 	assert_int_equal(deadline_inflight(), 0);
 }
 
+/* Opens the gate after a pause, from another thread. */
+static void *
+open_later(void *arg)
+{
+	(void)arg;
+	usleep(300 * 1000);
+	if (write(gate[1], "x", 1) != 1)
+		return (void *)1;
+	return NULL;
+}
+
+static void
+test_patient_call_waits_for_a_stuck_one(void **state)
+{
+	struct ctx c = { .in = 1, .out = -1 };
+	pthread_t t;
+	(void)state;
+
+	assert_int_equal(deadline_run("/mnt/slow", gated_fn, &c, sizeof c, 100),
+		-ETIMEDOUT);
+	assert_int_equal(deadline_stuck("/mnt/slow"), 1);
+	/* Still stuck at the patient call's own deadline: -EBUSY, and no
+	 * second worker was sent into the key meanwhile. */
+	int before = threads();
+	assert_int_equal(deadline_run_patient("/mnt/slow", quick_fn, &c, sizeof c, 200),
+		-EBUSY);
+	assert_int_equal(threads(), before);
+	/* The stuck call returns (the server came back): the patient call
+	 * runs after it instead of failing at once like deadline_run. */
+	assert_int_equal(deadline_run("/mnt/slow", quick_fn, &c, sizeof c, 5000), -EBUSY);
+	assert_int_equal(pthread_create(&t, NULL, open_later, NULL), 0);
+	c.in = 4;
+	assert_int_equal(deadline_run_patient("/mnt/slow", quick_fn, &c, sizeof c, 5000),
+		7);
+	assert_int_equal(c.out, 8);
+	pthread_join(t, NULL);
+	open_gate(0);
+}
+
 int
 main(void)
 {
@@ -211,6 +250,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_cap_bounds_threads, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_same_key_waits_its_turn, setup,
 			teardown),
+		cmocka_unit_test_setup_teardown(test_patient_call_waits_for_a_stuck_one,
+			setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -102,15 +102,16 @@ deadline_after(int timeout_ms)
 	return t;
 }
 
-/* Under the lock: wait until key is free. -EBUSY when its call is stuck,
- * -ETIMEDOUT when it is still running at our deadline. */
+/* Under the lock: wait until key is free. -EBUSY when its call is stuck
+ * (at once, or at our deadline when patient), -ETIMEDOUT when it is still
+ * running at our deadline. */
 static int
-wait_key_free(const char *key, const struct timespec *until)
+wait_key_free(const char *key, const struct timespec *until, bool patient)
 {
 	struct job *j;
 
 	while ((j = find_key(key))) {
-		if (j->abandoned)
+		if (j->abandoned && !patient)
 			return -EBUSY;
 		if (pthread_cond_timedwait(&g.changed, &g.lock, until) == ETIMEDOUT &&
 			find_key(key))
@@ -153,8 +154,9 @@ launch(const char *key, int (*fn)(void *), const void *ctx, size_t ctxsz, struct
 	return 0;
 }
 
-int
-deadline_run(const char *key, int (*fn)(void *ctx), void *ctx, size_t ctxsz, int timeout_ms)
+static int
+run(const char *key, int (*fn)(void *ctx), void *ctx, size_t ctxsz, int timeout_ms,
+	bool patient)
 {
 	struct timespec until = deadline_after(timeout_ms < 0 ? 0 : timeout_ms);
 	struct job *j = NULL;
@@ -164,7 +166,7 @@ deadline_run(const char *key, int (*fn)(void *ctx), void *ctx, size_t ctxsz, int
 		return -EINVAL;
 	pthread_once(&g.once, init_cond);
 	pthread_mutex_lock(&g.lock);
-	r = wait_key_free(key, &until);
+	r = wait_key_free(key, &until, patient);
 	if (r >= 0)
 		r = launch(key, fn, ctx, ctxsz, &j);
 	if (r < 0) {
@@ -185,6 +187,19 @@ deadline_run(const char *key, int (*fn)(void *ctx), void *ctx, size_t ctxsz, int
 	r = j->result;
 	free(j);
 	return r;
+}
+
+int
+deadline_run(const char *key, int (*fn)(void *ctx), void *ctx, size_t ctxsz, int timeout_ms)
+{
+	return run(key, fn, ctx, ctxsz, timeout_ms, false);
+}
+
+int
+deadline_run_patient(const char *key, int (*fn)(void *ctx), void *ctx, size_t ctxsz,
+	int timeout_ms)
+{
+	return run(key, fn, ctx, ctxsz, timeout_ms, true);
 }
 
 /* A counter of g, read under its lock. */

@@ -26,6 +26,12 @@
  * most DEADLINE_KEY_MAX - 1 bytes; -EINVAL otherwise). */
 int deadline_run(const char *key, int (*fn)(void *ctx), void *ctx, size_t ctxsz,
 	int timeout_ms);
+/* deadline_run for an operator's request (taking a lease to start a VM):
+ * a stuck call on key (say a statvfs from an outage that just ended) is
+ * waited for within timeout_ms instead of failing at once with -EBUSY;
+ * still no second worker is sent into the mount meanwhile. */
+int deadline_run_patient(const char *key, int (*fn)(void *ctx), void *ctx, size_t ctxsz,
+	int timeout_ms);
 /* Workers alive now: running, or abandoned and still stuck. */
 unsigned deadline_inflight(void);
 /* Workers of key that were abandoned and are still stuck (0 or 1). */

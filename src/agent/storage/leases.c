@@ -149,7 +149,7 @@ leases_acquire(struct agent *a, const struct storage_kind_ops *k, const char *vm
 	pthread_mutex_unlock(&ls->lock);
 	if (r < 0)
 		return r;
-	r = deadline_run(e.dir, lease_op_acquire, &op, sizeof op,
+	r = deadline_run_patient(e.dir, lease_op_acquire, &op, sizeof op,
 		(int)a->cfg.probe_timeout * 1000);
 	if (r == LEASE_ACQ_HELD || r == LEASE_ACQ_RACE) {
 		log_info("lease refused vm_id=%s volume_id=%s held_by=%s corrupt=%s",
