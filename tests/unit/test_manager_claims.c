@@ -64,6 +64,27 @@ test_claim_wait(void **state)
 	claim_release("backend:x");
 }
 
+/* Background upkeep never makes an operation fail with busy: the
+ * operation waits for it; upkeep never takes what an operation holds. */
+static void
+test_claim_background(void **state)
+{
+	pthread_t t;
+	(void)state;
+
+	assert_true(claim_try_background("backend:bg"));
+	assert_false(claim_try_background("backend:bg"));
+	assert_int_equal(pthread_create(&t, NULL, release_later, "backend:bg"), 0);
+	assert_int_equal(claim_try("backend:bg", "the backend", NULL), 0);
+	pthread_join(t, NULL);
+	/* Now an operation holds it: upkeep stands aside, operations are busy. */
+	assert_false(claim_try_background("backend:bg"));
+	assert_int_equal(claim_try("backend:bg", "the backend", NULL), -EBUSY);
+	claim_release("backend:bg");
+	assert_true(claim_try_background("backend:bg"));
+	claim_release("backend:bg");
+}
+
 static void
 test_status_of(void **state)
 {
@@ -95,6 +116,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_claim_try_busy_release),
 		cmocka_unit_test(test_claim_wait),
+		cmocka_unit_test(test_claim_background),
 		cmocka_unit_test(test_status_of),
 		cmocka_unit_test(test_error_table),
 	};

@@ -13,6 +13,7 @@ struct claim {
 	struct claim *next;
 	char key[CLAIM_KEY_MAX];
 	bool cancel;
+	bool background;
 };
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
@@ -29,13 +30,14 @@ find_locked(const char *key)
 }
 
 static int
-add_locked(const char *key)
+add_locked(const char *key, bool background)
 {
 	struct claim *c = calloc(1, sizeof *c);
 
 	if (!c)
 		return -ENOMEM;
 	snprintf(c->key, sizeof c->key, "%s", key);
+	c->background = background;
 	c->next = head;
 	head = c;
 	return 0;
@@ -50,9 +52,9 @@ busy(struct nq_error *err, const char *what)
 
 /* With the lock held: claim key if it is free, then drop the lock. */
 static int
-take_unlock(const char *key, const char *what, struct nq_error *err)
+take_unlock(const char *key, bool background, const char *what, struct nq_error *err)
 {
-	int r = find_locked(key) ? -EBUSY : add_locked(key);
+	int r = find_locked(key) ? -EBUSY : add_locked(key, background);
 
 	pthread_mutex_unlock(&lock);
 	if (r == -EBUSY)
@@ -62,11 +64,38 @@ take_unlock(const char *key, const char *what, struct nq_error *err)
 	return 0;
 }
 
+static void
+deadline_in(struct timespec *until, long timeout_ms)
+{
+	clock_gettime(CLOCK_REALTIME, until);
+	until->tv_sec += timeout_ms / 1000;
+	until->tv_nsec += (timeout_ms % 1000) * 1000000L;
+	if (until->tv_nsec >= 1000000000L) {
+		until->tv_sec++;
+		until->tv_nsec -= 1000000000L;
+	}
+}
+
 int
 claim_try(const char *key, const char *what, struct nq_error *err)
 {
+	struct timespec until;
+	struct claim *c;
+	int r = 0;
+
+	deadline_in(&until, CLAIM_BACKGROUND_WAIT_MS);
 	pthread_mutex_lock(&lock);
-	return take_unlock(key, what, err);
+	/* Background upkeep never makes an operation fail: wait it out. */
+	while ((c = find_locked(key)) && c->background && r == 0)
+		r = pthread_cond_timedwait(&released, &lock, &until);
+	return take_unlock(key, false, what, err);
+}
+
+bool
+claim_try_background(const char *key)
+{
+	pthread_mutex_lock(&lock);
+	return take_unlock(key, true, "", NULL) >= 0;
 }
 
 int
@@ -75,17 +104,11 @@ claim_wait(const char *key, long timeout_ms, const char *what, struct nq_error *
 	struct timespec until;
 	int r = 0;
 
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += timeout_ms / 1000;
-	until.tv_nsec += (timeout_ms % 1000) * 1000000L;
-	if (until.tv_nsec >= 1000000000L) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000L;
-	}
+	deadline_in(&until, timeout_ms);
 	pthread_mutex_lock(&lock);
 	while (find_locked(key) && r == 0)
 		r = pthread_cond_timedwait(&released, &lock, &until);
-	return take_unlock(key, what, err);
+	return take_unlock(key, false, what, err);
 }
 
 void

@@ -15,10 +15,18 @@
 
 #define CLAIM_KEY_MAX 96
 
-/* 0, or -EBUSY with err "busy" naming what when the object is claimed. */
+/* How long an operation waits for background upkeep (the refresher
+ * re-attaching a backend, HA restarting a VM) that holds its object. */
+#define CLAIM_BACKGROUND_WAIT_MS 60000
+
+/* 0, or -EBUSY with err "busy" naming what when another operation holds
+ * the object; a background claim is waited for, bounded as above. */
 int claim_try(const char *key, const char *what, struct nq_error *err);
 /* Wait up to timeout_ms for the claim; -EBUSY with err "busy" on timeout. */
 int claim_wait(const char *key, long timeout_ms, const char *what, struct nq_error *err);
+/* Background upkeep: take key only when it is free; operations that then
+ * ask for it wait instead of failing. */
+bool claim_try_background(const char *key);
 void claim_release(const char *key);
 /* Whether an operation holds key now, without taking it (background work
  * that must never make an operation fail with busy). */

@@ -162,7 +162,7 @@ ha_round(struct manager *m)
 		if (now - num(&rows, i, C_SINCE) <= lease + (long long)m->cfg.ha_interval)
 			continue; /* its lease may still be live */
 		claim_key(key, "vm", cell(&rows, i, C_ID));
-		if (claim_try(key, "the VM", NULL) < 0)
+		if (!claim_try_background(key))
 			continue; /* an operation works on it: next round */
 		restart_one(m, &rows, i);
 		claim_release(key);

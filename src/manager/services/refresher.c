@@ -60,7 +60,7 @@ storage_check_on(struct manager *m, const struct backend *b, const struct backen
 		 * holds the claim right now (a PATCH, a DELETE) decides instead. */
 		char key[CLAIM_KEY_MAX];
 		claim_key(key, "backend", b->id);
-		if (claim_try(key, "the backend", NULL) >= 0) {
+		if (claim_try_background(key)) {
 			struct backend *cur = registry_get(m->reg, b->id);
 			if (cur) {
 				memset(&err, 0, sizeof err);
