@@ -18,6 +18,7 @@ MUTATIONS = [
                          "image_id": "rootfs.ext4"}),
     ("POST", "/v1/vms/v/start", {}),
     ("POST", "/v1/vms/v/stop", {}),
+    ("POST", "/v1/vms/v/shutdown", {}),
     ("PATCH", "/v1/vms/v", {"vcpus": 2}),
     ("DELETE", "/v1/vms/v", None),
     ("POST", "/v1/hosts", {"name": "h", "agent_url": "https://127.0.0.1:1",
