@@ -63,7 +63,8 @@ vms_set_state(struct manager *m, const char *id, const char *state, const char *
 
 	now_str(now);
 	if (db_exec(m->db,
-		    "UPDATE vms SET state = $2, error = $3, updated_at = $4"
+		    "UPDATE vms SET state_changed_at = CASE WHEN state <> $2 THEN $4"
+		    " ELSE state_changed_at END, state = $2, error = $3, updated_at = $4"
 		    " WHERE id = $1",
 		    4, p, NULL) < 0)
 		log_warn("cannot record VM state id=%s state=%s", id, state);
