@@ -152,3 +152,51 @@ def test_resize_and_memory_check(manager_factory, mem_agent, fake_fc):
     assert "128 MiB" in e["error"]["message"], e
     st, r = m.request("GET", "/v1/vms/" + a["id"])
     assert r["state"] == "stopped", r
+
+
+@pytest.mark.parametrize("engine", ["sqlite"])
+def test_cli_lifecycle_names_and_json_errors(manager_factory, mem_agent, fake_fc):
+    from test_cli import Cli
+    from fixtures_manager import ADMIN_PASSWORD
+    import json
+
+    m = manager_factory(agent_obj=mem_agent)
+    cli = Cli(m)
+    rc, out, err = cli.run("login", "--username", "admin", "--password-stdin",
+                           stdin=ADMIN_PASSWORD + "\n")
+    assert rc == 0, err
+    running_vm(m, "web")
+    # Names work everywhere a VM is named; stop without a terminal needs no
+    # question (stdin is not a tty here).
+    fake_fc.clear()
+    vm = cli.json("vm", "shutdown", "web", "--timeout", "10")
+    assert vm["state"] == "stopped" and vm["name"] == "web", vm
+    assert fc_log(fake_fc, vm["id"]) == [("PUT", "SendCtrlAltDel")]
+    vm = cli.json("vm", "set", "web", "--vcpus", "2", "--memory", "192")
+    assert (vm["vcpus"], vm["memory_mib"]) == (2, 192), vm
+    assert cli.json("vm", "start", "web")["state"] == "running"
+    assert cli.json("vm", "stop", "web", "--yes")["state"] == "stopped"
+
+    # Every error with --json is the API's error object, exit status not 0.
+    cases = [
+        (("vm", "get", "no-such-vm"), 1, "not_found"),
+        (("vm", "set", "web", "--memory", "4096"), 1, "insufficient_memory"),
+        (("vm", "set", "web"), 2, "usage"),
+        (("vm", "bogus", "web"), 2, "usage"),
+        (("vm", "shutdown", "web", "--timeout", "x"), 2, "usage"),
+        (("nonsense",), 2, "usage"),
+    ]
+    for args, want_rc, code in cases:
+        rc, out, err = cli.run("--json", *args)
+        assert rc == want_rc, (args, rc, out, err)
+        for stream in (out, err):
+            e = json.loads(stream)["error"]
+            assert e["code"] == code and e["message"], (args, e)
+    rc, out, err = cli.run("--json", "vm", "set", "web", "--memory", "4096")
+    assert json.loads(out)["error"]["field"] == "memory_mib"
+    # Without --json: one human line on stderr.
+    rc, out, err = cli.run("vm", "get", "no-such-vm")
+    assert rc == 1 and out == "" and err.startswith("nqrust: no VM"), err
+    cli.env["NQRUST_URL"] = "http://127.0.0.1:1"
+    rc, out, err = cli.run("--json", "vm", "list")
+    assert rc == 1 and json.loads(out)["error"]["code"] == "manager_unreachable"
