@@ -187,6 +187,36 @@ exact_options(int argc, char **argv, const struct option *opts)
 	return 0;
 }
 
+/* Where a plain string option goes, or NULL. */
+static const char **
+string_slot(struct args *a, int opt)
+{
+	switch (opt) {
+	case O_NAME:
+		return &a->name;
+	case O_KIND:
+		return &a->kind;
+	case O_BACKEND:
+		return &a->backend;
+	case O_SIZE:
+		return &a->size;
+	case O_IMAGE:
+		return &a->image;
+	case O_VCPUS:
+		return &a->vcpus;
+	case O_MEMORY:
+		return &a->memory;
+	case O_HOST:
+		return &a->host;
+	case O_TO:
+		return &a->to;
+	case O_TIMEOUT:
+		return &a->timeout;
+	default:
+		return NULL;
+	}
+}
+
 static int
 parse_args(int argc, char **argv, struct args *a)
 {
@@ -201,19 +231,19 @@ parse_args(int argc, char **argv, struct args *a)
 	while ((opt = getopt_long(argc, argv, "", cmd_opts, NULL)) != -1) {
 		const char *key = config_key(opt);
 
+		const char **slot = string_slot(a, opt);
+
 		if (key) {
 			json_object_set_new(a->config, key, json_string(optarg));
 			if (opt == O_USERNAME)
 				a->username = optarg;
 			continue;
 		}
+		if (slot) {
+			*slot = optarg;
+			continue;
+		}
 		switch (opt) {
-		case O_NAME:
-			a->name = optarg;
-			break;
-		case O_KIND:
-			a->kind = optarg;
-			break;
 		case O_DEFAULT:
 			a->set_default = true;
 			break;
@@ -223,32 +253,8 @@ parse_args(int argc, char **argv, struct args *a)
 		case O_ROTATE:
 			a->rotate = true;
 			break;
-		case O_BACKEND:
-			a->backend = optarg;
-			break;
-		case O_SIZE:
-			a->size = optarg;
-			break;
-		case O_IMAGE:
-			a->image = optarg;
-			break;
-		case O_VCPUS:
-			a->vcpus = optarg;
-			break;
-		case O_MEMORY:
-			a->memory = optarg;
-			break;
-		case O_HOST:
-			a->host = optarg;
-			break;
-		case O_TO:
-			a->to = optarg;
-			break;
 		case O_HA:
 			a->ha = true;
-			break;
-		case O_TIMEOUT:
-			a->timeout = optarg;
 			break;
 		case O_YES:
 			a->yes = true;
