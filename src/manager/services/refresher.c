@@ -8,11 +8,13 @@
  * backend's claim. */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "manager/services/backend_hosts.h"
 #include "manager/services/claims.h"
+#include "manager/services/events.h"
 #include "manager/services/hosts.h"
 #include "manager/services/reconciler.h"
 #include "common/log.h"
@@ -92,12 +94,43 @@ storage_check_on(struct manager *m, const struct backend *b, const struct backen
 	*ret = st;
 }
 
+/* When the backend's present status began, from the event log (after a
+ * manager restart the registry starts "unknown"); 0 when unknown. */
+static time_t
+status_began(struct manager *m, const char *id, const char *status)
+{
+	_cleanup_(db_rows_release) struct db_rows rows = { 0 };
+	const char *p[] = { id };
+
+	if (db_query(m->db,
+		    "SELECT action, at_ms FROM events WHERE object_type = 'backend' AND"
+		    " object_id = $1 AND action IN ('backend.added', 'backend.failed',"
+		    " 'backend.recovered') ORDER BY at_ms DESC LIMIT 1",
+		    1, p, &rows) < 0 ||
+		rows.nrows != 1)
+		return 0;
+	bool ok_event = strcmp(db_rows_get(&rows, 0, 0) ?: "", "backend.failed") != 0;
+	if (ok_event != !strcmp(status, "ok"))
+		return 0;
+	return (time_t)(strtoll(db_rows_get(&rows, 0, 1) ?: "0", NULL, 10) / 1000);
+}
+
 void
 storage_refresh_one(struct manager *m, struct backend *b)
 {
 	struct backend_status st = { 0 };
+	struct registry_item it = { 0 };
 
 	backend_hosts_refresh(m, b, &st);
+	st.checked_wall = time(NULL);
+	st.since = st.checked_wall;
+	if (registry_item_get(m->reg, b->id, &it) >= 0) {
+		if (!strcmp(it.st.status, st.status) && it.st.since)
+			st.since = it.st.since;
+		else if (!strcmp(it.st.status, "unknown"))
+			st.since = status_began(m, b->id, st.status) ?: st.since;
+		registry_item_release(&it);
+	}
 	registry_set_status(m->reg, b->id, &st);
 }
 
@@ -118,6 +151,7 @@ refresher_main(void *arg)
 		if (leader) {
 			hosts_heartbeat_all(m);
 			backend_hosts_catch_up(m);
+			events_trim(m);
 		}
 		if (leader && registry_snapshot(m->reg, &items, &n) >= 0) {
 			for (size_t i = 0;

@@ -12,6 +12,7 @@
 #include "manager/auth/auth.h"
 #include "manager/services/backend_hosts.h"
 #include "manager/services/claims.h"
+#include "manager/services/events.h"
 #include "manager/services/hostpool.h"
 #include "manager/services/hosts.h"
 #include "common/debug_gate.h"
@@ -137,6 +138,14 @@ storage_load(struct manager *m)
 }
 
 json_t *
+storage_capacity_json(const struct capacity *c)
+{
+	return json_pack("{s:I, s:I, s:I, s:I}", "total_bytes", (json_int_t)c->total_bytes,
+		"used_bytes", (json_int_t)c->used_bytes, "available_bytes",
+		(json_int_t)c->free_bytes, "free_bytes", (json_int_t)c->free_bytes);
+}
+
+json_t *
 storage_backend_json(struct manager *m, const struct registry_item *it,
 	long long volume_count)
 {
@@ -144,10 +153,7 @@ storage_backend_json(struct manager *m, const struct registry_item *it,
 	json_t *o, *cap = json_null();
 
 	if (it->st.have_capacity)
-		cap = json_pack("{s:I, s:I, s:I}", "total_bytes",
-			(json_int_t)it->st.cap.total_bytes, "used_bytes",
-			(json_int_t)it->st.cap.used_bytes, "free_bytes",
-			(json_int_t)it->st.cap.free_bytes);
+		cap = storage_capacity_json(&it->st.cap);
 	o = json_pack("{s:s, s:s, s:s, s:b, s:s, s:o, s:b, s:o, s:I}", "id", b->id, "name",
 		b->name, "kind", b->ops->kind, "is_default", it->is_default, "status",
 		it->st.status, "config", b->ops->to_json(&m->env, b->cfg), "has_password",
@@ -156,6 +162,10 @@ storage_backend_json(struct manager *m, const struct registry_item *it,
 		json_object_set_new(o, "status_error",
 			json_pack("{s:s, s:s}", "code", it->st.code, "message",
 				it->st.message));
+	if (o && it->st.since)
+		json_object_set_new(o, "status_since", json_integer(it->st.since));
+	if (o && it->st.checked_wall)
+		json_object_set_new(o, "checked_at", json_integer(it->st.checked_wall));
 	if (o)
 		backend_hosts_worst(o, backend_hosts_json(m, b->id));
 	return o;
@@ -276,6 +286,8 @@ storage_create(struct manager *m, const struct backend_create *bc,
 	if (r < 0) {
 		log_info("backend create refused name=%s kind=%s code=%s", bc->name,
 			bc->ops->kind, err->code);
+		events_record_error(m, "api", "backend.add_failed", "backend", bc->name,
+			hid, err);
 		return r;
 	}
 
@@ -312,6 +324,7 @@ storage_create(struct manager *m, const struct backend_create *bc,
 	if (bc->make_default)
 		registry_set_default(m->reg, id);
 	log_info("backend created id=%s name=%s kind=%s", id, bc->name, bc->ops->kind);
+	events_record(m, "api", "backend.added", "backend", id, hid, "ok", bc->name);
 	debug_gate("backend-created", NULL, NULL);
 
 	struct backend *b = registry_get(m->reg, id);
@@ -505,12 +518,17 @@ storage_update(struct manager *m, const char *id, const struct backend_update *b
 		return nq_error_setr(err, -ENOENT, "not_found", NULL,
 			"no backend with id %s", id);
 	r = plan_update(m, old, bu, secret, &plan, err);
-	if (r >= 0)
-		r = apply_update(m, old, bu, secret, &plan, err);
+	if (r >= 0 && (r = apply_update(m, old, bu, secret, &plan, err)) < 0 &&
+		(bu->config || bu->name))
+		events_record_error(m, "api", "backend.change_failed", "backend", id, NULL,
+			err);
 	if (r < 0)
 		return r;
 	log_info("backend updated id=%s remount=%d rotated=%d default=%d", id,
 		plan.remount, secret != NULL, bu->make_default);
+	if (bu->config || bu->name || bu->make_default)
+		events_record(m, "api", "backend.changed", "backend", id, NULL, "ok",
+			plan.remount ? "remounted" : NULL);
 	if (plan.remount) {
 		struct backend *b = registry_get(m->reg, id);
 		if (b) {
@@ -562,5 +580,6 @@ storage_delete(struct manager *m, const char *id, json_t **ret_volumes,
 		return nq_error_setr(err, r, "internal_error", NULL, "database error");
 	registry_remove(m->reg, id);
 	log_info("backend removed id=%s name=%s", id, b->name);
+	events_record(m, "api", "backend.removed", "backend", id, NULL, "ok", b->name);
 	return 0;
 }

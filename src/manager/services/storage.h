@@ -26,6 +26,9 @@ void storage_check_on(struct manager *m, const struct backend *b,
 void storage_refresh_one(struct manager *m, struct backend *b);
 int storage_refresher_start(struct manager *m);
 void storage_refresher_stop(struct manager *m);
+/* {total_bytes, used_bytes, available_bytes, free_bytes (= available)};
+ * new reference. */
+json_t *storage_capacity_json(const struct capacity *c);
 /* Backend as the API shows it; new reference. */
 json_t *storage_backend_json(struct manager *m, const struct registry_item *it,
 	long long volume_count);
