@@ -45,14 +45,15 @@ events_record(struct manager *m, const char *actor, const char *action,
 {
 	char id[AUTH_UUID_LEN + 1], at[24];
 	long long ms = now_ms();
-	char cut[EVENT_CAUSE_MAX + 1], oid[EVENT_FIELD_MAX + 1];
+	char cut[EVENT_CAUSE_MAX + 1], oid[EVENT_FIELD_MAX + 1], who[EVENT_FIELD_MAX + 1];
 
 	new_event_id(ms, id);
 	snprintf(at, sizeof at, "%lld", ms);
 	snprintf(cut, sizeof cut, "%s", cause ? cause : "");
 	snprintf(oid, sizeof oid, "%s", object_id ? object_id : "");
-	const char *p[] = { id, at, actor ? actor : "", action, object_type, oid,
-		host_id ? host_id : "", outcome ? outcome : "ok", cut };
+	snprintf(who, sizeof who, "%s", actor ? actor : "");
+	const char *p[] = { id, at, who, action, object_type, oid, host_id ? host_id : "",
+		outcome ? outcome : "ok", cut };
 	if (db_exec(m->db,
 		    "INSERT INTO events (id, at_ms, actor, action, object_type,"
 		    " object_id, host_id, outcome, cause) VALUES ($1, $2, $3, $4, $5,"

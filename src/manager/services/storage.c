@@ -229,6 +229,18 @@ name_taken(struct manager *m, const char *name, const char *except_id, struct nq
  * caller's next statement sets it on one (same transaction). */
 #define CLEAR_DEFAULT_SQL "UPDATE backends SET is_default = 0 WHERE is_default = 1"
 
+/* Check a backend now (its row shows status and capacity at once). */
+static void
+refresh_now(struct manager *m, const char *id)
+{
+	struct backend *b = registry_get(m->reg, id);
+
+	if (b) {
+		storage_refresh_one(m, b);
+		backend_unref(b);
+	}
+}
+
 /* Forward credentials and probe on host hid (bc->host_id or local). */
 static int
 create_on(struct manager *m, const struct backend_create *bc, const char *hid,
@@ -327,11 +339,7 @@ storage_create(struct manager *m, const struct backend_create *bc,
 	events_record(m, "api", "backend.added", "backend", id, hid, "ok", bc->name);
 	debug_gate("backend-created", NULL, NULL);
 
-	struct backend *b = registry_get(m->reg, id);
-	if (b) {
-		storage_refresh_one(m, b);
-		backend_unref(b);
-	}
+	refresh_now(m, id);
 	memcpy(ret_id, id, sizeof id);
 	return 0;
 }
@@ -529,13 +537,8 @@ storage_update(struct manager *m, const char *id, const struct backend_update *b
 	if (bu->config || bu->name || bu->make_default)
 		events_record(m, "api", "backend.changed", "backend", id, NULL, "ok",
 			plan.remount ? "remounted" : NULL);
-	if (plan.remount) {
-		struct backend *b = registry_get(m->reg, id);
-		if (b) {
-			storage_refresh_one(m, b);
-			backend_unref(b);
-		}
-	}
+	if (plan.remount)
+		refresh_now(m, id);
 	return 0;
 }
 
