@@ -47,6 +47,8 @@ static const char usage_text[] =
 	"  host add --name NAME --url https://HOST:PORT --token-file FILE|-\n"
 	"           [--fingerprint SHA256]   (the token never on the command line)\n"
 	"  host list [--json] | host drain NAME|ID [--off] | host remove NAME|ID\n"
+	"  events [-f] [--object ID|TYPE:ID] [--action A|PREFIX*] [--outcome O]\n"
+	"         [--since TIME] [--limit N]\n"
 	"\n"
 	"Environment: NQRUST_URL, NQRUST_TOKEN.\n";
 
@@ -524,6 +526,8 @@ run_command(struct cli *c, const char *cmd, const char *sub, int argc, char **ar
 
 	if (strcmp(cmd, "host") == 0)
 		return cli_cmd_host(c, sub, argc, argv); /* its own options */
+	if (strcmp(cmd, "events") == 0)
+		return cli_cmd_events(c, argc, argv); /* its own options */
 	if (parse_args(argc, argv, &a) < 0) {
 		rc = 2;
 	} else if (strcmp(cmd, "login") == 0) {

@@ -8,11 +8,15 @@ and a VM on that backend carries backend_status; the log is trimmed to
 its bound."""
 
 import json
+import os
+import select
+import subprocess
 import time
 import urllib.parse
 
 import pytest
 
+from fixtures_agent import build_path
 from fixtures_manager import smb_config, wait_for
 from smbd import Smbd
 from test_vm_reaping import fc_agent  # noqa: F401  (fixture)
@@ -87,6 +91,43 @@ def test_filters_paging_and_storage_events(manager, agent, smbd):
                      ({"before": full[0]["id"], "after": full[-1]["id"]}, "after")):
         st, body = m.request("GET", "/v1/events?" + urllib.parse.urlencode(q))
         assert st == 400 and body["error"]["field"] == field, (q, body)
+
+
+def nqrust(m, *args, **kw):
+    env = {"PATH": "/usr/bin:/bin", "HOME": "/nonexistent", "NQRUST_URL": m.url,
+           "NQRUST_TOKEN": m.token}
+    return subprocess.Popen([build_path("nqrust")] + list(args), env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            stdin=subprocess.DEVNULL, **kw)
+
+
+@pytest.mark.parametrize("engine", ["sqlite"])
+def test_cli_lists_and_follows(manager):
+    m = manager
+    m.login()
+    for i in range(3):
+        m.raw("POST", "/v1/auth/login", {"username": "u%d" % i, "password": "x"})
+    out, err = nqrust(m, "events", "--action", "user.*", "--limit", "2").communicate(
+        timeout=60)
+    lines = out.decode().splitlines()
+    assert len(lines) == 2 and "user u1" in lines[0] and "user u2" in lines[1], (out, err)
+    assert "cause: 127.0.0.1" in lines[1] and "failed" in lines[1], lines
+    out, _ = nqrust(m, "--json", "events", "--object", "user:u0").communicate(timeout=60)
+    assert [e["object_id"] for e in json.loads(out)] == ["u0"], out
+    out, err = nqrust(m, "events", "--since", "never").communicate(timeout=60)
+    assert b"since" in err, err
+
+    p = nqrust(m, "events", "-f", "--json", "--object", "user:late", "--limit", "1")
+    try:
+        time.sleep(1.5)  # on purpose: the first poll has run
+        m.raw("POST", "/v1/auth/login", {"username": "late", "password": "x"})
+        ready, _, _ = select.select([p.stdout], [], [], 30)
+        assert ready, "no event followed"
+        e = json.loads(os.read(p.stdout.fileno(), 65536).decode().splitlines()[0])
+        assert e["object_id"] == "late" and e["action"] == "user.login_failed", e
+    finally:
+        p.kill()
+        p.wait()
 
 
 @pytest.mark.parametrize("engine", ["sqlite"])
