@@ -47,8 +47,7 @@ static const char usage_text[] =
 	"  host add --name NAME --url https://HOST:PORT --token-file FILE|-\n"
 	"           [--fingerprint SHA256]   (the token never on the command line)\n"
 	"  host list [--json] | host drain NAME|ID [--off] | host remove NAME|ID\n"
-	"  events [-f] [--object ID|TYPE:ID] [--action A|PREFIX*] [--outcome O]\n"
-	"         [--since TIME] [--limit N]\n"
+	"  events [-f] [--object ID|TYPE:ID] [--action A|PREFIX*] [--since T] [--limit N]\n"
 	"\n"
 	"Environment: NQRUST_URL, NQRUST_TOKEN.\n";
 
