@@ -5,7 +5,9 @@ which is all an SMB server tells; used = total - available), in the
 backend list and on every host row."""
 
 import os
+import subprocess
 
+from fixtures_agent import build_path
 from fixtures_manager import smb_config
 
 
@@ -32,4 +34,9 @@ def test_localfile_and_smb_on_one_filesystem_agree(manager, agent, smbd):
         assert cap["free_bytes"] == cap["available_bytes"], cap
     for h in listed["cap-smb"]["hosts"] + listed["localfile-default"]["hosts"]:
         assert set(want) <= set(h["capacity"]), h
+    # The CLI shows the same three figures.
+    out = subprocess.run([build_path("nqrust"), "backend", "list"], capture_output=True,
+                         env={"NQRUST_URL": manager.url, "NQRUST_TOKEN": manager.token,
+                              "HOME": "/nonexistent"}, timeout=60, check=True).stdout.decode()
+    assert out.split()[5:8] == ["TOTAL", "USED", "AVAILABLE"], out
     print("localfile", lf, "smb", sm, "statvfs", want)
