@@ -112,7 +112,12 @@ backend_hosts_refresh(struct manager *m, const struct backend *b,
 	}
 	for (size_t i = 0; i < n; i++) {
 		check_host(m, b, ids[i], &st);
-		store(m, b->id, ids[i], &st);
+		/* A PATCH that published a new instance meanwhile has checked
+		 * it itself: this older result must not overwrite that; and
+		 * "busy" (an operation holds the backend) is no news about it:
+		 * the row keeps its last real status. */
+		if (storage_is_current(m, b) && strcmp(st.status, "busy") != 0)
+			store(m, b->id, ids[i], &st);
 		/* The worst wins; among equals the first (local first). */
 		if (!have || (!strcmp(ret->status, "ok") && strcmp(st.status, "ok") != 0)) {
 			*ret = st;

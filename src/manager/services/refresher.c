@@ -115,6 +115,16 @@ status_began(struct manager *m, const char *id, const char *status)
 	return (time_t)(strtoll(db_rows_get(&rows, 0, 1) ?: "0", NULL, 10) / 1000);
 }
 
+bool
+storage_is_current(struct manager *m, const struct backend *b)
+{
+	struct backend *cur = registry_get(m->reg, b->id);
+	bool same = cur == b;
+
+	backend_unref(cur);
+	return same;
+}
+
 void
 storage_refresh_one(struct manager *m, struct backend *b)
 {
@@ -124,14 +134,17 @@ storage_refresh_one(struct manager *m, struct backend *b)
 	backend_hosts_refresh(m, b, &st);
 	st.checked_wall = time(NULL);
 	st.since = st.checked_wall;
+	bool since_known = false; /* the registry holds a real status */
 	if (registry_item_get(m->reg, b->id, &it) >= 0) {
+		since_known = strcmp(it.st.status, "unknown") != 0;
 		if (!strcmp(it.st.status, st.status) && it.st.since)
 			st.since = it.st.since;
 		else if (!strcmp(it.st.status, "unknown"))
 			st.since = status_began(m, b->id, st.status) ?: st.since;
 		registry_item_release(&it);
 	}
-	registry_set_status(m->reg, b->id, &st);
+	if (storage_is_current(m, b) && (strcmp(st.status, "busy") != 0 || !since_known))
+		registry_set_status(m->reg, b->id, &st);
 }
 
 static void *
