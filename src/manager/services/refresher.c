@@ -18,6 +18,7 @@
 #include "manager/services/hosts.h"
 #include "manager/services/reconciler.h"
 #include "common/log.h"
+#include "manager/agent_client.h"
 #include "manager/manager.h"
 #include "manager/services/storage.h"
 
@@ -44,6 +45,34 @@ storage_status_of(const char *code)
 		if (strcmp(map[i].code, code) == 0)
 			return map[i].status;
 	return "error";
+}
+
+/* A status check that timed out on an agent that is up is the storage's
+ * silence, not the agent's: an SMB server that stopped answering blocks
+ * the agent's statvfs past our short status timeout. Say so (smb_timeout)
+ * rather than blaming the agent. */
+static void
+classify_timeout(const struct backend *b, const struct backend_env *env,
+	struct nq_error *err)
+{
+	struct agent_reply rep = { 0 };
+	struct nq_error ignore = { 0 };
+	long t = env->status_timeout_ms;
+	bool up;
+
+	if (strcmp(err->code, "agent_unavailable") != 0 ||
+		strncmp(err->message, "the agent did not answer", 24) != 0 ||
+		strcmp(b->ops->kind, "smb") != 0)
+		return;
+	up = agent_call(env->agent, "GET", "/healthz", NULL, 0, t, &rep, &ignore) >= 0 &&
+	     rep.status == 200;
+	agent_reply_release(&rep);
+	if (up)
+		nq_error_set(err, "smb_timeout", NULL,
+			"the share of backend %s did not answer a capacity query within %ld ms"
+			" (its host's agent is up): the SMB server may be down, slow or"
+			" unreachable from this host",
+			b->name, t);
 }
 
 void
@@ -86,6 +115,7 @@ storage_check_on(struct manager *m, const struct backend *b, const struct backen
 		snprintf(st.status, sizeof st.status, "ok");
 		st.have_capacity = true;
 	} else {
+		classify_timeout(b, env, &err);
 		snprintf(st.code, sizeof st.code, "%s",
 			err.code[0] ? err.code : "agent_unavailable");
 		snprintf(st.status, sizeof st.status, "%s", storage_status_of(st.code));
