@@ -104,6 +104,29 @@ describe('events and layout', { timeout: 300_000 }, () => {
 		await banner.waitFor({ state: 'hidden' });
 	});
 
+	it('keeps a failed start on screen until it is dismissed', async () => {
+		if ((await api('GET', '/v1/vms')).status !== 200) return;
+		const r = await api('POST', '/v1/vms', { name: 'ev-start', vcpus: 1, memory_mib: 128, image_id: stack.image });
+		assert.equal(r.status, 201, JSON.stringify(r.body));
+		for (let i = 0; i < 120 && (await api('GET', '/v1/vms/' + r.body.id)).body.state !== 'running'; i++)
+			await new Promise((res) => setTimeout(res, 250));
+		assert.equal((await api('POST', `/v1/vms/${r.body.id}/stop`)).status, 200);
+		await page.clock.install();
+		await signIn('#/vms');
+		// The failure itself is staged: the point is what the UI does with it.
+		await page.route('**/v1/vms/*/start', (rt) => rt.fulfill({ status: 422, contentType: 'application/json',
+			body: JSON.stringify({ error: { code: 'vm_start_failed', message: 'QEMU could not allocate 200000 MiB' } }) }));
+		const tr = page.locator('#vms tbody tr[data-name="ev-start"]');
+		await tr.getByRole('button', { name: 'Start ev-start', exact: true }).click();
+		const t = page.locator('.toast.error', { hasText: 'could not allocate' });
+		await t.waitFor();
+		await page.clock.fastForward(20_000);
+		assert.ok(await t.isVisible(), 'the failure vanished by itself');
+		await t.getByRole('button', { name: /Dismiss/ }).click();
+		await t.waitFor({ state: 'detached' });
+		assert.equal((await api('DELETE', '/v1/vms/' + r.body.id)).status, 204);
+	});
+
 	it('advances the VM wizard with Enter', async () => {
 		if ((await api('GET', '/v1/vms')).status !== 200) return;
 		await signIn('#/vms');
