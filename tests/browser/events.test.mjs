@@ -127,6 +127,34 @@ describe('events and layout', { timeout: 300_000 }, () => {
 		assert.equal((await api('DELETE', '/v1/vms/' + r.body.id)).status, 204);
 	});
 
+	it('shows a failing backend\'s cause and since when in its row, and flags its VMs', async () => {
+		// The API's answers with the default backend failing (the API side
+		// is tests/integration/test_events.py): this is about the rendering.
+		const since = Math.floor(Date.now() / 1000) - 120;
+		const cause = { code: 'smb_timeout', message: 'the share did not answer within 1500 ms' };
+		await page.route('**/v1/storage/backends', async (rt) => {
+			const list = await (await rt.fetch()).json();
+			for (const b of list) Object.assign(b, { status: 'unreachable', status_error: cause, status_since: since });
+			await rt.fulfill({ json: list });
+		});
+		await page.route('**/v1/vms?*', async (rt) => {
+			const resp = await rt.fetch();
+			const list = (await resp.json()).map((v) => ({ ...v, backend_status: 'unreachable', backend_error: cause }));
+			await rt.fulfill({ response: resp, json: list });
+		});
+		await signIn();
+		const row = page.locator('#backends tbody tr[data-name="localfile-default"]');
+		await row.locator('.status-cause[data-code="smb_timeout"]', { hasText: 'did not answer' }).waitFor();
+		assert.match(await row.locator('.status-since').textContent(), /since .*\(2 min ago\)/);
+		if ((await api('GET', '/v1/vms')).status !== 200) return;
+		const r = await api('POST', '/v1/vms', { name: 'ev-warn', vcpus: 1, memory_mib: 128, image_id: stack.image });
+		assert.equal(r.status, 201, JSON.stringify(r.body));
+		await page.getByRole('link', { name: 'VMs', exact: true }).click();
+		const warn = page.locator('#vms tbody tr[data-name="ev-warn"] .vm-warn');
+		await warn.filter({ hasText: /localfile-default is unreachable.*smb_timeout/ }).waitFor();
+		await api('DELETE', '/v1/vms/' + r.body.id);
+	});
+
 	it('advances the VM wizard with Enter', async () => {
 		if ((await api('GET', '/v1/vms')).status !== 200) return;
 		await signIn('#/vms');
@@ -134,7 +162,7 @@ describe('events and layout', { timeout: 300_000 }, () => {
 		const wz = page.locator('dialog.wizard');
 		await wz.getByLabel('VM name').fill('enter-vm');
 		await wz.getByLabel('VM name').press('Enter');
-		await wz.locator('[data-step="2"]').or(page.locator('dialog.wizard[data-step="2"]')).first().waitFor();
+		await page.locator('dialog.wizard[data-step="2"]').waitFor();
 		await page.getByLabel('vCPUs').press('Enter');
 		await page.locator('dialog.wizard[data-step="3"]').waitFor();
 		await wz.getByRole('button', { name: 'Cancel' }).click();
