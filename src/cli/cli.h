@@ -66,6 +66,9 @@ int cli_cmd_host(struct cli *c, const char *sub, int argc, char **argv);
 /* The id of the host whose id or name is ref, into buf; errors printed. */
 int cli_resolve_host(const struct cli *c, const char *ref, char *buf, size_t sz);
 
+/* nqrust events [-f] [filters] (cli_events.c); argv[0] is "events". */
+int cli_cmd_events(struct cli *c, int argc, char **argv);
+
 /* GET a paged list (?limit=&offset=, DESIGN §5) page by page into one
  * array (*ret owned). Returns the HTTP status of the failing page or 200;
  * -errno when the manager could not be reached. */

@@ -94,18 +94,25 @@ num(json_t *o, const char *k)
 		       : 0;
 }
 
+/* Total, used (total - available) and available, as the API says them
+ * (one meaning for every kind). */
 static void
-capacity_cols(json_t *b, char *total, char *freeb, size_t sz)
+capacity_cols(json_t *b, char *total, char *used, char *avail, size_t sz)
 {
 	json_t *cap = json_object_get(b, "capacity");
 
 	if (!json_is_object(cap)) {
 		snprintf(total, sz, "-");
-		snprintf(freeb, sz, "-");
+		snprintf(used, sz, "-");
+		snprintf(avail, sz, "-");
 		return;
 	}
 	cli_human_bytes(num(cap, "total_bytes"), total, sz);
-	cli_human_bytes(num(cap, "free_bytes"), freeb, sz);
+	cli_human_bytes(num(cap, "used_bytes"), used, sz);
+	cli_human_bytes(num(cap, json_object_get(cap, "available_bytes")
+					 ? "available_bytes"
+					 : "free_bytes"),
+		avail, sz);
 }
 
 static void
@@ -127,17 +134,17 @@ cli_print_backends(json_t *arr)
 	size_t i;
 	json_t *b;
 
-	printf("%-20s %-36s %-9s %-3s %-11s %10s %10s %4s  %s\n", "NAME", "ID", "KIND",
-		"DEF", "STATUS", "TOTAL", "FREE", "VOLS", "LOCATION");
+	printf("%-20s %-36s %-9s %-3s %-11s %10s %10s %10s %4s  %s\n", "NAME", "ID",
+		"KIND", "DEF", "STATUS", "TOTAL", "USED", "AVAILABLE", "VOLS", "LOCATION");
 	json_array_foreach(arr, i, b) {
-		char total[32], freeb[32], loc[600];
+		char total[32], used[32], avail[32], loc[600];
 
-		capacity_cols(b, total, freeb, sizeof total);
+		capacity_cols(b, total, used, avail, sizeof total);
 		location(b, loc, sizeof loc);
-		printf("%-20s %-36s %-9s %-3s %-11s %10s %10s %4llu  %s\n", str(b, "name"),
-			str(b, "id"), str(b, "kind"),
+		printf("%-20s %-36s %-9s %-3s %-11s %10s %10s %10s %4llu  %s\n",
+			str(b, "name"), str(b, "id"), str(b, "kind"),
 			json_is_true(json_object_get(b, "is_default")) ? "*" : "",
-			str(b, "status"), total, freeb, num(b, "volume_count"), loc);
+			str(b, "status"), total, used, avail, num(b, "volume_count"), loc);
 	}
 }
 
@@ -145,10 +152,10 @@ void
 cli_print_backend(json_t *b)
 {
 	json_t *c = json_object_get(b, "config"), *v, *se;
-	char total[32], freeb[32];
+	char total[32], used[32], avail[32];
 	const char *k;
 
-	capacity_cols(b, total, freeb, sizeof total);
+	capacity_cols(b, total, used, avail, sizeof total);
 	printf("id:            %s\n", str(b, "id"));
 	printf("name:          %s\n", str(b, "name"));
 	printf("kind:          %s\n", str(b, "kind"));
@@ -158,7 +165,10 @@ cli_print_backend(json_t *b)
 	se = json_object_get(b, "status_error");
 	if (json_is_object(se))
 		printf("status error:  %s (%s)\n", str(se, "message"), str(se, "code"));
-	printf("capacity:      %s total, %s free\n", total, freeb);
+	if (json_is_integer(json_object_get(b, "status_since")))
+		printf("status since:  %lld (Unix time)\n",
+			(long long)json_integer_value(json_object_get(b, "status_since")));
+	printf("capacity:      %s total, %s used, %s available\n", total, used, avail);
 	printf("volumes:       %llu\n", num(b, "volume_count"));
 	printf("has password:  %s\n",
 		json_is_true(json_object_get(b, "has_password")) ? "yes" : "no");

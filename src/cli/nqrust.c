@@ -52,6 +52,7 @@ static const char usage_text[] =
 	"  host list [--json] | host drain NAME|ID [--off] | host remove NAME|ID\n"
 	"  user list | user add NAME [--role admin|viewer] [--password-stdin]\n"
 	"  user remove NAME|ID\n"
+	"  events [-f] [--object ID|TYPE:ID] [--action A|PREFIX*] [--since T] [--limit N]\n"
 	"\n"
 	"Environment: NQRUST_URL, NQRUST_TOKEN.\n";
 
@@ -509,6 +510,8 @@ run_command(struct cli *c, const char *cmd, const char *sub, int argc, char **ar
 		return cli_cmd_host(c, sub, argc, argv); /* its own options */
 	if (strcmp(cmd, "user") == 0)
 		return cli_cmd_user(c, sub, argc, argv); /* its own options */
+	if (strcmp(cmd, "events") == 0)
+		return cli_cmd_events(c, argc, argv); /* its own options */
 	if (parse_args(argc, argv, &a) < 0) {
 		rc = 2;
 	} else if (strcmp(cmd, "login") == 0) {

@@ -55,6 +55,10 @@ static const struct config_entry opts[] = {
 	UINT(max_connections, 16, 65536, "1024", "HTTP connections in all (1024)"),
 	UINT(max_connections_per_address, 2, 65536, "32",
 		"HTTP connections per client address; idle ones are evicted first (32)"),
+	UINT(events_retention_days, 1, 36500, "90",
+		"days the event log keeps an event (90)"),
+	UINT(events_max_rows, 10, 100000000, "100000",
+		"events the log keeps at most; the oldest go first (100000)"),
 	STR(metrics_listen, NULL,
 		"HOST:PORT serving GET /metrics without a token (off: /metrics needs a token)"),
 };

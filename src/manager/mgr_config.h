@@ -34,6 +34,8 @@ struct mgr_config {
 	unsigned header_timeout;  /* seconds for a client to send its request */
 	unsigned max_connections; /* HTTP connections in all */
 	unsigned max_connections_per_address;
+	unsigned events_retention_days; /* events older than this are trimmed */
+	unsigned events_max_rows;       /* and at most this many are kept */
 	char metrics_listen[300]; /* "" or HOST:PORT serving /metrics without a token */
 	char metrics_host[256];   /* derived from metrics_listen */
 	unsigned metrics_port;

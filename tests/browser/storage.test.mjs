@@ -343,7 +343,7 @@ describe('web UI', { timeout: 600_000 }, () => {
 		assert.equal(await sel.inputValue(), def.id, 'the default backend is preselected');
 		const options = await sel.locator('option').allTextContents();
 		assert.equal(options.length, (await api('GET', '/v1/storage/backends')).body.length);
-		assert.ok(options.every((o) => /free/.test(o)), 'each option shows free space');
+		assert.ok(options.every((o) => /available of/.test(o)), 'each option shows total and available space, as the Storage rows');
 		await sel.selectOption(guest.id);
 		await screenshot(page, 'wizard-step4');
 		await wz.getByRole('button', { name: 'Next' }).click();

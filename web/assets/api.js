@@ -19,6 +19,11 @@ export class ApiError extends Error {
 let onUnauthorized = () => {};
 export function setUnauthorizedHandler(fn) { onUnauthorized = fn; }
 
+// Told after every call whether the manager answered: fn(null) when it
+// did, fn(error) when it could not be reached (the "manager down" banner).
+let onConnection = () => {};
+export function setConnectionHandler(fn) { onConnection = fn; }
+
 export async function api(method, path, body) {
 	return (await call(method, path, body)).data;
 }
@@ -41,6 +46,14 @@ export async function apiAll(path) {
 	return all;
 }
 
+// One page of a cursor-paged list (GET /v1/events): the items, the number
+// of matches (X-Total-Count) and the cursor of the next page (or null).
+export async function apiPage(path) {
+	const r = await call('GET', path);
+	return { items: Array.isArray(r.data) ? r.data : [], total: r.total !== null ? Number(r.total) : null,
+		next: r.next };
+}
+
 async function call(method, path, body) {
 	const headers = { Accept: 'application/json' };
 	const init = { method, headers, credentials: 'same-origin', cache: 'no-store' };
@@ -56,9 +69,12 @@ async function call(method, path, body) {
 	try {
 		resp = await fetch(path, init);
 	} catch (e) {
-		throw new ApiError(0, { error: { code: 'network_error',
+		const err = new ApiError(0, { error: { code: 'network_error',
 			message: 'cannot reach the manager: ' + e.message } });
+		onConnection(err);
+		throw err;
 	}
+	onConnection(null);
 	const text = await resp.text();
 	let data = null;
 	if (text) {
@@ -70,7 +86,7 @@ async function call(method, path, body) {
 			onUnauthorized(err);
 		throw err;
 	}
-	return { data, total: resp.headers.get('X-Total-Count') };
+	return { data, total: resp.headers.get('X-Total-Count'), next: resp.headers.get('X-Next-Cursor') };
 }
 
 export async function login(username, password) {

@@ -1,12 +1,14 @@
 // nqrust web UI: login, the signed-in layout and a hash router.
-import { api, login, logout, setUnauthorizedHandler, haveSession, sessionUser } from './api.js';
+import { api, login, logout, setUnauthorizedHandler, setConnectionHandler, haveSession, sessionUser } from './api.js';
 import { el, loadRunbook, RUNBOOK_URL } from './ui.js';
 import { storagePage } from './storage.js';
 import { vmsPage, imagesPage } from './vms.js';
 import { hostsPage } from './hosts.js';
+import { eventsPage, eventsPane } from './events.js';
 
 const app = document.getElementById('app');
 let current = null; // the mounted page: { destroy() }
+let pane = null; // the events pane under it
 let user = null;
 
 const pages = {
@@ -14,11 +16,13 @@ const pages = {
 	storage: { title: 'Storage', nav: 'Storage', mount: storagePage },
 	images: { title: 'Images', nav: 'Images', mount: imagesPage },
 	hosts: { title: 'Hosts', nav: 'Hosts', mount: hostsPage },
+	events: { title: 'Events', nav: 'Events', mount: eventsPage },
 };
 
 function unmount() {
 	if (current && current.destroy) current.destroy();
-	current = null;
+	if (pane) pane.destroy();
+	current = pane = null;
 	document.querySelectorAll('dialog').forEach((d) => d.remove());
 }
 
@@ -73,11 +77,15 @@ function layout(active) {
 		showLogin('Signed out.');
 	} }, 'Sign out');
 	const main = el('main', { id: 'main', tabindex: '-1' });
+	const bottom = el('div', { class: 'bottom' });
+	// Sign out sits in the header's first row with the brand; the nav wraps
+	// below them on a narrow screen instead of pushing Sign out away.
 	app.replaceChildren(
 		el('header', { class: 'topbar' }, el('a', { class: 'brand', href: '#/vms' }, 'nqrust'), nav,
 			el('span', { class: 'spacer' }),
 			el('span', { class: 'muted user' }, user ? 'Signed in as ' + user : ''), out),
-		main);
+		main, bottom);
+	if (active !== 'events') pane = eventsPane(bottom); // the page shows them already
 	return main;
 }
 
@@ -121,6 +129,16 @@ setUnauthorizedHandler((err) => {
 	if (err.status === 401 || err.code === 'csrf_required') showLogin('Your session has ended; sign in again.');
 });
 window.addEventListener('hashchange', route);
+
+// "Manager down": a clear banner over every page while the manager cannot
+// be reached, gone at the next answer.
+setConnectionHandler((err) => {
+	const b = document.getElementById('conn-banner');
+	if (!b) return;
+	b.hidden = !err;
+	if (err) b.querySelector('.banner-text').textContent =
+		'The manager is not answering (' + err.message + '). Lists on this page are not current; retrying…';
+});
 
 // A session cookie may still be valid (reload): probe it once.
 (async () => {

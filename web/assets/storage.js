@@ -33,28 +33,47 @@ function fillSpan(pct) {
 	return s;
 }
 
-function capacityCell(b) {
-	const cap = b.capacity;
-	if (!cap || !cap.total_bytes) return el('span', { class: 'muted' }, 'unknown');
+// One capacity for every kind (the API's): used = total - available.
+export function capacityText(cap) {
+	if (!cap || !cap.total_bytes) return null;
+	const avail = cap.available_bytes ?? cap.free_bytes;
 	const pct = Math.min(100, Math.round((cap.used_bytes / cap.total_bytes) * 100));
-	const label = `${fmtBytes(cap.used_bytes)} / ${fmtBytes(cap.total_bytes)} (${pct}%)`;
+	return { pct, avail, label: `${fmtBytes(cap.used_bytes)} / ${fmtBytes(cap.total_bytes)} (${pct}%)` };
+}
+
+function capacityCell(b) {
+	const c = capacityText(b.capacity);
+	if (!c) return el('span', { class: 'muted' }, 'unknown');
+	const { pct, label, avail } = c;
 	return el('div', { class: 'cap' },
 		el('div', { class: 'bar' + (pct >= 90 ? ' full' : pct >= 75 ? ' warn' : ''), role: 'meter',
 			'aria-valuemin': '0', 'aria-valuemax': '100', 'aria-valuenow': String(pct),
 			'aria-label': 'Used capacity of ' + b.name },
 		fillSpan(pct)),
-		el('span', { class: 'cap-text' }, label));
+		el('span', { class: 'cap-text', title: 'used (total minus available) / total' }, label),
+		el('span', { class: 'cap-avail' }, `${fmtBytes(avail)} available`));
+}
+
+export function sinceText(epochSeconds) {
+	if (!epochSeconds) return '';
+	const s = Math.max(0, Math.round(Date.now() / 1000 - epochSeconds));
+	const ago = s < 60 ? `${s} s` : s < 3600 ? `${Math.floor(s / 60)} min` : s < 86400 ? `${Math.floor(s / 3600)} h` : `${Math.floor(s / 86400)} d`;
+	return `since ${new Date(epochSeconds * 1000).toLocaleString()} (${ago} ago)`;
 }
 
 function statusCell(b) {
 	// The dot has three colours; the text is the classified cause
-	// (auth_failed, access_denied, unreachable, full, …).
+	// (auth_failed, access_denied, unreachable, full, …), shown in the row
+	// itself with its code, message and since when.
 	const st = ['ok', 'unreachable'].includes(b.status) ? b.status : 'error';
-	const reason = b.status_error ? `${b.status}: ${b.status_error.message} (${b.status_error.code})` : b.status;
-	return el('span', { class: 'status', title: reason },
-		el('span', { class: 'dot ' + st, 'aria-hidden': 'true' }),
-		el('span', { class: 'sr-only' }, reason),
-		el('span', { class: 'status-text', 'aria-hidden': 'true' }, String(b.status).replace(/_/g, ' ')));
+	const e = b.status !== 'ok' ? b.status_error : null;
+	return el('div', { class: 'status-wrap' },
+		el('span', { class: 'status', title: e ? `${b.status}: ${e.message} (${e.code})` : b.status },
+			el('span', { class: 'dot ' + st, 'aria-hidden': 'true' }),
+			el('span', { class: 'status-text' }, String(b.status).replace(/_/g, ' '))),
+		e ? el('span', { class: 'status-cause', dataset: { code: e.code } },
+			el('code', {}, e.code), ': ', e.message) : null,
+		el('span', { class: 'status-since' }, sinceText(b.status_since)));
 }
 
 export function storagePage(main) {

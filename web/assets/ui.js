@@ -91,12 +91,21 @@ export function confirmDialog({ title, message, confirmText, danger }) {
 }
 
 // ---- toasts --------------------------------------------------------------
+// A success fades after 6 s; a failure stays until it is dismissed (an
+// operator who looked away must still see that a start failed).
 export function toast(message, kind) {
 	const box = document.getElementById('toasts');
-	const t = el('div', { class: 'toast ' + (kind || 'ok') }, message);
+	const failure = kind === 'error';
+	const t = el('div', { class: 'toast ' + (kind || 'ok'), role: failure ? 'alert' : null },
+		el('span', { class: 'toast-text' }, message));
+	if (failure)
+		t.append(el('button', { type: 'button', class: 'toast-dismiss', 'aria-label': 'Dismiss: ' + message,
+			onclick: () => t.remove() }, 'Dismiss'));
 	box.append(t);
-	while (box.children.length > 3) box.firstChild.remove(); // newest three only
-	setTimeout(() => t.remove(), 6000);
+	// At most three passing notes; failures are never dropped unseen.
+	const notes = [...box.children].filter((n) => !n.classList.contains('error'));
+	while (notes.length > 3) notes.shift().remove();
+	if (!failure) setTimeout(() => t.remove(), 6000);
 }
 
 // ---- the SMB runbook (docs/troubleshooting-smb.md, served at /docs/) ---
@@ -138,7 +147,8 @@ export async function errorBox(err) {
 	if (entry && entry.cause) {
 		box.append(el('p', {}, el('strong', {}, 'Cause: '), entry.cause));
 		if (entry.fix) box.append(el('p', { class: 'fix' }, el('strong', {}, 'What to do: '), entry.fix));
-		box.append(el('p', {}, el('a', { href: '#/runbook/' + err.code },
+		// A new tab: following the link must not throw away a half-filled form.
+		box.append(el('p', {}, el('a', { href: '/#/runbook/' + err.code, target: '_blank', rel: 'noopener' },
 			'Troubleshooting guide: ' + err.code), ' · ',
 		el('a', { href: RUNBOOK_URL, target: '_blank', rel: 'noopener' }, 'runbook source')));
 	} else if (err.code) {

@@ -7,12 +7,27 @@ import { el, fmtBytes, openDialog, toast, errorBox, confirmDialog, nextId, seria
 import { migrateDialog, migrateBlocker } from './hosts.js';
 
 const POLL_MS = 2000;
-const BUSY = new Set(['provisioning', 'creating', 'pending', 'starting', 'stopping', 'restarting', 'deleting']);
+// The states the API sends while an operation runs (the others: running,
+// stopped, error).
+const BUSY = new Set(['provisioning', 'migrating', 'stopping']);
 const VM_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 
 function unavailable(main, what) {
 	main.append(el('div', { class: 'alert info', role: 'status' },
 		`${what} is not available on this manager yet (the API answered 404).`));
+}
+
+// The API's error is a sentence (a string); tolerate an {message} object.
+function errorText(e) {
+	return e == null ? '' : typeof e === 'string' ? e : (e.message || String(e));
+}
+
+// A VM whose backend is not ok on its host: say so in its row.
+function backendWarning(vm, b) {
+	if (!vm.backend_status || vm.backend_status === 'ok') return null;
+	const e = vm.backend_error;
+	return el('span', { class: 'vm-warn', role: 'note' }, `⚠ Storage ${b ? b.name : vm.storage_backend_id} is ${vm.backend_status.replace(/_/g, ' ')}`,
+		e ? `: ${e.message} (${e.code})` : '');
 }
 
 function stateBadge(vm) {
@@ -112,8 +127,8 @@ export function vmsPage(main) {
 		tr.replaceChildren(
 			el('td', {}, el('span', { class: 'name' }, vm.name)),
 			el('td', { class: 'state-cell' }, stateBadge(vm),
-				vm.progress != null && busy ? el('progress', { max: '100', value: String(vm.progress), 'aria-label': `Provisioning ${vm.name}` }) : null,
-				vm.error ? el('span', { class: 'field-error' }, ' ' + (vm.error.message || vm.error)) : null),
+				vm.error ? el('span', { class: 'field-error' }, ' ' + errorText(vm.error)) : null,
+				backendWarning(vm, b)),
 			el('td', { class: 'num' }, String(vm.vcpus ?? '')),
 			el('td', { class: 'num' }, vm.memory_mib != null ? vm.memory_mib + ' MiB' : ''),
 			el('td', {}, b ? b.name : (vm.storage_backend_id || '')),
@@ -130,7 +145,7 @@ export function vmsPage(main) {
 				el('button', { type: 'button', class: 'btn small', disabled: busy || !!blocker,
 					title: blocker ? 'Cannot migrate: ' + blocker : null, 'aria-label': `Migrate ${vm.name}`,
 					onclick: () => migrateDialog(vm, refresh) }, 'Migrate'),
-				btn('Delete', 'delete', s === 'deleting')));
+				btn('Delete', 'delete', false)));
 		tr.dataset.state = s;
 	}
 
@@ -188,6 +203,12 @@ export function wizard(onCreated) {
 	const d = openDialog({ title: 'Create VM', body: [stepper, err, panel], footer: [cancel, back, next],
 		wide: true, className: 'wizard' });
 	d.dlg.dataset.step = '1';
+	// Enter in a field means Next (or Create VM on the last step).
+	panel.addEventListener('keydown', (e) => {
+		if (e.key !== 'Enter' || e.isComposing || !(e.target instanceof HTMLInputElement) || next.disabled) return;
+		e.preventDefault();
+		onNext();
+	});
 
 	const input = (label, attrs, hint) => {
 		const id = nextId('wz');
@@ -274,7 +295,8 @@ export function wizard(onCreated) {
 				data.storage_backend_id = (backends.find((b) => b.is_default) || backends[0] || {}).id || null;
 			const id = nextId('wz-backend');
 			const sel = el('select', { id, 'aria-describedby': id + '-hint' }, backends.map((b) => {
-				const free = b.capacity && b.capacity.free_bytes != null ? `${fmtBytes(b.capacity.free_bytes)} free` : 'free space unknown';
+				const cap = b.capacity, avail = cap && (cap.available_bytes ?? cap.free_bytes);
+				const free = avail != null ? `${fmtBytes(avail)} available of ${fmtBytes(cap.total_bytes)}` : 'capacity unknown';
 				return el('option', { value: b.id, selected: b.id === data.storage_backend_id },
 					`${b.name} (${b.kind}) — ${free}${b.is_default ? ' — default' : ''}${b.status !== 'ok' ? ' — ' + b.status : ''}`);
 			}));
@@ -348,12 +370,11 @@ export function wizard(onCreated) {
 	async function followProvisioning(vm, prog) {
 		for (let i = 0; i < 60 && BUSY.has(vm.state); i++) {
 			prog.querySelector('.text').textContent = `Creating ${vm.name}: ${vm.state}…`;
-			if (vm.progress != null) prog.querySelector('progress').value = vm.progress / 100;
 			await new Promise((r) => setTimeout(r, 1000));
 			try { vm = await api('GET', '/v1/vms/' + encodeURIComponent(vm.id)); } catch { break; }
 		}
-		if (vm.state === 'error' || vm.state === 'failed')
-			throw Object.assign(new Error((vm.error && vm.error.message) || `provisioning ${vm.name} failed`), { code: vm.error && vm.error.code });
+		if (vm.state === 'error')
+			throw Object.assign(new Error(errorText(vm.error) || `provisioning ${vm.name} failed`), { code: 'vm_failed' });
 	}
 	render();
 }

@@ -14,8 +14,9 @@
 static void
 reply_capacity(struct http_response *resp, const struct capacity *c)
 {
-	json_t *o = json_pack("{s:I, s:I, s:I}", "total_bytes", (json_int_t)c->total_bytes,
-		"used_bytes", (json_int_t)c->used_bytes, "free_bytes",
+	json_t *o = json_pack("{s:I, s:I, s:I, s:I}", "total_bytes",
+		(json_int_t)c->total_bytes, "used_bytes", (json_int_t)c->used_bytes,
+		"free_bytes", (json_int_t)c->free_bytes, "available_bytes",
 		(json_int_t)c->free_bytes);
 
 	if (o && c->health[0]) {

@@ -25,6 +25,11 @@ struct mount_result {
  * server answered the probe with an error). */
 enum mount_health { MH_OK, MH_HUNG, MH_DEAD, MH_REPAIRING, MH_ERROR };
 
+/* One capacity for every kind: total_bytes; free_bytes = what we may
+ * still write (statvfs f_bavail × f_frsize; an SMB server's "caller
+ * available"), reported also as available_bytes; used_bytes = total -
+ * free (space reserved for root or held back by a quota counts as used:
+ * we cannot write it). */
 struct capacity {
 	uint64_t total_bytes, used_bytes, free_bytes;
 	char health[16]; /* "" when the kind has no mount */

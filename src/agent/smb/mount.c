@@ -286,7 +286,12 @@ statvfs_fn(void *arg)
 	uint64_t fr = sv.f_frsize ? sv.f_frsize : sv.f_bsize;
 	c->cap.total_bytes = (uint64_t)sv.f_blocks * fr;
 	c->cap.free_bytes = (uint64_t)sv.f_bavail * fr;
-	c->cap.used_bytes = (uint64_t)(sv.f_blocks - sv.f_bfree) * fr;
+	/* Used is what we cannot write (mounts.h): an SMB server reports only
+	 * the space free to its caller, so this is the one figure every kind
+	 * can give alike. */
+	c->cap.used_bytes = c->cap.total_bytes > c->cap.free_bytes
+				    ? c->cap.total_bytes - c->cap.free_bytes
+				    : 0;
 	return 0;
 }
 

@@ -325,7 +325,11 @@ localdirs_capacity(struct agent *a, const char *id, struct capacity *ret,
 			"cannot read the capacity of %s: %s", dir, strerror(errno));
 	ret->total_bytes = (uint64_t)sv.f_blocks * sv.f_frsize;
 	ret->free_bytes = (uint64_t)sv.f_bavail * sv.f_frsize;
-	ret->used_bytes = ((uint64_t)sv.f_blocks - sv.f_bfree) * sv.f_frsize;
+	/* total - available, as for a share (mounts.h): one meaning of used
+	 * for every kind. */
+	ret->used_bytes = ret->total_bytes > ret->free_bytes
+				  ? ret->total_bytes - ret->free_bytes
+				  : 0;
 	return 0;
 }
 

@@ -65,8 +65,14 @@ backend_agent_capacity(const struct backend_env *env, const char *path, const ch
 	}
 	if (r >= 0) {
 		ret->total_bytes = get_u64(rep.json, "total_bytes");
-		ret->used_bytes = get_u64(rep.json, "used_bytes");
-		ret->free_bytes = get_u64(rep.json, "free_bytes");
+		ret->free_bytes = json_object_get(rep.json, "available_bytes")
+					  ? get_u64(rep.json, "available_bytes")
+					  : get_u64(rep.json, "free_bytes");
+		/* Used is total - available, whatever the agent's version said
+		 * (backend.h): the same figure for every kind. */
+		ret->used_bytes = ret->total_bytes > ret->free_bytes
+					  ? ret->total_bytes - ret->free_bytes
+					  : 0;
 	}
 	agent_reply_release(&rep);
 	return r;

@@ -24,6 +24,9 @@ struct backend_env {
 	long status_timeout_ms;    /* capacity for status: short */
 };
 
+/* A backend's capacity as one host sees it, the same for every kind:
+ * free_bytes is what we may still write (the API's available_bytes, and
+ * free_bytes as an alias), used_bytes = total_bytes - free_bytes. */
 struct capacity {
 	uint64_t total_bytes, used_bytes, free_bytes;
 };

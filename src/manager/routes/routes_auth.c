@@ -18,6 +18,7 @@
 #include "common/validate.h"
 #include "manager/auth/sessions.h"
 #include "manager/manager.h"
+#include "manager/services/events.h"
 #include "manager/routes/routes.h"
 
 static void
@@ -88,6 +89,9 @@ authenticate(struct http_request *req, struct http_response *resp, const char *u
 	if (r < 0) {
 		login_failed(m, ukey, akey, t);
 		log_info("login failed client=%s", addr);
+		if (r == -EACCES) /* the name tried, never the password */
+			events_record(m, "api", "user.login_failed", "user", username,
+				NULL, "failed", addr);
 		if (r == -EACCES)
 			http_reply_errorf(resp, "unauthorized", NULL,
 				"invalid username or password");

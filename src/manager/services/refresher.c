@@ -8,14 +8,17 @@
  * backend's claim. */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "manager/services/backend_hosts.h"
 #include "manager/services/claims.h"
+#include "manager/services/events.h"
 #include "manager/services/hosts.h"
 #include "manager/services/reconciler.h"
 #include "common/log.h"
+#include "manager/agent_client.h"
 #include "manager/manager.h"
 #include "manager/services/metrics.h"
 #include "manager/services/storage.h"
@@ -43,6 +46,34 @@ storage_status_of(const char *code)
 		if (strcmp(map[i].code, code) == 0)
 			return map[i].status;
 	return "error";
+}
+
+/* A status check that timed out on an agent that is up is the storage's
+ * silence, not the agent's: an SMB server that stopped answering blocks
+ * the agent's statvfs past our short status timeout. Say so (smb_timeout)
+ * rather than blaming the agent. */
+static void
+classify_timeout(const struct backend *b, const struct backend_env *env,
+	struct nq_error *err)
+{
+	struct agent_reply rep = { 0 };
+	struct nq_error ignore = { 0 };
+	long t = env->status_timeout_ms;
+	bool up;
+
+	if (strcmp(err->code, "agent_unavailable") != 0 ||
+		strncmp(err->message, "the agent did not answer", 24) != 0 ||
+		strcmp(b->ops->kind, "smb") != 0)
+		return;
+	up = agent_call(env->agent, "GET", "/healthz", NULL, 0, t, &rep, &ignore) >= 0 &&
+	     rep.status == 200;
+	agent_reply_release(&rep);
+	if (up)
+		nq_error_set(err, "smb_timeout", NULL,
+			"the share of backend %s did not answer a capacity query within %ld ms"
+			" (its host's agent is up): the SMB server may be down, slow or"
+			" unreachable from this host",
+			b->name, t);
 }
 
 void
@@ -85,6 +116,7 @@ storage_check_on(struct manager *m, const struct backend *b, const struct backen
 		snprintf(st.status, sizeof st.status, "ok");
 		st.have_capacity = true;
 	} else {
+		classify_timeout(b, env, &err);
 		snprintf(st.code, sizeof st.code, "%s",
 			err.code[0] ? err.code : "agent_unavailable");
 		snprintf(st.status, sizeof st.status, "%s", storage_status_of(st.code));
@@ -93,15 +125,59 @@ storage_check_on(struct manager *m, const struct backend *b, const struct backen
 	*ret = st;
 }
 
+/* When the backend's present status began, from the event log (after a
+ * manager restart the registry starts "unknown"); 0 when unknown. */
+static time_t
+status_began(struct manager *m, const char *id, const char *status)
+{
+	_cleanup_(db_rows_release) struct db_rows rows = { 0 };
+	const char *p[] = { id };
+
+	if (db_query(m->db,
+		    "SELECT action, at_ms FROM events WHERE object_type = 'backend' AND"
+		    " object_id = $1 AND action IN ('backend.added', 'backend.failed',"
+		    " 'backend.recovered') ORDER BY at_ms DESC LIMIT 1",
+		    1, p, &rows) < 0 ||
+		rows.nrows != 1)
+		return 0;
+	bool ok_event = strcmp(db_rows_get(&rows, 0, 0) ?: "", "backend.failed") != 0;
+	if (ok_event != !strcmp(status, "ok"))
+		return 0;
+	return (time_t)(strtoll(db_rows_get(&rows, 0, 1) ?: "0", NULL, 10) / 1000);
+}
+
+bool
+storage_is_current(struct manager *m, const struct backend *b)
+{
+	struct backend *cur = registry_get(m->reg, b->id);
+	bool same = cur == b;
+
+	backend_unref(cur);
+	return same;
+}
+
 void
 storage_refresh_one(struct manager *m, struct backend *b)
 {
 	struct backend_status st = { 0 };
+	struct registry_item it = { 0 };
 
 	backend_hosts_refresh(m, b, &st);
 	if (st.code[0])
 		metrics_probe_failure(b->id, b->ops->kind, st.code);
-	registry_set_status(m->reg, b->id, &st);
+	st.checked_wall = time(NULL);
+	st.since = st.checked_wall;
+	bool since_known = false; /* the registry holds a real status */
+	if (registry_item_get(m->reg, b->id, &it) >= 0) {
+		since_known = strcmp(it.st.status, "unknown") != 0;
+		if (!strcmp(it.st.status, st.status) && it.st.since)
+			st.since = it.st.since;
+		else if (!strcmp(it.st.status, "unknown"))
+			st.since = status_began(m, b->id, st.status) ?: st.since;
+		registry_item_release(&it);
+	}
+	if (storage_is_current(m, b) && (strcmp(st.status, "busy") != 0 || !since_known))
+		registry_set_status(m->reg, b->id, &st);
 }
 
 static void *
@@ -121,6 +197,7 @@ refresher_main(void *arg)
 		if (leader) {
 			hosts_heartbeat_all(m);
 			backend_hosts_catch_up(m);
+			events_trim(m);
 		}
 		if (leader && registry_snapshot(m->reg, &items, &n) >= 0) {
 			for (size_t i = 0;

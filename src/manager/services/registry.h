@@ -40,7 +40,9 @@ struct backend_status {
 	char message[384];
 	bool have_capacity;
 	struct capacity cap;
-	time_t checked_at; /* monotonic seconds; 0: never */
+	time_t checked_at;   /* monotonic seconds; 0: never */
+	time_t checked_wall; /* the same check, seconds since the epoch */
+	time_t since;        /* seconds since the epoch: status has held since */
 };
 
 /* One row of a snapshot: a reference plus copies. */

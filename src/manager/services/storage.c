@@ -12,6 +12,7 @@
 #include "manager/auth/auth.h"
 #include "manager/services/backend_hosts.h"
 #include "manager/services/claims.h"
+#include "manager/services/events.h"
 #include "manager/services/hostpool.h"
 #include "manager/services/hosts.h"
 #include "common/debug_gate.h"
@@ -138,6 +139,14 @@ storage_load(struct manager *m)
 }
 
 json_t *
+storage_capacity_json(const struct capacity *c)
+{
+	return json_pack("{s:I, s:I, s:I, s:I}", "total_bytes", (json_int_t)c->total_bytes,
+		"used_bytes", (json_int_t)c->used_bytes, "available_bytes",
+		(json_int_t)c->free_bytes, "free_bytes", (json_int_t)c->free_bytes);
+}
+
+json_t *
 storage_backend_json(struct manager *m, const struct registry_item *it,
 	long long volume_count)
 {
@@ -145,10 +154,7 @@ storage_backend_json(struct manager *m, const struct registry_item *it,
 	json_t *o, *cap = json_null();
 
 	if (it->st.have_capacity)
-		cap = json_pack("{s:I, s:I, s:I}", "total_bytes",
-			(json_int_t)it->st.cap.total_bytes, "used_bytes",
-			(json_int_t)it->st.cap.used_bytes, "free_bytes",
-			(json_int_t)it->st.cap.free_bytes);
+		cap = storage_capacity_json(&it->st.cap);
 	o = json_pack("{s:s, s:s, s:s, s:b, s:s, s:o, s:b, s:o, s:I}", "id", b->id, "name",
 		b->name, "kind", b->ops->kind, "is_default", it->is_default, "status",
 		it->st.status, "config", b->ops->to_json(&m->env, b->cfg), "has_password",
@@ -157,6 +163,10 @@ storage_backend_json(struct manager *m, const struct registry_item *it,
 		json_object_set_new(o, "status_error",
 			json_pack("{s:s, s:s}", "code", it->st.code, "message",
 				it->st.message));
+	if (o && it->st.since)
+		json_object_set_new(o, "status_since", json_integer(it->st.since));
+	if (o && it->st.checked_wall)
+		json_object_set_new(o, "checked_at", json_integer(it->st.checked_wall));
 	if (o)
 		backend_hosts_worst(o, backend_hosts_json(m, b->id));
 	return o;
@@ -220,6 +230,18 @@ name_taken(struct manager *m, const char *name, const char *except_id, struct nq
  * caller's next statement sets it on one (same transaction). */
 #define CLEAR_DEFAULT_SQL "UPDATE backends SET is_default = 0 WHERE is_default = 1"
 
+/* Check a backend now (its row shows status and capacity at once). */
+static void
+refresh_now(struct manager *m, const char *id)
+{
+	struct backend *b = registry_get(m->reg, id);
+
+	if (b) {
+		storage_refresh_one(m, b);
+		backend_unref(b);
+	}
+}
+
 /* Forward credentials and probe on host hid (bc->host_id or local). */
 static int
 create_on(struct manager *m, const struct backend_create *bc, const char *hid,
@@ -279,6 +301,8 @@ storage_create(struct manager *m, const struct backend_create *bc,
 	if (r < 0) {
 		log_info("backend create refused name=%s kind=%s code=%s", bc->name,
 			bc->ops->kind, err->code);
+		events_record_error(m, "api", "backend.add_failed", "backend", bc->name,
+			hid, err);
 		return r;
 	}
 
@@ -315,13 +339,10 @@ storage_create(struct manager *m, const struct backend_create *bc,
 	if (bc->make_default)
 		registry_set_default(m->reg, id);
 	log_info("backend created id=%s name=%s kind=%s", id, bc->name, bc->ops->kind);
+	events_record(m, "api", "backend.added", "backend", id, hid, "ok", bc->name);
 	debug_gate("backend-created", NULL, NULL);
 
-	struct backend *b = registry_get(m->reg, id);
-	if (b) {
-		storage_refresh_one(m, b);
-		backend_unref(b);
-	}
+	refresh_now(m, id);
 	memcpy(ret_id, id, sizeof id);
 	return 0;
 }
@@ -508,19 +529,19 @@ storage_update(struct manager *m, const char *id, const struct backend_update *b
 		return nq_error_setr(err, -ENOENT, "not_found", NULL,
 			"no backend with id %s", id);
 	r = plan_update(m, old, bu, secret, &plan, err);
-	if (r >= 0)
-		r = apply_update(m, old, bu, secret, &plan, err);
+	if (r >= 0 && (r = apply_update(m, old, bu, secret, &plan, err)) < 0 &&
+		(bu->config || bu->name))
+		events_record_error(m, "api", "backend.change_failed", "backend", id, NULL,
+			err);
 	if (r < 0)
 		return r;
 	log_info("backend updated id=%s remount=%d rotated=%d default=%d", id,
 		plan.remount, secret != NULL, bu->make_default);
-	if (plan.remount) {
-		struct backend *b = registry_get(m->reg, id);
-		if (b) {
-			storage_refresh_one(m, b);
-			backend_unref(b);
-		}
-	}
+	if (bu->config || bu->name || bu->make_default)
+		events_record(m, "api", "backend.changed", "backend", id, NULL, "ok",
+			plan.remount ? "remounted" : NULL);
+	if (plan.remount)
+		refresh_now(m, id);
 	return 0;
 }
 
@@ -565,5 +586,6 @@ storage_delete(struct manager *m, const char *id, json_t **ret_volumes,
 		return nq_error_setr(err, r, "internal_error", NULL, "database error");
 	registry_remove(m->reg, id);
 	log_info("backend removed id=%s name=%s", id, b->name);
+	events_record(m, "api", "backend.removed", "backend", id, NULL, "ok", b->name);
 	return 0;
 }

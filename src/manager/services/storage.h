@@ -24,8 +24,14 @@ void storage_check_on(struct manager *m, const struct backend *b,
 /* Check one backend now on every host it is attached on (capacity with a
  * short timeout) and cache the worst. */
 void storage_refresh_one(struct manager *m, struct backend *b);
+/* b is the instance the registry holds for its id (not replaced by a
+ * PATCH since it was taken). */
+bool storage_is_current(struct manager *m, const struct backend *b);
 int storage_refresher_start(struct manager *m);
 void storage_refresher_stop(struct manager *m);
+/* {total_bytes, used_bytes, available_bytes, free_bytes (= available)};
+ * new reference. */
+json_t *storage_capacity_json(const struct capacity *c);
 /* Backend as the API shows it; new reference. */
 json_t *storage_backend_json(struct manager *m, const struct registry_item *it,
 	long long volume_count);

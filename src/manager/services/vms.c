@@ -278,6 +278,10 @@ action_claimed(struct manager *m, const char *id, enum vm_action act, struct nq_
 		r = vms_agent_boot(m, &vm, vol.id, err);
 	else
 		r = agent_stop_restart(m, &vm, vol.id, act, err);
+	if (r < 0 && act != VM_STOP)
+		events_record_error(m, "api",
+			act == VM_START ? "vm.start_failed" : "vm.restart_failed", "vm",
+			id, vm.has_host ? vm.host_id : NULL, err);
 	if (r < 0)
 		return r;
 	vms_set_state(m, id, act == VM_STOP ? "stopped" : "running", NULL);

@@ -19,12 +19,14 @@
  * for its cleanup (the retry reuses its id), so the VM has none. */
 #define LIST_FROM                                                                         \
 	" FROM vms v LEFT JOIN volumes vol ON vol.vm_id = v.id AND vol.state <> 'error'"  \
-	" LEFT JOIN hosts h ON h.id = v.host_id"
+	" LEFT JOIN hosts h ON h.id = v.host_id"                                          \
+	" LEFT JOIN backend_hosts bh ON bh.backend_id = v.backend_id AND"                 \
+	" bh.host_id = v.host_id"
 #define LIST_COLS                                                                         \
 	"v.id, v.name, v.vcpus, v.memory_mib, v.image_id, v.backend_id, v.state,"         \
 	" v.host_id, v.kernel, v.initrd, v.error, v.created_at, v.updated_at, v.ha,"      \
 	" v.last_exit, h.name, h.unreachable_since, h.draining, vol.id, vol.path,"        \
-	" vol.state"
+	" vol.state, bh.status, bh.error_code, bh.error_message"
 /* $1 host_id, $2 state, $3 id: NULL matches every row. */
 #define LIST_WHERE                                                                                           \
 	" WHERE (CAST($1 AS TEXT) IS NULL OR v.host_id = $1) AND (CAST($2 AS TEXT) IS NULL OR v.state = $2)" \
@@ -52,6 +54,9 @@ enum col {
 	C_VOLID,
 	C_VOLPATH,
 	C_VOLSTATE,
+	C_BSTATUS,
+	C_BCODE,
+	C_BMSG,
 	C_N
 };
 
@@ -166,6 +171,24 @@ add_volume(struct nq_buf *b, const struct db_rows *r, unsigned i)
 	return rc < 0 ? rc : nq_buf_add(b, "}", 1);
 }
 
+/* The status of the VM's backend on the VM's host (backend_hosts), so a
+ * VM on a failing backend is flagged: backend_status and backend_error
+ * {code, message} (null when ok or unknown). */
+static int
+add_backend_status(struct nq_buf *b, const struct db_rows *r, unsigned i)
+{
+	const char *code = cell(r, i, C_BCODE);
+	int rc = ADD_STR(b, "backend_status", cell(r, i, C_BSTATUS), true);
+
+	rc = rc < 0 ? rc : ADD_KEY(b, "backend_error");
+	if (rc < 0 || !code || !*code)
+		return rc < 0 ? rc : nq_buf_add(b, "null", 4);
+	rc = nq_buf_add(b, "{\"code\":", 8);
+	rc = rc < 0 ? rc : add_json_str(b, code);
+	rc = rc < 0 ? rc : ADD_STR(b, "message", cell(r, i, C_BMSG) ?: "", false);
+	return rc < 0 ? rc : nq_buf_add(b, "}", 1);
+}
+
 /* Row i as a JSON object. Text is built here directly: a page of 100 VMs
  * through jansson costs more than the query. */
 static int
@@ -192,6 +215,7 @@ add_row(struct nq_buf *b, const struct db_rows *r, unsigned i)
 	rc = rc < 0 ? rc : ADD_STR(b, "initrd", cell(r, i, C_INITRD) ?: "", false);
 	rc = rc < 0 ? rc : ADD_STR(b, "error", cell(r, i, C_ERROR), false);
 	rc = rc < 0 ? rc : add_volume(b, r, i);
+	rc = rc < 0 ? rc : add_backend_status(b, r, i);
 	rc = rc < 0 ? rc : ADD_NUM(b, "created_at", cell(r, i, C_CREATED));
 	rc = rc < 0 ? rc : ADD_NUM(b, "updated_at", cell(r, i, C_UPDATED));
 	rc = rc < 0 ? rc : add_exit(b, cell(r, i, C_EXIT));

@@ -11,6 +11,7 @@
 #include "common/log.h"
 #include "manager/manager.h"
 #include "manager/services/metrics.h"
+#include "manager/services/events.h"
 #include "manager/services/claims.h"
 #include "manager/services/hostpool.h"
 #include "manager/services/vms.h"
@@ -121,6 +122,7 @@ provision_failed(struct manager *m, const char *id, const char *key, struct back
 		b ? b->name : "?", err->code, err->message);
 	log_warn("VM provisioning failed id=%s code=%s", id, err->code);
 	vms_set_state(m, id, "error", msg);
+	events_record_error(m, "api", "vm.provision_failed", "vm", id, NULL, err);
 }
 
 /* The worker: clone the image onto the backend, then boot. Runs with the
@@ -176,12 +178,16 @@ provision(struct manager *m, const char *id, const char *key)
 	if (vms_agent_boot(m, &vm, vid, &err) < 0) {
 		snprintf(msg, sizeof msg, "booting failed (%s): %s", err.code, err.message);
 		vms_set_state(m, id, "error", msg);
+		events_record_error(m, "api", "vm.start_failed", "vm", id,
+			vm.has_host ? vm.host_id : NULL, &err);
 		return;
 	}
 	if (debug_gate("vm-booted", gate_cancelled, (void *)key) || claim_cancelled(key))
 		return;
 	vms_set_state(m, id, "running", NULL);
 	log_info("VM running id=%s", id);
+	events_record(m, "api", "vm.started", "vm", id, vm.has_host ? vm.host_id : NULL,
+		"ok", NULL);
 }
 
 struct work {
