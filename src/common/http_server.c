@@ -248,6 +248,10 @@ begin_request(struct listener *l, struct MHD_Connection *conn, const char *url,
 	return MHD_YES;
 }
 
+/* The signed-in user whose request this thread is handling, for records
+ * made deep in services (the event log's actor); "" between requests. */
+static _Thread_local char current_user[HTTP_AUTH_USER_MAX];
+
 /* The whole body is in: the early decision, a body check, or the handler
  * fills *resp. */
 static void
@@ -285,8 +289,16 @@ dispatch(struct listener *l, struct MHD_Connection *conn, const char *url,
 		fill_peer(&req, conn, l->is_unix);
 		http_reply_errorf(resp, "internal_error", NULL,
 			"the handler produced no reply");
+		snprintf(current_user, sizeof current_user, "%s", req.auth_user);
 		st->route->handler(&req, resp);
+		current_user[0] = '\0';
 	}
+}
+
+const char *
+http_current_user(void)
+{
+	return current_user;
 }
 
 static MHD_RESULT

@@ -131,3 +131,7 @@ const char *http_query(const struct http_request *req, const char *name);
  * own table and refuses unknown keys there). */
 int http_parse_object(const struct http_request *req, const char *const *allowed,
 	json_t **ret, struct nq_error *err);
+
+/* The user (auth hook's auth_user) whose request the calling thread is
+ * handling right now, or "" outside a handler or for an anonymous one. */
+const char *http_current_user(void);

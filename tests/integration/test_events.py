@@ -55,6 +55,8 @@ def test_filters_paging_and_storage_events(manager, agent, smbd):
     assert failed["outcome"] == "failed" and failed["object_id"] == "ev-bad", failed
     assert failed["cause"].startswith("smb_auth_failed: "), failed
     assert all(e["object_id"] == b["id"] for e in ev[:4]), ev
+    # Who did it: the signed-in user of the request, not a generic "api".
+    assert {e["actor"] for e in ev} == {"admin"}, ev
     ev, _ = events(m, outcome="failed")
     assert {e["action"] for e in ev} == {"backend.add_failed", "user.login_failed"}, ev
     login, _ = events(m, object_type="user", action="user.login_failed")

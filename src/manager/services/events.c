@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/http_server.h"
 #include "common/log.h"
 #include "manager/manager.h"
 #include "manager/services/events.h"
@@ -51,6 +52,9 @@ events_record(struct manager *m, const char *actor, const char *action,
 	snprintf(at, sizeof at, "%lld", ms);
 	snprintf(cut, sizeof cut, "%s", cause ? cause : "");
 	snprintf(oid, sizeof oid, "%s", object_id ? object_id : "");
+	/* "api": the signed-in user of the request being served, when known. */
+	if (actor && !strcmp(actor, "api") && *http_current_user())
+		actor = http_current_user();
 	snprintf(who, sizeof who, "%s", actor ? actor : "");
 	const char *p[] = { id, at, who, action, object_type, oid, host_id ? host_id : "",
 		outcome ? outcome : "ok", cut };

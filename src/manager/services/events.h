@@ -16,7 +16,8 @@ struct manager;
 #define EVENT_FIELD_MAX 128 /* filters and recorded fields are cut here */
 #define EVENT_CAUSE_MAX 1024
 
-/* Record one event. actor: "api", "reconciler", "refresher", "ha", a
+/* Record one event. actor: "api" (recorded as the signed-in user of the
+ * request this thread serves, when there is one), "reconciler", "refresher", "ha", a
  * user name, …; outcome: "ok", "failed", …; host_id, cause may be NULL.
  * Never fails the caller: a database error is logged. */
 void events_record(struct manager *m, const char *actor, const char *action,
