@@ -241,6 +241,18 @@ vm_do_stop(struct agent *a, struct vm *vm)
 	vm_after_stop(a, vm);
 }
 
+/* Power off: the VMM is terminated at once, the guest is not asked. */
+void
+vm_do_poweroff(struct agent *a, struct vm *vm)
+{
+	if (vm_running(vm)) {
+		vmm_proc_kill(&vm->proc);
+		vm_note_exit(vm, true);
+		log_info("VM powered off id=%s", vm->c.id);
+	}
+	vm_after_stop(a, vm);
+}
+
 void
 vm_do_shutdown(struct agent *a, struct vm *vm, unsigned timeout_s)
 {

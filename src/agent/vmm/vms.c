@@ -268,6 +268,14 @@ op_stop(struct agent *a, struct vm *vm, const void *arg, struct nq_error *err)
 }
 
 static int
+op_poweroff(struct agent *a, struct vm *vm, const void *arg, struct nq_error *err)
+{
+	(void)arg, (void)err;
+	vm_do_poweroff(a, vm);
+	return 0;
+}
+
+static int
 op_shutdown(struct agent *a, struct vm *vm, const void *arg, struct nq_error *err)
 {
 	(void)err;
@@ -326,6 +334,12 @@ int
 vms_stop(struct agent *a, const char *id, json_t **ret, struct nq_error *err)
 {
 	return with_vm(a, id, op_stop, NULL, ret, err);
+}
+
+int
+vms_poweroff(struct agent *a, const char *id, json_t **ret, struct nq_error *err)
+{
+	return with_vm(a, id, op_poweroff, NULL, ret, err);
 }
 
 int

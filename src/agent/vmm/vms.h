@@ -51,7 +51,11 @@ const char *vms_default_hypervisor(const struct agent *a);
 int vms_create(struct agent *a, const struct vm_create *c, json_t **ret,
 	struct nq_error *err);
 int vms_start(struct agent *a, const char *id, json_t **ret, struct nq_error *err);
+/* Stop: the guest is asked (CtrlAltDel / SIGTERM to QEMU) and killed after
+ * --vm-stop-timeout; used by migration and deletes. */
 int vms_stop(struct agent *a, const char *id, json_t **ret, struct nq_error *err);
+/* Power off at once (an operator's Stop): the guest is not asked. */
+int vms_poweroff(struct agent *a, const char *id, json_t **ret, struct nq_error *err);
 int vms_restart(struct agent *a, const char *id, json_t **ret, struct nq_error *err);
 /* Ask the guest to power off (ACPI power button / CtrlAltDel), wait up to
  * timeout_s seconds, then power it off; last_exit.shutdown says which. */

@@ -58,6 +58,8 @@ int vm_save(struct agent *a, const struct vm *vm);
 void vm_end_lost(struct agent *a, struct vm *vm);
 int vm_do_start(struct agent *a, struct vm *vm, struct nq_error *err);
 void vm_do_stop(struct agent *a, struct vm *vm);
+/* Terminate the VMM at once (SIGTERM, then SIGKILL): a power-off. */
+void vm_do_poweroff(struct agent *a, struct vm *vm);
 /* Ask the guest to power off, wait up to timeout_s, then kill; last_exit
  * says which (shutdown graceful or forced). */
 void vm_do_shutdown(struct agent *a, struct vm *vm, unsigned timeout_s);

@@ -239,8 +239,10 @@ agent_stop_restart(struct manager *m, const struct vm_row *vm, const char *vid,
 	char path[128];
 	int r;
 
+	/* Stop is a power-off, as on a physical machine; a graceful stop is
+	 * POST /shutdown. */
 	snprintf(path, sizeof path, "/v1/vms/%s/%s", vm->id,
-		act == VM_STOP ? "stop" : "restart");
+		act == VM_STOP ? "poweroff" : "restart");
 	if ((r = vms_env(m, vm, &env, err)) < 0)
 		return r;
 	r = agent_call(env.agent, "POST", path, NULL, 0, VM_CALL_TIMEOUT_MS, &rep, err);
