@@ -38,6 +38,10 @@ static const struct http_route routes[] = {
 	{ "GET", "/v1/storage/smb/volumes/{backend_id}", api_list_volumes, 0, 0, SMB },
 	{ "DELETE", "/v1/storage/smb/volumes/{backend_id}/{volume_id}", api_delete_volume,
 		0, 0, SMB },
+	{ "POST", "/v1/storage/smb/volumes/{backend_id}/{volume_id}/copy", api_copy_volume,
+		0, 1024, SMB },
+	{ "POST", "/v1/storage/smb/volumes/{backend_id}/{volume_id}/revert",
+		api_revert_volume, 0, 1024, SMB },
 
 	{ "PUT", "/v1/storage/localfile/backends/{backend_id}", api_put_local_backend, 0,
 		8192, NULL },
@@ -52,6 +56,10 @@ static const struct http_route routes[] = {
 		LOCAL },
 	{ "DELETE", "/v1/storage/localfile/volumes/{backend_id}/{volume_id}",
 		api_delete_volume, 0, 0, LOCAL },
+	{ "POST", "/v1/storage/localfile/volumes/{backend_id}/{volume_id}/copy",
+		api_copy_volume, 0, 1024, LOCAL },
+	{ "POST", "/v1/storage/localfile/volumes/{backend_id}/{volume_id}/revert",
+		api_revert_volume, 0, 1024, LOCAL },
 
 	{ "GET", "/v1/images", api_list_images, 0, 0, NULL },
 
@@ -62,6 +70,7 @@ static const struct http_route routes[] = {
 	{ "POST", "/v1/vms/{id}/stop", api_vm_action, 0, 0, VM_FN(vms_stop) },
 	{ "POST", "/v1/vms/{id}/restart", api_vm_action, 0, 0, VM_FN(vms_restart) },
 	{ "DELETE", "/v1/vms/{id}", api_delete_vm, 0, 0, NULL },
+	{ "POST", "/v1/vms/{id}/snapshot", api_vm_snapshot, 0, 1024, NULL },
 	{ "GET", "/v1/host", api_get_host, 0, 0, NULL },
 
 	{ "GET", "/healthz", healthz, ROUTE_NO_AUTH, 0, NULL },

@@ -396,3 +396,25 @@ images_list(struct agent *a, json_t **ret)
 	*ret = arr;
 	return 0;
 }
+
+/* volumes_internal.h: the helpers volumes_copy.c shares. */
+void
+volumes_file_name(const struct storage_kind_ops *k, const char *volume_id, char *buf,
+	size_t bufsz, bool tmp)
+{
+	volume_name(k, volume_id, buf, bufsz, tmp);
+}
+
+int
+volumes_io_error(const struct storage_kind_ops *k, struct nq_error *err, int r,
+	const char *what)
+{
+	return io_error(k, err, r, what);
+}
+
+int
+volumes_finish(const struct storage_kind_ops *k, int dfd, int *fd, const char *tmp,
+	const char *name, uint64_t size, struct nq_error *err)
+{
+	return finish_volume(k, dfd, fd, tmp, name, size, err);
+}

@@ -59,6 +59,8 @@ vmm_qemu_argv(const struct vmm_spec *s, unsigned long tsc_khz, struct vmm_argv *
 	snprintf(v->drive, sizeof v->drive,
 		"id=d0,file=%s,format=raw,if=none,cache=writeback", s->rootfs);
 	snprintf(v->serial, sizeof v->serial, "file:%s/serial.log", s->run_dir);
+	/* The monitor for pause and resume (snapshots of a running VM). */
+	snprintf(v->qmp, sizeof v->qmp, "unix:%s/qmp.sock,server=on,wait=off", s->run_dir);
 
 	v->argv[n++] = s->program;
 	v->argv[n++] = "-accel";
@@ -74,6 +76,8 @@ vmm_qemu_argv(const struct vmm_spec *s, unsigned long tsc_khz, struct vmm_argv *
 	v->argv[n++] = "none";
 	v->argv[n++] = "-serial";
 	v->argv[n++] = v->serial;
+	v->argv[n++] = "-qmp";
+	v->argv[n++] = v->qmp;
 	v->argv[n++] = "-no-reboot";
 	v->argv[n++] = "-kernel";
 	v->argv[n++] = s->kernel;
@@ -135,8 +139,22 @@ qemu_request_shutdown(const struct vmm_spec *s, const struct vmm_proc *p)
 	return kill(p->pid, SIGTERM) < 0 ? negerrno() : 0;
 }
 
+static int
+qemu_pause(const struct vmm_spec *s, struct nq_error *err)
+{
+	return vmm_qmp_command(s, "stop", err);
+}
+
+static int
+qemu_resume(const struct vmm_spec *s, struct nq_error *err)
+{
+	return vmm_qmp_command(s, "cont", err);
+}
+
 const struct vmm_ops vmm_qemu_ops = {
 	.name = "qemu",
 	.start = qemu_start,
 	.request_shutdown = qemu_request_shutdown,
+	.pause = qemu_pause,
+	.resume = qemu_resume,
 };

@@ -41,6 +41,11 @@ struct vmm_ops {
 	int (*start)(const struct vmm_spec *s, struct vmm_proc *ret, struct nq_error *err);
 	/* Ask the guest to shut down; the caller waits and kills after. */
 	int (*request_shutdown)(const struct vmm_spec *s, const struct vmm_proc *p);
+	/* Pause the guest's vCPUs (its disk writes stop with them; QEMU's
+	 * stop also drains its block layer) and let them run again. Errors
+	 * are vmm_failed. */
+	int (*pause)(const struct vmm_spec *s, struct nq_error *err);
+	int (*resume)(const struct vmm_spec *s, struct nq_error *err);
 };
 
 extern const struct vmm_ops vmm_firecracker_ops;
@@ -49,10 +54,15 @@ extern const struct vmm_ops vmm_qemu_ops;
 /* QEMU's argv for s (qemu.c), pure: strings live in *ret. tsc_khz 0
  * leaves tsc_early_khz out. -EINVAL for paths QEMU cannot quote. */
 struct vmm_argv {
-	char mem[16], smp[16], append[1024], drive[PATH_MAX + 256], serial[PATH_MAX + 16];
+	char mem[16], smp[16], append[1024], drive[PATH_MAX + 256], serial[PATH_MAX + 16],
+		qmp[PATH_MAX + 32];
 	const char *argv[32];
 };
 int vmm_qemu_argv(const struct vmm_spec *s, unsigned long tsc_khz, struct vmm_argv *ret);
+
+/* QMP (qmp.c): "stop" (pause) or "cont" (resume) on the VM's monitor
+ * socket <run_dir>/qmp.sock. */
+int vmm_qmp_command(const struct vmm_spec *s, const char *command, struct nq_error *err);
 
 /* NULL for an unknown name. */
 const struct vmm_ops *vmm_find(const char *name);
