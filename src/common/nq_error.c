@@ -86,6 +86,7 @@ static const struct {
 	{ "image_not_found", 422 },
 	{ "volume_exists", 409 },
 	{ "volume_missing", 422 },
+	{ "unprocessable", 422 },
 	{ "vmm_failed", 422 },
 	{ "no_host", 422 },
 	{ "host_unsuitable", 422 },
