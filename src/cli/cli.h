@@ -45,6 +45,12 @@ struct vm_args {
 int cli_cmd_vm(struct cli *c, const char *sub, const struct vm_args *a);
 int cli_cmd_image(struct cli *c, const char *sub);
 
+/* Snapshots (cli_snapshots.c): vm snapshot create|list|delete, vm revert,
+ * vm create --from-snapshot, with their own options (argv[0] is the vm
+ * subcommand). */
+bool cli_is_snapshot_cmd(const char *sub, int argc, char **argv);
+int cli_cmd_snapshot(struct cli *c, const char *sub, int argc, char **argv);
+
 /* Hosts (cli_hosts.c): host add|list|drain|remove with their own options
  * (argv[0] is the subcommand). */
 int cli_cmd_host(struct cli *c, const char *sub, int argc, char **argv);

@@ -20,8 +20,7 @@
 static const char usage_text[] =
 	"usage: nqrust [--url URL] [--token TOKEN] [--json] COMMAND\n"
 	"\n"
-	"  login --username USER [--password-stdin]\n"
-	"  logout\n"
+	"  login --username USER [--password-stdin] | logout\n"
 	"  backend list\n"
 	"  backend get ID|NAME\n"
 	"  backend create --name NAME [--kind smb|localfile] [--server HOST --share SHARE\n"
@@ -38,11 +37,13 @@ static const char usage_text[] =
 	"  volume create --backend ID|NAME --size SIZE [--image NAME]\n"
 	"  volume delete ID\n"
 	"  image list\n"
-	"  vm list\n"
-	"  vm get|start|stop|restart|delete ID|NAME\n"
+	"  vm list | vm get|start|stop|restart|delete ID|NAME\n"
 	"  vm create --name NAME --image IMAGE [--vcpus N] [--memory MIB]\n"
 	"            [--backend ID|NAME]   (default backend when omitted)\n"
 	"            [--host NAME|ID]      (placed automatically when omitted) [--ha]\n"
+	"  vm create --name NAME --from-snapshot ID|VM/NAME [--vcpus N] [--memory MIB]\n"
+	"  vm snapshot create VM --name NAME | vm snapshot list VM | vm snapshot delete VM SNAP\n"
+	"  vm revert VM --to SNAP    (the VM stopped; VMs and snapshots by id or name)\n"
 	"  vm migrate ID|NAME --to HOST\n"
 	"  host add --name NAME --url https://HOST:PORT --token-file FILE|-\n"
 	"           [--fingerprint SHA256]   (the token never on the command line)\n"
@@ -522,8 +523,9 @@ run_command(struct cli *c, const char *cmd, const char *sub, int argc, char **ar
 	struct args a;
 	int rc;
 
-	if (strcmp(cmd, "host") == 0)
-		return cli_cmd_host(c, sub, argc, argv); /* its own options */
+	if (strcmp(cmd, "host") == 0 ||
+		(!strcmp(cmd, "vm") && cli_is_snapshot_cmd(sub, argc, argv)))
+		return (*cmd == 'h' ? cli_cmd_host : cli_cmd_snapshot)(c, sub, argc, argv);
 	if (parse_args(argc, argv, &a) < 0) {
 		rc = 2;
 	} else if (strcmp(cmd, "login") == 0) {

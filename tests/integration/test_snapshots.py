@@ -10,7 +10,7 @@ import subprocess
 import pytest
 
 from fixtures_agent import REPO, Agent
-from fixtures_manager import smb_config, wait_for
+from fixtures_manager import ADMIN_PASSWORD, smb_config, wait_for
 from fixtures_vm import create_vm, kill_vmms, put_image, run_vm_agent, wait_state
 
 MiB = 1 << 20
@@ -107,6 +107,23 @@ def test_snapshot_of_running_vm_pauses_copies_resumes(manager_factory, fc_agent,
     assert st == 409 and e["error"]["code"] == "backend_in_use", e
     assert s["id"] in str(e["error"]), e
 
+    # The CLI: names for VMs and snapshots.
+    from test_cli import Cli
+    cli = Cli(manager)
+    rc, out, err = cli.run("login", "--username", "admin", "--password-stdin",
+                           stdin=ADMIN_PASSWORD + "\n")
+    assert rc == 0, err
+    rc, out, err = cli.run("vm", "snapshot", "create", "snap-vm", "--name", "by-cli")
+    assert rc == 0 and "by-cli" in out and "ready" in out, (out, err)
+    lst = cli.json("vm", "snapshot", "list", "snap-vm")
+    assert [x["name"] for x in lst] == ["first", "by-cli"], lst
+    rc, out, err = cli.run("vm", "revert", "snap-vm", "--to", "by-cli")
+    assert rc == 1 and "invalid_state" in err, (out, err)
+    rc, out, err = cli.run("vm", "create", "--name", "x", "--from-snapshot", "snap-vm/nope")
+    assert rc == 1 and "no snapshot" in err, (out, err)
+    rc, out, err = cli.run("vm", "snapshot", "delete", "snap-vm", "by-cli")
+    assert rc == 0, err
+
     # Delete one snapshot; deleting the VM deletes the others.
     st, s2 = manager.request("POST", "/v1/vms/%s/snapshots" % vm["id"], {"name": "second"})
     assert st == 201, s2
@@ -114,8 +131,8 @@ def test_snapshot_of_running_vm_pauses_copies_resumes(manager_factory, fc_agent,
     assert st == 204 and not os.path.exists(snap_file)
     st, _ = manager.request("GET", "/v1/snapshots/" + s["id"])
     assert st == 404
-    assert len(events(manager, "snapshot.created")) == 2
-    assert len(events(manager, "snapshot.deleted")) == 1
+    assert len(events(manager, "snapshot.created")) == 3
+    assert len(events(manager, "snapshot.deleted")) == 2
     st, _ = manager.request("DELETE", "/v1/vms/" + vm["id"])
     assert st == 204
     assert not os.path.exists(os.path.join(os.path.dirname(disk),
