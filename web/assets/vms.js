@@ -4,6 +4,7 @@
 import { api, apiAll } from './api.js';
 import { el, fmtBytes, openDialog, toast, errorBox, confirmDialog, nextId, serial } from './ui.js';
 import { migrateDialog, migrateBlocker } from './hosts.js';
+import { snapshotsDialog } from './snapshots.js';
 
 const POLL_MS = 2000;
 const BUSY = new Set(['provisioning', 'creating', 'pending', 'starting', 'stopping', 'restarting', 'deleting']);
@@ -38,7 +39,7 @@ export function vmsPage(main) {
 		try {
 			if (action === 'delete') {
 				const ok = await confirmDialog({ title: `Delete VM ${vm.name}?`, danger: true, confirmText: 'Delete VM',
-					message: `This stops ${vm.name} and deletes its disk. This cannot be undone.` });
+					message: `This stops ${vm.name} and deletes its disk and its snapshots. This cannot be undone.` });
 				if (!ok) return;
 				await api('DELETE', '/v1/vms/' + encodeURIComponent(vm.id));
 				toast(`Deleted VM ${vm.name}.`);
@@ -77,6 +78,8 @@ export function vmsPage(main) {
 				el('button', { type: 'button', class: 'btn small', disabled: busy || !!blocker,
 					title: blocker ? 'Cannot migrate: ' + blocker : null, 'aria-label': `Migrate ${vm.name}`,
 					onclick: () => migrateDialog(vm, refresh) }, 'Migrate'),
+				el('button', { type: 'button', class: 'btn small', disabled: busy,
+					'aria-label': `Snapshots of ${vm.name}`, onclick: () => snapshotsDialog(vm, refresh) }, 'Snapshots'),
 				btn('Delete', 'delete', s === 'deleting')));
 		tr.dataset.state = s;
 	}

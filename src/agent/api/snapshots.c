@@ -58,7 +58,8 @@ copy_or_revert(struct http_request *req, struct http_response *resp, bool replac
 		r = nq_error_setr(&err, -EBUSY, "invalid_state", "volume_id",
 			"a VM of this host runs on volume %s: stop it first", vid);
 	if (r >= 0)
-		r = volumes_copy(AGENT(req), KIND(req), bid, vid, src, replace, &info, &err);
+		r = volumes_copy(AGENT(req), KIND(req), bid, vid, src, replace, &info,
+			&err);
 	if (r < 0) {
 		http_reply_error(resp, &err);
 		return;

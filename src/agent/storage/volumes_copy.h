@@ -17,6 +17,6 @@
  * (409 volume_exists when it exists); true: an existing one (422
  * volume_missing when it does not). The source is flushed (fsync) first,
  * so writes a VMM left in this host's cache are part of the copy. */
-int volumes_copy(struct agent *a, const struct storage_kind_ops *k,
-	const char *backend_id, const char *volume_id, const char *source_id, bool replace,
+int volumes_copy(struct agent *a, const struct storage_kind_ops *k, const char *backend_id,
+	const char *volume_id, const char *source_id, bool replace,
 	struct volume_info *ret, struct nq_error *err);

@@ -65,7 +65,8 @@ qmp_read(struct qmp *q, json_t **ret)
 			return -ETIMEDOUT;
 		if (pr < 0 && errno != EINTR)
 			return negerrno();
-		ssize_t n = pr < 0 ? 0 : recv(q->fd, q->buf + q->len, sizeof q->buf - q->len, 0);
+		ssize_t n = pr < 0 ? 0
+				   : recv(q->fd, q->buf + q->len, sizeof q->buf - q->len, 0);
 		if (n < 0 && errno != EINTR)
 			return negerrno();
 		if (n == 0 && pr > 0)
@@ -123,6 +124,7 @@ vmm_qmp_command(const struct vmm_spec *s, const char *command, struct nq_error *
 		close(q.fd);
 	if (r < 0)
 		return nq_error_setr(err, r, "vmm_failed", NULL,
-			"QEMU's monitor refused %s: %s", command, desc[0] ? desc : strerror(-r));
+			"QEMU's monitor refused %s: %s", command,
+			desc[0] ? desc : strerror(-r));
 	return 0;
 }

@@ -90,7 +90,7 @@ vms_volume_in_use(struct agent *a, const char *volume_id)
 	for (size_t i = 0; i < VM_MAX && !used; i++) {
 		struct vm *vm = t->v[i];
 		used = vm && !strcmp(vm->c.volume_id, volume_id) &&
-			(vm->busy || vm_running(vm));
+		       (vm->busy || vm_running(vm));
 	}
 	pthread_mutex_unlock(&t->lock);
 	return used;

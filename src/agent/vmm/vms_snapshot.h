@@ -16,8 +16,8 @@
 
 /* Copy VM id's disk into the new volume volume_id on the same backend.
  * *ret_paused tells whether the VM was running (and so paused). */
-int vms_snapshot(struct agent *a, const char *id, const char *volume_id,
-	bool *ret_paused, struct volume_info *ret, struct nq_error *err);
+int vms_snapshot(struct agent *a, const char *id, const char *volume_id, bool *ret_paused,
+	struct volume_info *ret, struct nq_error *err);
 /* True when a VM of this host whose VMM runs (or is being worked on) has
  * volume_id as its disk. */
 bool vms_volume_in_use(struct agent *a, const char *volume_id);

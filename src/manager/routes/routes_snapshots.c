@@ -107,8 +107,8 @@ revert_vm(struct http_request *req, struct http_response *resp)
 	if (http_parse_object(req, keys, &body, &err) < 0 ||
 		json_req_string(body, "snapshot_id", &sid, &err) < 0 ||
 		(strlen(sid) > AUTH_UUID_LEN &&
-			nq_error_set(&err, "not_found", "snapshot_id", "no such snapshot") <
-				0) ||
+			nq_error_set(&err, "not_found", "snapshot_id",
+				"no such snapshot") < 0) ||
 		snapshots_revert(req->userdata, req->params[0], sid, &err) < 0) {
 		json_decref(body);
 		http_reply_error(resp, &err);

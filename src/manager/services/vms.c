@@ -115,8 +115,9 @@ insert_vm(struct manager *m, const struct vm_new *v, const char *id, const char 
 		  " $3, $4, $5, $6, 'provisioning', $7, $8, $9, $10, $10, $11)",
 			11, pv },
 		{ INSERT_VOLUME_SQL, 4, pvol },
-		{ v->source_snapshot_id ? "UPDATE vms SET source_snapshot_id = $2 WHERE id = $1"
-					: NULL,
+		{ v->source_snapshot_id
+				? "UPDATE vms SET source_snapshot_id = $2 WHERE id = $1"
+				: NULL,
 			2, psrc },
 	};
 	return db_exec_tx(m->db, steps, ARRAY_SIZE(steps));

@@ -20,8 +20,9 @@
 static long
 copy_timeout(const struct manager *m)
 {
-	return m->env.provision_timeout_ms > 0 ? m->env.provision_timeout_ms
-					       : VM_CALL_TIMEOUT_MS;
+	return m->env.provision_timeout_ms > 0
+		       ? m->env.provision_timeout_ms
+		       : VM_CALL_TIMEOUT_MS;
 }
 
 /* Row i of a SELECT SNAPSHOT_COLS as the API shows it. */
@@ -37,8 +38,8 @@ snapshot_json(const struct db_rows *rows, unsigned i)
 		(json_int_t)strtoll(db_rows_get(rows, i, 4) ?: "0", NULL, 10),
 		"allocated_bytes",
 		alloc ? json_integer((json_int_t)strtoll(alloc, NULL, 10)) : json_null(),
-		"created_at", (json_int_t)strtoll(db_rows_get(rows, i, 7) ?: "0", NULL, 10),
-		"state",
+		"created_at",
+		(json_int_t)strtoll(db_rows_get(rows, i, 7) ?: "0", NULL, 10), "state",
 		state && !strcmp(state, "provisioning") ? "creating" : (state ?: ""));
 }
 
@@ -213,7 +214,8 @@ take(struct manager *m, const struct vm_row *vm, const char *disk, const char *s
 	r = agent_post(m, &env, path, "volume_id", sid, vi, err);
 	if (r == -ENOENT) {
 		memset(err, 0, sizeof *err);
-		r = snapshots_agent_copy(m, &env, vm->backend_id, sid, disk, false, vi, err);
+		r = snapshots_agent_copy(m, &env, vm->backend_id, sid, disk, false, vi,
+			err);
 	}
 	if (r < 0) {
 		struct nq_error ignore = { 0 };
@@ -245,7 +247,8 @@ create_claimed(struct manager *m, const char *vm_id, const char *name, const cha
 	if (vms_fetch_volume(m, vm_id, &vrows, &vol) < 0 || strcmp(vol.state, "ready") ||
 		!strcmp(vm.state, "provisioning") || !strcmp(vm.state, "migrating"))
 		return nq_error_setr(err, -EBUSY, "invalid_state", NULL,
-			"VM %s has no finished disk to snapshot (state %s)", vm_id, vm.state);
+			"VM %s has no finished disk to snapshot (state %s)", vm_id,
+			vm.state);
 	if ((r = insert_row(m, &vm, sid, name, err)) < 0)
 		return r;
 	r = take(m, &vm, vol.id, sid, &vi, err);

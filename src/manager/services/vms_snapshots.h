@@ -72,6 +72,6 @@ int snapshots_fetch(struct manager *m, const char *vm_id, const char *sid,
 	const char *field, struct db_rows *rows, struct nq_error *err);
 /* POST …/volumes/<bid>/<vid>/copy (replace false) or …/revert on env's
  * agent: vid becomes a copy of volume src on backend bid. */
-int snapshots_agent_copy(struct manager *m, const struct backend_env *env,
-	const char *bid, const char *vid, const char *src, bool replace,
-	struct volume_info *ret, struct nq_error *err);
+int snapshots_agent_copy(struct manager *m, const struct backend_env *env, const char *bid,
+	const char *vid, const char *src, bool replace, struct volume_info *ret,
+	struct nq_error *err);

@@ -17,8 +17,9 @@
 static long
 copy_timeout(const struct manager *m)
 {
-	return m->env.provision_timeout_ms > 0 ? m->env.provision_timeout_ms
-					       : VM_CALL_TIMEOUT_MS;
+	return m->env.provision_timeout_ms > 0
+		       ? m->env.provision_timeout_ms
+		       : VM_CALL_TIMEOUT_MS;
 }
 
 /* Hold "volume:<sid>": a copy out of the snapshot or its delete. */
@@ -109,8 +110,7 @@ snapshots_delete_all(struct manager *m, const struct vm_row *vm,
 }
 
 static int
-revert_claimed(struct manager *m, const char *vm_id, const char *sid,
-	struct nq_error *err)
+revert_claimed(struct manager *m, const char *vm_id, const char *sid, struct nq_error *err)
 {
 	_cleanup_(db_rows_release) struct db_rows rows = { 0 }, vrows = { 0 }, srows = { 0 };
 	_cleanup_(hosts_env_release) struct backend_env env = { 0 };
@@ -146,8 +146,8 @@ revert_claimed(struct manager *m, const char *vm_id, const char *sid,
 	if (vms_volume_ready(m, vol.id, &vi) < 0)
 		log_warn("cannot record the reverted disk's size vm=%s", vm_id);
 	log_info("VM reverted id=%s snapshot=%s", vm_id, sid);
-	events_record(m, "api", "vm.reverted", "vm", vm_id, vm.has_host ? vm.host_id : NULL,
-		"ok", db_rows_get(&srows, 0, 3));
+	events_record(m, "api", "vm.reverted", "vm", vm_id,
+		vm.has_host ? vm.host_id : NULL, "ok", db_rows_get(&srows, 0, 3));
 	return 0;
 }
 

@@ -179,7 +179,7 @@ snapshot_of(struct manager *m, const char *id, struct db_rows *rows)
 		       "SELECT snapshot_of FROM volumes WHERE id = $1"
 		       " AND snapshot_of IS NOT NULL",
 		       1, p, rows) >= 0 &&
-		rows->nrows > 0;
+	       rows->nrows > 0;
 }
 
 static int
