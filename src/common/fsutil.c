@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -327,9 +329,24 @@ fs_read_file(int dirfd, const char *name, size_t cap, char **ret, size_t *ret_le
 struct copier {
 	int src, dst;
 	bool use_cfr;
-	char *buf; /* COPY_BUF_SIZE, allocated on first fallback */
-	uint64_t written;
+	int cfr_errno; /* why use_cfr was dropped */
+	char *buf;     /* COPY_BUF_SIZE, allocated on first fallback */
+	uint64_t server, client;
 };
+
+const char *
+copy_method_name(enum copy_method m)
+{
+	switch (m) {
+	case COPY_METHOD_CLONE:
+		return "clone";
+	case COPY_METHOD_SERVER:
+		return "server_copy";
+	case COPY_METHOD_CLIENT:
+		return "client_copy";
+	}
+	return "none";
+}
 
 static int
 copy_range_rw(struct copier *c, off_t off, off_t end)
@@ -364,9 +381,18 @@ copy_range_rw(struct copier *c, off_t off, off_t end)
 			done += w;
 		}
 		off += n;
-		c->written += (uint64_t)n;
+		c->client += (uint64_t)n;
 	}
 	return 0;
+}
+
+/* Errors after which another method may still work: the file systems
+ * (or the server behind them) do not offer this one for these files. */
+static bool
+offload_refused(int e)
+{
+	return e == EXDEV || e == EINVAL || e == EOPNOTSUPP || e == ENOSYS ||
+	       e == ENOTTY || e == EPERM || e == EBADF || e == ETXTBSY;
 }
 
 static int
@@ -382,9 +408,9 @@ copy_range(struct copier *c, off_t off, off_t end)
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
-			if (errno == EXDEV || errno == EINVAL || errno == EOPNOTSUPP ||
-				errno == ENOSYS) {
+			if (offload_refused(errno) && errno != EPERM && errno != EBADF) {
 				/* e.g. local file <-> FUSE: never retry. */
+				c->cfr_errno = errno;
 				c->use_cfr = false;
 				break;
 			}
@@ -393,19 +419,89 @@ copy_range(struct copier *c, off_t off, off_t end)
 		if (n == 0)
 			return 0;
 		off += n;
-		c->written += (uint64_t)n;
+		c->server += (uint64_t)n;
 	}
 	return off < end ? copy_range_rw(c, off, end) : 0;
+}
+
+/* The next data extent [*ret_data, *ret_hole) at or after off, clipped to
+ * size; 1 when found, 0 when only a hole remains. */
+static int
+next_extent(int fd, off_t off, off_t size, off_t *ret_data, off_t *ret_hole)
+{
+	off_t data = lseek(fd, off, SEEK_DATA), hole;
+
+	if (data < 0) {
+		if (errno == ENXIO) /* only a hole remains */
+			return 0;
+		if (errno != EINVAL)
+			return negerrno();
+		/* No SEEK_DATA here: everything is data. */
+		data = off;
+		hole = size;
+	} else {
+		hole = lseek(fd, data, SEEK_HOLE);
+		if (hole < 0) {
+			if (errno != EINVAL && errno != ENXIO)
+				return negerrno();
+			hole = size;
+		}
+	}
+	if (data >= size)
+		return 0;
+	if (hole > size)
+		hole = size;
+	if (hole <= data)
+		return -EIO;
+	*ret_data = data;
+	*ret_hole = hole;
+	return 1;
+}
+
+/* FICLONE of the whole file: 1 when done, 0 when the file systems do not
+ * offer it for these files (dst is empty again then). */
+static int
+try_clone(int src_fd, int dst_fd)
+{
+	if (ioctl(dst_fd, FICLONE, src_fd) == 0)
+		return 1;
+	if (errno == EINTR || !offload_refused(errno))
+		return negerrno();
+	/* A refused clone changes nothing; make sure of it. */
+	if (ftruncate(dst_fd, 0) < 0)
+		return negerrno();
+	return 0;
+}
+
+static int
+copy_extents(struct copier *c, off_t size, uint64_t *ret_extents)
+{
+	uint64_t extents = 0;
+	off_t off = 0, data, hole;
+	int r;
+
+	while (off < size) {
+		r = next_extent(c->src, off, size, &data, &hole);
+		if (r < 0)
+			return r;
+		if (r == 0)
+			break;
+		extents++;
+		if ((r = copy_range(c, data, hole)) < 0)
+			return r;
+		off = hole;
+	}
+	*ret_extents = extents;
+	return 0;
 }
 
 int
 fs_sparse_copy(int src_fd, int dst_fd, struct copy_stats *ret)
 {
 	struct copier c = { .src = src_fd, .dst = dst_fd, .use_cfr = true };
+	struct copy_stats st = { 0 };
 	struct stat sst, dst_st;
-	uint64_t extents = 0;
-	off_t off = 0, size;
-	int r = 0;
+	int r;
 
 	if (fstat(src_fd, &sst) < 0 || fstat(dst_fd, &dst_st) < 0)
 		return negerrno();
@@ -416,54 +512,28 @@ fs_sparse_copy(int src_fd, int dst_fd, struct copy_stats *ret)
 	/* Holes in src must read as zeros in dst: start from an empty file. */
 	if (dst_st.st_size != 0 && ftruncate(dst_fd, 0) < 0)
 		return negerrno();
-	size = sst.st_size;
-
-	while (off < size) {
-		off_t data = lseek(src_fd, off, SEEK_DATA), hole;
-
-		if (data < 0) {
-			if (errno == ENXIO) /* only a hole remains */
-				break;
-			if (errno != EINVAL) {
-				r = negerrno();
-				goto out;
-			}
-			/* No SEEK_DATA here: everything is data. */
-			data = off;
-			hole = size;
-		} else {
-			hole = lseek(src_fd, data, SEEK_HOLE);
-			if (hole < 0) {
-				if (errno != EINVAL && errno != ENXIO) {
-					r = negerrno();
-					goto out;
-				}
-				hole = size;
-			}
-		}
-		if (data >= size)
-			break;
-		if (hole > size)
-			hole = size;
-		if (hole <= data) {
-			r = -EIO;
-			goto out;
-		}
-		extents++;
-		if ((r = copy_range(&c, data, hole)) < 0)
-			goto out;
-		off = hole;
+	r = try_clone(src_fd, dst_fd);
+	if (r < 0)
+		return r;
+	if (r > 0) {
+		st.method = COPY_METHOD_CLONE;
+		st.bytes_cloned = (uint64_t)sst.st_size;
+	} else {
+		r = copy_extents(&c, sst.st_size, &st.extents);
+		free(c.buf);
+		if (r < 0)
+			return r;
+		st.bytes_server = c.server;
+		st.bytes_client = c.client;
+		st.offload_errno = c.cfr_errno;
+		st.method = c.client || !c.use_cfr ? COPY_METHOD_CLIENT : COPY_METHOD_SERVER;
 	}
-	if (ftruncate(dst_fd, size) < 0) {
-		r = negerrno();
-		goto out;
-	}
+	if (ftruncate(dst_fd, sst.st_size) < 0)
+		return negerrno();
+	st.bytes_written = st.bytes_cloned + st.bytes_server + st.bytes_client;
 	if (ret)
-		*ret = (struct copy_stats){ .bytes_written = c.written,
-			.extents = extents };
-out:
-	free(c.buf);
-	return r;
+		*ret = st;
+	return 0;
 }
 
 int
