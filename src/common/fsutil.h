@@ -60,3 +60,23 @@ const char *copy_method_name(enum copy_method m);
  * the end. Other errors are returned. *ret (may be NULL) says how it went
  * and is written only on success. */
 int fs_sparse_copy(int src_fd, int dst_fd, struct copy_stats *ret);
+
+/* A byte range of a file. */
+struct fs_range {
+	uint64_t off, len;
+};
+
+/* The data extents of fd (SEEK_DATA/SEEK_HOLE; the whole file where the
+ * file system cannot tell), in order. *ret is malloc'ed, caller frees;
+ * NULL with *ret_n 0 for a file without data. */
+int fs_data_extents(int fd, struct fs_range **ret, size_t *ret_n);
+
+/* A refused copy_file_range fails the copy with -EOPNOTSUPP instead of
+ * going on with pread/pwrite (the caller has a better source). */
+#define FS_COPY_OFFLOAD_ONLY 1u
+
+/* Copy ranges of src to the same offsets in dst: copy_file_range, then
+ * pread/pwrite where it is refused (unless FS_COPY_OFFLOAD_ONLY). dst is
+ * neither emptied nor sized. */
+int fs_copy_ranges(int src_fd, int dst_fd, const struct fs_range *ranges, size_t n,
+	unsigned flags, struct copy_stats *ret);

@@ -564,11 +564,76 @@ test_sparse_copy_clone_refused(void **state)
 	assert_string_equal(copy_method_name(0), "none");
 }
 
+static void
+test_copy_ranges(void **state)
+{
+	/* The extent map of a sparse file, and a copy of just those ranges:
+	 * server-side where copy_file_range works, refused outright with
+	 * FS_COPY_OFFLOAD_ONLY, through this process otherwise. */
+	struct tmpdir *t = *state;
+	static unsigned char pattern[3 * MiB];
+	struct fs_range *ext = NULL;
+	struct copy_stats stats = { 0 };
+	size_t n = 0;
+	int src = make_sparse_src(t->fd, "rsrc", pattern, sizeof pattern);
+	int dst = openat(t->fd, "rdst", O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	int dst2 = openat(t->fd, "rdst2", O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+
+	assert_true(dst >= 0 && dst2 >= 0);
+	assert_int_equal(fs_data_extents(src, &ext, &n), 0);
+	if (n == 1) {
+		assert_int_equal(ext[0].off, 0);
+		assert_int_equal(ext[0].len, 64 * MiB);
+	} else {
+		uint64_t total = 0;
+
+		assert_int_equal(n, 3);
+		for (size_t i = 0; i < n; i++) {
+			total += ext[i].len;
+			assert_true(i == 0 ||
+				    ext[i].off > ext[i - 1].off + ext[i - 1].len - 1);
+		}
+		assert_true(total >= 9ULL * MiB && total < 12ULL * MiB);
+	}
+	cfr_calls = 0;
+	assert_int_equal(fs_copy_ranges(src, dst, ext, n, FS_COPY_OFFLOAD_ONLY, &stats), 0);
+	assert_true(cfr_calls >= n);
+	assert_int_equal(stats.method, COPY_METHOD_SERVER);
+	assert_int_equal(stats.extents, n);
+	assert_int_equal(stats.bytes_client, 0);
+	assert_int_equal(ftruncate(dst, 64 * MiB), 0);
+	assert_same_content(src, dst);
+	/* Refused: OFFLOAD_ONLY gives up, the default copies itself. */
+	cfr_fail_errno = EXDEV;
+	stats.method = 77;
+	assert_int_equal(fs_copy_ranges(src, dst2, ext, n, FS_COPY_OFFLOAD_ONLY, &stats),
+		-EOPNOTSUPP);
+	assert_int_equal(stats.method, 77);
+	assert_int_equal(fs_copy_ranges(src, dst2, ext, n, 0, &stats), 0);
+	cfr_fail_errno = 0;
+	assert_int_equal(stats.method, COPY_METHOD_CLIENT);
+	assert_int_equal(stats.offload_errno, EXDEV);
+	assert_int_equal(stats.bytes_client, stats.bytes_written);
+	assert_int_equal(ftruncate(dst2, 64 * MiB), 0);
+	assert_same_content(src, dst2);
+	/* A range that overflows off_t is refused. */
+	{
+		struct fs_range bad = { .off = UINT64_MAX - 10, .len = 20 };
+
+		assert_int_equal(fs_copy_ranges(src, dst2, &bad, 1, 0, &stats), -EINVAL);
+	}
+	free(ext);
+	close(src);
+	close(dst);
+	close(dst2);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_write_atomic, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_copy_ranges, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sparse_copy_clone_refused, setup,
 			teardown),
 		cmocka_unit_test_setup_teardown(test_write_atomic_refuses, setup, teardown),
