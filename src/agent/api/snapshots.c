@@ -14,10 +14,11 @@
 static json_t *
 volume_json(const char *volume_id, const struct volume_info *v)
 {
-	return json_pack("{s:s, s:s, s:I, s:o, s:I}", "volume_id", volume_id, "path",
+	return json_pack("{s:s, s:s, s:I, s:o, s:I, s:s}", "volume_id", volume_id, "path",
 		v->path, "size_bytes", (json_int_t)v->size_bytes, "allocated_bytes",
 		v->allocated_bytes < 0 ? json_null() : json_integer(v->allocated_bytes),
-		"bytes_copied", (json_int_t)v->copy.bytes_written);
+		"bytes_copied", (json_int_t)v->copy.bytes_written, "copy_method",
+		copy_method_name(v->copy.method));
 }
 
 /* {one_key: uuid} into out. */

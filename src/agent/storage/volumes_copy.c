@@ -136,10 +136,11 @@ volumes_copy(struct agent *a, const struct storage_kind_ops *k, const char *back
 	if (!alloc_known)
 		info.allocated_bytes = -1;
 	log_info("volume %s kind=%s backend_id=%s volume_id=%s source=%s size=%llu "
-		 "data_copied=%llu",
+		 "data_copied=%llu method=%s",
 		replace ? "reverted" : "copied", k->name, backend_id, volume_id, source_id,
 		(unsigned long long)info.size_bytes,
-		(unsigned long long)info.copy.bytes_written);
+		(unsigned long long)info.copy.bytes_written,
+		copy_method_name(info.copy.method));
 	*ret = info;
 	return 0;
 }
