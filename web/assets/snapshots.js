@@ -37,7 +37,8 @@ export function snapshotsDialog(vm, onChange) {
 				.map((h) => el('th', { scope: 'col' }, h)))),
 			tbody)));
 	const closeBtn = el('button', { type: 'button', class: 'btn', onclick: () => d.close() }, 'Close');
-	const d = openDialog({ title: `Snapshots of ${vm.name}`, body, footer: [closeBtn], wide: true });
+	const d = openDialog({ title: `Snapshots of ${vm.name}`, body, footer: [closeBtn], wide: true,
+		className: 'snapshots-dialog' });
 	const base = `/v1/vms/${encodeURIComponent(vm.id)}`;
 
 	async function showError(ex) {
@@ -138,7 +139,7 @@ export function snapshotsDialog(vm, onChange) {
 		const err = el('div', { 'aria-live': 'polite' });
 		const go = el('button', { type: 'button', class: 'btn primary', onclick: submit }, 'Create VM');
 		const cancel = el('button', { type: 'button', class: 'btn', onclick: () => nd.close() }, 'Cancel');
-		const nd = openDialog({ title: `New VM from ${s.name}`, footer: [cancel, go],
+		const nd = openDialog({ title: `New VM from ${s.name}`, footer: [cancel, go], className: 'snapvm-dialog',
 			body: el('div', {}, el('p', { class: 'muted' },
 				`A new VM whose disk is a copy of snapshot ${s.name}, on the same backend, with ${vm.vcpus} vCPU(s) and ${vm.memory_mib} MiB like ${vm.name}.`),
 			el('label', { for: id }, 'VM name '), input, err) });
