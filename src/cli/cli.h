@@ -45,6 +45,10 @@ struct vm_args {
 int cli_cmd_vm(struct cli *c, const char *sub, const struct vm_args *a);
 int cli_cmd_image(struct cli *c, const char *sub);
 
+/* nqrust backend cache list|purge BACKEND [ENTRY] (cli_cache.c); argv[0]
+ * is "cache". */
+int cli_cmd_backend_cache(struct cli *c, int argc, char **argv);
+
 /* Hosts (cli_hosts.c): host add|list|drain|remove with their own options
  * (argv[0] is the subcommand). */
 int cli_cmd_host(struct cli *c, const char *sub, int argc, char **argv);

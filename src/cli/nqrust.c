@@ -34,6 +34,7 @@ static const char usage_text[] =
 	"                 [--rotate-password] [--password-stdin]\n"
 	"  backend rotate-password ID|NAME [--password-stdin]\n"
 	"  backend delete ID|NAME\n"
+	"  backend cache list ID|NAME | backend cache purge ID|NAME [HASH]\n"
 	"  volume list\n"
 	"  volume create --backend ID|NAME --size SIZE [--image NAME]\n"
 	"  volume delete ID\n"
@@ -524,6 +525,8 @@ run_command(struct cli *c, const char *cmd, const char *sub, int argc, char **ar
 
 	if (strcmp(cmd, "host") == 0)
 		return cli_cmd_host(c, sub, argc, argv); /* its own options */
+	if (strcmp(cmd, "backend") == 0 && strcmp(sub, "cache") == 0)
+		return cli_cmd_backend_cache(c, argc, argv);
 	if (parse_args(argc, argv, &a) < 0) {
 		rc = 2;
 	} else if (strcmp(cmd, "login") == 0) {
