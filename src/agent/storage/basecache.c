@@ -282,7 +282,7 @@ basecache_clone(struct agent *a, const char *backend_id, int vdfd, int img,
 	_cleanup_close_ int cdfd = -1;
 	int r, filled;
 
-	if (a->cfg.no_base_cache || bc_refused(backend_id))
+	if (!a->cfg.base_cache || bc_refused(backend_id))
 		return BASECACHE_OFF;
 	r = image_hash(a, image, img, ist, hex);
 	if (r < 0)
