@@ -290,3 +290,35 @@ def test_manager_lists_and_purges_the_cache(bagent, smbd):
         assert outcomes == ["failed", "ok"], ev
     finally:
         m.cleanup()
+
+
+def test_bridge_copy_file_range_is_server_side(mounter, smbd):
+    # The bridge's copy_file_range on its own: ranges at offsets, the
+    # source's end, no data through the client, refusal with EINVAL.
+    mp = mounter.mount("//127.0.0.1/guest", "guest,port=%d" % smbd.port)
+    data = os.urandom(3 * MiB)
+    with open(os.path.join(mp, "cfr-src"), "wb") as f:
+        f.write(data)
+    fi = os.open(os.path.join(mp, "cfr-src"), os.O_RDONLY)
+    fo = os.open(os.path.join(mp, "cfr-dst"), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        before = bridge_io(mp)
+        assert os.copy_file_range(fi, fo, 2 * MiB, 512 * 1024, MiB) == 2 * MiB
+        moved = bridge_io(mp) - before
+        assert moved < 64 * 1024, moved
+        # Past the source's end: the kernel clamps to what there is.
+        assert os.copy_file_range(fi, fo, 4 * MiB, 2 * MiB, 3 * MiB) == MiB
+        # Within one open file: refused so the caller copies itself.
+        with pytest.raises(OSError) as e:
+            os.copy_file_range(fo, fo, 1024, 0, 5 * MiB)
+        assert e.value.errno == 22
+        os.fsync(fo)
+    finally:
+        os.close(fi)
+        os.close(fo)
+    with open(os.path.join(smbd.shares["guest"], "cfr-dst"), "rb") as f:
+        got = f.read()
+    assert len(got) == 4 * MiB
+    assert got[:MiB] == bytes(MiB)
+    assert got[MiB:3 * MiB] == data[512 * 1024:512 * 1024 + 2 * MiB]
+    assert got[3 * MiB:] == data[2 * MiB:]
