@@ -226,8 +226,11 @@ def test_full_share_is_507_no_space(manager, agent, smbd, tmp_path):
         st, r = manager.request("POST", "/v1/volumes", {"backend_id": b["id"],
                                                         "image": "fat.img"})
         assert st == 507 and r["error"]["code"] == "no_space", r
-        # The failed attempt removed its own temp file, and no row is left.
-        assert [n for n in os.listdir(mnt) if n != "lost+found"] == []
+        # The failed attempt removed its own temp file (and the failed base
+        # cache fill its own), and no row is left.
+        assert [n for n in vol_files(mnt) if n != "lost+found"] == []
+        cache = os.path.join(mnt, ".nqrust-cache")
+        assert not os.path.exists(cache) or os.listdir(cache) == []
         st, vols = manager.request("GET", "/v1/volumes")
         assert st == 200 and vols == []
         st, _ = manager.request("DELETE", "/v1/storage/backends/" + b["id"])
