@@ -51,6 +51,10 @@ int cli_cmd_image(struct cli *c, const char *sub);
 bool cli_is_snapshot_cmd(const char *sub, int argc, char **argv);
 int cli_cmd_snapshot(struct cli *c, const char *sub, int argc, char **argv);
 
+/* nqrust backend cache list|purge BACKEND [ENTRY] (cli_cache.c); argv[0]
+ * is "cache". */
+int cli_cmd_backend_cache(struct cli *c, int argc, char **argv);
+
 /* Hosts (cli_hosts.c): host add|list|drain|remove with their own options
  * (argv[0] is the subcommand). */
 int cli_cmd_host(struct cli *c, const char *sub, int argc, char **argv);

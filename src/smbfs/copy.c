@@ -8,10 +8,10 @@
  * connection; both handles belong to our one context and share.
  *
  * One FUSE request copies at most COPY_REQ_MAX bytes in COPY_CHUNK steps
- * and returns a short count beyond that: the caller asks again, so a
- * large copy still honours io_deadline= (checked before every chunk, from
- * the request's arrival) and FUSE INTERRUPT (between chunks), and other
- * requests get the connection in between.
+ * (one attempt each, so other requests get the connection in between) and
+ * returns a short count beyond that, or when INTERRUPT arrives or the
+ * io_deadline= cutoff (from the request's arrival, checked before every
+ * chunk) passes: the caller asks again for the rest.
  *
  * Where the server refuses (COPYCHUNK not supported, a source range past
  * its end, ...) the answer is EINVAL: the kernel's FUSE layer turns
@@ -23,9 +23,11 @@
  *
  * Durability: a spliced range is on the server but, like a write, not
  * yet on stable storage, and the replay journal cannot hold it (it holds
- * data, not references). The destination is flushed (SMB2 FLUSH) before
- * the request is answered, so nothing acknowledged by a copy depends on
- * the journal; a following fsync flushes again as always. */
+ * data, not references). So the destination is flushed (SMB2 FLUSH) once
+ * per request before it is answered, and when the connection changed
+ * between a splice and that flush the request splices again from its
+ * start: nothing a copy acknowledged depends on the journal. A following
+ * fsync flushes again as always. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
@@ -38,13 +40,14 @@
 
 /* The most one COPYCHUNK request may cover on Samba and Windows. */
 #define COPY_CHUNK (16 * 1024 * 1024)
-#define COPY_REQ_MAX (4 * COPY_CHUNK)
+#define COPY_REQ_MAX (16 * COPY_CHUNK)
 
 struct copy_args {
 	struct fuse_file_info *fi_in, *fi_out;
 	off_t off_in, off_out;
 	size_t size;
-	size_t done; /* copied (and flushed) so far */
+	size_t done;  /* spliced so far (flushed only once the flush is done) */
+	unsigned gen; /* the connection the splices since done = 0 went over */
 	int64_t cutoff_ms;
 };
 
@@ -93,14 +96,25 @@ splice_chunk(struct smbfs *fs, SMBCFILE *src, SMBCFILE *dst, struct copy_args *a
 	return 0;
 }
 
-/* Copy one chunk and flush it; a->done grows only by flushed bytes, so a
- * retry after a reconnect copies the rest again from there. */
+/* Unflushed splices went over a connection that broke: the server may
+ * have lost them (a restart), so the request starts again from its
+ * first byte; a splice is idempotent. */
+static void
+check_generation(struct smbfs *fs, struct copy_args *a)
+{
+	if (a->done > 0 && a->gen != fs->gen)
+		a->done = 0;
+	if (a->done == 0)
+		a->gen = fs->gen;
+}
+
+/* Splice one chunk: 0, 1 when the source ended, or -errno. */
 static int
 copy_attempt(struct smbfs *fs, void *arg)
 {
 	struct copy_args *a = arg;
 	SMBCFILE *src = fh_file_locked(fs, a->fi_in), *dst;
-	size_t want = a->size - a->done, n = 0;
+	size_t want, n = 0;
 	int r;
 
 	if (!src)
@@ -110,18 +124,61 @@ copy_attempt(struct smbfs *fs, void *arg)
 		return smb_err();
 	if (smbfs_cutoff_passed(a->cutoff_ms, smbfs_now_ms()))
 		return -EIO; /* io_deadline: never sent again */
+	check_generation(fs, a);
+	want = a->size - a->done;
 	if (want > COPY_CHUNK)
 		want = COPY_CHUNK;
 	r = splice_chunk(fs, src, dst, a, want, &n);
 	if (r < 0)
 		return r;
-	if (n == 0)
-		return 1; /* the source ended */
-	r = smbfs_flush_file(dst);
-	if (r < 0)
-		return r;
 	a->done += n;
-	return 0;
+	return n == 0 ? 1 : 0;
+}
+
+/* Flush the destination: 0, 2 when the splices must be made again (the
+ * connection changed since), or -errno. */
+static int
+flush_attempt(struct smbfs *fs, void *arg)
+{
+	struct copy_args *a = arg;
+	SMBCFILE *dst = fh_file_locked(fs, a->fi_out);
+
+	if (!dst)
+		return smb_err();
+	check_generation(fs, a);
+	if (a->done == 0)
+		return 2;
+	return smbfs_flush_file(dst);
+}
+
+/* Splice until size, the source's end, INTERRUPT, the cutoff or an error;
+ * then flush what was spliced. Returns 0 with a->done bytes copied and
+ * flushed, or -errno (the splice's error when nothing was copied). */
+static int
+copy_request(struct smbfs *fs, struct copy_args *a)
+{
+	int r, fr;
+
+	for (;;) {
+		r = 0;
+		while (a->done < a->size) {
+			if (a->done > 0 &&
+				(fuse_interrupted() ||
+					smbfs_cutoff_passed(a->cutoff_ms, smbfs_now_ms())))
+				break; /* answer what is done; the caller asks again */
+			r = smbfs_call_update(fs, copy_attempt, a);
+			if (r != 0)
+				break;
+		}
+		if (a->done == 0)
+			return r < 0 ? r : 0;
+		fr = smbfs_call_update(fs, flush_attempt, a);
+		if (fr == 2)
+			continue; /* the connection changed: splice again */
+		if (fr < 0)
+			a->done = 0;
+		return fr;
+	}
 }
 
 static bool
@@ -157,15 +214,7 @@ smbfs_op_copy_file_range(const char *path_in, struct fuse_file_info *fi_in, off_
 	if (a.size > COPY_REQ_MAX)
 		a.size = COPY_REQ_MAX;
 	a.cutoff_ms = smbfs_send_cutoff_ms(smbfs_now_ms(), fs->io_deadline_s);
-	while (a.done < a.size) {
-		if (a.done > 0 &&
-			(fuse_interrupted() ||
-				smbfs_cutoff_passed(a.cutoff_ms, smbfs_now_ms())))
-			break; /* answer what is done; the caller asks again */
-		r = smbfs_call_update(fs, copy_attempt, &a);
-		if (r != 0)
-			break;
-	}
+	r = copy_request(fs, &a);
 	if (a.done > 0)
 		return (ssize_t)a.done;
 	if (r < 0 && copy_refused(r))

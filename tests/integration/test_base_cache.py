@@ -153,8 +153,12 @@ def test_fill_then_clone_on_server(bagent, smbd):
     assert st == 404 and r["error"]["code"] == "not_found", r
     st, r = bagent.request("DELETE", base + "/" + "A" * 64)
     assert st == 400 and r["error"]["field"] == "hash", r
+    # A dead fill's temp file goes with a purge of the whole cache.
+    dead = os.path.join(b.cache, ".0123456789abcdef.raw.tmp-dead")
+    open(dead, "wb").close()
     st, r = bagent.request("DELETE", base)
     assert st == 200 and len(r["removed"]) == 1 and r["kept"] == [], r
+    assert not os.path.exists(dead)
     assert b.cache_list() == [] and os.listdir(b.cache) == []
     # Volumes cloned from purged entries are whole on their own.
     assert same_prefix(img, b.vol(v3))
@@ -235,3 +239,90 @@ def test_refused_server_copy_falls_back_once(agent_factory, smbd, tmp_path):
         assert os.stat(p).st_blocks * 512 <= DATA + 4 * MiB
         assert same_prefix(img, p)
     assert a.log().count("refused a server-side copy backend_id=" + b.id) == 1
+
+
+def test_manager_lists_and_purges_the_cache(bagent, smbd):
+    import json
+    import subprocess
+
+    from fixtures_manager import Manager, smb_config
+
+    m = Manager(bagent, engine="sqlite").start()
+    try:
+        sub = "mc-" + new_id()[:8]
+        st, b = m.create_backend("cached", smb_config(smbd, subdir=sub))
+        assert st == 201, b
+        make_image(os.path.join(bagent.image_dir, "mgr.img"), 140)
+        for _ in range(2):
+            st, v = m.request("POST", "/v1/volumes", {"backend_id": b["id"],
+                                                      "image": "mgr.img"})
+            assert st == 201, v
+        st, entries = m.request("GET", "/v1/storage/backends/%s/cache" % b["id"])
+        assert st == 200 and len(entries) == 1, entries
+        h = entries[0]["hash"]
+        assert entries[0]["images"] == ["mgr.img"] and entries[0]["in_use"] == 0
+        # A localfile backend has no cache; unknown backends and bad hashes.
+        st, r = m.request("GET", "/v1/storage/backends/localfile-default/cache")
+        assert st == 200 and r == [], r
+        st, r = m.request("GET", "/v1/storage/backends/%s/cache" % new_id())
+        assert st == 404 and r["error"]["code"] == "not_found", r
+        st, r = m.request("DELETE", "/v1/storage/backends/%s/cache/xyz" % b["id"])
+        assert st == 400 and r["error"]["field"] == "hash", r
+        # The CLI: list, then purge by name and hash.
+        env = {"PATH": "/usr/bin:/bin", "HOME": bagent.root, "NQRUST_URL": m.url,
+               "NQRUST_TOKEN": m.token}
+
+        def cli(*args):
+            r = subprocess.run([build_path("nqrust")] + list(args), env=env,
+                               capture_output=True, text=True, timeout=60)
+            return r.returncode, r.stdout, r.stderr
+
+        rc, out, err = cli("backend", "cache", "list", "cached")
+        assert rc == 0 and h in out and "mgr.img" in out, (out, err)
+        rc, out, err = cli("backend", "cache", "purge")
+        assert rc == 2 and "usage" in err
+        rc, out, err = cli("--json", "backend", "cache", "purge", "cached", h)
+        assert rc == 0 and json.loads(out) == {"removed": [h], "kept": []}, (out, err)
+        rc, out, err = cli("backend", "cache", "purge", "cached", h)
+        assert rc == 1 and "not_found" in err, (out, err)
+        st, entries = m.request("GET", "/v1/storage/backends/%s/cache" % b["id"])
+        assert st == 200 and entries == []
+        st, ev = m.request("GET", "/v1/events?action=backend.cache_purged")
+        assert st == 200, ev
+        ev = ev if isinstance(ev, list) else ev.get("events", ev)
+        outcomes = sorted(e["outcome"] for e in ev if e["object_id"] == b["id"])
+        assert outcomes == ["failed", "ok"], ev
+    finally:
+        m.cleanup()
+
+
+def test_bridge_copy_file_range_is_server_side(mounter, smbd):
+    # The bridge's copy_file_range on its own: ranges at offsets, the
+    # source's end, no data through the client, refusal with EINVAL.
+    mp = mounter.mount("//127.0.0.1/guest", "guest,port=%d" % smbd.port)
+    data = os.urandom(3 * MiB)
+    with open(os.path.join(mp, "cfr-src"), "wb") as f:
+        f.write(data)
+    fi = os.open(os.path.join(mp, "cfr-src"), os.O_RDONLY)
+    fo = os.open(os.path.join(mp, "cfr-dst"), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        before = bridge_io(mp)
+        assert os.copy_file_range(fi, fo, 2 * MiB, 512 * 1024, MiB) == 2 * MiB
+        moved = bridge_io(mp) - before
+        assert moved < 64 * 1024, moved
+        # Past the source's end: the kernel clamps to what there is.
+        assert os.copy_file_range(fi, fo, 4 * MiB, 2 * MiB, 3 * MiB) == MiB
+        # Within one open file: refused so the caller copies itself.
+        with pytest.raises(OSError) as e:
+            os.copy_file_range(fo, fo, 1024, 0, 5 * MiB)
+        assert e.value.errno == 22
+        os.fsync(fo)
+    finally:
+        os.close(fi)
+        os.close(fo)
+    with open(os.path.join(smbd.shares["guest"], "cfr-dst"), "rb") as f:
+        got = f.read()
+    assert len(got) == 4 * MiB
+    assert got[:MiB] == bytes(MiB)
+    assert got[MiB:3 * MiB] == data[512 * 1024:512 * 1024 + 2 * MiB]
+    assert got[3 * MiB:] == data[2 * MiB:]

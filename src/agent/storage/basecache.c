@@ -211,11 +211,11 @@ ensure_entry(struct agent *a, int cdfd, const char *hex, int img, const char *im
 		if (r > 0) {
 			/* Someone may have finished between our look and our
 			 * marker. */
-			r = entry_ready(cdfd, hex)
-				    ? 0
-				    : fill(a, cdfd, hex, tmp, img, image, ist);
+			bool there = entry_ready(cdfd, hex);
+
+			r = there ? 0 : fill(a, cdfd, hex, tmp, img, image, ist);
 			unlinkat(cdfd, marker, 0);
-			return r < 0 ? r : (r == 0 && entry_ready(cdfd, hex) ? 1 : r);
+			return r < 0 ? r : !there;
 		}
 		if (marker_stale(cdfd, marker, &w)) {
 			log_warn("base cache: removing the fill marker of a fill that made no "
@@ -282,7 +282,7 @@ basecache_clone(struct agent *a, const char *backend_id, int vdfd, int img,
 	_cleanup_close_ int cdfd = -1;
 	int r, filled;
 
-	if (a->cfg.no_base_cache || bc_refused(backend_id))
+	if (!a->cfg.base_cache || bc_refused(backend_id))
 		return BASECACHE_OFF;
 	r = image_hash(a, image, img, ist, hex);
 	if (r < 0)

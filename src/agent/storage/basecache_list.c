@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -203,6 +204,48 @@ purge_one(const char *hex, void *arg)
 	return json_array_append_new(c->removed, json_string(hex)) < 0 ? -ENOMEM : 0;
 }
 
+/* Whether a fill marker in the cache names tmp (a live fill's file). */
+static bool
+tmp_claimed(int cdfd, const char *tmp)
+{
+	struct dirent *de;
+	bool found = false;
+	DIR *d;
+
+	if (fs_opendir(cdfd, &d) < 0)
+		return true;
+	while (!found && (de = readdir(d))) {
+		char hex[IMAGE_HASH_HEX + 1], *buf = NULL;
+		size_t len;
+
+		if (entry_hex(de->d_name, ".filling", hex) &&
+			fs_read_file(cdfd, de->d_name, 255, &buf, &len) == 0)
+			found = len > 1 && !strncmp(buf, tmp, len - 1) &&
+				strlen(tmp) == len - 1;
+		free(buf);
+	}
+	closedir(d);
+	return found;
+}
+
+/* Temp files of fills that died (no marker names them any more). */
+static void
+sweep_tmp(int cdfd)
+{
+	struct dirent *de;
+	DIR *d;
+
+	if (fs_opendir(cdfd, &d) < 0)
+		return;
+	while ((de = readdir(d)))
+		if (de->d_name[0] == '.' && strstr(de->d_name, ".raw.tmp-") &&
+			!tmp_claimed(cdfd, de->d_name) &&
+			unlinkat(cdfd, de->d_name, 0) == 0)
+			log_info("base cache: removed the temp file of a dead fill %s",
+				de->d_name);
+	closedir(d);
+}
+
 int
 basecache_purge(struct agent *a, const char *backend_id, int vdfd, const char *hash,
 	json_t **ret)
@@ -220,6 +263,8 @@ basecache_purge(struct agent *a, const char *backend_id, int vdfd, const char *h
 		r = -ENOMEM;
 	else if (cdfd >= 0)
 		r = each_entry(cdfd, purge_one, &c);
+	if (r >= 0 && cdfd >= 0 && !hash)
+		sweep_tmp(cdfd);
 	else if (cdfd != -ENOENT)
 		r = cdfd;
 	if (r >= 0 && hash && !c.found)

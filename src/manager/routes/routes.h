@@ -19,6 +19,9 @@ extern const struct http_route auth_routes[]; /* routes_auth.c */
 extern const size_t auth_routes_count;
 extern const struct http_route storage_routes[]; /* routes_storage.c */
 extern const size_t storage_routes_count;
+/* A backend's base cache (routes_cache.c), in storage_routes. */
+void routes_get_backend_cache(struct http_request *req, struct http_response *resp);
+void routes_delete_backend_cache(struct http_request *req, struct http_response *resp);
 extern const struct http_route volume_routes[]; /* routes_volumes.c */
 extern const size_t volume_routes_count;
 extern const struct http_route vm_routes[]; /* routes_vms.c */
