@@ -6,7 +6,7 @@ PYTHON     ?= /usr/bin/python3
 MESON_OPTS ?=
 
 .PHONY: all deps test-deps build asan run stop test unit integration valgrind \
-	banned check-length check-format fuzz bench bench-clone bench-fsync bench-vms clean \
+	banned check-length check-format fuzz bench bench-clone bench-clone-cache bench-fsync bench-vms bench-snapshot clean \
 	browser demo-image
 
 all: build
@@ -110,11 +110,23 @@ fuzz: test-deps
 # Benchmarks against a private smbd (root: FUSE). `bench` runs them all.
 bench:
 	$(MAKE) --no-print-directory bench-clone
+	$(MAKE) --no-print-directory bench-clone-cache
 	$(MAKE) --no-print-directory bench-fsync
 	$(MAKE) --no-print-directory bench-vms
+	$(MAKE) --no-print-directory bench-snapshot
 
 bench-clone: build test-deps
 	$(PYTHON) bench/clone.py --build $(BUILD)
+
+# Snapshot of a stopped VM's 1 GiB dense disk on xfs/btrfs/ext4 loop shares.
+bench-snapshot: build test-deps
+	$(PYTHON) bench/snapshot.py --build $(BUILD)
+
+# VM disk from a 1 GiB dense image: today's client copy against the base
+# cache (first create fills it, second clones on the server), on shares
+# backed by loop-mounted ext4, xfs and btrfs.
+bench-clone-cache: build test-deps
+	$(PYTHON) bench/clone_cache.py --build $(BUILD)
 
 # fio randwrite with an fsync every N writes: durable mount, nostrictsync
 # mount (fsync not sent) and the server's own disk (docs/smb-durability.md).

@@ -35,6 +35,7 @@ struct agent_config {
 	char *qemu_path;
 	char *hypervisor;         /* auto|firecracker|qemu (default auto) */
 	bool qemu_kvm;            /* QEMU: -accel kvm (default tcg) */
+	bool base_cache;          /* false: copy every volume from its image */
 	unsigned vm_stop_timeout; /* seconds from a graceful stop to the kill */
 	unsigned header_timeout;  /* seconds for a client to send its request */
 	unsigned max_connections; /* HTTP connections per listener */

@@ -91,6 +91,8 @@ static const struct config_entry table[] = {
 		"qemu program (default /usr/bin/qemu-system-x86_64)"),
 	E(hypervisor, CFG_STRING, check_hypervisor, "auto",
 		"auto|firecracker|qemu (default auto: firecracker when installed)"),
+	E(base_cache, CFG_BOOL, NULL, "true",
+		"clone volumes on SMB backends on the server from the backend's base cache; false copies every volume from its image through this host (default true)"),
 	E(qemu_kvm, CFG_BOOL, NULL, NULL,
 		"run QEMU guests with KVM instead of TCG (default false)"),
 	U(vm_stop_timeout, 1, 600, "15",

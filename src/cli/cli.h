@@ -60,6 +60,16 @@ int cli_cmd_image(struct cli *c, const char *sub);
 int cli_cmd_login(struct cli *c, const char *username, bool password_stdin);
 int cli_cmd_user(struct cli *c, const char *sub, int argc, char **argv);
 
+/* Snapshots (cli_snapshots.c): vm snapshot create|list|delete, vm revert,
+ * vm create --from-snapshot, with their own options (argv[0] is the vm
+ * subcommand). */
+bool cli_is_snapshot_cmd(const char *sub, int argc, char **argv);
+int cli_cmd_snapshot(struct cli *c, const char *sub, int argc, char **argv);
+
+/* nqrust backend cache list|purge BACKEND [ENTRY] (cli_cache.c); argv[0]
+ * is "cache". */
+int cli_cmd_backend_cache(struct cli *c, int argc, char **argv);
+
 /* Hosts (cli_hosts.c): host add|list|drain|remove with their own options
  * (argv[0] is the subcommand). */
 int cli_cmd_host(struct cli *c, const char *sub, int argc, char **argv);

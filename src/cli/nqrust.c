@@ -20,10 +20,8 @@
 static const char usage_text[] =
 	"usage: nqrust [--url URL] [--token TOKEN] [--json] COMMAND\n"
 	"\n"
-	"  login --username USER [--password-stdin]\n"
-	"  logout\n"
-	"  backend list\n"
-	"  backend get ID|NAME\n"
+	"  login --username USER [--password-stdin] | logout\n"
+	"  backend list | backend get ID|NAME\n"
 	"  backend create --name NAME [--kind smb|localfile] [--server HOST --share SHARE\n"
 	"                 [--username USER [--domain DOM]] [--smb-version V] [--subdir DIR]\n"
 	"                 [--mount-options OPTS] [--mount-base DIR]] [--path DIR]\n"
@@ -34,6 +32,7 @@ static const char usage_text[] =
 	"                 [--rotate-password] [--password-stdin]\n"
 	"  backend rotate-password ID|NAME [--password-stdin]\n"
 	"  backend delete ID|NAME\n"
+	"  backend cache list ID|NAME | backend cache purge ID|NAME [HASH]\n"
 	"  volume list\n"
 	"  volume create --backend ID|NAME --size SIZE [--image NAME]\n"
 	"  volume delete ID\n"
@@ -46,7 +45,9 @@ static const char usage_text[] =
 	"  vm create --name NAME --image IMAGE [--vcpus N] [--memory MIB]\n"
 	"            [--backend ID|NAME]   (default backend when omitted)\n"
 	"            [--host NAME|ID]      (placed automatically when omitted) [--ha]\n"
-	"  vm migrate ID|NAME --to HOST\n"
+	"  vm create --name NAME --from-snapshot ID|VM/NAME [--vcpus N] [--memory MIB]\n"
+	"  vm snapshot create VM --name NAME | vm snapshot list VM | vm snapshot delete VM SNAP\n"
+	"  vm revert VM --to SNAP (VM stopped; by id or name) | vm migrate ID|NAME --to HOST\n"
 	"  host add --name NAME --url https://HOST:PORT --token-file FILE|-\n"
 	"           [--fingerprint SHA256]   (the token never on the command line)\n"
 	"  host list [--json] | host drain NAME|ID [--off] | host remove NAME|ID\n"
@@ -512,6 +513,10 @@ run_command(struct cli *c, const char *cmd, const char *sub, int argc, char **ar
 		return cli_cmd_user(c, sub, argc, argv); /* its own options */
 	if (strcmp(cmd, "events") == 0)
 		return cli_cmd_events(c, argc, argv); /* its own options */
+	if (!strcmp(cmd, "vm") && cli_is_snapshot_cmd(sub, argc, argv))
+		return cli_cmd_snapshot(c, sub, argc, argv);
+	if (strcmp(cmd, "backend") == 0 && strcmp(sub, "cache") == 0)
+		return cli_cmd_backend_cache(c, argc, argv);
 	if (parse_args(argc, argv, &a) < 0) {
 		rc = 2;
 	} else if (strcmp(cmd, "login") == 0) {

@@ -1,5 +1,5 @@
 /* File-system helpers: atomic replace, directories, paths confined beneath
- * a directory fd, and a copy that keeps holes. */
+ * a directory fd. The copy that keeps holes is in fsutil_copy.c. */
 #include "common/fsutil.h"
 
 #include <errno.h>
@@ -16,10 +16,6 @@
 #include <unistd.h>
 
 #include "common/macro.h"
-
-#define COPY_BUF_SIZE (1024 * 1024)
-/* Largest single copy_file_range request; the kernel caps it anyway. */
-#define COPY_CFR_CHUNK (1024 * 1024 * 1024)
 
 /* A single, plain directory entry name. */
 static bool
@@ -322,148 +318,6 @@ fs_read_file(int dirfd, const char *name, size_t cap, char **ret, size_t *ret_le
 	if (ret_len)
 		*ret_len = len;
 	return 0;
-}
-
-struct copier {
-	int src, dst;
-	bool use_cfr;
-	char *buf; /* COPY_BUF_SIZE, allocated on first fallback */
-	uint64_t written;
-};
-
-static int
-copy_range_rw(struct copier *c, off_t off, off_t end)
-{
-	if (!c->buf) {
-		c->buf = malloc(COPY_BUF_SIZE);
-		if (!c->buf)
-			return -ENOMEM;
-	}
-	while (off < end) {
-		size_t want = (size_t)(end - off) < COPY_BUF_SIZE
-				      ? (size_t)(end - off)
-				      : COPY_BUF_SIZE;
-		ssize_t n = pread(c->src, c->buf, want, off);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return negerrno();
-		}
-		if (n == 0) /* src shrank under us: nothing more to copy */
-			return 0;
-		for (ssize_t done = 0; done < n;) {
-			ssize_t w = pwrite(c->dst, c->buf + done, (size_t)(n - done),
-				off + done);
-
-			if (w < 0) {
-				if (errno == EINTR)
-					continue;
-				return negerrno();
-			}
-			done += w;
-		}
-		off += n;
-		c->written += (uint64_t)n;
-	}
-	return 0;
-}
-
-static int
-copy_range(struct copier *c, off_t off, off_t end)
-{
-	while (c->use_cfr && off < end) {
-		off_t soff = off, doff = off;
-		size_t want = (uint64_t)(end - off) < COPY_CFR_CHUNK
-				      ? (size_t)(end - off)
-				      : COPY_CFR_CHUNK;
-		ssize_t n = copy_file_range(c->src, &soff, c->dst, &doff, want, 0);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EXDEV || errno == EINVAL || errno == EOPNOTSUPP ||
-				errno == ENOSYS) {
-				/* e.g. local file <-> FUSE: never retry. */
-				c->use_cfr = false;
-				break;
-			}
-			return negerrno();
-		}
-		if (n == 0)
-			return 0;
-		off += n;
-		c->written += (uint64_t)n;
-	}
-	return off < end ? copy_range_rw(c, off, end) : 0;
-}
-
-int
-fs_sparse_copy(int src_fd, int dst_fd, struct copy_stats *ret)
-{
-	struct copier c = { .src = src_fd, .dst = dst_fd, .use_cfr = true };
-	struct stat sst, dst_st;
-	uint64_t extents = 0;
-	off_t off = 0, size;
-	int r = 0;
-
-	if (fstat(src_fd, &sst) < 0 || fstat(dst_fd, &dst_st) < 0)
-		return negerrno();
-	if (!S_ISREG(sst.st_mode) || !S_ISREG(dst_st.st_mode))
-		return -EINVAL;
-	if (sst.st_dev == dst_st.st_dev && sst.st_ino == dst_st.st_ino)
-		return -EINVAL;
-	/* Holes in src must read as zeros in dst: start from an empty file. */
-	if (dst_st.st_size != 0 && ftruncate(dst_fd, 0) < 0)
-		return negerrno();
-	size = sst.st_size;
-
-	while (off < size) {
-		off_t data = lseek(src_fd, off, SEEK_DATA), hole;
-
-		if (data < 0) {
-			if (errno == ENXIO) /* only a hole remains */
-				break;
-			if (errno != EINVAL) {
-				r = negerrno();
-				goto out;
-			}
-			/* No SEEK_DATA here: everything is data. */
-			data = off;
-			hole = size;
-		} else {
-			hole = lseek(src_fd, data, SEEK_HOLE);
-			if (hole < 0) {
-				if (errno != EINVAL && errno != ENXIO) {
-					r = negerrno();
-					goto out;
-				}
-				hole = size;
-			}
-		}
-		if (data >= size)
-			break;
-		if (hole > size)
-			hole = size;
-		if (hole <= data) {
-			r = -EIO;
-			goto out;
-		}
-		extents++;
-		if ((r = copy_range(&c, data, hole)) < 0)
-			goto out;
-		off = hole;
-	}
-	if (ftruncate(dst_fd, size) < 0) {
-		r = negerrno();
-		goto out;
-	}
-	if (ret)
-		*ret = (struct copy_stats){ .bytes_written = c.written,
-			.extents = extents };
-out:
-	free(c.buf);
-	return r;
 }
 
 int

@@ -28,12 +28,55 @@ int fs_read_file(int dirfd, const char *name, size_t cap, char **ret, size_t *re
  * reads through its own O_CLOEXEC descriptor). Caller closedir()s it. */
 int fs_opendir(int dirfd, DIR **ret);
 
-struct copy_stats {
-	uint64_t bytes_written; /* data bytes that crossed to dst */
-	uint64_t extents;       /* data extents found in src */
+/* How fs_sparse_copy moved the data, best first. */
+enum copy_method {
+	COPY_METHOD_CLONE = 1,  /* FICLONE of the whole file: reflink locally,
+				 * SMB2 DUPLICATE_EXTENTS on kernel cifs */
+	COPY_METHOD_SERVER = 2, /* copy_file_range over the data extents: in the
+				 * kernel or file system, SMB2 COPYCHUNK on
+				 * kernel cifs, smbc_splice in nqrust-smbfs */
+	COPY_METHOD_CLIENT = 3, /* pread/pwrite through this process */
 };
-/* Copy only the data extents of src (SEEK_DATA/SEEK_HOLE) to the same
- * offsets in dst, then set dst's size to src's size. Uses copy_file_range
- * where it works and falls back to pread/pwrite with a 1 MiB buffer (EXDEV,
- * EINVAL, EOPNOTSUPP across file systems such as FUSE). dst should be empty. */
+
+struct copy_stats {
+	uint64_t bytes_written;  /* data bytes that reached dst, all methods */
+	uint64_t extents;        /* data extents copied (0 after a clone) */
+	enum copy_method method; /* the slowest method any byte took */
+	uint64_t bytes_cloned;   /* src size shared by FICLONE */
+	uint64_t bytes_server;   /* bytes copied by copy_file_range */
+	uint64_t bytes_client;   /* bytes copied by pread/pwrite */
+	int offload_errno;       /* why copy_file_range was given up (EXDEV,
+				 * EOPNOTSUPP, ...); 0 when it was not */
+};
+
+/* "clone", "server_copy" or "client_copy"; "none" for anything else. */
+const char *copy_method_name(enum copy_method m);
+
+/* Copy src to dst (dst is emptied first; it should be empty): first
+ * FICLONE of the whole file; where the file system refuses (EOPNOTSUPP,
+ * EXDEV, EINVAL, ...), copy_file_range over the data extents that
+ * SEEK_DATA/SEEK_HOLE report; where that is refused too, pread/pwrite
+ * with a 1 MiB buffer. Holes stay holes; dst's size is set to src's at
+ * the end. Other errors are returned. *ret (may be NULL) says how it went
+ * and is written only on success. */
 int fs_sparse_copy(int src_fd, int dst_fd, struct copy_stats *ret);
+
+/* A byte range of a file. */
+struct fs_range {
+	uint64_t off, len;
+};
+
+/* The data extents of fd (SEEK_DATA/SEEK_HOLE; the whole file where the
+ * file system cannot tell), in order. *ret is malloc'ed, caller frees;
+ * NULL with *ret_n 0 for a file without data. */
+int fs_data_extents(int fd, struct fs_range **ret, size_t *ret_n);
+
+/* A refused copy_file_range fails the copy with -EOPNOTSUPP instead of
+ * going on with pread/pwrite (the caller has a better source). */
+#define FS_COPY_OFFLOAD_ONLY 1u
+
+/* Copy ranges of src to the same offsets in dst: copy_file_range, then
+ * pread/pwrite where it is refused (unless FS_COPY_OFFLOAD_ONLY). dst is
+ * neither emptied nor sized. */
+int fs_copy_ranges(int src_fd, int dst_fd, const struct fs_range *ranges, size_t n,
+	unsigned flags, struct copy_stats *ret);

@@ -118,6 +118,11 @@ int smbfs_op_fsync(const char *path, int datasync, struct fuse_file_info *fi);
 int smbfs_op_flush(const char *path, struct fuse_file_info *fi);
 int smbfs_op_release(const char *path, struct fuse_file_info *fi);
 
+/* Server-side copy between two files of this mount, in copy.c. */
+ssize_t smbfs_op_copy_file_range(const char *path_in, struct fuse_file_info *fi_in,
+	off_t off_in, const char *path_out, struct fuse_file_info *fi_out, off_t off_out,
+	size_t size, int flags);
+
 /* Metadata operations, in meta.c. */
 int smbfs_op_statfs(const char *path, struct statvfs *out);
 int smbfs_op_utimens(const char *path, const struct timespec tv[2],

@@ -313,6 +313,7 @@ static const struct fuse_operations smbfs_ops = {
 	.utimens = smbfs_op_utimens,
 	.chmod = smbfs_op_chmod,
 	.chown = smbfs_op_chown,
+	.copy_file_range = smbfs_op_copy_file_range,
 };
 
 const struct fuse_operations *

@@ -20,7 +20,11 @@ started guest write: that many threads pwrite the pattern over [offset,
 offset + size) of the root drive in a loop, with an fdatasync every
 fsync_every rounds and pause seconds between rounds, until the VMM dies
 (a guest that keeps its disk busy); with "hold_after": N, each thread stops
-after N rounds until a file write-go-<id> exists beside this program. Stdlib only.
+after N rounds until a file write-go-<id> exists beside this program.
+PATCH /vm {"state": "Paused" | "Resumed"} (after InstanceStart only, as
+Firecracker) pauses and resumes the guest: the writers stop writing while it
+is paused (a pwrite in progress finishes first, as a vCPU's exit does). Stdlib
+only.
 """
 
 import http.server
@@ -54,6 +58,7 @@ SCHEMAS = {
         "io_engine": (str, False), "rate_limiter": (dict, False),
     },
     "actions": {"action_type": (str, True)},
+    "vm": {"state": (str, True)},
 }
 ACTIONS = ("InstanceStart", "SendCtrlAltDel", "FlushMetrics")
 
@@ -85,6 +90,8 @@ class VMM:
         self.id = vm_id
         self.lock = threading.Lock()
         self.started = False
+        self.paused = False
+        self.io = threading.Lock()  # held by a writer's round: pause waits for it
         self.machine = {"vcpu_count": 1, "mem_size_mib": 128}
         self.boot = None
         self.drives = {}
@@ -140,6 +147,20 @@ class VMM:
             self.fds[parts[1]] = fd
             self.drives[parts[1]] = body
 
+    def patch_vm(self, body):
+        check(SCHEMAS["vm"], body)
+        if body["state"] not in ("Paused", "Resumed"):
+            raise Fault("unknown variant `%s`, expected `Paused` or `Resumed`"
+                        % body["state"])
+        if not self.started:
+            raise Fault("The requested operation is not supported before starting "
+                        "the microVM.")
+        if body["state"] == "Paused":
+            with self.io:
+                self.paused = True
+        else:
+            self.paused = False
+
     def action(self, name):
         if name not in ACTIONS:
             raise Fault("unknown variant `%s`" % name)
@@ -179,19 +200,28 @@ class VMM:
                 if hold is not None and n >= hold and not os.path.exists(go):
                     time.sleep(0.01)
                     continue
+                if self.paused:
+                    time.sleep(0.01)
+                    continue
                 try:
-                    os.pwrite(fd, block, w["offset"])
+                    with self.io:
+                        if self.paused:
+                            continue
+                        os.pwrite(fd, block, w["offset"])
+                        n += 1
+                        if n % w.get("fsync_every", 4) == 0:
+                            os.fdatasync(fd)
                     time.sleep(w.get("pause", 0))
-                    n += 1
-                    if n % w.get("fsync_every", 4) == 0:
-                        os.fdatasync(fd)
                 except OSError:
                     time.sleep(0.05)  # a failing disk: the guest retries
         for _ in range(w.get("threads", 2)):
             threading.Thread(target=write_loop, daemon=True).start()
 
     def info(self):
-        return {"id": self.id, "state": "Running" if self.started else "Not started",
+        state = "Not started"
+        if self.started:
+            state = "Paused" if self.paused else "Running"
+        return {"id": self.id, "state": state,
                 "vmm_version": "1.7.0-fake", "app_name": "Firecracker"}
 
 
@@ -230,6 +260,26 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self.reply(200, VM.machine)
         self.record(None, 400)
         self.reply(400, {"fault_message": "Invalid request method and/or path."})
+
+    def do_PATCH(self):
+        n = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(n) if n else b""
+        body = None
+        try:
+            if self.path != "/vm":
+                raise Fault("Invalid request method and/or path: PATCH %s." % self.path)
+            try:
+                body = json.loads(raw)
+            except ValueError as e:
+                raise Fault("invalid JSON: %s" % e)
+            with VM.lock:
+                VM.patch_vm(body)
+        except Fault as e:
+            self.record(body if body is not None else raw.decode(errors="replace"),
+                        400, str(e))
+            return self.reply(400, {"fault_message": str(e)})
+        self.record(body, 204)
+        self.reply(204)
 
     def do_PUT(self):
         n = int(self.headers.get("Content-Length") or 0)

@@ -47,8 +47,13 @@ def subdir_backend(manager, smbd, name):
     return b, os.path.join(smbd.shares["guest"], sub)
 
 
+def vol_files(voldir):
+    """The volume dir's files, without the backend's base cache (kept)."""
+    return [n for n in os.listdir(voldir) if n != ".nqrust-cache"]
+
+
 def assert_all_gone(manager, backend_id, voldir):
-    assert wait_for(lambda: os.listdir(voldir) == [], timeout=30), os.listdir(voldir)
+    assert wait_for(lambda: vol_files(voldir) == [], timeout=30), vol_files(voldir)
     st, vms = manager.request("GET", "/v1/vms")
     assert st == 200 and vms == [], vms
     st, vols = manager.request("GET", "/v1/volumes")
@@ -86,7 +91,7 @@ def test_manager_sigkill_at_each_provisioning_step(manager, agent, smbd, gates, 
         # The unfinished clone was cancelled on the agent (which was still
         # holding it) and its temp file removed; no volume row is left.
         assert after["volume"] is None, after
-        assert wait_for(lambda: os.listdir(voldir) == [], timeout=30), os.listdir(voldir)
+        assert wait_for(lambda: vol_files(voldir) == [], timeout=30), vol_files(voldir)
     else:
         # The finished clone was adopted.
         assert after["volume"]["state"] == "ready", after
@@ -221,8 +226,11 @@ def test_full_share_is_507_no_space(manager, agent, smbd, tmp_path):
         st, r = manager.request("POST", "/v1/volumes", {"backend_id": b["id"],
                                                         "image": "fat.img"})
         assert st == 507 and r["error"]["code"] == "no_space", r
-        # The failed attempt removed its own temp file, and no row is left.
-        assert [n for n in os.listdir(mnt) if n != "lost+found"] == []
+        # The failed attempt removed its own temp file (and the failed base
+        # cache fill its own), and no row is left.
+        assert [n for n in vol_files(mnt) if n != "lost+found"] == []
+        cache = os.path.join(mnt, ".nqrust-cache")
+        assert not os.path.exists(cache) or os.listdir(cache) == []
         st, vols = manager.request("GET", "/v1/volumes")
         assert st == 200 and vols == []
         st, _ = manager.request("DELETE", "/v1/storage/backends/" + b["id"])

@@ -14,6 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -48,6 +50,31 @@ syscall(long n, ...)
 
 static int cfr_fail_errno;
 static unsigned cfr_calls;
+static int ficlone_fail_errno;
+static unsigned ficlone_calls;
+
+/* FICLONE can be made to fail; everything else goes to libc's ioctl. */
+int
+ioctl(int fd, unsigned long req, ...)
+{
+	static int (*real)(int, unsigned long, ...);
+	va_list ap;
+	void *arg;
+
+	va_start(ap, req);
+	arg = va_arg(ap, void *);
+	va_end(ap);
+	if (req == FICLONE) {
+		ficlone_calls++;
+		if (ficlone_fail_errno) {
+			errno = ficlone_fail_errno;
+			return -1;
+		}
+	}
+	if (!real)
+		real = (int (*)(int, unsigned long, ...))dlsym(RTLD_NEXT, "ioctl");
+	return real(fd, req, arg);
+}
 
 ssize_t
 copy_file_range(int in, off_t *in_off, int out, off_t *out_off, size_t len, unsigned flags)
@@ -332,12 +359,30 @@ test_sparse_copy(void **state)
 	int dst = openat(t->fd, "dst", O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 
 	assert_true(dst >= 0);
+	ficlone_calls = 0;
 	assert_int_equal(fs_sparse_copy(src, dst, &stats), 0);
+	assert_int_equal(ficlone_calls, 1);
 	assert_same_content(src, dst);
 	assert_int_equal(fstat(src, &ss), 0);
 	assert_int_equal(fstat(dst, &ds), 0);
 	/* Allocation stays close to the 9 MiB of data, far from 64 MiB. */
 	assert_true((uint64_t)ds.st_blocks * 512 < 16ULL * MiB);
+	assert_int_equal(stats.bytes_written,
+		stats.bytes_cloned + stats.bytes_server + stats.bytes_client);
+	if (stats.method == COPY_METHOD_CLONE) {
+		/* A reflinking file system (btrfs, xfs) shares the whole file. */
+		assert_int_equal(stats.bytes_cloned, 64 * MiB);
+		assert_int_equal(stats.bytes_server + stats.bytes_client, 0);
+		assert_string_equal(copy_method_name(stats.method), "clone");
+		close(src);
+		close(dst);
+		return;
+	}
+	/* ext4, tmpfs: copy_file_range inside one file system. */
+	assert_int_equal(stats.method, COPY_METHOD_SERVER);
+	assert_string_equal(copy_method_name(stats.method), "server_copy");
+	assert_int_equal(stats.bytes_client, 0);
+	assert_int_equal(stats.offload_errno, 0);
 	if (stats.extents == 1) {
 		/* A file system without SEEK_HOLE support: all data. */
 		assert_int_equal(stats.bytes_written, 64 * MiB);
@@ -440,6 +485,13 @@ test_sparse_copy_fallback(void **state)
 		assert_int_equal(cfr_calls, 1);
 		assert_same_content(src, dst);
 		assert_true(stats.bytes_written >= 9ULL * MiB);
+		if (stats.method != COPY_METHOD_CLONE) {
+			assert_int_equal(stats.method, COPY_METHOD_CLIENT);
+			assert_string_equal(copy_method_name(stats.method), "client_copy");
+			assert_int_equal(stats.bytes_client, stats.bytes_written);
+			assert_int_equal(stats.bytes_server, 0);
+			assert_int_equal(stats.offload_errno, errs[i]);
+		}
 		close(src);
 		close(dst);
 	}
@@ -458,11 +510,132 @@ test_sparse_copy_fallback(void **state)
 	}
 }
 
+static void
+test_sparse_copy_clone_refused(void **state)
+{
+	/* FICLONE refused the ways file systems refuse it: the extents are
+	 * copied instead, holes kept; any other FICLONE error is reported. */
+	static const int refused[] = { EOPNOTSUPP, EXDEV, EINVAL, ENOTTY };
+	struct tmpdir *t = *state;
+	static unsigned char pattern[3 * MiB];
+
+	for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+		struct copy_stats stats = { 0 };
+		char name[16];
+		int src, dst;
+		struct stat ds;
+
+		snprintf(name, sizeof name, "csrc%zu", i);
+		src = make_sparse_src(t->fd, name, pattern, sizeof pattern);
+		snprintf(name, sizeof name, "cdst%zu", i);
+		dst = openat(t->fd, name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		assert_true(dst >= 0);
+		/* Leftover bytes in dst must not survive as data. */
+		assert_int_equal(pwrite(dst, "junk", 4, 20 * MiB), 4);
+		ficlone_fail_errno = refused[i];
+		ficlone_calls = cfr_calls = 0;
+		assert_int_equal(fs_sparse_copy(src, dst, &stats), 0);
+		ficlone_fail_errno = 0;
+		assert_int_equal(ficlone_calls, 1);
+		assert_true(cfr_calls >= 1);
+		assert_int_equal(stats.method, COPY_METHOD_SERVER);
+		assert_int_equal(stats.bytes_cloned, 0);
+		assert_true(stats.bytes_server >= 9ULL * MiB);
+		assert_same_content(src, dst);
+		assert_int_equal(fstat(dst, &ds), 0);
+		assert_true((uint64_t)ds.st_blocks * 512 < 16ULL * MiB);
+		close(src);
+		close(dst);
+	}
+	{
+		struct copy_stats stats = { .method = 77 };
+		int src = make_sparse_src(t->fd, "csrcio", pattern, sizeof pattern);
+		int dst = openat(t->fd, "cdstio", O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+
+		ficlone_fail_errno = EIO;
+		cfr_calls = 0;
+		assert_int_equal(fs_sparse_copy(src, dst, &stats), -EIO);
+		ficlone_fail_errno = 0;
+		assert_int_equal(cfr_calls, 0);
+		assert_int_equal(stats.method, 77); /* untouched */
+		close(src);
+		close(dst);
+	}
+	assert_string_equal(copy_method_name(0), "none");
+}
+
+static void
+test_copy_ranges(void **state)
+{
+	/* The extent map of a sparse file, and a copy of just those ranges:
+	 * server-side where copy_file_range works, refused outright with
+	 * FS_COPY_OFFLOAD_ONLY, through this process otherwise. */
+	struct tmpdir *t = *state;
+	static unsigned char pattern[3 * MiB];
+	struct fs_range *ext = NULL;
+	struct copy_stats stats = { 0 };
+	size_t n = 0;
+	int src = make_sparse_src(t->fd, "rsrc", pattern, sizeof pattern);
+	int dst = openat(t->fd, "rdst", O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	int dst2 = openat(t->fd, "rdst2", O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+
+	assert_true(dst >= 0 && dst2 >= 0);
+	assert_int_equal(fs_data_extents(src, &ext, &n), 0);
+	if (n == 1) {
+		assert_int_equal(ext[0].off, 0);
+		assert_int_equal(ext[0].len, 64 * MiB);
+	} else {
+		uint64_t total = 0;
+
+		assert_int_equal(n, 3);
+		for (size_t i = 0; i < n; i++) {
+			total += ext[i].len;
+			assert_true(i == 0 ||
+				    ext[i].off > ext[i - 1].off + ext[i - 1].len - 1);
+		}
+		assert_true(total >= 9ULL * MiB && total < 12ULL * MiB);
+	}
+	cfr_calls = 0;
+	assert_int_equal(fs_copy_ranges(src, dst, ext, n, FS_COPY_OFFLOAD_ONLY, &stats), 0);
+	assert_true(cfr_calls >= n);
+	assert_int_equal(stats.method, COPY_METHOD_SERVER);
+	assert_int_equal(stats.extents, n);
+	assert_int_equal(stats.bytes_client, 0);
+	assert_int_equal(ftruncate(dst, 64 * MiB), 0);
+	assert_same_content(src, dst);
+	/* Refused: OFFLOAD_ONLY gives up, the default copies itself. */
+	cfr_fail_errno = EXDEV;
+	stats.method = 77;
+	assert_int_equal(fs_copy_ranges(src, dst2, ext, n, FS_COPY_OFFLOAD_ONLY, &stats),
+		-EOPNOTSUPP);
+	assert_int_equal(stats.method, 77);
+	assert_int_equal(fs_copy_ranges(src, dst2, ext, n, 0, &stats), 0);
+	cfr_fail_errno = 0;
+	assert_int_equal(stats.method, COPY_METHOD_CLIENT);
+	assert_int_equal(stats.offload_errno, EXDEV);
+	assert_int_equal(stats.bytes_client, stats.bytes_written);
+	assert_int_equal(ftruncate(dst2, 64 * MiB), 0);
+	assert_same_content(src, dst2);
+	/* A range that overflows off_t is refused. */
+	{
+		struct fs_range bad = { .off = UINT64_MAX - 10, .len = 20 };
+
+		assert_int_equal(fs_copy_ranges(src, dst2, &bad, 1, 0, &stats), -EINVAL);
+	}
+	free(ext);
+	close(src);
+	close(dst);
+	close(dst2);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_write_atomic, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_copy_ranges, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sparse_copy_clone_refused, setup,
+			teardown),
 		cmocka_unit_test_setup_teardown(test_write_atomic_refuses, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_open_beneath, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_open_beneath_fallback, setup, teardown),

@@ -1,5 +1,6 @@
 /* QEMU driver argv (golden file, byte for byte), KVM switch, refusal of
- * paths QEMU's option syntax cannot carry, and the driver table. */
+ * paths QEMU's option syntax cannot carry, the driver table, and pause /
+ * resume over QMP against a fake monitor. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -10,6 +11,9 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <pthread.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 
 #include "agent/vmm/vmm.h"
 
@@ -129,6 +133,137 @@ test_proc_gone(void **state)
 	assert_false(vmm_proc_alive(&p));
 }
 
+/* A fake QEMU monitor on <dir>/qmp.sock: greets, answers
+ * qmp_capabilities, then answers the next command with an event line
+ * first and then `answer`; what the client sent lands in got. */
+struct fake_qmp {
+	char dir[64];
+	int lfd;
+	const char *answer;
+	char got[1024];
+	pthread_t t;
+};
+
+static void
+send_line(int fd, const char *s)
+{
+	assert_int_equal(send(fd, s, strlen(s), MSG_NOSIGNAL), (ssize_t)strlen(s));
+}
+
+static void
+read_line(int fd, char *buf, size_t sz)
+{
+	size_t n = 0;
+
+	while (n + 1 < sz && recv(fd, buf + n, 1, 0) == 1 && buf[n] != '\n')
+		n++;
+	buf[n] = '\0';
+}
+
+static void
+append(char *buf, size_t sz, const char *s)
+{
+	size_t n = strlen(buf);
+
+	snprintf(buf + n, sz - n, "%s", s);
+}
+
+static void *
+fake_qmp_main(void *arg)
+{
+	struct fake_qmp *f = arg;
+	char line[256];
+	int fd = accept(f->lfd, NULL, NULL);
+
+	if (fd < 0)
+		return NULL;
+	send_line(fd, "{\"QMP\": {\"version\": {}, \"capabilities\": []}}\r\n");
+	read_line(fd, line, sizeof line);
+	append(f->got, sizeof f->got, line);
+	send_line(fd, "{\"return\": {}}\r\n");
+	read_line(fd, line, sizeof line);
+	append(f->got, sizeof f->got, line);
+	send_line(fd, "{\"timestamp\": {}, \"event\": \"STOP\"}\r\n");
+	send_line(fd, f->answer);
+	close(fd);
+	return NULL;
+}
+
+static void
+fake_qmp_start(struct fake_qmp *f, const char *answer, struct vmm_spec *s)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+
+	memset(f, 0, sizeof *f);
+	snprintf(f->dir, sizeof f->dir, "/tmp/nqrust-qmp-XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	snprintf(sa.sun_path, sizeof sa.sun_path, "%s/qmp.sock", f->dir);
+	f->lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_int_equal(bind(f->lfd, (struct sockaddr *)&sa, sizeof sa), 0);
+	assert_int_equal(listen(f->lfd, 1), 0);
+	f->answer = answer;
+	assert_int_equal(pthread_create(&f->t, NULL, fake_qmp_main, f), 0);
+	make_spec(s);
+	snprintf(s->run_dir, sizeof s->run_dir, "%s", f->dir);
+}
+
+static void
+fake_qmp_stop(struct fake_qmp *f)
+{
+	char path[128];
+
+	pthread_join(f->t, NULL);
+	close(f->lfd);
+	snprintf(path, sizeof path, "%s/qmp.sock", f->dir);
+	unlink(path);
+	rmdir(f->dir);
+}
+
+static void
+test_qmp_pause_resume(void **state)
+{
+	struct fake_qmp f;
+	struct vmm_spec s;
+	struct nq_error err = { 0 };
+
+	(void)state;
+	fake_qmp_start(&f, "{\"return\": {}}\r\n", &s);
+	assert_int_equal(vmm_qemu_ops.pause(&s, &err), 0);
+	fake_qmp_stop(&f);
+	assert_string_equal(f.got,
+		"{\"execute\": \"qmp_capabilities\"}{\"execute\": \"stop\"}");
+
+	fake_qmp_start(&f, "{\"return\": {}}\r\n", &s);
+	assert_int_equal(vmm_qemu_ops.resume(&s, &err), 0);
+	fake_qmp_stop(&f);
+	assert_string_equal(f.got,
+		"{\"execute\": \"qmp_capabilities\"}{\"execute\": \"cont\"}");
+}
+
+static void
+test_qmp_errors(void **state)
+{
+	struct fake_qmp f;
+	struct vmm_spec s;
+	struct nq_error err = { 0 };
+
+	(void)state;
+	fake_qmp_start(&f,
+		"{\"error\": {\"class\": \"GenericError\", \"desc\": \"cannot stop\"}}\r\n",
+		&s);
+	assert_true(vmm_qemu_ops.pause(&s, &err) < 0);
+	fake_qmp_stop(&f);
+	assert_string_equal(err.code, "vmm_failed");
+	assert_non_null(strstr(err.message, "cannot stop"));
+
+	/* No monitor (a QEMU started without -qmp): vmm_failed, not a hang. */
+	memset(&err, 0, sizeof err);
+	make_spec(&s);
+	snprintf(s.run_dir, sizeof s.run_dir, "/nonexistent-nqrust-dir");
+	assert_true(vmm_qemu_ops.resume(&s, &err) < 0);
+	assert_string_equal(err.code, "vmm_failed");
+}
+
 int
 main(void)
 {
@@ -138,6 +273,8 @@ main(void)
 		cmocka_unit_test(test_comma_refused),
 		cmocka_unit_test(test_driver_table),
 		cmocka_unit_test(test_proc_gone),
+		cmocka_unit_test(test_qmp_pause_resume),
+		cmocka_unit_test(test_qmp_errors),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

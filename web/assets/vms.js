@@ -5,6 +5,7 @@
 import { api, apiAll } from './api.js';
 import { el, fmtBytes, openDialog, toast, errorBox, confirmDialog, nextId, serial } from './ui.js';
 import { migrateDialog, migrateBlocker } from './hosts.js';
+import { snapshotsDialog } from './snapshots.js';
 
 const POLL_MS = 2000;
 // The states the API sends while an operation runs (the others: running,
@@ -96,7 +97,7 @@ export function vmsPage(main) {
 		try {
 			if (action === 'delete') {
 				const ok = await confirmDialog({ title: `Delete VM ${vm.name}?`, danger: true, confirmText: 'Delete VM',
-					message: `This stops ${vm.name} and deletes its disk. This cannot be undone.` });
+					message: `This stops ${vm.name} and deletes its disk and its snapshots. This cannot be undone.` });
 				if (!ok) return;
 				await api('DELETE', '/v1/vms/' + encodeURIComponent(vm.id));
 				toast(`Deleted VM ${vm.name}.`);
@@ -145,6 +146,8 @@ export function vmsPage(main) {
 				el('button', { type: 'button', class: 'btn small', disabled: busy || !!blocker,
 					title: blocker ? 'Cannot migrate: ' + blocker : null, 'aria-label': `Migrate ${vm.name}`,
 					onclick: () => migrateDialog(vm, refresh) }, 'Migrate'),
+				el('button', { type: 'button', class: 'btn small', disabled: busy,
+					'aria-label': `Snapshots of ${vm.name}`, onclick: () => snapshotsDialog(vm, refresh) }, 'Snapshots'),
 				btn('Delete', 'delete', false)));
 		tr.dataset.state = s;
 	}

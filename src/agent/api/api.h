@@ -41,6 +41,13 @@ void api_list_volumes(struct http_request *req, struct http_response *resp);
 void api_delete_volume(struct http_request *req, struct http_response *resp);
 void api_get_capacity(struct http_request *req, struct http_response *resp);
 void api_list_images(struct http_request *req, struct http_response *resp);
+/* snapshots.c: the copy and revert routes' data is the storage kind */
+void api_copy_volume(struct http_request *req, struct http_response *resp);
+void api_revert_volume(struct http_request *req, struct http_response *resp);
+void api_vm_snapshot(struct http_request *req, struct http_response *resp);
+/* cache.c: a backend's base cache; route data is the storage kind */
+void api_get_cache(struct http_request *req, struct http_response *resp);
+void api_delete_cache(struct http_request *req, struct http_response *resp);
 /* vms.c: api_vm_action's route data is the vms_* function to call */
 void api_post_vm(struct http_request *req, struct http_response *resp);
 void api_vm_action(struct http_request *req, struct http_response *resp);

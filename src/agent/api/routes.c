@@ -34,10 +34,19 @@ static const struct http_route routes[] = {
 	{ "DELETE", "/v1/storage/smb/mounts/{backend_id}", api_delete_mount, 0, 0, NULL },
 	{ "GET", "/v1/storage/smb/mounts/{backend_id}/capacity", api_get_capacity, 0, 0,
 		SMB },
+	{ "GET", "/v1/storage/smb/mounts/{backend_id}/cache", api_get_cache, 0, 0, SMB },
+	{ "DELETE", "/v1/storage/smb/mounts/{backend_id}/cache", api_delete_cache, 0, 0,
+		SMB },
+	{ "DELETE", "/v1/storage/smb/mounts/{backend_id}/cache/{hash}", api_delete_cache,
+		0, 0, SMB },
 	{ "POST", "/v1/storage/smb/volumes", api_post_volume, 0, 4096, SMB },
 	{ "GET", "/v1/storage/smb/volumes/{backend_id}", api_list_volumes, 0, 0, SMB },
 	{ "DELETE", "/v1/storage/smb/volumes/{backend_id}/{volume_id}", api_delete_volume,
 		0, 0, SMB },
+	{ "POST", "/v1/storage/smb/volumes/{backend_id}/{volume_id}/copy", api_copy_volume,
+		0, 1024, SMB },
+	{ "POST", "/v1/storage/smb/volumes/{backend_id}/{volume_id}/revert",
+		api_revert_volume, 0, 1024, SMB },
 
 	{ "PUT", "/v1/storage/localfile/backends/{backend_id}", api_put_local_backend, 0,
 		8192, NULL },
@@ -52,6 +61,10 @@ static const struct http_route routes[] = {
 		LOCAL },
 	{ "DELETE", "/v1/storage/localfile/volumes/{backend_id}/{volume_id}",
 		api_delete_volume, 0, 0, LOCAL },
+	{ "POST", "/v1/storage/localfile/volumes/{backend_id}/{volume_id}/copy",
+		api_copy_volume, 0, 1024, LOCAL },
+	{ "POST", "/v1/storage/localfile/volumes/{backend_id}/{volume_id}/revert",
+		api_revert_volume, 0, 1024, LOCAL },
 
 	{ "GET", "/v1/images", api_list_images, 0, 0, NULL },
 
@@ -64,6 +77,7 @@ static const struct http_route routes[] = {
 	{ "POST", "/v1/vms/{id}/poweroff", api_vm_action, 0, 0, VM_FN(vms_poweroff) },
 	{ "POST", "/v1/vms/{id}/shutdown", api_vm_shutdown, 0, 1024, NULL },
 	{ "DELETE", "/v1/vms/{id}", api_delete_vm, 0, 0, NULL },
+	{ "POST", "/v1/vms/{id}/snapshot", api_vm_snapshot, 0, 1024, NULL },
 	{ "GET", "/v1/host", api_get_host, 0, 0, NULL },
 
 	{ "GET", "/healthz", healthz, ROUTE_NO_AUTH, 0, NULL },

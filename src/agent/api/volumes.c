@@ -71,11 +71,14 @@ api_post_volume(struct http_request *req, struct http_response *resp)
 	}
 	json_decref(body);
 	http_reply_json(resp, 201,
-		json_pack("{s:s, s:I, s:o, s:I}", "path", info.path, "size_bytes",
-			(json_int_t)info.size_bytes, "allocated_bytes",
+		json_pack("{s:s, s:I, s:o, s:I, s:o, s:s}", "path", info.path,
+			"size_bytes", (json_int_t)info.size_bytes, "allocated_bytes",
 			info.allocated_bytes < 0 ? json_null()
 						 : json_integer(info.allocated_bytes),
-			"bytes_copied", (json_int_t)info.copy.bytes_written));
+			"bytes_copied", (json_int_t)info.copy.bytes_written, "copy_method",
+			info.copy.method ? json_string(copy_method_name(info.copy.method))
+					 : json_null(),
+			"base_cache", basecache_outcome_name(info.cache)));
 }
 
 void

@@ -11,6 +11,7 @@
 #include "common/debug_gate.h"
 #include "common/log.h"
 #include "common/validate.h"
+#include "agent/storage/basecache.h"
 #include "agent/storage/inflight.h"
 
 static void
@@ -108,8 +109,9 @@ io_error(const struct storage_kind_ops *k, struct nq_error *err, int r, const ch
 }
 
 static int
-fill_clone(struct agent *a, const struct storage_kind_ops *k, int dst, const char *image,
-	uint64_t *size, struct copy_stats *stats, struct nq_error *err)
+fill_clone(struct agent *a, const struct storage_kind_ops *k, int dfd, int dst,
+	const char *backend_id, const char *image, uint64_t *size,
+	struct volume_info *info, struct nq_error *err)
 {
 	_cleanup_close_ int src = -1;
 	struct stat st;
@@ -125,7 +127,14 @@ fill_clone(struct agent *a, const struct storage_kind_ops *k, int dst, const cha
 		return nq_error_setr(err, -EINVAL, "invalid_field", "size_bytes",
 			"size_bytes (%llu) is smaller than the image (%lld bytes)",
 			(unsigned long long)*size, (long long)st.st_size);
-	r = fs_sparse_copy(src, dst, stats);
+	/* A share: clone from its base cache on the server where it can. */
+	if (k->shared) {
+		info->cache = basecache_clone(a, backend_id, dfd, src, image, &st, dst,
+			&info->copy);
+		if (info->cache == BASECACHE_HIT || info->cache == BASECACHE_FILLED)
+			return 0;
+	}
+	r = fs_sparse_copy(src, dst, &info->copy);
 	if (r < 0)
 		return io_error(k, err, r, "copying the base image");
 	return 0;
@@ -188,7 +197,7 @@ create_in(struct agent *a, const struct storage_kind_ops *k, int dfd, const char
 	fd = openat(dfd, tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return io_error(k, err, negerrno(), "creating the volume file");
-	r = image ? fill_clone(a, k, fd, image, &size, &info.copy, err) : 0;
+	r = image ? fill_clone(a, k, dfd, fd, backend_id, image, &size, &info, err) : 0;
 	if (r >= 0)
 		r = check_cancelled(seq, volume_id, err);
 	if (r >= 0)
@@ -246,10 +255,12 @@ volumes_create(struct agent *a, const struct storage_kind_ops *k, const char *ba
 	if (!alloc_known)
 		info.allocated_bytes = -1;
 	log_info("volume created kind=%s backend_id=%s volume_id=%s image=%s size=%llu "
-		 "data_written=%llu",
+		 "data_written=%llu copy=%s base_cache=%s",
 		k->name, backend_id, volume_id, image ? image : "-",
 		(unsigned long long)info.size_bytes,
-		(unsigned long long)info.copy.bytes_written);
+		(unsigned long long)info.copy.bytes_written,
+		info.copy.method ? copy_method_name(info.copy.method) : "-",
+		basecache_outcome_name(info.cache));
 	*ret = info;
 	return 0;
 }
@@ -395,4 +406,26 @@ images_list(struct agent *a, json_t **ret)
 		return -ENOMEM;
 	*ret = arr;
 	return 0;
+}
+
+/* volumes_internal.h: the helpers volumes_copy.c shares. */
+void
+volumes_file_name(const struct storage_kind_ops *k, const char *volume_id, char *buf,
+	size_t bufsz, bool tmp)
+{
+	volume_name(k, volume_id, buf, bufsz, tmp);
+}
+
+int
+volumes_io_error(const struct storage_kind_ops *k, struct nq_error *err, int r,
+	const char *what)
+{
+	return io_error(k, err, r, what);
+}
+
+int
+volumes_finish(const struct storage_kind_ops *k, int dfd, int *fd, const char *tmp,
+	const char *name, uint64_t size, struct nq_error *err)
+{
+	return finish_volume(k, dfd, fd, tmp, name, size, err);
 }

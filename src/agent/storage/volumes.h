@@ -13,6 +13,7 @@
 
 #include "common/fsutil.h"
 #include "agent/agent.h"
+#include "agent/storage/basecache.h"
 #include "agent/storage/kind.h"
 
 #define VOLUME_SIZE_MAX (64ULL << 40) /* 64 TiB */
@@ -22,6 +23,7 @@ struct volume_info {
 	uint64_t size_bytes;
 	int64_t allocated_bytes; /* -1: the mount cannot tell (FUSE driver) */
 	struct copy_stats copy;
+	enum basecache_outcome cache; /* shared backends (basecache.h) */
 };
 
 /* image may be NULL (then size_bytes is required); size_bytes 0 means the

@@ -235,9 +235,46 @@ fc_request_shutdown(const struct vmm_spec *s, const struct vmm_proc *p)
 	return status >= 200 && status <= 299 ? 0 : -EPROTO;
 }
 
+/* PATCH /vm {"state": "Paused" | "Resumed"}. */
+static int
+fc_set_state(const struct vmm_spec *s, const char *state, struct nq_error *err)
+{
+	char sock[PATH_MAX + 16], fault[256] = "";
+	json_t *body = json_pack("{s:s}", "state", state);
+	int status = 0, r;
+
+	if (!body)
+		return nq_error_setr(err, -ENOMEM, "internal_error", NULL, "out of memory");
+	api_sock_path(s, sock, sizeof sock);
+	r = fc_request(sock, "PATCH", "/vm", body, &status, fault, sizeof fault);
+	json_decref(body);
+	if (r < 0)
+		return nq_error_setr(err, r, "vmm_failed", NULL,
+			"firecracker API PATCH /vm (%s) failed: %s", state, strerror(-r));
+	if (status < 200 || status > 299)
+		return nq_error_setr(err, -EPROTO, "vmm_failed", NULL,
+			"firecracker refused PATCH /vm (%s) (HTTP %d): %s", state, status,
+			fault);
+	return 0;
+}
+
+static int
+fc_pause(const struct vmm_spec *s, struct nq_error *err)
+{
+	return fc_set_state(s, "Paused", err);
+}
+
+static int
+fc_resume(const struct vmm_spec *s, struct nq_error *err)
+{
+	return fc_set_state(s, "Resumed", err);
+}
+
 const struct vmm_ops vmm_firecracker_ops = {
 	.name = "firecracker",
 	.start = fc_start,
 	.request_shutdown = fc_request_shutdown,
 	.guest_shutdown = fc_request_shutdown,
+	.pause = fc_pause,
+	.resume = fc_resume,
 };

@@ -62,6 +62,7 @@ vmm_qemu_argv(const struct vmm_spec *s, unsigned long tsc_khz, struct vmm_argv *
 	snprintf(v->drive, sizeof v->drive,
 		"id=d0,file=%s,format=raw,if=none,cache=writeback", s->rootfs);
 	snprintf(v->serial, sizeof v->serial, "file:%s/serial.log", s->run_dir);
+	/* The monitor: shutdown, pause and resume (snapshots of a running VM). */
 	snprintf(v->qmp, sizeof v->qmp, "unix:%s/qmp.sock,server=on,wait=off", s->run_dir);
 
 	v->argv[n++] = s->program;
@@ -146,9 +147,23 @@ qemu_request_shutdown(const struct vmm_spec *s, const struct vmm_proc *p)
 	return kill(p->pid, SIGTERM) < 0 ? negerrno() : 0;
 }
 
+static int
+qemu_pause(const struct vmm_spec *s, struct nq_error *err)
+{
+	return vmm_qmp_command(s, "stop", err);
+}
+
+static int
+qemu_resume(const struct vmm_spec *s, struct nq_error *err)
+{
+	return vmm_qmp_command(s, "cont", err);
+}
+
 const struct vmm_ops vmm_qemu_ops = {
 	.name = "qemu",
 	.start = qemu_start,
 	.request_shutdown = qemu_request_shutdown,
 	.guest_shutdown = vmm_qmp_powerdown,
+	.pause = qemu_pause,
+	.resume = qemu_resume,
 };

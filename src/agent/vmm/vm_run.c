@@ -135,8 +135,8 @@ vm_end_lost(struct agent *a, struct vm *vm)
 	(void)vm_save(a, vm);
 }
 
-static void
-fill_spec(struct agent *a, const struct vm *vm, struct vmm_spec *s)
+void
+vm_fill_spec(struct agent *a, const struct vm *vm, struct vmm_spec *s)
 {
 	bool fc = !strcmp(vm->c.hypervisor, "firecracker");
 
@@ -190,7 +190,7 @@ vm_do_start(struct agent *a, struct vm *vm, struct nq_error *err)
 		vm_unpin_rootfs(a, vm);
 		return r;
 	}
-	fill_spec(a, vm, &spec);
+	vm_fill_spec(a, vm, &spec);
 	r = ops->start(&spec, &p, err);
 	if (r < 0) {
 		leases_release(a, vm->c.id);
@@ -228,7 +228,7 @@ vm_do_stop(struct agent *a, struct vm *vm)
 	struct vmm_spec spec;
 
 	if (vm_running(vm)) {
-		fill_spec(a, vm, &spec);
+		vm_fill_spec(a, vm, &spec);
 		if (vmm_find(vm->c.hypervisor)->request_shutdown(&spec, &vm->proc) < 0 ||
 			!vmm_proc_wait_exit(&vm->proc, (int)a->cfg.vm_stop_timeout * 1000)) {
 			log_warn("VM did not stop in time, killing id=%s pid=%d", vm->c.id,
@@ -261,7 +261,7 @@ vm_do_shutdown(struct agent *a, struct vm *vm, unsigned timeout_s)
 	int r;
 
 	if (vm_running(vm)) {
-		fill_spec(a, vm, &spec);
+		vm_fill_spec(a, vm, &spec);
 		r = vmm_find(vm->c.hypervisor)->guest_shutdown(&spec, &vm->proc);
 		if (r < 0)
 			log_warn("cannot ask the guest to shut down id=%s err=%s",

@@ -47,6 +47,11 @@ struct vmm_ops {
 	 * the ACPI power button; Firecracker: SendCtrlAltDel). The caller waits
 	 * up to the deadline it was given, then kills. */
 	int (*guest_shutdown)(const struct vmm_spec *s, const struct vmm_proc *p);
+	/* Pause the guest's vCPUs (its disk writes stop with them; QEMU's
+	 * stop also drains its block layer) and let them run again. Errors
+	 * are vmm_failed. */
+	int (*pause)(const struct vmm_spec *s, struct nq_error *err);
+	int (*resume)(const struct vmm_spec *s, struct nq_error *err);
 };
 
 extern const struct vmm_ops vmm_firecracker_ops;
@@ -64,6 +69,10 @@ int vmm_qemu_argv(const struct vmm_spec *s, unsigned long tsc_khz, struct vmm_ar
 /* QMP system_powerdown on <run_dir>/qmp.sock (qmp.c): the guest_shutdown
  * of the QEMU driver. 0 once QEMU accepted it. */
 int vmm_qmp_powerdown(const struct vmm_spec *s, const struct vmm_proc *p);
+
+/* QMP (qmp.c): "stop" (pause) or "cont" (resume) on the VM's monitor
+ * socket <run_dir>/qmp.sock. */
+int vmm_qmp_command(const struct vmm_spec *s, const char *command, struct nq_error *err);
 
 /* NULL for an unknown name. */
 const struct vmm_ops *vmm_find(const char *name);

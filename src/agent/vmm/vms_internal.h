@@ -56,6 +56,8 @@ int vm_save(struct agent *a, const struct vm *vm);
  * mount, so its VMM is killed (a graceful stop cannot flush to a dead
  * disk) and it ends in "error" until it is started or stopped again. */
 void vm_end_lost(struct agent *a, struct vm *vm);
+/* What the driver needs to start or talk to vm's VMM. */
+void vm_fill_spec(struct agent *a, const struct vm *vm, struct vmm_spec *s);
 int vm_do_start(struct agent *a, struct vm *vm, struct nq_error *err);
 void vm_do_stop(struct agent *a, struct vm *vm);
 /* Terminate the VMM at once (SIGTERM, then SIGKILL): a power-off. */

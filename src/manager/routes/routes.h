@@ -19,10 +19,15 @@ extern const struct http_route auth_routes[]; /* routes_auth.c */
 extern const size_t auth_routes_count;
 extern const struct http_route storage_routes[]; /* routes_storage.c */
 extern const size_t storage_routes_count;
+/* A backend's base cache (routes_cache.c), in storage_routes. */
+void routes_get_backend_cache(struct http_request *req, struct http_response *resp);
+void routes_delete_backend_cache(struct http_request *req, struct http_response *resp);
 extern const struct http_route volume_routes[]; /* routes_volumes.c */
 extern const size_t volume_routes_count;
 extern const struct http_route vm_routes[]; /* routes_vms.c */
 extern const size_t vm_routes_count;
+extern const struct http_route snapshot_routes[]; /* routes_snapshots.c */
+extern const size_t snapshot_routes_count;
 extern const struct http_route image_routes[]; /* routes_images.c */
 extern const size_t image_routes_count;
 extern const struct http_route host_routes[]; /* routes_hosts.c */

@@ -186,5 +186,10 @@ const struct http_route storage_routes[] = {
 	{ "GET", "/v1/storage/backends/{id}", get_backend, 0, 0, NULL },
 	{ "PATCH", "/v1/storage/backends/{id}", update_backend, ROUTE_SENSITIVE, 0, NULL },
 	{ "DELETE", "/v1/storage/backends/{id}", delete_backend, 0, 0, NULL },
+	{ "GET", "/v1/storage/backends/{id}/cache", routes_get_backend_cache, 0, 0, NULL },
+	{ "DELETE", "/v1/storage/backends/{id}/cache", routes_delete_backend_cache, 0, 0,
+		NULL },
+	{ "DELETE", "/v1/storage/backends/{id}/cache/{hash}", routes_delete_backend_cache,
+		0, 0, NULL },
 };
 const size_t storage_routes_count = sizeof storage_routes / sizeof storage_routes[0];

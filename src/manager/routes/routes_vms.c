@@ -78,11 +78,36 @@ list_vms(struct http_request *req, struct http_response *resp)
 		resp->extra_headers = NULL;
 }
 
+/* image_id, or source_snapshot_id (a VM made from a snapshot): exactly
+ * one of them; both is 422 naming source_snapshot_id. */
+static int
+parse_source(json_t *body, struct vm_new *v, struct nq_error *err)
+{
+	int r;
+
+	if ((r = json_get_string(body, "image_id", &v->image_id, err)) < 0 ||
+		(r = json_get_string(body, "source_snapshot_id", &v->source_snapshot_id,
+			 err)) < 0)
+		return r;
+	if (v->image_id && v->source_snapshot_id)
+		return nq_error_setr(err, -EINVAL, "invalid_field", "source_snapshot_id",
+			"source_snapshot_id and image_id are mutually exclusive: a VM made "
+			"from a snapshot boots the image of the snapshot's VM");
+	if (v->source_snapshot_id &&
+		(!*v->source_snapshot_id || strlen(v->source_snapshot_id) > AUTH_UUID_LEN))
+		return nq_error_setr(err, -EINVAL, "invalid_field", "source_snapshot_id",
+			"source_snapshot_id must be a snapshot id");
+	if (!v->image_id && !v->source_snapshot_id)
+		return nq_error_setr(err, -EINVAL, "missing_field", "image_id",
+			"image_id is required (or source_snapshot_id)");
+	return 0;
+}
+
 static void
 create_vm(struct http_request *req, struct http_response *resp)
 {
 	static const char *const keys[] = { "name", "vcpus", "memory_mib", "image_id",
-		"storage_backend_id", "host_id", "ha", NULL };
+		"storage_backend_id", "host_id", "ha", "source_snapshot_id", NULL };
 	struct nq_error err = { 0 };
 	struct vm_new v = { 0 };
 	char id[AUTH_UUID_LEN + 1];
@@ -90,11 +115,12 @@ create_vm(struct http_request *req, struct http_response *resp)
 
 	if (http_parse_object(req, keys, &body, &err) < 0 ||
 		json_req_string(body, "name", &v.name, &err) < 0 ||
-		json_req_string(body, "image_id", &v.image_id, &err) < 0 ||
+		parse_source(body, &v, &err) < 0 ||
 		json_get_string(body, "storage_backend_id", &v.backend_id, &err) < 0 ||
 		json_get_string(body, "host_id", &v.host_id, &err) < 0 ||
 		validate_name("name", v.name, &err) < 0 ||
-		validate_image_name("image_id", v.image_id, &err) < 0 ||
+		(!v.source_snapshot_id &&
+			validate_image_name("image_id", v.image_id, &err) < 0) ||
 		json_req_uint(body, "vcpus", 1, 32, &v.vcpus, &err) < 0 ||
 		json_req_uint(body, "memory_mib", 64, 262144, &v.memory_mib, &err) < 0)
 		goto fail;

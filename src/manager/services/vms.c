@@ -20,6 +20,7 @@
 #include "manager/services/images.h"
 #include "manager/services/vms.h"
 #include "manager/services/vms_internal.h"
+#include "manager/services/vms_snapshots.h"
 #include "manager/services/events.h"
 
 static void
@@ -105,6 +106,7 @@ insert_vm(struct manager *m, const struct vm_new *v, const char *id, const char 
 	const char *pv[] = { id, v->name, vc, mem, v->image_id, bid, host_id, img->kernel,
 		img->initrd, now, ha };
 	const char *pvol[] = { vid, bid, id, now };
+	const char *psrc[] = { id, v->source_snapshot_id };
 	const struct db_stmt steps[] = {
 		{ "INSERT INTO images (id, name, size_bytes, created_at)"
 		  " VALUES ($1, $1, $2, $3) ON CONFLICT (id) DO UPDATE SET size_bytes = $2",
@@ -114,14 +116,41 @@ insert_vm(struct manager *m, const struct vm_new *v, const char *id, const char 
 		  " $3, $4, $5, $6, 'provisioning', $7, $8, $9, $10, $10, $11)",
 			11, pv },
 		{ INSERT_VOLUME_SQL, 4, pvol },
+		{ v->source_snapshot_id
+				? "UPDATE vms SET source_snapshot_id = $2 WHERE id = $1"
+				: NULL,
+			2, psrc },
 	};
 	return db_exec_tx(m->db, steps, ARRAY_SIZE(steps));
 }
 
-int
-vms_create(struct manager *m, const struct vm_new *v, char ret_id[AUTH_UUID_LEN + 1],
+/* A VM made from a snapshot: the snapshot's backend, its VM's image and
+ * (unless one is asked for) its VM's host, where the snapshot file is. */
+static int
+from_snapshot(struct manager *m, struct vm_new *v, struct snapshot_source *s,
 	struct nq_error *err)
 {
+	int r = snapshots_source(m, v->source_snapshot_id, s, err);
+
+	if (r < 0)
+		return r;
+	if (v->backend_id && strcmp(v->backend_id, s->backend_id))
+		return nq_error_setr(err, -EINVAL, "invalid_field", "storage_backend_id",
+			"a VM made from a snapshot lives on the snapshot's backend (%s)",
+			s->backend_id);
+	v->backend_id = s->backend_id;
+	v->image_id = s->image_id;
+	if (!v->host_id && s->host_id[0])
+		v->host_id = s->host_id;
+	return 0;
+}
+
+int
+vms_create(struct manager *m, const struct vm_new *vin, char ret_id[AUTH_UUID_LEN + 1],
+	struct nq_error *err)
+{
+	struct snapshot_source src;
+	struct vm_new vv = *vin, *v = &vv;
 	char bid[BACKEND_ID_MAX + 1], id[AUTH_UUID_LEN + 1], bkey[CLAIM_KEY_MAX],
 		vkey[CLAIM_KEY_MAX];
 	struct image_boot img;
@@ -129,6 +158,8 @@ vms_create(struct manager *m, const struct vm_new *v, char ret_id[AUTH_UUID_LEN 
 	struct backend *b;
 	int r;
 
+	if (v->source_snapshot_id && (r = from_snapshot(m, v, &src, err)) < 0)
+		return r;
 	if (v->backend_id)
 		snprintf(bid, sizeof bid, "%s", v->backend_id);
 	else
@@ -365,6 +396,8 @@ delete_claimed(struct manager *m, const char *id, struct nq_error *err)
 	if (r < 0 && status != 404)
 		return r;
 	memset(err, 0, sizeof *err);
+	if ((r = snapshots_delete_all(m, &vm, &env, err)) < 0)
+		return r;
 	if (vms_fetch_volume(m, id, &vrows, &vol) >= 0) {
 		b = registry_get(m->reg, vm.backend_id);
 		if (b) {

@@ -23,6 +23,9 @@ struct vm_new {
 	const char *backend_id; /* NULL: the default backend */
 	const char *host_id;    /* NULL: placement chooses */
 	bool ha;                /* restart on another host when its host dies */
+	/* Made from this snapshot (vms_snapshots.h) instead of image_id:
+	 * its backend, and the image and host of the VM it was taken of. */
+	const char *source_snapshot_id;
 };
 
 int vms_create(struct manager *m, const struct vm_new *v, char ret_id[AUTH_UUID_LEN + 1],

@@ -16,6 +16,7 @@
 #include "manager/services/hostpool.h"
 #include "manager/services/vms.h"
 #include "manager/services/vms_internal.h"
+#include "manager/services/vms_snapshots.h"
 
 static pthread_mutex_t busy_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t busy_cond = PTHREAD_COND_INITIALIZER;
@@ -125,6 +126,30 @@ provision_failed(struct manager *m, const char *id, const char *key, struct back
 	events_record_error(m, "api", "vm.provision_failed", "vm", id, NULL, err);
 }
 
+/* The VM's disk: a copy of the snapshot it is made from, else a clone of
+ * its image. */
+static int
+fill_volume(struct manager *m, const struct backend_env *env, struct backend *b,
+	const struct vm_row *vm, const char *vid, struct volume_info *vi,
+	struct nq_error *err)
+{
+	_cleanup_(db_rows_release) struct db_rows rows = { 0 };
+	const char *p[] = { vm->id }, *sid;
+
+	if (db_query(m->db, "SELECT source_snapshot_id FROM vms WHERE id = $1", 1, p,
+		    &rows) < 0)
+		return nq_error_setr(err, -EIO, "internal_error", NULL, "database error");
+	sid = db_rows_get(&rows, 0, 0);
+	if (sid && sid[0])
+		return snapshots_copy_to(m, env, sid, vid, vi, err);
+	double t0 = metrics_now();
+	int r = b->ops->provision_volume(env, b->id, b->cfg, vid,
+		vm->image_id[0] ? vm->image_id : NULL, 0, vi, err);
+	if (r >= 0 && vm->image_id[0])
+		metrics_clone_observe(b->id, metrics_now() - t0);
+	return r;
+}
+
 /* The worker: clone the image onto the backend, then boot. Runs with the
  * VM's claim (key), which the caller releases. */
 static void
@@ -153,13 +178,8 @@ provision(struct manager *m, const char *id, const char *key)
 	else if (claim_cancelled(key))
 		r = nq_error_setr(&err, -ECANCELED, "cancelled", NULL,
 			"the VM is being deleted");
-	else if ((r = vms_env(m, &vm, &env, &err)) >= 0) {
-		double t0 = metrics_now();
-		r = b->ops->provision_volume(&env, b->id, b->cfg, vid,
-			vm.image_id[0] ? vm.image_id : NULL, 0, &vi, &err);
-		if (r >= 0 && vm.image_id[0])
-			metrics_clone_observe(b->id, metrics_now() - t0);
-	}
+	else if ((r = vms_env(m, &vm, &env, &err)) >= 0)
+		r = fill_volume(m, &env, b, &vm, vid, &vi, &err);
 	if (r < 0) {
 		provision_failed(m, id, key, b, vid, &err);
 		backend_unref(b);

@@ -173,10 +173,23 @@ volumes_create(struct manager *m, const char *backend_id, const char *image,
 	return r;
 }
 
+/* True when volume id is a snapshot (its VM's id in *rows). */
+static bool
+snapshot_of(struct manager *m, const char *id, struct db_rows *rows)
+{
+	const char *p[] = { id };
+
+	return db_query(m->db,
+		       "SELECT snapshot_of FROM volumes WHERE id = $1"
+		       " AND snapshot_of IS NOT NULL",
+		       1, p, rows) >= 0 &&
+	       rows->nrows > 0;
+}
+
 static int
 delete_claimed(struct manager *m, const char *id, struct nq_error *err)
 {
-	_cleanup_(db_rows_release) struct db_rows rows = { 0 };
+	_cleanup_(db_rows_release) struct db_rows rows = { 0 }, srows = { 0 };
 	const char *p[] = { id };
 	struct volume_row v;
 	struct backend *b;
@@ -191,6 +204,11 @@ delete_claimed(struct manager *m, const char *id, struct nq_error *err)
 	if (v.has_vm)
 		return nq_error_setr(err, -EBUSY, "invalid_state", NULL,
 			"the volume is attached to VM %s", v.vm_id);
+	if (snapshot_of(m, id, &srows))
+		return nq_error_setr(err, -EBUSY, "invalid_state", NULL,
+			"the volume is a snapshot of VM %s: delete it with DELETE "
+			"/v1/vms/%s/snapshots/%s",
+			db_rows_get(&srows, 0, 0), db_rows_get(&srows, 0, 0), id);
 	b = registry_get(m->reg, v.backend_id);
 	if (b) {
 		struct backend_env env = { 0 };

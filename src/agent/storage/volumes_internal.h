@@ -1,0 +1,22 @@
+/* Shared by storage/volumes.c and storage/volumes_copy.c only. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/nq_error.h"
+#include "agent/storage/kind.h"
+
+/* "<prefix>-<id>.raw", or with tmp ".<prefix>-<id>.raw.tmp". */
+void volumes_file_name(const struct storage_kind_ops *k, const char *volume_id, char *buf,
+	size_t bufsz, bool tmp);
+/* r (-errno) while doing `what` as the contract's error: no_space, the
+ * kind's not-writable code, its own codes, else io_error. Returns r. */
+int volumes_io_error(const struct storage_kind_ops *k, struct nq_error *err, int r,
+	const char *what);
+/* Size the filled temp file *fd to at least size, fsync it, close it (*fd
+ * becomes -1) and rename tmp over name (atomic: a crash leaves the old
+ * file or the new one). The caller removes tmp on failure. */
+int volumes_finish(const struct storage_kind_ops *k, int dfd, int *fd, const char *tmp,
+	const char *name, uint64_t size, struct nq_error *err);
