@@ -80,3 +80,9 @@ int fs_data_extents(int fd, struct fs_range **ret, size_t *ret_n);
  * neither emptied nor sized. */
 int fs_copy_ranges(int src_fd, int dst_fd, const struct fs_range *ranges, size_t n,
 	unsigned flags, struct copy_stats *ret);
+
+/* FICLONE of all of src into dst (a reflink; SMB2 DUPLICATE_EXTENTS on
+ * kernel cifs): 1 when done, 0 when the file systems do not offer it for
+ * these files (EOPNOTSUPP, EXDEV, EINVAL, ...; dst is then emptied), or
+ * -errno. */
+int fs_try_clone(int src_fd, int dst_fd);

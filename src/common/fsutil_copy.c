@@ -153,10 +153,8 @@ next_extent(int fd, off_t off, off_t size, off_t *ret_data, off_t *ret_hole)
 	return 1;
 }
 
-/* FICLONE of the whole file: 1 when done, 0 when the file systems do not
- * offer it for these files (dst is empty again then). */
-static int
-try_clone(int src_fd, int dst_fd)
+int
+fs_try_clone(int src_fd, int dst_fd)
 {
 	if (ioctl(dst_fd, FICLONE, src_fd) == 0)
 		return 1;
@@ -207,7 +205,7 @@ fs_sparse_copy(int src_fd, int dst_fd, struct copy_stats *ret)
 	/* Holes in src must read as zeros in dst: start from an empty file. */
 	if (dst_st.st_size != 0 && ftruncate(dst_fd, 0) < 0)
 		return negerrno();
-	r = try_clone(src_fd, dst_fd);
+	r = fs_try_clone(src_fd, dst_fd);
 	if (r < 0)
 		return r;
 	if (r > 0) {

@@ -175,9 +175,16 @@ def test_fill_then_clone_on_server(bagent, smbd):
     assert same_prefix(img, b.vol(v4))
 
 
-def test_racing_creates_fill_once(bagent, smbd, gates_module):
+def test_racing_creates_fill_once(bagent, agent_factory, smbd, gates_module):
+    # Two hosts (two agents, each with its own mount of the share) create
+    # from the same image at once: one fills, the other waits for it.
     b = Backend(bagent, smbd)
+    other = agent_factory()
+    st, r = other.mount(backend_id=b.id, server=smbd.host, share="guest",
+                        subdir=b.sub, mount_options="port=%d" % smbd.port)
+    assert st == 200, r
     img = make_image(os.path.join(bagent.image_dir, "race.img"), 90)
+    os.link(img, os.path.join(other.image_dir, "race.img"))
     gates_module.arm("cache_fill")
     with concurrent.futures.ThreadPoolExecutor(2) as ex:
         first = ex.submit(create, bagent, b.id, "race.img")
@@ -189,16 +196,17 @@ def test_racing_creates_fill_once(bagent, smbd, gates_module):
         st, r = bagent.request("DELETE", "/v1/storage/smb/mounts/%s/cache" % b.id)
         assert st == 200 and r["removed"] == [] and \
             r["kept"] == [{"hash": entries[0]["hash"], "reason": "filling"}], r
-        second = ex.submit(create, bagent, b.id, "race.img")
+        second = ex.submit(create, other, b.id, "race.img")
         # It waits for the fill instead of filling again (the gate holds the
         # filler; give the second create ample time to do the wrong thing).
         time.sleep(1.5)
         assert not second.done()
         gates_module.release("cache_fill")
         (v1, r1), (v2, r2) = first.result(timeout=120), second.result(timeout=120)
-    assert sorted([r1["base_cache"], r2["base_cache"]]) == ["filled", "hit"]
+    assert r1["base_cache"] == "filled" and r2["base_cache"] == "hit", (r1, r2)
     h = entries[0]["hash"]
     assert bagent.log().count("base cache entry filled sha256=" + h) == 1
+    assert "base cache entry filled" not in other.log()
     for vid in (v1, v2):
         assert same_prefix(img, b.vol(vid))
 

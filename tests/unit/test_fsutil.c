@@ -562,6 +562,29 @@ test_sparse_copy_clone_refused(void **state)
 		close(dst);
 	}
 	assert_string_equal(copy_method_name(0), "none");
+	/* fs_try_clone on its own: refused leaves dst empty, errors pass. */
+	{
+		int src = make_sparse_src(t->fd, "tcsrc", pattern, sizeof pattern);
+		int dst = openat(t->fd, "tcdst", O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+		struct stat st;
+		int r;
+
+		assert_int_equal(pwrite(dst, "junk", 4, 0), 4);
+		ficlone_fail_errno = EOPNOTSUPP;
+		assert_int_equal(fs_try_clone(src, dst), 0);
+		assert_int_equal(fstat(dst, &st), 0);
+		assert_int_equal(st.st_size, 0);
+		ficlone_fail_errno = EIO;
+		assert_int_equal(fs_try_clone(src, dst), -EIO);
+		ficlone_fail_errno = 0;
+		/* The real ioctl: a reflink where the file system can. */
+		r = fs_try_clone(src, dst);
+		assert_true(r == 0 || r == 1);
+		if (r == 1)
+			assert_same_content(src, dst);
+		close(src);
+		close(dst);
+	}
 }
 
 static void

@@ -252,7 +252,15 @@ clone_entry(int cdfd, const char *hex, int dst, const struct stat *ist,
 	src = openat(cdfd, raw, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (src < 0)
 		return negerrno();
-	r = fs_copy_ranges(src, dst, ext, n, FS_COPY_OFFLOAD_ONLY, stats);
+	/* A reflink of the whole entry (SMB2 DUPLICATE_EXTENTS on kernel
+	 * cifs), else COPYCHUNK / smbc_splice over its data extents. */
+	r = fs_try_clone(src, dst);
+	if (r > 0 && stats)
+		*stats = (struct copy_stats){ .method = COPY_METHOD_CLONE,
+			.bytes_cloned = size,
+			.bytes_written = size };
+	else if (r == 0)
+		r = fs_copy_ranges(src, dst, ext, n, FS_COPY_OFFLOAD_ONLY, stats);
 	if (r < 0)
 		return r;
 	if (ftruncate(dst, (off_t)size) < 0)
