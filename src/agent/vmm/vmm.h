@@ -48,8 +48,10 @@ extern const struct vmm_ops vmm_qemu_ops;
 
 /* QEMU's argv for s (qemu.c), pure: strings live in *ret. tsc_khz 0
  * leaves tsc_early_khz out. -EINVAL for paths QEMU cannot quote. */
+#define VMM_CONSOLE_SOCK "console.sock"
 struct vmm_argv {
-	char mem[16], smp[16], append[1024], drive[PATH_MAX + 256], serial[PATH_MAX + 16];
+	char mem[16], smp[16], append[1024], drive[PATH_MAX + 256];
+	char chardev[2 * PATH_MAX + 128];
 	const char *argv[32];
 };
 int vmm_qemu_argv(const struct vmm_spec *s, unsigned long tsc_khz, struct vmm_argv *ret);
@@ -86,7 +88,14 @@ struct vmm_exit {
 	long long at;    /* unix time when the agent noticed */
 	bool requested;  /* the agent stopped it (stop, restart, delete) */
 	bool fenced;     /* the agent killed it: its lease was not renewed */
+	char cause[240]; /* why it failed in words (exit_cause.c), or "" */
 };
+/* Why the VMM in run_dir failed, from its stderr (<run_dir>/console.log):
+ * "QEMU could not allocate 200000 MiB of guest memory", a disk that could
+ * not be opened, KVM or TCG errors. 1 with the words in ret, 0 when
+ * nothing known was found. */
+int vmm_exit_cause(const char *run_dir, const char *hypervisor, unsigned memory_mib,
+	char *ret, size_t sz);
 /* Fill *ret from a wait status (-1: unknown). */
 void vmm_exit_from_status(int status, struct vmm_exit *ret);
 
