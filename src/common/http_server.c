@@ -53,6 +53,8 @@ struct req_state {
 	struct nq_buf body; /* capped at the route's body_max; wiped: may
 			       hold a password; overflow: 413 */
 	struct timespec start;
+	char auth_user[HTTP_AUTH_USER_MAX]; /* from the auth hook */
+	char auth_role[HTTP_AUTH_ROLE_MAX];
 };
 
 /* ---- routing ------------------------------------------------------------ */
@@ -233,6 +235,7 @@ begin_request(struct listener *l, struct MHD_Connection *conn, const char *url,
 		.conn = conn,
 		.userdata = srv->o.userdata,
 		.route_data = st->route->data,
+		.route_flags = st->route->flags,
 	};
 	fill_peer(&req, conn, l->is_unix);
 	if (srv->o.auth && !(st->route->flags & ROUTE_NO_AUTH) &&
@@ -240,6 +243,8 @@ begin_request(struct listener *l, struct MHD_Connection *conn, const char *url,
 		st->early_status = st->early.status ? st->early.status : 401;
 		return MHD_YES;
 	}
+	memcpy(st->auth_user, req.auth_user, sizeof st->auth_user);
+	memcpy(st->auth_role, req.auth_role, sizeof st->auth_role);
 	const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
 		"Content-Length");
 	if (cl && strtoull(cl, NULL, 10) > st->body.max) {
@@ -279,8 +284,11 @@ dispatch(struct listener *l, struct MHD_Connection *conn, const char *url,
 			.conn = conn,
 			.userdata = srv->o.userdata,
 			.route_data = st->route->data,
+			.route_flags = st->route->flags,
 		};
 		memcpy(req.params, st->params, sizeof req.params);
+		memcpy(req.auth_user, st->auth_user, sizeof req.auth_user);
+		memcpy(req.auth_role, st->auth_role, sizeof req.auth_role);
 		fill_peer(&req, conn, l->is_unix);
 		http_reply_errorf(resp, "internal_error", NULL,
 			"the handler produced no reply");
@@ -318,6 +326,9 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
 	http_guard_phase(conn, HTTP_PHASE_HANDLING);
 	dispatch(l, conn, url, method, st, &resp);
 	nq_buf_release(&st->body); /* wiped: may hold a password */
+	if (l->srv->o.observe)
+		l->srv->o.observe(l->srv->o.userdata, method,
+			st->route ? st->route->pattern : NULL, resp.status);
 
 	struct timespec end;
 	clock_gettime(CLOCK_MONOTONIC, &end);

@@ -16,6 +16,8 @@
 
 #define HTTP_MAX_PARAMS 4
 #define HTTP_BODY_MAX_DEFAULT (64 * 1024)
+#define HTTP_AUTH_USER_MAX 65 /* with the NUL */
+#define HTTP_AUTH_ROLE_MAX 16
 
 struct http_request {
 	const char *method;
@@ -30,6 +32,13 @@ struct http_request {
 	gid_t peer_gid;
 	void *userdata; /* server-wide, from http_server_opts */
 	const void *route_data;
+	unsigned route_flags; /* the matched route's ROUTE_* flags */
+	/* Who is asking, as the auth hook established it (the hook fills them;
+	 * the server copies them into the request the handler gets). Empty
+	 * when the route needs no auth or the server has no hook. Manager:
+	 * the user's name and role ("admin" or "viewer"). */
+	char auth_user[HTTP_AUTH_USER_MAX];
+	char auth_role[HTTP_AUTH_ROLE_MAX];
 };
 
 /* A connection taken over after "101 Switching Protocols" (WebSocket):
@@ -63,6 +72,8 @@ enum {
 	ROUTE_RAW_BODY = 1 << 2,  /* body need not be JSON */
 	ROUTE_PREFIX = 1 << 3,    /* pattern matches every path starting with it
 				     (no {params}); list such routes last */
+	ROUTE_ADMIN = 1 << 4,     /* the auth hook admits administrators only
+				     (manager: even to GET) */
 };
 
 struct http_route {
@@ -91,6 +102,11 @@ struct http_server_opts {
 	 * it stops. Needs a libmicrohttpd built with TLS (-EPROTONOSUPPORT). */
 	const char *tls_cert_pem;
 	const char *tls_key_pem;
+	/* Called once per answered request (NULL: none) with the matched
+	 * route's pattern (NULL when no route matched), never the raw path:
+	 * request metrics must not carry ids. Must not block. */
+	void (*observe)(void *userdata, const char *method, const char *pattern,
+		int status);
 };
 
 /* Listener limits (http_guard.h explains the header timeout and the

@@ -92,6 +92,8 @@ static const struct {
 	{ "host_unsuitable", 422 },
 	{ "host_in_use", 409 },
 	{ "host_builtin", 409 },
+	{ "user_builtin", 409 },
+	{ "insufficient_memory", 422 },
 	{ "host_exists", 409 },
 	{ "host_unreachable", 409 },
 	{ "backend_not_shared", 409 },

@@ -54,8 +54,8 @@ auth_bootstrap(struct manager *m)
 	snprintf(now, sizeof now, "%lld", (long long)time(NULL));
 	const char *p[] = { id, ADMIN_USER, hash, now };
 	r = db_exec(m->db,
-		"INSERT INTO users (id, username, password_hash, created_at)"
-		" VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+		"INSERT INTO users (id, username, password_hash, created_at, role,"
+		" builtin) VALUES ($1, $2, $3, $4, 'admin', 1) ON CONFLICT DO NOTHING",
 		4, p, NULL);
 	if (r < 0)
 		goto out;
@@ -162,8 +162,7 @@ sessions_delete(struct manager *m, const char *token)
 }
 
 int
-sessions_lookup(struct manager *m, const char *token,
-	char ret_csrf_digest[AUTH_DIGEST_LEN + 1])
+sessions_lookup(struct manager *m, const char *token, struct session_info *ret)
 {
 	_cleanup_(db_rows_release) struct db_rows rows = { 0 };
 	char th[AUTH_DIGEST_LEN + 1], now[24];
@@ -171,13 +170,18 @@ sessions_lookup(struct manager *m, const char *token,
 	auth_digest(token, th);
 	snprintf(now, sizeof now, "%lld", (long long)time(NULL));
 	if (db_query(m->db,
-		    "SELECT csrf_hash FROM api_tokens WHERE token_hash = $1"
-		    " AND expires_at > $2",
+		    "SELECT t.csrf_hash, u.username, u.role FROM api_tokens t"
+		    " JOIN users u ON u.id = t.user_id"
+		    " WHERE t.token_hash = $1 AND t.expires_at > $2",
 		    2, (const char *[]){ th, now }, &rows) < 0)
 		return -EIO;
 	if (rows.nrows == 0)
 		return -ENOENT;
-	snprintf(ret_csrf_digest, AUTH_DIGEST_LEN + 1, "%s",
+	snprintf(ret->csrf_digest, sizeof ret->csrf_digest, "%s",
 		db_rows_get(&rows, 0, 0) ?: "");
+	snprintf(ret->username, sizeof ret->username, "%s", db_rows_get(&rows, 0, 1) ?: "");
+	/* Anything but a known role reads as the weaker one. */
+	snprintf(ret->role, sizeof ret->role, "%s",
+		strcmp(db_rows_get(&rows, 0, 2) ?: "", "admin") == 0 ? "admin" : "viewer");
 	return 0;
 }

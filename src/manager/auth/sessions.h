@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <time.h>
 
+#include "common/http_server.h"
 #include "manager/auth/auth.h"
 
 struct manager;
@@ -33,7 +34,12 @@ int sessions_create(struct manager *m, const char *user_id, time_t now,
 	char token[AUTH_TOKEN_LEN + 1], char csrf[AUTH_TOKEN_LEN + 1]);
 /* Forget the session of token (nothing when unknown). */
 void sessions_delete(struct manager *m, const char *token);
-/* The live session of token: 0 with its CSRF digest, -ENOENT when unknown
+/* What a live session says about its user. */
+struct session_info {
+	char csrf_digest[AUTH_DIGEST_LEN + 1];
+	char username[HTTP_AUTH_USER_MAX];
+	char role[HTTP_AUTH_ROLE_MAX]; /* "admin" or "viewer" */
+};
+/* The live session of token: 0 with *ret filled, -ENOENT when unknown
  * or expired, -EIO on a database error. */
-int sessions_lookup(struct manager *m, const char *token,
-	char ret_csrf_digest[AUTH_DIGEST_LEN + 1]);
+int sessions_lookup(struct manager *m, const char *token, struct session_info *ret);

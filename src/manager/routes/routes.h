@@ -27,6 +27,8 @@ extern const struct http_route image_routes[]; /* routes_images.c */
 extern const size_t image_routes_count;
 extern const struct http_route host_routes[]; /* routes_hosts.c */
 extern const size_t host_routes_count;
+extern const struct http_route user_routes[]; /* routes_users.c */
+extern const size_t user_routes_count;
 extern const struct http_route event_routes[]; /* routes_events.c */
 extern const size_t event_routes_count;
 /* GET "/", "/index.html", "/assets/…", "/docs/…" (routes_ui.c): prefix

@@ -39,15 +39,19 @@ reply_session(struct manager *m, struct http_response *resp, const char *usernam
 	const char *user_id, time_t t)
 {
 	char token[AUTH_TOKEN_LEN + 1], csrf[AUTH_TOKEN_LEN + 1];
+	struct session_info si;
 
-	if (sessions_create(m, user_id, t, token, csrf) < 0) {
+	if (sessions_create(m, user_id, t, token, csrf) < 0 ||
+		sessions_lookup(m, token, &si) < 0) {
+		explicit_bzero(token, sizeof token);
+		explicit_bzero(csrf, sizeof csrf);
 		http_reply_errorf(resp, "internal_error", NULL, "database error");
 		return;
 	}
 	http_reply_json(resp, 200,
-		json_pack("{s:s, s:s, s:I, s:s}", "token", token, "csrf_token", csrf,
+		json_pack("{s:s, s:s, s:I, s:s, s:s}", "token", token, "csrf_token", csrf,
 			"expires_at", (json_int_t)(t + m->cfg.token_ttl), "username",
-			username));
+			username, "role", si.role));
 	if (asprintf(&resp->extra_headers,
 		    "Set-Cookie: " AUTH_COOKIE_NAME "=%s; Path=/; HttpOnly; SameSite=Strict;"
 		    " Max-Age=%u\n",
@@ -156,10 +160,60 @@ logout(struct http_request *req, struct http_response *resp)
 		resp->extra_headers = NULL;
 }
 
+/* Cookie-authenticated writes must carry this session's CSRF token. */
+static int
+check_csrf(struct http_request *req, struct http_response *resp, const char *digest)
+{
+	const char *csrf = http_header(req, "X-CSRF-Token");
+	char chash[AUTH_DIGEST_LEN + 1];
+
+	if (!csrf || strlen(csrf) != AUTH_TOKEN_LEN) {
+		http_reply_errorf(resp, "csrf_required", NULL,
+			"cookie-authenticated writes need the X-CSRF-Token header");
+		return -1;
+	}
+	auth_digest(csrf, chash);
+	if (!auth_digest_equal(chash, digest)) {
+		http_reply_errorf(resp, "csrf_required", NULL,
+			"the X-CSRF-Token header does not match this session");
+		return -1;
+	}
+	return 0;
+}
+
+static bool
+is_read(const struct http_request *req)
+{
+	return strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0;
+}
+
+/* The one place roles are enforced: a viewer may read (GET/HEAD) every
+ * route but ROUTE_ADMIN ones, and write nothing but logout (login needs
+ * no session). 0 when allowed. */
+static int
+check_role(struct http_request *req, struct http_response *resp)
+{
+	if (strcmp(req->auth_role, "admin") == 0)
+		return 0;
+	if (req->route_flags & ROUTE_ADMIN) {
+		http_reply_errorf(resp, "forbidden", NULL,
+			"only an administrator may use this endpoint");
+		return -1;
+	}
+	if (!is_read(req) && strcmp(req->path, "/v1/auth/logout") != 0) {
+		http_reply_errorf(resp, "forbidden", NULL,
+			"user %s has the viewer role: it may look but not change anything",
+			req->auth_user);
+		return -1;
+	}
+	return 0;
+}
+
 int
 mgr_auth_hook(struct http_request *req, struct http_response *resp)
 {
-	char token[AUTH_TOKEN_LEN + 1], csrf_digest[AUTH_DIGEST_LEN + 1];
+	char token[AUTH_TOKEN_LEN + 1];
+	struct session_info si;
 	bool cookie;
 	int r;
 
@@ -169,7 +223,8 @@ mgr_auth_hook(struct http_request *req, struct http_response *resp)
 			"authentication required: log in and send the bearer token");
 		return -1;
 	}
-	r = sessions_lookup(req->userdata, token, csrf_digest);
+	r = sessions_lookup(req->userdata, token, &si);
+	explicit_bzero(token, sizeof token);
 	if (r < 0 && r != -ENOENT) {
 		http_reply_errorf(resp, "internal_error", NULL, "database error");
 		return -1;
@@ -179,27 +234,25 @@ mgr_auth_hook(struct http_request *req, struct http_response *resp)
 			"the token is invalid or has expired: log in again");
 		return -1;
 	}
-	if (cookie && strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0) {
-		const char *csrf = http_header(req, "X-CSRF-Token");
-		char chash[AUTH_DIGEST_LEN + 1];
+	if (cookie && !is_read(req) && check_csrf(req, resp, si.csrf_digest) < 0)
+		return -1;
+	snprintf(req->auth_user, sizeof req->auth_user, "%s", si.username);
+	snprintf(req->auth_role, sizeof req->auth_role, "%s", si.role);
+	return check_role(req, resp);
+}
 
-		if (!csrf || strlen(csrf) != AUTH_TOKEN_LEN) {
-			http_reply_errorf(resp, "csrf_required", NULL,
-				"cookie-authenticated writes need the X-CSRF-Token header");
-			return -1;
-		}
-		auth_digest(csrf, chash);
-		if (!auth_digest_equal(chash, csrf_digest)) {
-			http_reply_errorf(resp, "csrf_required", NULL,
-				"the X-CSRF-Token header does not match this session");
-			return -1;
-		}
-	}
-	return 0;
+/* GET /v1/auth/whoami: the session's user and role (the UI hides what a
+ * viewer may not do). */
+static void
+whoami(struct http_request *req, struct http_response *resp)
+{
+	http_reply_json(resp, 200,
+		json_pack("{s:s, s:s}", "username", req->auth_user, "role", req->auth_role));
 }
 
 const struct http_route auth_routes[] = {
 	{ "POST", "/v1/auth/login", login, ROUTE_NO_AUTH | ROUTE_SENSITIVE, 8192, NULL },
 	{ "POST", "/v1/auth/logout", logout, 0, 0, NULL },
+	{ "GET", "/v1/auth/whoami", whoami, 0, 0, NULL },
 };
 const size_t auth_routes_count = sizeof auth_routes / sizeof auth_routes[0];
