@@ -23,6 +23,8 @@ extern const struct http_route volume_routes[]; /* routes_volumes.c */
 extern const size_t volume_routes_count;
 extern const struct http_route vm_routes[]; /* routes_vms.c */
 extern const size_t vm_routes_count;
+extern const struct http_route console_routes[]; /* routes_console.c */
+extern const size_t console_routes_count;
 extern const struct http_route image_routes[]; /* routes_images.c */
 extern const size_t image_routes_count;
 extern const struct http_route host_routes[]; /* routes_hosts.c */

@@ -1,0 +1,162 @@
+"""The VM console and detail (issue 14): a real QEMU guest (the echo
+variant of the demo image, console_guest.py) whose serial output reaches
+GET /v1/vms/{id}/console and the WebSocket, whose serial port gets what an
+administrator types (and not what a viewer types), and whose exits are
+told in words. One boot for the whole module; the memory failure needs
+none (QEMU refuses at once)."""
+
+import os
+import time
+
+import pytest
+
+from console_guest import QEMU, WsClient, build_demo, put_echo_image
+from fixtures_agent import Agent
+from fixtures_manager import wait_for
+from fixtures_vm import create_vm, kill_vmms, wait_state
+
+VIEWER_PW = "viewer-pass-0123"
+
+
+@pytest.fixture(scope="module")
+def demo_dir():
+    d, why = build_demo()
+    if d is None:
+        pytest.skip(why)
+    return d
+
+
+@pytest.fixture
+def agent(demo_dir, tmp_path):
+    # The memory check of create (issue 14) asks the host: report enough
+    # for the 200000 MiB VM, which then fails in QEMU itself.
+    a = Agent(extra_args=["--hypervisor", "qemu", "--qemu-path", QEMU,
+                          "--report-memory-mib", "400000"])
+    put_echo_image(a.image_dir, demo_dir, str(tmp_path))
+    a.start()
+    yield a
+    kill_vmms(a)
+    a.cleanup()
+
+
+def tail(manager, vm_id, n=None, token=None):
+    q = "" if n is None else "?tail=%s" % n
+    hdrs = {"Authorization": "Bearer " + (token or manager.token)}
+    st, body, rh = manager.raw("GET", "/v1/vms/%s/console%s" % (vm_id, q), headers=hdrs)
+    return st, body, rh
+
+
+def console_text(manager, vm_id):
+    st, body, _ = tail(manager, vm_id)
+    return body if st == 200 and isinstance(body, str) else ""
+
+
+def ws(manager, vm_id, token=None, headers=None):
+    h = {"Authorization": "Bearer " + token} if token else {}
+    h.update(headers or {})
+    return WsClient(manager.port, "/v1/vms/%s/console/ws" % vm_id, headers=h)
+
+
+def has(text):
+    return lambda out, texts: text.encode() in out
+
+
+@pytest.mark.parametrize("engine", ["sqlite"], indirect=False)
+def test_console_echo_guest_detail_and_roles(manager, agent):
+    st, vm = create_vm(manager, "localfile-default", "echo.ext4", name="echo",
+                       memory_mib=256)
+    assert st == 201, vm
+    vid = vm["id"]
+    assert wait_for(lambda: "NQRUST-ECHO-READY" in console_text(manager, vid),
+                    timeout=240, interval=0.5), tail(manager, vid)
+
+    # The detail: host, backend, disk on the host, history.
+    st, d = manager.request("GET", "/v1/vms/" + vid)
+    assert st == 200 and d["state"] == "running", d
+    assert d["host"]["id"] == "local" and d["backend"]["kind"] == "localfile", d
+    assert d["backend"]["id"] == "localfile-default", d
+    assert d["disk"]["path"].endswith(".raw") and d["disk"]["size_bytes"] > 0, d
+    assert 0 < d["disk"]["allocated_bytes"] <= d["disk"]["size_bytes"], d
+    assert isinstance(d["state_history"], list), d
+
+    # Bounds of tail, named; the default and a small tail.
+    st, body, rh = tail(manager, vid, 16)
+    assert st == 200 and 0 < len(body.encode()) <= 16, body
+    assert int(rh["x-next-offset"]) - int(rh["x-offset"]) == len(body.encode())
+    for bad in ("1048577", "-1", "lots", ""):
+        st, body, _ = tail(manager, vid, bad)
+        assert st == 422 and body["error"]["field"] == "tail", (bad, body)
+    st, body, _ = tail(manager, vid, 1048576)
+    assert st == 200 and "NQRUST-MARKER-ECHO" in body
+
+    # Authentication: nothing without a session, no cross-origin cookie.
+    st, body, _ = manager.raw("GET", "/v1/vms/%s/console" % vid)
+    assert st == 401, body
+    c = ws(manager, vid)
+    assert c.status == 401, c.head
+    c.sock.close()
+    st, login, rh = manager.raw("POST", "/v1/auth/login",
+                                {"username": "admin", "password": manager.admin_password})
+    cookie = rh["set-cookie"].split(";", 1)[0]
+    c = ws(manager, vid, headers={"Cookie": cookie, "Origin": "http://evil.example"})
+    assert c.status == 403, c.head
+    c.sock.close()
+
+    # An administrator types; the guest echoes.
+    admin = ws(manager, vid, headers={"Cookie": cookie,
+                                      "Origin": "http://127.0.0.1:%d" % manager.port})
+    assert admin.status == 101, admin.head
+    out, _ = admin.read_until(has("NQRUST-ECHO-READY"))
+    assert b"NQRUST-MARKER-ECHO" in out
+    admin.send("hello-from-ws\r")
+    admin.read_until(has("ECHO:hello-from-ws"))
+
+    # A viewer watches but cannot type (WebSocket and POST alike).
+    st, u = manager.request("POST", "/v1/users", {"username": "watcher",
+                                                  "password": VIEWER_PW, "role": "viewer"})
+    assert st == 201, u
+    st, vl, _ = manager.raw("POST", "/v1/auth/login",
+                            {"username": "watcher", "password": VIEWER_PW})
+    viewer = ws(manager, vid, token=vl["token"])
+    assert viewer.status == 101, viewer.head
+    out, texts = viewer.read_until(lambda o, t: b"ECHO:hello-from-ws" in o and t)
+    assert "read-only" in texts[0], texts
+    viewer.send("viewer-typed\r")
+    st, body, _ = manager.raw("POST", "/v1/vms/%s/console/input" % vid,
+                              data=b"viewer-post\r",
+                              headers={"Authorization": "Bearer " + vl["token"]})
+    assert st == 403 and body["error"]["code"] == "forbidden", body
+    admin.send("after-viewer\r")
+    admin.read_until(has("ECHO:after-viewer"))
+    viewer.read_until(has("ECHO:after-viewer"))  # output reaches every client
+    log = tail(manager, vid)[1]
+    assert "viewer-typed" not in log and "viewer-post" not in log, log[-500:]
+    st, body, _ = manager.raw("POST", "/v1/vms/%s/console/input" % vid,
+                              data=b"x" * 4097,
+                              headers={"Authorization": "Bearer " + manager.token})
+    assert st == 413, body
+    viewer.close()
+
+    # The guest powers itself off: the reason in words, in the history.
+    admin.send("poweroff\r")
+    admin.read_until(has("NQRUST-POWEROFF"))
+    admin.close()
+    vm = wait_state(manager, vid, ("stopped", "error"), timeout=60)
+    assert vm["state"] == "stopped", vm
+    assert vm["last_exit"]["reason"] == "the guest powered itself off", vm
+    st, d = manager.request("GET", "/v1/vms/" + vid)
+    assert any(h["action"] == "vm.exited" for h in d["state_history"]), d["state_history"]
+    st, body, _ = tail(manager, vid)
+    assert st == 200 and "NQRUST-POWEROFF" in body  # kept after the exit
+
+
+@pytest.mark.parametrize("engine", ["sqlite"], indirect=False)
+def test_qemu_memory_failure_in_words(manager, agent):
+    st, vm = create_vm(manager, "localfile-default", "echo.ext4", name="huge",
+                       memory_mib=200000)
+    assert st == 201, vm
+    vm = wait_state(manager, vm["id"], ("running", "error", "stopped"), timeout=120)
+    words = "QEMU could not allocate 200000 MiB of guest memory"
+    why = vm["error"] if vm["state"] == "error" else vm["last_exit"]["reason"]
+    assert words in why, vm
+    assert agent.state_dir not in why and "/console.log" not in why, why
