@@ -1,5 +1,6 @@
 """The echo guest for console tests (API and browser): the demo image
-(scripts/demo-image.sh) with an init that prints its marker, then reads
+(scripts/demo-image.sh) with an init that prints its marker as the demo's
+does (NQRUST-MARKER-ABSENT, then -FOUND N), then reads
 lines from the serial port and prints each back as ECHO:<line>; the line
 "poweroff" makes it power itself off. A tiny WebSocket client (RFC 6455,
 client side) for the manager's console endpoint."""
@@ -20,7 +21,13 @@ QEMU = "/usr/bin/qemu-system-x86_64"
 ECHO_INIT = r"""#!/bin/busybox sh
 /bin/busybox --install -s
 mount -t proc proc /proc
-echo "NQRUST-MARKER-ECHO booted"
+if [ -f /marker ]; then
+	echo "NQRUST-MARKER-FOUND $(wc -l < /marker)"
+else
+	echo "NQRUST-MARKER-ABSENT"
+fi
+echo "booted" >> /marker
+sync
 echo "NQRUST-ECHO-READY"
 while read -r line; do
 	[ "$line" = "poweroff" ] && break

@@ -87,7 +87,7 @@ def test_console_echo_guest_detail_and_roles(manager, agent):
         st, body, _ = tail(manager, vid, bad)
         assert st == 422 and body["error"]["field"] == "tail", (bad, body)
     st, body, _ = tail(manager, vid, 1048576)
-    assert st == 200 and "NQRUST-MARKER-ECHO" in body
+    assert st == 200 and "NQRUST-MARKER-ABSENT" in body
 
     # Authentication: nothing without a session, no cross-origin cookie.
     st, body, _ = manager.raw("GET", "/v1/vms/%s/console" % vid)
@@ -107,7 +107,7 @@ def test_console_echo_guest_detail_and_roles(manager, agent):
                                       "Origin": "http://127.0.0.1:%d" % manager.port})
     assert admin.status == 101, admin.head
     out, _ = admin.read_until(has("NQRUST-ECHO-READY"))
-    assert b"NQRUST-MARKER-ECHO" in out
+    assert b"NQRUST-MARKER-ABSENT" in out
     admin.send("hello-from-ws\r")
     admin.read_until(has("ECHO:hello-from-ws"))
 

@@ -4,6 +4,7 @@ import { el, loadRunbook, RUNBOOK_URL } from './ui.js';
 import { storagePage } from './storage.js';
 import { vmsPage, imagesPage } from './vms.js';
 import { hostsPage } from './hosts.js';
+import { vmDetailPage } from './vm_detail.js';
 
 const app = document.getElementById('app');
 let current = null; // the mounted page: { destroy() }
@@ -108,6 +109,10 @@ async function route() {
 		const main = layout(null);
 		document.title = 'Troubleshooting — nqrust';
 		current = await runbookPage(main, arg);
+		return;
+	}
+	if (key === 'vms' && arg) {
+		current = vmDetailPage(layout('vms'), decodeURIComponent(arg));
 		return;
 	}
 	const name = pages[key] ? key : 'storage';
