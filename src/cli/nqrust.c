@@ -44,6 +44,7 @@ static const char usage_text[] =
 	"            [--backend ID|NAME]   (default backend when omitted)\n"
 	"            [--host NAME|ID]      (placed automatically when omitted) [--ha]\n"
 	"  vm migrate ID|NAME --to HOST\n"
+	"  vm console ID|NAME [--read-only]   (Ctrl-] detaches)\n"
 	"  host add --name NAME --url https://HOST:PORT --token-file FILE|-\n"
 	"           [--fingerprint SHA256]   (the token never on the command line)\n"
 	"  host list [--json] | host drain NAME|ID [--off] | host remove NAME|ID\n"
@@ -524,6 +525,8 @@ run_command(struct cli *c, const char *cmd, const char *sub, int argc, char **ar
 
 	if (strcmp(cmd, "host") == 0)
 		return cli_cmd_host(c, sub, argc, argv); /* its own options */
+	if (strcmp(cmd, "vm") == 0 && sub && strcmp(sub, "console") == 0)
+		return cli_vm_console(c, argc, argv); /* its own options */
 	if (parse_args(argc, argv, &a) < 0) {
 		rc = 2;
 	} else if (strcmp(cmd, "login") == 0) {

@@ -6,12 +6,15 @@ told in words. One boot for the whole module; the memory failure needs
 none (QEMU refuses at once)."""
 
 import os
+import pty
+import select
+import subprocess
 import time
 
 import pytest
 
 from console_guest import QEMU, WsClient, build_demo, put_echo_image
-from fixtures_agent import Agent
+from fixtures_agent import Agent, build_path
 from fixtures_manager import wait_for
 from fixtures_vm import create_vm, kill_vmms, wait_state
 
@@ -55,6 +58,42 @@ def ws(manager, vm_id, token=None, headers=None):
     h = {"Authorization": "Bearer " + token} if token else {}
     h.update(headers or {})
     return WsClient(manager.port, "/v1/vms/%s/console/ws" % vm_id, headers=h)
+
+
+def cli_env(manager):
+    return {"PATH": "/usr/bin:/bin", "HOME": "/nonexistent", "NQRUST_URL": manager.url,
+            "NQRUST_TOKEN": manager.token}
+
+
+def cli_console_types(manager, name, line, want, timeout=60):
+    """nqrust vm console NAME on a terminal: type line, read until want,
+    detach with Ctrl-]; the output and the exit status."""
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.execve(build_path("nqrust"), ["nqrust", "vm", "console", name], cli_env(manager))
+    out = b""
+    try:
+        sent = False
+        deadline = time.monotonic() + timeout
+        while want.encode() not in out and time.monotonic() < deadline:
+            if not sent and b"NQRUST-ECHO-READY" in out:
+                os.write(fd, line.encode() + b"\r")
+                sent = True
+            if select.select([fd], [], [], 0.5)[0]:
+                out += os.read(fd, 65536)
+        os.write(fd, b"\x1d")
+        while True:
+            try:
+                d = os.read(fd, 65536)
+            except OSError:
+                break
+            if not d:
+                break
+            out += d
+    finally:
+        _, status = os.waitpid(pid, 0)
+        os.close(fd)
+    return out.decode(errors="replace"), os.waitstatus_to_exitcode(status)
 
 
 def has(text):
@@ -137,6 +176,11 @@ def test_console_echo_guest_detail_and_roles(manager, agent):
     assert st == 413, body
     viewer.close()
 
+    # The CLI attaches a terminal: keys reach the guest, Ctrl-] detaches.
+    out, rc = cli_console_types(manager, "echo", "typed-in-cli", "ECHO:typed-in-cli")
+    assert "ECHO:typed-in-cli" in out and rc == 0, out[-2000:]
+    assert "Detached." in out, out[-500:]
+
     # The guest powers itself off: the reason in words, in the history.
     admin.send("poweroff\r")
     admin.read_until(has("NQRUST-POWEROFF"))
@@ -148,6 +192,18 @@ def test_console_echo_guest_detail_and_roles(manager, agent):
     assert any(h["action"] == "vm.exited" for h in d["state_history"]), d["state_history"]
     st, body, _ = tail(manager, vid)
     assert st == 200 and "NQRUST-POWEROFF" in body  # kept after the exit
+
+    # The CLI: output only (not a terminal) ends with the stopped VM;
+    # vm get tells the details in words.
+    r = subprocess.run([build_path("nqrust"), "vm", "console", "echo", "--read-only"],
+                       env=cli_env(manager), capture_output=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert b"NQRUST-MARKER-ABSENT" in r.stdout and b"NQRUST-POWEROFF" in r.stdout
+    r = subprocess.run([build_path("nqrust"), "vm", "get", "echo"], env=cli_env(manager),
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert "Last exit:  the guest powered itself off" in r.stdout, r.stdout
+    assert "Host:       local (local)" in r.stdout and d["disk"]["path"] in r.stdout
 
 
 @pytest.mark.parametrize("engine", ["sqlite"], indirect=False)
