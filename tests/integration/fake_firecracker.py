@@ -18,7 +18,11 @@ started guest write: that many threads pwrite the pattern over [offset,
 offset + size) of the root drive in a loop, with an fdatasync every
 fsync_every rounds and pause seconds between rounds, until the VMM dies
 (a guest that keeps its disk busy); with "hold_after": N, each thread stops
-after N rounds until a file write-go-<id> exists beside this program. Stdlib only.
+after N rounds until a file write-go-<id> exists beside this program.
+As in Firecracker, stdout is the guest's serial output and stdin its serial
+input: once started, the fake guest reads lines from stdin and prints each
+back as "ECHO:<line>" (bytes before the start are dropped, as a serial port
+without a guest would). Stdlib only.
 """
 
 import http.server
@@ -138,6 +142,15 @@ class VMM:
             self.fds[parts[1]] = fd
             self.drives[parts[1]] = body
 
+    def serial_echo(self):
+        """The guest's side of the serial port: its stdin, line by line."""
+        try:
+            for line in sys.stdin.buffer:
+                sys.stdout.buffer.write(b"ECHO:" + line.rstrip(b"\r\n") + b"\n")
+                sys.stdout.flush()
+        except (OSError, ValueError):
+            pass
+
     def action(self, name):
         if name not in ACTIONS:
             raise Fault("unknown variant `%s`" % name)
@@ -149,6 +162,7 @@ class VMM:
                 raise Fault("Cannot start microvm without kernel configuration.")
             self.started = True
             self.start_writers()
+            threading.Thread(target=self.serial_echo, daemon=True).start()
         elif name == "SendCtrlAltDel":
             if not self.started:
                 raise Fault("The requested operation is not supported before starting "

@@ -14,9 +14,10 @@ import time
 import pytest
 
 from console_guest import QEMU, WsClient, build_demo, put_echo_image
+from daemon import unix_call
 from fixtures_agent import Agent, build_path
 from fixtures_manager import wait_for
-from fixtures_vm import create_vm, kill_vmms, wait_state
+from fixtures_vm import create, create_vm, kill_vmms, make_volume, wait_state
 
 VIEWER_PW = "viewer-pass-0123"
 
@@ -216,3 +217,31 @@ def test_qemu_memory_failure_in_words(manager, agent):
     why = vm["error"] if vm["state"] == "error" else vm["last_exit"]["reason"]
     assert words in why, vm
     assert agent.state_dir not in why and "/console.log" not in why, why
+
+
+def test_firecracker_console_through_stdin_and_stdout(vm_agent, fake_fc, smbd):
+    """The agent's console routes with Firecracker: input goes to its stdin
+    (a FIFO), the guest's output is its stdout (console.log); bounds."""
+    def raw(method, p, data=None):
+        return unix_call(vm_agent.socket, method, p, data=data)
+
+    bid, vid, path, _ = make_volume(vm_agent, smbd)
+    st, vm = create(vm_agent, bid, vid)
+    assert st == 201 and vm["state"] == "running", vm
+    base = "/v1/vms/%s/console" % vm["id"]
+    st, _, _ = raw("POST", base + "/input", data=b"typed-into-fc\r\n")
+    assert st == 200
+    st, out, rh = raw("GET", base + "/stream?offset=0&wait=10")
+    assert st == 200 and int(rh["x-next-offset"]) == len(out) > 0, (st, out)
+    assert wait_for(lambda: b"ECHO:typed-into-fc" in raw("GET", base)[1],
+                    timeout=30), raw("GET", base)[1]
+    st, out, rh = raw("GET", base + "?tail=10")
+    assert st == 200 and len(out) == 10 and int(rh["x-next-offset"]) >= 10
+    st, out, _ = raw("GET", base + "?tail=2000000")
+    assert st == 422 and b'"field":"tail"' in out, out
+    st, out, _ = raw("POST", base + "/input", data=b"x" * 4097)
+    assert st == 413, out
+    st, _ = vm_agent.request("POST", "/v1/vms/%s/stop" % vm["id"])
+    assert st == 200
+    st, out, _ = raw("POST", base + "/input", data=b"late\n")
+    assert st == 409 and b"invalid_state" in out, out

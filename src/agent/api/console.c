@@ -23,6 +23,7 @@
 #include "common/validate.h"
 #include "agent/api/api.h"
 #include "agent/vmm/console.h"
+#include "agent/vmm/vmm.h"
 #include "agent/vmm/vms.h"
 
 #define TAIL_DEFAULT (64 * 1024)
@@ -158,9 +159,10 @@ api_console_stream(struct http_request *req, struct http_response *resp)
 void
 api_console_input(struct http_request *req, struct http_response *resp)
 {
-	char id[NQ_UUID_LEN + 1];
+	char id[NQ_UUID_LEN + 1], fifo[PATH_MAX];
 	struct nq_error err = { 0 };
 	json_t *vm = NULL;
+	bool fc;
 	int r;
 
 	if (!api_param_uuid(req, 0, "id", id, resp))
@@ -169,15 +171,20 @@ api_console_input(struct http_request *req, struct http_response *resp)
 		http_reply_error(resp, &err);
 		return;
 	}
+	fc = !strcmp(json_string_value(json_object_get(vm, "hypervisor")) ?: "",
+		"firecracker");
 	json_decref(vm);
 	if (!req->body_len) {
 		http_reply_empty(resp, 204);
 		return;
 	}
-	r = console_input(id, req->body, req->body_len, INPUT_TIMEOUT_MS);
+	snprintf(fifo, sizeof fifo, "%s/vms/%s/" VMM_CONSOLE_FIFO,
+		AGENT(req)->cfg.state_dir, id);
+	r = fc ? console_input_fifo(fifo, req->body, req->body_len, INPUT_TIMEOUT_MS)
+	       : console_input(id, req->body, req->body_len, INPUT_TIMEOUT_MS);
 	if (r == -ENOTCONN)
 		http_reply_errorf(resp, "invalid_state", NULL,
-			"the VM's serial port is not connected (not running, or not QEMU)");
+			"the VM's serial port is not connected: it is not running");
 	else if (r < 0)
 		http_reply_errorf(resp, "busy", NULL,
 			"the guest did not take its input within %d ms", INPUT_TIMEOUT_MS);

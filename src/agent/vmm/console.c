@@ -164,25 +164,19 @@ pump(void *arg)
 	}
 }
 
-int
-console_input(const char *vm_id, const void *buf, size_t len, int timeout_ms)
+/* len bytes of buf to fd (non-blocking) until done or the deadline: the
+ * bytes written, or -ETIMEDOUT / -ENOTCONN when none were. */
+static int
+write_until(int fd, const void *buf, size_t len, long long deadline)
 {
-	long long deadline = now_ms() + timeout_ms;
 	size_t done = 0;
 	int err = -ETIMEDOUT;
-	struct con *c;
-	int fd = -1;
 
-	pthread_mutex_lock(&P.lock);
-	c = find(vm_id);
-	if (c && c->fd >= 0)
-		fd = fcntl(c->fd, F_DUPFD_CLOEXEC, 3);
-	pthread_mutex_unlock(&P.lock);
-	if (fd < 0)
-		return -ENOTCONN;
 	while (done < len) {
 		ssize_t r = send(fd, (const char *)buf + done, len - done,
 			MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (r < 0 && errno == ENOTSOCK)
+			r = write(fd, (const char *)buf + done, len - done);
 		if (r > 0) {
 			done += (size_t)r;
 			continue;
@@ -197,8 +191,40 @@ console_input(const char *vm_id, const void *buf, size_t len, int timeout_ms)
 		struct pollfd p = { .fd = fd, .events = POLLOUT };
 		(void)poll(&p, 1, (int)left);
 	}
-	close(fd);
 	return done ? (int)done : err;
+}
+
+int
+console_input(const char *vm_id, const void *buf, size_t len, int timeout_ms)
+{
+	long long deadline = now_ms() + timeout_ms;
+	struct con *c;
+	int fd = -1, r;
+
+	pthread_mutex_lock(&P.lock);
+	c = find(vm_id);
+	if (c && c->fd >= 0)
+		fd = fcntl(c->fd, F_DUPFD_CLOEXEC, 3);
+	pthread_mutex_unlock(&P.lock);
+	if (fd < 0)
+		return -ENOTCONN;
+	r = write_until(fd, buf, len, deadline);
+	close(fd);
+	return r;
+}
+
+int
+console_input_fifo(const char *path, const void *buf, size_t len, int timeout_ms)
+{
+	long long deadline = now_ms() + timeout_ms;
+	int fd = open(path, O_WRONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC), r;
+
+	/* ENXIO: nobody reads it (the VMM is gone). */
+	if (fd < 0)
+		return errno == ENXIO || errno == ENOENT ? -ENOTCONN : negerrno();
+	r = write_until(fd, buf, len, deadline);
+	close(fd);
+	return r;
 }
 
 int

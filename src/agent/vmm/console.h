@@ -20,3 +20,6 @@ void console_attach(const char *vm_id, const char *sock_path);
  * written (all of them, or fewer when the deadline passed), -ENOTCONN when
  * the VM has no console connection (not running, or not QEMU). */
 int console_input(const char *vm_id, const void *buf, size_t len, int timeout_ms);
+/* The same through a Firecracker VM's stdin FIFO at path (vmm.h,
+ * VMM_CONSOLE_FIFO): -ENOTCONN when no VMM reads it. */
+int console_input_fifo(const char *path, const void *buf, size_t len, int timeout_ms);

@@ -129,7 +129,7 @@ qemu_start(const struct vmm_spec *s, struct vmm_proc *ret, struct nq_error *err)
 			"paths with commas are not supported by the qemu driver");
 	}
 	snprintf(logp, sizeof logp, "%s/console.log", s->run_dir);
-	r = vmm_spawn(v->argv, logp, &p.pid);
+	r = vmm_spawn(v->argv, logp, NULL, &p.pid);
 	free(v);
 	if (r < 0)
 		return nq_error_setr(err, r, "vmm_failed", NULL, "cannot start %s: %s",

@@ -62,10 +62,13 @@ const struct vmm_ops *vmm_find(const char *name);
 /* ---- helpers shared by the drivers (proc.c) ---- */
 
 /* Start argv through spawn_background (common/nq_spawn.h: a new session,
- * clean signal mask, stdin /dev/null, stdout and stderr appended to
- * log_path) and remember it as our child. -errno when any setup step
- * failed; then nothing runs. */
-int vmm_spawn(const char *const *argv, const char *log_path, pid_t *ret_pid);
+ * clean signal mask, stdin stdin_path (a FIFO) or /dev/null when NULL,
+ * stdout and stderr appended to log_path) and remember it as our child.
+ * -errno when any setup step failed; then nothing runs. */
+int vmm_spawn(const char *const *argv, const char *log_path, const char *stdin_path,
+	pid_t *ret_pid);
+/* Firecracker's stdin (the guest's serial input): a FIFO in the run dir. */
+#define VMM_CONSOLE_FIFO "console.in"
 /* ---- children (children.c) ---- */
 
 /* Remember pid as a VMM this agent started (vmm_spawn does it). */
