@@ -1,7 +1,8 @@
 /* GET /v1/vms/{id}: the VM of vms_get_json plus what a detail page needs:
  * host {id, name}, backend {id, name, kind}, disk {path, size_bytes,
- * allocated_bytes} (asked of the VM's agent, briefly; the volume row's
- * figures when the agent cannot say), state_history (the VM's vm.* events,
+ * allocated_bytes} (asked of the VM's agent for DISK_TIMEOUT_MS at most,
+ * never of a host known to be unreachable; the volume row's figures when
+ * the agent cannot say), state_history (the VM's vm.* events,
  * newest first) and last_exit as the agent reported it. */
 #include <errno.h>
 #include <stdio.h>
@@ -17,7 +18,9 @@
 #include "manager/services/vms.h"
 
 #define HISTORY_MAX "20"
-#define DISK_TIMEOUT_MS 3000
+/* A detail page must not wait for a dead or frozen host (GET /v1/vms/{id}
+ * answers from the database otherwise): the agent gets half a second. */
+#define DISK_TIMEOUT_MS 500
 
 static json_t *
 str_or_null(const char *s)
@@ -131,7 +134,12 @@ vms_detail_json(struct manager *m, const char *id, struct nq_error *err)
 			      json_object_get(vm, "host_name"))
 		    : json_null());
 	json_object_set_new(vm, "backend", backend_json(m, bid));
-	json_object_set_new(vm, "disk", disk_json(m, vid, hid));
+	json_object_set_new(vm, "disk",
+		disk_json(m, vid,
+			strcmp(json_string_value(json_object_get(vm, "host_status")) ?: "",
+				"unreachable")
+				? hid
+				: NULL));
 	json_object_set_new(vm, "state_history", history_json(m, vid));
 	return vm;
 }
