@@ -1,8 +1,8 @@
 /* QEMU driver: qemu-system-x86_64 -M microvm, the raw volume file as a
  * virtio-blk device. The serial port is a unix socket chardev
  * <run_dir>/console.sock (the agent's console pump stays connected: it
- * drains the output and carries input) whose output QEMU also appends to
- * <run_dir>/serial.log; QEMU's own stderr goes to <run_dir>/console.log.
+ * drains the output and carries input) whose output QEMU also writes to
+ * <run_dir>/serial.log (anew at each start); QEMU's own stderr goes to <run_dir>/console.log.
  * KVM when configured, TCG otherwise (TESTING.md: KVM hangs on PVM hosts).
  * -no-reboot: a guest poweroff or reboot ends the process. Graceful stop is
  * SIGTERM (QEMU shuts the VM down cleanly and flushes its block layer);
@@ -66,7 +66,7 @@ vmm_qemu_argv(const struct vmm_spec *s, unsigned long tsc_khz, struct vmm_argv *
 		"id=d0,file=%s,format=raw,if=none,cache=writeback", s->rootfs);
 	snprintf(v->chardev, sizeof v->chardev,
 		"socket,id=s0,path=%s/" VMM_CONSOLE_SOCK
-		",server=on,wait=off,logfile=%s/serial.log,logappend=on",
+		",server=on,wait=off,logfile=%s/serial.log",
 		s->run_dir, s->run_dir);
 
 	v->argv[n++] = s->program;
