@@ -175,6 +175,18 @@ def test_console_echo_guest_detail_and_roles(manager, agent):
                               data=b"x" * 4097,
                               headers={"Authorization": "Bearer " + manager.token})
     assert st == 413, body
+    # At most 8 clients per VM: the 9th is refused at the handshake.
+    more = []
+    for _ in range(6):
+        k = ws(manager, vid, token=manager.token)
+        assert k.status == 101, k.head
+        k.read_until(has("NQRUST-ECHO-READY"))  # its session runs (counted)
+        more.append(k)
+    k = ws(manager, vid, token=manager.token)
+    assert k.status == 429, k.head
+    k.sock.close()
+    for k in more:
+        k.close()
     viewer.close()
 
     # The CLI attaches a terminal: keys reach the guest, Ctrl-] detaches.

@@ -145,7 +145,9 @@ api_console_stream(struct http_request *req, struct http_response *resp)
 	for (unsigned i = 0;; i++) {
 		if (fstat(fd, &st) < 0)
 			st.st_size = 0;
-		if ((unsigned long long)st.st_size != off || i >= wait * 10)
+		/* The agent's shutdown ends the wait, as it ends GET /v1/vms's. */
+		if ((unsigned long long)st.st_size != off || i >= wait * 10 ||
+			vms_generation_stopping())
 			break;
 		nanosleep(&pause, NULL);
 	}

@@ -33,6 +33,7 @@ struct console_session {
 	char id[40];
 	struct backend_env env;
 	bool may_type;
+	bool counted; /* holds a place in S (from the start of its run) */
 	unsigned tail;
 	int fd;
 	bool closing; /* atomic */
@@ -50,13 +51,22 @@ static struct {
 	} vm[SESSIONS_MAX];
 } S = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
-/* Count a client of id in (true) or out; false when over a cap. */
+/* Count a client of id in (true) or out; false when over a cap. peek:
+ * only tell whether one more would fit. */
 static bool
-count(const char *id, bool in)
+count(const char *id, bool in, bool peek)
 {
 	bool ok = false;
 
 	pthread_mutex_lock(&S.lock);
+	if (peek) {
+		unsigned n = 0;
+		for (size_t i = 0; i < SESSIONS_MAX; i++)
+			if (S.vm[i].n && !strcmp(S.vm[i].id, id))
+				n = S.vm[i].n;
+		ok = n < SESSIONS_PER_VM && S.total < SESSIONS_MAX;
+		goto out;
+	}
 	for (size_t i = 0; i < SESSIONS_MAX; i++) {
 		if (!in && S.vm[i].n && !strcmp(S.vm[i].id, id)) {
 			S.vm[i].n--;
@@ -91,7 +101,9 @@ console_session_new(struct manager *m, const char *id, struct backend_env *env,
 {
 	struct console_session *s;
 
-	if (!count(id, true)) {
+	/* Counted in only when its run starts: a client that leaves before
+	 * the switch never runs (and so never holds a place). */
+	if (!count(id, true, true)) {
 		hosts_env_release(env);
 		http_reply_errorf(resp, "too_many_requests", NULL,
 			"this VM already has %d console clients (or the manager %d)",
@@ -100,7 +112,6 @@ console_session_new(struct manager *m, const char *id, struct backend_env *env,
 	}
 	s = calloc(1, sizeof *s);
 	if (!s) {
-		count(id, false);
 		hosts_env_release(env);
 		http_reply_errorf(resp, "internal_error", NULL, "out of memory");
 		return NULL;
@@ -118,7 +129,8 @@ console_session_new(struct manager *m, const char *id, struct backend_env *env,
 static void
 session_free(struct console_session *s)
 {
-	count(s->id, false);
+	if (s->counted)
+		count(s->id, false, false);
 	hosts_env_release(&s->env);
 	pthread_mutex_destroy(&s->send_lock);
 	free(s);
@@ -309,6 +321,14 @@ console_session_run(void *ctx, int fd, const char *extra, size_t n, const bool *
 	if (n)
 		memcpy(s->in, extra, n);
 	s->in_len = n;
+	s->counted = count(s->id, true, false);
+	if (!s->counted) {
+		uint8_t code[2] = { 0x03, 0xf5 }; /* 1013 try again later */
+		send_notice(s, "error", "this VM has too many console clients");
+		(void)send_frame(s, WS_OP_CLOSE, code, 2);
+		session_free(s);
+		return;
+	}
 	if (!s->may_type)
 		send_notice(s, "notice",
 			"read-only: a viewer may watch this console but not type");
