@@ -160,6 +160,8 @@ con_call(struct con *k, const char *method, const char *path, const void *buf, s
 	if (curl_easy_perform(h) == CURLE_OK)
 		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
 	curl_easy_cleanup(h);
+	for (struct curl_slist *x = hdrs; x; x = x->next) /* the token */
+		explicit_bzero(x->data, strlen(x->data));
 	curl_slist_free_all(hdrs);
 	return status;
 }

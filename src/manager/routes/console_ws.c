@@ -133,6 +133,8 @@ session_free(struct console_session *s)
 		count(s->id, false, false);
 	hosts_env_release(&s->env);
 	pthread_mutex_destroy(&s->send_lock);
+	/* Keystrokes may be a guest's password. */
+	explicit_bzero(s->in, sizeof s->in);
 	free(s);
 }
 
