@@ -22,6 +22,7 @@
 #include "common/macro.h"
 #include "common/validate.h"
 #include "agent/api/api.h"
+#include "agent/mounts/deadline.h"
 #include "agent/vmm/console.h"
 #include "agent/vmm/vmm.h"
 #include "agent/vmm/vms.h"
@@ -31,6 +32,7 @@
 #define STREAM_CHUNK (64 * 1024)
 #define STREAM_WAIT_MAX 25
 #define INPUT_TIMEOUT_MS 2000
+#define DISK_STAT_TIMEOUT_MS 300
 
 /* The VM's serial log, opened read-only; -ENOENT for an unknown VM. */
 static int
@@ -194,17 +196,45 @@ api_console_input(struct http_request *req, struct http_response *resp)
 		http_reply_json(resp, 200, json_pack("{s:i}", "written", r));
 }
 
-/* The disk of the VM as the agent sees it; no lock is held here. */
+struct disk_stat {
+	char path[PATH_MAX + 128];
+	long long size, allocated;
+};
+
+static int
+disk_stat_fn(void *ctx)
+{
+	struct disk_stat *d = ctx;
+	struct stat st;
+
+	if (stat(d->path, &st) < 0)
+		return negerrno();
+	d->size = (long long)st.st_size;
+	d->allocated = (long long)st.st_blocks * 512;
+	return 0;
+}
+
+/* The disk of the VM as the agent sees it; no lock is held here, and the
+ * stat runs under a deadline (a hung share must not hang this GET). */
 static json_t *
 disk_json(const char *path)
 {
-	struct stat st;
+	struct disk_stat d = { 0 };
+	char key[PATH_MAX + 128], *slash;
 
-	if (!path || !*path || stat(path, &st) < 0)
-		return json_pack("{s:s?, s:n, s:n}", "path", path && *path ? path : NULL,
-			"size_bytes", "allocated_bytes");
-	return json_pack("{s:s, s:I, s:I}", "path", path, "size_bytes",
-		(json_int_t)st.st_size, "allocated_bytes", (json_int_t)st.st_blocks * 512);
+	if (!path || !*path || strlen(path) >= sizeof d.path)
+		return json_pack("{s:n, s:n, s:n}", "path", "size_bytes",
+			"allocated_bytes");
+	snprintf(d.path, sizeof d.path, "%s", path);
+	snprintf(key, sizeof key, "%s", path);
+	slash = strrchr(key, '/');
+	if (slash && slash != key)
+		*slash = '\0'; /* one worker at most per volume directory */
+	if (deadline_run(key, disk_stat_fn, &d, sizeof d, DISK_STAT_TIMEOUT_MS) < 0)
+		return json_pack("{s:s, s:n, s:n}", "path", path, "size_bytes",
+			"allocated_bytes");
+	return json_pack("{s:s, s:I, s:I}", "path", path, "size_bytes", (json_int_t)d.size,
+		"allocated_bytes", (json_int_t)d.allocated);
 }
 
 void

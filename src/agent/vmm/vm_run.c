@@ -40,6 +40,13 @@ vm_note_exit(struct agent *a, struct vm *vm, bool requested)
 	if (vm->proc.pid <= 0)
 		return;
 	r = vmm_child_take(vm->proc.pid, &status);
+	/* A stop saw the process gone: its leader may be a zombie while its
+	 * other threads still exit, not yet reapable. Wait for that (briefly)
+	 * so the exit is recorded as requested. */
+	for (int i = 0; r == -EBUSY && requested && i < 250; i++) {
+		nanosleep(&(struct timespec){ 0, 20 * 1000 * 1000 }, NULL);
+		r = vmm_child_take(vm->proc.pid, &status);
+	}
 	if (r == -EBUSY)
 		return;
 	vmm_exit_from_status(r == 0 ? status : -1, &vm->last_exit);
