@@ -8,7 +8,8 @@ build_pkgs=(gcc make meson ninja-build pkg-config libmicrohttpd-dev libjansson-d
 	libsqlite3-dev libgnutls28-dev)
 run_pkgs=(fuse3 cifs-utils util-linux curl qemu-system-x86 busybox-static xz-utils
 	e2fsprogs)
-test_pkgs=(libcmocka-dev samba samba-vfs-modules smbclient strace fio python3 python3-pytest qemu-utils valgrind
+test_pkgs=(libcmocka-dev samba samba-vfs-modules smbclient strace fio python3 python3-pytest
+	python3-prometheus-client qemu-utils valgrind
 	postgresql clang libclang-rt-14-dev clang-format chromium nodejs)
 
 want=()

@@ -17,7 +17,15 @@ struct cli {
  * or -errno when the manager could not be reached (message printed). */
 int cli_request(const struct cli *c, const char *method, const char *path, json_t *body,
 	json_t **ret);
-/* Print an API error reply to stderr; returns the exit code (1). */
+/* Errors (cli_errors.c). With --json (cli_json_errors) every error is
+ * printed as {"error": {"code", "message", "field"?}} on stdout (and on
+ * stderr unless that is a terminal); otherwise as "nqrust: message" on
+ * stderr. */
+extern bool cli_json_errors;
+void cli_errf(const char *code, const char *field, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* Print an API error reply (the reply's error object, plus its HTTP
+ * status, with --json); returns the exit code (1). */
 int cli_print_error(int status, json_t *reply);
 
 /* Read a password: one line from stdin with --password-stdin, else a
@@ -38,9 +46,11 @@ int cli_parse_size(const char *s, unsigned long long *ret);
 /* VMs and images (cli_vms.c). */
 struct vm_args {
 	const char *name, *image, *backend, *vcpus, *memory, *positional;
-	const char *host; /* vm create --host NAME|ID */
-	const char *to;   /* vm migrate --to NAME|ID */
-	bool ha;          /* vm create --ha */
+	const char *host;    /* vm create --host NAME|ID */
+	const char *to;      /* vm migrate --to NAME|ID */
+	const char *timeout; /* vm shutdown --timeout SECONDS */
+	bool ha;             /* vm create --ha */
+	bool yes;            /* vm stop --yes: no question on a terminal */
 };
 int cli_cmd_vm(struct cli *c, const char *sub, const struct vm_args *a);
 /* cli_console.c: vm get in words; vm console VM [--read-only] with its
@@ -48,6 +58,11 @@ int cli_cmd_vm(struct cli *c, const char *sub, const struct vm_args *a);
 int cli_vm_get(struct cli *c, const char *id);
 int cli_vm_console(struct cli *c, int argc, char **argv);
 int cli_cmd_image(struct cli *c, const char *sub);
+
+/* login and user add|list|remove (cli_users.c; user has its own options,
+ * argv[0] is the subcommand). */
+int cli_cmd_login(struct cli *c, const char *username, bool password_stdin);
+int cli_cmd_user(struct cli *c, const char *sub, int argc, char **argv);
 
 /* Hosts (cli_hosts.c): host add|list|drain|remove with their own options
  * (argv[0] is the subcommand). */

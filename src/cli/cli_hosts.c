@@ -60,7 +60,7 @@ parse_host_args(struct cli *c, int argc, char **argv, struct host_args *a)
 
 		if (strncmp(arg, "--", 2) != 0) {
 			if (a->positional) {
-				fprintf(stderr, "nqrust: unexpected argument '%s'\n", arg);
+				cli_errf("usage", NULL, "unexpected argument '%s'", arg);
 				return -EINVAL;
 			}
 			a->positional = arg;
@@ -72,10 +72,10 @@ parse_host_args(struct cli *c, int argc, char **argv, struct host_args *a)
 			continue;
 		}
 		if (n == 5 && !strncmp(arg + 2, "token", 5)) {
-			fprintf(stderr,
-				"nqrust: the agent token is never taken from the "
+			cli_errf("usage", NULL,
+				"the agent token is never taken from the "
 				"command line: use --token-file FILE "
-				"(or --token-file - for stdin)\n");
+				"(or --token-file - for stdin)");
 			return -EINVAL;
 		}
 		if (n == 4 && !strncmp(arg + 2, "json", 4) && !arg[6]) {
@@ -90,8 +90,7 @@ parse_host_args(struct cli *c, int argc, char **argv, struct host_args *a)
 			if (strlen(valued[j]) == n && !strncmp(valued[j], arg + 2, n))
 				k = (int)j;
 		if (k < 0) {
-			fprintf(stderr, "nqrust: unknown option '--%.*s'\n", (int)n,
-				arg + 2);
+			cli_errf("usage", NULL, "unknown option '--%.*s'", (int)n, arg + 2);
 			return -EINVAL;
 		}
 		if (arg[2 + n] == '=')
@@ -99,7 +98,7 @@ parse_host_args(struct cli *c, int argc, char **argv, struct host_args *a)
 		else if (i + 1 < argc)
 			val = argv[++i];
 		if (!val || !*val) {
-			fprintf(stderr, "nqrust: option '--%s' needs a value\n", valued[k]);
+			cli_errf("usage", NULL, "option '--%s' needs a value", valued[k]);
 			return -EINVAL;
 		}
 		const char **slot[] = { &a->name, &a->url, &a->token_file,
@@ -124,7 +123,7 @@ read_token(const char *file, char **ret)
 	fd = strcmp(file, "-") == 0 ? dup(STDIN_FILENO) : open(file, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
 		int r = -errno;
-		fprintf(stderr, "nqrust: cannot open the token file %s: %s\n", file,
+		cli_errf("bad_token_file", NULL, "cannot open the token file %s: %s", file,
 			strerror(errno));
 		free(buf);
 		return r;
@@ -135,7 +134,7 @@ read_token(const char *file, char **ret)
 			continue;
 		if (n < 0) {
 			cli_free_secret(buf);
-			fprintf(stderr, "nqrust: cannot read the token: %s\n",
+			cli_errf("bad_token_file", NULL, "cannot read the token: %s",
 				strerror(errno));
 			return -EIO;
 		}
@@ -145,9 +144,9 @@ read_token(const char *file, char **ret)
 		buf[--len] = '\0';
 	if (len == 0 || len >= TOKEN_FILE_MAX || strchr(buf, '\n')) {
 		cli_free_secret(buf);
-		fprintf(stderr,
-			"nqrust: %s does not hold a token (one line of 16 to 512 "
-			"characters)\n",
+		cli_errf("bad_token_file", NULL,
+			"%s does not hold a token (one line of 16 to 512 "
+			"characters)",
 			strcmp(file, "-") == 0 ? "stdin" : file);
 		return -EINVAL;
 	}
@@ -243,7 +242,7 @@ cli_resolve_host(const struct cli *c, const char *ref, char *buf, size_t sz)
 		}
 	}
 	json_decref(list);
-	fprintf(stderr, "nqrust: no host with id or name '%s'\n", ref);
+	cli_errf("not_found", NULL, "no host with id or name '%s'", ref);
 	return -ENOENT;
 }
 
@@ -254,7 +253,7 @@ host_add(struct cli *c, const struct host_args *a)
 	int rc;
 
 	if (!a->name || !a->url || !a->token_file || a->positional) {
-		fprintf(stderr, "nqrust: host add needs --name, --url and --token-file\n");
+		cli_errf("usage", NULL, "host add needs --name, --url and --token-file");
 		return 2;
 	}
 	if (read_token(a->token_file, &token) < 0)
@@ -288,11 +287,13 @@ cli_cmd_host(struct cli *c, const char *sub, int argc, char **argv)
 	if (!strcmp(sub, "list"))
 		return host_call(c, "GET", "/v1/hosts", NULL, 200, NULL, false);
 	if (strcmp(sub, "drain") && strcmp(sub, "remove") && strcmp(sub, "get")) {
-		fprintf(stderr, "nqrust: unknown host command '%s'\n%s", sub, host_usage);
+		cli_errf("usage", NULL, "unknown host command '%s'", sub);
+		if (!cli_json_errors)
+			fputs(host_usage, stderr);
 		return 2;
 	}
 	if (!a.positional) {
-		fprintf(stderr, "nqrust: host %s needs a NAME or ID\n", sub);
+		cli_errf("usage", NULL, "host %s needs a NAME or ID", sub);
 		return 2;
 	}
 	if (cli_resolve_host(c, a.positional, id, sizeof id) < 0)

@@ -72,52 +72,13 @@ cli_request(const struct cli *c, const char *method, const char *path, json_t *b
 		free(auth);
 	}
 	if (rc != CURLE_OK) {
-		fprintf(stderr, "nqrust: cannot reach the manager at %s: %s\n", c->url,
-			curl_easy_strerror(rc));
+		cli_errf("manager_unreachable", NULL, "cannot reach the manager at %s: %s",
+			c->url, curl_easy_strerror(rc));
 		return -EHOSTUNREACH;
 	}
 	if (ret && b.p && b.len)
 		*ret = json_loadb(b.p, b.len, 0, NULL);
 	return (int)status;
-}
-
-int
-cli_print_error(int status, json_t *reply)
-{
-	json_t *e = json_object_get(reply, "error");
-	const char *code = json_string_value(json_object_get(e, "code"));
-	const char *msg = json_string_value(json_object_get(e, "message"));
-	const char *field = json_string_value(json_object_get(e, "field"));
-	json_t *vols = json_object_get(e, "volumes");
-	json_t *vms = json_object_get(e, "vms");
-
-	fprintf(stderr, "nqrust: error: %s (HTTP %d, code %s%s%s)\n",
-		msg ? msg : "unexpected reply", status, code ? code : "-",
-		field ? ", field " : "", field ? field : "");
-	if (json_is_array(vols)) {
-		size_t i;
-		json_t *v;
-
-		json_array_foreach(vols, i, v)
-			fprintf(stderr, "  volume %s\n", json_string_value(v) ?: "?");
-	}
-	if (json_is_array(vms)) { /* host_in_use: the VMs placed there */
-		size_t i;
-		json_t *v;
-
-		json_array_foreach(vms, i, v) {
-			const char *id = json_string_value(v);
-			const char *name = json_string_value(json_object_get(v, "name"));
-
-			if (!id)
-				id = json_string_value(json_object_get(v, "id"));
-			fprintf(stderr, "  vm %s%s%s%s\n", id ? id : "?", name ? " (" : "",
-				name ? name : "", name ? ")" : "");
-		}
-	}
-	if (status == 401)
-		fprintf(stderr, "nqrust: log in with: nqrust login --username USER\n");
-	return 1;
 }
 
 int
@@ -135,8 +96,9 @@ cli_read_password(bool from_stdin, const char *prompt, char **ret)
 		in = fopen("/dev/tty", "r+e");
 		if (!in) {
 			free(buf);
-			fprintf(stderr, "nqrust: no terminal to ask for the password on; "
-					"use --password-stdin\n");
+			cli_errf("no_password", NULL,
+				"no terminal to ask for the password on; "
+				"use --password-stdin");
 			return -ENOTTY;
 		}
 		fprintf(in, "%s", prompt);
@@ -162,7 +124,7 @@ cli_read_password(bool from_stdin, const char *prompt, char **ret)
 	}
 	if (r < 0) {
 		cli_free_secret(buf);
-		fprintf(stderr, "nqrust: cannot read the password\n");
+		cli_errf("no_password", NULL, "cannot read the password");
 		return r;
 	}
 	*ret = buf;

@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 
@@ -37,7 +38,7 @@ resolve(const struct cli *c, const char *list_path, const char *what, const char
 		}
 	}
 	json_decref(list);
-	fprintf(stderr, "nqrust: no %s with id or name '%s'\n", what, ref);
+	cli_errf("not_found", NULL, "no %s with id or name '%s'", what, ref);
 	return -1;
 }
 
@@ -125,7 +126,7 @@ cli_cmd_image(struct cli *c, const char *sub)
 {
 	if (!strcmp(sub, "list"))
 		return call(c, "GET", "/v1/images", NULL, 200, 2, NULL);
-	fprintf(stderr, "nqrust: unknown image command '%s'\n", sub);
+	cli_errf("usage", NULL, "unknown image command '%s'", sub);
 	return 2;
 }
 
@@ -136,7 +137,7 @@ parse_uint(const char *opt, const char *s, unsigned long *ret)
 	unsigned long v = strtoul(s ? s : "", &end, 10);
 
 	if (!s || !*s || *end || v == 0) {
-		fprintf(stderr, "nqrust: %s needs a positive number\n", opt);
+		cli_errf("usage", NULL, "%s needs a positive number", opt);
 		return -1;
 	}
 	*ret = v;
@@ -179,6 +180,75 @@ vm_migrate(const struct cli *c, const char *vm_id, const char *to)
 	return rc;
 }
 
+/* Stop is a power-off: on a terminal, ask first (unless --yes). */
+static bool
+confirm_stop(const struct vm_args *a)
+{
+	char line[16] = "";
+
+	if (a->yes || !isatty(STDIN_FILENO))
+		return true;
+	fprintf(stderr, "Power off VM %s now, without letting its guest shut down? [y/N] ",
+		a->positional);
+	if (!fgets(line, sizeof line, stdin))
+		return false;
+	return line[0] == 'y' || line[0] == 'Y';
+}
+
+/* vm shutdown [--timeout S] and vm set [--vcpus N] [--memory MIB]. */
+static int
+vm_shutdown_or_set(const struct cli *c, const char *sub, const char *id,
+	const struct vm_args *a)
+{
+	unsigned long n;
+	char path[256];
+	json_t *body = json_object();
+	int rc;
+
+	if (!strcmp(sub, "shutdown")) {
+		if (a->timeout && parse_uint("--timeout", a->timeout, &n) < 0)
+			goto usage;
+		if (a->timeout)
+			json_object_set_new(body, "timeout_seconds",
+				json_integer((json_int_t)n));
+		snprintf(path, sizeof path, "/v1/vms/%s/shutdown", id);
+		rc = call(c, "POST", path, body, 200, 1, NULL);
+		json_decref(body);
+		return rc;
+	}
+	if (!a->vcpus && !a->memory) {
+		cli_errf("usage", NULL, "vm set needs --vcpus or --memory");
+		goto usage;
+	}
+	if (a->vcpus && parse_uint("--vcpus", a->vcpus, &n) < 0)
+		goto usage;
+	if (a->vcpus)
+		json_object_set_new(body, "vcpus", json_integer((json_int_t)n));
+	if (a->memory && parse_uint("--memory", a->memory, &n) < 0)
+		goto usage;
+	if (a->memory)
+		json_object_set_new(body, "memory_mib", json_integer((json_int_t)n));
+	snprintf(path, sizeof path, "/v1/vms/%s", id);
+	rc = call(c, "PATCH", path, body, 200, 1, NULL);
+	json_decref(body);
+	return rc;
+usage:
+	json_decref(body);
+	return 2;
+}
+
+static bool
+is_vm_command(const char *sub)
+{
+	static const char *const subs[] = { "start", "stop", "restart", "delete", "get",
+		"migrate", "shutdown", "set", NULL };
+
+	for (size_t i = 0; subs[i]; i++)
+		if (!strcmp(sub, subs[i]))
+			return true;
+	return false;
+}
+
 int
 cli_cmd_vm(struct cli *c, const char *sub, const struct vm_args *a)
 {
@@ -190,7 +260,7 @@ cli_cmd_vm(struct cli *c, const char *sub, const struct vm_args *a)
 	if (!strcmp(sub, "create")) {
 		unsigned long vcpus = 1, mem = 256;
 		if (!a->name || !a->image) {
-			fprintf(stderr, "nqrust: vm create needs --name and --image\n");
+			cli_errf("usage", NULL, "vm create needs --name and --image");
 			return 2;
 		}
 		if ((a->vcpus && parse_uint("--vcpus", a->vcpus, &vcpus) < 0) ||
@@ -219,17 +289,16 @@ cli_cmd_vm(struct cli *c, const char *sub, const struct vm_args *a)
 		json_decref(body);
 		return rc;
 	}
-	if (strcmp(sub, "start") && strcmp(sub, "stop") && strcmp(sub, "restart") &&
-		strcmp(sub, "delete") && strcmp(sub, "get") && strcmp(sub, "migrate")) {
-		fprintf(stderr, "nqrust: unknown vm command '%s'\n", sub);
+	if (!is_vm_command(sub)) {
+		cli_errf("usage", NULL, "unknown vm command '%s'", sub);
 		return 2;
 	}
 	if (!a->positional) {
-		fprintf(stderr, "nqrust: vm %s needs an ID or NAME\n", sub);
+		cli_errf("usage", NULL, "vm %s needs an ID or NAME", sub);
 		return 2;
 	}
 	if (!strcmp(sub, "migrate") && !a->to) {
-		fprintf(stderr, "nqrust: vm migrate needs --to HOST\n");
+		cli_errf("usage", NULL, "vm migrate needs --to HOST");
 		return 2;
 	}
 	if (resolve(c, "/v1/vms", "VM", a->positional, id, sizeof id) < 0)
@@ -242,6 +311,12 @@ cli_cmd_vm(struct cli *c, const char *sub, const struct vm_args *a)
 		return cli_vm_get(c, id);
 	if (!strcmp(sub, "migrate"))
 		return vm_migrate(c, id, a->to);
+	if (!strcmp(sub, "shutdown") || !strcmp(sub, "set"))
+		return vm_shutdown_or_set(c, sub, id, a);
+	if (!strcmp(sub, "stop") && !confirm_stop(a)) {
+		cli_errf("cancelled", NULL, "VM %s was not stopped", a->positional);
+		return 1;
+	}
 	snprintf(path, sizeof path, "/v1/vms/%s/%s", id, sub);
 	return call(c, "POST", path, NULL, 200, 1, NULL);
 }

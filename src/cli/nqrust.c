@@ -39,7 +39,10 @@ static const char usage_text[] =
 	"  volume delete ID\n"
 	"  image list\n"
 	"  vm list\n"
-	"  vm get|start|stop|restart|delete ID|NAME\n"
+	"  vm get|start|restart|delete ID|NAME\n"
+	"  vm stop ID|NAME [--yes]           (power off; asks first on a terminal)\n"
+	"  vm shutdown ID|NAME [--timeout S] (the guest powers off; off after S s)\n"
+	"  vm set ID|NAME [--vcpus N] [--memory MIB]   (while stopped)\n"
 	"  vm create --name NAME --image IMAGE [--vcpus N] [--memory MIB]\n"
 	"            [--backend ID|NAME]   (default backend when omitted)\n"
 	"            [--host NAME|ID]      (placed automatically when omitted) [--ha]\n"
@@ -48,13 +51,18 @@ static const char usage_text[] =
 	"  host add --name NAME --url https://HOST:PORT --token-file FILE|-\n"
 	"           [--fingerprint SHA256]   (the token never on the command line)\n"
 	"  host list [--json] | host drain NAME|ID [--off] | host remove NAME|ID\n"
+	"  user list | user add NAME [--role admin|viewer] [--password-stdin]\n"
+	"  user remove NAME|ID\n"
 	"\n"
 	"Environment: NQRUST_URL, NQRUST_TOKEN.\n";
 
 static int
 usage(int code)
 {
-	fputs(usage_text, code ? stderr : stdout);
+	if (code && cli_json_errors)
+		cli_errf("usage", NULL, "bad command line; see nqrust --help");
+	else
+		fputs(usage_text, code ? stderr : stdout);
 	return code;
 }
 
@@ -81,6 +89,8 @@ enum {
 	O_HOST,
 	O_HA,
 	O_TO,
+	O_TIMEOUT,
+	O_YES,
 };
 
 static const struct option cmd_opts[] = {
@@ -106,6 +116,8 @@ static const struct option cmd_opts[] = {
 	{ "host", required_argument, NULL, O_HOST },
 	{ "ha", no_argument, NULL, O_HA },
 	{ "to", required_argument, NULL, O_TO },
+	{ "timeout", required_argument, NULL, O_TIMEOUT },
+	{ "yes", no_argument, NULL, O_YES },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -113,8 +125,8 @@ static const struct option cmd_opts[] = {
 struct args {
 	json_t *config; /* config keys given on the command line */
 	const char *name, *kind, *username, *backend, *size, *image, *vcpus, *memory;
-	const char *host, *to;
-	bool set_default, password_stdin, rotate, ha;
+	const char *host, *to, *timeout;
+	bool set_default, password_stdin, rotate, ha, yes;
 	const char *positional;
 };
 
@@ -169,11 +181,41 @@ exact_options(int argc, char **argv, const struct option *opts)
 			}
 		}
 		if (!ok) {
-			fprintf(stderr, "nqrust: unknown option '--%.*s'\n", (int)n, a + 2);
+			cli_errf("usage", NULL, "unknown option '--%.*s'", (int)n, a + 2);
 			return -EINVAL;
 		}
 	}
 	return 0;
+}
+
+/* Where a plain string option goes, or NULL. */
+static const char **
+string_slot(struct args *a, int opt)
+{
+	switch (opt) {
+	case O_NAME:
+		return &a->name;
+	case O_KIND:
+		return &a->kind;
+	case O_BACKEND:
+		return &a->backend;
+	case O_SIZE:
+		return &a->size;
+	case O_IMAGE:
+		return &a->image;
+	case O_VCPUS:
+		return &a->vcpus;
+	case O_MEMORY:
+		return &a->memory;
+	case O_HOST:
+		return &a->host;
+	case O_TO:
+		return &a->to;
+	case O_TIMEOUT:
+		return &a->timeout;
+	default:
+		return NULL;
+	}
 }
 
 static int
@@ -190,19 +232,19 @@ parse_args(int argc, char **argv, struct args *a)
 	while ((opt = getopt_long(argc, argv, "", cmd_opts, NULL)) != -1) {
 		const char *key = config_key(opt);
 
+		const char **slot = string_slot(a, opt);
+
 		if (key) {
 			json_object_set_new(a->config, key, json_string(optarg));
 			if (opt == O_USERNAME)
 				a->username = optarg;
 			continue;
 		}
+		if (slot) {
+			*slot = optarg;
+			continue;
+		}
 		switch (opt) {
-		case O_NAME:
-			a->name = optarg;
-			break;
-		case O_KIND:
-			a->kind = optarg;
-			break;
 		case O_DEFAULT:
 			a->set_default = true;
 			break;
@@ -212,35 +254,17 @@ parse_args(int argc, char **argv, struct args *a)
 		case O_ROTATE:
 			a->rotate = true;
 			break;
-		case O_BACKEND:
-			a->backend = optarg;
-			break;
-		case O_SIZE:
-			a->size = optarg;
-			break;
-		case O_IMAGE:
-			a->image = optarg;
-			break;
-		case O_VCPUS:
-			a->vcpus = optarg;
-			break;
-		case O_MEMORY:
-			a->memory = optarg;
-			break;
-		case O_HOST:
-			a->host = optarg;
-			break;
-		case O_TO:
-			a->to = optarg;
-			break;
 		case O_HA:
 			a->ha = true;
+			break;
+		case O_YES:
+			a->yes = true;
 			break;
 		default: {
 			/* Name the option, never echo a value (it could be a
 			 * password typed by mistake). */
 			const char *bad = argv[optind - 1];
-			fprintf(stderr, "nqrust: unknown or incomplete option '%.*s'\n",
+			cli_errf("usage", NULL, "unknown or incomplete option '%.*s'",
 				(int)strcspn(bad, "="), bad);
 			return -EINVAL;
 		}
@@ -249,7 +273,7 @@ parse_args(int argc, char **argv, struct args *a)
 	if (optind < argc)
 		a->positional = argv[optind++];
 	if (optind < argc) {
-		fprintf(stderr, "nqrust: unexpected argument '%s'\n", argv[optind]);
+		cli_errf("usage", NULL, "unexpected argument '%s'", argv[optind]);
 		return -EINVAL;
 	}
 	return 0;
@@ -290,48 +314,8 @@ resolve_backend(const struct cli *c, const char *ref, char *buf, size_t sz)
 		}
 	}
 	json_decref(list);
-	fprintf(stderr, "nqrust: no backend with id or name '%s'\n", ref);
+	cli_errf("not_found", NULL, "no backend with id or name '%s'", ref);
 	return -ENOENT;
-}
-
-static int
-cmd_login(struct cli *c, struct args *a)
-{
-	json_t *reply = NULL;
-	char *pw = NULL;
-	int status, rc;
-
-	if (!a->username) {
-		fprintf(stderr, "nqrust: login needs --username\n");
-		return 2;
-	}
-	if (cli_read_password(a->password_stdin, "Password: ", &pw) < 0)
-		return 1;
-	json_t *body = json_pack("{s:s, s:s}", "username", a->username, "password", pw);
-	cli_free_secret(pw);
-	free(c->token);
-	c->token = NULL;
-	status = cli_request(c, "POST", "/v1/auth/login", body, &reply);
-	json_decref(body);
-	rc = ok_or_error(status, reply, 200);
-	if (rc == 0) {
-		const char *tok = json_string_value(json_object_get(reply, "token"));
-		int r = tok ? cli_save_token(tok) : -EPROTO;
-		if (r < 0) {
-			fprintf(stderr, "nqrust: cannot save the token: %s\n",
-				strerror(-r));
-			rc = 1;
-		} else if (c->json) {
-			json_t *j = json_pack("{s:b, s:s}", "logged_in", 1, "username",
-				a->username);
-			cli_print_json(j);
-			json_decref(j);
-		} else {
-			printf("Logged in as %s.\n", a->username);
-		}
-	}
-	json_decref(reply);
-	return rc;
 }
 
 static int
@@ -366,7 +350,7 @@ cmd_backend(struct cli *c, const char *sub, struct args *a)
 			cli_print_backends, NULL);
 	if (strcmp(sub, "create") == 0) {
 		if (!a->name) {
-			fprintf(stderr, "nqrust: backend create needs --name\n");
+			cli_errf("usage", NULL, "backend create needs --name");
 			return 2;
 		}
 		if (a->username && *a->username &&
@@ -385,7 +369,7 @@ cmd_backend(struct cli *c, const char *sub, struct args *a)
 		return rc;
 	}
 	if (!a->positional) {
-		fprintf(stderr, "nqrust: backend %s needs an ID or NAME\n", sub);
+		cli_errf("usage", NULL, "backend %s needs an ID or NAME", sub);
 		return 2;
 	}
 	if (resolve_backend(c, a->positional, id, sizeof id) < 0)
@@ -419,7 +403,7 @@ cmd_backend(struct cli *c, const char *sub, struct args *a)
 		json_decref(body);
 		return rc;
 	}
-	fprintf(stderr, "nqrust: unknown backend command '%s'\n", sub);
+	cli_errf("usage", NULL, "unknown backend command '%s'", sub);
 	return 2;
 }
 
@@ -434,12 +418,11 @@ cmd_volume(struct cli *c, const char *sub, struct args *a)
 		return simple(c, "GET", "/v1/volumes", NULL, 200, cli_print_volumes, NULL);
 	if (strcmp(sub, "create") == 0) {
 		if (!a->backend || (!a->size && !a->image)) {
-			fprintf(stderr,
-				"nqrust: volume create needs --backend and --size\n");
+			cli_errf("usage", NULL, "volume create needs --backend and --size");
 			return 2;
 		}
 		if (a->size && cli_parse_size(a->size, &size) < 0) {
-			fprintf(stderr, "nqrust: bad --size '%s' (e.g. 4096, 512M, 10G)\n",
+			cli_errf("usage", NULL, "bad --size '%s' (e.g. 4096, 512M, 10G)",
 				a->size);
 			return 2;
 		}
@@ -459,13 +442,13 @@ cmd_volume(struct cli *c, const char *sub, struct args *a)
 	}
 	if (strcmp(sub, "delete") == 0) {
 		if (!a->positional) {
-			fprintf(stderr, "nqrust: volume delete needs an ID\n");
+			cli_errf("usage", NULL, "volume delete needs an ID");
 			return 2;
 		}
 		snprintf(path, sizeof path, "/v1/volumes/%s", a->positional);
 		return simple(c, "DELETE", path, NULL, 204, NULL, "Volume deleted.");
 	}
-	fprintf(stderr, "nqrust: unknown volume command '%s'\n", sub);
+	cli_errf("usage", NULL, "unknown volume command '%s'", sub);
 	return 2;
 }
 
@@ -506,7 +489,7 @@ parse_global(int argc, char **argv, struct cli *c, const char **token)
 		case 'h':
 			return usage(0);
 		default:
-			fprintf(stderr, "nqrust: unknown or incomplete option '%.*s'\n",
+			cli_errf("usage", NULL, "unknown or incomplete option '%.*s'",
 				(int)strcspn(argv[optind - 1], "="), argv[optind - 1]);
 			return usage(2);
 		}
@@ -527,10 +510,12 @@ run_command(struct cli *c, const char *cmd, const char *sub, int argc, char **ar
 		return cli_cmd_host(c, sub, argc, argv); /* its own options */
 	if (strcmp(cmd, "vm") == 0 && sub && strcmp(sub, "console") == 0)
 		return cli_vm_console(c, argc, argv); /* its own options */
+	if (strcmp(cmd, "user") == 0)
+		return cli_cmd_user(c, sub, argc, argv); /* its own options */
 	if (parse_args(argc, argv, &a) < 0) {
 		rc = 2;
 	} else if (strcmp(cmd, "login") == 0) {
-		rc = cmd_login(c, &a);
+		rc = cli_cmd_login(c, a.username, a.password_stdin);
 	} else if (strcmp(cmd, "logout") == 0) {
 		rc = simple(c, "POST", "/v1/auth/logout", NULL, 204, NULL, "Logged out.");
 	} else if (strcmp(cmd, "backend") == 0) {
@@ -539,12 +524,12 @@ run_command(struct cli *c, const char *cmd, const char *sub, int argc, char **ar
 		rc = cmd_volume(c, sub, &a);
 	} else if (strcmp(cmd, "vm") == 0) {
 		struct vm_args va = { a.name, a.image, a.backend, a.vcpus, a.memory,
-			a.positional, a.host, a.to, a.ha };
+			a.positional, a.host, a.to, a.timeout, a.ha, a.yes };
 		rc = cli_cmd_vm(c, sub, &va);
 	} else if (strcmp(cmd, "image") == 0) {
 		rc = cli_cmd_image(c, sub);
 	} else {
-		fprintf(stderr, "nqrust: unknown command '%s'\n", cmd);
+		cli_errf("usage", NULL, "unknown command '%s'", cmd);
 		rc = usage(2);
 	}
 	json_decref(a.config);
@@ -559,6 +544,9 @@ main(int argc, char **argv)
 	int rc;
 
 	json_wipe_install(); /* passwords pass through jansson */
+	for (int i = 1; i < argc && argv[i][0] == '-'; i++)
+		if (!strcmp(argv[i], "--json"))
+			cli_json_errors = true; /* before any error is printed */
 	rc = parse_global(argc, argv, &c, &token);
 	if (rc >= 0)
 		return rc;
@@ -579,7 +567,7 @@ main(int argc, char **argv)
 
 	if (strcmp(cmd, "backend") == 0 || strcmp(cmd, "volume") == 0 ||
 		strcmp(cmd, "vm") == 0 || strcmp(cmd, "image") == 0 ||
-		strcmp(cmd, "host") == 0) {
+		strcmp(cmd, "host") == 0 || strcmp(cmd, "user") == 0) {
 		if (sub_argc < 2) {
 			free(url);
 			return usage(2);

@@ -20,6 +20,7 @@
 #include "manager/services/hostpool.h"
 #include "manager/services/ha.h"
 #include "manager/services/hosts.h"
+#include "manager/services/metrics.h"
 #include "manager/services/reconciler.h"
 #include "manager/services/vms.h"
 
@@ -311,6 +312,7 @@ main(int argc, char **argv)
 		.max_connections = m.cfg.max_connections,
 		.header_timeout = m.cfg.header_timeout,
 		.per_addr_connections = m.cfg.max_connections_per_address,
+		.observe = metrics_http_observe,
 	};
 	r = http_server_start(&o, &srv);
 	if (r < 0) {

@@ -12,7 +12,9 @@ and appends every request to requests.jsonl beside this program. A
 SendCtrlAltDel after InstanceStart makes it exit, as Firecracker does when
 the guest resets, unless a file ignore-ctrl-alt-del-<id> exists beside this
 program: then the guest ignores it (a hung guest) and the VMM runs on until
-it is killed. A file write-pattern-<id> beside this program (JSON
+it is killed. A SIGTERM is recorded in requests.jsonl too (method "SIGNAL",
+path "SIGTERM") before the fake exits, so a test sees whether the guest
+was asked before it was killed. A file write-pattern-<id> beside this program (JSON
 {"offset", "size", "pattern", "threads", "fsync_every", "pause"}) makes the
 started guest write: that many threads pwrite the pattern over [offset,
 offset + size) of the root drive in a loop, with an fdatasync every
@@ -290,7 +292,14 @@ def main(argv):
         sys.stderr.write("Failed to open the API socket: address in use\n")
         return 1
     srv = Server(sock, Handler)
-    signal.signal(signal.SIGTERM, lambda *a: os._exit(0))
+    def on_term(*_):
+        try:
+            with open(LOG, "a") as f:
+                f.write(json.dumps({"vm": VM.id, "method": "SIGNAL", "path": "SIGTERM",
+                                    "body": None, "status": 0}) + "\n")
+        finally:
+            os._exit(0)
+    signal.signal(signal.SIGTERM, on_term)
     sys.stdout.write("Running Firecracker v1.7.0-fake\n")
     sys.stdout.flush()
     srv.serve_forever()

@@ -3,6 +3,8 @@ UI needs and is refused (403 forbidden) on every change, in one place."""
 
 import json
 
+import pytest
+
 from fixtures_manager import ADMIN_PASSWORD
 
 VIEWER_PW = "viewer-pass-0123"
@@ -18,6 +20,7 @@ MUTATIONS = [
                          "image_id": "rootfs.ext4"}),
     ("POST", "/v1/vms/v/start", {}),
     ("POST", "/v1/vms/v/stop", {}),
+    ("POST", "/v1/vms/v/shutdown", {}),
     ("PATCH", "/v1/vms/v", {"vcpus": 2}),
     ("DELETE", "/v1/vms/v", None),
     ("POST", "/v1/hosts", {"name": "h", "agent_url": "https://127.0.0.1:1",
@@ -91,6 +94,7 @@ def test_viewer_reads_but_cannot_change(manager):
     assert ADMIN_PASSWORD.encode() not in manager.db_bytes()
 
 
+@pytest.mark.parametrize("engine", ["sqlite"])
 def test_role_survives_restart_and_new_admin_can_manage(manager):
     st, _ = manager.request("POST", "/v1/users", {
         "username": "bob", "password": VIEWER_PW, "role": "admin"})
@@ -101,3 +105,30 @@ def test_role_survives_restart_and_new_admin_can_manage(manager):
     st, u = manager.request("POST", "/v1/users", {"username": "carol",
                                                   "password": VIEWER_PW})
     assert st == 201 and u["role"] == "viewer"  # the default role
+
+
+@pytest.mark.parametrize("engine", ["sqlite"])
+def test_cli_users(manager):
+    from test_cli import Cli
+
+    cli = Cli(manager)
+    rc, out, err = cli.run("login", "--username", "admin", "--password-stdin",
+                           stdin=ADMIN_PASSWORD + "\n")
+    assert rc == 0 and "role admin" in out, (out, err)
+    u = cli.json("user", "add", "dave", "--role", "viewer", "--password-stdin",
+                 stdin=VIEWER_PW + "\n")
+    assert u["username"] == "dave" and u["role"] == "viewer"
+    rc, out, err = cli.run("user", "list")
+    assert rc == 0 and "dave" in out and "viewer" in out and VIEWER_PW not in out
+    rc, out, err = cli.run("--json", "user", "remove", "admin")
+    assert rc == 1 and json.loads(out)["error"]["code"] == "user_builtin"
+    viewer = Cli(manager)
+    rc, out, err = viewer.run("--json", "login", "--username", "dave",
+                              "--password-stdin", stdin=VIEWER_PW + "\n")
+    assert rc == 0 and json.loads(out)["role"] == "viewer"
+    rc, out, err = viewer.run("--json", "backend", "delete", "localfile-default")
+    assert rc == 1 and json.loads(out)["error"]["code"] == "forbidden", out
+    assert viewer.json("backend", "list")
+    rc, out, err = cli.run("user", "remove", "dave")
+    assert rc == 0, err
+    assert viewer.run("backend", "list")[0] == 1

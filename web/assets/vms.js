@@ -1,6 +1,7 @@
 // VMs page (list, actions, Create VM wizard) and Images page. Built on the
 // DESIGN.md §5 contract: GET/POST /v1/vms (paged), POST /v1/vms/{id}/start|
-// stop|restart|migrate, DELETE /v1/vms/{id}, GET /v1/images, GET /v1/hosts.
+// stop|shutdown|restart|migrate, PATCH and DELETE /v1/vms/{id}, GET /v1/images,
+// GET /v1/hosts.
 import { api, apiAll } from './api.js';
 import { el, fmtBytes, openDialog, toast, errorBox, confirmDialog, nextId, serial } from './ui.js';
 import { migrateDialog, migrateBlocker } from './hosts.js';
@@ -18,6 +19,48 @@ function stateBadge(vm) {
 	const s = vm.state || 'unknown';
 	return el('span', { class: 'state ' + s.replace(/[^a-z_-]/g, '') },
 		BUSY.has(s) ? el('span', { class: 'spinner', 'aria-hidden': 'true' }) : null, ' ', s);
+}
+
+// vCPUs and memory of a stopped VM (PATCH /v1/vms/{id}); the API names the
+// field it refuses (out of range, or more memory than the host has free).
+function editDialog(vm, onDone) {
+	const inputs = {};
+	const field = (key, label, attrs) => {
+		const id = nextId('vm-edit-' + key);
+		inputs[key] = el('input', { id, name: key, type: 'number', required: true, ...attrs,
+			'aria-describedby': id + '-error' });
+		return el('div', { class: 'field' }, el('label', { for: id }, label), inputs[key],
+			el('p', { class: 'field-error', id: id + '-error' }));
+	};
+	const err = el('div', { 'aria-live': 'assertive' });
+	const form = el('form', { novalidate: true, id: 'vm-edit-form' }, err,
+		field('vcpus', 'vCPUs', { min: '1', max: '32', value: String(vm.vcpus) }),
+		field('memory_mib', 'Memory (MiB)', { min: '64', max: '262144', step: '64', value: String(vm.memory_mib) }));
+	const cancel = el('button', { type: 'button', class: 'btn', onclick: () => d.close() }, 'Cancel');
+	const save = el('button', { type: 'submit', class: 'btn primary', form: 'vm-edit-form' }, 'Save');
+	const d = openDialog({ title: `Edit VM ${vm.name}`, body: form, footer: [cancel, save] });
+	form.addEventListener('submit', async (e) => {
+		e.preventDefault();
+		err.replaceChildren();
+		form.querySelectorAll('.field-error').forEach((n) => (n.textContent = ''));
+		const body = { vcpus: Number(inputs.vcpus.value), memory_mib: Number(inputs.memory_mib.value) };
+		save.disabled = true;
+		try {
+			await api('PATCH', '/v1/vms/' + encodeURIComponent(vm.id), body);
+			d.close();
+			toast(`Saved ${vm.name}: ${body.vcpus} vCPUs, ${body.memory_mib} MiB.`);
+			onDone && onDone();
+		} catch (ex) {
+			save.disabled = false;
+			if (ex.field in inputs) {
+				inputs[ex.field].setAttribute('aria-invalid', 'true');
+				document.getElementById(inputs[ex.field].id + '-error').textContent = ex.message;
+				inputs[ex.field].focus();
+			} else {
+				err.replaceChildren(await errorBox(ex));
+			}
+		}
+	});
 }
 
 export function vmsPage(main) {
@@ -43,8 +86,14 @@ export function vmsPage(main) {
 				await api('DELETE', '/v1/vms/' + encodeURIComponent(vm.id));
 				toast(`Deleted VM ${vm.name}.`);
 			} else {
+				// Stop cuts the power: say so and ask; Shutdown asks the guest.
+				if (action === 'stop' && !await confirmDialog({ title: `Power off VM ${vm.name}?`, danger: true,
+					confirmText: 'Power off', message: `Stop powers ${vm.name} off at once, like pulling the plug: ` +
+						'its guest gets no chance to shut down and unsaved data in it is lost. Use Shutdown to let the guest power off by itself.' }))
+					return;
+				if (action === 'shutdown') toast(`Asked ${vm.name} to shut down; it is powered off if it has not within 60 s.`);
 				await api('POST', `/v1/vms/${encodeURIComponent(vm.id)}/${action}`);
-				toast(`${action[0].toUpperCase() + action.slice(1)} requested for ${vm.name}.`);
+				if (action !== 'shutdown') toast(`${action[0].toUpperCase() + action.slice(1)} requested for ${vm.name}.`);
 			}
 		} catch (ex) {
 			toast(`${vm.name}: ${ex.message}`, 'error');
@@ -73,7 +122,11 @@ export function vmsPage(main) {
 				vm.ha ? el('span', { class: 'badge default', title: 'HA: restarted on another host if this one fails' }, 'HA') : null),
 			el('td', { class: 'actions' },
 				btn('Start', 'start', busy || running),
+				btn('Shutdown', 'shutdown', busy || !running),
 				btn('Stop', 'stop', busy || !running),
+				el('button', { type: 'button', class: 'btn small', disabled: busy || running,
+					title: running ? 'Stop the VM to change its vCPUs or memory' : null, 'aria-label': `Edit ${vm.name}`,
+					onclick: () => editDialog(vm, refresh) }, 'Edit'),
 				btn('Restart', 'restart', busy || !running),
 				el('button', { type: 'button', class: 'btn small', disabled: busy || !!blocker,
 					title: blocker ? 'Cannot migrate: ' + blocker : null, 'aria-label': `Migrate ${vm.name}`,

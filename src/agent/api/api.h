@@ -44,6 +44,7 @@ void api_list_images(struct http_request *req, struct http_response *resp);
 /* vms.c: api_vm_action's route data is the vms_* function to call */
 void api_post_vm(struct http_request *req, struct http_response *resp);
 void api_vm_action(struct http_request *req, struct http_response *resp);
+void api_vm_shutdown(struct http_request *req, struct http_response *resp);
 void api_delete_vm(struct http_request *req, struct http_response *resp);
 void api_list_vms(struct http_request *req, struct http_response *resp);
 /* console.c */

@@ -65,6 +65,7 @@ static const struct http_route routes[] = {
 	{ "POST", "/v1/vms/{id}/start", api_vm_action, 0, 0, VM_FN(vms_start) },
 	{ "POST", "/v1/vms/{id}/stop", api_vm_action, 0, 0, VM_FN(vms_stop) },
 	{ "POST", "/v1/vms/{id}/restart", api_vm_action, 0, 0, VM_FN(vms_restart) },
+	{ "POST", "/v1/vms/{id}/shutdown", api_vm_shutdown, 0, 1024, NULL },
 	{ "DELETE", "/v1/vms/{id}", api_delete_vm, 0, 0, NULL },
 	{ "GET", "/v1/host", api_get_host, 0, 0, NULL },
 

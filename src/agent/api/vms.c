@@ -169,3 +169,28 @@ api_list_vms(struct http_request *req, struct http_response *resp)
 	if (asprintf(&resp->extra_headers, "X-Generation: %llu\n", gen) < 0)
 		resp->extra_headers = NULL;
 }
+
+/* POST /v1/vms/{id}/shutdown {timeout_seconds?}: the guest is asked to
+ * power off and given timeout_seconds (default 60) before a power-off. */
+void
+api_vm_shutdown(struct http_request *req, struct http_response *resp)
+{
+	static const char *const keys[] = { "timeout_seconds", NULL };
+	char id[NQ_UUID_LEN + 1];
+	struct nq_error err = { 0 };
+	unsigned timeout = VM_SHUTDOWN_TIMEOUT_DEFAULT;
+	json_t *body = NULL, *vm;
+
+	if (validate_uuid("id", req->params[0], id, &err) < 0 ||
+		(req->body_len && http_parse_object(req, keys, &body, &err) < 0) ||
+		(json_object_get(body, "timeout_seconds") &&
+			json_req_uint(body, "timeout_seconds", 1, VM_SHUTDOWN_TIMEOUT_MAX,
+				&timeout, &err) < 0) ||
+		vms_shutdown(AGENT(req), id, timeout, &vm, &err) < 0) {
+		json_decref(body);
+		http_reply_error(resp, &err);
+		return;
+	}
+	json_decref(body);
+	http_reply_json(resp, 200, vm);
+}

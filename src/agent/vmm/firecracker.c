@@ -246,4 +246,5 @@ const struct vmm_ops vmm_firecracker_ops = {
 	.name = "firecracker",
 	.start = fc_start,
 	.request_shutdown = fc_request_shutdown,
+	.guest_shutdown = fc_request_shutdown,
 };

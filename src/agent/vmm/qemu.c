@@ -4,14 +4,17 @@
  * drains the output and carries input) whose output QEMU also writes to
  * <run_dir>/serial.log (anew at each start); QEMU's own stderr goes to <run_dir>/console.log.
  * KVM when configured, TCG otherwise (TESTING.md: KVM hangs on PVM hosts).
- * -no-reboot: a guest poweroff or reboot ends the process. Graceful stop is
- * SIGTERM (QEMU shuts the VM down cleanly and flushes its block layer);
- * the supervisor kills after the deadline. */
+ * -no-reboot: a guest poweroff or reboot ends the process. Stop is SIGTERM
+ * (QEMU ends the VM at once, a power-off for the guest, and flushes its
+ * block layer); shutdown is QMP system_powerdown on <run_dir>/qmp.sock
+ * (microvm's ACPI power button: the guest must act on it); the supervisor
+ * kills after the deadline. */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "common/macro.h"
@@ -68,6 +71,7 @@ vmm_qemu_argv(const struct vmm_spec *s, unsigned long tsc_khz, struct vmm_argv *
 		"socket,id=s0,path=%s/" VMM_CONSOLE_SOCK
 		",server=on,wait=off,logfile=%s/serial.log",
 		s->run_dir, s->run_dir);
+	snprintf(v->qmp, sizeof v->qmp, "unix:%s/qmp.sock,server=on,wait=off", s->run_dir);
 
 	v->argv[n++] = s->program;
 	v->argv[n++] = "-accel";
@@ -98,6 +102,13 @@ vmm_qemu_argv(const struct vmm_spec *s, unsigned long tsc_khz, struct vmm_argv *
 	v->argv[n++] = v->drive;
 	v->argv[n++] = "-device";
 	v->argv[n++] = "virtio-blk-device,drive=d0";
+	/* A unix socket path longer than sun_path would make QEMU refuse to
+	 * start: then the VM has no QMP and a shutdown ends in a power-off. */
+	if (strlen(s->run_dir) + sizeof "/qmp.sock" <=
+		sizeof(struct sockaddr_un){ 0 }.sun_path) {
+		v->argv[n++] = "-qmp";
+		v->argv[n++] = v->qmp;
+	}
 	v->argv[n] = NULL;
 	return 0;
 }
@@ -159,4 +170,5 @@ const struct vmm_ops vmm_qemu_ops = {
 	.name = "qemu",
 	.start = qemu_start,
 	.request_shutdown = qemu_request_shutdown,
+	.guest_shutdown = vmm_qmp_powerdown,
 };

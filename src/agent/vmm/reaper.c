@@ -84,6 +84,12 @@ exit_reason(const struct vmm_exit *e, char *buf, size_t sz)
 
 	if (e->fenced)
 		snprintf(buf, sz, "%s", VM_FENCED_REASON);
+	else if (e->shutdown == VMM_SHUTDOWN_GRACEFUL)
+		snprintf(buf, sz, "shut down on request: the guest powered off in time");
+	else if (e->shutdown == VMM_SHUTDOWN_FORCED)
+		snprintf(buf, sz,
+			"shut down on request: the guest did not power off"
+			" by the deadline, so it was powered off");
 	else if (!e->has_status)
 		snprintf(buf, sz,
 			"the VMM ended; its exit status is unknown "
@@ -110,8 +116,12 @@ vmm_exit_json(const struct vmm_exit *e)
 	if (!e->known)
 		return json_null();
 	exit_reason(e, reason, sizeof reason);
-	return json_pack("{s:o, s:o, s:s, s:b, s:I}", "code",
+	return json_pack("{s:o, s:o, s:s, s:b, s:I, s:o}", "code",
 		e->has_status && !e->signal ? json_integer(e->code) : json_null(),
 		"signal", e->signal ? json_integer(e->signal) : json_null(), "reason",
-		reason, "requested", e->requested, "at", (json_int_t)e->at);
+		reason, "requested", e->requested, "at", (json_int_t)e->at, "shutdown",
+		e->shutdown == VMM_SHUTDOWN_NONE
+			? json_null()
+			: json_string(e->shutdown == VMM_SHUTDOWN_GRACEFUL ? "graceful"
+									   : "forced"));
 }

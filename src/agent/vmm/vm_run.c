@@ -239,6 +239,19 @@ vm_do_start(struct agent *a, struct vm *vm, struct nq_error *err)
 	return 0;
 }
 
+/* After the VMM is gone: forget its pid, lease and pin; record it. */
+static void
+vm_after_stop(struct agent *a, struct vm *vm)
+{
+	vm_note_exit(a, vm, false); /* exited by itself before the stop */
+	vm->proc.pid = 0;
+	vm->proc.starttime = 0;
+	vm->lost = false;
+	leases_release(a, vm->c.id);
+	vm_unpin_rootfs(a, vm);
+	(void)vm_save(a, vm);
+}
+
 void
 vm_do_stop(struct agent *a, struct vm *vm)
 {
@@ -255,11 +268,34 @@ vm_do_stop(struct agent *a, struct vm *vm)
 		vm_note_exit(a, vm, true);
 		log_info("VM stopped id=%s", vm->c.id);
 	}
-	vm_note_exit(a, vm, false); /* exited by itself before the stop */
-	vm->proc.pid = 0;
-	vm->proc.starttime = 0;
-	vm->lost = false;
-	leases_release(a, vm->c.id);
-	vm_unpin_rootfs(a, vm);
-	(void)vm_save(a, vm);
+	vm_after_stop(a, vm);
+}
+
+void
+vm_do_shutdown(struct agent *a, struct vm *vm, unsigned timeout_s)
+{
+	struct vmm_spec spec;
+	bool graceful;
+	int r;
+
+	if (vm_running(vm)) {
+		fill_spec(a, vm, &spec);
+		r = vmm_find(vm->c.hypervisor)->guest_shutdown(&spec, &vm->proc);
+		if (r < 0)
+			log_warn("cannot ask the guest to shut down id=%s err=%s",
+				vm->c.id, strerror(-r));
+		graceful = r >= 0 && vmm_proc_wait_exit(&vm->proc, (int)timeout_s * 1000);
+		if (!graceful) {
+			log_warn("VM did not shut down within %u s, powering it off id=%s"
+				 " pid=%d",
+				timeout_s, vm->c.id, (int)vm->proc.pid);
+			vmm_proc_kill(&vm->proc);
+		}
+		vm_note_exit(a, vm, true);
+		vm->last_exit
+			.shutdown = graceful ? VMM_SHUTDOWN_GRACEFUL : VMM_SHUTDOWN_FORCED;
+		log_info("VM shut down id=%s how=%s", vm->c.id,
+			graceful ? "graceful" : "forced");
+	}
+	vm_after_stop(a, vm);
 }

@@ -39,8 +39,14 @@ struct vmm_ops {
 	const char *name; /* "firecracker" | "qemu" */
 	/* Launch, configure and boot. On failure nothing is left running. */
 	int (*start)(const struct vmm_spec *s, struct vmm_proc *ret, struct nq_error *err);
-	/* Ask the guest to shut down; the caller waits and kills after. */
+	/* Stop: end the VM now, cleanly on the host side (QEMU quits on
+	 * SIGTERM, flushing its block layer; Firecracker has no such call and
+	 * gets CtrlAltDel). The caller waits and kills after its deadline. */
 	int (*request_shutdown)(const struct vmm_spec *s, const struct vmm_proc *p);
+	/* Shutdown: ask the guest OS to power off (QEMU: QMP system_powerdown,
+	 * the ACPI power button; Firecracker: SendCtrlAltDel). The caller waits
+	 * up to the deadline it was given, then kills. */
+	int (*guest_shutdown)(const struct vmm_spec *s, const struct vmm_proc *p);
 };
 
 extern const struct vmm_ops vmm_firecracker_ops;
@@ -52,9 +58,14 @@ extern const struct vmm_ops vmm_qemu_ops;
 struct vmm_argv {
 	char mem[16], smp[16], append[1024], drive[PATH_MAX + 256];
 	char chardev[2 * PATH_MAX + 128];
-	const char *argv[32];
+	char qmp[PATH_MAX + 32];
+	const char *argv[36];
 };
 int vmm_qemu_argv(const struct vmm_spec *s, unsigned long tsc_khz, struct vmm_argv *ret);
+
+/* QMP system_powerdown on <run_dir>/qmp.sock (qmp.c): the guest_shutdown
+ * of the QEMU driver. 0 once QEMU accepted it. */
+int vmm_qmp_powerdown(const struct vmm_spec *s, const struct vmm_proc *p);
 
 /* NULL for an unknown name. */
 const struct vmm_ops *vmm_find(const char *name);
@@ -90,9 +101,13 @@ struct vmm_exit {
 	int signal;      /* terminating signal, or 0 */
 	long long at;    /* unix time when the agent noticed */
 	bool requested;  /* the agent stopped it (stop, restart, delete) */
+	/* POST /v1/vms/{id}/shutdown ended it: VMM_SHUTDOWN_GRACEFUL when the
+	 * guest powered off before the deadline, _FORCED when it was killed. */
+	unsigned char shutdown;
 	bool fenced;     /* the agent killed it: its lease was not renewed */
 	char cause[240]; /* why it failed in words (exit_cause.c), or "" */
 };
+enum { VMM_SHUTDOWN_NONE, VMM_SHUTDOWN_GRACEFUL, VMM_SHUTDOWN_FORCED };
 /* Why the VMM in run_dir failed, from its stderr (<run_dir>/console.log):
  * "QEMU could not allocate 200000 MiB of guest memory", a disk that could
  * not be opened, KVM or TCG errors. 1 with the words in ret, 0 when

@@ -260,32 +260,44 @@ vms_create(struct agent *a, const struct vm_create *c, json_t **ret, struct nq_e
 	return r < 0 ? r : 0;
 }
 
-typedef int (*vm_op_fn)(struct agent *a, struct vm *vm, struct nq_error *err);
+typedef int (*vm_op_fn)(struct agent *a, struct vm *vm, const void *arg,
+	struct nq_error *err);
 
 static int
-op_start(struct agent *a, struct vm *vm, struct nq_error *err)
+op_start(struct agent *a, struct vm *vm, const void *arg, struct nq_error *err)
 {
+	(void)arg;
 	return vm_do_start(a, vm, err);
 }
 
 static int
-op_stop(struct agent *a, struct vm *vm, struct nq_error *err)
+op_stop(struct agent *a, struct vm *vm, const void *arg, struct nq_error *err)
 {
-	(void)err;
+	(void)arg, (void)err;
 	vm_do_stop(a, vm);
 	return 0;
 }
 
 static int
-op_restart(struct agent *a, struct vm *vm, struct nq_error *err)
+op_shutdown(struct agent *a, struct vm *vm, const void *arg, struct nq_error *err)
 {
+	(void)err;
+	vm_do_shutdown(a, vm, *(const unsigned *)arg);
+	return 0;
+}
+
+static int
+op_restart(struct agent *a, struct vm *vm, const void *arg, struct nq_error *err)
+{
+	(void)arg;
 	vm_do_stop(a, vm);
 	return vm_do_start(a, vm, err);
 }
 
 /* Claim id, run fn on a copy outside the lock, write the copy back. */
 static int
-with_vm(struct agent *a, const char *id, vm_op_fn fn, json_t **ret, struct nq_error *err)
+with_vm(struct agent *a, const char *id, vm_op_fn fn, const void *arg, json_t **ret,
+	struct nq_error *err)
 {
 	struct vm_table *t = a->vms;
 	struct unpin owed[1];
@@ -303,7 +315,7 @@ with_vm(struct agent *a, const char *id, vm_op_fn fn, json_t **ret, struct nq_er
 	w = *vm;
 	pthread_mutex_unlock(&t->lock);
 
-	r = fn(a, &w, err);
+	r = fn(a, &w, arg, err);
 
 	pthread_mutex_lock(&t->lock);
 	vm_release(t, vm, &w);
@@ -318,19 +330,26 @@ with_vm(struct agent *a, const char *id, vm_op_fn fn, json_t **ret, struct nq_er
 int
 vms_start(struct agent *a, const char *id, json_t **ret, struct nq_error *err)
 {
-	return with_vm(a, id, op_start, ret, err);
+	return with_vm(a, id, op_start, NULL, ret, err);
 }
 
 int
 vms_stop(struct agent *a, const char *id, json_t **ret, struct nq_error *err)
 {
-	return with_vm(a, id, op_stop, ret, err);
+	return with_vm(a, id, op_stop, NULL, ret, err);
+}
+
+int
+vms_shutdown(struct agent *a, const char *id, unsigned timeout_s, json_t **ret,
+	struct nq_error *err)
+{
+	return with_vm(a, id, op_shutdown, &timeout_s, ret, err);
 }
 
 int
 vms_restart(struct agent *a, const char *id, json_t **ret, struct nq_error *err)
 {
-	return with_vm(a, id, op_restart, ret, err);
+	return with_vm(a, id, op_restart, NULL, ret, err);
 }
 
 /* Never waits for a busy VM: it is reported as it was when its operation

@@ -53,6 +53,12 @@ int vms_create(struct agent *a, const struct vm_create *c, json_t **ret,
 int vms_start(struct agent *a, const char *id, json_t **ret, struct nq_error *err);
 int vms_stop(struct agent *a, const char *id, json_t **ret, struct nq_error *err);
 int vms_restart(struct agent *a, const char *id, json_t **ret, struct nq_error *err);
+/* Ask the guest to power off (ACPI power button / CtrlAltDel), wait up to
+ * timeout_s seconds, then power it off; last_exit.shutdown says which. */
+#define VM_SHUTDOWN_TIMEOUT_DEFAULT 60
+#define VM_SHUTDOWN_TIMEOUT_MAX 3600
+int vms_shutdown(struct agent *a, const char *id, unsigned timeout_s, json_t **ret,
+	struct nq_error *err);
 int vms_get(struct agent *a, const char *id, json_t **ret, struct nq_error *err);
 /* Stop (kill after the deadline) and forget. Idempotent. */
 int vms_delete(struct agent *a, const char *id, struct nq_error *err);

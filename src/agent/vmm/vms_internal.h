@@ -60,6 +60,9 @@ void vm_end_lost(struct agent *a, struct vm *vm);
 void vm_console_attach(struct agent *a, const struct vm *vm);
 int vm_do_start(struct agent *a, struct vm *vm, struct nq_error *err);
 void vm_do_stop(struct agent *a, struct vm *vm);
+/* Ask the guest to power off, wait up to timeout_s, then kill; last_exit
+ * says which (shutdown graceful or forced). */
+void vm_do_shutdown(struct agent *a, struct vm *vm, unsigned timeout_s);
 /* Under the lock: wait until no operation holds id, then hold it. NULL
  * when there is no such VM (any more: it may go while we wait, so look
  * it up again after every wake-up). */

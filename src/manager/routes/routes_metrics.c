@@ -1,11 +1,13 @@
-/* GET /healthz and /metrics (Prometheus text: backends and their status
- * from the registry's cache). */
+/* GET /healthz and /metrics (Prometheus text format 0.0.4, built by
+ * services/metrics.c; docs/metrics.md lists the series). */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "manager/manager.h"
 #include "manager/routes/routes.h"
+#include "manager/services/metrics.h"
 
 static void
 healthz(struct http_request *req, struct http_response *resp)
@@ -17,31 +19,20 @@ healthz(struct http_request *req, struct http_response *resp)
 static void
 metrics(struct http_request *req, struct http_response *resp)
 {
-	struct manager *m = req->userdata;
-	struct registry_item *items = NULL;
 	char *buf = NULL;
-	size_t n = 0, len = 0;
-	FILE *f = open_memstream(&buf, &len);
+	size_t len = 0;
+	int r = metrics_render(req->userdata, &buf, &len);
 
-	if (!f || registry_snapshot(m->reg, &items, &n) < 0) {
-		if (f)
-			fclose(f);
-		free(buf);
-		http_reply_errorf(resp, "internal_error", NULL, "out of memory");
+	if (r < 0) {
+		http_reply_errorf(resp, "internal_error", NULL, "%s",
+			r == -ENOMEM ? "out of memory" : "database error");
 		return;
 	}
-	fprintf(f, "# TYPE nqrust_backends gauge\nnqrust_backends %zu\n", n);
-	fprintf(f, "# TYPE nqrust_backend_up gauge\n");
-	for (size_t i = 0; i < n; i++)
-		fprintf(f, "nqrust_backend_up{id=\"%s\",kind=\"%s\"} %d\n", items[i].b->id,
-			items[i].b->ops->kind, strcmp(items[i].st.status, "ok") == 0);
-	fclose(f);
-	registry_items_free(items, n);
 	free(resp->body);
 	resp->status = 200;
 	resp->body = buf;
 	resp->body_len = len;
-	resp->content_type = "text/plain; version=0.0.4";
+	resp->content_type = "text/plain; version=0.0.4; charset=utf-8";
 }
 
 /* On the API listener /metrics needs a token like any /v1 route; an

@@ -25,8 +25,8 @@ reply_vm(struct http_request *req, struct http_response *resp, int status, const
 }
 
 /* States a VM row can be in (the state filter accepts only these). */
-static const char *const vm_states[] = { "provisioning", "running", "stopped", "error",
-	"migrating", NULL };
+static const char *const vm_states[] = { "provisioning", "running", "stopping", "stopped",
+	"error", "migrating", NULL };
 
 static int
 parse_list_query(struct http_request *req, struct vm_list_query *q, struct nq_error *err)
@@ -44,7 +44,8 @@ parse_list_query(struct http_request *req, struct vm_list_query *q, struct nq_er
 		;
 	if (q->state && !vm_states[i])
 		return nq_error_setr(err, -EINVAL, "invalid_field", "state",
-			"state must be provisioning, running, stopped, error or migrating");
+			"state must be provisioning, running, stopping, stopped, error or"
+			" migrating");
 	return 0;
 }
 
@@ -165,28 +166,74 @@ migrate_vm(struct http_request *req, struct http_response *resp)
 	reply_vm(req, resp, 200, req->params[0]);
 }
 
-/* PATCH /v1/vms/{id} {ha}: only the HA flag here (vcpus and memory
- * belong to another change). */
+/* POST /v1/vms/{id}/shutdown {timeout_seconds?}: the guest is asked to
+ * power off, and powered off when it has not by the deadline. */
+static void
+shutdown_vm(struct http_request *req, struct http_response *resp)
+{
+	static const char *const keys[] = { "timeout_seconds", NULL };
+	struct nq_error err = { 0 };
+	unsigned timeout = VM_SHUTDOWN_TIMEOUT_DEFAULT;
+	json_t *body = NULL;
+
+	if (strlen(req->params[0]) > AUTH_UUID_LEN) {
+		http_reply_errorf(resp, "not_found", NULL, "no such VM");
+		return;
+	}
+	if ((req->body_len && http_parse_object(req, keys, &body, &err) < 0) ||
+		(json_object_get(body, "timeout_seconds") &&
+			json_req_uint(body, "timeout_seconds", 1, VM_SHUTDOWN_TIMEOUT_MAX,
+				&timeout, &err) < 0) ||
+		vms_shutdown(req->userdata, req->params[0], timeout, &err) < 0) {
+		json_decref(body);
+		http_reply_error(resp, &err);
+		return;
+	}
+	json_decref(body);
+	reply_vm(req, resp, 200, req->params[0]);
+}
+
+/* The optional {vcpus, memory_mib} of a PATCH (0: absent), the same
+ * bounds as create. */
+static int
+parse_resize(json_t *body, struct vm_resize *z, struct nq_error *err)
+{
+	if (json_object_get(body, "vcpus") &&
+		json_req_uint(body, "vcpus", 1, 32, &z->vcpus, err) < 0)
+		return -EINVAL;
+	if (json_object_get(body, "memory_mib") &&
+		json_req_uint(body, "memory_mib", 64, 262144, &z->memory_mib, err) < 0)
+		return -EINVAL;
+	return 0;
+}
+
+/* PATCH /v1/vms/{id} {ha?, vcpus?, memory_mib?}: vCPUs and memory only
+ * while the VM is stopped (vms_resize). */
 static void
 patch_vm(struct http_request *req, struct http_response *resp)
 {
-	static const char *const keys[] = { "ha", NULL };
+	static const char *const keys[] = { "ha", "vcpus", "memory_mib", NULL };
 	struct nq_error err = { 0 };
+	struct vm_resize z = { 0 };
 	json_t *body = NULL, *ha;
 
-	if (http_parse_object(req, keys, &body, &err) < 0)
+	if (http_parse_object(req, keys, &body, &err) < 0 ||
+		parse_resize(body, &z, &err) < 0)
 		goto fail;
 	ha = json_object_get(body, "ha");
-	if (!json_is_boolean(ha)) {
+	if ((ha && !json_is_boolean(ha)) || (!ha && !z.vcpus && !z.memory_mib)) {
 		nq_error_set(&err, ha ? "invalid_field" : "missing_field", "ha",
-			"ha must be a boolean");
+			ha ? "ha must be a boolean"
+			   : "give ha, vcpus or memory_mib to change");
 		goto fail;
 	}
 	if (strlen(req->params[0]) > AUTH_UUID_LEN) {
 		nq_error_set(&err, "not_found", NULL, "no such VM");
 		goto fail;
 	}
-	if (vms_set_ha(req->userdata, req->params[0], json_is_true(ha), &err) < 0)
+	if (vms_resize(req->userdata, req->params[0], &z, &err) < 0 ||
+		(ha && vms_set_ha(req->userdata, req->params[0], json_is_true(ha),
+			       &err) < 0))
 		goto fail;
 	json_decref(body);
 	reply_vm(req, resp, 200, req->params[0]);
@@ -217,6 +264,7 @@ const struct http_route vm_routes[] = {
 	{ "POST", "/v1/vms/{id}/stop", vm_action, 0, 0, (const void *)(uintptr_t)VM_STOP },
 	{ "POST", "/v1/vms/{id}/restart", vm_action, 0, 0,
 		(const void *)(uintptr_t)VM_RESTART },
+	{ "POST", "/v1/vms/{id}/shutdown", shutdown_vm, 0, 1024, NULL },
 	{ "DELETE", "/v1/vms/{id}", delete_vm, 0, 0, NULL },
 };
 const size_t vm_routes_count = sizeof vm_routes / sizeof vm_routes[0];

@@ -92,6 +92,28 @@ image_nowhere(const struct place_host *hosts, size_t n, const struct place_need 
 	return false;
 }
 
+/* One host, chosen automatically, that would take the VM but for its
+ * memory: the request asks too much, which names the field (the operator
+ * can do nothing about the host). */
+static int
+memory_only(const struct place_host *hosts, size_t n, const struct place_need *need,
+	struct nq_error *err)
+{
+	struct place_need without = *need;
+	char why[256];
+	long long left;
+
+	if (need->host_id || n != 1)
+		return 0;
+	without.memory_mib = 0;
+	if (!place_host_fits(&hosts[0], &without, why, sizeof why))
+		return 0;
+	left = hosts[0].memory_mib - hosts[0].used_mib;
+	return nq_error_setr(err, -ENOMEM, "insufficient_memory", "memory_mib",
+		"memory_mib %u is more than host %s has free: %lld MiB", need->memory_mib,
+		hosts[0].name ? hosts[0].name : hosts[0].id, left < 0 ? 0 : left);
+}
+
 int
 hosts_place(struct manager *m, const struct place_req *q, char ret_host_id[64],
 	struct nq_error *err)
@@ -125,6 +147,8 @@ hosts_place(struct manager *m, const struct place_req *q, char ret_host_id[64],
 	if (r < 0 && image_nowhere(hosts, n, &need))
 		return nq_error_setr(err, r, "image_not_found", "image_id",
 			"no host has image %.128s in its image dir", q->image_id);
+	if (r < 0 && memory_only(hosts, n, &need, err) < 0)
+		return -ENOMEM;
 	if (r < 0)
 		return refuse(q, r, why, err);
 	if (!hosts[idx].backend_status[0]) {

@@ -17,6 +17,7 @@
 #include "manager/services/reconciler.h"
 #include "common/log.h"
 #include "manager/manager.h"
+#include "manager/services/metrics.h"
 #include "manager/services/storage.h"
 
 const char *
@@ -98,6 +99,8 @@ storage_refresh_one(struct manager *m, struct backend *b)
 	struct backend_status st = { 0 };
 
 	backend_hosts_refresh(m, b, &st);
+	if (st.code[0])
+		metrics_probe_failure(b->id, b->ops->kind, st.code);
 	registry_set_status(m->reg, b->id, &st);
 }
 

@@ -19,6 +19,7 @@
 #include "common/log.h"
 #include "manager/db/rows.h"
 #include "manager/manager.h"
+#include "manager/services/metrics.h"
 #include "manager/services/storage.h"
 #include "manager/services/volumes.h"
 #include "common/validate.h"
@@ -236,6 +237,8 @@ create_on(struct manager *m, const struct backend_create *bc, const char *hid,
 		return r;
 	r = bc->ops->create(&env, id, cfg, secret, err);
 	hosts_env_release(&env);
+	if (r < 0 && err->code[0])
+		metrics_probe_failure("", bc->ops->kind, err->code);
 	return r;
 }
 

@@ -63,7 +63,8 @@ vms_set_state(struct manager *m, const char *id, const char *state, const char *
 
 	now_str(now);
 	if (db_exec(m->db,
-		    "UPDATE vms SET state = $2, error = $3, updated_at = $4"
+		    "UPDATE vms SET state_changed_at = CASE WHEN state <> $2 THEN $4"
+		    " ELSE state_changed_at END, state = $2, error = $3, updated_at = $4"
 		    " WHERE id = $1",
 		    4, p, NULL) < 0)
 		log_warn("cannot record VM state id=%s state=%s", id, state);
@@ -140,7 +141,8 @@ vms_create(struct manager *m, const struct vm_new *v, char ret_id[AUTH_UUID_LEN 
 	struct place_req pq = { NULL, bid, v->memory_mib, v->host_id, NULL, v->image_id,
 		NULL, NULL };
 	r = hosts_place(m, &pq, host, err);
-	if (r < 0 || (r = images_resolve(m, host, v->image_id, &img, err)) < 0)
+	if (r < 0 || (r = vms_check_memory(m, host, v->memory_mib, err)) < 0 ||
+		(r = images_resolve(m, host, v->image_id, &img, err)) < 0)
 		return r;
 	/* The backend's claim for the inserts only: a PATCH or DELETE of this
 	 * backend in flight answers 409 busy here instead of racing us. */
@@ -268,6 +270,10 @@ action_claimed(struct manager *m, const char *id, enum vm_action act, struct nq_
 		return act == VM_STOP ? 0 : reprovision(m, &vm, NULL, err);
 	if (strcmp(vol.state, "ready") != 0)
 		return act == VM_STOP ? 0 : reprovision(m, &vm, vol.id, err);
+	if (act == VM_START && strcmp(vm.state, "running") != 0 &&
+		(r = vms_check_memory(m, vm.has_host ? vm.host_id : NULL, vm.memory_mib,
+			 err)) < 0)
+		return r;
 	if (act == VM_START)
 		r = vms_agent_boot(m, &vm, vol.id, err);
 	else

@@ -48,6 +48,28 @@ struct vm_list_query {
 char *vms_list_page(struct manager *m, const struct vm_list_query *q, long long *ret_total);
 /* Free the pages vms_list_page keeps (shutdown). */
 void vms_list_cache_clear(void);
+/* POST /v1/vms/{id}/shutdown (vms_lifecycle.c): state "stopping" while
+ * the agent asks the guest to power off and waits up to timeout_s, then
+ * "stopped"; the event says graceful or forced. A stopped VM is left as
+ * it is; another state is 409 invalid_state. */
+#define VM_SHUTDOWN_TIMEOUT_DEFAULT 60
+#define VM_SHUTDOWN_TIMEOUT_MAX 3600
+int vms_shutdown(struct manager *m, const char *id, unsigned timeout_s,
+	struct nq_error *err);
+/* PATCH /v1/vms/{id} {vcpus?, memory_mib?} (0: unchanged): only while the
+ * VM is stopped (or error), 409 invalid_state otherwise; more memory is
+ * checked against the host's free memory. */
+struct vm_resize {
+	unsigned vcpus, memory_mib;
+};
+int vms_resize(struct manager *m, const char *id, const struct vm_resize *z,
+	struct nq_error *err);
+/* 422 insufficient_memory naming memory_mib and the host's free figure
+ * when memory_mib exceeds what host_id (NULL: the best host) has free, as
+ * its agent last reported (memory_free_mib). Hosts that never reported
+ * memory are not checked. */
+int vms_check_memory(struct manager *m, const char *host_id, unsigned memory_mib,
+	struct nq_error *err);
 /* PATCH /v1/vms/{id} {ha}: -ENOENT (err not_found) for an unknown VM. */
 int vms_set_ha(struct manager *m, const char *id, bool ha, struct nq_error *err);
 /* Record a finished clone: path, size, allocated (NULL when unknown),

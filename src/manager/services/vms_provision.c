@@ -10,6 +10,7 @@
 #include "common/debug_gate.h"
 #include "common/log.h"
 #include "manager/manager.h"
+#include "manager/services/metrics.h"
 #include "manager/services/claims.h"
 #include "manager/services/hostpool.h"
 #include "manager/services/vms.h"
@@ -150,9 +151,13 @@ provision(struct manager *m, const char *id, const char *key)
 	else if (claim_cancelled(key))
 		r = nq_error_setr(&err, -ECANCELED, "cancelled", NULL,
 			"the VM is being deleted");
-	else if ((r = vms_env(m, &vm, &env, &err)) >= 0)
+	else if ((r = vms_env(m, &vm, &env, &err)) >= 0) {
+		double t0 = metrics_now();
 		r = b->ops->provision_volume(&env, b->id, b->cfg, vid,
 			vm.image_id[0] ? vm.image_id : NULL, 0, &vi, &err);
+		if (r >= 0 && vm.image_id[0])
+			metrics_clone_observe(b->id, metrics_now() - t0);
+	}
 	if (r < 0) {
 		provision_failed(m, id, key, b, vid, &err);
 		backend_unref(b);

@@ -11,6 +11,7 @@
 #include "manager/db/rows.h"
 #include "common/log.h"
 #include "manager/manager.h"
+#include "manager/services/metrics.h"
 #include "manager/services/claims.h"
 #include "manager/services/hostpool.h"
 #include "manager/services/vms.h"
@@ -147,8 +148,11 @@ volumes_create(struct manager *m, const char *backend_id, const char *image,
 	(void)claim_try(key, "the volume", NULL); /* a new id: never busy */
 	r = insert_row(m, backend_id, vid, size, err);
 	if (r >= 0) {
+		double t0 = metrics_now();
 		r = b->ops->provision_volume(&env, b->id, b->cfg, vid, image, size, &vi,
 			err);
+		if (r >= 0 && image)
+			metrics_clone_observe(b->id, metrics_now() - t0);
 		if (r >= 0) {
 			if (!vi.size_bytes)
 				vi.size_bytes = size;
