@@ -292,7 +292,7 @@ resolve_vm(const struct cli *c, const char *ref, char *buf, size_t sz)
 		}
 	}
 	json_decref(list);
-	fprintf(stderr, "nqrust: no VM with id or name '%s'\n", ref);
+	cli_errf("not_found", NULL, "no VM with id or name '%s'", ref);
 	return -1;
 }
 
@@ -312,17 +312,17 @@ cli_vm_console(struct cli *c, int argc, char **argv)
 	opterr = 0;
 	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		if (opt != 'r') {
-			fprintf(stderr, "nqrust: vm console takes VM [--read-only]\n");
+			cli_errf("usage", NULL, "vm console takes VM [--read-only]");
 			return 2;
 		}
 		ro = true;
 	}
 	if (optind != argc - 1) {
-		fprintf(stderr, "nqrust: vm console needs one ID or NAME\n");
+		cli_errf("usage", NULL, "vm console needs one ID or NAME");
 		return 2;
 	}
 	if (!c->token) {
-		fprintf(stderr, "nqrust: not logged in (nqrust login)\n");
+		cli_errf("unauthorized", NULL, "not logged in (nqrust login)");
 		return 1;
 	}
 	if (resolve_vm(c, argv[optind], k.id, sizeof k.id) < 0)
