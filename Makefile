@@ -5,7 +5,7 @@ ASAN_BUILD ?= build-asan
 PYTHON     ?= /usr/bin/python3
 MESON_OPTS ?=
 
-.PHONY: all deps test-deps build asan run stop test unit integration valgrind \
+.PHONY: all deps test-deps web-deps build asan run stop test unit integration valgrind \
 	banned check-length check-format fuzz bench bench-clone bench-clone-cache bench-fsync bench-vms bench-snapshot clean \
 	browser demo-image
 
@@ -23,11 +23,18 @@ $(BUILD)/build.ninja:
 $(ASAN_BUILD)/build.ninja:
 	meson setup $(ASAN_BUILD) -Db_sanitize=address,undefined -Db_lundef=false $(MESON_OPTS)
 
-build: deps $(BUILD)/build.ninja
+build: deps $(BUILD)/build.ninja web-deps
 	ninja -C $(BUILD)
 
-asan: test-deps $(ASAN_BUILD)/build.ninja
+asan: test-deps $(ASAN_BUILD)/build.ninja web-deps
 	ninja -C $(ASAN_BUILD)
+
+# The UI's third-party files (xterm.js, pinned in web/package-lock.json)
+# from the npm registry at build time; the manager serves them from
+# web/node_modules, nothing is fetched at run time.
+web-deps:
+	@[ -f web/node_modules/@xterm/xterm/lib/xterm.js ] || \
+		(cd web && npm ci --no-audit --no-fund)
 
 # Start agent + manager on localhost with the embedded database.
 run: build demo-image
@@ -84,7 +91,7 @@ test: test-deps banned check-length check-format
 # The web UI in headless Debian Chromium (playwright-core from npm, pinned by
 # tests/browser/package-lock.json) against real smbd, agent and manager.
 # Screenshots go to $(BUILD)/screenshots.
-browser: test-deps $(BUILD)/build.ninja
+browser: test-deps $(BUILD)/build.ninja web-deps
 	ninja -C $(BUILD)
 	@[ -d tests/browser/node_modules ] || \
 		(cd tests/browser && npm ci --no-audit --no-fund)

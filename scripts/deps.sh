@@ -30,11 +30,13 @@ for p in "${want[@]}"; do
 		missing+=("$p")
 	fi
 done
-# npm for the browser tests: Debian's package, unless an npm is already on
-# PATH (a NodeSource nodejs bundles its own and conflicts with Debian's).
+# npm for the browser tests and for the UI's third-party files (web/
+# package.json, `npm ci` at build time): Debian's package, unless an npm is
+# already on PATH (a NodeSource nodejs bundles its own and conflicts with
+# Debian's).
 for g in "${@:-build run}"; do
 	for w in $g; do
-		if [ "$w" = test ] && ! command -v npm >/dev/null 2>&1; then
+		if { [ "$w" = test ] || [ "$w" = build ]; } && ! command -v npm >/dev/null 2>&1; then
 			missing+=(npm)
 		fi
 	done

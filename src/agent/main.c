@@ -21,6 +21,7 @@
 #include "agent/storage/localdirs.h"
 #include "agent/mounts/mounts.h"
 #include "agent/smb/mount.h"
+#include "agent/vmm/console.h"
 #include "agent/vmm/vms.h"
 
 static int
@@ -220,6 +221,10 @@ start_tables(struct agent *a)
 		log_error("cannot start the lease threads err=%s", strerror(-r));
 		return r;
 	}
+	if ((r = console_pump_start()) < 0) {
+		log_error("cannot start the console pump err=%s", strerror(-r));
+		return r;
+	}
 	if ((r = vms_reaper_start(a, 500)) < 0) {
 		log_error("cannot start the VM reaper err=%s", strerror(-r));
 		return r;
@@ -323,6 +328,7 @@ shutdown_agent(struct agent *a, struct http_server *srv)
 	vms_generation_stop(); /* long polls answer now */
 	http_server_stop(srv);
 	vms_reaper_stop();
+	console_pump_stop();
 	leases_stop(a);
 	if (a->mounts)
 		mounts_watch_stop(a);

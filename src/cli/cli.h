@@ -53,6 +53,10 @@ struct vm_args {
 	bool yes;            /* vm stop --yes: no question on a terminal */
 };
 int cli_cmd_vm(struct cli *c, const char *sub, const struct vm_args *a);
+/* cli_console.c: vm get in words; vm console VM [--read-only] with its
+ * own options (argv[0] is "console"). */
+int cli_vm_get(struct cli *c, const char *id);
+int cli_vm_console(struct cli *c, int argc, char **argv);
 int cli_cmd_image(struct cli *c, const char *sub);
 
 /* login and user add|list|remove (cli_users.c; user has its own options,

@@ -307,10 +307,8 @@ cli_cmd_vm(struct cli *c, const char *sub, const struct vm_args *a)
 		snprintf(path, sizeof path, "/v1/vms/%s", id);
 		return call(c, "DELETE", path, NULL, 204, 0, "VM deleted.");
 	}
-	if (!strcmp(sub, "get")) {
-		snprintf(path, sizeof path, "/v1/vms/%s", id);
-		return call(c, "GET", path, NULL, 200, 1, NULL);
-	}
+	if (!strcmp(sub, "get"))
+		return cli_vm_get(c, id);
 	if (!strcmp(sub, "migrate"))
 		return vm_migrate(c, id, a->to);
 	if (!strcmp(sub, "shutdown") || !strcmp(sub, "set"))

@@ -48,6 +48,7 @@ static const char usage_text[] =
 	"  vm create --name NAME --from-snapshot ID|VM/NAME [--vcpus N] [--memory MIB]\n"
 	"  vm snapshot create VM --name NAME | vm snapshot list VM | vm snapshot delete VM SNAP\n"
 	"  vm revert VM --to SNAP (VM stopped; by id or name) | vm migrate ID|NAME --to HOST\n"
+	"  vm console ID|NAME [--read-only]   (Ctrl-] detaches)\n"
 	"  host add --name NAME --url https://HOST:PORT --token-file FILE|-\n"
 	"           [--fingerprint SHA256]   (the token never on the command line)\n"
 	"  host list [--json] | host drain NAME|ID [--off] | host remove NAME|ID\n"
@@ -509,6 +510,8 @@ run_command(struct cli *c, const char *cmd, const char *sub, int argc, char **ar
 
 	if (strcmp(cmd, "host") == 0)
 		return cli_cmd_host(c, sub, argc, argv); /* its own options */
+	if (strcmp(cmd, "vm") == 0 && sub && strcmp(sub, "console") == 0)
+		return cli_vm_console(c, argc, argv); /* its own options */
 	if (strcmp(cmd, "user") == 0)
 		return cli_cmd_user(c, sub, argc, argv); /* its own options */
 	if (strcmp(cmd, "events") == 0)

@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "common/http_guard.h"
+#include "common/http_upgrade.h"
 #include "common/log.h"
 #include "common/nq_buf.h"
 
@@ -128,11 +129,14 @@ queue(struct MHD_Connection *conn, struct http_response *r)
 	struct MHD_Response *resp;
 	MHD_RESULT ret;
 
-	resp = MHD_create_response_from_buffer(r->body_len, r->body,
-		r->body ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+	resp = r->upgrade
+		       ? http_upgrade_response(r)
+		       : MHD_create_response_from_buffer(r->body_len, r->body,
+				 r->body ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
 	if (!resp)
 		return MHD_NO;
-	r->body = NULL; /* now owned by MHD */
+	if (!r->upgrade)
+		r->body = NULL; /* now owned by MHD */
 	if (r->content_type)
 		MHD_add_response_header(resp, "Content-Type", r->content_type);
 	MHD_add_response_header(resp, "Cache-Control", "no-store");
@@ -162,6 +166,9 @@ response_release(struct http_response *r)
 	free(r->body);
 	free(r->extra_headers);
 	r->body = r->extra_headers = NULL;
+	if (r->upgrade && r->upgrade_ctx) /* never handed over: fd -1 frees it */
+		r->upgrade(r->upgrade_ctx, -1, NULL, 0, NULL);
+	r->upgrade_ctx = NULL;
 }
 
 static bool
@@ -441,7 +448,7 @@ start_listener(struct http_server *srv, struct listener *l, int fd, bool is_unix
 	unsigned per_addr = srv->o.per_addr_connections ? srv->o.per_addr_connections
 							: HTTP_GUARD_PER_ADDR_DEFAULT;
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
-			 MHD_USE_ITC;
+			 MHD_USE_ITC | MHD_ALLOW_UPGRADE;
 	struct MHD_OptionItem opts[10] = {
 		{ MHD_OPTION_LISTEN_SOCKET, (intptr_t)fd, NULL },
 		{ MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, l },
@@ -566,6 +573,7 @@ http_server_stop(struct http_server *s)
 {
 	if (!s)
 		return;
+	http_upgrades_stop();
 	stop_listener(&s->unix_l);
 	stop_listener(&s->tcp_l);
 	http_guard_free(s->guard);

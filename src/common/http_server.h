@@ -41,6 +41,14 @@ struct http_request {
 	char auth_role[HTTP_AUTH_ROLE_MAX];
 };
 
+/* A connection taken over after "101 Switching Protocols" (WebSocket):
+ * runs in its own thread with the socket (blocking), the bytes the client
+ * sent after its request (extra, n), and a flag that turns true when the
+ * server stops (return soon after). The server closes fd afterwards; fn
+ * frees ctx. */
+typedef void (*http_upgrade_fn)(void *ctx, int fd, const char *extra, size_t n,
+	const bool *stopping);
+
 /* What a handler produces. The body is owned by the response. */
 struct http_response {
 	int status;
@@ -48,6 +56,10 @@ struct http_response {
 	size_t body_len;
 	const char *content_type;
 	char *extra_headers; /* owned, "Name: value\n" lines, may be NULL */
+	/* Set (with status 101 and the Upgrade header in extra_headers) to
+	 * take the connection over; ctx is fn's (fn frees it). */
+	http_upgrade_fn upgrade;
+	void *upgrade_ctx;
 };
 
 typedef void (*http_handler_fn)(struct http_request *req, struct http_response *resp);
@@ -108,7 +120,10 @@ bool http_server_tls_supported(void);
 int http_server_start(const struct http_server_opts *o, struct http_server **ret);
 /* The bound TCP port (useful with port 0). */
 unsigned http_server_tcp_port(const struct http_server *s);
-/* Stop listening, wait for in-flight requests, free. NULL-safe. */
+/* Upgraded connections running now (http_upgrade.c). */
+unsigned http_upgrades_active(void);
+/* Stop listening, wait for in-flight requests and upgraded connections
+ * (their stopping flag turns true), free. NULL-safe. */
 void http_server_stop(struct http_server *s);
 
 /* Response helpers. json is stolen (decref'd). */

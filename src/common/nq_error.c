@@ -87,6 +87,7 @@ static const struct {
 	{ "volume_exists", 409 },
 	{ "volume_missing", 422 },
 	{ "vmm_failed", 422 },
+	{ "out_of_range", 422 },
 	{ "no_host", 422 },
 	{ "host_unsuitable", 422 },
 	{ "host_in_use", 409 },

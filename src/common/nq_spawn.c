@@ -455,7 +455,7 @@ spawn_run(const struct spawn_opts *o, struct spawn_result *ret)
 int
 spawn_background(const struct spawn_bg_opts *o, pid_t *ret_pid)
 {
-	_cleanup_close_ int log_fd = -1;
+	_cleanup_close_ int log_fd = -1, in_fd = -1;
 	int r;
 
 	if (!o || !ret_pid || !o->argv || !o->argv[0] || o->argv[0][0] != '/' ||
@@ -469,7 +469,15 @@ spawn_background(const struct spawn_bg_opts *o, pid_t *ret_pid)
 		0600);
 	if (log_fd < 0)
 		return negerrno();
-	/* The log on 1 and 2, /dev/null on 0, a new session. */
-	return start_child(o->argv, o->envp, (const int[3]){ -1, log_fd, log_fd },
+	if (o->stdin_path) {
+		in_fd = open(o->stdin_path, O_RDWR | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+		if (in_fd < 0)
+			return negerrno();
+		/* The child reads it blocking. */
+		if (fcntl(in_fd, F_SETFL, O_RDWR) < 0)
+			return negerrno();
+	}
+	/* The log on 1 and 2, stdin_path or /dev/null on 0, a new session. */
+	return start_child(o->argv, o->envp, (const int[3]){ in_fd, log_fd, log_fd },
 		POSIX_SPAWN_SETSID, ret_pid);
 }

@@ -46,6 +46,10 @@ struct spawn_bg_opts {
 	const char *const *argv; /* argv[0] must be an absolute path */
 	const char *const *envp; /* NULL: the minimal environment spawn_run uses */
 	const char *log_path;    /* appended to; created when missing */
+	/* NULL: stdin is /dev/null. Else opened read-write without following
+	 * a symlink (a FIFO: the child never sees end of file, and a writer
+	 * can open it while the child runs). */
+	const char *stdin_path;
 };
 
 /* 0 with the child's pid in *ret_pid (the caller reaps it with waitpid),

@@ -126,19 +126,31 @@ error_from_reply(const struct agent_reply *rep, struct nq_error *err)
 		nq_error_set(err, code, field, "%s", msg ? msg : code);
 }
 
-/* X-Generation of a reply into x->generation. */
+/* The number after header name (with its colon) in buf, or false. */
+static bool
+header_num(const char *buf, size_t len, const char *name, long long *ret)
+{
+	size_t k = strlen(name);
+	char line[64];
+
+	if (len <= k || len - k >= sizeof line || strncasecmp(buf, name, k))
+		return false;
+	memcpy(line, buf + k, len - k);
+	line[len - k] = '\0';
+	*ret = strtoll(line, NULL, 10);
+	return true;
+}
+
+/* X-Generation (and the console's offsets) of a reply into x. */
 static size_t
 header_cb(char *buf, size_t size, size_t n, void *ud)
 {
 	struct agent_call_ext *x = ud;
 	size_t len = size * n;
-	char line[64];
 
-	if (len > 14 && len < sizeof line && !strncasecmp(buf, "X-Generation:", 13)) {
-		memcpy(line, buf + 13, len - 13);
-		line[len - 13] = '\0';
-		x->generation = strtoll(line, NULL, 10);
-	}
+	if (!header_num(buf, len, "X-Generation:", &x->generation) &&
+		!header_num(buf, len, "X-Offset:", &x->offset))
+		(void)header_num(buf, len, "X-Next-Offset:", &x->next_offset);
 	return len;
 }
 
@@ -172,7 +184,9 @@ set_request(CURL *c, const struct agent_client *a, const char *method, const cha
 	}
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
 	if (x) {
-		x->generation = -1;
+		x->generation = x->offset = x->next_offset = -1;
+		x->raw_body = NULL;
+		x->raw_len = 0;
 		curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, header_cb);
 		curl_easy_setopt(c, CURLOPT_HEADERDATA, x);
 		curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, progress_cb);
@@ -185,8 +199,8 @@ set_request(CURL *c, const struct agent_client *a, const char *method, const cha
 /* What a finished transfer means for the caller (see agent_call). */
 static int
 map_result(const struct agent_client *a, const struct agent_pin *pin, CURLcode rc,
-	long status, const struct nq_buf *b, const char *method, const char *path,
-	long timeout_ms, struct agent_reply *ret, struct nq_error *err)
+	long status, const struct nq_buf *b, bool raw, const char *method,
+	const char *path, long timeout_ms, struct agent_reply *ret, struct nq_error *err)
 {
 	if (rc != CURLE_OK && pin->mismatch)
 		return nq_error_setr(err, -EPERM, "agent_fingerprint_mismatch", NULL,
@@ -202,7 +216,7 @@ map_result(const struct agent_client *a, const struct agent_pin *pin, CURLcode r
 			"the agent is not reachable: %s", curl_easy_strerror(rc));
 	}
 	ret->status = (int)status;
-	if (b->p && b->len)
+	if (b->p && b->len && !(raw && status >= 200 && status < 300))
 		ret->json = json_loadb(b->p, b->len, 0, NULL);
 	if (status >= 200 && status < 300)
 		return 0;
@@ -280,5 +294,11 @@ agent_call_ext(struct agent_client *a, const char *method, const char *path,
 		explicit_bzero(h->data, strlen(h->data));
 	curl_slist_free_all(hdrs);
 
-	return map_result(a, &pin, rc, status, &b, method, path, timeout_ms, ret, err);
+	int r = map_result(a, &pin, rc, status, &b, x && x->raw, method, path, timeout_ms,
+		ret, err);
+	if (r >= 0 && x && x->raw) {
+		x->raw_body = b.len ? TAKE_PTR(b.p) : NULL;
+		x->raw_len = x->raw_body ? b.len : 0;
+	}
+	return r;
 }

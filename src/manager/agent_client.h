@@ -53,6 +53,13 @@ int agent_call(struct agent_client *a, const char *method, const char *path,
 struct agent_call_ext {
 	const bool *abort;
 	long long generation;
+	/* raw: a 2xx body is handed over as bytes (raw_body, caller frees;
+	 * NULL when empty) instead of parsed; X-Offset and X-Next-Offset of
+	 * the console routes (-1 when absent). */
+	bool raw;
+	char *raw_body;
+	size_t raw_len;
+	long long offset, next_offset;
 };
 int agent_call_ext(struct agent_client *a, const char *method, const char *path,
 	const char *body, size_t body_len, long timeout_ms, struct agent_call_ext *x,

@@ -64,6 +64,7 @@ build_routes(struct http_route **ret, size_t *ret_n)
 		{ storage_routes, storage_routes_count },
 		{ volume_routes, volume_routes_count }, { vm_routes, vm_routes_count },
 		{ snapshot_routes, snapshot_routes_count },
+		{ console_routes, console_routes_count },
 		{ image_routes, image_routes_count }, { host_routes, host_routes_count },
 		{ event_routes, event_routes_count }, { user_routes, user_routes_count },
 		{ ui_routes, ui_routes_count }, /* prefix routes: keep last */

@@ -16,9 +16,11 @@ export const SHOTS = path.join(process.env.NQRUST_BUILD_DIR || path.join(REPO, '
 const CHROMIUM = process.env.NQRUST_CHROMIUM || '/usr/bin/chromium';
 const PYTHON = process.env.PYTHON || '/usr/bin/python3';
 
-// opts.secondAgent: also a second agent on TCP+TLS (stack.py --second-agent).
+// opts.secondAgent: also a second agent on TCP+TLS (stack.py --second-agent);
+// opts.qemu: the agent runs real QEMU guests (stack.py --qemu).
 export async function startStack(opts = {}) {
-	const args = [path.join(HERE, 'stack.py')].concat(opts.secondAgent ? ['--second-agent'] : []);
+	const args = [path.join(HERE, 'stack.py')].concat(opts.secondAgent ? ['--second-agent'] : [],
+		opts.qemu ? ['--qemu'] : []);
 	const proc = spawn(PYTHON, args, {
 		cwd: REPO, stdio: ['pipe', 'pipe', 'inherit'],
 		env: { ...process.env, NQRUST_BUILD_DIR: process.env.NQRUST_BUILD_DIR || path.join(REPO, 'build') },

@@ -9,7 +9,11 @@ drive exactly the daemons the pytest suite does. Loopback only.
 With --second-agent, a second nqrust-agent (own state, mount root, image
 dir) listens on a loopback TCP port with TLS and a bearer token, for the
 Hosts page tests to enroll; its URL, token and certificate fingerprint are
-in the JSON line under "second_agent"."""
+in the JSON line under "second_agent".
+
+With --qemu, the agent runs real QEMU guests (TCG): the echo guest of
+tests/integration/console_guest.py is in its image dir as "echo.ext4"
+(JSON "qemu_image"; null when the demo image cannot be built here)."""
 
 import json
 import os
@@ -73,6 +77,16 @@ def start_second(extra):
     }
 
 
+def qemu_agent_args(work):
+    """Agent arguments and the image to put for --qemu, or (None, why)."""
+    from console_guest import QEMU, build_demo
+    demo, why = build_demo()
+    if demo is None:
+        return None, why
+    return ["--hypervisor", "qemu", "--qemu-path", QEMU,
+            "--report-memory-mib", "400000"], demo
+
+
 def main():
     def on_term(*_):
         raise SystemExit(0)  # unwinds into the cleanup below
@@ -86,8 +100,16 @@ def main():
         if FakeFirecracker is not None:
             fc = FakeFirecracker()
             extra = ["--firecracker-path", fc.path]
+        qemu_image = qemu_demo = None
+        if "--qemu" in sys.argv[1:]:
+            qargs, qemu_demo = qemu_agent_args(None)
+            if qargs is not None:
+                extra = extra + qargs
         agent = Agent(extra_args=extra).start()
         put_images(agent)
+        if qemu_demo and "--qemu-path" in extra:
+            from console_guest import put_echo_image
+            qemu_image = put_echo_image(agent.image_dir, qemu_demo, agent.root)
         if "--second-agent" in sys.argv[1:]:
             second, second_info = start_second(extra)
         manager = Manager(agent, admin_password="ui-" + os.urandom(6).hex()).start()
@@ -101,6 +123,7 @@ def main():
             "manager_log": manager.log_path,
             "agent_log": agent.log_path,
             "second_agent": second_info,
+            "qemu_image": qemu_image,
         }), flush=True)
         # Wait for the parent: stdin EOF (parent died or closed it) or SIGTERM.
         while sys.stdin.buffer.read(1):

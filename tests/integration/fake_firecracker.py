@@ -23,8 +23,11 @@ fsync_every rounds and pause seconds between rounds, until the VMM dies
 after N rounds until a file write-go-<id> exists beside this program.
 PATCH /vm {"state": "Paused" | "Resumed"} (after InstanceStart only, as
 Firecracker) pauses and resumes the guest: the writers stop writing while it
-is paused (a pwrite in progress finishes first, as a vCPU's exit does). Stdlib
-only.
+is paused (a pwrite in progress finishes first, as a vCPU's exit does).
+As in Firecracker, stdout is the guest's serial output and stdin its serial
+input: once started, the fake guest reads lines from stdin and prints each
+back as "ECHO:<line>" (bytes before the start are dropped, as a serial port
+without a guest would). Stdlib only.
 """
 
 import http.server
@@ -161,6 +164,15 @@ class VMM:
         else:
             self.paused = False
 
+    def serial_echo(self):
+        """The guest's side of the serial port: its stdin, line by line."""
+        try:
+            for line in sys.stdin.buffer:
+                sys.stdout.buffer.write(b"ECHO:" + line.rstrip(b"\r\n") + b"\n")
+                sys.stdout.flush()
+        except (OSError, ValueError):
+            pass
+
     def action(self, name):
         if name not in ACTIONS:
             raise Fault("unknown variant `%s`" % name)
@@ -172,6 +184,7 @@ class VMM:
                 raise Fault("Cannot start microvm without kernel configuration.")
             self.started = True
             self.start_writers()
+            threading.Thread(target=self.serial_echo, daemon=True).start()
         elif name == "SendCtrlAltDel":
             if not self.started:
                 raise Fault("The requested operation is not supported before starting "

@@ -71,7 +71,7 @@ def test_vmm_exits_by_itself_no_zombie_and_reason(vm_agent, fake_fc, smbd):
     assert st == 200 and r["state"] == "stopped" and r["pid"] is None, r
     e = r["last_exit"]
     assert e["code"] == 0 and e["signal"] is None, e
-    assert e["reason"] == "guest powered off" and e["requested"] is False, e
+    assert e["reason"] == "the guest powered itself off" and e["requested"] is False, e
     assert abs(e["at"] - time.time()) < 60
 
     # A VMM that dies by a signal: the signal is the reason.
@@ -129,6 +129,6 @@ def test_manager_shows_last_exit(manager_factory, fc_agent):
     stopped = wait_for(lambda: state("stopped"), timeout=30)
     assert stopped, "the manager did not see the guest power off"
     e = stopped["last_exit"]
-    assert e["reason"] == "guest powered off" and e["code"] == 0, e
+    assert e["reason"] == "the guest powered itself off" and e["code"] == 0, e
     st, lst = m.request("GET", "/v1/vms")
-    assert st == 200 and lst[0]["last_exit"]["reason"] == "guest powered off"
+    assert st == 200 and lst[0]["last_exit"]["reason"] == "the guest powered itself off"

@@ -99,11 +99,11 @@ def test_exit_reaches_db_by_long_poll_and_survives_restart(manager_factory, fc_a
     took = time.monotonic() - t0
     assert stopped and took < 5, took
     st, vm = m.request("GET", "/v1/vms/" + vid)
-    assert vm["last_exit"]["reason"] == "guest powered off", vm
+    assert vm["last_exit"]["reason"] == "the guest powered itself off", vm
     assert vm["last_exit"]["code"] == 0 and vm["last_exit"]["requested"] is False, vm
     st, ev = m.request("GET", "/v1/events?object_id=%s&action=vm.exited" % vid)
     assert st == 200 and len(ev) == 1, ev
-    assert ev[0]["cause"] == "guest powered off" and ev[0]["host_id"] == "local", ev
+    assert ev[0]["cause"] == "the guest powered itself off" and ev[0]["host_id"] == "local", ev
 
     # The manager restarts while the agent is frozen: last_exit comes from
     # the database, not from the agent.
@@ -112,7 +112,7 @@ def test_exit_reaches_db_by_long_poll_and_survives_restart(manager_factory, fc_a
         m.restart()
         st, vm = m.request("GET", "/v1/vms/" + vid)
         assert st == 200 and vm["state"] == "stopped", vm
-        assert vm["last_exit"]["reason"] == "guest powered off", vm
+        assert vm["last_exit"]["reason"] == "the guest powered itself off", vm
     finally:
         os.kill(fc_agent.proc.pid, signal.SIGCONT)
 

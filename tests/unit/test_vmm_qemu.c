@@ -264,11 +264,57 @@ test_qmp_errors(void **state)
 	assert_string_equal(err.code, "vmm_failed");
 }
 
+/* The cause in words from a VMM's stderr (exit_cause.c). */
+static const char *
+cause_of(const char *stderr_text, unsigned mib)
+{
+	static char out[240];
+	char dir[] = "/tmp/nqrust-cause-XXXXXX", path[64];
+	FILE *f;
+	int r;
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof path, "%s/console.log", dir);
+	f = fopen(path, "we");
+	assert_non_null(f);
+	fputs(stderr_text, f);
+	fclose(f);
+	r = vmm_exit_cause(dir, "qemu", mib, out, sizeof out);
+	unlink(path);
+	rmdir(dir);
+	return r ? out : NULL;
+}
+
+static void
+test_exit_cause(void **state)
+{
+	(void)state;
+	assert_string_equal(
+		cause_of("qemu-system-x86_64: cannot set up guest memory "
+			 "'microvm.ram': Cannot allocate memory\n",
+			200000),
+		"QEMU could not allocate 200000 MiB of guest memory");
+	assert_string_equal(
+		cause_of("qemu-system-x86_64: -drive id=d0,file=/x/y.raw: Could "
+			 "not open '/x/y.raw': No such file or directory\n",
+			256),
+		"QEMU could not open the disk or kernel: -drive id=d0,file=/x/y.raw: Could not "
+		"open '/x/y.raw': No such file or directory");
+	assert_string_equal(
+		cause_of("qemu-system-x86_64: failed to initialize kvm: Permission "
+			 "denied\n",
+			256),
+		"QEMU could not use KVM: failed to initialize kvm: Permission denied");
+	assert_null(cause_of("all is well\n", 256));
+	assert_null(cause_of("", 256));
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_golden),
+		cmocka_unit_test(test_exit_cause),
 		cmocka_unit_test(test_kvm_no_initrd_no_tsc),
 		cmocka_unit_test(test_comma_refused),
 		cmocka_unit_test(test_driver_table),

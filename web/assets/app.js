@@ -5,6 +5,7 @@ import { storagePage } from './storage.js';
 import { vmsPage, imagesPage } from './vms.js';
 import { hostsPage } from './hosts.js';
 import { eventsPage, eventsPane } from './events.js';
+import { vmDetailPage } from './vm_detail.js';
 
 const app = document.getElementById('app');
 let current = null; // the mounted page: { destroy() }
@@ -116,6 +117,10 @@ async function route() {
 		const main = layout(null);
 		document.title = 'Troubleshooting — nqrust';
 		current = await runbookPage(main, arg);
+		return;
+	}
+	if (key === 'vms' && arg) {
+		current = vmDetailPage(layout('vms'), decodeURIComponent(arg));
 		return;
 	}
 	const name = pages[key] ? key : 'storage';

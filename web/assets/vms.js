@@ -126,7 +126,8 @@ export function vmsPage(main) {
 		const b = backends.get(vm.storage_backend_id);
 		const blocker = migrateBlocker(b);
 		tr.replaceChildren(
-			el('td', {}, el('span', { class: 'name' }, vm.name)),
+			el('td', {}, el('a', { class: 'name', href: '#/vms/' + encodeURIComponent(vm.id),
+				title: `Details and console of ${vm.name}` }, vm.name)),
 			el('td', { class: 'state-cell' }, stateBadge(vm),
 				vm.error ? el('span', { class: 'field-error' }, ' ' + errorText(vm.error)) : null,
 				backendWarning(vm, b)),

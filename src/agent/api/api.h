@@ -54,4 +54,9 @@ void api_vm_action(struct http_request *req, struct http_response *resp);
 void api_vm_shutdown(struct http_request *req, struct http_response *resp);
 void api_delete_vm(struct http_request *req, struct http_response *resp);
 void api_list_vms(struct http_request *req, struct http_response *resp);
+/* console.c */
+void api_console_tail(struct http_request *req, struct http_response *resp);
+void api_console_stream(struct http_request *req, struct http_response *resp);
+void api_console_input(struct http_request *req, struct http_response *resp);
+void api_get_vm(struct http_request *req, struct http_response *resp);
 void api_get_host(struct http_request *req, struct http_response *resp);

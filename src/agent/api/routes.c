@@ -70,7 +70,11 @@ static const struct http_route routes[] = {
 
 	{ "POST", "/v1/vms", api_post_vm, 0, 4096, NULL },
 	{ "GET", "/v1/vms", api_list_vms, 0, 0, NULL },
-	{ "GET", "/v1/vms/{id}", api_vm_action, 0, 0, VM_FN(vms_get) },
+	{ "GET", "/v1/vms/{id}", api_get_vm, 0, 0, NULL },
+	{ "GET", "/v1/vms/{id}/console", api_console_tail, 0, 0, NULL },
+	{ "GET", "/v1/vms/{id}/console/stream", api_console_stream, 0, 0, NULL },
+	{ "POST", "/v1/vms/{id}/console/input", api_console_input, ROUTE_RAW_BODY, 4096,
+		NULL },
 	{ "POST", "/v1/vms/{id}/start", api_vm_action, 0, 0, VM_FN(vms_start) },
 	{ "POST", "/v1/vms/{id}/stop", api_vm_action, 0, 0, VM_FN(vms_stop) },
 	{ "POST", "/v1/vms/{id}/restart", api_vm_action, 0, 0, VM_FN(vms_restart) },

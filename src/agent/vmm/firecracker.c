@@ -170,16 +170,23 @@ wait_socket(const char *sock, const struct vmm_proc *p)
 static int
 fc_start(const struct vmm_spec *s, struct vmm_proc *ret, struct nq_error *err)
 {
-	char sock[PATH_MAX + 16], logp[PATH_MAX + 16];
+	char sock[PATH_MAX + 16], logp[PATH_MAX + 16], fifo[PATH_MAX + 16];
 	struct vmm_proc p = { 0 };
 	json_t *boot;
 	int r;
 
 	api_sock_path(s, sock, sizeof sock);
 	snprintf(logp, sizeof logp, "%s/console.log", s->run_dir);
+	/* Its stdout is the guest's serial port, its stdin the input: a FIFO
+	 * the agent writes keystrokes to (api/console.c). */
+	snprintf(fifo, sizeof fifo, "%s/" VMM_CONSOLE_FIFO, s->run_dir);
 	unlink(sock);
+	unlink(fifo);
+	if (mkfifo(fifo, 0600) < 0)
+		return nq_error_setr(err, negerrno(), "io_error", NULL,
+			"cannot create the console's input FIFO: %s", strerror(errno));
 	const char *argv[] = { s->program, "--api-sock", sock, "--id", s->id, NULL };
-	r = vmm_spawn(argv, logp, &p.pid);
+	r = vmm_spawn(argv, logp, fifo, &p.pid);
 	if (r < 0)
 		return nq_error_setr(err, r, "vmm_failed", NULL, "cannot start %s: %s",
 			s->program, strerror(-r));

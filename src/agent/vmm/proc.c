@@ -26,9 +26,11 @@ vmm_find(const char *name)
 }
 
 int
-vmm_spawn(const char *const *argv, const char *log_path, pid_t *ret_pid)
+vmm_spawn(const char *const *argv, const char *log_path, const char *stdin_path,
+	pid_t *ret_pid)
 {
-	struct spawn_bg_opts o = { .argv = argv, .log_path = log_path };
+	struct spawn_bg_opts
+		o = { .argv = argv, .log_path = log_path, .stdin_path = stdin_path };
 	pid_t pid;
 	int r = spawn_background(&o, &pid);
 

@@ -1,5 +1,8 @@
 /* QEMU driver: qemu-system-x86_64 -M microvm, the raw volume file as a
- * virtio-blk device, the serial console appended to <run_dir>/console.log.
+ * virtio-blk device. The serial port is a unix socket chardev
+ * <run_dir>/console.sock (the agent's console pump stays connected: it
+ * drains the output and carries input) whose output QEMU also writes to
+ * <run_dir>/serial.log (anew at each start); QEMU's own stderr goes to <run_dir>/console.log.
  * KVM when configured, TCG otherwise (TESTING.md: KVM hangs on PVM hosts).
  * -no-reboot: a guest poweroff or reboot ends the process. Stop is SIGTERM
  * (QEMU ends the VM at once, a power-off for the guest, and flushes its
@@ -50,6 +53,9 @@ vmm_qemu_argv(const struct vmm_spec *s, unsigned long tsc_khz, struct vmm_argv *
 	 * would need doubling; the agent's paths never hold one. */
 	if (strchr(s->rootfs, ',') || strchr(s->run_dir, ','))
 		return -EINVAL;
+	/* sun_path holds 108 bytes with its NUL. */
+	if (strlen(s->run_dir) + sizeof("/" VMM_CONSOLE_SOCK) > 108)
+		return -ENAMETOOLONG;
 	snprintf(v->mem, sizeof v->mem, "%u", s->memory_mib);
 	snprintf(v->smp, sizeof v->smp, "%u", s->vcpus);
 	if (tsc_khz)
@@ -61,7 +67,10 @@ vmm_qemu_argv(const struct vmm_spec *s, unsigned long tsc_khz, struct vmm_argv *
 	 * an fdatasync of the file, never cache=unsafe. */
 	snprintf(v->drive, sizeof v->drive,
 		"id=d0,file=%s,format=raw,if=none,cache=writeback", s->rootfs);
-	snprintf(v->serial, sizeof v->serial, "file:%s/serial.log", s->run_dir);
+	snprintf(v->chardev, sizeof v->chardev,
+		"socket,id=s0,path=%s/" VMM_CONSOLE_SOCK
+		",server=on,wait=off,logfile=%s/serial.log",
+		s->run_dir, s->run_dir);
 	/* The monitor: shutdown, pause and resume (snapshots of a running VM). */
 	snprintf(v->qmp, sizeof v->qmp, "unix:%s/qmp.sock,server=on,wait=off", s->run_dir);
 
@@ -77,8 +86,10 @@ vmm_qemu_argv(const struct vmm_spec *s, unsigned long tsc_khz, struct vmm_argv *
 	v->argv[n++] = "-nodefaults";
 	v->argv[n++] = "-display";
 	v->argv[n++] = "none";
+	v->argv[n++] = "-chardev";
+	v->argv[n++] = v->chardev;
 	v->argv[n++] = "-serial";
-	v->argv[n++] = v->serial;
+	v->argv[n++] = "chardev:s0";
 	v->argv[n++] = "-no-reboot";
 	v->argv[n++] = "-kernel";
 	v->argv[n++] = s->kernel;
@@ -103,6 +114,17 @@ vmm_qemu_argv(const struct vmm_spec *s, unsigned long tsc_khz, struct vmm_argv *
 	return 0;
 }
 
+/* QEMU ended during its start: the cause in words (from its stderr). */
+static int
+qemu_failed(const struct vmm_spec *s, struct nq_error *err)
+{
+	char cause[240];
+
+	if (!vmm_exit_cause(s->run_dir, "qemu", s->memory_mib, cause, sizeof cause))
+		snprintf(cause, sizeof cause, "QEMU exited at once without saying why");
+	return nq_error_setr(err, -ECHILD, "vmm_failed", NULL, "%s", cause);
+}
+
 static int
 qemu_start(const struct vmm_spec *s, struct vmm_proc *ret, struct nq_error *err)
 {
@@ -119,21 +141,19 @@ qemu_start(const struct vmm_spec *s, struct vmm_proc *ret, struct nq_error *err)
 			"paths with commas are not supported by the qemu driver");
 	}
 	snprintf(logp, sizeof logp, "%s/console.log", s->run_dir);
-	r = vmm_spawn(v->argv, logp, &p.pid);
+	r = vmm_spawn(v->argv, logp, NULL, &p.pid);
 	free(v);
 	if (r < 0)
 		return nq_error_setr(err, r, "vmm_failed", NULL, "cannot start %s: %s",
 			s->program, strerror(-r));
-	if (vmm_proc_starttime(p.pid, &p.starttime) < 0) {
-		(void)vmm_proc_wait_exit(&p, 0);
-		return nq_error_setr(err, -ECHILD, "vmm_failed", NULL,
-			"qemu exited at once; see %s", logp);
-	}
 	/* Invalid options make QEMU exit within moments: report that here
 	 * instead of as a VM that stopped by itself. */
+	if (vmm_proc_starttime(p.pid, &p.starttime) < 0) {
+		(void)vmm_proc_wait_exit(&p, 0);
+		return qemu_failed(s, err);
+	}
 	if (vmm_proc_wait_exit(&p, 300))
-		return nq_error_setr(err, -ECHILD, "vmm_failed", NULL,
-			"qemu exited at once; see %s", logp);
+		return qemu_failed(s, err);
 	*ret = p;
 	return 0;
 }

@@ -95,20 +95,23 @@ exit_reason(const struct vmm_exit *e, char *buf, size_t sz)
 			"the VMM ended; its exit status is unknown "
 			"(it was adopted after an agent restart)");
 	else if (e->signal)
-		snprintf(buf, sz, "%s by signal SIG%s",
-			e->requested ? "stopped on request, killed" : "the VMM was killed",
+		snprintf(buf, sz, "%skilled by signal %d (SIG%s)",
+			e->requested ? "stopped on request: " : "", e->signal,
 			sig ? sig : "?");
 	else if (e->code == 0)
 		snprintf(buf, sz, "%s",
-			e->requested ? "stopped on request" : "guest powered off");
+			e->requested ? "stopped on request"
+				     : "the guest powered itself off");
+	else if (e->cause[0])
+		snprintf(buf, sz, "%s (exited with status %d)", e->cause, e->code);
 	else
-		snprintf(buf, sz, "the VMM exited with code %d", e->code);
+		snprintf(buf, sz, "exited with status %d", e->code);
 }
 
 json_t *
 vmm_exit_json(const struct vmm_exit *e)
 {
-	char reason[160];
+	char reason[320];
 
 	if (!e->known)
 		return json_null();

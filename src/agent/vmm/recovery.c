@@ -36,11 +36,11 @@ vm_settle(struct agent *a, struct vm *vm, struct unpin *owed, size_t *n)
 	if (!vm->up && vm->proc.pid > 0 && leases_fenced(a, vm->c.id)) {
 		/* The fencer killed it; vms_mark_fenced records it. */
 		vm->fenced = true;
-		vm_note_exit(vm, false);
+		vm_note_exit(a, vm, false);
 		vm->last_exit.fenced = true;
 	}
 	if (!vm->up)
-		vm_note_exit(vm, false);
+		vm_note_exit(a, vm, false);
 	if (was_up != vm->up || pid != vm->proc.pid)
 		vms_generation_bump(); /* long polls learn of the exit now */
 	if (vm->up || !vm->pinned)
@@ -103,6 +103,7 @@ restore_one(void *ud, const char *id, json_t *rec, struct nq_error *err)
 		else
 			leases_adopt(a, vm->c.backend_kind, vm->c.id, vm->c.volume_id,
 				vm->rootfs, &vm->proc);
+		vm_console_attach(a, vm);
 		log_info("adopted running VM id=%s pid=%d hypervisor=%s", vm->c.id,
 			(int)vm->proc.pid, vm->c.hypervisor);
 	} else {
@@ -178,7 +179,7 @@ vms_mark_fenced(struct agent *a, const char *vm_id)
 		(void)vmm_proc_wait_exit(&w.proc, 1000);
 	}
 	if (w.proc.pid > 0) {
-		vm_note_exit(&w, false);
+		vm_note_exit(a, &w, false);
 		if (w.proc.pid > 0) { /* not reaped yet: killed, status unknown */
 			vmm_exit_from_status(-1, &w.last_exit);
 			w.last_exit.signal = SIGKILL;

@@ -17,6 +17,7 @@
 #include "common/macro.h"
 #include "common/record_store.h"
 #include "agent/storage/leases.h"
+#include "agent/vmm/console.h"
 #include "agent/vmm/store.h"
 #include "agent/vmm/vmm.h"
 #include "agent/vmm/vms_internal.h"
@@ -30,17 +31,32 @@ vm_running(struct vm *vm)
 /* The VMM of vm is gone (or was stopped on request): record how it ended,
  * once, and forget its pid. */
 void
-vm_note_exit(struct vm *vm, bool requested)
+vm_note_exit(struct agent *a, struct vm *vm, bool requested)
 {
+	char run_dir[PATH_MAX];
+
 	int status = -1, r;
 
 	if (vm->proc.pid <= 0)
 		return;
 	r = vmm_child_take(vm->proc.pid, &status);
+	/* A stop saw the process gone: its leader may be a zombie while its
+	 * other threads still exit, not yet reapable. Wait for that (briefly)
+	 * so the exit is recorded as requested. */
+	for (int i = 0; r == -EBUSY && requested && i < 250; i++) {
+		nanosleep(&(struct timespec){ 0, 20 * 1000 * 1000 }, NULL);
+		r = vmm_child_take(vm->proc.pid, &status);
+	}
 	if (r == -EBUSY)
 		return;
 	vmm_exit_from_status(r == 0 ? status : -1, &vm->last_exit);
 	vm->last_exit.requested = requested;
+	if (!requested && vm->last_exit.has_status && !vm->last_exit.signal &&
+		vm->last_exit.code != 0) {
+		snprintf(run_dir, sizeof run_dir, "%s/vms/%s", a->cfg.state_dir, vm->c.id);
+		(void)vmm_exit_cause(run_dir, vm->c.hypervisor, vm->c.memory_mib,
+			vm->last_exit.cause, sizeof vm->last_exit.cause);
+	}
 	log_info("VM exited id=%s pid=%d code=%d signal=%d requested=%s", vm->c.id,
 		(int)vm->proc.pid, vm->last_exit.code, vm->last_exit.signal,
 		requested ? "yes" : "no");
@@ -135,6 +151,19 @@ vm_end_lost(struct agent *a, struct vm *vm)
 	(void)vm_save(a, vm);
 }
 
+/* A QEMU VM's serial socket gets the console pump (console.h). */
+void
+vm_console_attach(struct agent *a, const struct vm *vm)
+{
+	char path[PATH_MAX];
+
+	if (strcmp(vm->c.hypervisor, "qemu"))
+		return;
+	snprintf(path, sizeof path, "%s/vms/%s/" VMM_CONSOLE_SOCK, a->cfg.state_dir,
+		vm->c.id);
+	console_attach(vm->c.id, path);
+}
+
 void
 vm_fill_spec(struct agent *a, const struct vm *vm, struct vmm_spec *s)
 {
@@ -198,6 +227,7 @@ vm_do_start(struct agent *a, struct vm *vm, struct nq_error *err)
 		return r;
 	}
 	leases_set_proc(a, vm->c.id, &p);
+	vm_console_attach(a, vm);
 	vm->proc = p;
 	vm->lost = false;
 	vm->fenced = false;
@@ -213,7 +243,7 @@ vm_do_start(struct agent *a, struct vm *vm, struct nq_error *err)
 static void
 vm_after_stop(struct agent *a, struct vm *vm)
 {
-	vm_note_exit(vm, false); /* exited by itself before the stop */
+	vm_note_exit(a, vm, false); /* exited by itself before the stop */
 	vm->proc.pid = 0;
 	vm->proc.starttime = 0;
 	vm->lost = false;
@@ -235,7 +265,7 @@ vm_do_stop(struct agent *a, struct vm *vm)
 				(int)vm->proc.pid);
 			vmm_proc_kill(&vm->proc);
 		}
-		vm_note_exit(vm, true);
+		vm_note_exit(a, vm, true);
 		log_info("VM stopped id=%s", vm->c.id);
 	}
 	vm_after_stop(a, vm);
@@ -247,7 +277,7 @@ vm_do_poweroff(struct agent *a, struct vm *vm)
 {
 	if (vm_running(vm)) {
 		vmm_proc_kill(&vm->proc);
-		vm_note_exit(vm, true);
+		vm_note_exit(a, vm, true);
 		log_info("VM powered off id=%s", vm->c.id);
 	}
 	vm_after_stop(a, vm);
@@ -273,7 +303,7 @@ vm_do_shutdown(struct agent *a, struct vm *vm, unsigned timeout_s)
 				timeout_s, vm->c.id, (int)vm->proc.pid);
 			vmm_proc_kill(&vm->proc);
 		}
-		vm_note_exit(vm, true);
+		vm_note_exit(a, vm, true);
 		vm->last_exit
 			.shutdown = graceful ? VMM_SHUTDOWN_GRACEFUL : VMM_SHUTDOWN_FORCED;
 		log_info("VM shut down id=%s how=%s", vm->c.id,

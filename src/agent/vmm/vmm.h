@@ -59,10 +59,12 @@ extern const struct vmm_ops vmm_qemu_ops;
 
 /* QEMU's argv for s (qemu.c), pure: strings live in *ret. tsc_khz 0
  * leaves tsc_early_khz out. -EINVAL for paths QEMU cannot quote. */
+#define VMM_CONSOLE_SOCK "console.sock"
 struct vmm_argv {
-	char mem[16], smp[16], append[1024], drive[PATH_MAX + 256], serial[PATH_MAX + 16];
+	char mem[16], smp[16], append[1024], drive[PATH_MAX + 256];
+	char chardev[2 * PATH_MAX + 128];
 	char qmp[PATH_MAX + 32];
-	const char *argv[34];
+	const char *argv[36];
 };
 int vmm_qemu_argv(const struct vmm_spec *s, unsigned long tsc_khz, struct vmm_argv *ret);
 
@@ -80,10 +82,13 @@ const struct vmm_ops *vmm_find(const char *name);
 /* ---- helpers shared by the drivers (proc.c) ---- */
 
 /* Start argv through spawn_background (common/nq_spawn.h: a new session,
- * clean signal mask, stdin /dev/null, stdout and stderr appended to
- * log_path) and remember it as our child. -errno when any setup step
- * failed; then nothing runs. */
-int vmm_spawn(const char *const *argv, const char *log_path, pid_t *ret_pid);
+ * clean signal mask, stdin stdin_path (a FIFO) or /dev/null when NULL,
+ * stdout and stderr appended to log_path) and remember it as our child.
+ * -errno when any setup step failed; then nothing runs. */
+int vmm_spawn(const char *const *argv, const char *log_path, const char *stdin_path,
+	pid_t *ret_pid);
+/* Firecracker's stdin (the guest's serial input): a FIFO in the run dir. */
+#define VMM_CONSOLE_FIFO "console.in"
 /* ---- children (children.c) ---- */
 
 /* Remember pid as a VMM this agent started (vmm_spawn does it). */
@@ -108,9 +113,16 @@ struct vmm_exit {
 	/* POST /v1/vms/{id}/shutdown ended it: VMM_SHUTDOWN_GRACEFUL when the
 	 * guest powered off before the deadline, _FORCED when it was killed. */
 	unsigned char shutdown;
-	bool fenced; /* the agent killed it: its lease was not renewed */
+	bool fenced;     /* the agent killed it: its lease was not renewed */
+	char cause[240]; /* why it failed in words (exit_cause.c), or "" */
 };
 enum { VMM_SHUTDOWN_NONE, VMM_SHUTDOWN_GRACEFUL, VMM_SHUTDOWN_FORCED };
+/* Why the VMM in run_dir failed, from its stderr (<run_dir>/console.log):
+ * "QEMU could not allocate 200000 MiB of guest memory", a disk that could
+ * not be opened, KVM or TCG errors. 1 with the words in ret, 0 when
+ * nothing known was found. */
+int vmm_exit_cause(const char *run_dir, const char *hypervisor, unsigned memory_mib,
+	char *ret, size_t sz);
 /* Fill *ret from a wait status (-1: unknown). */
 void vmm_exit_from_status(int status, struct vmm_exit *ret);
 

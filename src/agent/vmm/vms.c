@@ -90,6 +90,17 @@ vms_generation_wait(unsigned long long since, unsigned timeout_ms)
 	return g;
 }
 
+bool
+vms_generation_stopping(void)
+{
+	bool r;
+
+	pthread_mutex_lock(&G.lock);
+	r = G.stopping;
+	pthread_mutex_unlock(&G.lock);
+	return r;
+}
+
 void
 vms_generation_stop(void)
 {

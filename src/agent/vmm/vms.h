@@ -77,6 +77,8 @@ unsigned long long vms_memory_committed(struct agent *a);
 unsigned long long vms_generation_wait(unsigned long long since, unsigned timeout_ms);
 void vms_generation_bump(void);
 void vms_generation_stop(void);
+/* True once vms_generation_stop ran (other long polls end too). */
+bool vms_generation_stopping(void);
 /* Look at every VM now: reap VMMs that exited, record how (last_exit),
  * release their mounts. The reaper thread calls it periodically. */
 void vms_settle_all(struct agent *a);

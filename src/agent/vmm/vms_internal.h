@@ -39,7 +39,7 @@ struct vm *vm_find(struct vm_table *t, const char *id);
 bool vm_running(struct vm *vm);
 /* The VMM of vm is gone (or was stopped on request): record how it ended,
  * once, and forget its pid. */
-void vm_note_exit(struct vm *vm, bool requested);
+void vm_note_exit(struct agent *a, struct vm *vm, bool requested);
 /* rootfs path: pin the backend's mount (remounting it if needed). */
 int vm_pin_rootfs(struct agent *a, struct vm *vm, struct nq_error *err);
 /* Outside the table lock, on a VM the caller owns (a copy, or restore). */
@@ -58,6 +58,8 @@ int vm_save(struct agent *a, const struct vm *vm);
 void vm_end_lost(struct agent *a, struct vm *vm);
 /* What the driver needs to start or talk to vm's VMM. */
 void vm_fill_spec(struct agent *a, const struct vm *vm, struct vmm_spec *s);
+/* Connect the console pump to vm's serial socket (QEMU only). */
+void vm_console_attach(struct agent *a, const struct vm *vm);
 int vm_do_start(struct agent *a, struct vm *vm, struct nq_error *err);
 void vm_do_stop(struct agent *a, struct vm *vm);
 /* Terminate the VMM at once (SIGTERM, then SIGKILL): a power-off. */

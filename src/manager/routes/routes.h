@@ -28,6 +28,8 @@ extern const struct http_route vm_routes[]; /* routes_vms.c */
 extern const size_t vm_routes_count;
 extern const struct http_route snapshot_routes[]; /* routes_snapshots.c */
 extern const size_t snapshot_routes_count;
+extern const struct http_route console_routes[]; /* routes_console.c */
+extern const size_t console_routes_count;
 extern const struct http_route image_routes[]; /* routes_images.c */
 extern const size_t image_routes_count;
 extern const struct http_route host_routes[]; /* routes_hosts.c */

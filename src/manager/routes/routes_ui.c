@@ -29,7 +29,9 @@
 
 static const char ui_headers[] =
 	"Content-Security-Policy: default-src 'self'; base-uri 'none'; form-action 'self';"
-	" frame-ancestors 'none'; object-src 'none'\n"
+	" frame-ancestors 'none'; object-src 'none';"
+	/* xterm.js sizes and colours its rows with a <style> it writes */
+	" style-src 'self' 'unsafe-inline'\n"
 	"X-Frame-Options: DENY\n"
 	"Referrer-Policy: no-referrer\n";
 
@@ -143,6 +145,27 @@ ui_asset(struct http_request *req, struct http_response *resp)
 	serve(web_fd, req->path + 1, resp);
 }
 
+/* Third-party files from web/node_modules (web/package.json, installed by
+ * `npm ci` at build time): fixed paths only, named by the route data. */
+static void
+ui_vendor(struct http_request *req, struct http_response *resp)
+{
+	const char *rel = req->route_data;
+	char *data = NULL;
+	size_t len = 0;
+
+	if (web_fd < 0 || fs_read_file(web_fd, rel, UI_FILE_MAX, &data, &len) < 0) {
+		ui_not_found(resp);
+		return;
+	}
+	free(resp->body);
+	resp->status = 200;
+	resp->body = data;
+	resp->body_len = len;
+	resp->content_type = ui_content_type(rel);
+	resp->extra_headers = strdup(ui_headers);
+}
+
 static void
 ui_doc(struct http_request *req, struct http_response *resp)
 {
@@ -152,6 +175,10 @@ ui_doc(struct http_request *req, struct http_response *resp)
 const struct http_route ui_routes[] = {
 	{ "GET", "/", ui_index, ROUTE_NO_AUTH, 0, NULL },
 	{ "GET", "/index.html", ui_index, ROUTE_NO_AUTH, 0, NULL },
+	{ "GET", "/vendor/xterm.js", ui_vendor, ROUTE_NO_AUTH, 0,
+		"node_modules/@xterm/xterm/lib/xterm.js" },
+	{ "GET", "/vendor/xterm.css", ui_vendor, ROUTE_NO_AUTH, 0,
+		"node_modules/@xterm/xterm/css/xterm.css" },
 	{ "GET", "/assets/", ui_asset, ROUTE_NO_AUTH | ROUTE_PREFIX, 0, NULL },
 	{ "GET", "/docs/", ui_doc, ROUTE_NO_AUTH | ROUTE_PREFIX, 0, NULL },
 };

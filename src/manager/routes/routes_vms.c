@@ -147,7 +147,13 @@ fail:
 static void
 get_vm(struct http_request *req, struct http_response *resp)
 {
-	reply_vm(req, resp, 200, req->params[0]);
+	struct nq_error err = { 0 };
+	json_t *vm = vms_detail_json(req->userdata, req->params[0], &err);
+
+	if (!vm)
+		http_reply_error(resp, &err);
+	else
+		http_reply_json(resp, 200, vm);
 }
 
 static void

@@ -37,6 +37,9 @@ int vms_delete(struct manager *m, const char *id, struct nq_error *err);
  * (new reference), or a page of VMs in creation order; NULL on error.
  * *ret_total (may be NULL) gets the number of VMs matching the filters. */
 json_t *vms_get_json(struct manager *m, const char *id, struct nq_error *err);
+/* vms_get_json plus host, backend, disk (from the agent), state_history
+ * (vm_detail.c): GET /v1/vms/{id}. */
+json_t *vms_detail_json(struct manager *m, const char *id, struct nq_error *err);
 #define VMS_LIMIT_DEFAULT 100
 #define VMS_LIMIT_MAX 1000
 struct vm_list_query {
