@@ -18,10 +18,11 @@
 #define FORGET_TIMEOUT_MS 10000
 
 /* last_exit in the contract's shape only ({code, signal, reason,
- * requested, at}), as compact JSON text with sorted keys so equal exits
+ * requested, at} and shutdown when the agent says graceful/forced), as
+ * compact JSON text with sorted keys so equal exits
  * compare equal; "" when the agent reports none. Caller frees. */
-static char *
-exit_text(json_t *e)
+char *
+reconcile_exit_text(json_t *e)
 {
 	json_t *code = json_object_get(e, "code"), *sig = json_object_get(e, "signal");
 	json_t *reason = json_object_get(e, "reason"), *at = json_object_get(e, "at");
@@ -37,6 +38,9 @@ exit_text(json_t *e)
 		json_string_length(reason) > 200 ? (size_t)200 : json_string_length(reason),
 		"requested", json_is_true(json_object_get(e, "requested")), "at",
 		json_is_integer(at) ? json_copy(at) : json_null());
+	json_t *how = json_object_get(e, "shutdown");
+	if (o && json_is_string(how) && json_string_length(how) < 16)
+		json_object_set(o, "shutdown", how);
 	s = o ? json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
 	json_decref(o);
 	return s ? s : strdup("");
@@ -86,7 +90,7 @@ check_owner(struct manager *m, const char *host_id, const char *id)
 struct agent_vm {
 	const char *id, *state, *error;
 	bool fenced;
-	char *exit; /* exit_text */
+	char *exit; /* reconcile_exit_text */
 };
 
 /* Row i of (id, state, last_exit) is this VM: write what changed. */
@@ -135,7 +139,7 @@ parse_agent_vm(json_t *v, struct agent_vm *ret)
 	ret->fenced = json_is_true(json_object_get(v, "fenced"));
 	if (!ret->id || !ret->state || strlen(ret->id) > AUTH_UUID_LEN)
 		return false;
-	ret->exit = exit_text(json_object_get(v, "last_exit"));
+	ret->exit = reconcile_exit_text(json_object_get(v, "last_exit"));
 	return ret->exit != NULL;
 }
 

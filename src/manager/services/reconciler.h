@@ -21,6 +21,10 @@ void reconciler_stop(struct manager *m);
 
 /* Apply one agent GET /v1/vms answer (borrowed) for host_id to the
  * database. Exposed for the HA loop and tests. */
+/* An agent's last_exit as the database keeps it: compact JSON with sorted
+ * keys ({code, signal, reason, requested, at[, shutdown]}), "" for none;
+ * caller frees (NULL on out of memory). */
+char *reconcile_exit_text(json_t *e);
 void reconciler_apply(struct manager *m, const char *host_id, json_t *agent_vms);
 
 /* The host answered (ok) or not (cause): flips hosts.unreachable_since

@@ -14,6 +14,7 @@
 #include "manager/services/hostpool.h"
 #include "manager/services/hosts.h"
 #include "manager/services/hosts_internal.h"
+#include "manager/services/reconciler.h"
 #include "manager/services/vms.h"
 #include "manager/services/vms_internal.h"
 
@@ -76,12 +77,13 @@ shutdown_how(json_t *vm)
 static void
 record_stopped(struct manager *m, const char *id, json_t *agent_vm)
 {
-	json_t *le = json_object_get(agent_vm, "last_exit");
-	char *text = json_is_object(le) ? json_dumps(le, JSON_COMPACT) : NULL;
+	/* The reconciler's form, so it sees the same exit and keeps it. */
+	char *text = reconcile_exit_text(json_object_get(agent_vm, "last_exit"));
 
 	vms_set_state(m, id, "stopped", NULL);
-	if (text && db_exec(m->db, "UPDATE vms SET last_exit = $2 WHERE id = $1", 2,
-			    (const char *[]){ id, text }, NULL) < 0)
+	if (text && *text &&
+		db_exec(m->db, "UPDATE vms SET last_exit = $2 WHERE id = $1", 2,
+			(const char *[]){ id, text }, NULL) < 0)
 		log_warn("cannot record the VM's last exit id=%s", id);
 	free(text);
 }
