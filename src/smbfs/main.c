@@ -419,6 +419,59 @@ connect_share(const struct smbfs_opts *o, struct smbfs *fs)
 		die_probe(o, -r);
 }
 
+/* Workers fork in the daemon, before the loop's threads exist; with
+ * conns=1 (or if they cannot start) everything goes over our own
+ * connection. */
+static void
+start_pool(const struct smbfs_opts *o, struct smbfs *fs, int argc, char **argv)
+{
+	int r;
+
+	if (o->conns >= 2 && (r = smbfs_pool_start(fs, o, argc, argv)) < 0)
+		syslog(LOG_ERR, "%s: cannot start %u connections (%s); using one",
+			o->mountpoint, o->conns, strerror(-r));
+}
+
+/* fuse_daemonize(), but the parent exits only once the connection
+ * workers run in the daemon: "mounted" means ready, and a process list
+ * taken right after shows the workers under their own name. */
+static int
+daemonize(const struct smbfs_opts *o, struct smbfs *fs, int argc, char **argv)
+{
+	int pfd[2], nul;
+	char c = 0;
+
+	if (o->foreground) {
+		start_pool(o, fs, argc, argv);
+		return 0;
+	}
+	if (pipe(pfd) < 0)
+		return -1;
+	switch (fork()) {
+	case -1:
+		return -1;
+	case 0:
+		break;
+	default:
+		close(pfd[1]);
+		if (read(pfd[0], &c, 1) != 1)
+			_exit(1);
+		_exit(0);
+	}
+	close(pfd[0]);
+	if (setsid() < 0 || chdir("/") < 0)
+		return -1;
+	nul = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (nul < 0 || dup2(nul, 0) < 0 || dup2(nul, 1) < 0 || dup2(nul, 2) < 0)
+		return -1;
+	close(nul);
+	start_pool(o, fs, argc, argv);
+	if (write(pfd[1], &c, 1) != 1)
+		return -1;
+	close(pfd[1]);
+	return 0;
+}
+
 /* Mount, daemonize (unless foreground) and serve until unmounted.
  * Returns the process's exit status. */
 static int
@@ -440,7 +493,7 @@ mount_and_serve(const struct smbfs_opts *o, struct smbfs *fs, int argc, char **a
 	openlog("nqrust-smbfs", LOG_PID | LOG_NDELAY, LOG_DAEMON);
 	/* Parent exits 0 here with the mount in place; the child carries on
 	 * as a session leader with stdio on /dev/null. */
-	if (fuse_daemonize(o->foreground) != 0) {
+	if (daemonize(o, fs, argc, argv) != 0) {
 		fuse_unmount(fuse);
 		die(EIO, "could not daemonize");
 	}
@@ -452,12 +505,6 @@ mount_and_serve(const struct smbfs_opts *o, struct smbfs *fs, int argc, char **a
 	unsigned long dev = 0, now;
 	bool had_dev = smbfs_mount_dev(o->mountpoint, &dev);
 
-	/* Workers fork here, after daemonizing and before the loop's threads
-	 * exist; with conns=1 (or if they cannot start) everything goes over
-	 * our own connection. */
-	if (o->conns >= 2 && (r = smbfs_pool_start(fs, o, argc, argv)) < 0)
-		syslog(LOG_ERR, "%s: cannot start %u connections (%s); using one",
-			o->mountpoint, o->conns, strerror(-r));
 	r = serve(fuse, fs->pool ? o->conns : 1);
 	smbfs_pool_stop(fs);
 	/* The loop's result after an unmount depends on which worker saw

@@ -66,6 +66,7 @@ spawn(struct smbfs_pool *p, unsigned i)
 	struct smbfs_worker *w = &p->w[i];
 	pid_t parent = getpid(), pid;
 	int sv[2], e;
+	char ready;
 
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
 		return -errno;
@@ -78,9 +79,14 @@ spawn(struct smbfs_pool *p, unsigned i)
 	e = errno;
 	pthread_mutex_unlock(&p->fs->lock);
 	close(sv[1]);
-	if (pid < 0) {
+	/* Its first byte: it runs, under its own name. */
+	if (pid < 0 || recv(sv[0], &ready, 1, 0) != 1) {
+		if (pid > 0) {
+			kill(pid, SIGKILL);
+			waitpid(pid, NULL, 0);
+		}
 		close(sv[0]);
-		return -e;
+		return pid < 0 ? -e : -ECHILD;
 	}
 	pthread_mutex_lock(&p->mu);
 	w->pid = pid;

@@ -177,6 +177,8 @@ smbfs_worker_main(struct smbfs *main_fs, const struct smbfs_opts *o,
 	struct smbfs fs;
 
 	worker_init(&fs, main_fs, o, &slot->intr);
+	if (send(sock, "", 1, MSG_NOSIGNAL) != 1)
+		_exit(0);
 	for (;;) {
 		char c;
 		ssize_t n = recv(sock, &c, 1, 0);
