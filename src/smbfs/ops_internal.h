@@ -88,6 +88,9 @@ bool smbfs_cutoff_passed(int64_t cutoff_ms, int64_t now_ms);
  * -errno when /proc/self/fd cannot be read. */
 int smbfs_guard_sockets(unsigned port, unsigned user_timeout_ms, bool sever_new);
 
+/* A connected TCP socket whose peer's port is port (deadline.c). */
+bool smbfs_is_server_socket(int fd, unsigned port);
+
 /* Whether -errno r means the connection to the server broke. */
 bool smbfs_conn_error(int r);
 

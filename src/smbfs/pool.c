@@ -7,7 +7,9 @@
 #include "smbfs/opts.h"
 #include "smbfs/pool_internal.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <stdio.h>
 #include <fuse_lowlevel.h>
 #include <poll.h>
 #include <signal.h>
@@ -28,11 +30,43 @@
 
 static const char worker_name[] = "nqrust-smbfs-worker";
 
-/* In the child, right after fork: die with the main process, drop what
- * belongs to it (the FUSE device, our SMB socket, the other workers'
- * sockets), and say what we are in ps. */
+/* In the child: close what belongs to the main process — the FUSE
+ * device, its connections to the server (or the server would keep their
+ * sessions and handles for as long as we live), the other workers'
+ * sockets — and nothing else: libsmbclient's global state may hold
+ * descriptors of its own. */
 static void
-child_setup(struct smbfs_pool *p, pid_t parent, int *sock)
+close_inherited(struct smbfs_pool *p, unsigned self)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *de;
+
+	for (unsigned j = 0; j < p->n; j++)
+		if (j != self && p->w[j].sock >= 0)
+			close(p->w[j].sock);
+	if (!d)
+		_exit(1);
+	while ((de = readdir(d)) != NULL) {
+		char link[32], target[16];
+		int fd = atoi(de->d_name);
+		ssize_t n;
+
+		if (fd <= 2 || fd == dirfd(d))
+			continue;
+		snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+		n = readlink(link, target, sizeof target - 1);
+		target[n > 0 ? n : 0] = '\0';
+		if (strcmp(target, "/dev/fuse") == 0 ||
+			smbfs_is_server_socket(fd, p->fs->port))
+			close(fd);
+	}
+	closedir(d);
+}
+
+/* In the child, right after fork: die with the main process, drop what
+ * belongs to it, and say what we are in ps. */
+static void
+child_setup(struct smbfs_pool *p, unsigned self, pid_t parent)
 {
 	static const int sigs[] = { SIGINT, SIGTERM, SIGHUP };
 
@@ -42,13 +76,7 @@ child_setup(struct smbfs_pool *p, pid_t parent, int *sock)
 	for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
 		signal(sigs[i], SIG_DFL);
 	closelog();
-	if (*sock != 3) {
-		if (dup2(*sock, 3) < 0)
-			_exit(1);
-		*sock = 3;
-	}
-	if (close_range(4, ~0U, 0) < 0)
-		_exit(1);
+	close_inherited(p, self);
 	openlog("nqrust-smbfs", LOG_PID, LOG_DAEMON);
 	prctl(PR_SET_NAME, "smbfs-worker");
 	if (p->argv_area && p->argv_len > sizeof worker_name) {
@@ -73,7 +101,8 @@ spawn(struct smbfs_pool *p, unsigned i)
 	pthread_mutex_lock(&p->fs->lock);
 	pid = fork();
 	if (pid == 0) {
-		child_setup(p, parent, &sv[1]);
+		close(sv[0]);
+		child_setup(p, i, parent);
 		smbfs_worker_main(p->fs, p->o, w->slot, sv[1]);
 	}
 	e = errno;
@@ -209,13 +238,62 @@ smbfs_pool_acquire(struct smbfs_pool *p, int prefer, int only)
 	return i >= 0 ? i : -EIO;
 }
 
+static int
+close_now(struct smbfs_pool *p, int i, uint64_t hid)
+{
+	struct smbfs_wslot *s = p->w[i].slot;
+
+	s->op = W_CLOSE;
+	s->hid = hid;
+	s->url[0] = '\0';
+	s->size = 0;
+	if (smbfs_pool_roundtrip(p, i) < 0)
+		return 0; /* died: its handles went with it */
+	return s->r;
+}
+
 void
 smbfs_pool_release(struct smbfs_pool *p, int i)
 {
+	struct smbfs_worker *w = &p->w[i];
+
 	pthread_mutex_lock(&p->mu);
-	p->w[i].busy = false;
+	while (w->npending > 0 && !w->dead) {
+		uint64_t hid = w->pending[--w->npending];
+
+		pthread_mutex_unlock(&p->mu);
+		close_now(p, i, hid);
+		pthread_mutex_lock(&p->mu);
+	}
+	w->npending = 0;
+	w->busy = false;
 	pthread_cond_broadcast(&p->cv);
 	pthread_mutex_unlock(&p->mu);
+}
+
+int
+smbfs_pool_close_hid(struct smbfs_pool *p, int i, uint64_t hid)
+{
+	struct smbfs_worker *w = &p->w[i];
+	int r;
+
+	pthread_mutex_lock(&p->mu);
+	if (w->busy && !w->dead && w->npending < SMBFS_PENDING_MAX) {
+		w->pending[w->npending++] = hid;
+		pthread_mutex_unlock(&p->mu);
+		return 0;
+	}
+	while (w->busy && !w->dead && !p->stopping)
+		pthread_cond_wait(&p->cv, &p->mu);
+	if (w->dead || w->sock < 0 || p->stopping) {
+		pthread_mutex_unlock(&p->mu);
+		return 0;
+	}
+	w->busy = true;
+	pthread_mutex_unlock(&p->mu);
+	r = close_now(p, i, hid);
+	smbfs_pool_release(p, i);
+	return r;
 }
 
 /* Wait for worker i's answer byte, passing on the kernel's INTERRUPT.

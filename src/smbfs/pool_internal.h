@@ -40,6 +40,8 @@ struct smbfs_range {
 	size_t len;
 };
 
+#define SMBFS_PENDING_MAX 32
+
 struct smbfs_worker {
 	pid_t pid; /* 0 once reaped */
 	int sock;  /* our end of the socketpair, -1 when none */
@@ -48,6 +50,10 @@ struct smbfs_worker {
 	bool dead;      /* exited or broken: replaced once idle */
 	bool gen_known; /* gen is the connection generation seen last */
 	unsigned gen;
+	/* Open files closed while it was busy: their handles are closed
+	 * when the request it serves ends (smbfs_pool_close_hid). */
+	uint64_t pending[SMBFS_PENDING_MAX];
+	unsigned npending;
 };
 
 struct smbfs_pool {
@@ -74,4 +80,9 @@ int smbfs_pool_acquire(struct smbfs_pool *p, int prefer, int only);
  * found dead before it got the request, -EIO when it died serving it (it
  * is then replaced either way). Notes a new connection generation. */
 int smbfs_pool_roundtrip(struct smbfs_pool *p, int i);
+/* Give worker i back, first closing the handles whose close waited. */
 void smbfs_pool_release(struct smbfs_pool *p, int i);
+/* Close open file hid's handle on worker i: now when it is idle, after
+ * its current request when it is busy (a FUSE FLUSH must not wait for a
+ * read riding out an outage). 0 or the close's -errno. */
+int smbfs_pool_close_hid(struct smbfs_pool *p, int i, uint64_t hid);

@@ -355,17 +355,10 @@ smbfs_pool_close(struct smbfs *fs, struct fuse_file_info *fi)
 		return 0;
 	mask = __atomic_exchange_n(&h->wmask, 0, __ATOMIC_RELAXED);
 	for (unsigned i = 0; i < fs->pool->n; i++) {
-		struct req q = { .op = W_CLOSE, .hid = h->id, .url = h->url };
-		int k;
+		int k = mask & (1u << i) ? smbfs_pool_close_hid(fs->pool, (int)i, h->id) : 0;
 
-		if (!(mask & (1u << i)))
-			continue;
-		k = run(fs->pool, -1, (int)i, &q);
-		if (k < 0)
-			continue; /* died: its handles went with it */
-		if (fs->pool->w[k].slot->r < 0 && r == 0)
-			r = fs->pool->w[k].slot->r;
-		smbfs_pool_release(fs->pool, k);
+		if (k < 0 && r == 0 && !smbfs_conn_error(k))
+			r = k;
 	}
 	return r;
 }
