@@ -120,6 +120,12 @@ journal_forget(struct smbfs *fs, const char *url)
 	journal_clear_lost(fs, url);
 }
 
+char *
+journal_oldest_url(struct smbfs *fs)
+{
+	return fs->journal.head ? strdup(fs->journal.head->url) : NULL;
+}
+
 void
 journal_forget_upto(struct smbfs *fs, const char *url, uint64_t seq)
 {

@@ -132,6 +132,8 @@ void journal_release_dirty(struct smbfs *fs);
 /* Drop url's entries added up to seq (a flush sent after they were
  * acknowledged covered them; later ones stay). */
 void journal_forget_upto(struct smbfs *fs, const char *url, uint64_t seq);
+/* A copy of the URL of the journal's oldest entry, or NULL. */
+char *journal_oldest_url(struct smbfs *fs);
 
 /* Attempts shared with the pool's workers (worker.c). */
 struct io_args {

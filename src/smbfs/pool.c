@@ -392,6 +392,7 @@ pool_init(struct smbfs_pool *p, struct smbfs *fs, const struct smbfs_opts *o)
 	p->n = o->conns > SMBFS_CONNS_MAX ? SMBFS_CONNS_MAX : o->conns;
 	pthread_mutex_init(&p->mu, NULL);
 	pthread_cond_init(&p->cv, NULL);
+	pthread_cond_init(&p->fcv, NULL);
 	pthread_rwlockattr_init(&ra);
 	/* A waiting replay must not starve behind a stream of writes. */
 	pthread_rwlockattr_setkind_np(&ra, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
@@ -422,11 +423,14 @@ smbfs_pool_start(struct smbfs *fs, const struct smbfs_opts *o, int argc, char **
 	r = pool_init(p, fs, o);
 	for (unsigned i = 0; r == 0 && i < p->n; i++)
 		r = spawn(p, i);
-	if (r == 0 && (r = -pthread_create(&p->monitor, NULL, monitor, p)) == 0) {
+	if (r == 0 && (r = -pthread_create(&p->monitor, NULL, monitor, p)) < 0)
+		p->monitor = 0;
+	if (r == 0 && (r = -pthread_create(&p->flusher, NULL, smbfs_pool_flusher, p)) < 0)
+		p->flusher = 0;
+	if (r == 0) {
 		fs->gate = &p->gate;
 		return 0;
 	}
-	p->monitor = 0;
 	smbfs_pool_stop(fs);
 	return r;
 }
@@ -441,9 +445,12 @@ smbfs_pool_stop(struct smbfs *fs)
 	pthread_mutex_lock(&p->mu);
 	p->stopping = true;
 	pthread_cond_broadcast(&p->cv);
+	pthread_cond_broadcast(&p->fcv);
 	pthread_mutex_unlock(&p->mu);
 	if (p->monitor)
 		pthread_join(p->monitor, NULL);
+	if (p->flusher)
+		pthread_join(p->flusher, NULL);
 	for (unsigned i = 0; i < p->n; i++) {
 		bury(&p->w[i]);
 		if (p->w[i].slot)
@@ -453,6 +460,7 @@ smbfs_pool_stop(struct smbfs *fs)
 	fs->pool = NULL;
 	pthread_rwlock_destroy(&p->gate);
 	pthread_cond_destroy(&p->cv);
+	pthread_cond_destroy(&p->fcv);
 	pthread_mutex_destroy(&p->mu);
 	free(p);
 }

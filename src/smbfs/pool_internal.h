@@ -66,6 +66,11 @@ struct smbfs_pool {
 	uint64_t next_id;
 	bool stopping;
 	pthread_t monitor;
+	/* Flushes the journal's files in the background once it is half
+	 * full, so writers rarely wait for a flush (pool_io.c). */
+	pthread_t flusher;
+	pthread_cond_t fcv;
+	bool flush_wanted;
 	pthread_rwlock_t gate; /* fs->gate */
 	struct smbfs *fs;
 	const struct smbfs_opts *o;
@@ -86,3 +91,5 @@ void smbfs_pool_release(struct smbfs_pool *p, int i);
  * its current request when it is busy (a FUSE FLUSH must not wait for a
  * read riding out an outage). 0 or the close's -errno. */
 int smbfs_pool_close_hid(struct smbfs_pool *p, int i, uint64_t hid);
+/* The flusher thread (pool_io.c). */
+void *smbfs_pool_flusher(void *arg);

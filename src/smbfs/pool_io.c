@@ -198,6 +198,7 @@ static int
 record_write(struct smbfs *fs, struct smbfs_fh *h, int i, const char *buf, size_t done,
 	off_t off, int64_t cutoff)
 {
+	bool kick;
 	int r;
 
 	pthread_mutex_lock(&fs->lock);
@@ -205,7 +206,14 @@ record_write(struct smbfs *fs, struct smbfs_fh *h, int i, const char *buf, size_
 	r = journal_add_write(fs, h->url, buf, done, off);
 	fs->cutoff_ms = 0;
 	journal_mark_dirty(fs, h->url, 1u << i);
+	kick = fs->journal.cap && fs->journal.bytes > fs->journal.cap / 2;
 	pthread_mutex_unlock(&fs->lock);
+	if (kick) {
+		pthread_mutex_lock(&fs->pool->mu);
+		fs->pool->flush_wanted = true;
+		pthread_cond_signal(&fs->pool->fcv);
+		pthread_mutex_unlock(&fs->pool->mu);
+	}
 	return r < 0 ? -EIO : 0;
 }
 
@@ -276,8 +284,8 @@ smbfs_pool_write(struct smbfs *fs, struct fuse_file_info *fi, const char *buf, s
 	return (int)total;
 }
 
-/* Flush url on worker i; on another when i died meanwhile (the new one
- * opens the file: a server flush covers what any handle wrote). */
+/* Flush url on worker i (-1: any); on another when i died meanwhile (the
+ * new one opens the file: a server flush covers what any handle wrote). */
 static int
 flush_on(struct smbfs *fs, const struct smbfs_fh *h, const char *url, int i, int64_t cutoff)
 {
@@ -285,7 +293,7 @@ flush_on(struct smbfs *fs, const struct smbfs_fh *h, const char *url, int i, int
 	int k, r;
 
 	k = run(fs->pool, -1, i, &q);
-	if (k == -ESRCH)
+	if (k == -ESRCH && i >= 0)
 		k = run(fs->pool, -1, -1, &q);
 	if (k < 0)
 		return k;
@@ -342,6 +350,63 @@ smbfs_pool_fsync(struct smbfs *fs, const char *path, struct fuse_file_info *fi)
 	if (r < 0)
 		return r;
 	return mask == 0 || (mask & SMBFS_MAIN_BIT) ? 1 : 0;
+}
+
+/* Flush the journal's oldest file on the workers that wrote to it (on
+ * any one when none is recorded) and drop its entries up to then. */
+static int
+flush_oldest(struct smbfs *fs)
+{
+	char *url;
+	uint32_t mask;
+	uint64_t seq;
+	int r;
+
+	pthread_mutex_lock(&fs->lock);
+	url = fs->journal.bytes > fs->journal.cap / 4 ? journal_oldest_url(fs) : NULL;
+	mask = url ? journal_take_dirty(fs, url) : 0;
+	seq = fs->journal.seq;
+	pthread_mutex_unlock(&fs->lock);
+	if (!url)
+		return 1;
+	r = flush_workers(fs, NULL, url, mask & ~SMBFS_MAIN_BIT);
+	if (r == 0 && !(mask & ~SMBFS_MAIN_BIT))
+		r = flush_on(fs, NULL, url, -1,
+			smbfs_send_cutoff_ms(smbfs_now_ms(), fs->io_deadline_s));
+	pthread_mutex_lock(&fs->lock);
+	if (r < 0)
+		journal_mark_dirty(fs, url, mask);
+	else
+		journal_forget_upto(fs, url, seq);
+	pthread_mutex_unlock(&fs->lock);
+	free(url);
+	return r;
+}
+
+/* A full journal makes every writer wait for a flush of all its files
+ * (journal.c). Past half full, this thread flushes them oldest first
+ * down to a quarter while the writers go on: the server's flushes
+ * overlap the writes instead of stopping them. A failed flush (an
+ * outage) leaves the rest to the writers' own full-journal flush. */
+void *
+smbfs_pool_flusher(void *arg)
+{
+	struct smbfs_pool *p = arg;
+
+	pthread_mutex_lock(&p->mu);
+	while (!p->stopping) {
+		if (!p->flush_wanted) {
+			pthread_cond_wait(&p->fcv, &p->mu);
+			continue;
+		}
+		p->flush_wanted = false;
+		pthread_mutex_unlock(&p->mu);
+		while (flush_oldest(p->fs) == 0)
+			;
+		pthread_mutex_lock(&p->mu);
+	}
+	pthread_mutex_unlock(&p->mu);
+	return NULL;
 }
 
 int
