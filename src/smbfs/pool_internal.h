@@ -66,7 +66,7 @@ struct smbfs_pool {
 	uint64_t next_id;
 	bool stopping;
 	pthread_t monitor;
-	/* Flushes the journal's files in the background once it is half
+	/* Flushes the journal's files in the background once it is 3/4
 	 * full, so writers rarely wait for a flush (pool_io.c). */
 	pthread_t flusher;
 	pthread_cond_t fcv;

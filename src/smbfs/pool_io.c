@@ -206,7 +206,7 @@ record_write(struct smbfs *fs, struct smbfs_fh *h, int i, const char *buf, size_
 	r = journal_add_write(fs, h->url, buf, done, off);
 	fs->cutoff_ms = 0;
 	journal_mark_dirty(fs, h->url, 1u << i);
-	kick = fs->journal.cap && fs->journal.bytes > fs->journal.cap / 2;
+	kick = fs->journal.cap && fs->journal.bytes > fs->journal.cap / 4 * 3;
 	pthread_mutex_unlock(&fs->lock);
 	if (kick) {
 		pthread_mutex_lock(&fs->pool->mu);
@@ -363,7 +363,7 @@ flush_oldest(struct smbfs *fs)
 	int r;
 
 	pthread_mutex_lock(&fs->lock);
-	url = fs->journal.bytes > fs->journal.cap / 4 ? journal_oldest_url(fs) : NULL;
+	url = fs->journal.bytes > fs->journal.cap / 2 ? journal_oldest_url(fs) : NULL;
 	mask = url ? journal_take_dirty(fs, url) : 0;
 	seq = fs->journal.seq;
 	pthread_mutex_unlock(&fs->lock);
@@ -384,8 +384,8 @@ flush_oldest(struct smbfs *fs)
 }
 
 /* A full journal makes every writer wait for a flush of all its files
- * (journal.c). Past half full, this thread flushes them oldest first
- * down to a quarter while the writers go on: the server's flushes
+ * (journal.c). Past three quarters, this thread flushes them oldest first
+ * down to half while the writers go on: the server's flushes
  * overlap the writes instead of stopping them. A failed flush (an
  * outage) leaves the rest to the writers' own full-journal flush. */
 void *
