@@ -128,13 +128,13 @@ spawn(struct smbfs_pool *p, unsigned i)
 }
 
 /* A worker is gone: its connection's acknowledged writes are replayed
- * from the journal before anything else changes the share (retry.c). */
+ * from the journal before anything else changes the share (retry.c).
+ * Atomic, not under fs->lock: that may be held across a request on our
+ * own connection waiting for a server that does not answer. */
 static void
 bump_generation(struct smbfs *fs)
 {
-	pthread_mutex_lock(&fs->lock);
-	fs->gen++;
-	pthread_mutex_unlock(&fs->lock);
+	__atomic_add_fetch(&fs->gen, 1, __ATOMIC_SEQ_CST);
 }
 
 /* Reap worker i's process and close our end; with p->mu held. */

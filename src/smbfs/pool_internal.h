@@ -71,6 +71,8 @@ struct smbfs_pool {
 	pthread_t flusher;
 	pthread_cond_t fcv;
 	bool flush_wanted;
+	/* Our own connection serves a data request (pool_io.c); atomic. */
+	int main_busy;
 	pthread_rwlock_t gate; /* fs->gate */
 	struct smbfs *fs;
 	const struct smbfs_opts *o;

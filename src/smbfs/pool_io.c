@@ -80,10 +80,26 @@ note_worker(struct smbfs_fh *h, int i)
 	__atomic_store_n(&h->last_w, i, __ATOMIC_RELAXED);
 }
 
+/* Our own connection takes a request itself when it serves no other
+ * read or write: a lone request (queue depth 1) then costs no handoff to
+ * a worker, and deeper queues spill over to the workers. */
+static bool
+main_claim(struct smbfs_pool *p)
+{
+	return __atomic_exchange_n(&p->main_busy, 1, __ATOMIC_ACQUIRE) == 0;
+}
+
+static void
+main_release(struct smbfs_pool *p)
+{
+	__atomic_store_n(&p->main_busy, 0, __ATOMIC_RELEASE);
+}
+
 static int
-read_chunk(struct smbfs *fs, struct smbfs_fh *h, char *buf, size_t size, off_t off,
+read_chunk(struct smbfs *fs, struct fuse_file_info *fi, char *buf, size_t size, off_t off,
 	size_t *ret_done)
 {
+	struct smbfs_fh *h = fh_get(fi);
 	struct req q = { .op = W_READ,
 		.hid = h->id,
 		.url = h->url,
@@ -93,6 +109,14 @@ read_chunk(struct smbfs *fs, struct smbfs_fh *h, char *buf, size_t size, off_t o
 	struct smbfs_wslot *s;
 	int i, r;
 
+	if (main_claim(fs->pool)) {
+		struct io_args a = { .fi = fi, .rbuf = buf, .size = size, .off = off };
+
+		r = smbfs_call(fs, smbfs_read_attempt, &a);
+		main_release(fs->pool);
+		*ret_done = a.done;
+		return r < 0 ? r : 0;
+	}
 	i = run(fs->pool, __atomic_load_n(&h->last_w, __ATOMIC_RELAXED), -1, &q);
 	if (i < 0)
 		return i;
@@ -117,7 +141,7 @@ smbfs_pool_read(struct smbfs *fs, struct fuse_file_info *fi, char *buf, size_t s
 	while (total < size) {
 		size_t chunk = size - total < SMBFS_IO_SIZE ? size - total : SMBFS_IO_SIZE;
 		size_t done = 0;
-		int r = read_chunk(fs, h, buf + total, chunk, off + (off_t)total, &done);
+		int r = read_chunk(fs, fi, buf + total, chunk, off + (off_t)total, &done);
 
 		total += done;
 		if (r < 0)
@@ -192,6 +216,37 @@ range_leave(struct smbfs_pool *p, struct smbfs_range *rg)
 	pthread_mutex_unlock(&p->mu);
 }
 
+static void
+kick_flusher(struct smbfs_pool *p)
+{
+	pthread_mutex_lock(&p->mu);
+	p->flush_wanted = true;
+	pthread_cond_signal(&p->fcv);
+	pthread_mutex_unlock(&p->mu);
+}
+
+/* Our own connection's write (main_claim): write_attempt journals it. */
+static int
+write_main(struct smbfs *fs, struct fuse_file_info *fi, const char *buf, size_t size,
+	off_t off, int64_t cutoff, size_t *ret_done)
+{
+	struct io_args a = { .fi = fi, .wbuf = buf, .size = size, .off = off };
+	bool kick;
+	int r;
+
+	r = smbfs_call_cutoff(fs, smbfs_write_attempt, &a, cutoff);
+	main_release(fs->pool);
+	*ret_done = a.done;
+	pthread_mutex_lock(&fs->lock);
+	if (a.done)
+		journal_mark_dirty(fs, fh_get(fi)->url, SMBFS_MAIN_BIT);
+	kick = fs->journal.cap && fs->journal.bytes > fs->journal.cap / 4 * 3;
+	pthread_mutex_unlock(&fs->lock);
+	if (kick)
+		kick_flusher(fs->pool);
+	return r;
+}
+
 /* Journal what worker i acknowledged and note that it has to flush the
  * file; the journal entry keeps the request's cutoff. */
 static int
@@ -208,19 +263,16 @@ record_write(struct smbfs *fs, struct smbfs_fh *h, int i, const char *buf, size_
 	journal_mark_dirty(fs, h->url, 1u << i);
 	kick = fs->journal.cap && fs->journal.bytes > fs->journal.cap / 4 * 3;
 	pthread_mutex_unlock(&fs->lock);
-	if (kick) {
-		pthread_mutex_lock(&fs->pool->mu);
-		fs->pool->flush_wanted = true;
-		pthread_cond_signal(&fs->pool->fcv);
-		pthread_mutex_unlock(&fs->pool->mu);
-	}
+	if (kick)
+		kick_flusher(fs->pool);
 	return r < 0 ? -EIO : 0;
 }
 
 static int
-write_chunk(struct smbfs *fs, struct smbfs_fh *h, const char *buf, size_t size, off_t off,
-	int64_t cutoff, size_t *ret_done)
+write_chunk(struct smbfs *fs, struct fuse_file_info *fi, const char *buf, size_t size,
+	off_t off, int64_t cutoff, size_t *ret_done)
 {
+	struct smbfs_fh *h = fh_get(fi);
 	struct req q = { .op = W_WRITE,
 		.hid = h->id,
 		.url = h->url,
@@ -237,6 +289,11 @@ write_chunk(struct smbfs *fs, struct smbfs_fh *h, const char *buf, size_t size, 
 	if (r < 0)
 		return r;
 	range_enter(fs->pool, &rg);
+	if (main_claim(fs->pool)) {
+		r = write_main(fs, fi, buf, size, off, cutoff, ret_done);
+		range_leave(fs->pool, &rg);
+		return r;
+	}
 	pthread_rwlock_rdlock(fs->gate);
 	i = run(fs->pool, __atomic_load_n(&h->last_w, __ATOMIC_RELAXED), -1, &q);
 	if (i >= 0) {
@@ -272,7 +329,7 @@ smbfs_pool_write(struct smbfs *fs, struct fuse_file_info *fi, const char *buf, s
 	while (total < size) {
 		size_t chunk = size - total < SMBFS_IO_SIZE ? size - total : SMBFS_IO_SIZE;
 		size_t done = 0;
-		int r = write_chunk(fs, h, buf + total, chunk, off + (off_t)total, cutoff,
+		int r = write_chunk(fs, fi, buf + total, chunk, off + (off_t)total, cutoff,
 			&done);
 
 		total += done;

@@ -71,7 +71,7 @@ static void
 conn_lost(struct smbfs *fs)
 {
 	pthread_mutex_lock(&fs->lock);
-	fs->gen++;
+	__atomic_add_fetch(&fs->gen, 1, __ATOMIC_SEQ_CST);
 	if (!fs->outage) {
 		fs->outage = true;
 		syslog(LOG_WARNING, "%s: connection to the server lost; %s",
@@ -168,7 +168,7 @@ add_cached_hook(SMBCCTX *c, SMBCSRV *srv, const char *server, const char *share,
 	int r;
 
 	if (fs)
-		fs->gen++;
+		__atomic_add_fetch(&fs->gen, 1, __ATOMIC_SEQ_CST);
 	r = add_cached_orig(c, srv, server, share, workgroup, username);
 	if (!fs || !fs->io_deadline_s)
 		return r;
