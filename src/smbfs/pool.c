@@ -48,12 +48,13 @@ close_inherited(struct smbfs_pool *p, unsigned self)
 		_exit(1);
 	while ((de = readdir(d)) != NULL) {
 		char link[32], target[16];
-		int fd = atoi(de->d_name);
+		char *end;
+		long fd = strtol(de->d_name, &end, 10);
 		ssize_t n;
 
-		if (fd <= 2 || fd == dirfd(d))
+		if (*end || end == de->d_name || fd <= 2 || fd == dirfd(d))
 			continue;
-		snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+		snprintf(link, sizeof link, "/proc/self/fd/%ld", fd);
 		n = readlink(link, target, sizeof target - 1);
 		target[n > 0 ? n : 0] = '\0';
 		if (strcmp(target, "/dev/fuse") == 0 ||
