@@ -6,7 +6,7 @@ PYTHON     ?= /usr/bin/python3
 MESON_OPTS ?=
 
 .PHONY: all deps test-deps web-deps build asan run stop test unit integration valgrind \
-	banned check-length check-format fuzz bench bench-clone bench-clone-cache bench-fsync bench-vms bench-snapshot clean \
+	banned check-length check-format fuzz bench bench-clone bench-clone-cache bench-fsync bench-vms bench-snapshot bench-bridge clean \
 	browser demo-image
 
 all: build
@@ -121,6 +121,7 @@ bench:
 	$(MAKE) --no-print-directory bench-fsync
 	$(MAKE) --no-print-directory bench-vms
 	$(MAKE) --no-print-directory bench-snapshot
+	$(MAKE) --no-print-directory bench-bridge
 
 bench-clone: build test-deps
 	$(PYTHON) bench/clone.py --build $(BUILD)
@@ -139,6 +140,11 @@ bench-clone-cache: build test-deps
 # mount (fsync not sent) and the server's own disk (docs/smb-durability.md).
 bench-fsync: build test-deps
 	$(PYTHON) bench/fsync.py --build $(BUILD)
+
+# fio through nqrust-smbfs (conns=1 and conns=4) against libsmbclient
+# called directly (bench/smbc_direct.c), docs/smb-durability.md.
+bench-bridge: build test-deps
+	$(PYTHON) bench/bridge.py --build $(BUILD)
 
 # GET /v1/vms?limit=100 against GET /v1/storage/backends, 1000 VMs over 3
 # hosts on PostgreSQL, with and without a SIGSTOPped host.

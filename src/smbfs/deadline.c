@@ -60,9 +60,8 @@ smbfs_cutoff_passed(int64_t cutoff_ms, int64_t now_ms)
 	return cutoff_ms > 0 && now_ms >= cutoff_ms;
 }
 
-/* A connected TCP socket whose peer's port is port. */
-static bool
-is_server_socket(int fd, unsigned port)
+bool
+smbfs_is_server_socket(int fd, unsigned port)
 {
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof ss;
@@ -126,7 +125,7 @@ smbfs_guard_sockets(unsigned port, unsigned user_timeout_ms, bool sever_new)
 
 		if (*end || end == de->d_name || fd == dirfd(d) || fd < 0)
 			continue;
-		if (!is_server_socket((int)fd, port))
+		if (!smbfs_is_server_socket((int)fd, port))
 			continue;
 		if (sever_new && !is_guarded((int)fd, user_timeout_ms))
 			shutdown((int)fd, SHUT_RDWR);

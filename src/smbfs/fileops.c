@@ -9,6 +9,7 @@
 #define _GNU_SOURCE
 #endif
 #include "smbfs/ops_internal.h"
+#include "smbfs/pool.h"
 
 #include <fcntl.h>
 #include <stdlib.h>
@@ -114,6 +115,8 @@ do_open(const char *path, int flags, mode_t mode, struct fuse_file_info *fi)
 		return r;
 	}
 	a.h->flags = smb_open_flags(flags) & O_ACCMODE;
+	a.h->id = smbfs_pool_new_id(fs);
+	a.h->last_w = -1;
 	a.h->sync = (flags & (O_SYNC | O_DSYNC)) != 0 && (flags & O_ACCMODE) != O_RDONLY &&
 		    !fs->nostrictsync;
 	r = flags & (O_CREAT | O_TRUNC)
@@ -151,18 +154,8 @@ smbfs_op_create(const char *path, mode_t mode, struct fuse_file_info *fi)
 	return do_open(path, fi->flags | O_CREAT, mode & 0777, fi);
 }
 
-/* A read or a write in progress: done bytes are acknowledged. */
-struct io_args {
-	struct fuse_file_info *fi;
-	char *rbuf;
-	const char *wbuf;
-	size_t size;
-	off_t off;
-	size_t done;
-};
-
-static int
-read_attempt(struct smbfs *fs, void *arg)
+int
+smbfs_read_attempt(struct smbfs *fs, void *arg)
 {
 	struct io_args *a = arg;
 	SMBCFILE *f = fh_file_locked(fs, a->fi);
@@ -191,14 +184,16 @@ smbfs_op_read(const char *path, char *buf, size_t size, off_t off,
 	int r;
 
 	(void)path;
-	r = smbfs_call(fs_get(), read_attempt, &a);
+	if (fs_get()->pool)
+		return smbfs_pool_read(fs_get(), fi, buf, size, off);
+	r = smbfs_call(fs_get(), smbfs_read_attempt, &a);
 	if (r < 0 && a.done == 0)
 		return r;
 	return (int)a.done;
 }
 
-static int
-write_attempt(struct smbfs *fs, void *arg)
+int
+smbfs_write_attempt(struct smbfs *fs, void *arg)
 {
 	struct io_args *a = arg;
 	struct smbfs_fh *h = fh_get(a->fi);
@@ -256,21 +251,17 @@ smbfs_op_write(const char *path, const char *buf, size_t size, off_t off,
 	(void)path;
 	if (fs_get()->view.ro)
 		return -EROFS;
-	r = smbfs_call_update(fs_get(), write_attempt, &a);
+	if (fs_get()->pool)
+		return smbfs_pool_write(fs_get(), fi, buf, size, off);
+	r = smbfs_call_update(fs_get(), smbfs_write_attempt, &a);
 	if (r < 0 && a.done == 0)
 		return r;
 	return (int)a.done;
 }
 
-struct path_file_args {
-	const char *url;
-	off_t size;
-	bool flush; /* flush instead of truncate */
-};
-
 /* Open url O_RDWR, truncate or flush it, close it. */
-static int
-path_file_attempt(struct smbfs *fs, void *arg)
+int
+smbfs_path_file_attempt(struct smbfs *fs, void *arg)
 {
 	struct path_file_args *a = arg;
 	SMBCFILE *f = smbc_getFunctionOpen(fs->ctx)(fs->ctx, a->url, O_RDWR, 0);
@@ -291,6 +282,8 @@ path_file_attempt(struct smbfs *fs, void *arg)
 		journal_forget(fs, a->url);
 	else if (r == 0)
 		r = journal_add_truncate(fs, a->url, a->size);
+	if (r == 0 && !a->flush)
+		journal_mark_dirty(fs, a->url, SMBFS_MAIN_BIT);
 	return r;
 }
 
@@ -305,15 +298,10 @@ path_file(const char *path, off_t size, bool flush)
 	if (!url)
 		return -errno;
 	a.url = url;
-	r = smbfs_call_update(fs, path_file_attempt, &a);
+	r = smbfs_call_update(fs, smbfs_path_file_attempt, &a);
 	free(url);
 	return r;
 }
-
-struct fh_args {
-	struct fuse_file_info *fi;
-	off_t size;
-};
 
 static int
 ftruncate_attempt(struct smbfs *fs, void *arg)
@@ -323,6 +311,7 @@ ftruncate_attempt(struct smbfs *fs, void *arg)
 
 	if (!f || smbc_getFunctionFtruncate(fs->ctx)(fs->ctx, f, a->size) < 0)
 		return smb_err();
+	journal_mark_dirty(fs, fh_get(a->fi)->url, SMBFS_MAIN_BIT);
 	return journal_add_truncate(fs, fh_get(a->fi)->url, a->size);
 }
 
@@ -340,8 +329,8 @@ smbfs_op_truncate(const char *path, off_t size, struct fuse_file_info *fi)
 	return path_file(path, size, false);
 }
 
-static int
-fsync_attempt(struct smbfs *fs, void *arg)
+int
+smbfs_fsync_attempt(struct smbfs *fs, void *arg)
 {
 	struct fh_args *a = arg;
 	SMBCFILE *f;
@@ -372,8 +361,15 @@ smbfs_op_fsync(const char *path, int datasync, struct fuse_file_info *fi)
 	(void)datasync;
 	if (fs->view.ro || fs->nostrictsync)
 		return 0;
+	if (fs->pool) {
+		/* 1: no worker changed the file since its last flush, or our
+		 * own connection did: flush it here too. */
+		r = smbfs_pool_fsync(fs, path, fi);
+		if (r <= 0)
+			return r;
+	}
 	if (h && (h->flags & O_ACCMODE) != O_RDONLY)
-		return smbfs_call_update(fs, fsync_attempt, &a);
+		return smbfs_call_update(fs, smbfs_fsync_attempt, &a);
 	r = path_file(path, 0, true);
 	return r == -EACCES || r == -EPERM ? 0 : r;
 }
@@ -403,9 +399,13 @@ int
 smbfs_op_flush(const char *path, struct fuse_file_info *fi)
 {
 	struct smbfs_fh *h = fh_get(fi);
+	int r;
 
 	(void)path;
-	return h ? fh_close(fs_get(), h) : 0;
+	if (!h)
+		return 0;
+	r = smbfs_pool_close(fs_get(), fi);
+	return fh_close(fs_get(), h) ?: r;
 }
 
 int
@@ -417,7 +417,8 @@ smbfs_op_release(const char *path, struct fuse_file_info *fi)
 	(void)path;
 	if (!h)
 		return 0;
-	r = fh_close(fs_get(), h);
+	r = smbfs_pool_close(fs_get(), fi);
+	r = fh_close(fs_get(), h) ?: r;
 	free(h->url);
 	free(h);
 	fi->fh = 0;

@@ -36,6 +36,7 @@ struct jentry {
 	size_t len;
 	bool truncate;
 	bool dropped; /* expired during a replay; unlinked after it */
+	uint64_t seq; /* journal.seq when added */
 	unsigned char data[];
 };
 
@@ -76,6 +77,19 @@ match_url(const struct jentry *e, const void *url)
 	return strcmp(e->url, url) == 0;
 }
 
+struct upto {
+	const char *url;
+	uint64_t seq;
+};
+
+static bool
+match_upto(const struct jentry *e, const void *arg)
+{
+	const struct upto *u = arg;
+
+	return e->seq <= u->seq && strcmp(e->url, u->url) == 0;
+}
+
 static bool
 match_all(const struct jentry *e, const void *unused)
 {
@@ -104,6 +118,20 @@ journal_forget(struct smbfs *fs, const char *url)
 	/* Removed, replaced or flushed: what it lost no longer matters to
 	 * anyone (a flush reported it already, journal_take_lost). */
 	journal_clear_lost(fs, url);
+}
+
+char *
+journal_oldest_url(struct smbfs *fs)
+{
+	return fs->journal.head ? strdup(fs->journal.head->url) : NULL;
+}
+
+void
+journal_forget_upto(struct smbfs *fs, const char *url, uint64_t seq)
+{
+	struct upto u = { url, seq };
+
+	unlink_if(fs, match_upto, &u);
 }
 
 static bool
@@ -214,6 +242,7 @@ journal_rename(struct smbfs *fs, const char *from, const char *to)
 {
 	journal_forget(fs, to); /* replaced: its old data is gone anyway */
 	lost_rename(fs, from, to);
+	journal_rename_dirty(fs, from, to);
 	for (struct jentry *e = fs->journal.head; e; e = e->next) {
 		char *n;
 
@@ -288,6 +317,7 @@ add(struct smbfs *fs, const char *url, off_t off, const void *buf, size_t len,
 	e->len = len;
 	e->truncate = truncate;
 	e->dropped = false;
+	e->seq = ++j->seq;
 	if (len)
 		memcpy(e->data, buf, len);
 	*j->tail = e;

@@ -12,6 +12,7 @@
 #endif
 #include "smbfs/credfile.h"
 #include "smbfs/opts.h"
+#include "smbfs/pool.h"
 #include "smbfs/smbops.h"
 
 #include <errno.h>
@@ -150,8 +151,8 @@ private_config(SMBCCTX *ctx)
 	return r;
 }
 
-static int
-context_new(const struct smbfs_opts *o, SMBCCTX **ret)
+int
+smbfs_context_new(const struct smbfs_opts *o, SMBCCTX **ret)
 {
 	SMBCCTX *ctx = smbc_new_context();
 	int r;
@@ -342,12 +343,13 @@ build_fuse_args(const struct smbfs_opts *o, struct fuse_args *args)
 	add_arg(args, buf);
 }
 
-/* Serve until unmounted. libsmbclient calls are serialized by fs->lock,
- * so worker threads only overlap the kernel round trips. */
+/* Serve until unmounted. Our own libsmbclient calls are serialized by
+ * fs->lock; with conns >= 2 file data goes to the worker processes
+ * (pool.h), and enough threads stay around to keep them all busy. */
 static int
-serve(struct fuse *fuse)
+serve(struct fuse *fuse, unsigned conns)
 {
-	struct fuse_loop_config lc = { .clone_fd = 0, .max_idle_threads = 4 };
+	struct fuse_loop_config lc = { .clone_fd = 0, .max_idle_threads = 4 + 2 * conns };
 
 	if (SMBFS_MULTITHREAD)
 		return fuse_loop_mt(fuse, &lc);
@@ -403,7 +405,7 @@ connect_share(const struct smbfs_opts *o, struct smbfs *fs)
 	r = build_base_url(o, fs);
 	if (r < 0)
 		die(-r, "malformed share name");
-	r = context_new(o, &fs->ctx);
+	r = smbfs_context_new(o, &fs->ctx);
 	if (r < 0)
 		die(-r, "could not initialise the SMB client library");
 	smbfs_watch_connections(fs);
@@ -417,10 +419,63 @@ connect_share(const struct smbfs_opts *o, struct smbfs *fs)
 		die_probe(o, -r);
 }
 
+/* Workers fork in the daemon, before the loop's threads exist; with
+ * conns=1 (or if they cannot start) everything goes over our own
+ * connection. */
+static void
+start_pool(const struct smbfs_opts *o, struct smbfs *fs, int argc, char **argv)
+{
+	int r;
+
+	if (o->conns >= 2 && (r = smbfs_pool_start(fs, o, argc, argv)) < 0)
+		syslog(LOG_ERR, "%s: cannot start %u connections (%s); using one",
+			o->mountpoint, o->conns, strerror(-r));
+}
+
+/* fuse_daemonize(), but the parent exits only once the connection
+ * workers run in the daemon: "mounted" means ready, and a process list
+ * taken right after shows the workers under their own name. */
+static int
+daemonize(const struct smbfs_opts *o, struct smbfs *fs, int argc, char **argv)
+{
+	int pfd[2], nul;
+	char c = 0;
+
+	if (o->foreground) {
+		start_pool(o, fs, argc, argv);
+		return 0;
+	}
+	if (pipe(pfd) < 0)
+		return -1;
+	switch (fork()) {
+	case -1:
+		return -1;
+	case 0:
+		break;
+	default:
+		close(pfd[1]);
+		if (read(pfd[0], &c, 1) != 1)
+			_exit(1);
+		_exit(0);
+	}
+	close(pfd[0]);
+	if (setsid() < 0 || chdir("/") < 0)
+		return -1;
+	nul = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (nul < 0 || dup2(nul, 0) < 0 || dup2(nul, 1) < 0 || dup2(nul, 2) < 0)
+		return -1;
+	close(nul);
+	start_pool(o, fs, argc, argv);
+	if (write(pfd[1], &c, 1) != 1)
+		return -1;
+	close(pfd[1]);
+	return 0;
+}
+
 /* Mount, daemonize (unless foreground) and serve until unmounted.
  * Returns the process's exit status. */
 static int
-mount_and_serve(const struct smbfs_opts *o, struct smbfs *fs)
+mount_and_serve(const struct smbfs_opts *o, struct smbfs *fs, int argc, char **argv)
 {
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
 	struct fuse *fuse;
@@ -438,7 +493,7 @@ mount_and_serve(const struct smbfs_opts *o, struct smbfs *fs)
 	openlog("nqrust-smbfs", LOG_PID | LOG_NDELAY, LOG_DAEMON);
 	/* Parent exits 0 here with the mount in place; the child carries on
 	 * as a session leader with stdio on /dev/null. */
-	if (fuse_daemonize(o->foreground) != 0) {
+	if (daemonize(o, fs, argc, argv) != 0) {
 		fuse_unmount(fuse);
 		die(EIO, "could not daemonize");
 	}
@@ -450,7 +505,8 @@ mount_and_serve(const struct smbfs_opts *o, struct smbfs *fs)
 	unsigned long dev = 0, now;
 	bool had_dev = smbfs_mount_dev(o->mountpoint, &dev);
 
-	r = serve(fuse);
+	r = serve(fuse, fs->pool ? o->conns : 1);
+	smbfs_pool_stop(fs);
 	/* The loop's result after an unmount depends on which worker saw
 	 * the connection end first; unmounted is a clean end. */
 	if (r != 0 && had_dev && !(smbfs_mount_dev(o->mountpoint, &now) && now == dev))
@@ -483,7 +539,7 @@ main(int argc, char **argv)
 	/* With --check, the share answered and accepted these credentials:
 	 * that is all it proves. Nothing is mounted. */
 	if (!o.check_only)
-		r = mount_and_serve(&o, &fs);
+		r = mount_and_serve(&o, &fs, argc, argv);
 	smbfs_release(&fs);
 	pthread_mutex_destroy(&fs.lock);
 	smbfs_opts_release(&o);

@@ -25,6 +25,12 @@ struct smbfs_fh {
 	int flags;    /* reopen flags: access mode only */
 	unsigned gen; /* fs->gen when f was opened */
 	bool sync;    /* opened O_SYNC/O_DSYNC: every write is write-through */
+	/* With a pool (pool.h): the id workers know this open file by, the
+	 * workers that opened it (bit i) and the last one that served it
+	 * (reused while idle: its handle is open). */
+	uint64_t id;
+	uint32_t wmask;
+	int last_w;
 };
 
 static inline struct smbfs_fh *
@@ -59,6 +65,13 @@ int smbfs_call(struct smbfs *fs, smbfs_attempt_fn fn, void *arg);
  * again, once the cutoff has passed. */
 int smbfs_call_update(struct smbfs *fs, smbfs_attempt_fn fn, void *arg);
 
+/* smbfs_call with a send cutoff fixed by the caller (0 = none): a worker
+ * serving a request that arrived in the main process. */
+int smbfs_call_cutoff(struct smbfs *fs, smbfs_attempt_fn fn, void *arg, int64_t cutoff);
+
+/* Whether the request being served was interrupted by the kernel. */
+bool smbfs_interrupted(const struct smbfs *fs);
+
 /* Late-write fencing (deadline.c). A request that arrives at a ms
  * (monotonic) may start a send until its cutoff = a + W - U, where W is
  * io_deadline= and U = W/4 the TCP_USER_TIMEOUT of our sockets: the
@@ -74,6 +87,9 @@ bool smbfs_cutoff_passed(int64_t cutoff_ms, int64_t now_ms);
  * already past its cutoff must not carry it). Number of sockets set, or
  * -errno when /proc/self/fd cannot be read. */
 int smbfs_guard_sockets(unsigned port, unsigned user_timeout_ms, bool sever_new);
+
+/* A connected TCP socket whose peer's port is port (deadline.c). */
+bool smbfs_is_server_socket(int fd, unsigned port);
 
 /* Whether -errno r means the connection to the server broke. */
 bool smbfs_conn_error(int r);
@@ -105,6 +121,42 @@ void journal_release(struct smbfs *fs);
  * fsync then fails with EIO. */
 void journal_expire(struct smbfs *fs, int64_t now_ms);
 bool journal_take_lost(struct smbfs *fs, const char *url);
+
+/* Per-file sets of connections with unflushed changes (dirty.c), under
+ * fs->lock; no-ops without a pool. take returns the set and empties it. */
+void journal_mark_dirty(struct smbfs *fs, const char *url, uint32_t mask);
+uint32_t journal_take_dirty(struct smbfs *fs, const char *url);
+void journal_drop_dirty(struct smbfs *fs, const char *url);
+void journal_rename_dirty(struct smbfs *fs, const char *from, const char *to);
+void journal_release_dirty(struct smbfs *fs);
+/* Drop url's entries added up to seq (a flush sent after they were
+ * acknowledged covered them; later ones stay). */
+void journal_forget_upto(struct smbfs *fs, const char *url, uint64_t seq);
+/* A copy of the URL of the journal's oldest entry, or NULL. */
+char *journal_oldest_url(struct smbfs *fs);
+
+/* Attempts shared with the pool's workers (worker.c). */
+struct io_args {
+	struct fuse_file_info *fi;
+	char *rbuf;
+	const char *wbuf;
+	size_t size;
+	off_t off;
+	size_t done; /* acknowledged bytes */
+};
+struct fh_args {
+	struct fuse_file_info *fi;
+	off_t size;
+};
+struct path_file_args {
+	const char *url;
+	off_t size;
+	bool flush; /* flush instead of truncate */
+};
+int smbfs_read_attempt(struct smbfs *fs, void *arg);
+int smbfs_write_attempt(struct smbfs *fs, void *arg);
+int smbfs_fsync_attempt(struct smbfs *fs, void *arg);
+int smbfs_path_file_attempt(struct smbfs *fs, void *arg);
 
 /* File operations, in fileops.c. */
 int smbfs_op_open(const char *path, struct fuse_file_info *fi);

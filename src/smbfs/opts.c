@@ -200,6 +200,8 @@ static const struct num_opt {
 		"dir_mode= must be an octal mode" },
 	{ "timeout", offsetof(struct smbfs_opts, grace_s), NUM_UNSIGNED, 10, 1, 3600,
 		"timeout= must be 1..3600 seconds" },
+	{ "conns", offsetof(struct smbfs_opts, conns), NUM_UNSIGNED, 10, 1, 16,
+		"conns= must be 1..16" },
 	{ "replay_mib", offsetof(struct smbfs_opts, replay_mib), NUM_UNSIGNED, 10, 0, 4096,
 		"replay_mib= must be 0..4096" },
 	{ "mount_timeout", offsetof(struct smbfs_opts, mount_timeout_s), NUM_UNSIGNED, 10,
@@ -374,6 +376,7 @@ opts_init(struct smbfs_opts *o)
 	o->port = 445;
 	o->grace_s = SMBFS_DEFAULT_GRACE_S;
 	o->replay_mib = SMBFS_DEFAULT_REPLAY_MIB;
+	o->conns = SMBFS_DEFAULT_CONNS;
 	o->vers = "default";
 	o->proto_min = "SMB2_02";
 	o->proto_max = "SMB3_11";

@@ -18,6 +18,8 @@
 #define SMBFS_WIRE_TIMEOUT_S 30
 /* Default cap of the replay journal, MiB. */
 #define SMBFS_DEFAULT_REPLAY_MIB 64
+/* Default number of SMB connections carrying file data (conns=). */
+#define SMBFS_DEFAULT_CONNS 4
 
 /* Everything owned by the struct; release with smbfs_opts_release. */
 struct smbfs_opts {
@@ -47,6 +49,9 @@ struct smbfs_opts {
 	unsigned io_deadline_s;
 	/* replay_mib=: the replay journal's cap (journal.c); 0 = none. */
 	unsigned replay_mib;
+	/* conns=: SMB connections carrying file data, 1..16 (pool.h); 1 =
+	 * everything on the one connection of the main process. */
+	unsigned conns;
 	/* mount_timeout=: limit for connecting at mount time (the agent
 	 * passes its probe deadline); 0 = not given. */
 	unsigned mount_timeout_s;

@@ -47,6 +47,14 @@ smbfs_conn_error(int r)
 	}
 }
 
+bool
+smbfs_interrupted(const struct smbfs *fs)
+{
+	if (fs->intr)
+		return __atomic_load_n(fs->intr, __ATOMIC_RELAXED) != 0;
+	return fuse_interrupted();
+}
+
 static long
 elapsed_ms(const struct timespec *since)
 {
@@ -63,7 +71,7 @@ static void
 conn_lost(struct smbfs *fs)
 {
 	pthread_mutex_lock(&fs->lock);
-	fs->gen++;
+	__atomic_add_fetch(&fs->gen, 1, __ATOMIC_SEQ_CST);
 	if (!fs->outage) {
 		fs->outage = true;
 		syslog(LOG_WARNING, "%s: connection to the server lost; %s",
@@ -112,7 +120,7 @@ try_again(struct smbfs *fs, const struct timespec *start, unsigned attempt,
 		*r = -EIO; /* unmounted: nobody is waiting for the answer */
 		return false;
 	}
-	if (fuse_interrupted()) {
+	if (smbfs_interrupted(fs)) {
 		*r = -EINTR; /* the caller gave up (killed): stop retrying */
 		return false;
 	}
@@ -136,7 +144,7 @@ try_again(struct smbfs *fs, const struct timespec *start, unsigned attempt,
 	 * VMM, an agent shutting down): libfuse marks the request and the
 	 * retry loop gives it up within one backoff step (≤ 1 s) instead of
 	 * holding that caller in uninterruptible wait for the whole grace. */
-	if (fuse_interrupted()) {
+	if (smbfs_interrupted(fs)) {
 		*r = -EINTR;
 		return false;
 	}
@@ -160,7 +168,7 @@ add_cached_hook(SMBCCTX *c, SMBCSRV *srv, const char *server, const char *share,
 	int r;
 
 	if (fs)
-		fs->gen++;
+		__atomic_add_fetch(&fs->gen, 1, __ATOMIC_SEQ_CST);
 	r = add_cached_orig(c, srv, server, share, workgroup, username);
 	if (!fs || !fs->io_deadline_s)
 		return r;
@@ -227,6 +235,29 @@ run_attempt(struct smbfs *fs, smbfs_attempt_fn fn, void *arg, int64_t cutoff)
 	return r;
 }
 
+/* With a pool, writes run in the workers while we replay the journal on
+ * our connection: a replay must not overwrite a write in flight with
+ * older bytes of the same range. It takes the gate exclusively; every
+ * attempt and every forwarded write holds it shared. */
+static void
+gate_enter(struct smbfs *fs)
+{
+	if (!fs->gate)
+		return;
+	if (__atomic_load_n(&fs->journal.gen, __ATOMIC_RELAXED) !=
+		__atomic_load_n(&fs->gen, __ATOMIC_RELAXED))
+		pthread_rwlock_wrlock(fs->gate);
+	else
+		pthread_rwlock_rdlock(fs->gate);
+}
+
+static void
+gate_leave(struct smbfs *fs)
+{
+	if (fs->gate)
+		pthread_rwlock_unlock(fs->gate);
+}
+
 static int
 call(struct smbfs *fs, smbfs_attempt_fn fn, void *arg, int64_t cutoff)
 {
@@ -236,9 +267,11 @@ call(struct smbfs *fs, smbfs_attempt_fn fn, void *arg, int64_t cutoff)
 
 	clock_gettime(CLOCK_MONOTONIC, &start);
 	for (unsigned attempt = 0;; attempt++) {
+		gate_enter(fs);
 		pthread_mutex_lock(&fs->lock);
 		r = run_attempt(fs, fn, arg, cutoff);
 		pthread_mutex_unlock(&fs->lock);
+		gate_leave(fs);
 		if (r >= 0 || !try_again(fs, &start, attempt, &stale, cutoff, &r))
 			break;
 	}
@@ -251,6 +284,12 @@ int
 smbfs_call(struct smbfs *fs, smbfs_attempt_fn fn, void *arg)
 {
 	return call(fs, fn, arg, 0);
+}
+
+int
+smbfs_call_cutoff(struct smbfs *fs, smbfs_attempt_fn fn, void *arg, int64_t cutoff)
+{
+	return call(fs, fn, arg, cutoff);
 }
 
 int

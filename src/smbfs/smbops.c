@@ -20,9 +20,6 @@
 #include <sys/time.h>
 #include <unistd.h>
 
-/* Preferred I/O size we advertise; matches max_read/max_write. */
-#define SMBFS_IO_SIZE (1024 * 1024)
-
 /* Make the stat libsmbclient produced look like the mount options say. */
 static void
 present_stat(const struct smbfs *fs, struct stat *st)
@@ -207,9 +204,10 @@ path_attempt(struct smbfs *fs, void *arg)
 	if (a->tries++ > 0 &&
 		((r == -ENOENT && a->op != P_MKDIR) || (r == -EEXIST && a->op == P_MKDIR)))
 		r = 0;
-	if (r == 0 && a->op == P_UNLINK)
+	if (r == 0 && a->op == P_UNLINK) {
 		journal_forget(fs, a->url);
-	else if (r == 0 && (a->op == P_RENAME || a->op == P_RENAME_NOREPLACE))
+		journal_drop_dirty(fs, a->url);
+	} else if (r == 0 && (a->op == P_RENAME || a->op == P_RENAME_NOREPLACE))
 		journal_rename(fs, a->url, a->to);
 	return r;
 }
@@ -379,6 +377,7 @@ smbfs_release(struct smbfs *fs)
 	if (!fs)
 		return;
 	journal_release(fs);
+	journal_release_dirty(fs);
 	if (fs->ctx) {
 		/* shutdown_ctx=1 closes every handle still open. */
 		smbc_free_context(fs->ctx, 1);

@@ -18,6 +18,11 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+/* Largest request we serve and advertise (max_write, st_blksize): FUSE
+ * caps a request at max_pages = 256 pages, 1 MiB, below what SMB 3
+ * servers negotiate (Samba: 8 MiB reads and writes). */
+#define SMBFS_IO_SIZE (1024 * 1024)
+
 /* How file data may be cached by the kernel (mount.cifs cache=). */
 enum smbfs_cache {
 	SMBFS_CACHE_STRICT = 0, /* page cache, dropped on open */
@@ -38,6 +43,7 @@ struct smbfs_view {
 /* Writes acknowledged but not yet flushed (journal.c); under the lock. */
 struct jentry;
 struct smbfs_lost;
+struct smbfs_dirty;
 struct smbfs_journal {
 	struct jentry *head, **tail;
 	size_t bytes; /* data bytes held */
@@ -47,7 +53,15 @@ struct smbfs_journal {
 	 * being replayed: their next fsync fails with EIO. */
 	struct smbfs_lost *lost;
 	bool all_lost; /* a mark could not be allocated: fail the next fsync */
+	uint64_t seq;  /* of the last entry added */
+	/* With a connection pool: per file, the connections (bit i = worker
+	 * i, SMBFS_MAIN_BIT = ours) that changed it since its last flush
+	 * (dirty.c); dirty_all: marks that could not be allocated. */
+	struct smbfs_dirty *dirty;
+	uint32_t dirty_all;
 };
+
+struct smbfs_pool;
 
 struct smbfs {
 	SMBCCTX *ctx;         /* owned; freed by smbfs_release */
@@ -75,7 +89,19 @@ struct smbfs {
 	struct smbfs_journal journal;
 	/* Set once mounted: retries stop when the session ends (unmount). */
 	struct fuse_session *session;
+	/* conns= >= 2 (pool.h): the worker processes, and the gate a journal
+	 * replay takes exclusively (requests that change the share hold it
+	 * shared). NULL in a worker and with conns=1. */
+	struct smbfs_pool *pool;
+	pthread_rwlock_t *gate;
+	/* In a worker: the main process sets it when the kernel interrupts
+	 * the request being served (shared memory); NULL otherwise. */
+	const int *intr;
 };
+
+struct smbfs_opts;
+/* A new libsmbclient context for the mount's options (main.c). */
+int smbfs_context_new(const struct smbfs_opts *o, SMBCCTX **ret_ctx);
 
 /* Count libsmbclient's new connections as generations (retry.c); call
  * once, before the first connection. */

@@ -366,6 +366,10 @@ describe('web UI', { timeout: 600_000 }, () => {
 		await page.locator(`#vms tr[data-name="${vmName}"][data-state="running"]`).waitFor({ timeout: 120_000 });
 		await screenshot(page, 'vms-page');
 		await vmRow.getByRole('button', { name: 'Stop ' + vmName, exact: true }).click();
+		// Stop is a power-off: it asks first.
+		const ask = page.locator('dialog[open]', { hasText: `Power off VM ${vmName}?` });
+		await ask.waitFor();
+		await ask.getByRole('button', { name: 'Power off', exact: true }).click();
 		await page.locator(`#vms tr[data-name="${vmName}"][data-state="stopped"]`).waitFor({ timeout: 120_000 });
 		await vmRow.getByRole('button', { name: 'Start ' + vmName, exact: true }).click();
 		await page.locator(`#vms tr[data-name="${vmName}"][data-state="running"]`).waitFor({ timeout: 120_000 });

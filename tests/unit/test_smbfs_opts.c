@@ -48,6 +48,7 @@ test_defaults(void **state)
 	assert_int_equal(o.port, 445);
 	assert_int_equal(o.grace_s, SMBFS_DEFAULT_GRACE_S);
 	assert_int_equal(o.replay_mib, SMBFS_DEFAULT_REPLAY_MIB);
+	assert_int_equal(o.conns, SMBFS_DEFAULT_CONNS);
 	assert_int_equal(o.view.file_mode, 0755);
 	assert_int_equal(o.view.dir_mode, 0755);
 	assert_int_equal(o.view.cache, SMBFS_CACHE_STRICT);
@@ -89,8 +90,9 @@ test_numbers(void **state)
 
 	assert_int_equal(parse(&o, "guest,port=1445,uid=1000,gid=4294967294,"
 				   "file_mode=0640,dir_mode=700,timeout=3600,"
-				   "replay_mib=0,mount_timeout=1,actimeo=86400"),
+				   "replay_mib=0,mount_timeout=1,actimeo=86400,conns=1"),
 		0);
+	assert_int_equal(o.conns, 1);
 	assert_int_equal(o.port, 1445);
 	assert_int_equal(o.view.uid, 1000);
 	assert_int_equal(o.view.gid, 4294967294U);
@@ -102,8 +104,10 @@ test_numbers(void **state)
 	assert_true(o.actimeo == 86400.0);
 	smbfs_opts_release(&o);
 
-	assert_int_equal(parse(&o, "guest,port=65535,replay_mib=4096,actimeo=0"), 0);
+	assert_int_equal(parse(&o, "guest,port=65535,replay_mib=4096,actimeo=0,conns=16"),
+		0);
 	assert_int_equal(o.port, 65535);
+	assert_int_equal(o.conns, 16);
 	assert_int_equal(o.replay_mib, 4096);
 	assert_true(o.actimeo == 0.0);
 	smbfs_opts_release(&o);
@@ -126,6 +130,8 @@ test_number_errors(void **state)
 	expect_error("guest,mount_timeout=0", "mount_timeout= must be 1..3600 seconds");
 	expect_error("guest,actimeo=86401", "actimeo= must be 0..86400 seconds");
 	expect_error("guest,port=", "port= must be 1..65535");
+	expect_error("guest,conns=0", "conns= must be 1..16");
+	expect_error("guest,conns=17", "conns= must be 1..16");
 	expect_error("guest,io_deadline=3601",
 		"io_deadline= must be 0..3600 seconds (0 = off)");
 	expect_error("guest,io_deadline=-1",
