@@ -53,6 +53,11 @@ struct vm_args {
 	bool yes;            /* vm stop --yes: no question on a terminal */
 };
 int cli_cmd_vm(struct cli *c, const char *sub, const struct vm_args *a);
+/* The id of the element of GET list_path (all pages for /v1/vms) whose id
+ * or name is ref, into buf; -1 after printing the error (not_found naming
+ * what). */
+int cli_resolve(const struct cli *c, const char *list_path, const char *what,
+	const char *ref, char *buf, size_t sz);
 /* cli_console.c: vm get in words; vm console VM [--read-only] with its
  * own options (argv[0] is "console"). */
 int cli_vm_get(struct cli *c, const char *id);

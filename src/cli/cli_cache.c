@@ -13,33 +13,6 @@ str(json_t *o, const char *k)
 	return s ? s : "-";
 }
 
-/* The id of the backend whose id or name is ref. */
-static int
-resolve(const struct cli *c, const char *ref, char *buf, size_t sz)
-{
-	json_t *list = NULL, *b;
-	int status = cli_request(c, "GET", "/v1/storage/backends", NULL, &list), rc = -1;
-	size_t i;
-
-	if (status != 200) {
-		if (status >= 0)
-			cli_print_error(status, list);
-		json_decref(list);
-		return -1;
-	}
-	json_array_foreach(list, i, b) {
-		if (!strcmp(str(b, "id"), ref) || !strcmp(str(b, "name"), ref)) {
-			snprintf(buf, sz, "%s", str(b, "id"));
-			rc = 0;
-			break;
-		}
-	}
-	json_decref(list);
-	if (rc < 0)
-		fprintf(stderr, "nqrust: no backend with id or name '%s'\n", ref);
-	return rc;
-}
-
 static void
 print_entries(json_t *arr)
 {
@@ -106,7 +79,7 @@ cli_cmd_backend_cache(struct cli *c, int argc, char **argv)
 		return 2;
 	}
 	purge = strcmp(argv[1], "purge") == 0;
-	if (resolve(c, argv[2], id, sizeof id) < 0)
+	if (cli_resolve(c, "/v1/storage/backends", "backend", argv[2], id, sizeof id) < 0)
 		return 1;
 	snprintf(path, sizeof path, "/v1/storage/backends/%s/cache%s%.128s", id,
 		argc == 4 ? "/" : "", argc == 4 ? argv[3] : "");

@@ -72,35 +72,6 @@ parse(struct cli *c, int argc, char **argv, struct snap_args *a)
 	return 0;
 }
 
-/* The id of the element of GET path whose id or name is ref, into buf. */
-static int
-resolve(const struct cli *c, const char *path, const char *what, const char *ref,
-	char *buf, size_t sz)
-{
-	json_t *list = NULL, *v;
-	int status = strcmp(path, "/v1/vms") == 0
-			     ? cli_get_all(c, path, &list)
-			     : cli_request(c, "GET", path, NULL, &list);
-	size_t i;
-
-	if (status != 200) {
-		if (status >= 100)
-			cli_print_error(status, list);
-		json_decref(list);
-		return -1;
-	}
-	json_array_foreach(list, i, v) {
-		if (!strcmp(s_of(v, "id"), ref) || !strcmp(s_of(v, "name"), ref)) {
-			snprintf(buf, sz, "%s", s_of(v, "id"));
-			json_decref(list);
-			return 0;
-		}
-	}
-	json_decref(list);
-	fprintf(stderr, "nqrust: no %s with id or name '%s'\n", what, ref);
-	return -1;
-}
-
 static void
 print_snapshots(json_t *arr)
 {
@@ -175,7 +146,7 @@ snapshot(const struct cli *c, const struct snap_args *a)
 		fprintf(stderr, "nqrust: vm snapshot create needs --name NAME\n");
 		return 2;
 	}
-	if (resolve(c, "/v1/vms", "VM", a->pos[1], vm, sizeof vm) < 0)
+	if (cli_resolve(c, "/v1/vms", "VM", a->pos[1], vm, sizeof vm) < 0)
 		return 1;
 	snprintf(path, sizeof path, "/v1/vms/%s/snapshots", vm);
 	if (!strcmp(op, "list"))
@@ -183,7 +154,7 @@ snapshot(const struct cli *c, const struct snap_args *a)
 	if (!strcmp(op, "create"))
 		return call(c, "POST", path, json_pack("{s:s}", "name", a->name), 201,
 			true, NULL);
-	if (resolve(c, path, "snapshot", a->pos[2], sid, sizeof sid) < 0)
+	if (cli_resolve(c, path, "snapshot", a->pos[2], sid, sizeof sid) < 0)
 		return 1;
 	snprintf(path, sizeof path, "/v1/vms/%s/snapshots/%s", vm, sid);
 	return call(c, "DELETE", path, NULL, 204, false, "Snapshot deleted.");
@@ -199,10 +170,10 @@ revert(const struct cli *c, const struct snap_args *a)
 		fprintf(stderr, "nqrust: vm revert needs a VM and --to SNAPSHOT\n");
 		return 2;
 	}
-	if (resolve(c, "/v1/vms", "VM", a->pos[0], vm, sizeof vm) < 0)
+	if (cli_resolve(c, "/v1/vms", "VM", a->pos[0], vm, sizeof vm) < 0)
 		return 1;
 	snprintf(path, sizeof path, "/v1/vms/%s/snapshots", vm);
-	if (resolve(c, path, "snapshot", a->to, sid, sizeof sid) < 0)
+	if (cli_resolve(c, path, "snapshot", a->to, sid, sizeof sid) < 0)
 		return 1;
 	snprintf(path, sizeof path, "/v1/vms/%s/revert", vm);
 	return call(c, "POST", path, json_pack("{s:s}", "snapshot_id", sid), 200, false,
@@ -229,10 +200,10 @@ resolve_snapshot(const struct cli *c, const char *ref, char *buf, size_t sz)
 		return status == 200 ? 0 : -1;
 	}
 	snprintf(vm, sizeof vm, "%.*s", (int)(slash - ref), ref);
-	if (resolve(c, "/v1/vms", "VM", vm, vm, sizeof vm) < 0)
+	if (cli_resolve(c, "/v1/vms", "VM", vm, vm, sizeof vm) < 0)
 		return -1;
 	snprintf(path, sizeof path, "/v1/vms/%s/snapshots", vm);
-	return resolve(c, path, "snapshot", slash + 1, buf, sz);
+	return cli_resolve(c, path, "snapshot", slash + 1, buf, sz);
 }
 
 /* vm create --name N --from-snapshot SNAP [--vcpus N] [--memory MIB] [--host H] [--ha] */

@@ -13,9 +13,8 @@ s_of(json_t *o, const char *k)
 	return s ? s : "";
 }
 
-/* The id of the array element whose id or name is ref, into buf. */
-static int
-resolve(const struct cli *c, const char *list_path, const char *what, const char *ref,
+int
+cli_resolve(const struct cli *c, const char *list_path, const char *what, const char *ref,
 	char *buf, size_t sz)
 {
 	json_t *list = NULL, *v;
@@ -270,8 +269,8 @@ cli_cmd_vm(struct cli *c, const char *sub, const struct vm_args *a)
 			(json_int_t)vcpus, "memory_mib", (json_int_t)mem, "image_id",
 			a->image);
 		if (a->backend) {
-			if (resolve(c, "/v1/storage/backends", "backend", a->backend, id,
-				    sizeof id) < 0) {
+			if (cli_resolve(c, "/v1/storage/backends", "backend", a->backend,
+				    id, sizeof id) < 0) {
 				json_decref(body);
 				return 1;
 			}
@@ -301,7 +300,7 @@ cli_cmd_vm(struct cli *c, const char *sub, const struct vm_args *a)
 		cli_errf("usage", NULL, "vm migrate needs --to HOST");
 		return 2;
 	}
-	if (resolve(c, "/v1/vms", "VM", a->positional, id, sizeof id) < 0)
+	if (cli_resolve(c, "/v1/vms", "VM", a->positional, id, sizeof id) < 0)
 		return 1;
 	if (!strcmp(sub, "delete")) {
 		snprintf(path, sizeof path, "/v1/vms/%s", id);

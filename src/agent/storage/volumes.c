@@ -13,6 +13,7 @@
 #include "common/validate.h"
 #include "agent/storage/basecache.h"
 #include "agent/storage/inflight.h"
+#include "agent/storage/volumes_internal.h"
 
 static void
 volume_name(const struct storage_kind_ops *k, const char *volume_id, char *buf,
@@ -200,22 +201,7 @@ create_in(struct agent *a, const struct storage_kind_ops *k, int dfd, const char
 	r = image ? fill_clone(a, k, dfd, fd, backend_id, image, &size, &info, err) : 0;
 	if (r >= 0)
 		r = check_cancelled(seq, volume_id, err);
-	if (r >= 0)
-		r = finish_volume(k, dfd, &fd, tmp, name, size, err);
-	if (r < 0) {
-		/* SMB servers refuse to delete a file that is still open. */
-		if (fd >= 0)
-			close(TAKE_FD(fd));
-		unlinkat(dfd, tmp, 0);
-		return r;
-	}
-	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-		return io_error(k, err, negerrno(), "reading the volume's size");
-	snprintf(info.path, sizeof info.path, "%s/%s", dir, name);
-	info.size_bytes = (uint64_t)st.st_size;
-	info.allocated_bytes = (int64_t)st.st_blocks * 512;
-	*ret = info;
-	return 0;
+	return volumes_settle(k, dfd, &fd, tmp, name, dir, size, r, &info, ret, err);
 }
 
 int
@@ -424,8 +410,26 @@ volumes_io_error(const struct storage_kind_ops *k, struct nq_error *err, int r,
 }
 
 int
-volumes_finish(const struct storage_kind_ops *k, int dfd, int *fd, const char *tmp,
-	const char *name, uint64_t size, struct nq_error *err)
+volumes_settle(const struct storage_kind_ops *k, int dfd, int *fd, const char *tmp,
+	const char *name, const char *dir, uint64_t size, int r, struct volume_info *info,
+	struct volume_info *ret, struct nq_error *err)
 {
-	return finish_volume(k, dfd, fd, tmp, name, size, err);
+	struct stat st;
+
+	if (r >= 0)
+		r = finish_volume(k, dfd, fd, tmp, name, size, err);
+	if (r < 0) {
+		/* SMB servers refuse to delete a file that is still open. */
+		if (*fd >= 0)
+			close(TAKE_FD(*fd));
+		unlinkat(dfd, tmp, 0);
+		return r;
+	}
+	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return io_error(k, err, negerrno(), "reading the volume's size");
+	snprintf(info->path, sizeof info->path, "%s/%s", dir, name);
+	info->size_bytes = (uint64_t)st.st_size;
+	info->allocated_bytes = (int64_t)st.st_blocks * 512;
+	*ret = *info;
+	return 0;
 }

@@ -85,22 +85,8 @@ copy_in(const struct storage_kind_ops *k, int dfd, const char *dir, const char *
 	if (r >= 0 && inflight_cancelled(&seq))
 		r = nq_error_setr(err, -ECANCELED, "cancelled", NULL,
 			"the copy into volume %s was cancelled by a delete", volume_id);
-	if (r >= 0)
-		r = volumes_finish(k, dfd, &fd, tmp, name, (uint64_t)st.st_size, err);
-	if (r < 0) {
-		/* SMB servers refuse to delete a file that is still open. */
-		if (fd >= 0)
-			close(TAKE_FD(fd));
-		unlinkat(dfd, tmp, 0);
-		return r;
-	}
-	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-		return volumes_io_error(k, err, negerrno(), "reading the volume's size");
-	snprintf(info.path, sizeof info.path, "%s/%s", dir, name);
-	info.size_bytes = (uint64_t)st.st_size;
-	info.allocated_bytes = (int64_t)st.st_blocks * 512;
-	*ret = info;
-	return 0;
+	return volumes_settle(k, dfd, &fd, tmp, name, dir, (uint64_t)st.st_size, r, &info,
+		ret, err);
 }
 
 int
