@@ -9,7 +9,6 @@ import pytest
 
 from fixtures_agent import REPO, Agent
 from fixtures_manager import wait_for
-from fixtures_vm import kill_vmms
 
 CACHE = os.environ.get("NQRUST_DEMO_IMAGE_DIR", os.path.join(REPO, "build", "demo-image"))
 QEMU = "/usr/bin/qemu-system-x86_64"
@@ -34,6 +33,7 @@ def qemu_agent(demo_image):
     for f in ("demo.ext4", "demo.vmlinuz", "demo.initrd"):
         subprocess.run(["cp", "--sparse=always", os.path.join(demo_image, f),
                         a.image_dir], check=True)
+    from fixtures_vm import kill_vmms  # a plugin loaded after this one
     a.start()
     yield a
     kill_vmms(a)
