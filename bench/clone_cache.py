@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """bench/clone_cache: VM disk creation on an SMB backend from a dense image
 (default 1 GiB), with the backend's base cache against without it, on three
-shares backed by loop-mounted ext4, xfs and btrfs (Samba serves SMB2
+shares backed by loop-mounted ext4, xfs and btrfs and one on the host's own
+file system ("host": the work dir's, ext4 here) (Samba serves SMB2
 COPYCHUNK with copy_file_range(), a reflink on xfs/btrfs). For each:
 
   today     an agent run with --base-cache false: the image is copied through
@@ -75,6 +76,20 @@ class LoopFs:
             pass
 
 
+class HostFs:
+    """The share on the file system the work dir is on (no loop device):
+    kind "host", e.g. the machine's own ext4."""
+
+    def __init__(self, *args):
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        pass
+
+
 def dense_image(path, size):
     block = os.urandom(64 * MiB)
     with open(path, "wb") as f:
@@ -120,7 +135,8 @@ def bench_one(kind, size, work):
     s = Smbd(base_dir=tempfile.mkdtemp(prefix="nqrust-bench-smbd-", dir=work))
     share = s.shares["guest"]
     row = {"fs": kind}
-    with LoopFs(kind, os.path.join(work, kind + ".loop"), share, size * 4 + 2 * GiB):
+    fs = HostFs if kind == "host" else LoopFs
+    with fs(kind, os.path.join(work, kind + ".loop"), share, size * 4 + 2 * GiB):
         agents = []
         try:
             s.start()
@@ -165,7 +181,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--build", default=os.path.join(HERE, "..", "build"))
     ap.add_argument("--size", type=int, default=GiB)
-    ap.add_argument("--fs", default="ext4,xfs,btrfs")
+    ap.add_argument("--fs", default="ext4,xfs,btrfs,host")
     ap.add_argument("--workdir", default="/var/tmp")
     args = ap.parse_args()
     os.environ["NQRUST_BUILD_DIR"] = os.path.abspath(args.build)
