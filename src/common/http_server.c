@@ -308,6 +308,12 @@ http_current_user(void)
 	return current_user;
 }
 
+void
+http_set_current_user(const char *user)
+{
+	snprintf(current_user, sizeof current_user, "%s", user ? user : "");
+}
+
 static MHD_RESULT
 on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
 	const char *version, const char *upload_data, size_t *upload_data_size,

@@ -150,3 +150,6 @@ int http_parse_object(const struct http_request *req, const char *const *allowed
 /* The user (auth hook's auth_user) whose request the calling thread is
  * handling right now, or "" outside a handler or for an anonymous one. */
 const char *http_current_user(void);
+/* A worker thread doing work a request asked for records it as that
+ * request's user (http_current_user in the worker). */
+void http_set_current_user(const char *user);

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "common/debug_gate.h"
+#include "common/http_server.h"
 #include "common/log.h"
 #include "manager/manager.h"
 #include "manager/services/metrics.h"
@@ -213,6 +214,7 @@ provision(struct manager *m, const char *id, const char *key)
 struct work {
 	struct manager *m;
 	char id[AUTH_UUID_LEN + 1];
+	char user[HTTP_AUTH_USER_MAX]; /* who asked: the events' actor */
 };
 
 static void *
@@ -221,6 +223,7 @@ worker(void *arg)
 	struct work *w = arg;
 	char key[CLAIM_KEY_MAX];
 
+	http_set_current_user(w->user);
 	claim_key(key, "vm", w->id);
 	provision(w->m, w->id, key);
 	claim_release(key);
@@ -245,6 +248,7 @@ vms_spawn_worker(struct manager *m, const char *id)
 		return -ENOMEM;
 	w->m = m;
 	snprintf(w->id, sizeof w->id, "%s", id);
+	snprintf(w->user, sizeof w->user, "%s", http_current_user());
 	pthread_mutex_lock(&busy_lock);
 	busy++;
 	pthread_mutex_unlock(&busy_lock);
