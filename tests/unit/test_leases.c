@@ -413,7 +413,10 @@ race_once(void)
 		char id[NQ_UUID_LEN + 1];
 
 		snprintf(id, sizeof id, "%08x-2222-4222-8222-222222222222", i + 0xa0);
-		op_for(&x[i].op, id, 3);
+		/* A lease that outlives the race even under valgrind: a racer
+		 * slowed past a short winner's expiry would rightly take it
+		 * over (CI saw 2 winners with 3 s). */
+		op_for(&x[i].op, id, 120);
 		x[i].go = &go;
 		assert_int_equal(pthread_create(&th[i], NULL, race, &x[i]), 0);
 	}
@@ -450,6 +453,26 @@ test_racing_agents_one_wins(void **state)
 	}
 }
 
+/* The takeover guard: a fresh one (another agent creating or taking over
+ * the lease right now) loses the round and stays; a stale one (a crashed
+ * agent's) is removed, and the next round wins. */
+static void
+test_guard_fresh_and_stale(void **state)
+{
+	struct lease_op a;
+
+	(void)state;
+	op_for(&a, A_ID, 30);
+	put(NAME ".guard", "");
+	assert_int_equal(lease_op_acquire(&a), LEASE_ACQ_RACE);
+	assert_int_equal(lease_op_acquire(&a), LEASE_ACQ_RACE);
+	age(NAME ".guard", 31);
+	assert_int_equal(lease_op_acquire(&a), LEASE_ACQ_RACE);
+	assert_int_equal(lease_op_acquire(&a), 0);
+	assert_int_equal(unlink_in(NAME ".guard"), -1); /* released */
+	assert_int_equal(lease_op_release(&a), 0);
+}
+
 int
 main(void)
 {
@@ -467,6 +490,7 @@ main(void)
 			teardown),
 		cmocka_unit_test_setup_teardown(test_late_expired_write_is_reclaimed,
 			setup, teardown),
+		cmocka_unit_test_setup_teardown(test_guard_fresh_and_stale, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -219,18 +219,41 @@ create_fresh(struct lease_op *op, int dfd, long long gen)
 	return n == -EEXIST ? -EAGAIN : n;
 }
 
-int
-lease_op_acquire(void *arg)
+/* Creating a lease or moving an expired one away takes a guard first,
+ * <name>.guard made with O_CREAT|O_EXCL, so one agent at a time does it:
+ * without it, an agent that judged an older lease expired could move a
+ * lease another agent had just created out of the way, and a third could
+ * create one in that window — two holders. A guard older than this was
+ * left by a crashed agent: it is removed and the round lost. */
+#define LEASE_GUARD_STALE_MS 30000
+
+static int
+take_guard(const struct lease_op *op, int dfd, char *guard, size_t sz)
 {
-	struct lease_op *op = arg;
-	_cleanup_close_ int dfd = open(op->dir,
-		O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	struct lease_view after;
+	struct stat st;
+	int fd;
+
+	snprintf(guard, sz, "%s.guard", op->name);
+	fd = openat(dfd, guard, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd >= 0) {
+		close(fd);
+		return 0;
+	}
+	if (errno != EEXIST)
+		return negerrno();
+	if (fstatat(dfd, guard, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+		lease_now_ms() - mtime_ms(&st) > LEASE_GUARD_STALE_MS)
+		unlinkat(dfd, guard, 0);
+	return -EAGAIN;
+}
+
+/* With the guard held: judge the lease again and take it. */
+static int
+acquire_guarded(struct lease_op *op, int dfd)
+{
 	long long gen = 1;
 	int r;
 
-	if (dfd < 0)
-		return negerrno();
 	if ((r = read_view(dfd, op->name, &op->seen)) < 0)
 		return r;
 	lease_decide(&op->seen, op->mine.agent_id, op->mine.volume_id, lease_now_ms(),
@@ -241,26 +264,47 @@ lease_op_acquire(void *arg)
 	case LEASE_HELD:
 		return LEASE_ACQ_HELD;
 	case LEASE_OURS:
-		r = write_over(op, dfd, gen);
-		break;
+		return write_over(op, dfd, gen);
 	case LEASE_EXPIRED:
 		if ((r = move_expired(op, dfd)) < 0)
-			return r == -EAGAIN ? LEASE_ACQ_RACE : r;
-		r = create_fresh(op, dfd, gen);
-		break;
+			return r;
+		return create_fresh(op, dfd, gen);
 	case LEASE_FREE:
 	default:
-		r = create_fresh(op, dfd, gen);
-		break;
+		return create_fresh(op, dfd, gen);
 	}
-	if (r < 0)
-		return r == -EAGAIN ? LEASE_ACQ_RACE : r;
-	/* Re-read: a competitor that slipped in wins; we back off. */
-	if ((r = read_view(dfd, op->name, &after)) < 0)
+}
+
+int
+lease_op_acquire(void *arg)
+{
+	struct lease_op *op = arg;
+	_cleanup_close_ int dfd = open(op->dir,
+		O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	struct lease_view after;
+	char guard[sizeof op->tmp];
+	int r;
+
+	if (dfd < 0)
+		return negerrno();
+	if ((r = read_view(dfd, op->name, &op->seen)) < 0)
 		return r;
-	if (is_mine(&after, &op->mine) && after.l.generation == op->written_gen)
-		return 0;
-	return LEASE_ACQ_RACE;
+	lease_decide(&op->seen, op->mine.agent_id, op->mine.volume_id, lease_now_ms(),
+		op->lease_seconds, &op->d);
+	if (op->d.v == LEASE_HELD)
+		return LEASE_ACQ_HELD;
+	if ((r = take_guard(op, dfd, guard, sizeof guard)) < 0)
+		return r == -EAGAIN ? LEASE_ACQ_RACE : r;
+	r = acquire_guarded(op, dfd);
+	/* Re-read: a competitor that slipped in wins; we back off. */
+	if (r == 0 && (r = read_view(dfd, op->name, &after)) == 0)
+		r = is_mine(&after, &op->mine) && after.l.generation == op->written_gen
+			    ? 0
+			    : LEASE_ACQ_RACE;
+	unlinkat(dfd, guard, 0);
+	if (r == -EAGAIN)
+		return LEASE_ACQ_RACE;
+	return r;
 }
 
 int
