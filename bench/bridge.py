@@ -19,8 +19,16 @@ server's page cache holds the file in every column):
   rand write 4k qd1   psync                                (direct: 1 conn)
   rand write 4k qd16  libaio iodepth=16                    (direct: 16 conns)
 
-Prints MB/s and IOPS per column and the ratios conns=N/direct and
-conns=N/conns=1. Targets (issue 13): sequential >= 0.8x direct, random
+  direct+fl the write jobs again with libsmbclient flushing the file on the
+            server after every --replay-mib written (default 64, the
+            bridge's replay journal cap): the bridge must flush that often
+            to keep acknowledged writes replayable across a server crash
+            (docs/smb-durability.md), plain libsmbclient never flushes and
+            leaves them in the server's page cache. This is the yardstick
+            with the same promise as the bridge.
+
+Prints MB/s and IOPS per column and the ratios conns=N/direct,
+conns=N/direct+fl and conns=N/conns=1. Targets (issue 13): sequential >= 0.8x direct, random
 4 KiB read at 4 jobs >= 2x conns=1. Needs root (FUSE) and fio.
 """
 
@@ -110,11 +118,11 @@ def fio(path, extra, args):
     return ios / secs, nbytes / secs / 1e6
 
 
-def direct(binary, smbd, name, spec, args):
+def direct(binary, smbd, name, spec, args, flush_mib=0):
     mode, bs, jobs = spec
     url = "smb://127.0.0.1:%d/guest/%s" % (smbd.port, name)
     r = subprocess.run([binary, url, mode, str(bs), str(args.file_mib),
-                        str(args.runtime), str(jobs)],
+                        str(args.runtime), str(jobs), str(flush_mib)],
                        capture_output=True, timeout=args.runtime + SLACK)
     if r.returncode != 0:
         raise SetupError("smbc_direct %s failed: %s" % (mode, r.stderr.decode()[-400:]))
@@ -146,6 +154,8 @@ def run(args):
         rows = []
         for name, extra, spec in JOBS:
             res = {"direct": direct(yard, s, "data", spec, args)}
+            if "write" in spec[0]:
+                res["direct+fl"] = direct(yard, s, "data", spec, args, args.replay_mib)
             for label, mp in mps.items():
                 res[label] = fio(os.path.join(mp, "data"), extra, args)
             rows.append((name, res))
@@ -160,8 +170,9 @@ def run(args):
 
 def print_header(conns):
     n = "conns=%d" % conns
-    print("%-20s %16s %16s %16s %10s %10s" % (
-        "job", "direct", "conns=1", n, n + "/dir", n + "/c1"))
+    print("%-20s %16s %16s %16s %16s %10s %10s %10s" % (
+        "job", "direct", "direct+fl", "conns=1", n, n + "/dir", n + "/d+fl",
+        n + "/c1"))
 
 
 def cell(iops, mbs, big):
@@ -172,9 +183,11 @@ def print_row(name, res, conns, flush=False):
     n = "conns=%d" % conns
     big = "1M" in name
     d, one, many = res["direct"], res["conns=1"], res[n]
-    print("%-20s %16s %16s %16s %10s %10s" % (
-        name, cell(*d, big), cell(*one, big), cell(*many, big),
-        ratio(many[0], d[0]), ratio(many[0], one[0])), flush=flush)
+    fl = res.get("direct+fl")
+    print("%-20s %16s %16s %16s %16s %10s %10s %10s" % (
+        name, cell(*d, big), cell(*fl, big) if fl else "-", cell(*one, big),
+        cell(*many, big), ratio(many[0], d[0]), ratio(many[0], fl[0]) if fl else "-",
+        ratio(many[0], one[0])), flush=flush)
 
 
 def main():
@@ -184,6 +197,8 @@ def main():
     ap.add_argument("--conns", type=int, default=4)
     ap.add_argument("--runtime", type=int, default=5, help="seconds per job")
     ap.add_argument("--file-mib", type=int, default=256)
+    ap.add_argument("--replay-mib", type=int, default=64,
+                    help="direct+fl: flush every this many MiB written")
     args = ap.parse_args()
     if os.geteuid() != 0:
         print("bench/bridge.py needs root (FUSE mounts)", file=sys.stderr)

@@ -1,13 +1,16 @@
 /* bench/smbc_direct: libsmbclient called directly, the yardstick for
  * bench/bridge.py (not installed).
  *
- *   smbc_direct URL MODE BS FILE_MIB SECONDS JOBS
+ *   smbc_direct URL MODE BS FILE_MIB SECONDS JOBS [FLUSH_MIB]
  *
  * URL is a file on a guest share (smb://127.0.0.1:PORT/guest/name). MODE
  * is write (sequential, fills the file once, then wraps), read
  * (sequential), randread or randwrite; BS the I/O size in bytes. JOBS
  * processes run at once, each with its own context (its own connection):
- * Debian 12's libsmbclient is not thread-safe. Prints one line:
+ * Debian 12's libsmbclient is not thread-safe. FLUSH_MIB > 0: a writer
+ * flushes the file on the server (the bridge's own flush, durable.c) after
+ * every FLUSH_MIB written: what the bridge's replay journal of that cap
+ * forces, so the yardstick keeps the same promise. Prints one line:
  * "ios BYTES_MOVED SECONDS". Exit 1 on any error, with the reason. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -25,10 +28,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "smbfs/ops_internal.h"
+
 struct job {
 	const char *url, *mode;
 	size_t bs;
-	uint64_t size;
+	uint64_t size, flush_every;
 	double seconds;
 	unsigned id;
 };
@@ -97,7 +102,7 @@ static int
 run_job(const struct job *j, int out)
 {
 	SMBCCTX *ctx = context();
-	uint64_t blocks = j->size / j->bs, ios = 0, seq = 0;
+	uint64_t blocks = j->size / j->bs, ios = 0, seq = 0, unflushed = 0;
 	unsigned seed = 12345u + j->id * 7919u;
 	char *buf = malloc(j->bs), line[96];
 	SMBCFILE *f;
@@ -123,6 +128,16 @@ run_job(const struct job *j, int out)
 			return 1;
 		}
 		ios++;
+		unflushed += j->bs;
+		if (j->flush_every && unflushed >= j->flush_every) {
+			int r = smbfs_flush_file(f);
+
+			if (r < 0) {
+				fprintf(stderr, "flush: %s\n", strerror(-r));
+				return 1;
+			}
+			unflushed = 0;
+		}
 		t = now_s() - t0;
 	} while (t < j->seconds);
 	smbc_getFunctionClose(ctx)(ctx, f);
@@ -143,18 +158,24 @@ main(int argc, char **argv)
 	double secs = 0, s;
 	FILE *in;
 
-	if (argc != 7) {
-		fprintf(stderr, "usage: smbc_direct URL MODE BS FILE_MIB SECONDS JOBS\n");
+	if (argc != 7 && argc != 8) {
+		fprintf(stderr, "usage: smbc_direct URL MODE BS FILE_MIB SECONDS JOBS "
+				"[FLUSH_MIB]\n");
 		return 1;
 	}
 	j = (struct job){ .url = argv[1],
 		.mode = argv[2],
 		.bs = strtoul(argv[3], NULL, 10),
 		.size = strtoull(argv[4], NULL, 10) << 20,
-		.seconds = atof(argv[5]) };
+		.seconds = atof(argv[5]),
+		.flush_every = argc == 8 ? strtoull(argv[7], NULL, 10) << 20 : 0 };
 	jobs = (unsigned)strtoul(argv[6], NULL, 10);
 	if (!j.bs || !jobs || jobs > 64 || pipe(pfd) < 0)
 		return 1;
+	if (j.flush_every && smbfs_durable_init() < 0) {
+		fprintf(stderr, "no flush: %s\n", smbfs_durable_unavailable());
+		return 1;
+	}
 	for (unsigned i = 0; i < jobs; i++) {
 		pid_t pid = fork();
 

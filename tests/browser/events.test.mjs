@@ -11,10 +11,10 @@ import { apiClient, launchBrowser, screenshot, startStack } from './harness.mjs'
 let stack, browser, page, api;
 let consoleErrors = [];
 
-async function signIn(hash = '#/storage') {
+async function signIn(hash = '#/storage', user = 'admin', password = stack.admin_password) {
 	await page.goto(stack.url + '/' + hash);
-	await page.getByLabel('Username').fill('admin');
-	await page.getByLabel('Password').fill(stack.admin_password);
+	await page.getByLabel('Username').fill(user);
+	await page.getByLabel('Password').fill(password);
 	await page.getByRole('button', { name: 'Sign in' }).click();
 	await page.getByRole('navigation', { name: 'Main' }).waitFor();
 }
@@ -153,6 +153,52 @@ describe('events and layout', { timeout: 300_000 }, () => {
 		const warn = page.locator('#vms tbody tr[data-name="ev-warn"] .vm-warn');
 		await warn.filter({ hasText: /localfile-default is unreachable.*smb_timeout/ }).waitFor();
 		await api('DELETE', '/v1/vms/' + r.body.id);
+	});
+
+	it('shows a viewer no control that changes something, also after a reload', async () => {
+		const u = await api('POST', '/v1/users', { username: 'ui-viewer', password: 'viewer-pass-1234', role: 'viewer' });
+		assert.equal(u.status, 201, JSON.stringify(u.body));
+		const vms = (await api('GET', '/v1/vms')).status === 200;
+		const vm = vms && await api('POST', '/v1/vms', { name: 'ro-vm', vcpus: 1, memory_mib: 128, image_id: stack.image });
+		if (vm) assert.equal(vm.status, 201, JSON.stringify(vm.body));
+		try {
+			await signIn('#/storage', 'ui-viewer', 'viewer-pass-1234');
+			const row = page.locator('#backends tbody tr[data-name="localfile-default"]');
+			await row.waitFor();
+			await page.locator('#signed-in .badge.viewer', { hasText: 'read-only' }).waitFor();
+			assert.equal(await page.locator('#add-backend').isVisible(), false);
+			// In the page but not shown (the accessibility tree omits them too).
+			assert.equal(await row.locator('td.actions button').count(), 2);
+			for (const b of await row.locator('td.actions button').all()) assert.equal(await b.isVisible(), false);
+			assert.equal(await row.getByRole('button').count(), 0);
+			if (vm) {
+				await page.getByRole('link', { name: 'VMs', exact: true }).click();
+				const vr = page.locator('#vms tbody tr[data-name="ro-vm"]');
+				await vr.waitFor();
+				assert.equal(await page.locator('#create-vm').isVisible(), false);
+				for (const name of ['Start', 'Stop', 'Shutdown', 'Edit', 'Restart', 'Migrate', 'Delete']) {
+					const b = vr.locator(`button[aria-label="${name} ro-vm"]`);
+					assert.equal(await b.count(), 1, name);
+					assert.equal(await b.isVisible(), false, name);
+				}
+				// Looking is allowed: the snapshot list opens, without its controls.
+				await vr.getByRole('button', { name: 'Snapshots of ro-vm' }).click();
+				const dlg = page.locator('dialog.snapshots-dialog');
+				await dlg.getByText('No snapshots yet.').waitFor();
+				assert.equal(await dlg.locator('button', { hasText: 'Take snapshot' }).count(), 1);
+				assert.equal(await dlg.locator('button', { hasText: 'Take snapshot' }).isVisible(), false);
+				await dlg.getByRole('button', { name: 'Close', exact: true }).first().click();
+			}
+			// A reload asks the manager who the session is (not the tab's memory).
+			await page.evaluate(() => sessionStorage.removeItem('nqrust.role'));
+			await page.reload();
+			await page.locator('#signed-in .badge.viewer').waitFor();
+			assert.equal(await page.locator('#create-vm, #add-backend').first().isVisible(), false);
+			await screenshot(page, 'viewer-read-only');
+		} finally {
+			if (vm) await api('DELETE', '/v1/vms/' + vm.body.id);
+			await api('DELETE', '/v1/users/' + u.body.id);
+		}
 	});
 
 	it('advances the VM wizard with Enter', async () => {

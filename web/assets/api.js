@@ -4,6 +4,7 @@
 
 const CSRF_KEY = 'nqrust.csrf';
 const USER_KEY = 'nqrust.user';
+const ROLE_KEY = 'nqrust.role';
 
 export class ApiError extends Error {
 	constructor(status, body) {
@@ -93,15 +94,30 @@ export async function login(username, password) {
 	const r = await api('POST', '/v1/auth/login', { username, password });
 	sessionStorage.setItem(CSRF_KEY, r.csrf_token);
 	sessionStorage.setItem(USER_KEY, r.username || username);
+	sessionStorage.setItem(ROLE_KEY, r.role || 'admin');
 	return r.username || username;
+}
+
+// Who the session belongs to, from the manager (a reload keeps no state
+// the manager did not confirm): { username, role }.
+export async function whoami() {
+	const r = await api('GET', '/v1/auth/whoami');
+	sessionStorage.setItem(USER_KEY, r.username);
+	sessionStorage.setItem(ROLE_KEY, r.role);
+	return r;
 }
 
 export async function logout() {
 	try { await api('POST', '/v1/auth/logout'); } finally {
 		sessionStorage.removeItem(CSRF_KEY);
 		sessionStorage.removeItem(USER_KEY);
+		sessionStorage.removeItem(ROLE_KEY);
 	}
 }
 
 export function haveSession() { return !!sessionStorage.getItem(CSRF_KEY); }
 export function sessionUser() { return sessionStorage.getItem(USER_KEY); }
+// 'admin' or 'viewer'; a viewer's page hides what it may not do (the
+// manager refuses it anyway: routes_auth.c).
+export function sessionRole() { return sessionStorage.getItem(ROLE_KEY) || 'admin'; }
+export function isViewer() { return sessionRole() === 'viewer'; }

@@ -1,5 +1,5 @@
 // nqrust web UI: login, the signed-in layout and a hash router.
-import { api, login, logout, setUnauthorizedHandler, setConnectionHandler, haveSession, sessionUser } from './api.js';
+import { login, logout, setUnauthorizedHandler, setConnectionHandler, haveSession, sessionRole, whoami } from './api.js';
 import { el, loadRunbook, RUNBOOK_URL } from './ui.js';
 import { storagePage } from './storage.js';
 import { vmsPage, imagesPage } from './vms.js';
@@ -30,6 +30,7 @@ function unmount() {
 function showLogin(message) {
 	unmount();
 	user = null;
+	delete document.body.dataset.role;
 	const err = el('p', { id: 'login-error', class: 'field-error', role: 'alert' }, message || '');
 	const u = el('input', { id: 'login-user', name: 'username', autocomplete: 'username',
 		required: true, value: 'admin' });
@@ -54,6 +55,7 @@ function showLogin(message) {
 		try {
 			user = await login(u.value, p.value);
 			p.value = '';
+			showRole();
 			route();
 		} catch (ex) {
 			p.value = '';
@@ -65,6 +67,12 @@ function showLogin(message) {
 	});
 	app.replaceChildren(el('main', { id: 'main', class: 'login-wrap' }, form));
 	(u.value ? p : u).focus();
+}
+
+// A viewer's pages hide the controls that change something (.admin-only,
+// app.css); the manager refuses a viewer's changes whatever the page shows.
+function showRole() {
+	document.body.dataset.role = sessionRole();
 }
 
 function layout(active) {
@@ -84,7 +92,9 @@ function layout(active) {
 	app.replaceChildren(
 		el('header', { class: 'topbar' }, el('a', { class: 'brand', href: '#/vms' }, 'nqrust'), nav,
 			el('span', { class: 'spacer' }),
-			el('span', { class: 'muted user' }, user ? 'Signed in as ' + user : ''), out),
+			el('span', { class: 'muted user', id: 'signed-in' }, user ? 'Signed in as ' + user : '',
+				sessionRole() === 'viewer' ? el('span', { class: 'badge viewer', title: 'This account may look but not change anything' }, 'read-only') : null),
+			out),
 		main, bottom);
 	if (active !== 'events') pane = eventsPane(bottom); // the page shows them already
 	return main;
@@ -149,8 +159,8 @@ setConnectionHandler((err) => {
 (async () => {
 	if (haveSession()) {
 		try {
-			await api('GET', '/v1/storage/backends');
-			user = sessionUser() || 'admin';
+			user = (await whoami()).username;
+			showRole();
 		} catch { return; /* the 401 handler shows the login form */ }
 	}
 	route();

@@ -1,7 +1,7 @@
 // Hosts page (enroll, drain, remove VM hosts) and the Migrate dialog of the
 // VMs page. Built on the DESIGN.md §5 contract: GET/POST /v1/hosts,
 // PATCH/DELETE /v1/hosts/{id}, POST /v1/vms/{id}/migrate.
-import { api } from './api.js';
+import { api, isViewer } from './api.js';
 import { el, openDialog, toast, errorBox, confirmDialog, nextId, serial } from './ui.js';
 
 const POLL_MS = 3000;
@@ -52,7 +52,7 @@ export function hostsPage(main) {
 	let stopped = false, timer = null;
 	const tbody = el('tbody');
 	const note = el('p', { class: 'muted', 'aria-live': 'polite' });
-	const addBtn = el('button', { type: 'button', class: 'btn primary', id: 'add-host',
+	const addBtn = el('button', { type: 'button', class: 'btn primary admin-only', id: 'add-host',
 		onclick: () => addHostDialog(refresh) }, 'Add host');
 	main.append(el('div', { class: 'page-head' }, el('h1', {}, 'Hosts'), addBtn),
 		el('p', { class: 'muted' }, 'Agents the manager places VMs on. A draining host keeps its VMs but gets no new ones.'),
@@ -93,7 +93,7 @@ export function hostsPage(main) {
 	function fill(tr, h) {
 		const builtin = h.id === 'local';
 		const drainId = nextId('drain');
-		const box = el('input', { type: 'checkbox', id: drainId, checked: !!h.draining,
+		const box = el('input', { type: 'checkbox', id: drainId, checked: !!h.draining, disabled: isViewer(),
 			'aria-label': `Draining ${h.name}`, onchange: () => setDraining(h, box.checked, box) });
 		tr.replaceChildren(
 			el('td', {}, el('span', { class: 'name' }, h.name), builtin ? el('span', { class: 'badge default' }, 'built-in') : null),
@@ -104,7 +104,7 @@ export function hostsPage(main) {
 			el('td', { class: 'num' }, `${mib(h.memory_free_mib)} / ${mib(h.memory_mib)}`),
 			el('td', { class: 'num' }, String(h.vm_count ?? 0)),
 			el('td', {}, box),
-			el('td', { class: 'actions' }, el('button', { type: 'button', class: 'btn small danger',
+			el('td', { class: 'actions' }, el('button', { type: 'button', class: 'btn small danger admin-only',
 				'aria-label': `Remove ${h.name}`, disabled: builtin,
 				title: builtin ? 'The built-in host (the manager\'s --agent) cannot be removed' : null,
 				onclick: () => remove(h) }, 'Remove')));

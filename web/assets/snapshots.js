@@ -23,7 +23,7 @@ export function snapshotsDialog(vm, onChange) {
 		placeholder: 'e.g. before-upgrade', autofocus: true });
 	const nameErr = el('span', { class: 'field-error', role: 'alert' });
 	const createBtn = el('button', { type: 'submit', class: 'btn primary' }, 'Take snapshot');
-	const form = el('form', { class: 'inline-form', onsubmit: (e) => { e.preventDefault(); create(); } },
+	const form = el('form', { class: 'inline-form admin-only', onsubmit: (e) => { e.preventDefault(); create(); } },
 		el('label', { for: nameId }, 'Snapshot name '), name, ' ', createBtn, ' ', nameErr);
 	const stopped = vm.state === 'stopped';
 	const body = el('div', { class: 'snapshots' },
@@ -59,7 +59,7 @@ export function snapshotsDialog(vm, onChange) {
 
 	function row(s) {
 		const btn = (label, fn, opts = {}) => el('button', { type: 'button',
-			class: 'btn small' + (opts.danger ? ' danger' : ''), disabled: !!opts.disabled,
+			class: 'btn small admin-only' + (opts.danger ? ' danger' : ''), disabled: !!opts.disabled,
 			title: opts.title || null, 'aria-label': `${label} ${s.name}`, onclick: fn }, label);
 		const ready = s.state === 'ready';
 		return el('tr', { dataset: { id: s.id, name: s.name } },

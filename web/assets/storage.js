@@ -80,7 +80,7 @@ export function storagePage(main) {
 	let timer = null, stopped = false;
 	const tbody = el('tbody');
 	const note = el('p', { class: 'muted', 'aria-live': 'polite' });
-	const addBtn = el('button', { type: 'button', class: 'btn primary', id: 'add-backend',
+	const addBtn = el('button', { type: 'button', class: 'btn primary admin-only', id: 'add-backend',
 		onclick: () => backendDialog(null, refresh) }, 'Add backend');
 	main.append(
 		el('div', { class: 'page-head' }, el('h1', {}, 'Storage'), addBtn),
@@ -112,9 +112,9 @@ export function storagePage(main) {
 		if (!tds.length) {
 			cells.forEach((c) => tr.append(el('td', {}, c)));
 			tr.append(el('td', { class: 'actions' },
-				el('button', { type: 'button', class: 'btn small', 'aria-label': 'Edit ' + b.name,
+				el('button', { type: 'button', class: 'btn small admin-only', 'aria-label': 'Edit ' + b.name,
 					onclick: () => backendDialog(tr._b, refresh) }, 'Edit'),
-				el('button', { type: 'button', class: 'btn small danger', 'aria-label': 'Remove ' + b.name,
+				el('button', { type: 'button', class: 'btn small danger admin-only', 'aria-label': 'Remove ' + b.name,
 					onclick: () => removeDialog(tr._b, refresh) }, 'Remove')));
 		} else {
 			cells.forEach((c, i) => tds[i].replaceChildren(c));

@@ -3,7 +3,7 @@
 // console (xterm.js, served by the manager from web/node_modules) over the
 // manager's WebSocket /v1/vms/<id>/console/ws: output live, keystrokes to
 // the guest's serial port (a viewer's are refused by the manager).
-import { api } from './api.js';
+import { api, isViewer } from './api.js';
 import { el, fmtBytes } from './ui.js';
 
 const REFRESH_MS = 3000;
@@ -69,8 +69,10 @@ export function vmDetailPage(main, id) {
 	const dl = el('dl', { id: 'vm-facts', class: 'facts' });
 	const hist = el('ol', { id: 'vm-history', class: 'history' });
 	const conState = el('p', { id: 'vm-console-state', class: 'muted', role: 'status' }, 'Connecting…');
+	const viewer = isViewer();
 	const conBox = el('div', { id: 'vm-console', class: 'console', role: 'region',
-		'aria-label': 'Serial console: click and type to send keys to the guest' });
+		'aria-label': viewer ? 'Serial console (read-only: your account is a viewer)'
+			: 'Serial console: click and type to send keys to the guest' });
 	main.append(el('p', {}, el('a', { href: '#/vms' }, '← Virtual machines')), title, exitLine,
 		el('section', { class: 'card' }, el('h2', {}, 'Console'), conState, conBox),
 		el('section', { class: 'card' }, el('h2', {}, 'Details'), dl),
@@ -95,7 +97,10 @@ export function vmDetailPage(main, id) {
 		const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
 		ws = new WebSocket(`${proto}//${location.host}/v1/vms/${encodeURIComponent(id)}/console/ws`);
 		ws.binaryType = 'arraybuffer';
-		ws.onopen = () => { conState.textContent = 'Connected: output is live; click the console and type.'; };
+		ws.onopen = () => {
+			conState.textContent = viewer ? 'Connected: output is live (read-only: your account is a viewer).'
+				: 'Connected: output is live; click the console and type.';
+		};
 		ws.onmessage = (ev) => {
 			if (typeof ev.data === 'string') {
 				try { conState.textContent = JSON.parse(ev.data).message; } catch { /* not ours */ }
@@ -112,7 +117,7 @@ export function vmDetailPage(main, id) {
 
 	loadXterm().then((Terminal) => {
 		if (destroyed) return;
-		term = new Terminal({ rows: 30, cols: 100, convertEol: true, scrollback: 5000,
+		term = new Terminal({ rows: 30, cols: 100, convertEol: true, scrollback: 5000, disableStdin: viewer,
 			fontFamily: 'ui-monospace, monospace', fontSize: 13 });
 		term.open(conBox);
 		conBox.nqTerm = term; // for tests: the buffer as text

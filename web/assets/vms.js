@@ -83,7 +83,7 @@ export function vmsPage(main) {
 	let stopped = false, timer = null;
 	const tbody = el('tbody');
 	const note = el('p', { class: 'muted', 'aria-live': 'polite' });
-	const createBtn = el('button', { type: 'button', class: 'btn primary', id: 'create-vm',
+	const createBtn = el('button', { type: 'button', class: 'btn primary admin-only', id: 'create-vm',
 		onclick: () => wizard(refresh) }, 'Create VM');
 	main.append(el('div', { class: 'page-head' }, el('h1', {}, 'Virtual machines'), createBtn),
 		el('div', { class: 'table-wrap' }, el('table', { class: 'grid', id: 'vms' },
@@ -121,7 +121,7 @@ export function vmsPage(main) {
 		const s = vm.state || '';
 		const busy = BUSY.has(s);
 		const running = s === 'running';
-		const btn = (label, action, disabled) => el('button', { type: 'button', class: 'btn small' + (action === 'delete' ? ' danger' : ''),
+		const btn = (label, action, disabled) => el('button', { type: 'button', class: 'btn small admin-only' + (action === 'delete' ? ' danger' : ''),
 			disabled, 'aria-label': `${label} ${vm.name}`, onclick: () => act(vm, action) }, label);
 		const b = backends.get(vm.storage_backend_id);
 		const blocker = migrateBlocker(b);
@@ -140,11 +140,11 @@ export function vmsPage(main) {
 				btn('Start', 'start', busy || running),
 				btn('Shutdown', 'shutdown', busy || !running),
 				btn('Stop', 'stop', busy || !running),
-				el('button', { type: 'button', class: 'btn small', disabled: busy || running,
+				el('button', { type: 'button', class: 'btn small admin-only', disabled: busy || running,
 					title: running ? 'Stop the VM to change its vCPUs or memory' : null, 'aria-label': `Edit ${vm.name}`,
 					onclick: () => editDialog(vm, refresh) }, 'Edit'),
 				btn('Restart', 'restart', busy || !running),
-				el('button', { type: 'button', class: 'btn small', disabled: busy || !!blocker,
+				el('button', { type: 'button', class: 'btn small admin-only', disabled: busy || !!blocker,
 					title: blocker ? 'Cannot migrate: ' + blocker : null, 'aria-label': `Migrate ${vm.name}`,
 					onclick: () => migrateDialog(vm, refresh) }, 'Migrate'),
 				el('button', { type: 'button', class: 'btn small', disabled: busy,
