@@ -247,6 +247,13 @@ def test_refused_server_copy_falls_back_once(agent_factory, smbd, tmp_path):
         assert os.stat(p).st_blocks * 512 <= DATA + 4 * MiB
         assert same_prefix(img, p)
     assert a.log().count("refused a server-side copy backend_id=" + b.id) == 1
+    # Purging the backend's cache is a fresh start: the next create tries a
+    # server-side copy again (refused again here, and said again).
+    st, r = a.request("DELETE", "/v1/storage/smb/mounts/%s/cache" % b.id)
+    assert st == 200, r
+    _, r3 = create(a, b.id, "ref.img")
+    assert r3["base_cache"] == "refused", r3
+    assert a.log().count("refused a server-side copy backend_id=" + b.id) == 2
 
 
 def test_manager_lists_and_purges_the_cache(bagent, smbd):

@@ -30,7 +30,23 @@ static struct {
 	char hex[IMAGE_HASH_HEX + 1];
 	unsigned n;
 } uses[USE_SLOTS];
-static char refused[REFUSED_SLOTS][NQ_UUID_LEN + 1];
+/* A refusal is remembered for REFUSED_RETRY_S (the NAS may be upgraded or
+ * its share moved to a file system that copies), or until the backend's
+ * cache is purged: then server-side copies are tried again. */
+#define REFUSED_RETRY_S 3600
+static struct {
+	char backend[NQ_UUID_LEN + 1];
+	time_t since; /* CLOCK_MONOTONIC seconds */
+} refused[REFUSED_SLOTS];
+
+static time_t
+mono_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec;
+}
 
 bool
 bc_use_begin(const char *backend_id, const char *hex)
@@ -87,15 +103,31 @@ bc_use_count(const char *backend_id, const char *hex)
 	return n;
 }
 
+/* Under bc_lock: the slot of backend_id's refusal, or -1; an expired one
+ * is dropped (and logged) on the way. */
+static int
+refused_slot_locked(const char *backend_id, time_t now)
+{
+	for (int i = 0; i < REFUSED_SLOTS; i++) {
+		if (!refused[i].backend[0] || strcmp(refused[i].backend, backend_id))
+			continue;
+		if (now - refused[i].since < REFUSED_RETRY_S)
+			return i;
+		refused[i].backend[0] = '\0';
+		log_info("base cache: trying server-side copies again backend_id=%s "
+			 "(the refusal was %d s ago)",
+			backend_id, REFUSED_RETRY_S);
+	}
+	return -1;
+}
+
 bool
 bc_refused(const char *backend_id)
 {
-	bool r = false;
+	bool r;
 
 	pthread_mutex_lock(&bc_lock);
-	for (int i = 0; i < REFUSED_SLOTS && refused[i][0]; i++)
-		if (!strcmp(refused[i], backend_id))
-			r = true;
+	r = refused_slot_locked(backend_id, mono_s()) >= 0;
 	pthread_mutex_unlock(&bc_lock);
 	return r;
 }
@@ -103,24 +135,34 @@ bc_refused(const char *backend_id)
 void
 bc_mark_refused(const char *backend_id)
 {
+	time_t now = mono_s();
 	bool added = false;
 
 	pthread_mutex_lock(&bc_lock);
-	for (int i = 0; i < REFUSED_SLOTS; i++) {
-		if (!strcmp(refused[i], backend_id))
-			break;
-		if (!refused[i][0]) {
-			snprintf(refused[i], sizeof refused[i], "%s", backend_id);
-			added = true;
-			break;
-		}
-	}
+	if (refused_slot_locked(backend_id, now) < 0)
+		for (int i = 0; i < REFUSED_SLOTS && !added; i++)
+			if (!refused[i].backend[0]) {
+				snprintf(refused[i].backend, sizeof refused[i].backend, "%s",
+					backend_id);
+				refused[i].since = now;
+				added = true;
+			}
 	pthread_mutex_unlock(&bc_lock);
 	if (added)
 		log_warn("base cache: the server refused a server-side copy backend_id=%s; "
-			 "volumes on this backend are copied through this host from now on "
-			 "(client copy)",
-			backend_id);
+			 "volumes on this backend are copied through this host for the next "
+			 "%d s or until its cache is purged (client copy)",
+			backend_id, REFUSED_RETRY_S);
+}
+
+void
+bc_forget_refused(const char *backend_id)
+{
+	pthread_mutex_lock(&bc_lock);
+	for (int i = 0; i < REFUSED_SLOTS; i++)
+		if (!strcmp(refused[i].backend, backend_id))
+			refused[i].backend[0] = '\0';
+	pthread_mutex_unlock(&bc_lock);
 }
 
 int

@@ -29,6 +29,9 @@ bool bc_use_begin(const char *backend_id, const char *hex);
 void bc_use_end(const char *backend_id, const char *hex);
 unsigned bc_use_count(const char *backend_id, const char *hex);
 
-/* Backends whose server refused a server-side copy: mark logs once. */
+/* Backends whose server refused a server-side copy (for an hour): mark
+ * logs once. */
 bool bc_refused(const char *backend_id);
 void bc_mark_refused(const char *backend_id);
+/* Forget backend_id's refusal (its cache was purged): try again. */
+void bc_forget_refused(const char *backend_id);

@@ -259,6 +259,8 @@ basecache_purge(struct agent *a, const char *backend_id, int vdfd, const char *h
 		.kept = json_array() };
 	int r = 0;
 
+	if (!hash)
+		bc_forget_refused(backend_id); /* a fresh start: try server copies again */
 	if (!c.removed || !c.kept)
 		r = -ENOMEM;
 	else if (cdfd >= 0)
