@@ -98,7 +98,7 @@ browser: test-deps $(BUILD)/build.ninja web-deps
 	NQRUST_BUILD_DIR=$(CURDIR)/$(BUILD) PYTHON=$(PYTHON) node --test tests/browser/
 
 # A short libFuzzer run of every target in tests/fuzz (FUZZ_SECONDS each).
-FUZZ_SECONDS ?= 30
+FUZZ_SECONDS ?= 20
 fuzz: test-deps
 	@mkdir -p $(BUILD)/fuzz
 	@for f in tests/fuzz/fuzz_*.c; do \
