@@ -142,8 +142,8 @@ bc_mark_refused(const char *backend_id)
 	if (refused_slot_locked(backend_id, now) < 0)
 		for (int i = 0; i < REFUSED_SLOTS && !added; i++)
 			if (!refused[i].backend[0]) {
-				snprintf(refused[i].backend, sizeof refused[i].backend, "%s",
-					backend_id);
+				snprintf(refused[i].backend, sizeof refused[i].backend,
+					"%s", backend_id);
 				refused[i].since = now;
 				added = true;
 			}
