@@ -162,6 +162,43 @@ def test_lease_held_renewed_refused_released(pair, fake_fc, smbd):
     assert not [n for n in os.listdir(s.dir) if ".lease" in n], os.listdir(s.dir)
 
 
+def test_revert_holds_the_lease(pair, fake_fc, smbd):
+    """A revert replaces a VM's disk: it is refused while another host
+    holds the volume's lease, and takes the lease itself meanwhile."""
+    a, b = pair
+    s = Shared(a, b, smbd)
+    snap = new_id()
+    base = "/v1/storage/smb/volumes/%s/" % s.bid
+    st, r = a.request("POST", base + snap + "/copy", {"source_volume_id": s.vid})
+    assert st == 201, r
+    disk = os.path.join(s.dir, "smb-%s.raw" % s.vid)
+    with open(disk, "r+b") as f:  # the disk moves on after the snapshot
+        f.write(b"after the snapshot")
+    st, v = s.create(a)
+    assert st == 201 and v["state"] == "running", v
+    st, r = b.request("POST", base + s.vid + "/revert", {"source_volume_id": snap})
+    assert st == 409 and r["error"]["code"] == "volume_leased", r
+    assert "host-a" in r["error"]["message"] and r["error"]["field"] == "volume_id", r
+    st, r = a.request("POST", base + s.vid + "/revert", {"source_volume_id": snap})
+    assert st == 409 and r["error"]["code"] == "invalid_state", r
+    with open(disk, "rb") as f:
+        assert f.read(18) == b"after the snapshot"
+    assert s.lease()["agent_id"] == agent_id(a)
+
+    st, r = a.request("POST", "/v1/vms/%s/stop" % s.vm_id)
+    assert st == 200 and s.lease() is None, r
+    st, r = b.request("POST", base + s.vid + "/revert", {"source_volume_id": snap})
+    assert st == 200, r
+    with open(disk, "rb") as f:
+        assert f.read(18) != b"after the snapshot"
+    # Released with the revert: A starts the VM again at once.
+    assert s.lease() is None
+    assert not [n for n in os.listdir(s.dir) if ".lease" in n], os.listdir(s.dir)
+    st, r = a.request("POST", "/v1/vms/%s/start" % s.vm_id)
+    assert st == 200 and r["state"] == "running", r
+    assert "lease taken vm_id=%s volume_id=%s" % (s.vid, s.vid) in b.log()
+
+
 def test_guest_exit_releases_and_restart_keeps_renewing(pair, fake_fc, smbd):
     a, b = pair
     s = Shared(a, b, smbd)

@@ -1,6 +1,7 @@
 #include "agent/storage/volumes_copy.h"
 
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -9,6 +10,7 @@
 #include "common/debug_gate.h"
 #include "common/log.h"
 #include "agent/storage/inflight.h"
+#include "agent/storage/leases.h"
 #include "agent/storage/volumes_internal.h"
 
 /* The source volume, open read-only and flushed. */
@@ -54,11 +56,12 @@ check_target(const struct storage_kind_ops *k, int dfd, const char *name,
 }
 
 /* In the open volume dir: fill the target's temp file from the source,
- * then rename it into place. */
+ * then rename it into place. lease_id: the lease a revert holds (NULL for
+ * a copy); lost meanwhile, the disk is left as it was. */
 static int
-copy_in(const struct storage_kind_ops *k, int dfd, const char *dir, const char *volume_id,
-	const char *source_id, bool replace, unsigned long seq, struct volume_info *ret,
-	struct nq_error *err)
+copy_in(struct agent *a, const struct storage_kind_ops *k, int dfd, const char *dir,
+	const char *volume_id, const char *source_id, bool replace, const char *lease_id,
+	unsigned long seq, struct volume_info *ret, struct nq_error *err)
 {
 	char name[80], tmp[80];
 	struct volume_info info = { 0 };
@@ -85,8 +88,26 @@ copy_in(const struct storage_kind_ops *k, int dfd, const char *dir, const char *
 	if (r >= 0 && inflight_cancelled(&seq))
 		r = nq_error_setr(err, -ECANCELED, "cancelled", NULL,
 			"the copy into volume %s was cancelled by a delete", volume_id);
+	if (r >= 0 && lease_id && leases_fenced(a, lease_id))
+		r = nq_error_setr(err, -ESTALE, "volume_leased", "volume_id",
+			"the lease of volume %s was lost during the revert (its renewals "
+			"failed); the volume is unchanged",
+			volume_id);
 	return volumes_settle(k, dfd, &fd, tmp, name, dir, (uint64_t)st.st_size, r, &info,
 		ret, err);
+}
+
+static int
+revert_lease(struct agent *a, const struct storage_kind_ops *k, const char *dir,
+	const char *volume_id, struct nq_error *err)
+{
+	char name[80], path[PATH_MAX];
+
+	volumes_file_name(k, volume_id, name, sizeof name, false);
+	if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, name) >= sizeof path)
+		return nq_error_setr(err, -ENAMETOOLONG, "io_error", NULL,
+			"volume path too long");
+	return leases_acquire(a, k, volume_id, volume_id, path, err);
 }
 
 int
@@ -114,7 +135,20 @@ volumes_copy(struct agent *a, const struct storage_kind_ops *k, const char *back
 		inflight_end(seq);
 		return dfd;
 	}
-	r = copy_in(k, dfd, dir, volume_id, source_id, replace, seq, &info, err);
+	/* A revert writes the VM's disk: like a VM start, it holds the
+	 * volume's lease (under the volume's own id) so that no other host
+	 * runs a VM on it meanwhile, and no host reverts a disk another runs. */
+	if (replace && (r = revert_lease(a, k, dir, volume_id, err)) < 0) {
+		inflight_end(seq);
+		k->release_volume_dir(a, backend_id);
+		return r;
+	}
+	r = copy_in(a, k, dfd, dir, volume_id, source_id, replace, replace ? volume_id : NULL,
+		seq, &info, err);
+	if (replace) {
+		leases_release(a, volume_id);
+		leases_forget(a, volume_id);
+	}
 	inflight_end(seq);
 	k->release_volume_dir(a, backend_id);
 	if (r < 0)
