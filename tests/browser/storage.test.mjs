@@ -324,6 +324,34 @@ describe('web UI', { timeout: 600_000 }, () => {
 		assert.equal(await backendByName(name), undefined);
 	});
 
+	it('lists and purges an SMB backend\'s base cache', async () => {
+		const b = await apiBackend('nas-cache');
+		const v = await api('POST', '/v1/volumes', { backend_id: b.id, image: stack.image });
+		assert.equal(v.status, 201, JSON.stringify(v.body));
+		try {
+			await signIn();
+			assert.equal(await row('localfile-default').getByRole('button', { name: /^Base cache/ }).count(), 0,
+				'a localfile backend has no cache');
+			await row(b.name).getByRole('button', { name: 'Base cache of ' + b.name }).click();
+			const dlg = page.locator('dialog.cache-dialog');
+			const entry = dlg.locator('#cache-entries tbody tr[data-hash]');
+			await entry.waitFor();
+			assert.equal(await entry.count(), 1);
+			assert.equal(await entry.locator('td').first().textContent(), stack.image);
+			assert.equal(await entry.locator('td').nth(1).textContent(), 'ready');
+			await screenshot(page, 'storage-base-cache');
+			await entry.getByRole('button', { name: 'Purge ' + stack.image }).click();
+			await page.locator('dialog', { hasText: 'Purge ' + stack.image + '?' }).getByRole('button', { name: 'Purge', exact: true }).click();
+			await page.locator('.toast', { hasText: `Cache of ${b.name}: 1 removed.` }).waitFor();
+			await dlg.getByText('The cache is empty.').waitFor();
+			assert.deepEqual((await api('GET', `/v1/storage/backends/${b.id}/cache`)).body, []);
+			await dlg.getByRole('button', { name: 'Close', exact: true }).last().click();
+		} finally {
+			await api('DELETE', '/v1/volumes/' + v.body.id);
+			await removeBackend(b.name);
+		}
+	});
+
 	it('creates a VM on the SMB backend with the wizard, stops and starts it', async (t) => {
 		if (!vmsAvailable) {
 			t.skip('the manager has no /v1/vms yet (issue 4)');

@@ -1,6 +1,7 @@
 // Storage page: the backends table (live), Add / Edit / Remove dialogs.
 import { api } from './api.js';
 import { el, fmtBytes, openDialog, toast, errorBox, nextId, serial } from './ui.js';
+import { cacheDialog } from './cache.js';
 
 const POLL_MS = 3000;
 const EXTERNAL = new Set(['smb', 'nfs', 'iscsi']);
@@ -112,6 +113,8 @@ export function storagePage(main) {
 		if (!tds.length) {
 			cells.forEach((c) => tr.append(el('td', {}, c)));
 			tr.append(el('td', { class: 'actions' },
+				b.kind === 'smb' ? el('button', { type: 'button', class: 'btn small', 'aria-label': 'Base cache of ' + b.name,
+					title: 'Base images this backend clones VM disks from', onclick: () => cacheDialog(tr._b) }, 'Cache') : null,
 				el('button', { type: 'button', class: 'btn small admin-only', 'aria-label': 'Edit ' + b.name,
 					onclick: () => backendDialog(tr._b, refresh) }, 'Edit'),
 				el('button', { type: 'button', class: 'btn small danger admin-only', 'aria-label': 'Remove ' + b.name,
