@@ -55,6 +55,7 @@ struct req_state {
 	struct timespec start;
 	char auth_user[HTTP_AUTH_USER_MAX]; /* from the auth hook */
 	char auth_role[HTTP_AUTH_ROLE_MAX];
+	struct http_upgrade_job *upgrade; /* a 101 queued: given back at the end */
 };
 
 /* ---- routing ------------------------------------------------------------ */
@@ -124,13 +125,13 @@ find_route(const struct http_server *srv, const char *method, const char *url,
 /* ---- MHD glue ----------------------------------------------------------- */
 
 static MHD_RESULT
-queue(struct MHD_Connection *conn, struct http_response *r)
+queue(struct MHD_Connection *conn, struct http_response *r, struct http_upgrade_job **job)
 {
 	struct MHD_Response *resp;
 	MHD_RESULT ret;
 
 	resp = r->upgrade
-		       ? http_upgrade_response(r)
+		       ? http_upgrade_response(r, job)
 		       : MHD_create_response_from_buffer(r->body_len, r->body,
 				 r->body ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
 	if (!resp)
@@ -357,7 +358,7 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
 		"request method=%s path=%.200s status=%d ms=%ld", method, url, resp.status,
 		ms);
 	http_guard_phase(conn, HTTP_PHASE_RESPONDING);
-	ret = queue(conn, &resp);
+	ret = queue(conn, &resp, &st->upgrade);
 	response_release(&resp);
 	return ret;
 }
@@ -373,6 +374,7 @@ on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	http_guard_phase(conn, HTTP_PHASE_WAITING);
 	if (!st)
 		return;
+	http_upgrade_request_done(st->upgrade);
 	nq_buf_release(&st->body);
 	response_release(&st->early);
 	free(st->path);

@@ -12,17 +12,48 @@
 #include "common/http_guard.h"
 #include "common/log.h"
 
-struct job {
+static unsigned active; /* atomic */
+static bool stopping;   /* atomic; once true, stays */
+
+/* Two holds: the request's (until MHD says it completed) and the upgraded
+ * session's (from the upgrade handler to the session's end). */
+struct http_upgrade_job {
 	http_upgrade_fn fn;
 	void *ctx;
 	struct MHD_UpgradeResponseHandle *urh;
 	int fd;
 	char *extra;
 	size_t n;
+	unsigned refs; /* atomic */
+	bool started;  /* atomic: the upgrade handler ran */
 };
+#define job http_upgrade_job
 
-static unsigned active; /* atomic */
-static bool stopping;   /* atomic; once true, stays */
+static void
+job_unref(struct job *j)
+{
+	if (__atomic_sub_fetch(&j->refs, 1, __ATOMIC_ACQ_REL) == 0) {
+		free(j->extra);
+		free(j);
+	}
+}
+
+void
+http_upgrade_request_done(struct job *j)
+{
+	if (!j)
+		return;
+	/* MHD calls the upgrade handler before it says the request completed
+	 * (measured on 0.9.75; its upgrade path runs both in order). Not
+	 * started by now, it never will: the client went away between the
+	 * 101 and the switch, or the 101 was never sent. Both holds go. */
+	if (!__atomic_load_n(&j->started, __ATOMIC_ACQUIRE)) {
+		log_debug("upgraded connection: the client went away before the switch");
+		j->fn(j->ctx, -1, NULL, 0, &stopping); /* fd -1: frees ctx only */
+		job_unref(j);
+	}
+	job_unref(j);
+}
 
 unsigned
 http_upgrades_active(void)
@@ -37,8 +68,7 @@ run(void *p)
 
 	j->fn(j->ctx, j->fd, j->extra, j->n, &stopping);
 	MHD_upgrade_action(j->urh, MHD_UPGRADE_ACTION_CLOSE);
-	free(j->extra);
-	free(j);
+	job_unref(j);
 	__atomic_sub_fetch(&active, 1, __ATOMIC_ACQ_REL);
 	return NULL;
 }
@@ -53,6 +83,7 @@ on_upgrade(void *cls, struct MHD_Connection *conn, void *req_cls, const char *ex
 	int r;
 
 	(void)req_cls;
+	__atomic_store_n(&j->started, true, __ATOMIC_RELEASE);
 	/* The guard's response deadline must not cut a long session. */
 	http_guard_phase(conn, HTTP_PHASE_HANDLING);
 	j->urh = urh;
@@ -72,14 +103,13 @@ on_upgrade(void *cls, struct MHD_Connection *conn, void *req_cls, const char *ex
 		log_warn("cannot run an upgraded connection: %s", strerror(r));
 		j->fn(j->ctx, -1, NULL, 0, &stopping); /* fd -1: frees ctx only */
 		MHD_upgrade_action(urh, MHD_UPGRADE_ACTION_CLOSE);
-		free(j->extra);
-		free(j);
+		job_unref(j);
 		__atomic_sub_fetch(&active, 1, __ATOMIC_ACQ_REL);
 	}
 }
 
 struct MHD_Response *
-http_upgrade_response(struct http_response *r)
+http_upgrade_response(struct http_response *r, struct job **ret_job)
 {
 	struct job *j = calloc(1, sizeof *j);
 	struct MHD_Response *resp;
@@ -88,14 +118,15 @@ http_upgrade_response(struct http_response *r)
 		return NULL;
 	j->fn = r->upgrade;
 	j->ctx = r->upgrade_ctx;
+	j->refs = 2; /* the request's and the session's */
 	resp = MHD_create_response_for_upgrade(on_upgrade, j);
 	if (!resp) {
 		free(j);
 		return NULL;
 	}
-	/* The job owns ctx from here (a client that goes away before the
-	 * switch leaves it behind: MHD has no callback for that). */
+	/* The job owns ctx from here. */
 	r->upgrade_ctx = NULL;
+	*ret_job = j;
 	return resp;
 }
 

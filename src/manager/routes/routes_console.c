@@ -9,6 +9,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "common/debug_gate.h"
 #include "common/macro.h"
 #include "manager/agent_client.h"
 #include "manager/manager.h"
@@ -221,6 +222,8 @@ console_ws(struct http_request *req, struct http_response *resp)
 	}
 	resp->upgrade = console_session_run;
 	resp->upgrade_ctx = s;
+	/* Tests: the client may go away here, before the 101 is sent. */
+	debug_gate("console-ws-switch", NULL, NULL);
 }
 
 const struct http_route console_routes[] = {
