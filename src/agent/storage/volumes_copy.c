@@ -143,8 +143,8 @@ volumes_copy(struct agent *a, const struct storage_kind_ops *k, const char *back
 		k->release_volume_dir(a, backend_id);
 		return r;
 	}
-	r = copy_in(a, k, dfd, dir, volume_id, source_id, replace, replace ? volume_id : NULL,
-		seq, &info, err);
+	r = copy_in(a, k, dfd, dir, volume_id, source_id, replace,
+		replace ? volume_id : NULL, seq, &info, err);
 	if (replace) {
 		leases_release(a, volume_id);
 		leases_forget(a, volume_id);
