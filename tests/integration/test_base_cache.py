@@ -174,6 +174,27 @@ def test_fill_then_clone_on_server(bagent, smbd):
     assert not os.path.exists(marker)
     assert same_prefix(img, b.vol(v4))
 
+    # A fresh marker this agent left before it restarted (its id, another
+    # process): nobody fills behind it, so the next create takes it over at
+    # once instead of waiting two minutes for it to go stale.
+    st, r = bagent.request("DELETE", base)
+    assert st == 200 and len(r["removed"]) == 1, r
+    with open(os.path.join(bagent.state_dir, "agent-id")) as f:
+        me = f.read().strip()
+    h = r["removed"][0]
+    tmp = ".%s.raw.tmp-%s-deadbeef-0123456789ab" % (h[:16], me[:8])
+    with open(os.path.join(b.cache, tmp), "wb") as f:
+        f.write(b"\0" * 4096)
+    with open(marker, "w") as f:
+        f.write(tmp + "\n")
+    t0 = time.monotonic()
+    v5, r5 = create(bagent, b.id, "base.img")
+    assert r5["base_cache"] == "filled", r5
+    assert time.monotonic() - t0 < 60
+    assert "fill marker this agent left before it restarted sha256=" + h in bagent.log()
+    assert not os.path.exists(marker) and same_prefix(img, b.vol(v5))
+    assert not os.path.exists(os.path.join(b.cache, tmp))
+
 
 def test_racing_creates_fill_once(bagent, agent_factory, smbd, gates_module):
     # Two hosts (two agents, each with its own mount of the share) create

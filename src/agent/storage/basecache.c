@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -126,6 +127,55 @@ take_marker(int cdfd, const char *marker, const char *tmp)
 	return close(TAKE_FD(fd)) < 0 ? negerrno() : 1;
 }
 
+/* This agent process, among the incarnations of its agent id: a fill
+ * marker that names our agent id with another incarnation was left by
+ * this host's agent before it restarted, and nobody fills behind it. */
+static char incarnation[9];
+static pthread_once_t incarnation_once = PTHREAD_ONCE_INIT;
+
+static void
+incarnation_init(void)
+{
+	unsigned char rnd[4] = { 0 };
+
+	if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd)
+		memcpy(rnd, &(pid_t){ getpid() }, sizeof rnd);
+	snprintf(incarnation, sizeof incarnation, "%02x%02x%02x%02x", rnd[0], rnd[1],
+		rnd[2], rnd[3]);
+}
+
+/* ".<hex16>.raw.tmp-<agent8>-<incarnation8>-<random12>" */
+static void
+tmp_name(struct agent *a, const char *hex, char *buf, size_t bufsz)
+{
+	unsigned char rnd[6] = { 0 };
+
+	pthread_once(&incarnation_once, incarnation_init);
+	if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd)
+		memcpy(rnd, &(pid_t){ getpid() }, sizeof(pid_t));
+	snprintf(buf, bufsz, ".%.16s.raw.tmp-%.8s-%s-%02x%02x%02x%02x%02x%02x", hex,
+		a->agent_id, incarnation, rnd[0], rnd[1], rnd[2], rnd[3], rnd[4], rnd[5]);
+}
+
+/* Whether the temp file a marker names (tmp, its content) belongs to an
+ * earlier incarnation of this agent: same agent id, another process. */
+static bool
+left_by_earlier_self(struct agent *a, const char *tmp)
+{
+	const char *p = strstr(tmp, ".raw.tmp-");
+	char mine[32];
+
+	pthread_once(&incarnation_once, incarnation_init);
+	if (!p)
+		return false;
+	p += strlen(".raw.tmp-");
+	snprintf(mine, sizeof mine, "%.8s-", a->agent_id);
+	if (strncmp(p, mine, strlen(mine)) != 0)
+		return false; /* another agent's (or an older name): by time */
+	p += strlen(mine);
+	return strlen(p) > 8 && p[8] == '-' && strncmp(p, incarnation, 8) != 0;
+}
+
 /* What a waiter saw of another fill: its marker's mtime and its temp
  * file's size, and since when nothing changed. */
 struct fill_watch {
@@ -149,7 +199,8 @@ secs_since(const struct timespec *t)
  * clock may differ) or by a marker that is that old without a temp
  * file. */
 static bool
-marker_stale(int cdfd, const char *marker, struct fill_watch *w)
+marker_stale(struct agent *a, int cdfd, const char *marker, struct fill_watch *w,
+	bool *ret_self)
 {
 	_cleanup_free_ char *buf = NULL;
 	struct stat ms, ts;
@@ -161,6 +212,12 @@ marker_stale(int cdfd, const char *marker, struct fill_watch *w)
 	if (fs_read_file(cdfd, marker, 255, &buf, &len) == 0 && len > 1 &&
 		buf[len - 1] == '\n') {
 		buf[len - 1] = '\0';
+		/* Its temp file goes with it: nobody writes it any more. */
+		if ((*ret_self = left_by_earlier_self(a, buf))) {
+			if (buf[0] == '.' && !strchr(buf, '/'))
+				unlinkat(cdfd, buf, 0);
+			return true;
+		}
 		if (buf[0] == '.' && !strchr(buf, '/') &&
 			fstatat(cdfd, buf, &ts, AT_SYMLINK_NOFOLLOW) == 0)
 			tsize = ts.st_size;
@@ -175,17 +232,6 @@ marker_stale(int cdfd, const char *marker, struct fill_watch *w)
 		return false;
 	}
 	return secs_since(&w->since) > FILL_STALE_SECS;
-}
-
-static void
-tmp_name(struct agent *a, const char *hex, char *buf, size_t bufsz)
-{
-	unsigned char rnd[6] = { 0 };
-
-	if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd)
-		memcpy(rnd, &(pid_t){ getpid() }, sizeof(pid_t));
-	snprintf(buf, bufsz, ".%.16s.raw.tmp-%.8s-%02x%02x%02x%02x%02x%02x", hex,
-		a->agent_id, rnd[0], rnd[1], rnd[2], rnd[3], rnd[4], rnd[5]);
 }
 
 /* Make sure the entry exists: fill it, or wait for whoever fills it.
@@ -217,10 +263,16 @@ ensure_entry(struct agent *a, int cdfd, const char *hex, int img, const char *im
 			unlinkat(cdfd, marker, 0);
 			return r < 0 ? r : !there;
 		}
-		if (marker_stale(cdfd, marker, &w)) {
-			log_warn("base cache: removing the fill marker of a fill that made no "
-				 "progress for %ds sha256=%s",
-				FILL_STALE_SECS, hex);
+		bool self = false;
+		if (marker_stale(a, cdfd, marker, &w, &self)) {
+			if (self)
+				log_warn("base cache: removing the fill marker this agent left "
+					 "before it restarted sha256=%s",
+					hex);
+			else
+				log_warn("base cache: removing the fill marker of a fill that "
+					 "made no progress for %ds sha256=%s",
+					FILL_STALE_SECS, hex);
 			unlinkat(cdfd, marker, 0);
 			memset(&w, 0, sizeof w);
 			continue;
