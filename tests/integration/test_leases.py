@@ -8,6 +8,7 @@ lease expires."""
 import json
 import os
 import signal
+import subprocess
 import time
 
 import pytest
@@ -197,6 +198,75 @@ def test_revert_holds_the_lease(pair, fake_fc, smbd):
     st, r = a.request("POST", "/v1/vms/%s/start" % s.vm_id)
     assert st == 200 and r["state"] == "running", r
     assert "lease taken vm_id=%s volume_id=%s" % (s.vid, s.vid) in b.log()
+
+
+def fill(path):
+    """Write path until its file system has not a byte left."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o644)
+    try:
+        for size in (65536, 512, 1):
+            try:
+                while True:
+                    os.write(fd, b"\xff" * size)
+            except OSError:
+                pass
+    finally:
+        os.close(fd)
+
+
+def test_full_share_keeps_renewing_in_place(pair, fake_fc, smbd):
+    """A full share has no room for a new lease file: the renewal rewrites
+    the lease in place, so the VM keeps running (its writes fail until space
+    is freed) instead of fencing itself; a start there is 507 no_space."""
+    a, b = pair
+    bid = new_id()
+    sub = "vms-" + bid[:8]
+    d = os.path.join(smbd.shares["guest"], sub)
+    os.makedirs(d)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m,mode=0777", "tmpfs", d],
+                   check=True)
+    try:
+        st, m = a.mount(backend_id=bid, server=smbd.host, share="guest", subdir=sub,
+                        mount_options="port=%d" % smbd.port)
+        assert st == 200, m
+        put_image(a)
+        vid, vm_id = new_id(), new_id()
+        st, r = a.request("POST", "/v1/storage/smb/volumes",
+                          {"backend_id": bid, "volume_id": vid, "image": "rootfs.ext4"})
+        assert st == 201, r
+        st, v = create(a, bid, vid, id=vm_id)
+        assert st == 201 and v["state"] == "running", v
+        lease_path = os.path.join(d, ".smb-%s.lease" % vid)
+        filler = os.path.join(d, "filler")
+        fill(filler)
+        assert os.statvfs(d).f_bavail == 0
+        gen = json.load(open(lease_path))["generation"]
+        # Longer than the lease (8 s): without the in-place renewal the
+        # agent would have fenced the VM by now.
+        time.sleep(LEASE_S + 2)
+        assert vm(a, vm_id)["state"] == "running"
+        assert vm(a, vm_id)["fenced"] is False
+        assert json.load(open(lease_path))["generation"] >= gen + 3
+        assert "lease renewed in place vm_id=%s" % vm_id in a.log()
+        assert not [n for n in os.listdir(d) if n.endswith(".tmp")], os.listdir(d)
+        # Starting another VM on a full share: the lease cannot be made.
+        vid2 = new_id()
+        os.truncate(filler, os.path.getsize(filler) - 256 * 1024)
+        st, r = a.request("POST", "/v1/storage/smb/volumes",
+                          {"backend_id": bid, "volume_id": vid2, "size_bytes": 1 << 20})
+        assert st == 201, r
+        fill(os.path.join(d, "filler2"))
+        st, r = create(a, bid, vid2)
+        assert st == 507 and r["error"]["code"] == "no_space", r
+        # Room again: renewals go back to a new file and a rename.
+        os.unlink(filler)
+        assert wait_for(lambda: "lease renewed normally again vm_id=%s" % vm_id in a.log(),
+                        timeout=30, interval=0.2)
+        st, r = a.request("POST", "/v1/vms/%s/stop" % vm_id)
+        assert st == 200, r
+    finally:
+        kill_vmms(a)
+        subprocess.run(["umount", "-l", d], check=False)
 
 
 def test_guest_exit_releases_and_restart_keeps_renewing(pair, fake_fc, smbd):

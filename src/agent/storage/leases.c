@@ -164,6 +164,9 @@ leases_acquire(struct agent *a, const struct storage_kind_ops *k, const char *vm
 		return nq_error_setr(err, r, "smb_timeout", "volume_id",
 			"cannot take the lease of volume %s: the share does not answer",
 			volume_id);
+	if (r == -ENOSPC || r == -EDQUOT)
+		return nq_error_setr(err, r, "no_space", "volume_id",
+			"cannot take the lease of volume %s: the share is full", volume_id);
 	if (r < 0)
 		return nq_error_setr(err, r, "io_error", "volume_id",
 			"cannot take the lease of volume %s: %s", volume_id, strerror(-r));

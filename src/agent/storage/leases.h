@@ -102,6 +102,7 @@ struct lease_op {
 	unsigned lease_seconds;
 	bool adopted;   /* renew: the first since an agent restart */
 	bool reclaimed; /* renew: replaced another agent's expired lease */
+	bool in_place;  /* renew: the share was full, rewritten in place */
 	/* out */
 	struct lease_view seen;  /* what the op found */
 	struct lease_decision d; /* acquire: the decision it acted on */

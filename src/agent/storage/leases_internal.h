@@ -8,9 +8,10 @@
 
 struct lease_entry {
 	bool used;
-	bool adopted; /* found running at agent start, not renewed yet */
-	bool lost;    /* a renewal found it is not ours any more */
-	bool fenced;  /* its VMM was killed; kept until the VM records it */
+	bool adopted;  /* found running at agent start, not renewed yet */
+	bool lost;     /* a renewal found it is not ours any more */
+	bool fenced;   /* its VMM was killed; kept until the VM records it */
+	bool in_place; /* its last renewal was in place (a full share) */
 	char vm_id[NQ_UUID_LEN + 1];
 	char volume_id[NQ_UUID_LEN + 1];
 	char dir[4096]; /* the volume directory */

@@ -106,6 +106,9 @@ write_file(int dfd, const char *name, int flags, const char *buf, size_t n)
 	if (fd < 0)
 		return negerrno();
 	if ((r = write_all(fd, buf, n)) < 0 || (fsync(fd) < 0 && (r = negerrno()) < 0)) {
+		/* Closed first: an SMB server refuses to remove a file we
+		 * still hold open (a sharing violation, retried for seconds). */
+		close(TAKE_FD(fd));
 		unlinkat(dfd, name, 0);
 		return r;
 	}
@@ -131,6 +134,37 @@ write_over(struct lease_op *op, int dfd, long long gen)
 	}
 	(void)fsync(dfd); /* not every file system syncs a directory */
 	return 0;
+}
+
+/* A full share (no room for the temp file): overwrite the lease in place,
+ * in the blocks it has. The new record is padded with spaces to the old
+ * length (JSON ignores them), so the write needs no new block unless it
+ * grows by a few bytes inside its last one. A reader that meets a torn
+ * record judges it corrupt: held (docs/leases.md), the safe side. */
+static int
+write_in_place(struct lease_op *op, int dfd, long long gen)
+{
+	char buf[LEASE_FILE_MAX];
+	int n = stamp(op, gen, buf, sizeof buf), r;
+	_cleanup_close_ int fd = -1;
+	struct stat st;
+	size_t len;
+
+	if (n < 0)
+		return n;
+	fd = openat(dfd, op->name, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) < 0)
+		return negerrno();
+	len = (size_t)n;
+	if (st.st_size > (off_t)len && st.st_size < (off_t)sizeof buf) {
+		memset(buf + len, ' ', (size_t)st.st_size - len);
+		len = (size_t)st.st_size;
+	}
+	errno = 0;
+	if (pwrite(fd, buf, len, 0) != (ssize_t)len)
+		return errno ? negerrno() : -EIO;
+	r = fsync(fd) < 0 ? negerrno() : 0;
+	return r;
 }
 
 /* A recent temp file of another agent's renewal: its rename may be
@@ -333,6 +367,12 @@ lease_op_renew(void *arg)
 	if (op->adopted && op->seen.l.expires_at_ms <= lease_now_ms())
 		return -ESTALE;
 	r = write_over(op, dfd, op->seen.l.generation + 1);
+	/* Only our own lease is rewritten in place: taking one over must
+	 * replace the file whole. */
+	op->in_place = false;
+	if ((r == -ENOSPC || r == -EDQUOT) && !op->reclaimed &&
+		(r = write_in_place(op, dfd, op->seen.l.generation + 1)) == 0)
+		op->in_place = true;
 	if (r == 0 && op->reclaimed && (r = read_view(dfd, op->name, &op->seen)) == 0 &&
 		!is_mine(&op->seen, &op->mine))
 		return -ESTALE;

@@ -91,6 +91,15 @@ renewed(struct leases *ls, const struct lease_op *op, unsigned long epoch, int r
 				 "of host %s had replaced it (a late write after a "
 				 "partition)",
 				e->vm_id, e->volume_id, op->seen.l.host_name);
+		if (op->in_place && !e->in_place)
+			log_warn("lease renewed in place vm_id=%s volume_id=%s: the share is "
+				 "full (no room for a new lease file); VMs keep running, "
+				 "their writes fail until space is freed",
+				e->vm_id, e->volume_id);
+		else if (!op->in_place && e->in_place)
+			log_info("lease renewed normally again vm_id=%s: the share has room",
+				e->vm_id);
+		e->in_place = op->in_place;
 		log_debug("lease renewed vm_id=%s generation=%lld", e->vm_id,
 			op->written_gen);
 	} else if (r == -ESTALE) {
