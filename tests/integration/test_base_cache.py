@@ -12,6 +12,7 @@ test_manager_storage-style tests at the end."""
 import concurrent.futures
 import os
 import stat
+import subprocess
 import time
 
 import pytest
@@ -194,6 +195,67 @@ def test_fill_then_clone_on_server(bagent, smbd):
     assert "fill marker this agent left before it restarted sha256=" + h in bagent.log()
     assert not os.path.exists(marker) and same_prefix(img, b.vol(v5))
     assert not os.path.exists(os.path.join(b.cache, tmp))
+
+
+def fill_to(path, leave):
+    """Write path until its file system has about leave bytes free."""
+    d = os.path.dirname(path)
+    sv = os.statvfs(d)
+    n = sv.f_bavail * sv.f_frsize - leave
+    with open(path, "wb") as f:
+        while n > 0:
+            k = min(n, MiB)
+            f.write(b"\xee" * k)
+            n -= k
+
+
+def test_full_share_drops_or_skips_the_cache(bagent, gates_module):
+    # A share nearly full: a cache entry beside the volume would make the
+    # create fail where a plain copy fits. The entry just filled is removed
+    # when the clone meets ENOSPC; with too little room it is not made. The
+    # share is a 96 MiB tmpfs (its own smbd: the free space the server
+    # reports is its share root's).
+    from smbd import Smbd
+
+    tight = Smbd()
+    root = tight.shares["guest"]
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=96m,mode=0777", "tmpfs", root],
+                   check=True)
+    try:
+        tight.start()
+        b = Backend(bagent, tight)
+        img = make_image(os.path.join(bagent.image_dir, "tight.img"), 11)
+        gates_module.arm("cache_fill")
+        with concurrent.futures.ThreadPoolExecutor(1) as ex:
+            fut = ex.submit(create, bagent, b.id, "tight.img")
+            gates_module.wait_reached("cache_fill")
+            # The entry (8 MiB) is written; the share fills up before the
+            # clone: 4 MiB left.
+            fill_to(os.path.join(root, "filler"), 4 * MiB)
+            gates_module.release("cache_fill")
+            v1, r1 = fut.result(timeout=120)
+        assert r1["base_cache"] == "off" and r1["copy_method"] == "client_copy", r1
+        assert same_prefix(img, b.vol(v1))
+        assert "the share is full; removed the entry just filled" in bagent.log()
+        assert os.listdir(b.cache) == [], os.listdir(b.cache)
+
+        # 24 MiB of data with 88 MiB free: an entry and the volume do not
+        # fit with the margin; the volume is copied, no entry is made.
+        os.unlink(os.path.join(root, "filler"))
+        big = os.path.join(bagent.image_dir, "tight24.img")
+        with open(big, "wb") as f:
+            f.write(os.urandom(24 * MiB))
+        v2, r2 = create(bagent, b.id, "tight24.img", size=24 * MiB)
+        assert r2["base_cache"] == "skipped" and r2["copy_method"] == "client_copy", r2
+        assert os.listdir(b.cache) == [], os.listdir(b.cache)
+        assert same_prefix(big, b.vol(v2))
+        assert "base cache skipped backend_id=" + b.id in bagent.log()
+        st, _ = bagent.request("DELETE", "/v1/storage/smb/mounts/" + b.id)
+        assert st in (200, 204), _
+    finally:
+        gates_module.release("cache_fill")
+        tight.stop()
+        subprocess.run(["umount", "-l", root], check=False)
 
 
 def test_racing_creates_fill_once(bagent, agent_factory, smbd, gates_module):

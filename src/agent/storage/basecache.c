@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -36,6 +37,8 @@ basecache_outcome_name(enum basecache_outcome o)
 		return "filled";
 	case BASECACHE_REFUSED:
 		return "refused";
+	case BASECACHE_SKIPPED:
+		return "skipped";
 	case BASECACHE_OFF:
 		break;
 	}
@@ -334,6 +337,47 @@ give_up(int dst, const char *backend_id, const char *hex, const char *what, int 
 	return BASECACHE_OFF;
 }
 
+/* Whether the share has room for a new entry and the volume cloned from
+ * it: the image's data twice, and a margin. On a share too full for
+ * both, a cache entry would make the create fail where a plain copy fits. */
+#define ROOM_MARGIN (64ULL << 20)
+
+static bool
+room_for_entry(int vdfd, const struct stat *ist, const char *backend_id)
+{
+	unsigned long long data = (unsigned long long)ist->st_blocks * 512, avail;
+	struct statvfs sv;
+
+	if (fstatvfs(vdfd, &sv) < 0)
+		return true; /* unknown: try, and fall back on ENOSPC */
+	avail = (unsigned long long)sv.f_bavail * sv.f_frsize;
+	if (avail >= 2 * data + ROOM_MARGIN)
+		return true;
+	log_info("base cache skipped backend_id=%s: %llu bytes free, a cache entry and "
+		 "the volume need %llu; copying from the image",
+		backend_id, avail, 2 * data + ROOM_MARGIN);
+	return false;
+}
+
+/* The share filled up while cloning from an entry this create just made
+ * and nothing else uses: remove it, so the copy from the image has the
+ * room the entry took. */
+static void
+drop_fresh_entry(int cdfd, const char *backend_id, const char *hex)
+{
+	char raw[BC_NAME_MAX], ext[BC_NAME_MAX];
+
+	if (bc_use_count(backend_id, hex) != 0)
+		return;
+	bc_name(raw, sizeof raw, hex, ".raw");
+	bc_name(ext, sizeof ext, hex, ".extents");
+	unlinkat(cdfd, ext, 0);
+	unlinkat(cdfd, raw, 0);
+	log_warn("base cache: the share is full; removed the entry just filled "
+		 "sha256=%s backend_id=%s",
+		hex, backend_id);
+}
+
 enum basecache_outcome
 basecache_clone(struct agent *a, const char *backend_id, int vdfd, int img,
 	const char *image, const struct stat *ist, int dst, struct copy_stats *stats)
@@ -350,6 +394,8 @@ basecache_clone(struct agent *a, const char *backend_id, int vdfd, int img,
 	cdfd = fs_mkdir_beneath(vdfd, BASECACHE_DIR, 0700);
 	if (cdfd < 0)
 		return give_up(dst, backend_id, hex, "opening the cache directory", cdfd);
+	if (!entry_ready(cdfd, hex) && !room_for_entry(vdfd, ist, backend_id))
+		return BASECACHE_SKIPPED;
 	filled = ensure_entry(a, cdfd, hex, img, image, ist);
 	if (filled < 0)
 		return give_up(dst, backend_id, hex, "filling the cache entry", filled);
@@ -365,6 +411,8 @@ basecache_clone(struct agent *a, const char *backend_id, int vdfd, int img,
 				negerrno());
 		return BASECACHE_REFUSED;
 	}
+	if ((r == -ENOSPC || r == -EDQUOT) && filled)
+		drop_fresh_entry(cdfd, backend_id, hex);
 	if (r < 0)
 		return give_up(dst, backend_id, hex, "cloning from the cache", r);
 	return filled ? BASECACHE_FILLED : BASECACHE_HIT;

@@ -30,12 +30,13 @@ enum basecache_outcome {
 	BASECACHE_HIT,     /* cloned from an entry that was there */
 	BASECACHE_FILLED,  /* filled the entry, then cloned from it */
 	BASECACHE_REFUSED, /* the server refused the clone: copy from the image */
+	BASECACHE_SKIPPED, /* no room on the share for an entry beside the volume */
 };
 const char *basecache_outcome_name(enum basecache_outcome o);
 
 /* Clone image (open as img, stat *ist) into dst (an empty file in the
  * volume dir vdfd of backend_id) through the backend's cache. Returns the
- * outcome; with BASECACHE_OFF or _REFUSED dst is empty and the caller
+ * outcome; with BASECACHE_OFF, _REFUSED or _SKIPPED dst is empty and the caller
  * copies from the image itself. Never fails: cache trouble is logged and
  * answered with BASECACHE_OFF (the caller's copy reports real errors). */
 enum basecache_outcome basecache_clone(struct agent *a, const char *backend_id, int vdfd,
