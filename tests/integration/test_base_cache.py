@@ -17,7 +17,7 @@ import time
 
 import pytest
 
-from daemon import build_path, smbfs_pids
+from daemon import build_path, smbfs_pids, wait_for
 from fixtures_agent import new_id
 
 MiB = 1 << 20
@@ -73,12 +73,13 @@ def create(agent, bid, image, size=VOL_SIZE):
 
 
 class Backend:
-    def __init__(self, agent, smbd):
+    def __init__(self, agent, smbd, extra=None):
         self.agent = agent
         self.id = new_id()
         self.sub = "bc-" + self.id[:8]
+        opts = "port=%d" % smbd.port + ("," + extra if extra else "")
         st, r = agent.mount(backend_id=self.id, server=smbd.host, share="guest",
-                            subdir=self.sub, mount_options="port=%d" % smbd.port)
+                            subdir=self.sub, mount_options=opts)
         assert st == 200, r
         self.mount_point = r["mount_point"]
         self.backing = os.path.join(smbd.shares["guest"], self.sub)
@@ -256,6 +257,63 @@ def test_full_share_drops_or_skips_the_cache(bagent, gates_module):
         gates_module.release("cache_fill")
         tight.stop()
         subprocess.run(["umount", "-l", root], check=False)
+
+
+def test_hung_server_fails_the_clone_without_a_second_wait(agent_factory, gates_module):
+    # The NAS stops answering during a clone from the cache: the create
+    # fails with smb_unreachable after one request timeout; it does not go
+    # on to copy the image through the same dead share (a second wait).
+    import signal
+    import threading
+
+    from smbd import Smbd
+
+    hung = Smbd().start()
+    # Short deadlines: one request's wait (probe timeout 3 s, the bridge's
+    # io_deadline 1 s from an 8 s lease) and a soft mount's grace of 4 s.
+    a = agent_factory(extra_args=["--probe-timeout", "3", "--lease-seconds", "8"])
+    try:
+        b = Backend(a, hung, extra="timeout=4")  # a soft mount's grace: 4 s
+        img = os.path.join(a.image_dir, "h.img")
+        with open(img, "wb") as f:
+            f.write(os.urandom(16 * MiB))
+        create(a, b.id, "h.img", size=16 * MiB)  # fills the entry
+        res = {}
+
+        def second():
+            t0 = time.monotonic()
+            res["r"] = a.request("POST", "/v1/storage/smb/volumes",
+                                 {"backend_id": b.id, "volume_id": new_id(),
+                                  "image": "h.img"}, timeout=120)
+            res["t"] = time.monotonic() - t0
+
+        pids = [int(p) for p in subprocess.run(["pgrep", "-f", hung.conf], capture_output=True,
+                                               text=True).stdout.split()]
+        gates_module.arm("cache_clone")
+        th = threading.Thread(target=second)
+        th.start()
+        try:
+            gates_module.wait_reached("cache_clone")
+            for p in pids:
+                os.kill(p, signal.SIGSTOP)
+            gates_module.release("cache_clone")
+            th.join(60)
+            assert not th.is_alive()
+        finally:
+            gates_module.release("cache_clone")
+            for p in pids:
+                os.kill(p, signal.SIGCONT)
+            th.join(60)
+        st, r = res["r"]
+        assert st == 422 and r["error"]["code"] == "smb_unreachable", r
+        assert "base cache: the share failed backend_id=" + b.id in a.log()
+        assert "copying from the image" not in a.log()
+        # Back: the next create clones from the cache on the server.
+        assert wait_for(lambda: a.request("GET", "/v1/storage/smb/mounts")[0] == 200, timeout=30)
+        _, r3 = create(a, b.id, "h.img", size=16 * MiB)
+        assert r3["base_cache"] == "hit", r3
+    finally:
+        hung.stop()
 
 
 def test_racing_creates_fill_once(bagent, agent_factory, smbd, gates_module):

@@ -17,6 +17,7 @@
 #include "common/debug_gate.h"
 #include "common/log.h"
 #include "common/macro.h"
+#include "agent/smb/driver.h"
 #include "agent/storage/basecache_internal.h"
 
 /* A fill marker whose fill shows no progress (its temp file neither
@@ -39,6 +40,8 @@ basecache_outcome_name(enum basecache_outcome o)
 		return "refused";
 	case BASECACHE_SKIPPED:
 		return "skipped";
+	case BASECACHE_FAILED:
+		return "failed";
 	case BASECACHE_OFF:
 		break;
 	}
@@ -327,8 +330,16 @@ clone_entry(int cdfd, const char *hex, int dst, const struct stat *ist,
 }
 
 static enum basecache_outcome
-give_up(int dst, const char *backend_id, const char *hex, const char *what, int r)
+give_up(int dst, const char *backend_id, const char *hex, const char *what, int r,
+	int *ret_err)
 {
+	/* The share itself in trouble: a copy through it would wait as long. */
+	if (smb_conn_broken(r)) {
+		log_warn("base cache: the share failed backend_id=%s sha256=%s: %s: %s",
+			backend_id, hex ? hex : "-", what, strerror(-r));
+		*ret_err = r;
+		return BASECACHE_FAILED;
+	}
 	log_warn("base cache not used backend_id=%s sha256=%s: %s: %s; copying from the "
 		 "image",
 		backend_id, hex ? hex : "-", what, strerror(-r));
@@ -380,7 +391,8 @@ drop_fresh_entry(int cdfd, const char *backend_id, const char *hex)
 
 enum basecache_outcome
 basecache_clone(struct agent *a, const char *backend_id, int vdfd, int img,
-	const char *image, const struct stat *ist, int dst, struct copy_stats *stats)
+	const char *image, const struct stat *ist, int dst, struct copy_stats *stats,
+	int *ret_err)
 {
 	char hex[IMAGE_HASH_HEX + 1];
 	_cleanup_close_ int cdfd = -1;
@@ -390,17 +402,20 @@ basecache_clone(struct agent *a, const char *backend_id, int vdfd, int img,
 		return BASECACHE_OFF;
 	r = image_hash(a, image, img, ist, hex);
 	if (r < 0)
-		return give_up(dst, backend_id, NULL, "hashing the image", r);
+		return give_up(dst, backend_id, NULL, "hashing the image", r, ret_err);
 	cdfd = fs_mkdir_beneath(vdfd, BASECACHE_DIR, 0700);
 	if (cdfd < 0)
-		return give_up(dst, backend_id, hex, "opening the cache directory", cdfd);
+		return give_up(dst, backend_id, hex, "opening the cache directory", cdfd,
+			ret_err);
 	if (!entry_ready(cdfd, hex) && !room_for_entry(vdfd, ist, backend_id))
 		return BASECACHE_SKIPPED;
 	filled = ensure_entry(a, cdfd, hex, img, image, ist);
 	if (filled < 0)
-		return give_up(dst, backend_id, hex, "filling the cache entry", filled);
+		return give_up(dst, backend_id, hex, "filling the cache entry", filled,
+			ret_err);
 	if (!bc_use_begin(backend_id, hex))
-		return give_up(dst, backend_id, hex, "counting its use", -EBUSY);
+		return give_up(dst, backend_id, hex, "counting its use", -EBUSY, ret_err);
+	debug_gate("cache_clone", NULL, NULL); /* tests: the share may hang here */
 	r = clone_entry(cdfd, hex, dst, ist, stats);
 	bc_use_end(backend_id, hex);
 	if (r == -EOPNOTSUPP) {
@@ -408,12 +423,12 @@ basecache_clone(struct agent *a, const char *backend_id, int vdfd, int img,
 		bc_mark_refused(backend_id);
 		if (ftruncate(dst, 0) < 0)
 			return give_up(dst, backend_id, hex, "emptying the volume",
-				negerrno());
+				negerrno(), ret_err);
 		return BASECACHE_REFUSED;
 	}
 	if ((r == -ENOSPC || r == -EDQUOT) && filled)
 		drop_fresh_entry(cdfd, backend_id, hex);
 	if (r < 0)
-		return give_up(dst, backend_id, hex, "cloning from the cache", r);
+		return give_up(dst, backend_id, hex, "cloning from the cache", r, ret_err);
 	return filled ? BASECACHE_FILLED : BASECACHE_HIT;
 }

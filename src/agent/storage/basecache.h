@@ -31,17 +31,21 @@ enum basecache_outcome {
 	BASECACHE_FILLED,  /* filled the entry, then cloned from it */
 	BASECACHE_REFUSED, /* the server refused the clone: copy from the image */
 	BASECACHE_SKIPPED, /* no room on the share for an entry beside the volume */
+	BASECACHE_FAILED,  /* the share stopped answering: the create fails */
 };
 const char *basecache_outcome_name(enum basecache_outcome o);
 
 /* Clone image (open as img, stat *ist) into dst (an empty file in the
  * volume dir vdfd of backend_id) through the backend's cache. Returns the
- * outcome; with BASECACHE_OFF, _REFUSED or _SKIPPED dst is empty and the caller
- * copies from the image itself. Never fails: cache trouble is logged and
- * answered with BASECACHE_OFF (the caller's copy reports real errors). */
+ * outcome; with BASECACHE_OFF, _REFUSED or _SKIPPED dst is empty and the
+ * caller copies from the image itself: cache trouble is logged and answered
+ * that way (the caller's copy reports real errors). BASECACHE_FAILED, with
+ * *ret_err: the share itself stopped answering (EIO, a broken or timed-out
+ * connection), where a copy through the same share would only wait as long
+ * again; the create fails with that error. */
 enum basecache_outcome basecache_clone(struct agent *a, const char *backend_id, int vdfd,
 	int img, const char *image, const struct stat *ist, int dst,
-	struct copy_stats *stats);
+	struct copy_stats *stats, int *ret_err);
 
 /* [{hash, state, images, size_bytes, allocated_bytes, created, last_used,
  * in_use}] of the cache in vdfd; caller owns *ret. */

@@ -11,6 +11,17 @@
 #include "agent/smb/driver.h"
 
 static int
+smb_io_error(int r, const char *what, struct nq_error *err)
+{
+	if (!smb_conn_broken(r))
+		return 0;
+	return nq_error_setr(err, r, "smb_unreachable", NULL,
+		"the connection to the SMB server broke while %s (%s); check that "
+		"the server is up and reachable",
+		what, strerror(-r));
+}
+
+static int
 smb_open_volume_dir(struct agent *a, const char *backend_id, char *path, size_t pathsz,
 	bool *alloc_known, struct nq_error *err)
 {
@@ -24,6 +35,8 @@ smb_open_volume_dir(struct agent *a, const char *backend_id, char *path, size_t 
 	if (fd < 0) {
 		r = negerrno();
 		mounts_unpin(a, backend_id);
+		if (smb_io_error(r, "opening the backend's volume directory", err) < 0)
+			return r;
 		return nq_error_setr(err, r, "io_error", NULL,
 			"cannot open the backend's volume directory: %s", strerror(-r));
 	}
@@ -32,17 +45,6 @@ smb_open_volume_dir(struct agent *a, const char *backend_id, char *path, size_t 
 	if (alloc_known)
 		*alloc_known = drv != DRIVER_FUSE;
 	return fd;
-}
-
-static int
-smb_io_error(int r, const char *what, struct nq_error *err)
-{
-	if (!smb_conn_broken(r))
-		return 0;
-	return nq_error_setr(err, r, "smb_unreachable", NULL,
-		"the connection to the SMB server broke while %s (%s); check that "
-		"the server is up and reachable",
-		what, strerror(-r));
 }
 
 const struct storage_kind_ops storage_kind_smb = {

@@ -130,10 +130,15 @@ fill_clone(struct agent *a, const struct storage_kind_ops *k, int dfd, int dst,
 			(unsigned long long)*size, (long long)st.st_size);
 	/* A share: clone from its base cache on the server where it can. */
 	if (k->shared) {
+		int cerr = 0;
+
 		info->cache = basecache_clone(a, backend_id, dfd, src, image, &st, dst,
-			&info->copy);
+			&info->copy, &cerr);
 		if (info->cache == BASECACHE_HIT || info->cache == BASECACHE_FILLED)
 			return 0;
+		if (info->cache == BASECACHE_FAILED)
+			return io_error(k, err, cerr,
+				"cloning the base image on the share");
 	}
 	r = fs_sparse_copy(src, dst, &info->copy);
 	if (r < 0)
