@@ -27,10 +27,9 @@ struct http_upgrade_job {
 	unsigned refs; /* atomic */
 	bool started;  /* atomic: the upgrade handler ran */
 };
-#define job http_upgrade_job
 
 static void
-job_unref(struct job *j)
+job_unref(struct http_upgrade_job *j)
 {
 	if (__atomic_sub_fetch(&j->refs, 1, __ATOMIC_ACQ_REL) == 0) {
 		free(j->extra);
@@ -39,7 +38,7 @@ job_unref(struct job *j)
 }
 
 void
-http_upgrade_request_done(struct job *j)
+http_upgrade_request_done(struct http_upgrade_job *j)
 {
 	if (!j)
 		return;
@@ -64,7 +63,7 @@ http_upgrades_active(void)
 static void *
 run(void *p)
 {
-	struct job *j = p;
+	struct http_upgrade_job *j = p;
 
 	j->fn(j->ctx, j->fd, j->extra, j->n, &stopping);
 	MHD_upgrade_action(j->urh, MHD_UPGRADE_ACTION_CLOSE);
@@ -77,7 +76,7 @@ static void
 on_upgrade(void *cls, struct MHD_Connection *conn, void *req_cls, const char *extra_in,
 	size_t extra_in_size, MHD_socket sock, struct MHD_UpgradeResponseHandle *urh)
 {
-	struct job *j = cls;
+	struct http_upgrade_job *j = cls;
 	pthread_attr_t attr;
 	pthread_t t;
 	int r;
@@ -109,9 +108,9 @@ on_upgrade(void *cls, struct MHD_Connection *conn, void *req_cls, const char *ex
 }
 
 struct MHD_Response *
-http_upgrade_response(struct http_response *r, struct job **ret_job)
+http_upgrade_response(struct http_response *r, struct http_upgrade_job **ret_job)
 {
-	struct job *j = calloc(1, sizeof *j);
+	struct http_upgrade_job *j = calloc(1, sizeof *j);
 	struct MHD_Response *resp;
 
 	if (!j)
