@@ -203,12 +203,22 @@ def is_smbfs(argv, probes=False):
             and (probes or b"--check" not in argv))
 
 
+def _ppid(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            st = f.read()
+    except OSError:
+        return None
+    return int(st[st.rindex(")") + 2:].split()[1])
+
+
 def smbfs_pids(mount_point, live=True):
     """nqrust-smbfs bridges serving mount_point, only the running ones
-    when live."""
+    when live. A worker the bridge has just forked shows the bridge's
+    command line until it renames itself: a child of a bridge is not one."""
     mp = mount_point.encode()
     pids = pids_where(lambda a: is_smbfs(a) and len(a) > 2 and a[2] == mp)
-    return [p for p in pids if not live or proc_running(p)]
+    return [p for p in pids if (not live or proc_running(p)) and _ppid(p) not in pids]
 
 
 # -- mounts ----------------------------------------------------------------
