@@ -200,6 +200,18 @@ def test_revert_holds_the_lease(pair, fake_fc, smbd):
     assert "lease taken vm_id=%s volume_id=%s" % (s.vid, s.vid) in b.log()
 
 
+def lease_gen(path):
+    """The generation of the lease at path; a record rewritten in place may
+    be read half-written: read again."""
+    for _ in range(50):
+        try:
+            with open(path) as f:
+                return json.load(f)["generation"]
+        except ValueError:
+            time.sleep(0.01)
+    raise AssertionError("no whole lease record in %s" % path)
+
+
 def fill(path):
     """Write path until its file system has not a byte left."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o644)
@@ -240,13 +252,13 @@ def test_full_share_keeps_renewing_in_place(pair, fake_fc, smbd):
         filler = os.path.join(d, "filler")
         fill(filler)
         assert os.statvfs(d).f_bavail == 0
-        gen = json.load(open(lease_path))["generation"]
+        gen = lease_gen(lease_path)
         # Longer than the lease (8 s): without the in-place renewal the
         # agent would have fenced the VM by now.
         time.sleep(LEASE_S + 2)
         assert vm(a, vm_id)["state"] == "running"
         assert vm(a, vm_id)["fenced"] is False
-        assert json.load(open(lease_path))["generation"] >= gen + 3
+        assert lease_gen(lease_path) >= gen + 3
         assert "lease renewed in place vm_id=%s" % vm_id in a.log()
         assert not [n for n in os.listdir(d) if n.endswith(".tmp")], os.listdir(d)
         # Starting another VM on a full share: the lease cannot be made.
