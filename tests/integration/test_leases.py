@@ -9,6 +9,7 @@ import json
 import os
 import signal
 import subprocess
+import threading
 import time
 
 import pytest
@@ -163,7 +164,7 @@ def test_lease_held_renewed_refused_released(pair, fake_fc, smbd):
     assert not [n for n in os.listdir(s.dir) if ".lease" in n], os.listdir(s.dir)
 
 
-def test_revert_holds_the_lease(pair, fake_fc, smbd):
+def test_revert_holds_the_lease(gates, pair, fake_fc, smbd):
     """A revert replaces a VM's disk: it is refused while another host
     holds the volume's lease, and takes the lease itself meanwhile."""
     a, b = pair
@@ -188,7 +189,21 @@ def test_revert_holds_the_lease(pair, fake_fc, smbd):
 
     st, r = a.request("POST", "/v1/vms/%s/stop" % s.vm_id)
     assert st == 200 and s.lease() is None, r
-    st, r = b.request("POST", base + s.vid + "/revert", {"source_volume_id": snap})
+    # While B reverts (held at a gate after the copy), A cannot start the VM.
+    gates.arm("volume-copy")
+    res = {}
+    t = threading.Thread(target=lambda: res.setdefault("r", b.request(
+        "POST", base + s.vid + "/revert", {"source_volume_id": snap})))
+    t.start()
+    try:
+        gates.wait_reached("volume-copy")
+        st, r = a.request("POST", "/v1/vms/%s/start" % s.vm_id)
+        assert st == 409 and r["error"]["code"] == "volume_leased", r
+        assert "being reverted by host host-b" in r["error"]["message"], r
+    finally:
+        gates.release("volume-copy")
+        t.join(60)
+    st, r = res["r"]
     assert st == 200, r
     with open(disk, "rb") as f:
         assert f.read(18) != b"after the snapshot"

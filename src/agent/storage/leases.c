@@ -108,6 +108,12 @@ refuse(const struct lease_op *op, int r, struct nq_error *err)
 					 "names another volume"
 				       : op->seen.why,
 			left > 0 ? left : 1);
+	/* A revert holds the lease under the volume's own id. */
+	if (!strcmp(op->seen.l.vm_id, op->seen.l.volume_id))
+		return nq_error_setr(err, -EBUSY, "volume_leased", "volume_id",
+			"volume %s is being reverted by host %s (its lease is held for "
+			"%lld more seconds); try again when that ends",
+			op->mine.volume_id, op->seen.l.host_name, left > 0 ? left : 1);
 	return nq_error_setr(err, -EBUSY, "volume_leased", "volume_id",
 		"volume %s is leased by host %s for %lld more seconds; it may still be "
 		"running there",
@@ -120,6 +126,9 @@ check_local(struct leases *ls, const char *vm_id, const char *volume_id,
 {
 	struct lease_entry *e = find_volume(ls, volume_id);
 
+	if (e && strcmp(e->vm_id, vm_id) && !e->fenced && !strcmp(e->vm_id, volume_id))
+		return nq_error_setr(err, -EBUSY, "volume_leased", "volume_id",
+			"volume %s is being reverted on this host", volume_id);
 	if (e && strcmp(e->vm_id, vm_id) && !e->fenced)
 		return nq_error_setr(err, -EBUSY, "volume_leased", "volume_id",
 			"volume %s is leased by VM %s on this host", volume_id, e->vm_id);
