@@ -448,6 +448,19 @@ def test_manager_lists_and_purges_the_cache(bagent, smbd):
         ev = ev if isinstance(ev, list) else ev.get("events", ev)
         outcomes = sorted(e["outcome"] for e in ev if e["object_id"] == b["id"])
         assert outcomes == ["failed", "ok"], ev
+        # Removing the backend takes its cache along (ours, not the
+        # operator's data); the volumes had to go first.
+        st, v = m.request("POST", "/v1/volumes", {"backend_id": b["id"], "image": "mgr.img"})
+        assert st == 201, v
+        cache_dir = os.path.join(smbd.shares["guest"], sub, ".nqrust-cache")
+        assert os.listdir(cache_dir)
+        st, vols = m.request("GET", "/v1/volumes")
+        for x in vols:
+            if x.get("backend_id") == b["id"]:
+                assert m.request("DELETE", "/v1/volumes/" + x["id"])[0] == 204
+        st, r = m.request("DELETE", "/v1/storage/backends/" + b["id"])
+        assert st == 204, r
+        assert not os.path.exists(cache_dir), os.listdir(cache_dir)
     finally:
         m.cleanup()
 

@@ -271,6 +271,9 @@ basecache_purge(struct agent *a, const char *backend_id, int vdfd, const char *h
 		r = cdfd;
 	if (r >= 0 && hash && !c.found)
 		r = -ENOENT;
+	/* Emptied: the directory goes too (a create makes it again). */
+	if (r >= 0 && !hash && cdfd >= 0 && json_array_size(c.kept) == 0)
+		(void)unlinkat(vdfd, BASECACHE_DIR, AT_REMOVEDIR);
 	if (r < 0) {
 		json_decref(c.removed);
 		json_decref(c.kept);

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "common/log.h"
 #include "manager/agent_client.h"
 #include "manager/manager.h"
 #include "manager/services/events.h"
@@ -103,4 +104,24 @@ backend_cache_purge(struct manager *m, const char *backend_id, const char *hash,
 		cause);
 	*ret = out;
 	return 0;
+}
+
+void
+backend_cache_drop(struct manager *m, const char *backend_id)
+{
+	struct nq_error err = { 0 };
+	json_t *out = NULL;
+
+	/* Part of the removal (its event): no cache event of its own. */
+	if (has_cache(m, backend_id, &err) <= 0)
+		return;
+	if (forward(m, backend_id, "DELETE", NULL, &out, &err) < 0) {
+		log_warn("backend removal: its base cache stays on the share id=%s: %s",
+			backend_id, err.message);
+		return;
+	}
+	log_info("backend removal: base cache purged id=%s removed=%zu kept=%zu",
+		backend_id, json_array_size(json_object_get(out, "removed")),
+		json_array_size(json_object_get(out, "kept")));
+	json_decref(out);
 }

@@ -18,3 +18,7 @@ int backend_cache_list(struct manager *m, const char *backend_id, json_t **ret,
  * *ret = {removed, kept}; recorded as event backend.cache_purged. */
 int backend_cache_purge(struct manager *m, const char *backend_id, const char *hash,
 	json_t **ret, struct nq_error *err);
+/* At the backend's removal: the cache is ours, not the operator's data,
+ * and goes with it (entries in use are kept; an unreachable share keeps
+ * them, logged). */
+void backend_cache_drop(struct manager *m, const char *backend_id);

@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "manager/auth/auth.h"
+#include "manager/services/backend_cache.h"
 #include "manager/services/backend_hosts.h"
 #include "manager/services/claims.h"
 #include "manager/services/events.h"
@@ -575,6 +576,7 @@ storage_delete(struct manager *m, const char *id, json_t **ret_volumes,
 	r = volumes_guard(m, id, "remove them first", ret_volumes, err);
 	if (r < 0)
 		return r;
+	backend_cache_drop(m, id);
 	r = backend_hosts_detach_all(m, b, err);
 	if (r < 0)
 		return r;
