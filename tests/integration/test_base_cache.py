@@ -161,7 +161,8 @@ def test_fill_then_clone_on_server(bagent, smbd):
     st, r = bagent.request("DELETE", base)
     assert st == 200 and len(r["removed"]) == 1 and r["kept"] == [], r
     assert not os.path.exists(dead)
-    assert b.cache_list() == [] and os.listdir(b.cache) == []
+    assert b.cache_list() == [] and not os.path.exists(b.cache)  # emptied: removed
+    os.mkdir(b.cache)  # for the markers below (a create makes it again anyway)
     # Volumes cloned from purged entries are whole on their own.
     assert same_prefix(img, b.vol(v3))
 
@@ -185,6 +186,7 @@ def test_fill_then_clone_on_server(bagent, smbd):
         me = f.read().strip()
     h = r["removed"][0]
     tmp = ".%s.raw.tmp-%s-deadbeef-0123456789ab" % (h[:16], me[:8])
+    os.makedirs(b.cache, exist_ok=True)  # the purge removed it
     with open(os.path.join(b.cache, tmp), "wb") as f:
         f.write(b"\0" * 4096)
     with open(marker, "w") as f:
@@ -208,6 +210,31 @@ def fill_to(path, leave):
             k = min(n, MiB)
             f.write(b"\xee" * k)
             n -= k
+
+
+def test_image_rewritten_during_the_fill_leaves_no_entry(bagent, smbd, gates_module):
+    # The image changes while the cache copies it: the entry would carry the
+    # old content's hash over mixed data, for every host to clone. It is not
+    # kept; the create still makes its volume from the image as it is now.
+    b = Backend(bagent, smbd)
+    img = make_image(os.path.join(bagent.image_dir, "moving.img"), 21)
+    gates_module.arm("cache_fill")
+    with concurrent.futures.ThreadPoolExecutor(1) as ex:
+        fut = ex.submit(create, bagent, b.id, "moving.img")
+        gates_module.wait_reached("cache_fill")
+        with open(img, "r+b") as f:
+            f.seek(MiB)
+            f.write(b"rewritten while the cache copied it")
+        gates_module.release("cache_fill")
+        v, r = fut.result(timeout=120)
+    assert r["base_cache"] == "off" and r["copy_method"] == "client_copy", r
+    assert "changed while it was copied" in bagent.log()
+    assert [n for n in os.listdir(b.cache) if not n.startswith(".")] == [], os.listdir(b.cache)
+    assert same_prefix(img, b.vol(v))
+    # The next create hashes the new content and fills a good entry.
+    v2, r2 = create(bagent, b.id, "moving.img")
+    assert r2["base_cache"] == "filled", r2
+    assert same_prefix(img, b.vol(v2))
 
 
 def test_full_share_drops_or_skips_the_cache(bagent, gates_module):

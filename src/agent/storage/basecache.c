@@ -66,6 +66,19 @@ entry_ready(int cdfd, const char *hex)
 	       fstatat(cdfd, ext, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode);
 }
 
+/* Whether img is still the file *ist described when it was hashed: an
+ * image rewritten during the fill would leave an entry whose name (the old
+ * content's hash) does not match its data, for every host to clone. */
+static bool
+image_unchanged(int img, const struct stat *ist)
+{
+	struct stat now;
+
+	return fstat(img, &now) == 0 && now.st_ino == ist->st_ino &&
+	       now.st_size == ist->st_size && now.st_mtim.tv_sec == ist->st_mtim.tv_sec &&
+	       now.st_mtim.tv_nsec == ist->st_mtim.tv_nsec;
+}
+
 /* Copy the image into a temp file, then its map, then rename the data
  * into place: <hex>.raw exists only complete and with its map. */
 static int
@@ -98,6 +111,16 @@ fill(struct agent *a, int cdfd, const char *hex, const char *tmp, int img,
 	/* Test pause point: the data is in the temp file, the entry not yet
 	 * there; a second create must wait, not fill again. */
 	debug_gate("cache_fill", NULL, NULL);
+	if (r >= 0 && !image_unchanged(img, ist)) {
+		char ext_name[BC_NAME_MAX];
+
+		log_warn("base cache: image %s changed while it was copied; the entry "
+			 "sha256=%s is not kept",
+			image, hex);
+		bc_name(ext_name, sizeof ext_name, hex, ".extents");
+		unlinkat(cdfd, ext_name, 0);
+		r = -ESTALE;
+	}
 	bc_name(raw, sizeof raw, hex, ".raw");
 	if (r >= 0 && renameat(cdfd, tmp, cdfd, raw) < 0)
 		r = negerrno();
