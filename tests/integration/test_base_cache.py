@@ -212,21 +212,32 @@ def fill_to(path, leave):
             n -= k
 
 
+def create_held_at_fill(agent, bid, image, gates, during):
+    """A create held at the cache-fill gate (the entry's data written, not in
+    place yet) while during() runs; its (volume id, reply)."""
+    gates.arm("cache_fill")
+    with concurrent.futures.ThreadPoolExecutor(1) as ex:
+        fut = ex.submit(create, agent, bid, image)
+        try:
+            gates.wait_reached("cache_fill")
+            during()
+        finally:
+            gates.release("cache_fill")
+        return fut.result(timeout=120)
+
+
 def test_image_rewritten_during_the_fill_leaves_no_entry(bagent, smbd, gates_module):
     # The image changes while the cache copies it: the entry would carry the
     # old content's hash over mixed data, for every host to clone. It is not
     # kept; the create still makes its volume from the image as it is now.
     b = Backend(bagent, smbd)
     img = make_image(os.path.join(bagent.image_dir, "moving.img"), 21)
-    gates_module.arm("cache_fill")
-    with concurrent.futures.ThreadPoolExecutor(1) as ex:
-        fut = ex.submit(create, bagent, b.id, "moving.img")
-        gates_module.wait_reached("cache_fill")
+    def rewrite():
         with open(img, "r+b") as f:
             f.seek(MiB)
             f.write(b"rewritten while the cache copied it")
-        gates_module.release("cache_fill")
-        v, r = fut.result(timeout=120)
+
+    v, r = create_held_at_fill(bagent, b.id, "moving.img", gates_module, rewrite)
     assert r["base_cache"] == "off" and r["copy_method"] == "client_copy", r
     assert "changed while it was copied" in bagent.log()
     assert [n for n in os.listdir(b.cache) if not n.startswith(".")] == [], os.listdir(b.cache)
@@ -253,15 +264,10 @@ def test_full_share_drops_or_skips_the_cache(bagent, gates_module):
         tight.start()
         b = Backend(bagent, tight)
         img = make_image(os.path.join(bagent.image_dir, "tight.img"), 11)
-        gates_module.arm("cache_fill")
-        with concurrent.futures.ThreadPoolExecutor(1) as ex:
-            fut = ex.submit(create, bagent, b.id, "tight.img")
-            gates_module.wait_reached("cache_fill")
-            # The entry (8 MiB) is written; the share fills up before the
-            # clone: 4 MiB left.
-            fill_to(os.path.join(root, "filler"), 4 * MiB)
-            gates_module.release("cache_fill")
-            v1, r1 = fut.result(timeout=120)
+        # The entry (8 MiB) is written; the share fills up before the clone:
+        # 4 MiB left.
+        v1, r1 = create_held_at_fill(bagent, b.id, "tight.img", gates_module,
+                                     lambda: fill_to(os.path.join(root, "filler"), 4 * MiB))
         assert r1["base_cache"] == "off" and r1["copy_method"] == "client_copy", r1
         assert same_prefix(img, b.vol(v1))
         assert "the share is full; removed the entry just filled" in bagent.log()
