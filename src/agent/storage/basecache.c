@@ -263,15 +263,22 @@ marker_stale(struct agent *a, int cdfd, const char *marker, struct fill_watch *w
 	return secs_since(&w->since) > FILL_STALE_SECS;
 }
 
+static bool room_for_entry(int vdfd, const struct stat *ist, const char *backend_id);
+
+#define ENTRY_NO_ROOM 2
+
 /* Make sure the entry exists: fill it, or wait for whoever fills it.
- * 1 when this call filled it, 0 when it was (or became) there. */
+ * 1 when this call filled it, 0 when it was (or became) there,
+ * ENTRY_NO_ROOM when it is not there and the share (volume dir vdfd) has
+ * no room for it beside the volume. */
 static int
-ensure_entry(struct agent *a, int cdfd, const char *hex, int img, const char *image,
-	const struct stat *ist)
+ensure_entry(struct agent *a, int vdfd, const char *backend_id, int cdfd, const char *hex,
+	int img, const char *image, const struct stat *ist)
 {
 	char marker[BC_NAME_MAX], tmp[BC_NAME_MAX];
 	struct fill_watch w = { 0 };
 	struct timespec start;
+	bool room_checked = false;
 	int r;
 
 	bc_name(marker, sizeof marker, hex, ".filling");
@@ -279,6 +286,11 @@ ensure_entry(struct agent *a, int cdfd, const char *hex, int img, const char *im
 	for (;;) {
 		if (entry_ready(cdfd, hex))
 			return 0;
+		if (!room_checked) {
+			room_checked = true;
+			if (!room_for_entry(vdfd, ist, backend_id))
+				return ENTRY_NO_ROOM;
+		}
 		tmp_name(a, hex, tmp, sizeof tmp);
 		r = take_marker(cdfd, marker, tmp);
 		if (r < 0)
@@ -430,12 +442,12 @@ basecache_clone(struct agent *a, const char *backend_id, int vdfd, int img,
 	if (cdfd < 0)
 		return give_up(dst, backend_id, hex, "opening the cache directory", cdfd,
 			ret_err);
-	if (!entry_ready(cdfd, hex) && !room_for_entry(vdfd, ist, backend_id))
-		return BASECACHE_SKIPPED;
-	filled = ensure_entry(a, cdfd, hex, img, image, ist);
+	filled = ensure_entry(a, vdfd, backend_id, cdfd, hex, img, image, ist);
 	if (filled < 0)
 		return give_up(dst, backend_id, hex, "filling the cache entry", filled,
 			ret_err);
+	if (filled == ENTRY_NO_ROOM)
+		return BASECACHE_SKIPPED;
 	if (!bc_use_begin(backend_id, hex))
 		return give_up(dst, backend_id, hex, "counting its use", -EBUSY, ret_err);
 	debug_gate("cache_clone", NULL, NULL); /* tests: the share may hang here */
